@@ -1,0 +1,1 @@
+"""The paper's components, registered through the same hooks as any plugin."""

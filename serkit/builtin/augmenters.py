@@ -1,0 +1,83 @@
+"""Waveform augmenters (audiomentations underneath), seeded per utterance."""
+
+from __future__ import annotations
+
+import random
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from audiomentations import AddGaussianNoise, PitchShift, TimeStretch
+
+from serkit.components import Augmenter
+from serkit.hookspecs import hookimpl
+from serkit.params import param
+
+
+@contextmanager
+def global_seed(rng: np.random.Generator):
+    """Seed ``random`` and ``numpy.random`` (which audiomentations draws from), then restore them."""
+    seed = int(rng.integers(2**32))
+    saved_random, saved_numpy = random.getstate(), np.random.get_state()
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(saved_random)
+        np.random.set_state(saved_numpy)
+
+
+def apply_transform(transform: Any, wave: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    with global_seed(rng):
+        out = transform(samples=wave, sample_rate=sample_rate)
+    return np.asarray(out, dtype=np.float32)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GaussianNoise(Augmenter):
+    """Add Gaussian noise with an amplitude drawn relative to the clip's peak."""
+
+    name = "gaussian_noise"
+    min_amplitude: float = param(0.001, "smallest noise amplitude, as a fraction of the peak", gt=0)
+    max_amplitude: float = param(0.1, "largest noise amplitude, as a fraction of the peak (paper: 0.1)", gt=0)
+
+    def validate(self) -> None:
+        if self.min_amplitude > self.max_amplitude:
+            raise ValueError("min_amplitude must not exceed max_amplitude")
+
+    def __call__(self, wave: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+        peak = float(np.max(np.abs(wave))) or 1.0
+        transform = AddGaussianNoise(min_amplitude=self.min_amplitude, max_amplitude=self.max_amplitude, p=1.0)
+        return apply_transform(transform, wave / peak, sample_rate, rng) * np.float32(peak)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimeStretchAugmenter(Augmenter):
+    """Change the speaking rate without changing pitch (rate > 1 is faster)."""
+
+    name = "time_stretch"
+    rate: float = param(1.1, "stretch rate (paper: 1.1 and 0.8 as two entries)", ge=0.1, le=10)
+
+    def __call__(self, wave: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+        transform = TimeStretch(min_rate=self.rate, max_rate=self.rate, leave_length_unchanged=False, p=1.0)
+        return apply_transform(transform, wave, sample_rate, rng)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PitchShiftAugmenter(Augmenter):
+    """Shift the pitch by a number of semitones without changing duration."""
+
+    name = "pitch_shift"
+    semitones: float = param(1.5, "shift in semitones (paper: 1.5)", ge=-24, le=24)
+
+    def __call__(self, wave: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+        transform = PitchShift(min_semitones=self.semitones, max_semitones=self.semitones, p=1.0)
+        return apply_transform(transform, wave, sample_rate, rng)
+
+
+@hookimpl
+def register_augmenters(register):
+    for cls in (GaussianNoise, TimeStretchAugmenter, PitchShiftAugmenter):
+        register(cls)

@@ -1,0 +1,46 @@
+"""Feature extractors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import librosa
+import numpy as np
+
+from serkit.components import FeatureExtractor
+from serkit.hookspecs import hookimpl
+from serkit.params import param
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogMel(FeatureExtractor):
+    """Log-mel spectrogram in dB (Hann window, power to dB with a fixed reference)."""
+
+    name = "log_mel"
+    n_fft: int = param(2048, "FFT size and Hann window length in samples", ge=16)
+    hop_length: int = param(512, "hop between frames in samples", ge=1)
+    n_mels: int = param(128, "number of mel bands", ge=1)
+    fmin: float = param(0.0, "lowest band edge in Hz", ge=0)
+    fmax: float = param(0.0, "highest band edge in Hz; 0 means half the sample rate", ge=0)
+    ref: float = param(1.0, "dB reference power (paper: 1)", gt=0)
+    top_db: float = param(80.0, "clip to this many dB below the peak; 0 disables clipping", ge=0)
+
+    def __call__(self, wave: np.ndarray, sample_rate: int) -> np.ndarray:
+        power = librosa.feature.melspectrogram(
+            y=wave,
+            sr=sample_rate,
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            window="hann",
+            n_mels=self.n_mels,
+            fmin=self.fmin,
+            fmax=self.fmax or None,
+            power=2.0,
+        )
+        db = librosa.power_to_db(power, ref=self.ref, top_db=self.top_db or None)
+        return db[np.newaxis].astype(np.float32)
+
+
+@hookimpl
+def register_feature_extractors(register):
+    register(LogMel)

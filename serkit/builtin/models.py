@@ -1,0 +1,37 @@
+"""Models: the CRNN of Yadav, Bastola & Sharma (Table 1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from serkit.components import Model
+from serkit.hookspecs import hookimpl
+from serkit.params import param
+
+
+@dataclass(frozen=True, kw_only=True)
+class CRNN(Model):
+    """Conv-BN-ReLU-MaxPool blocks, then a bidirectional LSTM over time and a dense layer."""
+
+    name = "crnn"
+    kernels: list[int] = param([9, 7, 5, 3], "square kernel size of each conv block", ge=1)
+    filters: list[int] = param([64, 64, 128, 128], "output channels of each conv block", ge=1)
+    pools: list[int] = param([2, 4, 4, 4], "max-pool size of each conv block", ge=1)
+    lstm_units: int = param(128, "hidden units per direction of the BiLSTM", ge=1)
+    dropout: float = param(0.0, "dropout before the dense layer (paper: none)", ge=0, lt=1)
+
+    def validate(self) -> None:
+        if not (len(self.kernels) == len(self.filters) == len(self.pools) >= 1):
+            raise ValueError("kernels, filters and pools must be non-empty lists of equal length")
+
+    def build(self, input_shape: tuple[int, ...], n_classes: int):
+        from serkit.builtin.crnn import CRNNModule
+
+        return CRNNModule(
+            input_shape, n_classes, self.kernels, self.filters, self.pools, self.lstm_units, self.dropout
+        )
+
+
+@hookimpl
+def register_models(register):
+    register(CRNN)

@@ -1,0 +1,89 @@
+"""Waveform preprocessors: resample, trim silence, Wiener filter, fix length."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import librosa
+import numpy as np
+import scipy.signal
+
+from serkit import audio
+from serkit.components import Preprocessor
+from serkit.hookspecs import hookimpl
+from serkit.params import param
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resample(Preprocessor):
+    """Resample to a fixed rate with soxr."""
+
+    name = "resample"
+    sample_rate: int = param(44100, "target sample rate in Hz", ge=1000, le=384000)
+    quality: str = param("HQ", "soxr quality", choices=("QQ", "LQ", "MQ", "HQ", "VHQ"))
+
+    def __call__(self, wave: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
+        return audio.resample(wave, sample_rate, self.sample_rate, self.quality), self.sample_rate
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrimSilence(Preprocessor):
+    """Trim leading and trailing silence (librosa.effects.trim)."""
+
+    name = "trim_silence"
+    top_db: float = param(60.0, "threshold in dB below the peak that counts as silence", gt=0)
+    frame_length: int = param(2048, "analysis frame length in samples", ge=16)
+    hop_length: int = param(512, "analysis hop in samples", ge=1)
+
+    def __call__(self, wave: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
+        if not np.any(wave):
+            return wave, sample_rate  # all digital silence: nothing to measure against
+        trimmed, _ = librosa.effects.trim(
+            wave, top_db=self.top_db, frame_length=self.frame_length, hop_length=self.hop_length
+        )
+        return (trimmed if trimmed.size else wave), sample_rate
+
+
+@dataclass(frozen=True, kw_only=True)
+class Wiener(Preprocessor):
+    """Wiener denoising filter (scipy.signal.wiener), finite on silent or constant input."""
+
+    name = "wiener"
+    window: int = param(3, "filter window in samples (odd)", ge=1)
+    noise: float = param(0.0, "noise power; 0 estimates it as the mean local variance", ge=0)
+
+    def validate(self) -> None:
+        if self.window % 2 == 0:
+            raise ValueError(f"window must be odd, got {self.window}")
+
+    def __call__(self, wave: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = scipy.signal.wiener(wave.astype(np.float64), self.window, self.noise or None)
+        # Zero local variance (digital silence, constant runs) gives 0/0: the local mean,
+        # which is the input itself there, is the filter's limit.
+        out = np.where(np.isfinite(out), out, wave)
+        return out.astype(np.float32), sample_rate
+
+
+@dataclass(frozen=True, kw_only=True)
+class FixLength(Preprocessor):
+    """Zero-pad at the end or crop to a fixed duration."""
+
+    name = "fix_length"
+    reapply_after_augment = True
+    seconds: float = param(3.0, "target duration in seconds", gt=0)
+    crop: str = param("start", "which part of a longer clip to keep", choices=("start", "center", "end"))
+
+    def __call__(self, wave: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
+        target = int(round(self.seconds * sample_rate))
+        excess = wave.size - target
+        if excess > 0:
+            start = {"start": 0, "center": excess // 2, "end": excess}[self.crop]
+            return wave[start : start + target], sample_rate
+        return np.pad(wave, (0, -excess)), sample_rate
+
+
+@hookimpl
+def register_preprocessors(register):
+    for cls in (Resample, TrimSilence, Wiener, FixLength):
+        register(cls)

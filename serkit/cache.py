@@ -1,0 +1,61 @@
+"""Content-addressed array cache with atomic writes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: Bump when the meaning of cached arrays changes (loader or pipeline semantics).
+CACHE_FORMAT = "1"
+
+
+def digest(*parts: Any) -> str:
+    """A stable hex digest of JSON-serialisable parts."""
+    text = json.dumps([CACHE_FORMAT, *parts], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def file_digest(path: str) -> str:
+    """SHA-256 of a file's content."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("SERKIT_CACHE") or Path.home() / ".cache" / "serkit")
+
+
+class ArrayCache:
+    """Arrays stored as ``<root>/<kind>/<ab>/<key>.npy``; a damaged entry reads as a miss."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def path(self, kind: str, key: str) -> Path:
+        return self.root / kind / key[:2] / f"{key}.npy"
+
+    def get(self, kind: str, key: str) -> np.ndarray | None:
+        path = self.path(kind, key)
+        try:
+            return np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError):
+            return None
+
+    def put(self, kind: str, key: str, array: np.ndarray) -> None:
+        path = self.path(kind, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                np.save(out, array, allow_pickle=False)
+            os.chmod(temp, 0o644)
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise

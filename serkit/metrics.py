@@ -1,0 +1,36 @@
+"""Accuracy, UAR, per-class precision / recall / F1 and the confusion matrix (scikit-learn)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, recall_score
+
+
+def evaluate(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict[str, Any]:
+    """Every headline figure of a report, as plain JSON-ready data."""
+    indices = list(range(len(labels)))
+    report = classification_report(
+        y_true, y_pred, labels=indices, target_names=labels, output_dict=True, zero_division=0
+    )
+    counts = confusion_matrix(y_true, y_pred, labels=indices)
+    rows = counts.sum(axis=1, keepdims=True)
+    percent = np.divide(100.0 * counts, rows, out=np.zeros(counts.shape), where=rows > 0)
+    present = sorted(set(np.asarray(y_true).tolist()))
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        # UAR: mean recall over the classes present in the test part.
+        "uar": float(recall_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
+        "per_class": {
+            label: {k: float(report[label][k]) for k in ("precision", "recall", "f1-score")}
+            | {"support": int(report[label]["support"])}
+            for label in labels
+        },
+        "macro_avg": {k: float(v) for k, v in report["macro avg"].items()},
+        "weighted_avg": {k: float(v) for k, v in report["weighted avg"].items()},
+        "confusion_matrix": counts.tolist(),
+        "confusion_matrix_percent": np.round(percent, 2).tolist(),
+        "labels": labels,
+        "n_test": int(len(y_true)),
+    }

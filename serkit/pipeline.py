@@ -1,0 +1,184 @@
+"""Preprocess, augment and extract features for every utterance, cached and in parallel.
+
+Each utterance is one task: load, run the preprocess chain once, extract the original's
+features and those of each augmented copy it needs. Every augmented copy is seeded from the
+run seed, the file's content hash and the augmenter's position, so results do not depend on
+the number of workers or the order in which tasks finish.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from serkit import audio
+from serkit.cache import ArrayCache, digest
+from serkit.components import Augmenter, Component, FeatureExtractor, Preprocessor
+from serkit.errors import SerkitError
+
+#: An item is an utterance's original (augmenter None) or its copy by augmenter i.
+Item = tuple[int, int | None]
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """The per-file stages of a recipe."""
+
+    preprocess: list[Preprocessor]
+    augment: list[Augmenter]
+    features: FeatureExtractor
+    seed: int
+    origins: dict[str, str] = field(default_factory=dict)  # component key -> "dist version"
+
+    def wave_key(self, file_hash: str) -> str:
+        return digest("wave", file_hash, [p.identity() for p in self.preprocess])
+
+    def feature_key(self, file_hash: str, augmenter: int | None) -> str:
+        aug = None if augmenter is None else [augmenter, self.augment[augmenter].identity(), self.seed]
+        return digest("features", self.wave_key(file_hash), aug, self.features.identity())
+
+    def augment_rng(self, file_hash: str, augmenter: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, int(file_hash[:16], 16), augmenter])
+
+    def culprit(self, component: Component) -> str:
+        origin = self.origins.get(f"{component.kind}:{component.name}")
+        return f"{component.kind} '{component.name}'" + (f" ({origin})" if origin else "")
+
+
+def _run(pipeline: Pipeline, component: Component, path: str, call: Callable[[], object]) -> object:
+    try:
+        return call()
+    except SerkitError:
+        raise
+    except Exception as exc:  # any failure inside a component, built-in or third-party
+        raise SerkitError(f"{pipeline.culprit(component)} failed on {path}: {type(exc).__name__}: {exc}") from exc
+
+
+def _check_wave(pipeline: Pipeline, component: Component, path: str, wave: object) -> np.ndarray:
+    if not isinstance(wave, np.ndarray) or wave.ndim != 1 or not np.issubdtype(wave.dtype, np.floating):
+        shape = getattr(wave, "shape", type(wave).__name__)
+        raise SerkitError(f"{pipeline.culprit(component)} returned {shape} on {path}, expected a 1-D float array")
+    if wave.size == 0 or not np.all(np.isfinite(wave)):
+        raise SerkitError(f"{pipeline.culprit(component)} returned an empty or non-finite waveform on {path}")
+    return wave.astype(np.float32, copy=False)
+
+
+def preprocess(pipeline: Pipeline, path: str, chain: list[Preprocessor] | None = None,
+               wave: np.ndarray | None = None, sample_rate: int = 0) -> tuple[np.ndarray, int]:
+    """Run a preprocess chain (the recipe's by default) on a file or on a given waveform."""
+    if wave is None:
+        wave, sample_rate = audio.load(path)
+    for step in pipeline.preprocess if chain is None else chain:
+        result = _run(pipeline, step, path, lambda step=step: step(wave, sample_rate))
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise SerkitError(f"{pipeline.culprit(step)} must return (wave, sample_rate), got {type(result).__name__}")
+        wave, sample_rate = _check_wave(pipeline, step, path, result[0]), int(result[1])
+    return wave, sample_rate
+
+
+def extract(pipeline: Pipeline, path: str, wave: np.ndarray, sample_rate: int) -> np.ndarray:
+    extractor = pipeline.features
+    features = _run(pipeline, extractor, path, lambda: extractor(wave, sample_rate))
+    if not isinstance(features, np.ndarray) or features.ndim not in (2, 3):
+        shape = getattr(features, "shape", type(features).__name__)
+        raise SerkitError(f"{pipeline.culprit(extractor)} returned {shape} on {path}, expected (channels, ...) array")
+    if not np.all(np.isfinite(features)):
+        raise SerkitError(f"{pipeline.culprit(extractor)} returned non-finite values on {path}")
+    return features.astype(np.float32, copy=False)
+
+
+def process_file(pipeline: Pipeline, path: str, file_hash: str, augmenters: list[int | None],
+                 cache: ArrayCache | None) -> list[np.ndarray]:
+    """Features of one file's original (None) and augmented copies, in the order asked."""
+    key = pipeline.wave_key(file_hash)
+    wave = cache.get("waves", key) if cache else None
+    rate = cache.get("rates", key) if cache and wave is not None else None
+    if wave is not None and rate is not None:
+        sample_rate = int(rate[0])
+    else:
+        wave, sample_rate = preprocess(pipeline, path)
+        if cache:
+            cache.put("waves", key, wave)
+            cache.put("rates", key, np.array([sample_rate]))
+    reapply = [p for p in pipeline.preprocess if p.reapply_after_augment]
+    out = []
+    for index in augmenters:
+        if index is None:
+            features = extract(pipeline, path, wave, sample_rate)
+        else:
+            augmenter = pipeline.augment[index]
+            rng = pipeline.augment_rng(file_hash, index)
+            copy = _run(pipeline, augmenter, path, lambda a=augmenter, r=rng: a(wave.copy(), sample_rate, r))
+            copy = _check_wave(pipeline, augmenter, path, copy)
+            copy, rate = preprocess(pipeline, path, reapply, copy, sample_rate)
+            features = extract(pipeline, path, copy, rate)
+        if cache:
+            cache.put("features", pipeline.feature_key(file_hash, index), features)
+        out.append(features)
+    return out
+
+
+_worker_state: dict[str, object] = {}
+
+
+def _init_worker(pipeline: Pipeline, cache: ArrayCache | None) -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    _worker_state.update(pipeline=pipeline, cache=cache)
+
+
+def _worker_task(path: str, file_hash: str, augmenters: list[int | None]) -> list[np.ndarray]:
+    return process_file(_worker_state["pipeline"], path, file_hash, augmenters, _worker_state["cache"])
+
+
+def compute_features(
+    pipeline: Pipeline,
+    paths: list[str],
+    hashes: list[str],
+    items: list[Item],
+    cache: ArrayCache | None,
+    workers: int = 1,
+    progress: Callable[[int], None] = lambda n: None,
+) -> dict[Item, np.ndarray]:
+    """Features for every requested item, from the cache where present, computed otherwise."""
+    results: dict[Item, np.ndarray] = {}
+    todo: dict[int, list[int | None]] = {}
+    for utterance, augmenter in items:
+        cached = cache.get("features", pipeline.feature_key(hashes[utterance], augmenter)) if cache else None
+        if cached is not None:
+            results[(utterance, augmenter)] = cached
+        else:
+            todo.setdefault(utterance, []).append(augmenter)
+    progress(len(results))
+    if workers <= 1 or len(todo) <= 1:
+        for utterance, augmenters in todo.items():
+            arrays = process_file(pipeline, paths[utterance], hashes[utterance], augmenters, cache)
+            _collect(results, utterance, augmenters, arrays, progress)
+        return results
+    context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                             initargs=(pipeline, cache)) as pool:
+        futures = {
+            pool.submit(_worker_task, paths[u], hashes[u], augmenters): (u, augmenters)
+            for u, augmenters in todo.items()
+        }
+        try:
+            for future in as_completed(futures):
+                utterance, augmenters = futures[future]
+                _collect(results, utterance, augmenters, future.result(), progress)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return results
+
+
+def _collect(results: dict[Item, np.ndarray], utterance: int, augmenters: list[int | None],
+             arrays: list[np.ndarray], progress: Callable[[int], None]) -> None:
+    for augmenter, array in zip(augmenters, arrays, strict=True):
+        results[(utterance, augmenter)] = array
+    progress(len(arrays))

@@ -1,0 +1,147 @@
+"""Run reports: report.md in the paper's table layout, plots, and the terminal table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from serkit.fileio import write_atomic
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.2f}"
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def recognition_rows(metrics: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for label in metrics["labels"]:
+        c = metrics["per_class"][label]
+        rows.append([label, _pct(c["precision"]), _pct(c["recall"]), _pct(c["f1-score"]), str(c["support"])])
+    for key, title in (("macro_avg", "macro avg"), ("weighted_avg", "weighted avg")):
+        c = metrics[key]
+        rows.append([title, _pct(c["precision"]), _pct(c["recall"]), _pct(c["f1-score"]), str(int(c["support"]))])
+    return rows
+
+
+def confusion_rows(metrics: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for label, counts, percents in zip(
+        metrics["labels"], metrics["confusion_matrix"], metrics["confusion_matrix_percent"], strict=True
+    ):
+        rows.append([label] + [f"{p:.1f} ({n})" for p, n in zip(percents, counts, strict=True)])
+    return rows
+
+
+def render_markdown(summary: dict[str, Any]) -> str:
+    """The run's report: protocol, data, pipeline, results in the paper's layout, timings."""
+    metrics, fold = summary["metrics"], summary["fold"]
+    labels = metrics["labels"]
+    parts = [
+        f"# serkit run `{summary['run_name']}`",
+        "",
+        f"- **Protocol:** {summary['protocol']}",
+        f"- **Dataset:** {summary['dataset']['name']} at `{summary['dataset']['root']}`: "
+        f"{summary['dataset']['utterances']} utterances, {summary['dataset']['speakers']} speakers, "
+        f"{len(labels)} classes",
+        f"- **Split:** {fold['train']} train ({fold['fit']} fit + {fold['validation']} validation, "
+        f"validation taken from the training part only), {fold['test']} test; "
+        f"{fold['augmented']} augmented training copies, made after the split",
+        f"- **Pipeline:** {summary['pipeline']}",
+        f"- **Training:** {summary['training']}",
+        f"- **Started:** {summary['started']}; serkit {summary['serkit_version']}",
+        "",
+        "## Results",
+        "",
+        markdown_table(
+            ["accuracy", "UAR", "macro F1", "weighted F1", "test utterances"],
+            [[_pct(metrics["accuracy"]), _pct(metrics["uar"]), _pct(metrics["macro_avg"]["f1-score"]),
+              _pct(metrics["weighted_avg"]["f1-score"]), str(metrics["n_test"])]],
+        ),
+        "",
+        "## Confusion matrix",
+        "",
+        "Rows are the true class, columns the predicted class; row percentages with counts in brackets.",
+        "",
+        markdown_table(["true \\ predicted", *labels], confusion_rows(metrics)),
+        "",
+        "## Recognition report",
+        "",
+        markdown_table(["class", "precision %", "recall %", "F1 %", "support"], recognition_rows(metrics)),
+        "",
+    ]
+    if summary.get("notes"):
+        parts += ["## Data notes", "", *[f"- {note}" for note in summary["notes"]], ""]
+    parts += ["## Time per stage", "", markdown_table(
+        ["stage", "seconds"], [[stage, f"{seconds:.1f}"] for stage, seconds in summary["timings"].items()]
+    ), ""]
+    return "\n".join(parts)
+
+
+def metrics_table(metrics: dict[str, Any], title: str) -> Table:
+    table = Table(title=title)
+    for column in ("class", "precision %", "recall %", "F1 %", "support"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for row in recognition_rows(metrics):
+        table.add_row(*row)
+    table.add_section()
+    table.add_row("accuracy", "", _pct(metrics["accuracy"]), "", str(metrics["n_test"]))
+    table.add_row("UAR", "", _pct(metrics["uar"]), "", "")
+    return table
+
+
+def _save_figure(figure: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    write_atomic(path, lambda out: figure.savefig(out, format="png", dpi=120, bbox_inches="tight"), binary=True)
+    plt.close(figure)
+
+
+def plot_confusion(metrics: dict[str, Any], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels, percent = metrics["labels"], metrics["confusion_matrix_percent"]
+    size = 1.2 + 0.75 * len(labels)
+    figure, axes = plt.subplots(figsize=(size + 1.5, size))
+    image = axes.imshow(percent, cmap="Blues", vmin=0, vmax=100)
+    axes.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    axes.set_yticks(range(len(labels)), labels)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(title)
+    for i, row in enumerate(percent):
+        for j, value in enumerate(row):
+            colour = "white" if value > 50 else "black"
+            axes.text(j, i, f"{value:.0f}\n({metrics['confusion_matrix'][i][j]})", ha="center", va="center",
+                      fontsize=7, color=colour)
+    figure.colorbar(image, ax=axes, label="% of true class")
+    _save_figure(figure, path)
+
+
+def plot_training(history: list[dict[str, float]], best_epoch: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [row["epoch"] for row in history]
+    figure, (loss_axes, acc_axes) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for axes, key, title in ((loss_axes, "loss", "cross-entropy loss"), (acc_axes, "accuracy", "accuracy")):
+        axes.plot(epochs, [row[f"train_{key}"] for row in history], marker=".", label="training")
+        axes.plot(epochs, [row[f"val_{key}"] for row in history], marker=".", label="validation")
+        if best_epoch:
+            axes.axvline(best_epoch, color="grey", linestyle="--", label=f"best epoch ({best_epoch})")
+        axes.set_xlabel("epoch")
+        axes.set_title(title)
+        axes.legend()
+    _save_figure(figure, path)

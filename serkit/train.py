@@ -1,0 +1,224 @@
+"""The trainer: device and precision choice, Adam, early stopping, resumable checkpoints."""
+
+from __future__ import annotations
+
+import copy
+import io
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from serkit.errors import SerkitError
+from serkit.fileio import write_atomic
+from serkit.recipe import TrainSettings
+
+
+def choose_device(setting: str) -> torch.device:
+    """``auto`` picks CUDA when present, else the CPU."""
+    if setting == "cuda" and not torch.cuda.is_available():
+        raise SerkitError("run.device: 'cuda' was asked for but no CUDA device is available (use 'auto' or 'cpu')")
+    if setting == "cpu" or (setting == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    return torch.device("cuda")
+
+
+def cpu_supports_bf16() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def choose_precision(setting: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype, or None for plain float32."""
+    if setting == "fp32":
+        return None
+    if setting == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if cpu_supports_bf16() else None
+    if setting == "fp16" and device.type == "cpu":
+        raise SerkitError("train.precision: fp16 autocast is for CUDA; use bf16 or fp32 on the CPU")
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}[setting]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module
+    history: list[dict[str, float]]
+    best_epoch: int
+    stopped_early: bool
+    device: str
+    precision: str
+    seconds: float = 0.0
+    resumed_from: int = 0
+
+
+@dataclass
+class _State:
+    epoch: int = 0
+    best_loss: float = float("inf")
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_weights: dict[str, torch.Tensor] | None = None
+
+
+class Trainer:
+    """Trains one model on in-memory arrays; validation data comes from the training part."""
+
+    def __init__(self, settings: TrainSettings, device: torch.device, seed: int,
+                 checkpoint: Path | None = None) -> None:
+        self.settings = settings
+        self.device = device
+        self.seed = seed
+        self.checkpoint = checkpoint
+        self.autocast_dtype = choose_precision(settings.precision, device)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+
+    @property
+    def precision(self) -> str:
+        return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.autocast_dtype]
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None)
+
+    def _prepare(self, model: nn.Module) -> nn.Module:
+        model = model.to(self.device)
+        if self.autocast_dtype is not None:
+            model = model.to(memory_format=torch.channels_last)
+        return model
+
+    def _tensor(self, array: np.ndarray) -> torch.Tensor:
+        tensor = torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+        if tensor.dim() == 4 and self.autocast_dtype is not None:
+            tensor = tensor.contiguous(memory_format=torch.channels_last)
+        return tensor
+
+    def fit(self, model: nn.Module, x_fit: np.ndarray, y_fit: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
+            on_epoch: Callable[[dict[str, float]], None] = lambda row: None) -> TrainResult:
+        seed_everything(self.seed)
+        settings = self.settings
+        model = self._prepare(model)
+        optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+        scaler = torch.amp.GradScaler(self.device.type, enabled=self.autocast_dtype == torch.float16)
+        loss_fn = nn.CrossEntropyLoss()
+        x_train, y_train = self._tensor(x_fit), torch.from_numpy(y_fit).long().to(self.device)
+        x_check, y_check = self._tensor(x_val), torch.from_numpy(y_val).long().to(self.device)
+        state = self._resume(model, optimizer)
+        resumed_from = state.epoch
+        generator = torch.Generator().manual_seed(self.seed)
+        for _ in range(state.epoch):  # replay the shuffles of finished epochs
+            torch.randperm(len(x_train), generator=generator)
+        start = time.perf_counter()
+        while state.epoch < settings.max_epochs and state.bad_epochs < settings.patience:
+            tick = time.perf_counter()
+            model.train()
+            order = torch.randperm(len(x_train), generator=generator).to(self.device)
+            total_loss, correct = 0.0, 0
+            for first in range(0, len(order), settings.batch_size):
+                batch = order[first : first + settings.batch_size]
+                inputs, targets = x_train[batch], y_train[batch]
+                optimizer.zero_grad(set_to_none=True)
+                with self._autocast():
+                    logits = model(inputs)
+                    loss = loss_fn(logits.float(), targets)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                total_loss += loss.item() * len(batch)
+                correct += int((logits.argmax(1) == targets).sum())
+            val_loss, val_acc = self._score(model, x_check, y_check, loss_fn)
+            state.epoch += 1
+            row = {
+                "epoch": state.epoch,
+                "train_loss": total_loss / len(x_train),
+                "train_accuracy": correct / len(x_train),
+                "val_loss": val_loss,
+                "val_accuracy": val_acc,
+                "seconds": time.perf_counter() - tick,
+            }
+            state.history.append(row)
+            if val_loss < state.best_loss - 1e-6:
+                state.best_loss, state.best_epoch, state.bad_epochs = val_loss, state.epoch, 0
+                state.best_weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            else:
+                state.bad_epochs += 1
+            self._save(model, optimizer, state)
+            on_epoch(row)
+        if state.best_weights is not None:
+            model.load_state_dict(state.best_weights)
+        return TrainResult(
+            model=model,
+            history=state.history,
+            best_epoch=state.best_epoch,
+            stopped_early=state.bad_epochs >= settings.patience,
+            device=str(self.device),
+            precision=self.precision,
+            seconds=time.perf_counter() - start,
+            resumed_from=resumed_from,
+        )
+
+    def _score(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module) -> tuple[float, float]:
+        logits = self.logits(model, x)
+        return float(loss_fn(logits, y)), float((logits.argmax(1) == y).float().mean())
+
+    @torch.no_grad()
+    def logits(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        model.eval()
+        batch = max(self.settings.batch_size, 64)
+        with self._autocast():
+            parts = [model(x[i : i + batch]).float() for i in range(0, len(x), batch)]
+        return torch.cat(parts)
+
+    def predict_proba(self, model: nn.Module, x: np.ndarray) -> np.ndarray:
+        return torch.softmax(self.logits(model, self._tensor(x)), dim=1).cpu().numpy()
+
+    def _save(self, model: nn.Module, optimizer: torch.optim.Optimizer, state: _State) -> None:
+        if self.checkpoint is None:
+            return
+        payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": vars(state)}
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        write_atomic(self.checkpoint, lambda out: out.write(buffer.getvalue()), binary=True)
+
+    def _resume(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> _State:
+        if self.checkpoint is None or not self.checkpoint.exists():
+            return _State()
+        try:
+            payload = torch.load(self.checkpoint, map_location=self.device, weights_only=True)
+            model.load_state_dict(payload["model"])
+            optimizer.load_state_dict(payload["optimizer"])
+            return _State(**payload["state"])
+        except Exception as exc:
+            raise SerkitError(f"{self.checkpoint}: cannot resume from this checkpoint ({exc})") from exc
+
+
+def clone_cpu(model: nn.Module) -> nn.Module:
+    return copy.deepcopy(model).cpu()
+
+
+def state_dict_bytes(model: nn.Module) -> bytes:
+    buffer = io.BytesIO()
+    torch.save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, buffer)
+    return buffer.getvalue()
+
+
+def describe_device(device: torch.device) -> dict[str, Any]:
+    if device.type == "cuda":
+        return {"type": "cuda", "name": torch.cuda.get_device_name(device), "torch_cuda": torch.version.cuda}
+    return {"type": "cpu", "threads": torch.get_num_threads(), "bf16": cpu_supports_bf16()}
