@@ -9,7 +9,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 __all__ = ["__version__"]
 
-from serkit.components import (  # noqa: E402
+from serkit.components import (
     Augmenter,
     Dataset,
     FeatureExtractor,
@@ -20,9 +20,9 @@ from serkit.components import (  # noqa: E402
     Scan,
     Utterance,
 )
-from serkit.errors import SerkitError  # noqa: E402
-from serkit.hookspecs import hookimpl  # noqa: E402
-from serkit.params import param  # noqa: E402
+from serkit.errors import SerkitError
+from serkit.hookspecs import hookimpl
+from serkit.params import param
 
 __all__ += [
     "Augmenter",

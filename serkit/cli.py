@@ -32,8 +32,9 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:
             if debug:
                 raise
-            click.echo(f"Error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
-                       err=True)
+            click.echo(
+                f"Error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", err=True
+            )
             sys.exit(1)
 
     return wrapper
@@ -48,10 +49,19 @@ def cli(debug: bool) -> None:
 
 @cli.command()
 @click.argument("recipe", type=click.Path(dir_okay=False))
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a recipe key, e.g. --set train.max_epochs=3 --set dataset.root=/data/ravdess.")
-@click.option("--split", "split_file", type=click.Path(exists=True, dir_okay=False),
-              help="Reuse the split.json of an earlier run instead of splitting anew.")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a recipe key, e.g. --set train.max_epochs=3 --set dataset.root=/data/ravdess.",
+)
+@click.option(
+    "--split",
+    "split_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Reuse the split.json of an earlier run instead of splitting anew.",
+)
 @click.option("--skip-unreadable", is_flag=True, help="Leave out unreadable audio files (listed) instead of stopping.")
 @friendly_errors
 def run(recipe: str, overrides: tuple[str, ...], split_file: str | None, skip_unreadable: bool) -> None:
@@ -94,8 +104,10 @@ def plugins(as_json: bool) -> None:
         ]
         for kind, entries in registry.entries.items()
     }
-    problems = [{"plugin": p.provider.plugin, "distribution": p.provider.distribution, "error": p.message}
-                for p in registry.problems]
+    problems = [
+        {"plugin": p.provider.plugin, "distribution": p.provider.distribution, "error": p.message}
+        for p in registry.problems
+    ]
     if as_json:
         click.echo(json.dumps({"components": listing, "problems": problems}, indent=2, default=str))
         return

@@ -32,5 +32,5 @@ def evaluate(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict[
         "confusion_matrix": counts.tolist(),
         "confusion_matrix_percent": np.round(percent, 2).tolist(),
         "labels": labels,
-        "n_test": int(len(y_true)),
+        "n_test": len(y_true),
     }

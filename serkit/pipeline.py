@@ -68,13 +68,18 @@ def _check_wave(pipeline: Pipeline, component: Component, path: str, wave: objec
     return wave.astype(np.float32, copy=False)
 
 
-def preprocess(pipeline: Pipeline, path: str, chain: list[Preprocessor] | None = None,
-               wave: np.ndarray | None = None, sample_rate: int = 0) -> tuple[np.ndarray, int]:
+def preprocess(
+    pipeline: Pipeline,
+    path: str,
+    chain: list[Preprocessor] | None = None,
+    wave: np.ndarray | None = None,
+    sample_rate: int = 0,
+) -> tuple[np.ndarray, int]:
     """Run a preprocess chain (the recipe's by default) on a file or on a given waveform."""
     if wave is None:
         wave, sample_rate = audio.load(path)
     for step in pipeline.preprocess if chain is None else chain:
-        result = _run(pipeline, step, path, lambda step=step: step(wave, sample_rate))
+        result = _run(pipeline, step, path, lambda step=step, wave=wave, rate=sample_rate: step(wave, rate))
         if not (isinstance(result, tuple) and len(result) == 2):
             raise SerkitError(f"{pipeline.culprit(step)} must return (wave, sample_rate), got {type(result).__name__}")
         wave, sample_rate = _check_wave(pipeline, step, path, result[0]), int(result[1])
@@ -92,8 +97,9 @@ def extract(pipeline: Pipeline, path: str, wave: np.ndarray, sample_rate: int) -
     return features.astype(np.float32, copy=False)
 
 
-def process_file(pipeline: Pipeline, path: str, file_hash: str, augmenters: list[int | None],
-                 cache: ArrayCache | None) -> list[np.ndarray]:
+def process_file(
+    pipeline: Pipeline, path: str, file_hash: str, augmenters: list[int | None], cache: ArrayCache | None
+) -> list[np.ndarray]:
     """Features of one file's original (None) and augmented copies, in the order asked."""
     key = pipeline.wave_key(file_hash)
     wave = cache.get("waves", key) if cache else None
@@ -160,8 +166,7 @@ def compute_features(
             _collect(results, utterance, augmenters, arrays, progress)
         return results
     context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                             initargs=(pipeline, cache)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(pipeline, cache)) as pool:
         futures = {
             pool.submit(_worker_task, paths[u], hashes[u], augmenters): (u, augmenters)
             for u, augmenters in todo.items()
@@ -177,8 +182,13 @@ def compute_features(
     return results
 
 
-def _collect(results: dict[Item, np.ndarray], utterance: int, augmenters: list[int | None],
-             arrays: list[np.ndarray], progress: Callable[[int], None]) -> None:
+def _collect(
+    results: dict[Item, np.ndarray],
+    utterance: int,
+    augmenters: list[int | None],
+    arrays: list[np.ndarray],
+    progress: Callable[[int], None],
+) -> None:
     for augmenter, array in zip(augmenters, arrays, strict=True):
         results[(utterance, augmenter)] = array
     progress(len(arrays))

@@ -116,6 +116,14 @@ def get_plugin_manager() -> pluggy.PluginManager:
     return _manager
 
 
+def reset_plugin_manager() -> None:
+    """Forget loaded plugins so the next use loads them again (tests, or after installing one)."""
+    global _manager
+    _manager = None
+    _providers.clear()
+    _load_problems.clear()
+
+
 def _allowed_plugins() -> set[str] | None:
     value = os.environ.get("SERKIT_LOAD_PLUGINS")
     if value is None:

@@ -34,10 +34,12 @@ class RunSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class NormaliseSettings:
-    method: str = param("zscore", "feature normalisation; statistics come from the training part only",
-                        choices=("zscore", "none"))
-    scope: str = param("band", "z-score per frequency band (row) or one global mean and deviation",
-                       choices=("band", "global"))
+    method: str = param(
+        "zscore", "feature normalisation; statistics come from the training part only", choices=("zscore", "none")
+    )
+    scope: str = param(
+        "band", "z-score per frequency band (row) or one global mean and deviation", choices=("band", "global")
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,8 +50,11 @@ class TrainSettings:
     weight_decay: float = param(0.0, "Adam weight decay", ge=0)
     patience: int = param(10, "early stopping: epochs without validation-loss improvement", ge=1)
     validation_size: float = param(0.1, "fraction of the training part held out for early stopping", gt=0, lt=1)
-    precision: str = param("auto", "auto: bf16 on CPUs that support it and fp16 on CUDA; fp32 disables it",
-                           choices=("auto", "fp32", "bf16", "fp16"))
+    precision: str = param(
+        "auto",
+        "auto: bf16 on CPUs that support it and fp16 on CUDA; fp32 disables it",
+        choices=("auto", "fp32", "bf16", "fp16"),
+    )
 
 
 SETTINGS = {"run": RunSettings, "normalise": NormaliseSettings, "train": TrainSettings}
@@ -149,7 +154,9 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
         raise SerkitError(f"--set {override}: expected KEY=VALUE, e.g. train.max_epochs=3")
     parts = _parse_key(key.strip())
     if parts[0] not in SECTION_ORDER:
-        raise SerkitError(f"--set {key}: unknown recipe section '{parts[0]}'{did_you_mean(str(parts[0]), SECTION_ORDER)}")
+        raise SerkitError(
+            f"--set {key}: unknown recipe section '{parts[0]}'{did_you_mean(str(parts[0]), SECTION_ORDER)}"
+        )
     node: Any = raw
     for depth, part in enumerate(parts[:-1]):
         where = _key_text(parts[: depth + 1])
@@ -181,7 +188,9 @@ def build_recipe(raw: dict[str, Any], registry: Registry, source: str = "<recipe
     """Validate raw recipe data against the settings and the registered components."""
     for key in raw:
         if key not in SECTION_ORDER:
-            raise SerkitError(f"{key}: unknown section{did_you_mean(key, SECTION_ORDER)} (known: {', '.join(SECTION_ORDER)})")
+            raise SerkitError(
+                f"{key}: unknown section{did_you_mean(key, SECTION_ORDER)} (known: {', '.join(SECTION_ORDER)})"
+            )
     values: dict[str, Any] = {"source": source}
     for key, cls in SETTINGS.items():
         section = raw.get(key, {})
@@ -191,7 +200,7 @@ def build_recipe(raw: dict[str, Any], registry: Registry, source: str = "<recipe
     for key, (kind, _, many) in COMPONENT_SECTIONS.items():
         section = raw.get(key, DEFAULT_COMPONENTS.get(key))
         if section is None:
-            raise SerkitError(f"{key}: section is missing (add [{key}] with name = \"...\")")
+            raise SerkitError(f'{key}: section is missing (add [{key}] with name = "...")')
         if many:
             if not isinstance(section, list):
                 raise SerkitError(f"{key}: expected a list of tables ([[{key}]])")
@@ -205,7 +214,7 @@ def build_recipe(raw: dict[str, Any], registry: Registry, source: str = "<recipe
 
 def _component(registry: Registry, kind: str, entry: Any, where: str) -> Component:
     if not isinstance(entry, dict):
-        raise SerkitError(f"{where}: expected a table with name = \"...\"")
+        raise SerkitError(f'{where}: expected a table with name = "..."')
     if "name" not in entry:
         raise SerkitError(f"{where}.name: missing (which component to use)")
     params = {k: v for k, v in entry.items() if k != "name"}

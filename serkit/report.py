@@ -62,8 +62,15 @@ def render_markdown(summary: dict[str, Any]) -> str:
         "",
         markdown_table(
             ["accuracy", "UAR", "macro F1", "weighted F1", "test utterances"],
-            [[_pct(metrics["accuracy"]), _pct(metrics["uar"]), _pct(metrics["macro_avg"]["f1-score"]),
-              _pct(metrics["weighted_avg"]["f1-score"]), str(metrics["n_test"])]],
+            [
+                [
+                    _pct(metrics["accuracy"]),
+                    _pct(metrics["uar"]),
+                    _pct(metrics["macro_avg"]["f1-score"]),
+                    _pct(metrics["weighted_avg"]["f1-score"]),
+                    str(metrics["n_test"]),
+                ]
+            ],
         ),
         "",
         "## Confusion matrix",
@@ -79,9 +86,14 @@ def render_markdown(summary: dict[str, Any]) -> str:
     ]
     if summary.get("notes"):
         parts += ["## Data notes", "", *[f"- {note}" for note in summary["notes"]], ""]
-    parts += ["## Time per stage", "", markdown_table(
-        ["stage", "seconds"], [[stage, f"{seconds:.1f}"] for stage, seconds in summary["timings"].items()]
-    ), ""]
+    parts += [
+        "## Time per stage",
+        "",
+        markdown_table(
+            ["stage", "seconds"], [[stage, f"{seconds:.1f}"] for stage, seconds in summary["timings"].items()]
+        ),
+        "",
+    ]
     return "\n".join(parts)
 
 
@@ -122,8 +134,15 @@ def plot_confusion(metrics: dict[str, Any], path: Path, title: str) -> None:
     for i, row in enumerate(percent):
         for j, value in enumerate(row):
             colour = "white" if value > 50 else "black"
-            axes.text(j, i, f"{value:.0f}\n({metrics['confusion_matrix'][i][j]})", ha="center", va="center",
-                      fontsize=7, color=colour)
+            axes.text(
+                j,
+                i,
+                f"{value:.0f}\n({metrics['confusion_matrix'][i][j]})",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color=colour,
+            )
     figure.colorbar(image, ax=axes, label="% of true class")
     _save_figure(figure, path)
 

@@ -87,8 +87,9 @@ def _attach_log(run_dir: Path) -> logging.Handler:
 class Run:
     """One execution of a recipe in one run folder."""
 
-    def __init__(self, recipe: Recipe, run_dir: Path, console: Console, registry: Registry,
-                 split_file: str | None = None) -> None:
+    def __init__(
+        self, recipe: Recipe, run_dir: Path, console: Console, registry: Registry, split_file: str | None = None
+    ) -> None:
         self.recipe = recipe
         self.run_dir = run_dir
         self.console = console
@@ -123,8 +124,9 @@ class Run:
                     readable.append(utterance)
                 except SerkitError as exc:
                     if not self.recipe.run.skip_unreadable:
-                        raise SerkitError(f"{exc} (set run.skip_unreadable=true or pass --skip-unreadable "
-                                          "to leave it out)") from exc
+                        raise SerkitError(
+                            f"{exc} (set run.skip_unreadable=true or pass --skip-unreadable to leave it out)"
+                        ) from exc
                     unreadable.append(str(exc))
                 bars.advance(task)
         for problem in unreadable:
@@ -162,13 +164,15 @@ class Run:
             hashes = [file_digest(p) for p in paths]
         with self.timer("features"), progress_bar(self.console) as bars:
             task = bars.add_task("features", total=len(items), info=f"{workers} worker(s)")
-            features = compute_features(pipeline, paths, hashes, sorted(items, key=_item_order), cache, workers,
-                                        lambda n: bars.advance(task, n))
+            features = compute_features(
+                pipeline, paths, hashes, sorted(items, key=_item_order), cache, workers, lambda n: bars.advance(task, n)
+            )
         self.say(f"  features: {len(items)} items ({len(items) - len(utterances)} augmented), cache {cache_dir}")
         return features
 
-    def train_fold(self, plan: FoldPlan, features: dict[Item, np.ndarray], utterances: list[Utterance],
-                   labels: list[str]) -> dict[str, Any]:
+    def train_fold(
+        self, plan: FoldPlan, features: dict[Item, np.ndarray], utterances: list[Utterance], labels: list[str]
+    ) -> dict[str, Any]:
         from serkit.train import Trainer, choose_device, seed_everything, state_dict_bytes
 
         recipe = self.recipe
@@ -182,37 +186,49 @@ class Run:
         x_fit, y_fit = stack([(i, None) for i in plan.fit] + [(i, a) for a in range(n_aug) for i in plan.fit])
         x_val, y_val = stack([(i, None) for i in plan.validation])
         x_test, y_test = stack([(i, None) for i in plan.test])
-        normaliser = ZScore.fit(x_fit, recipe.normalise.scope) if recipe.normalise.method == "zscore" else ZScore.identity()
+        normaliser = (
+            ZScore.fit(x_fit, recipe.normalise.scope) if recipe.normalise.method == "zscore" else ZScore.identity()
+        )
         x_fit, x_val, x_test = normaliser(x_fit), normaliser(x_val), normaliser(x_test)
 
         seed_everything(recipe.run.seed)  # the model's initial weights depend on the seed alone
         try:
             module = recipe.model.build(tuple(x_fit.shape[1:]), len(labels))
         except Exception as exc:
-            raise SerkitError(f"{self._culprit('models', recipe.model.name)} failed to build for input "
-                              f"{tuple(x_fit.shape[1:])}: {type(exc).__name__}: {exc}") from exc
+            raise SerkitError(
+                f"{self._culprit('models', recipe.model.name)} failed to build for input "
+                f"{tuple(x_fit.shape[1:])}: {type(exc).__name__}: {exc}"
+            ) from exc
         device = choose_device(recipe.run.device)
         suffix = "" if plan.name == "random" else f"-{plan.name}"
         trainer = Trainer(recipe.train, device, recipe.run.seed, self.run_dir / f"checkpoint{suffix}.pt")
-        self.say(f"  training on {device} ({trainer.precision}): {len(x_fit)} fit items "
-                 f"({len(plan.fit)} utterances x {n_aug + 1}), {len(x_val)} validation, {len(x_test)} test; "
-                 f"input {tuple(x_fit.shape[1:])}")
+        self.say(
+            f"  training on {device} ({trainer.precision}): {len(x_fit)} fit items "
+            f"({len(plan.fit)} utterances x {n_aug + 1}), {len(x_val)} validation, {len(x_test)} test; "
+            f"input {tuple(x_fit.shape[1:])}"
+        )
         with self.timer("train"), progress_bar(self.console) as bars:
             task = bars.add_task(f"train {plan.name}", total=recipe.train.max_epochs, info="")
 
             def on_epoch(row: dict[str, float]) -> None:
-                log.info("epoch %(epoch)d train_loss %(train_loss).4f train_acc %(train_accuracy).4f "
-                         "val_loss %(val_loss).4f val_acc %(val_accuracy).4f (%(seconds).1fs)", row)
+                log.info(
+                    "epoch %(epoch)d train_loss %(train_loss).4f train_acc %(train_accuracy).4f "
+                    "val_loss %(val_loss).4f val_acc %(val_accuracy).4f (%(seconds).1fs)",
+                    row,
+                )
                 info = f"val loss {row['val_loss']:.3f} acc {100 * row['val_accuracy']:.1f}%"
                 bars.update(task, completed=row["epoch"], info=info)
 
             result = trainer.fit(module, x_fit, y_fit, x_val, y_val, on_epoch)
             bars.update(task, total=len(result.history), completed=len(result.history))
+        if result.resumed_from:
+            self.say(f"  resumed training from the checkpoint after epoch {result.resumed_from}")
         with self.timer("evaluate"):
             probabilities = trainer.predict_proba(result.model, x_test)
             metrics = evaluate(y_test, probabilities.argmax(1), labels)
-        write_atomic(self.run_dir / f"model{suffix}.pt", lambda out: out.write(state_dict_bytes(result.model)),
-                     binary=True)
+        write_atomic(
+            self.run_dir / f"model{suffix}.pt", lambda out: out.write(state_dict_bytes(result.model)), binary=True
+        )
         return {
             "name": plan.name,
             "metrics": metrics,
@@ -226,8 +242,13 @@ class Run:
             "input_shape": list(x_fit.shape[1:]),
             "probabilities": probabilities,
             "test": plan.test,
-            "sizes": {"train": len(plan.train), "fit": len(plan.fit), "validation": len(plan.validation),
-                      "test": len(plan.test), "augmented": len(plan.fit) * n_aug},
+            "sizes": {
+                "train": len(plan.train),
+                "fit": len(plan.fit),
+                "validation": len(plan.validation),
+                "test": len(plan.test),
+                "augmented": len(plan.fit) * n_aug,
+            },
         }
 
     # -- helpers --------------------------------------------------------------------------
@@ -239,7 +260,7 @@ class Run:
 
     def _origins(self) -> dict[str, str]:
         origins = {}
-        for kind, entries in self.registry.entries.items():
+        for entries in self.registry.entries.values():
             for name, entry in entries.items():
                 origins[f"{entry.cls.kind}:{name}"] = str(entry.provider)
         return origins
@@ -262,43 +283,67 @@ class Run:
         self.console.print(metrics_table(summary["metrics"], f"{recipe.run.name}: test results ({description})"))
         for stage, seconds in self.timer.seconds.items():
             self.console.print(f"  {stage:<14} {seconds:8.1f} s", highlight=False)
-        self.say(f"accuracy {100 * summary['metrics']['accuracy']:.2f} %, UAR {100 * summary['metrics']['uar']:.2f} %"
-                 f"; run folder {self.run_dir}", "bold green")
+        self.say(
+            f"accuracy {100 * summary['metrics']['accuracy']:.2f} %, UAR {100 * summary['metrics']['uar']:.2f} %"
+            f"; run folder {self.run_dir}",
+            "bold green",
+        )
         return summary
 
-    def _write_outputs(self, results: list[dict[str, Any]], utterances: list[Utterance], labels: list[str],
-                       notes: list[str], description: str) -> dict[str, Any]:
+    def _write_outputs(
+        self,
+        results: list[dict[str, Any]],
+        utterances: list[Utterance],
+        labels: list[str],
+        notes: list[str],
+        description: str,
+    ) -> dict[str, Any]:
         recipe, run_dir = self.recipe, self.run_dir
         first = results[0]
         with self.timer("report"):
             self._write_predictions(results, utterances, labels)
-            write_json(run_dir / "model.json", {
-                "serkit_version": __version__,
-                "model": recipe.model.identity(),
-                "labels": labels,
-                "input_shape": first["input_shape"],
-                "normaliser": {"method": recipe.normalise.method, "scope": recipe.normalise.scope,
-                               **first["normaliser"]},
-                "weights": "model.pt (torch.load(..., weights_only=True))",
-            })
+            write_json(
+                run_dir / "model.json",
+                {
+                    "serkit_version": __version__,
+                    "model": recipe.model.identity(),
+                    "labels": labels,
+                    "input_shape": first["input_shape"],
+                    "normaliser": {
+                        "method": recipe.normalise.method,
+                        "scope": recipe.normalise.scope,
+                        **first["normaliser"],
+                    },
+                    "weights": "model.pt (torch.load(..., weights_only=True))",
+                },
+            )
             summary = {
                 "run_name": recipe.run.name,
                 "protocol": description,
                 "started": self.started,
                 "serkit_version": __version__,
-                "dataset": {"name": recipe.dataset.name, "root": recipe.dataset.root, "utterances": len(utterances),
-                            "speakers": len({u.speaker for u in utterances}), "labels": labels},
+                "dataset": {
+                    "name": recipe.dataset.name,
+                    "root": recipe.dataset.root,
+                    "utterances": len(utterances),
+                    "speakers": len({u.speaker for u in utterances}),
+                    "labels": labels,
+                },
                 "fold": first["sizes"],
                 "metrics": first["metrics"],
-                "folds": [{k: r[k] for k in ("name", "metrics", "best_epoch", "epochs", "stopped_early", "sizes")}
-                          for r in results],
+                "folds": [
+                    {k: r[k] for k in ("name", "metrics", "best_epoch", "epochs", "stopped_early", "sizes")}
+                    for r in results
+                ],
                 "device": first["device"],
                 "precision": first["precision"],
                 "pipeline": self._pipeline_text(),
-                "training": (f"Adam lr {recipe.train.learning_rate:g}, batch {recipe.train.batch_size}, "
-                             f"{first['epochs']} epochs (best {first['best_epoch']}, "
-                             f"{'stopped early' if first['stopped_early'] else 'epoch limit reached'}, patience "
-                             f"{recipe.train.patience}), {first['device']} {first['precision']}, seed {recipe.run.seed}"),
+                "training": (
+                    f"Adam lr {recipe.train.learning_rate:g}, batch {recipe.train.batch_size}, "
+                    f"{first['epochs']} epochs (best {first['best_epoch']}, "
+                    f"{'stopped early' if first['stopped_early'] else 'epoch limit reached'}, patience "
+                    f"{recipe.train.patience}), {first['device']} {first['precision']}, seed {recipe.run.seed}"
+                ),
                 "notes": notes,
                 "timings": self.timer.seconds,
             }
@@ -319,8 +364,16 @@ class Run:
         for result in results:
             for index, probs in zip(result["test"], result["probabilities"], strict=True):
                 u = utterances[index]
-                writer.writerow([result["name"], os.path.relpath(u.path, root), u.speaker, u.label,
-                                 labels[int(np.argmax(probs))], *[f"{p:.6f}" for p in probs]])
+                writer.writerow(
+                    [
+                        result["name"],
+                        os.path.relpath(u.path, root),
+                        u.speaker,
+                        u.label,
+                        labels[int(np.argmax(probs))],
+                        *[f"{p:.6f}" for p in probs],
+                    ]
+                )
         write_text(self.run_dir / "predictions.csv", buffer.getvalue())
 
     def _pipeline_text(self) -> str:
@@ -330,13 +383,17 @@ class Run:
             params = ", ".join(f"{k}={v}" for k, v in component.to_params().items() if k not in ("root",))
             return f"{component.name}({params})"
 
-        return "; ".join([
-            "preprocess " + " -> ".join(short(p) for p in recipe.preprocess) if recipe.preprocess else "no preprocessing",
-            "augment " + ", ".join(short(a) for a in recipe.augment) if recipe.augment else "no augmentation",
-            "features " + short(recipe.features),
-            f"normalise {recipe.normalise.method} ({recipe.normalise.scope}, fitted on the training part)",
-            "model " + short(recipe.model),
-        ])
+        return "; ".join(
+            [
+                "preprocess " + " -> ".join(short(p) for p in recipe.preprocess)
+                if recipe.preprocess
+                else "no preprocessing",
+                "augment " + ", ".join(short(a) for a in recipe.augment) if recipe.augment else "no augmentation",
+                "features " + short(recipe.features),
+                f"normalise {recipe.normalise.method} ({recipe.normalise.scope}, fitted on the training part)",
+                "model " + short(recipe.model),
+            ]
+        )
 
     def _environment(self, device: str, precision: str) -> dict[str, Any]:
         import torch
@@ -344,8 +401,17 @@ class Run:
         from serkit.train import describe_device
 
         packages = {}
-        for name in ("torch", "numpy", "scipy", "librosa", "audiomentations", "soundfile", "soxr", "scikit-learn",
-                     "pluggy"):
+        for name in (
+            "torch",
+            "numpy",
+            "scipy",
+            "librosa",
+            "audiomentations",
+            "soundfile",
+            "soxr",
+            "scikit-learn",
+            "pluggy",
+        ):
             try:
                 packages[name] = version(name)
             except PackageNotFoundError:
@@ -380,8 +446,10 @@ def _stack_features(arrays: list[np.ndarray], paths: list[str]) -> np.ndarray:
     if len(shapes) > 1:
         first = arrays[0].shape
         odd = next(i for i, a in enumerate(arrays) if a.shape != first)
-        raise SerkitError(f"features differ in shape ({first} for {paths[0]}, {arrays[odd].shape} for {paths[odd]}): "
-                          "add a fix_length preprocessor so every clip has the same duration")
+        raise SerkitError(
+            f"features differ in shape ({first} for {paths[0]}, {arrays[odd].shape} for {paths[odd]}): "
+            "add a fix_length preprocessor so every clip has the same duration"
+        )
     return np.stack(arrays)
 
 

@@ -90,8 +90,9 @@ def load_split(path: str | Path, utterances: list[Utterance], root: str) -> list
         for part in ("train", "validation", "test"):
             missing = [name for name in fold[part] if name not in index]
             if missing:
-                raise SerkitError(f"{path}: fold '{fold['name']}' names {len(missing)} file(s) not in the dataset, "
-                                  f"e.g. {missing[0]}")
+                raise SerkitError(
+                    f"{path}: fold '{fold['name']}' names {len(missing)} file(s) not in the dataset, e.g. {missing[0]}"
+                )
             parts.append(sorted(index[name] for name in fold[part]))
         plan = FoldPlan(fold["name"], *parts)
         check_fold(Fold(plan.name, plan.train, plan.test), len(utterances))

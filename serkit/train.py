@@ -80,8 +80,9 @@ class _State:
 class Trainer:
     """Trains one model on in-memory arrays; validation data comes from the training part."""
 
-    def __init__(self, settings: TrainSettings, device: torch.device, seed: int,
-                 checkpoint: Path | None = None) -> None:
+    def __init__(
+        self, settings: TrainSettings, device: torch.device, seed: int, checkpoint: Path | None = None
+    ) -> None:
         self.settings = settings
         self.device = device
         self.seed = seed
@@ -109,8 +110,15 @@ class Trainer:
             tensor = tensor.contiguous(memory_format=torch.channels_last)
         return tensor
 
-    def fit(self, model: nn.Module, x_fit: np.ndarray, y_fit: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
-            on_epoch: Callable[[dict[str, float]], None] = lambda row: None) -> TrainResult:
+    def fit(
+        self,
+        model: nn.Module,
+        x_fit: np.ndarray,
+        y_fit: np.ndarray,
+        x_val: np.ndarray,
+        y_val: np.ndarray,
+        on_epoch: Callable[[dict[str, float]], None] = lambda row: None,
+    ) -> TrainResult:
         seed_everything(self.seed)
         settings = self.settings
         model = self._prepare(model)

@@ -96,9 +96,7 @@ class Ravdess(Dataset):
             }
             utterances.append(Utterance(str(path), RAVDESS_EMOTIONS[emotion], actor, meta))
         if not utterances:
-            raise SerkitError(
-                f"dataset.root: no RAVDESS speech files (03-01-EE-II-SS-RR-AA.wav) under '{self.root}'"
-            )
+            raise SerkitError(f"dataset.root: no RAVDESS speech files (03-01-EE-II-SS-RR-AA.wav) under '{self.root}'")
         labels = list(RAVDESS_EMOTIONS.values())
         utterances = restrict(utterances, labels, self.emotions, "dataset.emotions")
         labels = [label for label in labels if not self.emotions or label in self.emotions]
@@ -107,7 +105,9 @@ class Ravdess(Dataset):
         per_actor = Counter(u.speaker for u in utterances)
         short = [a for a in actors if per_actor[a] != 60] if not self.emotions else []
         if short:
-            notes.append("actors without the full 60 speech files: " + ", ".join(f"{a} ({per_actor[a]})" for a in short))
+            notes.append(
+                "actors without the full 60 speech files: " + ", ".join(f"{a} ({per_actor[a]})" for a in short)
+            )
         full = len(actors) == 24 and not self.emotions
         notes += count_notes(utterances, labels, {k: 96 if k == "neutral" else 192 for k in labels} if full else None)
         if odd:

@@ -27,9 +27,7 @@ class CRNN(Model):
     def build(self, input_shape: tuple[int, ...], n_classes: int):
         from serkit.builtin.crnn import CRNNModule
 
-        return CRNNModule(
-            input_shape, n_classes, self.kernels, self.filters, self.pools, self.lstm_units, self.dropout
-        )
+        return CRNNModule(input_shape, n_classes, self.kernels, self.filters, self.pools, self.lstm_units, self.dropout)
 
 
 @hookimpl

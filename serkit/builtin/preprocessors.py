@@ -75,7 +75,7 @@ class FixLength(Preprocessor):
     crop: str = param("start", "which part of a longer clip to keep", choices=("start", "center", "end"))
 
     def __call__(self, wave: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
-        target = int(round(self.seconds * sample_rate))
+        target = round(self.seconds * sample_rate)
         excess = wave.size - target
         if excess > 0:
             start = {"start": 0, "center": excess // 2, "end": excess}[self.crop]

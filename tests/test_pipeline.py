@@ -1,0 +1,115 @@
+"""The cached, parallel feature pipeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from serkit import SerkitError
+from serkit.builtin.augmenters import GaussianNoise, PitchShiftAugmenter, TimeStretchAugmenter
+from serkit.builtin.features import LogMel
+from serkit.builtin.preprocessors import FixLength, Resample, TrimSilence, Wiener
+from serkit.cache import ArrayCache, file_digest
+from serkit.pipeline import Pipeline, compute_features
+
+
+@pytest.fixture
+def files(ravdess_root):
+    paths = sorted(str(p) for p in ravdess_root.rglob("*.wav"))[:6]
+    return paths, [file_digest(p) for p in paths]
+
+
+def make_pipeline(seconds: float = 1.0, n_mels: int = 32) -> Pipeline:
+    return Pipeline(
+        preprocess=[Resample(sample_rate=16000), TrimSilence(), Wiener(), FixLength(seconds=seconds)],
+        augment=[GaussianNoise(), TimeStretchAugmenter(rate=0.8), PitchShiftAugmenter(semitones=1.5)],
+        features=LogMel(n_fft=512, hop_length=256, n_mels=n_mels),
+        seed=11,
+    )
+
+
+def all_items(n: int, n_aug: int) -> list:
+    return [(i, None) for i in range(n)] + [(i, a) for i in range(n) for a in range(n_aug)]
+
+
+def test_results_do_not_depend_on_worker_count(files):
+    paths, hashes = files
+    pipeline = make_pipeline()
+    items = all_items(len(paths), 3)
+    one = compute_features(pipeline, paths, hashes, items, cache=None, workers=1)
+    two = compute_features(pipeline, paths, hashes, items, cache=None, workers=2)
+    assert set(one) == set(items)
+    for item in items:
+        assert np.array_equal(one[item], two[item]), item
+        assert one[item].shape == (1, 32, 63)
+    assert not np.array_equal(one[(0, None)], one[(0, 0)])
+
+
+def count(cache: Path, kind: str) -> int:
+    return len(list((cache / kind).rglob("*.npy")))
+
+
+def test_cache_is_reused_and_only_changed_stages_recompute(files, tmp_path):
+    paths, hashes = files
+    cache = ArrayCache(tmp_path)
+    items = all_items(len(paths), 3)
+    first = compute_features(make_pipeline(), paths, hashes, items, cache)
+    assert count(tmp_path, "features") == len(items) and count(tmp_path, "waves") == len(paths)
+    seen = []
+    again = compute_features(make_pipeline(), paths, hashes, items, cache, progress=seen.append)
+    assert seen == [len(items)]  # everything came from the cache at once
+    assert all(np.array_equal(first[i], again[i]) for i in items)
+    # A feature-only change reuses the preprocessed waveforms and adds new features.
+    compute_features(make_pipeline(n_mels=40), paths, hashes, items, cache)
+    assert count(tmp_path, "waves") == len(paths) and count(tmp_path, "features") == 2 * len(items)
+    # A preprocessing change recomputes the waveforms too.
+    compute_features(make_pipeline(seconds=1.2), paths, hashes, items, cache)
+    assert count(tmp_path, "waves") == 2 * len(paths)
+
+
+def test_a_damaged_cache_entry_is_recomputed(files, tmp_path):
+    paths, hashes = files
+    cache = ArrayCache(tmp_path)
+    pipeline = make_pipeline()
+    first = compute_features(pipeline, paths[:1], hashes[:1], [(0, None)], cache)
+    entry = cache.path("features", pipeline.feature_key(hashes[0], None))
+    entry.write_bytes(b"garbage")
+    again = compute_features(pipeline, paths[:1], hashes[:1], [(0, None)], cache)
+    assert np.array_equal(first[(0, None)], again[(0, None)])
+
+
+def test_a_failing_component_is_named_with_the_file(files):
+    paths, hashes = files
+
+    class Exploding(GaussianNoise):
+        name = "exploding"
+
+        def __call__(self, wave, sample_rate, rng):
+            raise ValueError("bad day")
+
+    pipeline = make_pipeline()
+    pipeline = Pipeline(
+        pipeline.preprocess, [Exploding()], pipeline.features, 0, {"augmenter:exploding": "serkit-exploding 0.1"}
+    )
+    with pytest.raises(SerkitError) as error:
+        compute_features(pipeline, paths[:1], hashes[:1], [(0, 0)], None)
+    assert str(error.value) == (
+        f"augmenter 'exploding' (serkit-exploding 0.1) failed on {paths[0]}: ValueError: bad day"
+    )
+
+
+def test_a_component_returning_the_wrong_thing_is_named(files):
+    paths, hashes = files
+
+    class Wrong(GaussianNoise):
+        name = "wrong"
+
+        def __call__(self, wave, sample_rate, rng):
+            return np.stack([wave, wave])
+
+    pipeline = make_pipeline()
+    pipeline = Pipeline(pipeline.preprocess, [Wrong()], pipeline.features, 0)
+    with pytest.raises(SerkitError, match=r"augmenter 'wrong' returned \(2, 16000\) on .*expected a 1-D float array"):
+        compute_features(pipeline, paths[:1], hashes[:1], [(0, 0)], None)
