@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from serkit import __version__
@@ -120,16 +121,18 @@ def plugins(as_json: bool) -> None:
         table.add_column("description")
         for entry in entries:
             params = "\n".join(_param_line(p) for p in entry["parameters"]) or "-"
-            table.add_row(entry["name"], f"{entry['distribution']} {entry['version']}", params, entry["description"])
+            source = f"{entry['distribution']} {entry['version']}"
+            table.add_row(escape(entry["name"]), escape(source), params, escape(entry["description"]))
         console.print(table)
     for problem in registry.problems:
-        console.print(f"[red]broken:[/red] {problem}", highlight=False)
+        console.print(f"[red]broken:[/red] {escape(str(problem))}", highlight=False)
 
 
 def _param_line(spec: dict[str, Any]) -> str:
     default = "required" if spec["required"] else f"= {spec['default']!r}"
     limits = f" ({spec['range']})" if spec["range"] else ""
-    return f"{spec['name']}: {spec['type']} {default}{limits}"
+    help_text = f"\n  [dim]{escape(spec['help'])}[/dim]" if spec["help"] else ""
+    return escape(f"{spec['name']}: {spec['type']} {default}{limits}") + help_text
 
 
 def main() -> None:

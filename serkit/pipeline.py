@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -165,7 +166,7 @@ def compute_features(
             arrays = process_file(pipeline, paths[utterance], hashes[utterance], augmenters, cache)
             _collect(results, utterance, augmenters, arrays, progress)
         return results
-    context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(pipeline, cache)) as pool:
         futures = {
             pool.submit(_worker_task, paths[u], hashes[u], augmenters): (u, augmenters)

@@ -193,3 +193,6 @@ def test_plugins_command_shows_builtin_parameters(cli_runner):
     params = {p["name"]: p for p in log_mel["parameters"]}
     assert params["n_mels"]["default"] == 128 and params["n_mels"]["type"] == "int"
     assert log_mel["distribution"] == "serkit"
+    text = cli_runner.invoke(cli, ["plugins"], env={"COLUMNS": "250"}).output
+    assert "kernels: list[int] = [9, 7, 5, 3] (>= 1)" in text  # not eaten as rich markup
+    assert "square kernel size of each conv block" in text
