@@ -47,12 +47,18 @@ def wav_files(root: str, key: str = "dataset.root") -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() == ".wav" and p.is_file())
 
 
-def restrict(utterances: list[Utterance], labels: list[str], emotions: list[str], key: str) -> list[Utterance]:
-    """Keep only the requested emotions (all when ``emotions`` is empty)."""
+def restrict(utterances: list[Utterance], labels: list[str], emotions: list[str]) -> tuple[list[Utterance], list[str]]:
+    """Keep only the requested emotions (all when ``emotions`` is empty): the utterances and the class order."""
     unknown = sorted(set(emotions) - set(labels))
     if unknown:
-        raise SerkitError(f"{key}: unknown emotion(s) {', '.join(unknown)} (known: {', '.join(labels)})")
-    return [u for u in utterances if not emotions or u.label in emotions]
+        raise SerkitError(f"dataset.emotions: unknown emotion(s) {', '.join(unknown)} (known: {', '.join(labels)})")
+    if not emotions:
+        return utterances, labels
+    return [u for u in utterances if u.label in emotions], [label for label in labels if label in emotions]
+
+
+def odd_names_note(odd: list[str]) -> list[str]:
+    return [f"{len(odd)} .wav file(s) do not follow the naming convention, e.g. {odd[0]}"] if odd else []
 
 
 def count_notes(utterances: list[Utterance], labels: list[str], expected: dict[str, int] | None) -> list[str]:
@@ -97,9 +103,7 @@ class Ravdess(Dataset):
             utterances.append(Utterance(str(path), RAVDESS_EMOTIONS[emotion], actor, meta))
         if not utterances:
             raise SerkitError(f"dataset.root: no RAVDESS speech files (03-01-EE-II-SS-RR-AA.wav) under '{self.root}'")
-        labels = list(RAVDESS_EMOTIONS.values())
-        utterances = restrict(utterances, labels, self.emotions, "dataset.emotions")
-        labels = [label for label in labels if not self.emotions or label in self.emotions]
+        utterances, labels = restrict(utterances, list(RAVDESS_EMOTIONS.values()), self.emotions)
         actors = sorted({u.speaker for u in utterances})
         notes = [f"{len(utterances)} speech files from {len(actors)} of 24 actors"]
         per_actor = Counter(u.speaker for u in utterances)
@@ -110,8 +114,7 @@ class Ravdess(Dataset):
             )
         full = len(actors) == 24 and not self.emotions
         notes += count_notes(utterances, labels, {k: 96 if k == "neutral" else 192 for k in labels} if full else None)
-        if odd:
-            notes.append(f"{len(odd)} .wav file(s) do not follow the naming convention, e.g. {odd[0]}")
+        notes += odd_names_note(odd)
         if ignored:
             notes.append(f"ignored {len(ignored)} song or video file(s)")
         return Scan(utterances, labels, notes, ignored)
@@ -137,18 +140,14 @@ class EmoDB(Dataset):
             utterances.append(Utterance(str(path), EMODB_EMOTIONS[letter], speaker, meta))
         if not utterances:
             raise SerkitError(f"dataset.root: no EMO-DB files (e.g. 03a01Fa.wav) under '{self.root}'")
-        labels = list(EMODB_EMOTIONS.values())
-        utterances = restrict(utterances, labels, self.emotions, "dataset.emotions")
-        labels = [label for label in labels if not self.emotions or label in self.emotions]
+        utterances, labels = restrict(utterances, list(EMODB_EMOTIONS.values()), self.emotions)
         speakers = sorted({u.speaker for u in utterances})
         notes = [f"{len(utterances)} files from {len(speakers)} of 10 speakers"]
         missing = sorted(EMODB_SPEAKERS - set(speakers))
         if missing:
             notes.append("speakers without files: " + ", ".join(missing))
         expected = None if self.emotions else EMODB_COUNTS
-        notes += count_notes(utterances, labels, expected)
-        if odd:
-            notes.append(f"{len(odd)} .wav file(s) do not follow the naming convention, e.g. {odd[0]}")
+        notes += count_notes(utterances, labels, expected) + odd_names_note(odd)
         return Scan(utterances, labels, notes)
 
 
