@@ -128,6 +128,148 @@ def plugins(as_json: bool) -> None:
         console.print(f"[red]broken:[/red] {escape(str(problem))}", highlight=False)
 
 
+@cli.group()
+def data() -> None:
+    """Make, fetch and check corpora."""
+
+
+@data.command()
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--actors", default=4, show_default=True, help="Speakers (odd male, even female).")
+@click.option("--emotions", default="", help="Comma-separated RAVDESS emotions; default all eight.")
+@click.option("--statements", default=2, show_default=True, help="Sentences per emotion and intensity (1-6).")
+@click.option("--repetitions", default=2, show_default=True, help="Repetitions of each sentence.")
+@click.option("--sample-rate", default=48000, show_default=True, help="Sample rate of the files in Hz.")
+@click.option("--seed", default=0, show_default=True, help="Synthesis seed; the same seed gives identical files.")
+@click.option("--noise-snr", default=0.0, show_default=True, help="Background noise SNR in dB; 0 means none.")
+@click.option("--workers", default=0, help="Parallel processes; 0 uses every core.")
+@friendly_errors
+def synth(
+    out_dir: str,
+    actors: int,
+    emotions: str,
+    statements: int,
+    repetitions: int,
+    sample_rate: int,
+    seed: int,
+    noise_snr: float,
+    workers: int,
+) -> None:
+    """Write a synthetic acted-emotion corpus in RAVDESS's layout to OUT_DIR (eSpeak NG voices)."""
+    from serkit.runner import progress_bar
+    from serkit.synth import EMOTION_CODES, SynthConfig, check_target, synthesise_corpus
+
+    chosen = tuple(e.strip() for e in emotions.split(",") if e.strip()) or tuple(EMOTION_CODES)
+    config = SynthConfig(actors, chosen, statements, repetitions, sample_rate, seed, noise_snr, workers)
+    config.check()
+    check_target(out_dir)
+    console = Console()
+    with progress_bar(console) as bars:
+        task = bars.add_task("synthesise", total=actors * config.files_per_actor, info="")
+        out = synthesise_corpus(out_dir, config, lambda n: bars.advance(task, n))
+    console.print(
+        f"wrote {actors * config.files_per_actor} files from {actors} actors to {out}", highlight=False, soft_wrap=True
+    )
+
+
+@data.command()
+@click.argument("corpus", type=click.Choice(["ravdess", "emodb"]))
+@click.option("--to", "to", type=click.Path(file_okay=False), help="Folder to extract into (default data/CORPUS).")
+@click.option("--url", default="", help="Fetch from this address instead (a mirror); give its checksum too.")
+@click.option("--md5", default="", help="Expected MD5 of the archive.")
+@click.option("--sha256", default="", help="Expected SHA-256 of the archive.")
+@click.option("--keep-archive", is_flag=True, help="Keep the zip file after extracting it.")
+@friendly_errors
+def download(corpus: str, to: str | None, url: str, md5: str, sha256: str, keep_archive: bool) -> None:
+    """Fetch CORPUS's official archive (resuming a partial download), verify it and extract it."""
+    from pathlib import Path
+
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+    from serkit.download import download_corpus
+
+    console = Console()
+    columns = (BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress("[bold]download", *columns, console=console) as bars:
+        task = bars.add_task("download", total=None)
+
+        def progress(received: int, total: int | None) -> None:
+            bars.update(task, advance=received, total=total)
+
+        root, digest, source = download_corpus(
+            corpus, Path(to or f"data/{corpus}"), progress, url, md5, sha256, keep_archive
+        )
+    checked = (
+        "checksum verified"
+        if (md5 or sha256 or (not url and (source.md5 or source.sha256)))
+        else ("no published checksum to verify against")
+    )
+    for line in (
+        f"{corpus}: extracted to {root} ({checked}; archive sha256 {digest})",
+        f"licence: {source.licence}",
+        f"use it with: --set dataset.root={root}",
+    ):
+        console.print(line, highlight=False, soft_wrap=True)
+
+
+@data.command()
+@click.argument("dataset")
+@click.argument("root", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.option("--strict", is_flag=True, help="Exit with status 1 when any problem is found.")
+@friendly_errors
+def check(dataset: str, root: str, as_json: bool, strict: bool) -> None:
+    """Count classes, speakers and formats of DATASET at ROOT and list what is wrong (e.g. ravdess ./data)."""
+    from serkit.datacheck import check_dataset, problems
+    from serkit.plugins import get_registry
+    from serkit.runner import progress_bar
+
+    entry = get_registry().get("datasets", dataset, "DATASET")
+    component = entry.cls.from_params({"root": root}, "dataset")
+    console = Console(stderr=as_json)
+    with progress_bar(console) as bars:
+        task = bars.add_task("check", total=None, info="")
+        report = check_dataset(component, lambda n: bars.advance(task, n))
+    found = problems(report)
+    if as_json:
+        click.echo(json.dumps(report | {"problems": found}, indent=2))
+    else:
+        _print_check(console, report, found)
+    if strict and found:
+        sys.exit(1)
+
+
+def _print_check(console: Console, report: dict[str, Any], found: list[str]) -> None:
+    summary = Table(title=f"{report['dataset']} at {escape(report['root'])}", title_justify="left", show_header=False)
+    duration = report["duration_seconds"]
+    rows = [
+        ("files", str(report["files"])),
+        ("speakers", str(len(report["speakers"]))),
+        ("genders", ", ".join(f"{k} {v}" for k, v in report["genders"].items())),
+        ("duration (s)", ", ".join(f"{k} {v}" for k, v in duration.items() if k != "total_minutes")),
+        ("total (min)", str(duration.get("total_minutes", 0))),
+        ("sample rates (Hz)", ", ".join(f"{k}: {v}" for k, v in report["sample_rates"].items())),
+        ("channels", ", ".join(f"{k}: {v}" for k, v in report["channels"].items())),
+        ("multi-channel files", "\n".join(report["multichannel_files"]) or "none"),
+    ]
+    for key, value in rows:
+        summary.add_row(key, escape(value))
+    console.print(summary)
+    for title, counts in (("class", report["classes"]), ("speaker", report["speakers"])):
+        table = Table(title=f"files per {title}", title_justify="left")
+        table.add_column(title)
+        table.add_column("files", justify="right")
+        for key, value in counts.items():
+            table.add_row(escape(key), str(value))
+        console.print(table)
+    for note in report["notes"]:
+        console.print(f"[dim]{escape(note)}[/dim]")
+    for problem in found:
+        console.print(f"[yellow]{escape(problem)}[/yellow]")
+    if not found:
+        console.print("[green]no problems found[/green]")
+
+
 def _param_line(spec: dict[str, Any]) -> str:
     default = "required" if spec["required"] else f"= {spec['default']!r}"
     limits = f" ({spec['range']})" if spec["range"] else ""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
@@ -123,12 +124,14 @@ class Utterance:
 
 @dataclass
 class Scan:
-    """What a dataset found: the utterances, the class order, and notes for the user."""
+    """What a dataset found: the utterances, the class order, and what the user should know."""
 
     utterances: list[Utterance]
     labels: list[str]
-    notes: list[str] = field(default_factory=list)
-    ignored: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was found, for the user
+    warnings: list[str] = field(default_factory=list)  # what is missing or unexpected
+    ignored: list[str] = field(default_factory=list)  # files of the corpus that are not used (song, video)
+    unmatched: list[str] = field(default_factory=list)  # files that do not fit the naming convention
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,6 +142,11 @@ class Dataset(Component):
 
     def scan(self) -> Scan:
         raise NotImplementedError
+
+    def location(self) -> str:
+        """The folder that file paths in split.json and predictions.csv are written relative to."""
+        root = Path(str(getattr(self, "root", "") or ".")).expanduser()
+        return str(root.parent if root.is_file() else root)
 
 
 @dataclass(frozen=True)

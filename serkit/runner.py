@@ -112,9 +112,11 @@ class Run:
             raise
         except Exception as exc:
             raise SerkitError(f"{self._culprit('datasets', dataset.name)} failed: {type(exc).__name__}: {exc}") from exc
-        notes = list(found.notes)
-        for note in notes:
+        notes = list(found.notes) + list(found.warnings)
+        for note in found.notes:
             self.say(f"  dataset: {note}", "dim")
+        for warning in found.warnings:
+            self.say(f"  dataset warning: {warning}", "yellow")
         readable, unreadable = [], []
         with progress_bar(self.console) as bars:
             task = bars.add_task("check audio", total=len(found.utterances), info="")
@@ -141,13 +143,15 @@ class Run:
     def split(self, utterances: list[Utterance]) -> list[FoldPlan]:
         recipe = self.recipe
         if self.split_file:
-            plans = load_split(self.split_file, utterances, recipe.dataset.root)
+            plans = load_split(self.split_file, utterances, recipe.dataset.location())
             self.say(f"  split: reused {self.split_file}")
         else:
             folds = recipe.protocol.split(utterances, recipe.run.seed)
             plans = plan_folds(folds, utterances, recipe.train.validation_size, recipe.run.seed)
         description = recipe.protocol.describe(utterances)
-        write_json(self.run_dir / "split.json", split_to_json(plans, utterances, recipe.dataset.root, description))
+        write_json(
+            self.run_dir / "split.json", split_to_json(plans, utterances, recipe.dataset.location(), description)
+        )
         return plans
 
     def features(self, utterances: list[Utterance], plans: list[FoldPlan]) -> dict[Item, np.ndarray]:
@@ -324,7 +328,7 @@ class Run:
                 "serkit_version": __version__,
                 "dataset": {
                     "name": recipe.dataset.name,
-                    "root": recipe.dataset.root,
+                    "root": recipe.dataset.location(),
                     "utterances": len(utterances),
                     "speakers": len({u.speaker for u in utterances}),
                     "labels": labels,
@@ -360,7 +364,7 @@ class Run:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(["fold", "file", "speaker", "true", "predicted", *[f"p_{label}" for label in labels]])
-        root = self.recipe.dataset.root
+        root = self.recipe.dataset.location()
         for result in results:
             for index, probs in zip(result["test"], result["probabilities"], strict=True):
                 u = utterances[index]

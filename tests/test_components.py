@@ -185,8 +185,9 @@ def test_ravdess_ignores_song_and_video_and_reports_odd_names(ravdess_file, tmp_
     scan = Ravdess(root=str(tmp_path)).scan()
     assert [u.path for u in scan.utterances] == [str(tmp_path / ravdess_file.name)]
     assert len(scan.ignored) == 2
-    assert any("do not follow the naming convention" in n and "my-recording.wav" in n for n in scan.notes)
-    assert any("no files for class(es): neutral, calm" in n for n in scan.notes)
+    assert any("do not follow the naming convention" in n and "my-recording.wav" in n for n in scan.warnings)
+    assert scan.unmatched == [str(tmp_path / "my-recording.wav")]
+    assert any("no files for class(es): neutral, calm" in n for n in scan.warnings)
 
 
 def test_emodb_matches_the_published_counts(emodb_root):
@@ -197,7 +198,7 @@ def test_emodb_matches_the_published_counts(emodb_root):
     assert len({u.speaker for u in scan.utterances}) == 10
     first = next(u for u in scan.utterances if u.path.endswith("03a01Fa.wav"))
     assert (first.label, first.speaker, first.meta["text"], first.meta["gender"]) == ("happiness", "03", "a01", "male")
-    assert not any("differ" in n for n in scan.notes)
+    assert scan.warnings == []
 
 
 def test_emodb_subset_of_emotions(emodb_root):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from serkit.components import Dataset, Scan, Utterance
 from serkit.errors import SerkitError
 from serkit.hookspecs import hookimpl
 from serkit.params import param
+from serkit.suggest import did_you_mean
 
 RAVDESS_EMOTIONS = {
     "01": "neutral",
@@ -57,12 +59,12 @@ def restrict(utterances: list[Utterance], labels: list[str], emotions: list[str]
     return [u for u in utterances if u.label in emotions], [label for label in labels if label in emotions]
 
 
-def odd_names_note(odd: list[str]) -> list[str]:
+def odd_names_warning(odd: list[str]) -> list[str]:
     return [f"{len(odd)} .wav file(s) do not follow the naming convention, e.g. {odd[0]}"] if odd else []
 
 
-def count_notes(utterances: list[Utterance], labels: list[str], expected: dict[str, int] | None) -> list[str]:
-    """Notes on class counts compared with a corpus's published counts."""
+def count_warnings(utterances: list[Utterance], labels: list[str], expected: dict[str, int] | None) -> list[str]:
+    """Missing classes, and class counts that differ from a corpus's published counts."""
     counts = Counter(u.label for u in utterances)
     notes = []
     missing = [label for label in labels if counts[label] == 0]
@@ -75,6 +77,30 @@ def count_notes(utterances: list[Utterance], labels: list[str], expected: dict[s
     return notes
 
 
+def parse_ravdess(root: str) -> tuple[list[Utterance], list[str], list[str]]:
+    """RAVDESS speech utterances under ``root``, the song/video files ignored, and files with odd names."""
+    utterances, ignored, odd = [], [], []
+    for path in wav_files(root):
+        match = RAVDESS_NAME.match(path.name)
+        if not match or match.group(3) not in RAVDESS_EMOTIONS or not 1 <= int(match.group(7)) <= 24:
+            odd.append(str(path))
+            continue
+        modality, channel, emotion, intensity, statement, repetition, actor = match.groups()
+        if modality != "03" or channel != "01":
+            ignored.append(str(path))  # video or song files
+            continue
+        meta = {
+            "gender": "male" if int(actor) % 2 else "female",
+            "intensity": "strong" if intensity == "02" else "normal",
+            "statement": statement,
+            "repetition": repetition,
+        }
+        utterances.append(Utterance(str(path), RAVDESS_EMOTIONS[emotion], actor, meta))
+    if not utterances:
+        raise SerkitError(f"dataset.root: no RAVDESS speech files (03-01-EE-II-SS-RR-AA.wav) under '{root}'")
+    return utterances, ignored, odd
+
+
 @dataclass(frozen=True, kw_only=True)
 class Ravdess(Dataset):
     """RAVDESS audio-only speech (03-01-EE-II-SS-RR-AA.wav); speaker = actor, odd actors male."""
@@ -84,40 +110,23 @@ class Ravdess(Dataset):
     emotions: list[str] = param([], "emotions to keep; empty keeps all eight")
 
     def scan(self) -> Scan:
-        utterances, ignored, odd = [], [], []
-        for path in wav_files(self.root):
-            match = RAVDESS_NAME.match(path.name)
-            if not match or match.group(3) not in RAVDESS_EMOTIONS or not 1 <= int(match.group(7)) <= 24:
-                odd.append(str(path))
-                continue
-            modality, channel, emotion, intensity, statement, repetition, actor = match.groups()
-            if modality != "03" or channel != "01":
-                ignored.append(str(path))  # video or song files
-                continue
-            meta = {
-                "gender": "male" if int(actor) % 2 else "female",
-                "intensity": "strong" if intensity == "02" else "normal",
-                "statement": statement,
-                "repetition": repetition,
-            }
-            utterances.append(Utterance(str(path), RAVDESS_EMOTIONS[emotion], actor, meta))
-        if not utterances:
-            raise SerkitError(f"dataset.root: no RAVDESS speech files (03-01-EE-II-SS-RR-AA.wav) under '{self.root}'")
+        utterances, ignored, odd = parse_ravdess(self.root)
         utterances, labels = restrict(utterances, list(RAVDESS_EMOTIONS.values()), self.emotions)
         actors = sorted({u.speaker for u in utterances})
         notes = [f"{len(utterances)} speech files from {len(actors)} of 24 actors"]
-        per_actor = Counter(u.speaker for u in utterances)
-        short = [a for a in actors if per_actor[a] != 60] if not self.emotions else []
-        if short:
-            notes.append(
-                "actors without the full 60 speech files: " + ", ".join(f"{a} ({per_actor[a]})" for a in short)
-            )
-        full = len(actors) == 24 and not self.emotions
-        notes += count_notes(utterances, labels, {k: 96 if k == "neutral" else 192 for k in labels} if full else None)
-        notes += odd_names_note(odd)
         if ignored:
             notes.append(f"ignored {len(ignored)} song or video file(s)")
-        return Scan(utterances, labels, notes, ignored)
+        per_actor = Counter(u.speaker for u in utterances)
+        short = [a for a in actors if per_actor[a] != 60] if not self.emotions else []
+        warnings = []
+        if short:
+            warnings.append(
+                "actors without the full 60 speech files: " + ", ".join(f"{a} ({per_actor[a]})" for a in short)
+            )
+        # The published design: per actor 4 neutral files and 8 of every other emotion.
+        expected = None if self.emotions else {k: (4 if k == "neutral" else 8) * len(actors) for k in labels}
+        warnings += count_warnings(utterances, labels, expected)
+        return Scan(utterances, labels, notes, warnings + odd_names_warning(odd), ignored, odd)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,14 +153,115 @@ class EmoDB(Dataset):
         speakers = sorted({u.speaker for u in utterances})
         notes = [f"{len(utterances)} files from {len(speakers)} of 10 speakers"]
         missing = sorted(EMODB_SPEAKERS - set(speakers))
-        if missing:
-            notes.append("speakers without files: " + ", ".join(missing))
+        warnings = ["speakers without files: " + ", ".join(missing)] if missing else []
         expected = None if self.emotions else EMODB_COUNTS
-        notes += count_notes(utterances, labels, expected) + odd_names_note(odd)
-        return Scan(utterances, labels, notes)
+        warnings += count_warnings(utterances, labels, expected) + odd_names_warning(odd)
+        return Scan(utterances, labels, notes, warnings, unmatched=odd)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Synthetic(Dataset):
+    """eSpeak NG acted-emotion corpus in RAVDESS's layout, synthesised on first use (no download)."""
+
+    name = "synthetic"
+    root: str = param("", "corpus folder; empty uses a folder in the serkit cache keyed by the settings")
+    actors: int = param(4, "number of speakers (odd male, even female)", ge=1, le=24)
+    emotions: list[str] = param([], "emotions to synthesise; empty means all eight RAVDESS emotions")
+    statements: int = param(2, "sentences per emotion and intensity", ge=1, le=6)
+    repetitions: int = param(2, "repetitions of each sentence", ge=1, le=9)
+    sample_rate: int = param(48000, "sample rate of the written files", ge=8000, le=192000)
+    seed: int = param(0, "synthesis seed (the corpus is byte-identical for a given seed)", ge=0)
+    noise_snr_db: float = param(0.0, "background noise at this SNR in dB; 0 means none", ge=0)
+
+    def config(self):
+        from serkit.synth import EMOTION_CODES, SynthConfig
+
+        emotions = tuple(e for e in EMOTION_CODES if not self.emotions or e in self.emotions)
+        unknown = sorted(set(self.emotions) - set(EMOTION_CODES))
+        if unknown:
+            raise SerkitError(f"dataset.emotions: unknown emotion(s) {', '.join(unknown)}")
+        return SynthConfig(
+            self.actors, emotions, self.statements, self.repetitions, self.sample_rate, self.seed, self.noise_snr_db
+        )
+
+    def folder(self) -> Path:
+        from serkit.cache import default_cache_dir, digest
+
+        if self.root:
+            return Path(self.root).expanduser()
+        return default_cache_dir() / "corpora" / f"synthetic-{digest(self.config().describe())[:16]}"
+
+    def location(self) -> str:
+        return str(self.folder())
+
+    def scan(self) -> Scan:
+        import time
+
+        from serkit.synth import MARKER, synthesise_corpus
+
+        folder, notes = self.folder(), []
+        if not (folder / MARKER).is_file():
+            start = time.perf_counter()
+            synthesise_corpus(folder, self.config())
+            notes.append(f"synthesised a new corpus into {folder} in {time.perf_counter() - start:.1f} s")
+        utterances, _, odd = parse_ravdess(str(folder))
+        labels = [label for label in RAVDESS_EMOTIONS.values() if any(u.label == label for u in utterances)]
+        notes.insert(
+            0,
+            f"{len(utterances)} synthetic files from {len({u.speaker for u in utterances})} actors "
+            f"(eSpeak NG, seed {self.seed}) in {folder}",
+        )
+        return Scan(utterances, labels, notes, odd_names_warning(odd), unmatched=odd)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Manifest(Dataset):
+    """Any corpus listed in a CSV file with columns path, label, speaker (and optional extra columns)."""
+
+    name = "manifest"
+    root: str = param(help="the CSV file; relative paths in it are relative to the file's folder")
+    labels: list[str] = param([], "allowed labels in class order; empty takes the labels found, sorted")
+
+    def scan(self) -> Scan:
+        manifest = Path(self.root).expanduser()
+        if not manifest.is_file():
+            raise SerkitError(f"dataset.root: manifest file '{self.root}' does not exist")
+        try:
+            with manifest.open(newline="", encoding="utf-8") as handle:
+                reader = csv.DictReader(handle)
+                missing = {"path", "label", "speaker"} - set(reader.fieldnames or [])
+                if missing:
+                    raise SerkitError(
+                        f"{manifest}: missing column(s) {', '.join(sorted(missing))} (needs path, label, speaker)"
+                    )
+                utterances = [self._row(manifest, line, row) for line, row in enumerate(reader, start=2)]
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise SerkitError(f"{manifest}: cannot read the manifest ({exc})") from exc
+        if not utterances:
+            raise SerkitError(f"{manifest}: the manifest lists no files")
+        labels = list(self.labels) or sorted({u.label for u in utterances})
+        speakers = {u.speaker for u in utterances}
+        notes = [f"{len(utterances)} files from {len(speakers)} speakers in {len(labels)} classes"]
+        return Scan(utterances, labels, notes, count_warnings(utterances, labels, None))
+
+    def _row(self, manifest: Path, line: int, row: dict[str, str]) -> Utterance:
+        where = f"{manifest}:{line}"
+        path, label, speaker = ((row.get(k) or "").strip() for k in ("path", "label", "speaker"))
+        if not path or not label or not speaker:
+            raise SerkitError(f"{where}: path, label and speaker must all be given")
+        audio_path = Path(path).expanduser()
+        audio_path = audio_path if audio_path.is_absolute() else manifest.parent / audio_path
+        if not audio_path.is_file():
+            raise SerkitError(f"{where}: file '{path}' does not exist")
+        if self.labels and label not in self.labels:
+            raise SerkitError(
+                f"{where}: unknown label '{label}'{did_you_mean(label, self.labels)} (labels: {', '.join(self.labels)})"
+            )
+        meta = {k: v for k, v in row.items() if k not in ("path", "label", "speaker") and k is not None}
+        return Utterance(str(audio_path), label, speaker, meta)
 
 
 @hookimpl
 def register_datasets(register):
-    for cls in (Ravdess, EmoDB):
+    for cls in (Ravdess, EmoDB, Synthetic, Manifest):
         register(cls)

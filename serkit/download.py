@@ -1,0 +1,167 @@
+"""`serkit data download`: fetch a corpus archive with resume, verify it, extract it safely."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import shutil
+import stat
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from serkit import __version__
+from serkit.errors import SerkitError
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a corpus's official archive lives and how to check it."""
+
+    url: str
+    filename: str
+    md5: str = ""
+    sha256: str = ""
+    root: str = ""  # where dataset.root points inside the extracted folder
+    licence: str = ""
+
+
+SOURCES = {
+    "ravdess": Source(
+        url="https://zenodo.org/records/1188976/files/Audio_Speech_Actors_01-24.zip?download=1",
+        filename="Audio_Speech_Actors_01-24.zip",
+        md5="bc696df654c87fed845eb13823edef8a",  # as published on the Zenodo record
+        licence="CC BY-NC-SA 4.0 (Livingstone & Russo 2018); cite the PLoS ONE paper",
+    ),
+    "emodb": Source(
+        url="http://emodb.bilderbar.info/download/download.zip",
+        filename="emodb.zip",
+        root="wav",
+        licence="free for research (Burkhardt et al. 2005)",
+    ),
+}
+
+Progress = Callable[[int, int | None], None]  # (bytes just received, total bytes or None)
+
+
+def fetch(url: str, dest: Path, progress: Progress = lambda n, total: None, timeout: float = 30) -> Path:
+    """Download ``url`` to ``dest``, resuming a ``.part`` file left by an interrupted attempt."""
+    part = dest.with_name(dest.name + ".part")
+    have = part.stat().st_size if part.exists() else 0
+    headers = {"User-Agent": f"serkit/{__version__}"}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    try:
+        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and have:  # nothing left to fetch: the part file is complete
+            os.replace(part, dest)
+            return dest
+        raise SerkitError(f"{url}: download failed (HTTP {exc.code} {exc.reason})") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise SerkitError(f"{url}: cannot connect ({reason})") from exc
+    with response:
+        resumed = have and response.status == 206
+        length = response.headers.get("Content-Length")
+        total = (have if resumed else 0) + int(length) if length else None
+        progress(have if resumed else 0, total)
+        received = have if resumed else 0
+        try:
+            with open(part, "ab" if resumed else "wb") as out:
+                while chunk := response.read(1 << 16):
+                    out.write(chunk)
+                    received += len(chunk)
+                    progress(len(chunk), total)
+        except (OSError, http.client.HTTPException) as exc:
+            raise SerkitError(
+                f"{url}: download interrupted after {received} bytes ({type(exc).__name__}); "
+                "run the same command again to resume"
+            ) from exc
+    if total is not None and received != total:
+        raise SerkitError(
+            f"{url}: download interrupted after {received} of {total} bytes; run the same command again to resume"
+        )
+    os.replace(part, dest)
+    return dest
+
+
+def verify(path: Path, md5: str = "", sha256: str = "") -> str:
+    """Check a file against the expected digests; return its SHA-256. A mismatch removes the file."""
+    digests = {"md5": hashlib.md5(usedforsecurity=False), "sha256": hashlib.sha256()}
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            for digest in digests.values():
+                digest.update(block)
+    for name, expected in (("md5", md5), ("sha256", sha256)):
+        actual = digests[name].hexdigest()
+        if expected and actual != expected.lower():
+            path.unlink()
+            raise SerkitError(
+                f"{path}: checksum mismatch (expected {name} {expected}, got {actual}); "
+                "the file was removed, run the command again to fetch it anew"
+            )
+    return digests["sha256"].hexdigest()
+
+
+def extract(archive: Path, target: Path) -> Path:
+    """Extract a zip archive into ``target`` (new or empty), refusing entries that escape it."""
+    try:
+        bundle = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise SerkitError(f"{archive}: not a readable zip archive (truncated or corrupt: {exc})") from exc
+    staging = target.parent / f".{target.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    with bundle:
+        base = staging.resolve()
+        for info in bundle.infolist():
+            name = info.filename
+            destination = (base / name).resolve()
+            is_link = stat.S_ISLNK(info.external_attr >> 16)
+            if Path(name).is_absolute() or ".." in Path(name).parts or not destination.is_relative_to(base) or is_link:
+                raise SerkitError(f"{archive}: entry '{name}' would be written outside {target}; refusing to extract")
+        broken = _first_corrupt(bundle)
+        if broken:
+            raise SerkitError(f"{archive}: entry '{broken}' is corrupt (CRC mismatch); delete the archive and retry")
+        try:
+            bundle.extractall(staging)
+        except (OSError, zipfile.BadZipFile, EOFError) as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise SerkitError(f"{archive}: extraction failed ({exc})") from exc
+    if target.exists():
+        target.rmdir()  # only an empty folder may be replaced (checked by the caller)
+    os.replace(staging, target)
+    return target
+
+
+def _first_corrupt(bundle: zipfile.ZipFile) -> str | None:
+    try:
+        return bundle.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        return f"? ({exc})"
+
+
+def download_corpus(
+    name: str, to: Path, progress: Progress, url: str = "", md5: str = "", sha256: str = "", keep_archive: bool = False
+) -> tuple[Path, str, Source]:
+    """Fetch, verify and extract one corpus; returns (dataset root, archive SHA-256, source)."""
+    source = SOURCES[name]
+    if to.exists() and (not to.is_dir() or any(to.iterdir())):
+        raise SerkitError(f"{to}: folder exists and is not empty (choose another --to)")
+    try:
+        to.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SerkitError(f"{to.parent}: cannot create the folder ({exc.strerror or exc})") from exc
+    archive = to.parent / f"{to.name}-{source.filename}"
+    if not archive.exists():
+        fetch(url or source.url, archive, progress)
+    checks = (md5, sha256) if (md5 or sha256 or url) else (source.md5, source.sha256)
+    digest = verify(archive, *checks)
+    extract(archive, to)
+    if not keep_archive:
+        archive.unlink()
+    return to / source.root, digest, source
