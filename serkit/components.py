@@ -163,6 +163,12 @@ class Protocol(Component):
     """Splits utterances into folds (training and test index sets)."""
 
     kind: ClassVar[str] = "protocol"
+    #: No speaker on both sides of any fold; validation parts are then carved by whole speakers.
+    speaker_independent: ClassVar[bool] = False
+
+    def prepare(self, scan: Scan, dataset: Dataset) -> Scan:
+        """Adjust what the dataset found before splitting (cross-corpus adds its test corpus here)."""
+        return scan
 
     def split(self, utterances: list[Utterance], seed: int) -> list[Fold]:
         raise NotImplementedError

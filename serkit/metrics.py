@@ -34,3 +34,18 @@ def evaluate(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict[
         "labels": labels,
         "n_test": len(y_true),
     }
+
+
+def mean_sd(values: list[float]) -> dict[str, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    array = np.asarray(values, dtype=np.float64)
+    return {"mean": float(array.mean()), "sd": float(array.std(ddof=1)) if len(array) > 1 else 0.0, "n": len(array)}
+
+
+def spread(fold_metrics: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Accuracy, UAR and macro F1 as mean ± sd over folds (and repeats)."""
+    return {
+        "accuracy": mean_sd([m["accuracy"] for m in fold_metrics]),
+        "uar": mean_sd([m["uar"] for m in fold_metrics]),
+        "macro_f1": mean_sd([m["macro_avg"]["f1-score"] for m in fold_metrics]),
+    }

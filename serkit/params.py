@@ -7,6 +7,7 @@ recipe validator, ``serkit plugins`` and the docs all read one source of truth.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -39,9 +40,9 @@ def param(
     metadata = {"help": help, "ge": ge, "le": le, "gt": gt, "lt": lt, "choices": choices}
     if default is REQUIRED:
         return dataclasses.field(metadata=metadata)
-    if isinstance(default, list):
-        frozen = list(default)
-        return dataclasses.field(default_factory=lambda: list(frozen), metadata=metadata)
+    if isinstance(default, list | dict):
+        frozen = copy.deepcopy(default)
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(frozen), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -118,6 +119,9 @@ def _type_name(annotation: Any) -> str:
     if origin is list:
         (inner,) = typing.get_args(annotation) or (Any,)
         return f"list[{_type_name(inner)}]"
+    if origin is dict:
+        key, value = typing.get_args(annotation) or (Any, Any)
+        return f"dict[{_type_name(key)}, {_type_name(value)}]"
     if annotation is type(None):
         return "none"
     return getattr(annotation, "__name__", str(annotation))
@@ -137,6 +141,11 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
             raise _type_error(value, annotation, where)
         (inner,) = typing.get_args(annotation) or (Any,)
         return [_coerce(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _type_error(value, annotation, where)
+        key_type, value_type = typing.get_args(annotation) or (Any, Any)
+        return {_coerce(k, key_type, where): _coerce(v, value_type, f"{where}.{k}") for k, v in value.items()}
     if annotation is Any:
         return value
     if annotation is float:

@@ -25,6 +25,7 @@ from serkit.suggest import did_you_mean
 class RunSettings:
     name: str = param("run", "run name; the run folder is <output>/<name>-<timestamp>")
     seed: int = param(42, "seed for the split, augmentation and training", ge=0)
+    repeats: int = param(1, "run the protocol this many times with seeds seed, seed+1, ...", ge=1)
     device: str = param("auto", "torch device: auto uses CUDA when present", choices=("auto", "cpu", "cuda"))
     output: str = param("runs", "folder that receives the run folders")
     cache_dir: str = param("", "feature cache folder; empty uses $SERKIT_CACHE or ~/.cache/serkit")

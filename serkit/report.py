@@ -73,9 +73,11 @@ def render_markdown(summary: dict[str, Any]) -> str:
             ],
         ),
         "",
+        *_fold_section(summary),
         "## Confusion matrix",
         "",
-        "Rows are the true class, columns the predicted class; row percentages with counts in brackets.",
+        "Rows are the true class, columns the predicted class; row percentages with counts in brackets"
+        + (" (test predictions pooled over every fold)." if summary.get("pooled_over_folds") else "."),
         "",
         markdown_table(["true \\ predicted", *labels], confusion_rows(metrics)),
         "",
@@ -95,6 +97,42 @@ def render_markdown(summary: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(parts)
+
+
+def _fold_section(summary: dict[str, Any]) -> list[str]:
+    """Mean ± sd and the per-fold table, for runs of more than one fold."""
+    folds = summary["folds"]
+    if len(folds) < 2:
+        return []
+    spread = summary["mean"]
+
+    def pm(key: str) -> str:
+        return f"{_pct(spread[key]['mean'])} ± {_pct(spread[key]['sd'])}"
+
+    rows = [
+        [
+            f["id"],
+            _pct(f["metrics"]["accuracy"]),
+            _pct(f["metrics"]["uar"]),
+            _pct(f["metrics"]["macro_avg"]["f1-score"]),
+            str(f["metrics"]["n_test"]),
+            str(f["epochs"]),
+            str(f["best_epoch"]),
+        ]
+        for f in folds
+    ]
+    return [
+        f"The table above pools the test predictions of all {len(folds)} folds. Mean ± standard deviation over folds:",
+        "",
+        markdown_table(
+            ["accuracy", "UAR", "macro F1", "folds"], [[pm("accuracy"), pm("uar"), pm("macro_f1"), str(len(folds))]]
+        ),
+        "",
+        "## Per fold",
+        "",
+        markdown_table(["fold", "accuracy", "UAR", "macro F1", "test", "epochs", "best epoch"], rows),
+        "",
+    ]
 
 
 def metrics_table(metrics: dict[str, Any], title: str) -> Table:
@@ -147,20 +185,38 @@ def plot_confusion(metrics: dict[str, Any], path: Path, title: str) -> None:
     _save_figure(figure, path)
 
 
-def plot_training(history: list[dict[str, float]], best_epoch: int, path: Path) -> None:
+def plot_training(histories: list[list[dict[str, float]]], best_epochs: list[int], path: Path) -> None:
+    """Training and validation curves of every fold (one fold: with its best epoch marked)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    epochs = [row["epoch"] for row in history]
+    single = len(histories) == 1
     figure, (loss_axes, acc_axes) = plt.subplots(1, 2, figsize=(10, 3.8))
     for axes, key, title in ((loss_axes, "loss", "cross-entropy loss"), (acc_axes, "accuracy", "accuracy")):
-        axes.plot(epochs, [row[f"train_{key}"] for row in history], marker=".", label="training")
-        axes.plot(epochs, [row[f"val_{key}"] for row in history], marker=".", label="validation")
-        if best_epoch:
-            axes.axvline(best_epoch, color="grey", linestyle="--", label=f"best epoch ({best_epoch})")
+        for n, history in enumerate(histories):
+            epochs = [row["epoch"] for row in history]
+            alpha = 1.0 if single else 0.5
+            axes.plot(
+                epochs,
+                [row[f"train_{key}"] for row in history],
+                color="C0",
+                alpha=alpha,
+                marker="." if single else None,
+                label="training" if n == 0 else None,
+            )
+            axes.plot(
+                epochs,
+                [row[f"val_{key}"] for row in history],
+                color="C1",
+                alpha=alpha,
+                marker="." if single else None,
+                label="validation" if n == 0 else None,
+            )
+        if single and best_epochs[0]:
+            axes.axvline(best_epochs[0], color="grey", linestyle="--", label=f"best epoch ({best_epochs[0]})")
         axes.set_xlabel("epoch")
-        axes.set_title(title)
+        axes.set_title(title if single else f"{title} ({len(histories)} folds)")
         axes.legend()
     _save_figure(figure, path)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import os
 import platform
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -25,7 +26,7 @@ from serkit.cache import ArrayCache, default_cache_dir, file_digest
 from serkit.components import Utterance
 from serkit.errors import SerkitError
 from serkit.fileio import write_atomic, write_json, write_text
-from serkit.metrics import evaluate
+from serkit.metrics import evaluate, spread
 from serkit.normalise import ZScore
 from serkit.pipeline import Item, Pipeline, compute_features
 from serkit.plugins import Registry, get_registry
@@ -112,6 +113,13 @@ class Run:
             raise
         except Exception as exc:
             raise SerkitError(f"{self._culprit('datasets', dataset.name)} failed: {type(exc).__name__}: {exc}") from exc
+        try:
+            found = self.recipe.protocol.prepare(found, dataset)
+        except SerkitError:
+            raise
+        except Exception as exc:
+            culprit = self._culprit("protocols", self.recipe.protocol.name)
+            raise SerkitError(f"{culprit} failed: {type(exc).__name__}: {exc}") from exc
         notes = list(found.notes) + list(found.warnings)
         for note in found.notes:
             self.say(f"  dataset: {note}", "dim")
@@ -140,14 +148,24 @@ class Run:
         labels = [label for label in found.labels if any(u.label == label for u in readable)]
         return readable, labels, notes
 
-    def split(self, utterances: list[Utterance]) -> list[FoldPlan]:
+    def split(self, utterances: list[Utterance], notes: list[str]) -> list[FoldPlan]:
         recipe = self.recipe
         if self.split_file:
             plans = load_split(self.split_file, utterances, recipe.dataset.location())
             self.say(f"  split: reused {self.split_file}")
         else:
-            folds = recipe.protocol.split(utterances, recipe.run.seed)
-            plans = plan_folds(folds, utterances, recipe.train.validation_size, recipe.run.seed)
+            plans, warnings = [], []
+            for repeat in range(recipe.run.repeats):
+                seed = recipe.run.seed + repeat
+                folds = recipe.protocol.split(utterances, seed)
+                found, found_warnings = plan_folds(
+                    folds, utterances, recipe.train.validation_size, seed, recipe.protocol
+                )
+                plans += [replace(plan, repeat=repeat, seed=seed) for plan in found]
+                warnings += [w for w in found_warnings if w not in warnings]
+            for warning in warnings:
+                self.say(f"  protocol warning: {warning}", "yellow")
+            notes += warnings
         description = recipe.protocol.describe(utterances)
         write_json(
             self.run_dir / "split.json", split_to_json(plans, utterances, recipe.dataset.location(), description)
@@ -177,9 +195,16 @@ class Run:
     def train_fold(
         self, plan: FoldPlan, features: dict[Item, np.ndarray], utterances: list[Utterance], labels: list[str]
     ) -> dict[str, Any]:
+        """Train and test one fold; a fold finished before (an interrupted run) is read back instead."""
         from serkit.train import Trainer, choose_device, seed_everything, state_dict_bytes
 
         recipe = self.recipe
+        folder = self.run_dir / "folds" / plan.id
+        if (folder / "result.json").is_file():
+            self.say(f"  fold {plan.id}: finished in an earlier attempt, reusing its result")
+            result = json.loads((folder / "result.json").read_text(encoding="utf-8"))
+            return result | {"probabilities": np.asarray(result["probabilities"], dtype=np.float64)}
+        seed = recipe.run.seed + plan.repeat
         n_aug = len(recipe.augment)
         targets = {label: k for k, label in enumerate(labels)}
 
@@ -195,7 +220,7 @@ class Run:
         )
         x_fit, x_val, x_test = normaliser(x_fit), normaliser(x_val), normaliser(x_test)
 
-        seed_everything(recipe.run.seed)  # the model's initial weights depend on the seed alone
+        seed_everything(seed)  # the model's initial weights depend on the seed alone
         try:
             module = recipe.model.build(tuple(x_fit.shape[1:]), len(labels))
         except Exception as exc:
@@ -204,15 +229,14 @@ class Run:
                 f"{tuple(x_fit.shape[1:])}: {type(exc).__name__}: {exc}"
             ) from exc
         device = choose_device(recipe.run.device)
-        suffix = "" if plan.name == "random" else f"-{plan.name}"
-        trainer = Trainer(recipe.train, device, recipe.run.seed, self.run_dir / f"checkpoint{suffix}.pt")
+        trainer = Trainer(recipe.train, device, seed, folder / "checkpoint.pt")
         self.say(
-            f"  training on {device} ({trainer.precision}): {len(x_fit)} fit items "
+            f"  fold {plan.id}: training on {device} ({trainer.precision}): {len(x_fit)} fit items "
             f"({len(plan.fit)} utterances x {n_aug + 1}), {len(x_val)} validation, {len(x_test)} test; "
             f"input {tuple(x_fit.shape[1:])}"
         )
         with self.timer("train"), progress_bar(self.console) as bars:
-            task = bars.add_task(f"train {plan.name}", total=recipe.train.max_epochs, info="")
+            task = bars.add_task(f"train {plan.id}", total=recipe.train.max_epochs, info="")
 
             def on_epoch(row: dict[str, float]) -> None:
                 log.info(
@@ -230,11 +254,13 @@ class Run:
         with self.timer("evaluate"):
             probabilities = trainer.predict_proba(result.model, x_test)
             metrics = evaluate(y_test, probabilities.argmax(1), labels)
-        write_atomic(
-            self.run_dir / f"model{suffix}.pt", lambda out: out.write(state_dict_bytes(result.model)), binary=True
-        )
-        return {
+        weights = state_dict_bytes(result.model)
+        write_atomic(folder / "model.pt", lambda out: out.write(weights), binary=True)
+        fold_result = {
+            "id": plan.id,
             "name": plan.name,
+            "repeat": plan.repeat,
+            "seed": seed,
             "metrics": metrics,
             "history": result.history,
             "best_epoch": result.best_epoch,
@@ -244,7 +270,7 @@ class Run:
             "precision": result.precision,
             "normaliser": normaliser.to_dict(),
             "input_shape": list(x_fit.shape[1:]),
-            "probabilities": probabilities,
+            "probabilities": probabilities.tolist(),
             "test": plan.test,
             "sizes": {
                 "train": len(plan.train),
@@ -254,6 +280,8 @@ class Run:
                 "augmented": len(plan.fit) * n_aug,
             },
         }
+        write_json(folder / "result.json", fold_result)  # written last: its presence marks the fold done
+        return fold_result | {"probabilities": probabilities}
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -278,8 +306,13 @@ class Run:
         with self.timer("scan dataset"):
             utterances, labels, notes = self.scan()
         with self.timer("split"):
-            plans = self.split(utterances)
+            plans = self.split(utterances, notes)
         description = recipe.protocol.describe(utterances)
+        if recipe.run.repeats > 1:
+            description += (
+                f"; {recipe.run.repeats} repeats with seeds {recipe.run.seed} to "
+                f"{recipe.run.seed + recipe.run.repeats - 1}"
+            )
         self.say(f"  protocol: {description}")
         features = self.features(utterances, plans)
         results = [self.train_fold(plan, features, utterances, labels) for plan in plans]
@@ -306,6 +339,8 @@ class Run:
         first = results[0]
         with self.timer("report"):
             self._write_predictions(results, utterances, labels)
+            weights = (run_dir / "folds" / first["id"] / "model.pt").read_bytes()
+            write_atomic(run_dir / "model.pt", lambda out: out.write(weights), binary=True)
             write_json(
                 run_dir / "model.json",
                 {
@@ -318,9 +353,15 @@ class Run:
                         "scope": recipe.normalise.scope,
                         **first["normaliser"],
                     },
-                    "weights": "model.pt (torch.load(..., weights_only=True))",
+                    "weights": f"model.pt (fold {first['id']}; torch.load(..., weights_only=True))",
+                    "fold_weights": {r["id"]: f"folds/{r['id']}/model.pt" for r in results},
                 },
             )
+            targets = {label: k for k, label in enumerate(labels)}
+            y_true = np.array([targets[utterances[i].label] for r in results for i in r["test"]], dtype=np.int64)
+            y_pred = np.concatenate([np.asarray(r["probabilities"]).argmax(1) for r in results])
+            pooled = first["metrics"] if len(results) == 1 else evaluate(y_true, y_pred, labels)
+            epochs = [r["epochs"] for r in results]
             summary = {
                 "run_name": recipe.run.name,
                 "protocol": description,
@@ -334,9 +375,24 @@ class Run:
                     "labels": labels,
                 },
                 "fold": first["sizes"],
-                "metrics": first["metrics"],
+                "metrics": pooled,
+                "pooled_over_folds": len(results) > 1,
+                "mean": spread([r["metrics"] for r in results]),
                 "folds": [
-                    {k: r[k] for k in ("name", "metrics", "best_epoch", "epochs", "stopped_early", "sizes")}
+                    {
+                        k: r[k]
+                        for k in (
+                            "id",
+                            "name",
+                            "repeat",
+                            "seed",
+                            "metrics",
+                            "best_epoch",
+                            "epochs",
+                            "stopped_early",
+                            "sizes",
+                        )
+                    }
                     for r in results
                 ],
                 "device": first["device"],
@@ -344,16 +400,24 @@ class Run:
                 "pipeline": self._pipeline_text(),
                 "training": (
                     f"Adam lr {recipe.train.learning_rate:g}, batch {recipe.train.batch_size}, "
-                    f"{first['epochs']} epochs (best {first['best_epoch']}, "
-                    f"{'stopped early' if first['stopped_early'] else 'epoch limit reached'}, patience "
-                    f"{recipe.train.patience}), {first['device']} {first['precision']}, seed {recipe.run.seed}"
+                    + (
+                        f"{first['epochs']} epochs (best {first['best_epoch']}, "
+                        f"{'stopped early' if first['stopped_early'] else 'epoch limit reached'}"
+                        if len(results) == 1
+                        else f"{min(epochs)}-{max(epochs)} epochs per fold ("
+                    )
+                    + f", patience {recipe.train.patience}), {first['device']} {first['precision']}, "
+                    f"seed {recipe.run.seed}"
                 ),
                 "notes": notes,
                 "timings": self.timer.seconds,
             }
             write_json(run_dir / "history.json", [r["history"] for r in results])
-            plot_confusion(first["metrics"], run_dir / "confusion_matrix.png", f"{recipe.run.name} ({first['name']})")
-            plot_training(first["history"], first["best_epoch"], run_dir / "training_curves.png")
+            scope = first["name"] if len(results) == 1 else f"pooled over {len(results)} folds"
+            plot_confusion(pooled, run_dir / "confusion_matrix.png", f"{recipe.run.name} ({scope})")
+            plot_training(
+                [r["history"] for r in results], [r["best_epoch"] for r in results], run_dir / "training_curves.png"
+            )
             write_json(run_dir / "environment.json", self._environment(first["device"], first["precision"]))
         summary["timings"] = dict(self.timer.seconds)
         write_text(run_dir / "report.md", render_markdown(summary))
@@ -370,7 +434,7 @@ class Run:
                 u = utterances[index]
                 writer.writerow(
                     [
-                        result["name"],
+                        result["id"],
                         os.path.relpath(u.path, root),
                         u.speaker,
                         u.label,

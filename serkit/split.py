@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit, StratifiedShuffleSplit
 
-from serkit.components import Fold, Utterance
+from serkit.components import Fold, Protocol, Utterance
 from serkit.errors import SerkitError
 
 
@@ -22,10 +22,17 @@ class FoldPlan:
     fit: list[int]
     validation: list[int]
     test: list[int]
+    repeat: int = 0
+    seed: int = 0
 
     @property
     def train(self) -> list[int]:
         return sorted(self.fit + self.validation)
+
+    @property
+    def id(self) -> str:
+        """Unique within a run: the fold's name, with the repeat from the second repeat on."""
+        return self.name if self.repeat == 0 else f"{self.name}-repeat{self.repeat + 1}"
 
 
 def validation_split(train: list[int], labels: list[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -42,14 +49,59 @@ def validation_split(train: list[int], labels: list[str], fraction: float, seed:
     return sorted(train[i] for i in fit), sorted(train[i] for i in val)
 
 
-def plan_folds(folds: list[Fold], utterances: list[Utterance], fraction: float, seed: int) -> list[FoldPlan]:
+def speaker_validation_split(
+    train: list[int], speakers: list[str], fraction: float, seed: int
+) -> tuple[list[int], list[int]] | None:
+    """Hold out whole training speakers for validation; None when there are too few speakers."""
+    groups = [speakers[i] for i in train]
+    if len(set(groups)) < 3:
+        return None
+    splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+    fit, val = next(splitter.split(train, groups=groups))
+    return sorted(train[i] for i in fit), sorted(train[i] for i in val)
+
+
+def plan_folds(
+    folds: list[Fold], utterances: list[Utterance], fraction: float, seed: int, protocol: Protocol | None = None
+) -> tuple[list[FoldPlan], list[str]]:
+    """Fold plans with a validation part from each fold's own training part, and warnings for the report.
+
+    Speaker-independent protocols hold out whole training speakers for validation, so early
+    stopping sees unseen voices as the test part does.
+    """
     labels = [u.label for u in utterances]
-    plans = []
+    speakers = [u.speaker for u in utterances]
+    policy = getattr(protocol, "missing_test_classes", "error")
+    plans, warnings = [], []
     for fold in folds:
         check_fold(fold, len(utterances))
-        fit, validation = validation_split(sorted(fold.train), labels, fraction, seed)
+        warnings += check_fold_classes(fold, labels, policy)
+        by_speaker = None
+        if protocol is not None and protocol.speaker_independent:
+            by_speaker = speaker_validation_split(sorted(fold.train), speakers, fraction, seed)
+            if by_speaker is None:
+                warnings.append(
+                    f"fold '{fold.name}': fewer than 3 training speakers, so validation utterances "
+                    "come from the training speakers"
+                )
+        fit, validation = by_speaker or validation_split(sorted(fold.train), labels, fraction, seed)
         plans.append(FoldPlan(fold.name, fit, validation, sorted(fold.test)))
-    return plans
+    return plans, warnings
+
+
+def check_fold_classes(fold: Fold, labels: list[str], policy: str) -> list[str]:
+    """A class absent from a fold's training part is an error; absent from its test part, per ``policy``."""
+    classes = sorted(set(labels))
+    untrained = [c for c in classes if not any(labels[i] == c for i in fold.train)]
+    if untrained:
+        raise SerkitError(f"protocol: fold '{fold.name}' has no training example of {', '.join(untrained)}")
+    untested = [c for c in classes if not any(labels[i] == c for i in fold.test)]
+    if not untested:
+        return []
+    message = f"fold '{fold.name}' has no test example of {', '.join(untested)}"
+    if policy == "error":
+        raise SerkitError(f'protocol: {message} (set protocol.missing_test_classes = "warn" to accept it)')
+    return [f"{message}: its UAR averages the classes present; pooled figures cover every class"]
 
 
 def check_fold(fold: Fold, count: int) -> None:
@@ -70,7 +122,14 @@ def split_to_json(plans: list[FoldPlan], utterances: list[Utterance], root: str,
     return {
         "protocol": description,
         "folds": [
-            {"name": p.name, "train": names(p.fit), "validation": names(p.validation), "test": names(p.test)}
+            {
+                "name": p.name,
+                "repeat": p.repeat,
+                "seed": p.seed,
+                "train": names(p.fit),
+                "validation": names(p.validation),
+                "test": names(p.test),
+            }
             for p in plans
         ],
     }
@@ -94,7 +153,7 @@ def load_split(path: str | Path, utterances: list[Utterance], root: str) -> list
                     f"{path}: fold '{fold['name']}' names {len(missing)} file(s) not in the dataset, e.g. {missing[0]}"
                 )
             parts.append(sorted(index[name] for name in fold[part]))
-        plan = FoldPlan(fold["name"], *parts)
+        plan = FoldPlan(fold["name"], *parts, repeat=fold.get("repeat", 0), seed=fold.get("seed", 0))
         check_fold(Fold(plan.name, plan.train, plan.test), len(utterances))
         plans.append(plan)
     return plans

@@ -157,8 +157,9 @@ def test_reused_split_and_resume(finished_run, ravdess_root_module, cli_runner):
     run_dir, _, tmp = finished_run
     resumed, _ = run_tiny(cli_runner, ravdess_root_module, tmp, "--split", str(run_dir / "split.json"))
     assert json.loads((resumed / "split.json").read_text()) == json.loads((run_dir / "split.json").read_text())
-    # Pretend the run stopped after epoch 2 of 3, then continue it.
+    # Pretend the run stopped while training, after epoch 2 of 3, then continue it.
     (resumed / "metrics.json").unlink()
+    (resumed / "folds" / "random" / "result.json").unlink()
     recipe = (resumed / "recipe.toml").read_text().replace("max_epochs = 2", "max_epochs = 3")
     (resumed / "recipe.toml").write_text(recipe)
     result = cli_runner.invoke(cli, ["resume", str(resumed)], env={"COLUMNS": "200"})

@@ -33,7 +33,8 @@ def test_random_split_is_stratified_disjoint_and_seeded(emodb):
 
 def test_validation_comes_from_the_training_part_only(emodb):
     folds = RandomSplit().split(emodb, seed=3)
-    (plan,) = plan_folds(folds, emodb, fraction=0.1, seed=3)
+    (plan,), warnings = plan_folds(folds, emodb, fraction=0.1, seed=3)
+    assert warnings == []
     fit, validation, test = set(plan.fit), set(plan.validation), set(plan.test)
     assert not fit & validation and not fit & test and not validation & test
     assert fit | validation == set(folds[0].train)
@@ -48,7 +49,7 @@ def test_validation_split_falls_back_when_a_class_is_too_small():
 
 
 def test_saved_split_reloads_to_the_same_plan(emodb, emodb_root, tmp_path):
-    plans = plan_folds(RandomSplit().split(emodb, seed=4), emodb, 0.1, 4)
+    plans, _ = plan_folds(RandomSplit().split(emodb, seed=4), emodb, 0.1, 4)
     path = tmp_path / "split.json"
     path.write_text(json.dumps(split_to_json(plans, emodb, str(emodb_root), "words")))
     assert load_split(path, emodb, str(emodb_root)) == plans

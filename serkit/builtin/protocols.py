@@ -1,15 +1,19 @@
-"""Evaluation protocols."""
+"""Evaluation protocols: the paper's random split and the speaker-independent ones."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 
-from sklearn.model_selection import StratifiedShuffleSplit
+import numpy as np
+from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedShuffleSplit
 
-from serkit.components import Fold, Protocol, Utterance
+from serkit.components import Dataset, Fold, Protocol, Scan, Utterance
 from serkit.errors import SerkitError
 from serkit.hookspecs import hookimpl
 from serkit.params import param
+
+MISSING_TEST_CLASSES = ("error", "warn")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +40,186 @@ class RandomSplit(Protocol):
         )
 
 
+def _speakers(utterances: list[Utterance]) -> list[str]:
+    return sorted({u.speaker for u in utterances})
+
+
+def _folds_from(splits, utterances: list[Utterance], name) -> list[Fold]:
+    return [Fold(name(test, utterances), sorted(train.tolist()), sorted(test.tolist())) for train, test in splits]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpeakerKFold(Protocol):
+    """k folds grouped by speaker (no speaker on both sides), stratified by class where possible."""
+
+    name = "speaker_kfold"
+    speaker_independent = True
+    folds: int = param(5, "number of folds (at most the number of speakers)", ge=2)
+    missing_test_classes: str = param(
+        "error", "a fold whose test part lacks a class: stop, or warn", choices=MISSING_TEST_CLASSES
+    )
+
+    def split(self, utterances: list[Utterance], seed: int) -> list[Fold]:
+        speakers = _speakers(utterances)
+        if self.folds > len(speakers):
+            raise SerkitError(
+                f"protocol.folds: {self.folds} folds need at least {self.folds} speakers; "
+                f"the data has {len(speakers)} ({', '.join(speakers)})"
+            )
+        labels = [u.label for u in utterances]
+        groups = [u.speaker for u in utterances]
+        splitter = StratifiedGroupKFold(n_splits=self.folds, shuffle=True, random_state=seed)
+        splits = splitter.split(np.zeros(len(labels)), labels, groups)
+        return [
+            Fold(f"fold{i + 1}", sorted(train.tolist()), sorted(test.tolist()))
+            for i, (train, test) in enumerate(splits)
+        ]
+
+    def describe(self, utterances: list[Utterance]) -> str:
+        return (
+            f"speaker-independent: {self.folds}-fold cross-validation grouped by speaker "
+            f"({len(_speakers(utterances))} speakers, stratified by class where possible)"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeaveOneSpeakerOut(Protocol):
+    """One fold per speaker: train on every other speaker, test on that one."""
+
+    name = "loso"
+    speaker_independent = True
+    missing_test_classes: str = param(
+        "warn", "a speaker lacking a class (EMO-DB's 08 has no disgust): stop, or warn", choices=MISSING_TEST_CLASSES
+    )
+
+    def split(self, utterances: list[Utterance], seed: int) -> list[Fold]:
+        speakers = _speakers(utterances)
+        if len(speakers) < 2:
+            raise SerkitError(
+                f"protocol: leave-one-speaker-out needs at least 2 speakers; the data has {len(speakers)}"
+            )
+        groups = [u.speaker for u in utterances]
+        splits = LeaveOneGroupOut().split(np.zeros(len(groups)), groups=groups)
+        return _folds_from(splits, utterances, lambda test, us: f"speaker-{us[int(test[0])].speaker}")
+
+    def describe(self, utterances: list[Utterance]) -> str:
+        n = len(_speakers(utterances))
+        return f"speaker-independent, {n} folds, leave-one-speaker-out"
+
+
+@dataclass(frozen=True, kw_only=True)
+class FixedSpeakers(Protocol):
+    """Folds given as test-speaker lists in the recipe (e.g. RAVDESS's six folds of four actors)."""
+
+    name = "fixed"
+    speaker_independent = True
+    test_speakers: list[list[str]] = param(help="one list of test speakers per fold, e.g. [['01', '02'], ['03']]")
+    train_speakers: list[str] = param([], "training speakers; empty means every speaker outside the fold's test list")
+    missing_test_classes: str = param(
+        "error", "a fold whose test part lacks a class: stop, or warn", choices=MISSING_TEST_CLASSES
+    )
+
+    def validate(self) -> None:
+        if not self.test_speakers or not all(self.test_speakers):
+            raise ValueError("test_speakers needs at least one non-empty list of speakers")
+
+    def split(self, utterances: list[Utterance], seed: int) -> list[Fold]:
+        speakers = _speakers(utterances)
+        for key, named in [(f"test_speakers[{i}]", group) for i, group in enumerate(self.test_speakers)] + [
+            ("train_speakers", self.train_speakers)
+        ]:
+            absent = [s for s in named if s not in speakers]
+            if absent:
+                raise SerkitError(
+                    f"protocol.{key}: speaker(s) {', '.join(absent)} not in the dataset "
+                    f"(speakers: {', '.join(speakers)})"
+                )
+        folds = []
+        for i, group in enumerate(self.test_speakers):
+            overlap = set(group) & set(self.train_speakers)
+            if overlap:
+                raise SerkitError(
+                    f"protocol.test_speakers[{i}]: speaker(s) {', '.join(sorted(overlap))} are also training speakers"
+                )
+            train_set = set(self.train_speakers) or set(speakers) - set(group)
+            train = [j for j, u in enumerate(utterances) if u.speaker in train_set]
+            test = [j for j, u in enumerate(utterances) if u.speaker in group]
+            folds.append(Fold(f"fold{i + 1}", train, test))
+        return folds
+
+    def describe(self, utterances: list[Utterance]) -> str:
+        lists = "; ".join(",".join(group) for group in self.test_speakers)
+        return f"speaker-independent, {len(self.test_speakers)} fixed fold(s), test speakers per fold: {lists}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CrossCorpus(Protocol):
+    """Train on the recipe's dataset, test on another corpus, labels mapped to a shared set."""
+
+    name = "cross_corpus"
+    speaker_independent = True
+    test_dataset: str = param(help="dataset component to test on, e.g. 'emodb'")
+    test_root: str = param(help="root folder of the test dataset")
+    train_map: dict[str, str] = param({}, "training label -> shared label; unlisted labels are dropped")
+    test_map: dict[str, str] = param({}, "test label -> shared label; unlisted labels are dropped")
+
+    def prepare(self, scan: Scan, dataset: Dataset) -> Scan:
+        from serkit.plugins import get_registry
+
+        entry = get_registry().get("datasets", self.test_dataset, "protocol.test_dataset")
+        test_component = entry.cls.from_params({"root": self.test_root}, "protocol (test dataset)")
+        test_scan = test_component.scan()
+        train, train_dropped = _mapped(scan.utterances, self.train_map, "train")
+        test, test_dropped = _mapped(test_scan.utterances, self.test_map, "test")
+        shared = list(dict.fromkeys(u.label for u in train))
+        train_counts, test_counts = Counter(u.label for u in train), Counter(u.label for u in test)
+        for key, counts, name in (
+            ("train_map", train_counts, dataset.name),
+            ("test_map", test_counts, self.test_dataset),
+        ):
+            empty = [label for label in shared if counts[label] == 0]
+            if empty:
+                raise SerkitError(
+                    f"protocol.{key}: shared class(es) {', '.join(empty)} have no utterances in {name} after mapping"
+                )
+        extra = sorted(set(test_counts) - set(shared))
+        if extra:
+            raise SerkitError(f"protocol.test_map: class(es) {', '.join(extra)} do not occur in the training data")
+        notes = [*scan.notes, *(f"test corpus: {note}" for note in test_scan.notes)]
+        warnings = list(scan.warnings)
+        for side, dropped in (("training", train_dropped), ("test", test_dropped)):
+            if dropped:
+                warnings.append(
+                    f"unmapped {side} classes left out: " + ", ".join(f"{k} ({n})" for k, n in sorted(dropped.items()))
+                )
+        return Scan(train + test, shared, notes, warnings, scan.ignored, scan.unmatched)
+
+    def split(self, utterances: list[Utterance], seed: int) -> list[Fold]:
+        train = [i for i, u in enumerate(utterances) if u.meta.get("corpus") == "train"]
+        test = [i for i, u in enumerate(utterances) if u.meta.get("corpus") == "test"]
+        return [Fold("cross-corpus", train, test)]
+
+    def describe(self, utterances: list[Utterance]) -> str:
+        n_train = sum(u.meta.get("corpus") == "train" for u in utterances)
+        labels = list(dict.fromkeys(u.label for u in utterances))
+        return (
+            f"cross-corpus, speaker-independent: train on the recipe's dataset ({n_train} utterances), test on "
+            f"{self.test_dataset} ({len(utterances) - n_train} utterances), {len(labels)} shared classes"
+        )
+
+
+def _mapped(utterances: list[Utterance], mapping: dict[str, str], corpus: str) -> tuple[list[Utterance], Counter]:
+    kept, dropped = [], Counter()
+    for u in utterances:
+        label = mapping.get(u.label) if mapping else u.label
+        if label is None:
+            dropped[u.label] += 1
+            continue
+        kept.append(replace(u, label=label, speaker=f"{corpus}:{u.speaker}", meta=u.meta | {"corpus": corpus}))
+    return kept, dropped
+
+
 @hookimpl
 def register_protocols(register):
-    register(RandomSplit)
+    for cls in (RandomSplit, SpeakerKFold, LeaveOneSpeakerOut, FixedSpeakers, CrossCorpus):
+        register(cls)
