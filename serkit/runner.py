@@ -175,8 +175,8 @@ class Run:
     def features(self, utterances: list[Utterance], plans: list[FoldPlan]) -> dict[Item, np.ndarray]:
         recipe = self.recipe
         items: set[Item] = {(i, None) for i in range(len(utterances))}
-        for plan in plans:  # augmented copies of the fit part only, never validation or test
-            items |= {(i, a) for i in plan.fit for a in range(len(recipe.augment))}
+        for plan in plans:
+            items |= set(plan.training_items(len(recipe.augment)))
         cache_dir = recipe.run.cache_dir or default_cache_dir()
         cache = ArrayCache(cache_dir)
         workers = recipe.run.workers or os.cpu_count() or 1
@@ -212,7 +212,7 @@ class Run:
             x = _stack_features([features[item] for item in items], [utterances[i].path for i, _ in items])
             return x, np.array([targets[utterances[i].label] for i, _ in items], dtype=np.int64)
 
-        x_fit, y_fit = stack([(i, None) for i in plan.fit] + [(i, a) for a in range(n_aug) for i in plan.fit])
+        x_fit, y_fit = stack(plan.training_items(n_aug))
         x_val, y_val = stack([(i, None) for i in plan.validation])
         x_test, y_test = stack([(i, None) for i in plan.test])
         normaliser = (

@@ -29,6 +29,13 @@ class FoldPlan:
     def train(self) -> list[int]:
         return sorted(self.fit + self.validation)
 
+    def training_items(self, n_augmenters: int) -> list[tuple[int, int | None]]:
+        """What the model trains on: the fit part's originals, then each augmenter's copies of them.
+
+        Validation and test utterances are never augmented: augmentation happens after the split.
+        """
+        return [(i, None) for i in self.fit] + [(i, a) for a in range(n_augmenters) for i in self.fit]
+
     @property
     def id(self) -> str:
         """Unique within a run: the fold's name, with the repeat from the second repeat on."""
