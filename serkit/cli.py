@@ -74,6 +74,24 @@ def run(recipe: str, overrides: tuple[str, ...], split_file: str | None, skip_un
 
 
 @cli.command()
+@click.argument("sweep", type=click.Path(dir_okay=False))
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a recipe key in every variant, e.g. --set dataset.root=/data/emodb/wav.",
+)
+@click.option("--name", default="", help="Sweep name (its folder under run.output); default from the sweep file.")
+@friendly_errors
+def ablate(sweep: str, overrides: tuple[str, ...], name: str) -> None:
+    """Run the baseline and every variant of SWEEP and compare them (rerun to resume)."""
+    from serkit.ablate import run_sweep
+
+    run_sweep(sweep, list(overrides), Console(), name)
+
+
+@cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @friendly_errors
 def resume(run_dir: str) -> None:

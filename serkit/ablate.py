@@ -1,0 +1,317 @@
+"""`serkit ablate`: run a base recipe and its variants, then compare them.
+
+A sweep file names a base recipe and a list of variants, each a list of ``KEY=VALUE``
+overrides (the same syntax as ``serkit run --set``)::
+
+    [sweep]
+    name = "ablation-augment"
+    base = "paper-emodb.toml"       # relative to this file
+    baseline = "all four (paper)"   # the baseline row's name
+    set = []                        # overrides for every variant, the baseline included
+
+    [[variant]]
+    name = "no augmentation"
+    set = ["augment=[]"]
+
+Every variant is a full run folder under ``<run.output>/<sweep name>/``. Runs share the
+feature cache, and running the same command again skips finished variants and resumes an
+interrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import shutil
+import time
+import tomllib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from serkit.errors import SerkitError
+from serkit.fileio import write_atomic, write_json, write_text
+from serkit.plugins import Registry, get_registry
+from serkit.recipe import Recipe, load_recipe
+from serkit.report import markdown_table
+from serkit.split import plan_folds
+from serkit.suggest import did_you_mean
+
+SWEEP_KEYS = ("name", "base", "baseline", "set")
+VARIANT_KEYS = ("name", "set")
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    folder: str
+    overrides: list[str]
+    recipe: Recipe
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    path: Path
+    variants: list[Variant]  # the baseline first
+
+    @property
+    def output(self) -> Path:
+        return Path(self.variants[0].recipe.run.output) / self.name
+
+
+def _strings(value: Any, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SerkitError(f'{where}: expected a list of "KEY=VALUE" strings')
+    return value
+
+
+def _check_keys(table: dict[str, Any], known: tuple[str, ...], where: str) -> None:
+    for key in table:
+        if key not in known:
+            raise SerkitError(f"{where}.{key}: unknown key{did_you_mean(key, known)} (known: {', '.join(known)})")
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "variant"
+
+
+def load_sweep(path: str | Path, overrides: list[str], registry: Registry) -> Sweep:
+    """Read a sweep file and validate the recipe of every variant (nothing runs yet)."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise SerkitError(f"sweep '{path}': file not found") from exc
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SerkitError(f"sweep '{path}': cannot read ({exc})") from exc
+    _check_keys(raw, ("sweep", "variant"), f"sweep '{path}'")
+    head = raw.get("sweep")
+    if not isinstance(head, dict) or "base" not in head:
+        raise SerkitError(f"sweep '{path}': needs a [sweep] table with base = \"recipe.toml\"")
+    _check_keys(head, SWEEP_KEYS, f"sweep '{path}': sweep")
+    base = path.parent / str(head["base"])
+    common = _strings(head.get("set", []), f"sweep '{path}': sweep.set") + list(overrides)
+    entries = [{"name": str(head.get("baseline", "baseline")), "set": []}, *raw.get("variant", [])]
+    variants, seen = [], set()
+    for index, entry in enumerate(entries):
+        where = f"sweep '{path}': variant[{index - 1}]" if index else f"sweep '{path}': baseline"
+        if not isinstance(entry, dict) or "name" not in entry:
+            raise SerkitError(f'{where}: needs name = "..." and set = [...]')
+        _check_keys(entry, VARIANT_KEYS, where)
+        name = str(entry["name"])
+        if name in seen:
+            raise SerkitError(f"{where}: the name '{name}' is used twice")
+        seen.add(name)
+        own = _strings(entry.get("set", []), f"{where}.set")
+        try:
+            recipe = load_recipe(base, common + own, registry)
+        except SerkitError as exc:
+            raise SerkitError(f"{where} ('{name}'): {exc}") from exc
+        variants.append(Variant(name, f"{index:02d}-{slug(name)}", own, recipe))
+    return Sweep(str(head.get("name") or path.stem), path, variants)
+
+
+def preflight(sweep: Sweep) -> None:
+    """Check every variant's data and protocol before any training: impossible folds fail here."""
+    scans: dict[str, Any] = {}
+    for variant in sweep.variants:
+        recipe = variant.recipe
+        key = repr(recipe.dataset.identity()) + repr(recipe.protocol.identity())
+        try:
+            if key not in scans:
+                scans[key] = recipe.protocol.prepare(recipe.dataset.scan(), recipe.dataset)
+            utterances = scans[key].utterances
+            for repeat in range(recipe.run.repeats):
+                seed = recipe.run.seed + repeat
+                folds = recipe.protocol.split(utterances, seed)
+                plan_folds(folds, utterances, recipe.train.validation_size, seed, recipe.protocol)
+        except SerkitError as exc:
+            raise SerkitError(f"sweep '{sweep.path}': variant '{variant.name}': {exc}") from exc
+
+
+def run_sweep(path: str, overrides: list[str], console: Console, name: str = "") -> Path:
+    """Run (or resume) every variant, then write the comparison; returns the sweep folder."""
+    from serkit.runner import _execute
+
+    registry = get_registry()
+    registry.raise_problems()
+    sweep = load_sweep(path, overrides, registry)
+    if name:
+        sweep = Sweep(name, sweep.path, sweep.variants)
+    preflight(sweep)
+    output = sweep.output
+    output.mkdir(parents=True, exist_ok=True)
+    console.print(f"[bold]sweep '{sweep.name}': {len(sweep.variants)} runs -> {output}[/bold]", highlight=False)
+    rows = []
+    for variant in sweep.variants:
+        run_dir = output / variant.folder
+        resolved = variant.recipe.to_toml()
+        saved = run_dir / "recipe.toml"
+        if run_dir.exists() and (not saved.is_file() or saved.read_text(encoding="utf-8") != resolved):
+            aside = run_dir.with_name(f"{run_dir.name}.replaced-{datetime.now():%Y%m%d-%H%M%S}")
+            shutil.move(run_dir, aside)
+            console.print(f"variant '{variant.name}' changed since its last run; the old folder is kept as {aside}")
+        if (run_dir / "metrics.json").is_file():
+            console.print(f"variant '{variant.name}': finished earlier, reusing {run_dir}", highlight=False)
+        else:
+            console.rule(f"variant '{variant.name}'")
+            run_dir.mkdir(parents=True, exist_ok=True)
+            split = run_dir / "split.json"
+            start = time.perf_counter()
+            _execute(variant.recipe, run_dir, console, registry, str(split) if split.is_file() else None)
+            write_json(run_dir / "wall_time.json", {"seconds": time.perf_counter() - start})
+        rows.append(_row(variant, run_dir))
+    compare(sweep, rows, output, console)
+    return output
+
+
+def _row(variant: Variant, run_dir: Path) -> dict[str, Any]:
+    import json
+
+    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    wall = run_dir / "wall_time.json"
+    seconds = json.loads(wall.read_text())["seconds"] if wall.is_file() else sum(metrics["timings"].values())
+    return {
+        "variant": variant.name,
+        "folder": variant.folder,
+        "overrides": variant.overrides,
+        "protocol": metrics["protocol"],
+        "mean": metrics["mean"],
+        "folds": {f["id"]: f["metrics"]["uar"] for f in metrics["folds"]},
+        "fold_accuracy": {f["id"]: f["metrics"]["accuracy"] for f in metrics["folds"]},
+        "seconds": seconds,
+    }
+
+
+def paired_test(variant: dict[str, float], baseline: dict[str, float]) -> float | None:
+    """p-value of a paired t-test over the folds both runs share; None with fewer than two."""
+    from scipy.stats import ttest_rel
+
+    shared = sorted(set(variant) & set(baseline))
+    if len(shared) < 2:
+        return None
+    a, b = np.array([variant[k] for k in shared]), np.array([baseline[k] for k in shared])
+    if np.allclose(a, b):
+        return 1.0
+    return float(ttest_rel(a, b).pvalue)
+
+
+def compare(sweep: Sweep, rows: list[dict[str, Any]], output: Path, console: Console) -> list[dict[str, Any]]:
+    """The comparison table (terminal, ablation.md, ablation.csv) and bar chart (ablation.png)."""
+    baseline = rows[0]
+    table_rows = []
+    for row in rows:
+        acc, uar = row["mean"]["accuracy"], row["mean"]["uar"]
+        p = None if row is baseline else paired_test(row["folds"], baseline["folds"])
+        table_rows.append(
+            {
+                "variant": row["variant"],
+                "accuracy_mean": acc["mean"],
+                "accuracy_sd": acc["sd"],
+                "uar_mean": uar["mean"],
+                "uar_sd": uar["sd"],
+                "delta_accuracy": acc["mean"] - baseline["mean"]["accuracy"]["mean"],
+                "delta_uar": uar["mean"] - baseline["mean"]["uar"]["mean"],
+                "p_paired_uar": p,
+                "folds": uar["n"],
+                "seconds": row["seconds"],
+                "folder": row["folder"],
+            }
+        )
+    protocols = sorted({row["protocol"] for row in rows})
+    _write_csv(output / "ablation.csv", table_rows)
+    write_text(output / "ablation.md", _markdown(sweep, table_rows, protocols))
+    _plot(table_rows, output / "ablation.png", sweep.name)
+    write_json(output / "sweep.json", {"name": sweep.name, "sweep_file": str(sweep.path), "rows": rows})
+    console.print(_rich_table(sweep, table_rows, protocols))
+    console.print(
+        f"comparison written to {output}/ablation.md, ablation.csv and ablation.png", highlight=False, soft_wrap=True
+    )
+    return table_rows
+
+
+def _fmt(mean: float, sd: float) -> str:
+    return f"{100 * mean:.2f} ± {100 * sd:.2f}"
+
+
+def _cells(row: dict[str, Any], first: bool) -> list[str]:
+    delta = "" if first else f"{100 * row['delta_accuracy']:+.2f}"
+    delta_uar = "" if first else f"{100 * row['delta_uar']:+.2f}"
+    p = "" if first else ("n/a" if row["p_paired_uar"] is None else f"{row['p_paired_uar']:.3f}")
+    return [
+        row["variant"],
+        _fmt(row["accuracy_mean"], row["accuracy_sd"]),
+        _fmt(row["uar_mean"], row["uar_sd"]),
+        delta,
+        delta_uar,
+        p,
+        str(row["folds"]),
+        f"{row['seconds']:.0f}",
+    ]
+
+
+HEADER = ["variant", "accuracy %", "UAR %", "Δ acc", "Δ UAR", "p (paired t, UAR)", "folds", "wall s"]
+
+
+def _markdown(sweep: Sweep, rows: list[dict[str, Any]], protocols: list[str]) -> str:
+    lines = [
+        f"# Ablation `{sweep.name}`",
+        "",
+        f"- **Sweep file:** `{sweep.path}`",
+        f"- **Protocol:** {'; '.join(protocols)}",
+        "- Mean ± standard deviation over folds and repeats; Δ is the difference from the first row "
+        "(the baseline), in percentage points; p is a paired t-test of per-fold UAR against the baseline "
+        "(n/a with a single fold).",
+        "",
+        markdown_table(HEADER, [_cells(row, i == 0) for i, row in enumerate(rows)]),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _rich_table(sweep: Sweep, rows: list[dict[str, Any]], protocols: list[str]) -> Table:
+    table = Table(title=f"ablation '{sweep.name}' ({'; '.join(protocols)})")
+    for column in HEADER:
+        table.add_column(column, justify="left" if column == "variant" else "right")
+    for i, row in enumerate(rows):
+        table.add_row(*_cells(row, i == 0))
+    return table
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, buffer.getvalue())
+
+
+def _plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [row["variant"] for row in rows]
+    figure, axes = plt.subplots(figsize=(1.6 + 1.2 * len(rows), 4))
+    colours = ["C1"] + ["C0"] * (len(rows) - 1)
+    axes.bar(
+        range(len(rows)),
+        [100 * r["uar_mean"] for r in rows],
+        yerr=[100 * r["uar_sd"] for r in rows],
+        color=colours,
+        capsize=4,
+    )
+    axes.set_xticks(range(len(rows)), names, rotation=30, ha="right")
+    axes.set_ylabel("UAR % (mean ± sd over folds)")
+    axes.set_ylim(0, 100)
+    axes.set_title(f"{title} (baseline in orange)")
+    write_atomic(path, lambda out: figure.savefig(out, format="png", dpi=120, bbox_inches="tight"), binary=True)
+    plt.close(figure)

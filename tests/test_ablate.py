@@ -1,0 +1,110 @@
+"""`serkit ablate`: every variant validated up front, compared, and resumed after an interruption."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from serkit.ablate import load_sweep, paired_test
+from serkit.cli import cli
+from serkit.plugins import get_registry
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+
+
+def write_sweep(tmp_path: Path, variants: str, common: str = "") -> Path:
+    path = tmp_path / "sweep.toml"
+    path.write_text(
+        f'[sweep]\nname = "sweep-file-name"\nbase = "{RECIPES / "tiny.toml"}"\nbaseline = "noise"\n'
+        f"set = [{common}]\n{variants}"
+    )
+    return path
+
+
+VARIANTS = """
+[[variant]]
+name = "no augmentation"
+set = ["augment=[]"]
+
+[[variant]]
+name = "smaller model"
+set = ["model.lstm_units=8"]
+"""
+
+
+def test_shipped_sweep_validates():
+    sweep = load_sweep(RECIPES / "ablation-augment.toml", ["dataset.root=/data"], get_registry())
+    assert [v.name for v in sweep.variants] == [
+        "all four (paper)",
+        "no augmentation",
+        "noise only",
+        "stretch 1.1 only",
+        "stretch 0.8 only",
+        "pitch 1.5 only",
+    ]
+    assert [len(v.recipe.augment) for v in sweep.variants] == [4, 0, 1, 1, 1, 1]
+    assert sweep.variants[3].recipe.augment[0].rate == 1.1
+    assert all(v.recipe.dataset.root == "/data" for v in sweep.variants)
+
+
+def test_bad_variants_fail_before_any_training(cli_runner, tmp_path, ravdess_root):
+    common = f'"dataset.root={ravdess_root}", "run.output={tmp_path / "runs"}"'
+    bad_key = write_sweep(tmp_path, '[[variant]]\nname = "typo"\nset = ["train.max_epoch=3"]\n', common)
+    result = cli_runner.invoke(cli, ["ablate", str(bad_key)])
+    assert result.exit_code == 1
+    assert "variant[0] ('typo')" in result.output and "did you mean 'max_epochs'" in result.output
+    impossible = write_sweep(
+        tmp_path, '[[variant]]\nname = "kfold"\nset = [\'protocol={name = "speaker_kfold", folds = 4}\']\n', common
+    )
+    result = cli_runner.invoke(cli, ["ablate", str(impossible)])
+    assert result.exit_code == 1 and "variant 'kfold'" in result.output and "4 folds need at least 4" in result.output
+    assert not (tmp_path / "runs").exists()  # nothing ran
+
+
+def test_paired_test_needs_two_shared_folds():
+    assert paired_test({"a": 0.5}, {"a": 0.4}) is None
+    assert paired_test({"a": 0.5, "b": 0.6}, {"a": 0.5, "b": 0.6}) == 1.0
+    assert 0 < paired_test({"a": 0.5, "b": 0.7, "c": 0.6}, {"a": 0.4, "b": 0.5, "c": 0.55}) < 0.2
+
+
+@pytest.mark.slow
+def test_ablation_compares_variants_and_resumes(cli_runner, tmp_path, ravdess_root):
+    common = (
+        f'"dataset.root={ravdess_root}", "run.output={tmp_path / "runs"}", '
+        f'"run.cache_dir={tmp_path / "cache"}", "train.max_epochs=1", '
+        '\'augment=[{name = "gaussian_noise"}]\', \'protocol={name = "fixed", test_speakers = [["01"], ["02"]]}\''
+    )
+    sweep = write_sweep(tmp_path, VARIANTS, common)
+    result = cli_runner.invoke(cli, ["ablate", str(sweep), "--name", "mini"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "runs" / "mini"
+    assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == [
+        "00-noise",
+        "01-no-augmentation",
+        "02-smaller-model",
+    ]
+    with open(folder / "ablation.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["variant"] for r in rows] == ["noise", "no augmentation", "smaller model"]
+    assert rows[0]["delta_uar"] == "0.0" and rows[1]["folds"] == "2" and rows[1]["p_paired_uar"] != ""
+    report = (folder / "ablation.md").read_text()
+    assert "speaker-independent, 2 fixed fold(s)" in report and "p (paired t, UAR)" in report
+    assert (folder / "ablation.png").read_bytes()[:4] == b"\x89PNG"
+    # The cache is shared: the variants re-extract nothing the baseline made.
+    metrics = json.loads((folder / "01-no-augmentation" / "metrics.json").read_text())
+    assert (
+        metrics["timings"]["features"]
+        < json.loads((folder / "00-noise" / "metrics.json").read_text())["timings"]["features"]
+    )
+    # Interrupt the last variant mid-way: a rerun reuses the finished ones and completes it.
+    (folder / "02-smaller-model" / "metrics.json").unlink()
+    (folder / "02-smaller-model" / "folds" / "fold2" / "result.json").unlink()
+    again = cli_runner.invoke(cli, ["ablate", str(sweep), "--name", "mini"], env={"COLUMNS": "200"})
+    assert again.exit_code == 0, again.output
+    assert again.output.count("finished earlier, reusing") == 2
+    assert again.output.count("finished in an earlier attempt") == 1  # fold1 of the interrupted variant
+    with open(folder / "ablation.csv", newline="") as handle:
+        assert [r["uar_mean"] for r in csv.DictReader(handle)] == [r["uar_mean"] for r in rows]
