@@ -9,13 +9,13 @@ import logging
 import os
 import platform
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from rich.console import Console
@@ -35,6 +35,7 @@ from serkit.report import metrics_table, plot_confusion, plot_training, render_m
 from serkit.split import FoldPlan, load_split, plan_folds, split_to_json
 
 log = logging.getLogger("serkit")
+T = TypeVar("T")
 
 
 @dataclass
@@ -106,20 +107,9 @@ class Run:
     # -- stages ---------------------------------------------------------------------------
 
     def scan(self) -> tuple[list[Utterance], list[str], list[str]]:
-        dataset = self.recipe.dataset
-        try:
-            found = dataset.scan()
-        except SerkitError:
-            raise
-        except Exception as exc:
-            raise SerkitError(f"{self._culprit('datasets', dataset.name)} failed: {type(exc).__name__}: {exc}") from exc
-        try:
-            found = self.recipe.protocol.prepare(found, dataset)
-        except SerkitError:
-            raise
-        except Exception as exc:
-            culprit = self._culprit("protocols", self.recipe.protocol.name)
-            raise SerkitError(f"{culprit} failed: {type(exc).__name__}: {exc}") from exc
+        dataset, protocol = self.recipe.dataset, self.recipe.protocol
+        found = self._guarded("datasets", dataset.name, dataset.scan)
+        found = self._guarded("protocols", protocol.name, lambda: protocol.prepare(found, dataset))
         notes = list(found.notes) + list(found.warnings)
         for note in found.notes:
             self.say(f"  dataset: {note}", "dim")
@@ -144,7 +134,7 @@ class Run:
         if unreadable:
             notes.append(f"skipped {len(unreadable)} unreadable file(s): " + "; ".join(unreadable))
         if not readable:
-            raise SerkitError(f"dataset.root: no readable audio files under '{dataset.root}'")
+            raise SerkitError(f"dataset.root: no readable audio files under '{dataset.location()}'")
         labels = [label for label in found.labels if any(u.label == label for u in readable)]
         return readable, labels, notes
 
@@ -157,7 +147,9 @@ class Run:
             plans, warnings = [], []
             for repeat in range(recipe.run.repeats):
                 seed = recipe.run.seed + repeat
-                folds = recipe.protocol.split(utterances, seed)
+                folds = self._guarded(
+                    "protocols", recipe.protocol.name, lambda s=seed: recipe.protocol.split(utterances, s)
+                )
                 found, found_warnings = plan_folds(
                     folds, utterances, recipe.train.validation_size, seed, recipe.protocol
                 )
@@ -221,13 +213,10 @@ class Run:
         x_fit, x_val, x_test = normaliser(x_fit), normaliser(x_val), normaliser(x_test)
 
         seed_everything(seed)  # the model's initial weights depend on the seed alone
-        try:
-            module = recipe.model.build(tuple(x_fit.shape[1:]), len(labels))
-        except Exception as exc:
-            raise SerkitError(
-                f"{self._culprit('models', recipe.model.name)} failed to build for input "
-                f"{tuple(x_fit.shape[1:])}: {type(exc).__name__}: {exc}"
-            ) from exc
+        shape = tuple(x_fit.shape[1:])
+        module = self._guarded(
+            "models", recipe.model.name, lambda: recipe.model.build(shape, len(labels)), f" to build for input {shape}"
+        )
         device = choose_device(recipe.run.device)
         trainer = Trainer(recipe.train, device, seed, folder / "checkpoint.pt")
         self.say(
@@ -284,6 +273,15 @@ class Run:
         return fold_result | {"probabilities": probabilities}
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _guarded(self, kind: str, name: str, action: Callable[[], T], doing: str = "") -> T:
+        """Run plugin code; anything but a SerkitError becomes one line naming the component and plugin."""
+        try:
+            return action()
+        except SerkitError:
+            raise
+        except Exception as exc:
+            raise SerkitError(f"{self._culprit(kind, name)} failed{doing}: {type(exc).__name__}: {exc}") from exc
 
     def _culprit(self, kind: str, name: str) -> str:
         entry = self.registry.entries[kind].get(name)
