@@ -12,6 +12,7 @@ __all__ = ["__version__"]
 from serkit.components import (
     Augmenter,
     Dataset,
+    FeatureAugmenter,
     FeatureExtractor,
     Fold,
     Model,
@@ -27,6 +28,7 @@ from serkit.params import param
 __all__ += [
     "Augmenter",
     "Dataset",
+    "FeatureAugmenter",
     "FeatureExtractor",
     "Fold",
     "Model",

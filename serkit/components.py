@@ -87,8 +87,24 @@ class Augmenter(Component):
     """Random waveform transform applied to training utterances only, after the split."""
 
     kind: ClassVar[str] = "augmenter"
+    #: Where in the pipeline it acts: "waveform" (after preprocessing, before features) or "features".
+    stage: ClassVar[str] = "waveform"
 
     def __call__(self, wave: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeatureAugmenter(Augmenter):
+    """Random transform of an utterance's features (e.g. SpecAugment masking), training part only.
+
+    It receives the original utterance's features, shape (channels, ...), and returns an array
+    of the same shape; it is listed under ``[[augment]]`` like a waveform augmenter.
+    """
+
+    stage: ClassVar[str] = "features"
+
+    def __call__(self, features: np.ndarray, rng: np.random.Generator) -> np.ndarray:  # type: ignore[override]
         raise NotImplementedError
 
 

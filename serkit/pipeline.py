@@ -90,11 +90,18 @@ def preprocess(
 def extract(pipeline: Pipeline, path: str, wave: np.ndarray, sample_rate: int) -> np.ndarray:
     extractor = pipeline.features
     features = _run(pipeline, extractor, path, lambda: extractor(wave, sample_rate))
-    if not isinstance(features, np.ndarray) or features.ndim not in (2, 3):
-        shape = getattr(features, "shape", type(features).__name__)
-        raise SerkitError(f"{pipeline.culprit(extractor)} returned {shape} on {path}, expected (channels, ...) array")
+    return _check_features(pipeline, extractor, path, features)
+
+
+def _check_features(
+    pipeline: Pipeline, component: Component, path: str, features: object, shape: tuple[int, ...] | None = None
+) -> np.ndarray:
+    if not isinstance(features, np.ndarray) or features.ndim not in (2, 3) or (shape and features.shape != shape):
+        got = getattr(features, "shape", type(features).__name__)
+        wanted = shape or "(channels, ...)"
+        raise SerkitError(f"{pipeline.culprit(component)} returned {got} on {path}, expected an array of {wanted}")
     if not np.all(np.isfinite(features)):
-        raise SerkitError(f"{pipeline.culprit(extractor)} returned non-finite values on {path}")
+        raise SerkitError(f"{pipeline.culprit(component)} returned non-finite values on {path}")
     return features.astype(np.float32, copy=False)
 
 
@@ -113,17 +120,25 @@ def process_file(
             cache.put("waves", key, wave)
             cache.put("rates", key, np.array([sample_rate]))
     reapply = [p for p in pipeline.preprocess if p.reapply_after_augment]
+    original: np.ndarray | None = None
     out = []
     for index in augmenters:
-        if index is None:
-            features = extract(pipeline, path, wave, sample_rate)
-        else:
-            augmenter = pipeline.augment[index]
+        augmenter = None if index is None else pipeline.augment[index]
+        if augmenter is None or augmenter.stage == "features":
+            if original is None:
+                cached = cache.get("features", pipeline.feature_key(file_hash, None)) if cache else None
+                original = cached if cached is not None else extract(pipeline, path, wave, sample_rate)
+            features = original
+        if augmenter is not None:
             rng = pipeline.augment_rng(file_hash, index)
-            copy = _run(pipeline, augmenter, path, lambda a=augmenter, r=rng: a(wave.copy(), sample_rate, r))
-            copy = _check_wave(pipeline, augmenter, path, copy)
-            copy, rate = preprocess(pipeline, path, reapply, copy, sample_rate)
-            features = extract(pipeline, path, copy, rate)
+            if augmenter.stage == "features":
+                masked = _run(pipeline, augmenter, path, lambda a=augmenter, r=rng, f=original: a(f.copy(), r))
+                features = _check_features(pipeline, augmenter, path, masked, original.shape)
+            else:
+                copy = _run(pipeline, augmenter, path, lambda a=augmenter, r=rng: a(wave.copy(), sample_rate, r))
+                copy = _check_wave(pipeline, augmenter, path, copy)
+                copy, rate = preprocess(pipeline, path, reapply, copy, sample_rate)
+                features = extract(pipeline, path, copy, rate)
         if cache:
             cache.put("features", pipeline.feature_key(file_hash, index), features)
         out.append(features)

@@ -194,6 +194,8 @@ def _check_component(cls: Any, base: type) -> None:
         raise TypeError(f"{cls!r} is not a subclass of serkit.{base.__name__}")
     if not cls.name or not isinstance(cls.name, str):
         raise TypeError(f"{cls.__name__} has no 'name'")
+    if getattr(cls, "stage", "waveform") not in ("waveform", "features"):
+        raise TypeError(f"{cls.__name__}: stage must be 'waveform' or 'features', not {cls.stage!r}")
     for spec in param_specs(cls):
         if spec.name == "name":
             raise TypeError(f"{cls.__name__}: 'name' is reserved and cannot be a parameter")

@@ -1,0 +1,267 @@
+"""Contract checks for serkit components, for any plugin's own tests.
+
+    from serkit.testing import check_component
+
+    def test_my_augmenter_keeps_the_contract():
+        check_component(Clip(level=0.3))
+
+``check_component`` dispatches on the component's kind and checks what every part of serkit
+relies on: output type, shape and dtype, finite values, sample-rate handling, determinism under
+a seed (and no use of the global random state, which would make results depend on the number
+of worker processes), no mutation of the input, picklability (for worker processes), and
+declared, validated parameters. Each failed check raises an ``AssertionError`` saying which.
+"""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import random
+from dataclasses import dataclass
+
+import numpy as np
+
+from serkit.components import (
+    Augmenter,
+    Component,
+    Dataset,
+    FeatureExtractor,
+    Model,
+    Preprocessor,
+    Protocol,
+    Utterance,
+)
+from serkit.errors import SerkitError
+from serkit.params import REQUIRED, ParamSpec
+
+SAMPLE_RATES = (16000, 44100)
+
+
+def speech_like(sample_rate: int = 16000, seconds: float = 1.0, seed: int = 0) -> np.ndarray:
+    """A deterministic voiced signal with a moving pitch, vowel-like resonances and syllable rhythm."""
+    from scipy.signal import lfilter
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(sample_rate * seconds)) / sample_rate
+    pitch = 140 + 40 * np.sin(2 * np.pi * 1.5 * t)
+    phase = 2 * np.pi * np.cumsum(pitch) / sample_rate
+    source = sum(np.sin(k * phase) / k for k in range(1, 20))
+    voiced = source.copy()
+    for formant, width in ((700, 130), (1200, 100), (2600, 160)):
+        r = np.exp(-np.pi * width / sample_rate)
+        theta = 2 * np.pi * formant / sample_rate
+        voiced += lfilter([1 - r], [1, -2 * r * np.cos(theta), r * r], source)
+    envelope = np.clip(np.sin(2 * np.pi * 4 * t), 0, None) ** 0.5
+    wave = voiced * envelope + 0.01 * rng.standard_normal(t.size)
+    return (0.3 * wave / np.max(np.abs(wave))).astype(np.float32)
+
+
+def check_component(component: Component) -> None:
+    """Run every contract check that applies to the component's kind."""
+    check_parameters(component)
+    check_picklable(component)
+    if isinstance(component, Preprocessor):
+        check_preprocessor(component)
+    elif isinstance(component, Augmenter):
+        check_augmenter(component)
+    elif isinstance(component, FeatureExtractor):
+        check_feature_extractor(component)
+    elif isinstance(component, Model):
+        check_model(component)
+    elif isinstance(component, Protocol):
+        check_protocol(component)
+    elif isinstance(component, Dataset):
+        check_dataset(component)
+
+
+def check_parameters(component: Component) -> None:
+    """Parameters are declared with help text, round-trip through validation, and reject bad values."""
+    cls = type(component)
+    assert cls.name, f"{cls.__name__} has no name"
+    assert cls.description(), f"{cls.__name__} has no docstring (its first line is the description)"
+    specs = cls.params()
+    for spec in specs:
+        assert spec.help, f"{cls.name}.{spec.name} has no help text"
+        if spec.required:
+            continue
+        assert spec.check(spec.default, "default") == spec.default, f"{cls.name}.{spec.name}: default is invalid"
+    again = cls.from_params(component.to_params(), "contract")
+    assert again == component, f"{cls.name}: from_params(to_params()) gives {again!r}, not {component!r}"
+    for spec in specs:
+        for value in _invalid_values(spec):
+            try:
+                cls.from_params({**component.to_params(), spec.name: value}, "contract")
+            except SerkitError:
+                continue
+            raise AssertionError(f"{cls.name}.{spec.name} accepted the invalid value {value!r}")
+
+
+def _invalid_values(spec: ParamSpec) -> list[object]:
+    """Values the declaration must reject: a wrong type, a value outside each declared bound."""
+    values: list[object] = ["not-a-valid-value"] if spec.type_name != "str" else []
+    if spec.choices:
+        values.append("not-one-of-the-choices")
+    if spec.type_name in ("int", "float"):
+        step = 1 if spec.type_name == "int" else 1e-3
+        for bound, outside in ((spec.ge, -step), (spec.gt, 0), (spec.le, step), (spec.lt, 0)):
+            if bound is not None:
+                value = bound + outside
+                values.append(int(value) if spec.type_name == "int" else float(value))
+    return values
+
+
+def check_picklable(component: Component) -> None:
+    """Worker processes receive components by pickling them."""
+    assert pickle.loads(pickle.dumps(component)) == component, f"{component.name} does not survive pickling"
+
+
+@dataclass
+class _GlobalRandom:
+    python: object
+    numpy: tuple
+
+    @classmethod
+    def now(cls) -> _GlobalRandom:
+        return cls(random.getstate(), np.random.get_state())
+
+    def same_as(self, other: _GlobalRandom) -> bool:
+        return self.python == other.python and all(
+            np.array_equal(a, b) if isinstance(a, np.ndarray) else a == b
+            for a, b in zip(self.numpy, other.numpy, strict=True)
+        )
+
+
+def _assert_wave(wave: object, who: str) -> None:
+    assert isinstance(wave, np.ndarray), f"{who} returned {type(wave).__name__}, not a numpy array"
+    assert wave.ndim == 1 and wave.size > 0, f"{who} returned shape {wave.shape}, expected a non-empty 1-D wave"
+    assert np.issubdtype(wave.dtype, np.floating), f"{who} returned dtype {wave.dtype}, expected floating point"
+    assert np.all(np.isfinite(wave)), f"{who} returned non-finite samples"
+
+
+def check_preprocessor(component: Preprocessor) -> None:
+    for rate in SAMPLE_RATES:
+        wave = speech_like(rate)
+        original = wave.copy()
+        result = component(wave, rate)
+        who = f"preprocessor '{component.name}' at {rate} Hz"
+        assert isinstance(result, tuple) and len(result) == 2, f"{who} must return (wave, sample_rate)"
+        out, out_rate = result
+        _assert_wave(out, who)
+        assert isinstance(out_rate, int | np.integer) and out_rate > 0, f"{who} returned sample rate {out_rate!r}"
+        assert np.array_equal(wave, original), f"{who} changed its input in place"
+        again, _ = component(wave.copy(), rate)
+        assert np.array_equal(out, again), f"{who} is not deterministic"
+    silent = component(np.zeros(4000, np.float32), 16000)[0]
+    assert np.all(np.isfinite(silent)), f"preprocessor '{component.name}' gives non-finite output on silence"
+
+
+def check_augmenter(component: Augmenter) -> None:
+    if component.stage == "features":
+        from serkit.builtin.features import LogMel
+
+        inputs = [(LogMel(n_fft=512, hop_length=160, n_mels=40)(speech_like(16000), 16000), None)]
+    else:
+        inputs = [(speech_like(rate), rate) for rate in SAMPLE_RATES]
+    for data, rate in inputs:
+        who = f"augmenter '{component.name}'" + (f" at {rate} Hz" if rate else " on features")
+        original = data.copy()
+
+        def call(seed: int, data=data, rate=rate):
+            rng = np.random.default_rng(seed)
+            return component(data, rng) if rate is None else component(data, rate, rng)
+
+        before = _GlobalRandom.now()
+        first = call(1)
+        assert before.same_as(_GlobalRandom.now()), (
+            f"{who} changed the global random state: draw from the rng argument (or restore the state), so that "
+            "results do not depend on worker processes"
+        )
+        if rate is None:
+            assert isinstance(first, np.ndarray) and first.shape == data.shape, (
+                f"{who} returned {getattr(first, 'shape', type(first).__name__)}, expected shape {data.shape}"
+            )
+            assert np.all(np.isfinite(first)), f"{who} returned non-finite values"
+        else:
+            _assert_wave(first, who)
+        assert np.array_equal(data, original), f"{who} changed its input in place"
+        assert np.array_equal(first, call(1)), f"{who} gives different output for the same seed"
+
+
+def check_feature_extractor(component: FeatureExtractor) -> None:
+    for rate in SAMPLE_RATES:
+        wave = speech_like(rate)
+        original = wave.copy()
+        who = f"feature extractor '{component.name}' at {rate} Hz"
+        features = component(wave, rate)
+        assert isinstance(features, np.ndarray), f"{who} returned {type(features).__name__}, not a numpy array"
+        assert features.ndim in (2, 3), f"{who} returned shape {features.shape}, expected (channels, ...)"
+        assert features.dtype == np.float32, f"{who} returned dtype {features.dtype}, expected float32"
+        assert np.all(np.isfinite(features)), f"{who} returned non-finite values"
+        assert np.array_equal(wave, original), f"{who} changed its input in place"
+        assert np.array_equal(features, component(wave, rate)), f"{who} is not deterministic"
+        other = component(speech_like(rate, seed=1), rate)
+        assert other.shape == features.shape, f"{who}: equal-length inputs gave shapes {features.shape}, {other.shape}"
+    silent = component(np.zeros(16000, np.float32), 16000)
+    assert np.all(np.isfinite(silent)), f"feature extractor '{component.name}' gives non-finite output on silence"
+
+
+def check_model(component: Model, input_shape: tuple[int, ...] = (1, 40, 101), n_classes: int = 5) -> None:
+    import torch
+
+    torch.manual_seed(0)
+    module = component.build(input_shape, n_classes)
+    torch.manual_seed(0)
+    twin = component.build(input_shape, n_classes)
+    who = f"model '{component.name}'"
+    assert isinstance(module, torch.nn.Module), f"{who}.build returned {type(module).__name__}, not a torch module"
+    assert all(
+        torch.equal(a, b) for a, b in zip(module.state_dict().values(), twin.state_dict().values(), strict=True)
+    ), f"{who}: initial weights do not follow the seed"
+    x = torch.randn(3, *input_shape)
+    logits = module(x)
+    assert tuple(logits.shape) == (3, n_classes), (
+        f"{who} returned shape {tuple(logits.shape)}, expected (3, {n_classes})"
+    )
+    assert torch.all(torch.isfinite(logits)), f"{who} returned non-finite logits"
+    logits.sum().backward()
+    assert any(p.grad is not None for p in module.parameters()), f"{who}: no parameter receives a gradient"
+    copy.deepcopy(module)  # trainers copy the best weights
+
+
+def check_protocol(component: Protocol) -> None:
+    utterances = [
+        Utterance(f"/corpus/{s}/{label}{i}.wav", label, s)
+        for s in "ABCDEF"
+        for label in ("x", "y", "z")
+        for i in range(4)
+    ]
+    folds = component.split(utterances, seed=0)
+    who = f"protocol '{component.name}'"
+    assert folds, f"{who} returned no folds"
+    for fold in folds:
+        assert set(fold.train) and set(fold.test), f"{who}: fold '{fold.name}' has an empty side"
+        assert not set(fold.train) & set(fold.test), f"{who}: fold '{fold.name}' shares utterances"
+        assert max(fold.train + fold.test) < len(utterances) and min(fold.train + fold.test) >= 0
+        if component.speaker_independent:
+            train = {utterances[i].speaker for i in fold.train}
+            assert not train & {utterances[i].speaker for i in fold.test}, f"{who}: fold '{fold.name}' shares speakers"
+    assert component.split(utterances, seed=0) == folds, f"{who} is not deterministic for a seed"
+    assert component.describe(utterances), f"{who} describes itself with an empty string"
+
+
+def check_dataset(component: Dataset) -> None:
+    """Scan the dataset's root: utterances exist on disk and carry labels from the class list."""
+    import os
+
+    scan = component.scan()
+    who = f"dataset '{component.name}'"
+    assert scan.utterances, f"{who} found no utterances"
+    assert scan.labels and len(set(scan.labels)) == len(scan.labels), f"{who} returned an empty or repeated class list"
+    for utterance in scan.utterances:
+        assert os.path.isfile(utterance.path), f"{who}: {utterance.path} does not exist"
+        assert utterance.label in scan.labels, f"{who}: label '{utterance.label}' is not in {scan.labels}"
+        assert utterance.speaker, f"{who}: {utterance.path} has no speaker"
+
+
+def required_params(cls: type[Component]) -> list[str]:
+    return [spec.name for spec in cls.params() if spec.default is REQUIRED]
