@@ -16,9 +16,20 @@ from serkit.builtin.preprocessors import FixLength, Resample, TrimSilence, Wiene
 from serkit.builtin.protocols import LeaveOneSpeakerOut, RandomSplit, SpeakerKFold
 from serkit.testing import check_component, check_dataset, speech_like
 
-BUILTINS = [Resample(), TrimSilence(), Wiener(), FixLength(), GaussianNoise(), TimeStretchAugmenter(),
-            PitchShiftAugmenter(), LogMel(n_mels=40), CRNN(filters=[8, 8, 16, 16], lstm_units=8), RandomSplit(),
-            SpeakerKFold(folds=3), LeaveOneSpeakerOut()]
+BUILTINS = [
+    Resample(),
+    TrimSilence(),
+    Wiener(),
+    FixLength(),
+    GaussianNoise(),
+    TimeStretchAugmenter(),
+    PitchShiftAugmenter(),
+    LogMel(n_mels=40),
+    CRNN(filters=[8, 8, 16, 16], lstm_units=8),
+    RandomSplit(),
+    SpeakerKFold(folds=3),
+    LeaveOneSpeakerOut(),
+]
 
 
 @pytest.mark.parametrize("component", BUILTINS, ids=lambda c: c.name)
