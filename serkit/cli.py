@@ -101,11 +101,14 @@ def resume(run_dir: str) -> None:
     resume_run(run_dir, Console())
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.pass_context
 @friendly_errors
-def plugins(as_json: bool) -> None:
+def plugins(ctx: click.Context, as_json: bool) -> None:
     """List every component by kind, with the plugin that provides it and its parameters."""
+    if ctx.invoked_subcommand is not None:
+        return
     from serkit.plugins import get_registry
 
     registry = get_registry()
@@ -286,6 +289,24 @@ def _print_check(console: Console, report: dict[str, Any], found: list[str]) -> 
         console.print(f"[yellow]{escape(problem)}[/yellow]")
     if not found:
         console.print("[green]no problems found[/green]")
+
+
+@plugins.command("new")
+@click.argument(
+    "kind",
+    type=click.Choice(
+        ["preprocessor", "augmenter", "feature_augmenter", "feature_extractor", "model", "dataset", "protocol"]
+    ),
+)
+@click.argument("name")
+@click.option("--to", "to", type=click.Path(file_okay=False), help="Folder to write (default ./serkit-NAME).")
+@friendly_errors
+def plugins_new(kind: str, name: str, to: str | None) -> None:
+    """Write a ready plugin package for a component of KIND called NAME."""
+    from serkit.scaffold import new_plugin
+
+    folder = new_plugin(kind, name, to)
+    click.echo(f"wrote {folder}: pip install -e '{folder}[test]' && python -m pytest {folder}")
 
 
 def _param_line(spec: dict[str, Any]) -> str:

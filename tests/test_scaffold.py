@@ -1,0 +1,44 @@
+"""`serkit plugins new`: the generated package is valid, keeps the contract, and refuses bad names."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import tomllib
+
+import pytest
+
+from serkit.cli import cli
+from serkit.scaffold import EXAMPLES
+from serkit.testing import check_component
+
+
+@pytest.mark.parametrize("kind", sorted(EXAMPLES))
+def test_generated_component_keeps_the_contract(kind, tmp_path, monkeypatch, cli_runner):
+    folder = tmp_path / "pkg"
+    result = cli_runner.invoke(cli, ["plugins", "new", kind, f"my-{kind}", "--to", str(folder)])
+    assert result.exit_code == 0, result.output
+    module_name = f"serkit_my_{kind}"
+    project = tomllib.loads((folder / "pyproject.toml").read_text())
+    assert project["project"]["name"] == f"serkit-my-{kind.replace('_', '-')}"
+    assert project["project"]["entry-points"]["serkit"] == {f"my_{kind}": module_name}
+    assert (folder / "tests" / f"test_my_{kind}.py").is_file() and (folder / "README.md").is_file()
+    monkeypatch.syspath_prepend(str(folder))
+    try:
+        module = importlib.import_module(module_name)
+        cls = next(v for v in vars(module).values() if getattr(v, "name", None) == f"my_{kind}")
+        if kind != "dataset":  # a dataset needs files; its generated test makes some
+            check_component(cls())
+    finally:
+        sys.modules.pop(module_name, None)
+
+
+def test_bad_names_and_used_folders_are_refused(tmp_path, cli_runner):
+    result = cli_runner.invoke(cli, ["plugins", "new", "augmenter", "My Gain", "--to", str(tmp_path / "x")])
+    assert result.exit_code == 1 and "NAME: 'My Gain' must be lower-case" in result.output
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "file").write_text("")
+    result = cli_runner.invoke(cli, ["plugins", "new", "augmenter", "gain", "--to", str(tmp_path / "used")])
+    assert result.exit_code == 1 and "folder exists and is not empty" in result.output
+    result = cli_runner.invoke(cli, ["plugins", "new", "vocoder", "x"])
+    assert result.exit_code == 2 and "'vocoder' is not one of 'preprocessor'" in result.output
