@@ -196,3 +196,12 @@ def test_plugins_command_shows_builtin_parameters(cli_runner):
     text = cli_runner.invoke(cli, ["plugins"], env={"COLUMNS": "250"}).output
     assert "kernels: list[int] = [9, 7, 5, 3] (>= 1)" in text  # not eaten as rich markup
     assert "square kernel size of each conv block" in text
+
+
+def test_docs_hold_the_current_hook_reference():
+    from pathlib import Path
+
+    from serkit.hookdocs import hook_reference
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
+    assert hook_reference() in docs, "docs/plugins.md is stale: run python -m serkit.hookdocs docs/plugins.md"
