@@ -1,6 +1,6 @@
 """The hook reference in docs/plugins.md, generated from the hookspecs and base classes.
 
-    python -m serkit.hookdocs docs/plugins.md    # rewrite the generated section in place
+python -m serkit.hookdocs docs/plugins.md    # rewrite the generated section in place
 """
 
 from __future__ import annotations
@@ -30,11 +30,18 @@ def hook_reference() -> str:
         bases = [base, FeatureAugmenter] if kind == "augmenters" else [base]
         lines += [f"### `register_{kind}(register)`", "", _doc(spec), ""]
         for cls in bases:
-            method = "build" if kind == "models" else "scan" if kind == "datasets" else (
-                "split" if kind == "protocols" else "__call__")
+            method = (
+                "build"
+                if kind == "models"
+                else "scan"
+                if kind == "datasets"
+                else ("split" if kind == "protocols" else "__call__")
+            )
             signature = inspect.signature(getattr(cls, method))
-            lines += [f"- subclass `serkit.{cls.__name__}`: {_doc(cls).splitlines()[0]}",
-                      f"  implement `{method}{signature}`".replace("'", "")]
+            lines += [
+                f"- subclass `serkit.{cls.__name__}`: {_doc(cls).splitlines()[0]}",
+                f"  implement `{method}{signature}`".replace("'", ""),
+            ]
         lines.append("")
     lines.append(END)
     return "\n".join(lines)

@@ -112,6 +112,19 @@ class ParamSpec:
                     raise SerkitError(f"{where}: {item!r} is out of range (must be {text} {bound:g})")
 
 
+def supported(annotation: Any) -> bool:
+    """Whether recipes (TOML) can hold values of this parameter type."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return all(supported(a) for a in typing.get_args(annotation))
+    if origin is list:
+        return all(supported(a) for a in typing.get_args(annotation))
+    if origin is dict:
+        key, value = typing.get_args(annotation) or (str, Any)
+        return key is str and supported(value)
+    return annotation in (bool, int, float, str, type(None), Any)
+
+
 def _type_name(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):

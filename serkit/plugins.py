@@ -18,7 +18,7 @@ import pluggy
 from serkit import __version__, hookspecs
 from serkit.components import KINDS, Component
 from serkit.errors import SerkitError
-from serkit.params import param_specs
+from serkit.params import param_specs, supported
 from serkit.suggest import did_you_mean
 
 ENTRY_POINT_GROUP = "serkit"
@@ -199,5 +199,10 @@ def _check_component(cls: Any, base: type) -> None:
     for spec in param_specs(cls):
         if spec.name == "name":
             raise TypeError(f"{cls.__name__}: 'name' is reserved and cannot be a parameter")
+        if not supported(spec.annotation):
+            raise TypeError(
+                f"{cls.name}.{spec.name}: parameter type {spec.type_name} is not supported "
+                "(use bool, int, float, str, list or dict[str, ...])"
+            )
         if not spec.required:
             spec.check(spec.default, f"{cls.name}.{spec.name} default")

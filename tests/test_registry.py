@@ -205,3 +205,32 @@ def test_docs_hold_the_current_hook_reference():
 
     docs = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
     assert hook_reference() in docs, "docs/plugins.md is stale: run python -m serkit.hookdocs docs/plugins.md"
+
+
+def test_invalid_parameter_declarations_are_problems_naming_the_plugin(register_plugin):
+    @dataclass(frozen=True, kw_only=True)
+    class BadDefault(Augmenter):
+        """Default outside its own range."""
+
+        name = "bad_default"
+        level: float = param(2.0, "level", le=1)
+
+    @dataclass(frozen=True, kw_only=True)
+    class BadType(Augmenter):
+        """A parameter type recipes cannot hold."""
+
+        name = "bad_type"
+        levels: set[int] = param(help="levels")
+
+    for cls, plugin in ((BadDefault, "serkit-bad-default"), (BadType, "serkit-bad-type")):
+
+        class Plugin:
+            @hookimpl
+            def register_augmenters(self, register, cls=cls):
+                register(cls)
+
+        register_plugin(Plugin(), plugin)
+    problems = [str(p) for p in get_registry().problems]
+    assert any("serkit-bad-default" in p and "bad_default.level default: 2.0 is out of range" in p for p in problems)
+    assert any("serkit-bad-type" in p and "not supported" in p for p in problems)
+    assert "gaussian_noise" in get_registry().entries["augmenters"]
