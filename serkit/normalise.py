@@ -15,19 +15,32 @@ class ZScore:
     std: np.ndarray
 
     @classmethod
-    def fit(cls, x: np.ndarray, scope: str) -> ZScore:
-        """``x`` is (items, channels, ...); per band keeps every axis but the items and the last (time)."""
+    def fit(cls, x: np.ndarray, scope: str, chunk: int = 256) -> ZScore:
+        """``x`` is (items, channels, ...); per band keeps every axis but the items and the last (time).
+
+        Sums are accumulated in float64, a chunk of items at a time, so no full-size copy is made.
+        """
         axes = (0, x.ndim - 1) if scope == "band" and x.ndim >= 3 else tuple(range(x.ndim))
-        mean = x.mean(axis=axes, keepdims=True, dtype=np.float64)
-        std = x.std(axis=axes, keepdims=True, dtype=np.float64)
+        total = squares = 0.0
+        for start in range(0, len(x), chunk):
+            part = x[start : start + chunk].astype(np.float64)
+            total = total + part.sum(axis=axes, keepdims=True)
+            squares = squares + (part**2).sum(axis=axes, keepdims=True)
+        count = x.size / np.asarray(total).size
+        mean = total / count
+        std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
         return cls(mean[0].astype(np.float32), np.maximum(std[0], 1e-8).astype(np.float32))
 
     @classmethod
     def identity(cls) -> ZScore:
         return cls(np.zeros(1, np.float32), np.ones(1, np.float32))
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return ((x - self.mean) / self.std).astype(np.float32, copy=False)
+    def __call__(self, x: np.ndarray, chunk: int = 256) -> np.ndarray:
+        """The normalised array, in ``x``'s own dtype (float16 storage stays float16)."""
+        out = np.empty_like(x)
+        for start in range(0, len(x), chunk):
+            out[start : start + chunk] = (x[start : start + chunk].astype(np.float32) - self.mean) / self.std
+        return out
 
     def to_dict(self) -> dict[str, object]:
         return {"mean": self.mean.tolist(), "std": self.std.tolist(), "shape": list(self.mean.shape)}

@@ -140,7 +140,7 @@ class Trainer:
             total_loss, correct = 0.0, 0
             for first in range(0, len(order), settings.batch_size):
                 batch = order[first : first + settings.batch_size]
-                inputs, targets = x_train[batch], y_train[batch]
+                inputs, targets = x_train[batch].float(), y_train[batch]  # stored as float16
                 optimizer.zero_grad(set_to_none=True)
                 with self._autocast():
                     logits = model(inputs)
@@ -190,7 +190,7 @@ class Trainer:
         model.eval()
         batch = max(self.settings.batch_size, 64)
         with self._autocast():
-            parts = [model(x[i : i + batch]).float() for i in range(0, len(x), batch)]
+            parts = [model(x[i : i + batch].float()).float() for i in range(0, len(x), batch)]
         return torch.cat(parts)
 
     def predict_proba(self, model: nn.Module, x: np.ndarray) -> np.ndarray:
