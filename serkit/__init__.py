@@ -38,5 +38,13 @@ __all__ += [
     "SerkitError",
     "Utterance",
     "hookimpl",
+    "load",
     "param",
 ]
+
+
+def load(run_dir):
+    """Load a trained model from a run folder: ``serkit.load(run_dir).predict(waveform, sample_rate)``."""
+    from serkit.inference import Predictor
+
+    return Predictor.load(run_dir)

@@ -92,6 +92,81 @@ def ablate(sweep: str, overrides: tuple[str, ...], name: str) -> None:
 
 
 @cli.command()
+@click.argument("run_dir", type=click.Path())
+@click.argument("audio", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (with every window of long recordings).")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV: one row per file and per window.")
+@click.option(
+    "--hop",
+    type=float,
+    default=None,
+    help="Hop between windows of long recordings, in seconds (default: half the training length).",
+)
+@click.option("--smooth", default=3, show_default=True, help="Windows averaged in the smoothed timeline.")
+@click.option(
+    "--plot", "plot_dir", type=click.Path(file_okay=False), help="Write a PNG timeline per long recording here."
+)
+@friendly_errors
+def predict(
+    run_dir: str,
+    audio: tuple[str, ...],
+    as_json: bool,
+    as_csv: bool,
+    hop: float | None,
+    smooth: int,
+    plot_dir: str | None,
+) -> None:
+    """Predict the emotion of AUDIO files or folders with the model trained in RUN_DIR."""
+    from serkit.inference import Predictor, audio_files
+    from serkit.predict_output import plot_timeline, print_csv, print_table
+
+    predictor = Predictor.load(run_dir)
+    results, failures = [], []
+    for path in audio_files(list(audio)):
+        try:
+            results.append(predictor.predict_file(path, hop=hop, smooth=smooth))
+        except SerkitError as exc:
+            failures.append(str(exc))
+    if plot_dir:
+        for result in results:
+            if result.windows:
+                plot_timeline(result, plot_dir)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "run": run_dir,
+                    "predictions": [r.to_dict() for r in results],
+                    "errors": failures,
+                    "notes": [predictor.version_note] if predictor.version_note else [],
+                },
+                indent=2,
+            )
+        )
+    elif as_csv:
+        print_csv(results, predictor.labels)
+    else:
+        print_table(Console(), results, predictor, failures)
+    if failures:
+        for failure in failures:
+            click.echo(f"Error: {failure}", err=True)
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript"]), required=True)
+@click.option("--out", type=click.Path(dir_okay=False), help="Model file to write (default: inside RUN_DIR).")
+@friendly_errors
+def export(run_dir: str, fmt: str, out: str | None) -> None:
+    """Export the model of RUN_DIR as ONNX or TorchScript, with a JSON of its preprocessing and labels."""
+    from serkit.inference import Predictor
+
+    model, description = Predictor.load(run_dir).export(fmt, out)
+    click.echo(f"wrote {model} and {description}")
+
+
+@cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @friendly_errors
 def resume(run_dir: str) -> None:

@@ -1,0 +1,309 @@
+"""Using a trained model: load a run folder, predict emotions in new audio, export the model.
+
+    import serkit
+    predictor = serkit.load("runs/paper-ravdess-20261124-101500")
+    result = predictor.predict(waveform, sample_rate)
+    result.label, result.probabilities              # {"angry": 0.91, ...}
+    result.windows                                  # per-window results for long recordings
+
+The run's own preprocessing, feature extractor and normalisation statistics are restored from
+the run folder, never re-fitted. Recordings longer than the training clips are cut into windows
+of the training length, each preprocessed as a training clip; shorter ones are treated exactly
+as the training clips were.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from serkit import __version__, audio
+from serkit.errors import SerkitError
+from serkit.normalise import ZScore
+from serkit.pipeline import STORAGE, Pipeline, extract, preprocess
+from serkit.recipe import Recipe, load_recipe
+
+RUN_FILES = ("recipe.toml", "model.json", "model.pt")
+#: Recordings longer than this many training lengths get a window timeline.
+LONG = 2.0
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
+
+
+@dataclass
+class Window:
+    start: float
+    end: float
+    probabilities: dict[str, float]
+    smoothed: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        scores = self.smoothed or self.probabilities
+        return max(scores, key=scores.get)
+
+
+@dataclass
+class Prediction:
+    """The emotion of one recording: overall probabilities, and a timeline for long recordings."""
+
+    source: str
+    probabilities: dict[str, float]
+    duration: float
+    windows: list[Window] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return max(self.probabilities, key=self.probabilities.get)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.source,
+            "label": self.label,
+            "probabilities": self.probabilities,
+            "duration": round(self.duration, 3),
+            "windows": [
+                {
+                    "start": w.start,
+                    "end": w.end,
+                    "label": w.label,
+                    "probabilities": w.probabilities,
+                    "smoothed": w.smoothed,
+                }
+                for w in self.windows
+            ],
+            "notes": self.notes,
+        }
+
+
+class Predictor:
+    """A trained model with the exact preprocessing, features and normalisation of its run."""
+
+    def __init__(self, run_dir: Path, recipe: Recipe, info: dict[str, Any], model: Any) -> None:
+        self.run_dir = run_dir
+        self.recipe = recipe
+        self.info = info
+        self.labels: list[str] = info["labels"]
+        self.model = model
+        norm = info["normaliser"]
+        self.normaliser = ZScore.from_dict(norm) if norm.get("method", "zscore") == "zscore" else ZScore.identity()
+        self.pipeline = Pipeline(recipe.preprocess, [], recipe.features, recipe.run.seed)
+        self.per_window = [p for p in recipe.preprocess if p.reapply_after_augment]
+        self.whole = [p for p in recipe.preprocess if not p.reapply_after_augment]
+        self.window_seconds = next((float(p.seconds) for p in self.per_window if hasattr(p, "seconds")), None)
+        made_with = info.get("serkit_version")
+        self.version_note = (
+            f"run made with serkit {made_with}, used with {__version__}" if made_with != __version__ else ""
+        )
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> Predictor:
+        folder = Path(run_dir)
+        if not folder.is_dir():
+            raise SerkitError(f"{folder}: run folder does not exist")
+        missing = [name for name in RUN_FILES if not (folder / name).is_file()]
+        if missing:
+            raise SerkitError(f"{folder}: not a complete serkit run folder (missing {', '.join(missing)})")
+        try:
+            info = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+            labels, shape = info["labels"], tuple(info["input_shape"])
+            info["normaliser"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SerkitError(
+                f"{folder / 'model.json'}: unreadable or from an incompatible serkit version "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
+        recipe = load_recipe(folder / "recipe.toml")
+        model = recipe.model.build(shape, len(labels))
+        try:
+            model.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))
+        except Exception as exc:
+            raise SerkitError(
+                f"{folder / 'model.pt'}: cannot load the weights into {recipe.model.name} "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0]})"
+            ) from exc
+        model.eval()
+        return cls(folder, recipe, info, model)
+
+    # -- prediction -------------------------------------------------------------------------
+
+    def predict_file(self, path: str | Path, hop: float | None = None, smooth: int = 3) -> Prediction:
+        wave, rate = audio.load(str(path))
+        notes = []
+        channels = audio.probe(str(path))[2]
+        if channels > 1:
+            notes.append(f"mixed down from {channels} channels")
+        return self.predict(wave, rate, hop=hop, smooth=smooth, source=str(path), notes=notes)
+
+    def predict(
+        self,
+        wave: np.ndarray,
+        sample_rate: int,
+        hop: float | None = None,
+        smooth: int = 3,
+        source: str = "<waveform>",
+        notes: list[str] | None = None,
+    ) -> Prediction:
+        """Probabilities for one recording; one longer than the training clips gets a window timeline."""
+        wave = np.asarray(wave, dtype=np.float32)
+        if wave.ndim == 2:
+            wave = wave.mean(axis=1 if wave.shape[1] <= 8 else 0)
+        if wave.ndim != 1 or wave.size == 0:
+            raise SerkitError(f"{source}: expected a non-empty mono or multi-channel waveform")
+        notes = list(notes or [])
+        duration = wave.size / sample_rate
+        whole, rate = preprocess(self.pipeline, source, self.whole, wave, sample_rate)
+        if rate != sample_rate:
+            notes.append(f"resampled from {sample_rate} Hz to {rate} Hz")
+        length = self.window_seconds
+        if length is None or whole.size <= LONG * length * rate:  # treated exactly as a training clip
+            if length is not None and whole.size < round(length * rate):
+                notes.append(f"shorter than the training clips ({whole.size / rate:.2f} s < {length:g} s): padded")
+            features = self._features(whole, rate, source, self.per_window)[np.newaxis]
+            return Prediction(source, self._named(self._probabilities(features)[0]), duration, notes=notes)
+        windows = self._windows(wave, sample_rate, length, hop, notes)
+        features = np.stack(
+            [self._features(piece, sample_rate, source, self.recipe.preprocess) for _, _, piece in windows]
+        )
+        probabilities = self._probabilities(features)
+        smoothed = _moving_average(probabilities, smooth)
+        timeline = [
+            Window(round(start, 3), round(end, 3), self._named(p), self._named(s))
+            for (start, end, _), p, s in zip(windows, probabilities, smoothed, strict=True)
+        ]
+        return Prediction(source, self._named(probabilities.mean(axis=0)), duration, timeline, notes)
+
+    def _probabilities(self, features: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return torch.softmax(self.model(torch.from_numpy(features)), dim=1).numpy()
+
+    @staticmethod
+    def _windows(
+        wave: np.ndarray, rate: int, length: float, hop: float | None, notes: list[str]
+    ) -> list[tuple[float, float, np.ndarray]]:
+        """Windows of the training length over the recording as recorded, so times are the recording's own."""
+        size, step = round(length * rate), round((hop or length / 2) * rate)
+        if step <= 0:
+            raise SerkitError(f"--hop must be positive, got {hop}")
+        starts = list(range(0, wave.size - size + 1, step))
+        if starts[-1] + size < wave.size:
+            starts.append(wave.size - size)  # the last window ends with the recording
+        notes.append(
+            f"{len(starts)} windows of {length:g} s, hop {step / rate:g} s, each preprocessed as a training clip"
+        )
+        return [(s / rate, (s + size) / rate, wave[s : s + size]) for s in starts]
+
+    def _features(self, piece: np.ndarray, rate: int, source: str, chain: list) -> np.ndarray:
+        piece, rate = preprocess(self.pipeline, source, chain, piece, rate)
+        features = extract(self.pipeline, source, piece, rate).astype(STORAGE)  # as stored in training
+        expected = tuple(self.info["input_shape"])
+        if features.shape != expected:
+            raise SerkitError(f"{source}: features of shape {features.shape}, but the model expects {expected}")
+        return self.normaliser(features[np.newaxis])[0].astype(np.float32)  # float16 then float32, as in training
+
+    def _named(self, row: np.ndarray) -> dict[str, float]:
+        return {label: round(float(p), 6) for label, p in zip(self.labels, row, strict=True)}
+
+    # -- export -----------------------------------------------------------------------------
+
+    def export(self, fmt: str, out: str | Path | None = None) -> tuple[Path, Path]:
+        """Write a self-contained model (normalisation and softmax inside) and a JSON description."""
+        import warnings
+
+        wrapper = Exported(self.model, self.normaliser).eval()
+        example = torch.zeros(1, *self.info["input_shape"])
+        target = Path(out) if out else self.run_dir / ("model.onnx" if fmt == "onnx" else "model.torchscript.pt")
+        description = target.with_name(f"{target.name}.json")
+        protected = {(self.run_dir / name).resolve() for name in RUN_FILES}
+        if {target.resolve(), description.resolve()} & protected:
+            raise SerkitError(f"--out: {target} would overwrite a file of the run folder; choose another name")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if fmt == "torchscript":
+                torch.jit.trace(wrapper, example).save(str(target))
+            elif fmt == "onnx":
+                try:
+                    import onnx  # noqa: F401
+                except ImportError as exc:
+                    raise SerkitError("ONNX export needs the onnx package: pip install 'serkit[export]'") from exc
+                torch.onnx.export(
+                    wrapper,
+                    (example,),
+                    str(target),
+                    input_names=["features"],
+                    output_names=["probabilities"],
+                    dynamo=False,
+                    dynamic_axes={"features": {0: "batch"}, "probabilities": {0: "batch"}},
+                )
+            else:
+                raise SerkitError(f"--format: unknown format '{fmt}' (onnx or torchscript)")
+        recipe = self.recipe.to_dict()
+        description.write_text(
+            json.dumps(
+                {
+                    "format": fmt,
+                    "model_file": target.name,
+                    "input": {
+                        "name": "features",
+                        "shape": ["batch", *self.info["input_shape"]],
+                        "dtype": "float32",
+                        "normalised_inside": True,
+                    },
+                    "output": {"name": "probabilities", "labels": self.labels},
+                    "preprocess": recipe["preprocess"],
+                    "features": recipe["features"],
+                    "window_seconds": self.window_seconds,
+                    "normaliser": self.info["normaliser"],
+                    "serkit_version": __version__,
+                    "run": str(self.run_dir),
+                },
+                indent=2,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
+        return target, description
+
+
+class Exported(torch.nn.Module):
+    """Raw features in, class probabilities out: z-score, the model, softmax."""
+
+    def __init__(self, model: torch.nn.Module, normaliser: ZScore) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("mean", torch.from_numpy(np.asarray(normaliser.mean, np.float32)))
+        self.register_buffer("std", torch.from_numpy(np.asarray(normaliser.std, np.float32)))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.model((features - self.mean) / self.std), dim=1)
+
+
+def _moving_average(rows: np.ndarray, width: int) -> np.ndarray:
+    if width <= 1:
+        return rows
+    kernel = np.ones(width) / width
+    padded = np.pad(rows, ((width // 2, width - 1 - width // 2), (0, 0)), mode="edge")
+    return np.stack([np.convolve(padded[:, k], kernel, mode="valid") for k in range(rows.shape[1])], axis=1)
+
+
+def audio_files(inputs: list[str]) -> list[str]:
+    """Files as given, and the audio files inside given folders (sorted)."""
+    found = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found += sorted(str(p) for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+        else:
+            found.append(item)
+    return found
+
+
+def load(run_dir: str | Path) -> Predictor:
+    """Load a trained model from a run folder: ``serkit.load(run_dir).predict(waveform, sample_rate)``."""
+    return Predictor.load(run_dir)
