@@ -41,6 +41,11 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def set_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The repeatable ``--set KEY=VALUE`` recipe override."""
+    return click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=help_text)
+
+
 @click.group()
 @click.version_option(__version__, prog_name="serkit")
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
@@ -50,13 +55,7 @@ def cli(debug: bool) -> None:
 
 @cli.command()
 @click.argument("recipe", type=click.Path(dir_okay=False))
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a recipe key, e.g. --set train.max_epochs=3 --set dataset.root=/data/ravdess.",
-)
+@set_option("Override a recipe key, e.g. --set train.max_epochs=3 --set dataset.root=/data/ravdess.")
 @click.option(
     "--split",
     "split_file",
@@ -75,13 +74,7 @@ def run(recipe: str, overrides: tuple[str, ...], split_file: str | None, skip_un
 
 @cli.command()
 @click.argument("sweep", type=click.Path(dir_okay=False))
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a recipe key in every variant, e.g. --set dataset.root=/data/emodb/wav.",
-)
+@set_option("Override a recipe key in every variant, e.g. --set dataset.root=/data/emodb/wav.")
 @click.option("--name", default="", help="Sweep name (its folder under run.output); default from the sweep file.")
 @friendly_errors
 def ablate(sweep: str, overrides: tuple[str, ...], name: str) -> None:

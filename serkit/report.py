@@ -197,23 +197,15 @@ def plot_training(histories: list[list[dict[str, float]]], best_epochs: list[int
     for axes, key, title in ((loss_axes, "loss", "cross-entropy loss"), (acc_axes, "accuracy", "accuracy")):
         for n, history in enumerate(histories):
             epochs = [row["epoch"] for row in history]
-            alpha = 1.0 if single else 0.5
-            axes.plot(
-                epochs,
-                [row[f"train_{key}"] for row in history],
-                color="C0",
-                alpha=alpha,
-                marker="." if single else None,
-                label="training" if n == 0 else None,
-            )
-            axes.plot(
-                epochs,
-                [row[f"val_{key}"] for row in history],
-                color="C1",
-                alpha=alpha,
-                marker="." if single else None,
-                label="validation" if n == 0 else None,
-            )
+            for part, colour, label in (("train", "C0", "training"), ("val", "C1", "validation")):
+                axes.plot(
+                    epochs,
+                    [row[f"{part}_{key}"] for row in history],
+                    color=colour,
+                    alpha=1.0 if single else 0.5,
+                    marker="." if single else None,
+                    label=label if n == 0 else None,
+                )
         if single and best_epochs[0]:
             axes.axvline(best_epochs[0], color="grey", linestyle="--", label=f"best epoch ({best_epochs[0]})")
         axes.set_xlabel("epoch")

@@ -60,18 +60,18 @@ def check_component(component: Component) -> None:
     """Run every contract check that applies to the component's kind."""
     check_parameters(component)
     check_picklable(component)
-    if isinstance(component, Preprocessor):
-        check_preprocessor(component)
-    elif isinstance(component, Augmenter):
-        check_augmenter(component)
-    elif isinstance(component, FeatureExtractor):
-        check_feature_extractor(component)
-    elif isinstance(component, Model):
-        check_model(component)
-    elif isinstance(component, Protocol):
-        check_protocol(component)
-    elif isinstance(component, Dataset):
-        check_dataset(component)
+    checks = (
+        (Preprocessor, check_preprocessor),
+        (Augmenter, check_augmenter),
+        (FeatureExtractor, check_feature_extractor),
+        (Model, check_model),
+        (Protocol, check_protocol),
+        (Dataset, check_dataset),
+    )
+    for base, check in checks:
+        if isinstance(component, base):
+            check(component)
+            return
 
 
 def check_parameters(component: Component) -> None:
