@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 #: Bump when the meaning of cached arrays changes (loader or pipeline semantics).
-CACHE_FORMAT = "2"
+CACHE_FORMAT = "3"
 
 
 def digest(*parts: Any) -> str:

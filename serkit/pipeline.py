@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -40,12 +41,23 @@ class Pipeline:
     def wave_key(self, file_hash: str) -> str:
         return digest("wave", file_hash, [p.identity() for p in self.preprocess])
 
+    def augment_slot(self, index: int) -> list[Any]:
+        """What makes an augmented copy: the augmenter and its occurrence among identical entries.
+
+        Not its position in the list, so an ablation variant that keeps one augmenter of the
+        baseline reuses (and reproduces) exactly the copies the baseline made.
+        """
+        identity = self.augment[index].identity()
+        occurrence = sum(a.identity() == identity for a in self.augment[:index])
+        return [identity, occurrence]
+
     def feature_key(self, file_hash: str, augmenter: int | None) -> str:
-        aug = None if augmenter is None else [augmenter, self.augment[augmenter].identity(), self.seed]
+        aug = None if augmenter is None else [self.augment_slot(augmenter), self.seed]
         return digest("features", self.wave_key(file_hash), aug, self.features.identity())
 
     def augment_rng(self, file_hash: str, augmenter: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, int(file_hash[:16], 16), augmenter])
+        slot = int(digest(self.augment_slot(augmenter))[:16], 16)
+        return np.random.default_rng([self.seed, int(file_hash[:16], 16), slot])
 
     def culprit(self, component: Component) -> str:
         origin = self.origins.get(f"{component.kind}:{component.name}")

@@ -113,3 +113,18 @@ def test_a_component_returning_the_wrong_thing_is_named(files):
     pipeline = Pipeline(pipeline.preprocess, [Wrong()], pipeline.features, 0)
     with pytest.raises(SerkitError, match=r"augmenter 'wrong' returned \(2, 16000\) on .*expected a 1-D float array"):
         compute_features(pipeline, paths[:1], hashes[:1], [(0, 0)], None)
+
+
+def test_an_augmenter_kept_by_a_variant_reuses_the_baselines_copies(files, tmp_path):
+    paths, hashes = files
+    cache = ArrayCache(tmp_path)
+    baseline = make_pipeline()  # noise, stretch 0.8, pitch 1.5
+    both = compute_features(baseline, paths, hashes, [(i, 1) for i in range(len(paths))], cache)
+    alone = Pipeline(baseline.preprocess, [baseline.augment[1]], baseline.features, baseline.seed)
+    seen = []
+    only = compute_features(alone, paths, hashes, [(i, 0) for i in range(len(paths))], cache, progress=seen.append)
+    assert seen == [len(paths)]  # all from the cache
+    assert all(np.array_equal(both[(i, 1)], only[(i, 0)]) for i in range(len(paths)))
+    twice = Pipeline(baseline.preprocess, [baseline.augment[0], baseline.augment[0]], baseline.features, 1)
+    first, second = (compute_features(twice, paths[:1], hashes[:1], [(0, a)], None)[(0, a)] for a in (0, 1))
+    assert not np.array_equal(first, second)  # a repeated augmenter draws a new copy
