@@ -62,13 +62,13 @@ def main() -> None:
 
     n = len(files)
     print(f"machine: {os.cpu_count()} cores; {n} EMO-DB files, each the original + 4 augmented copies")
-    print(f"{'pipeline':<28}{'seconds':>9}{'files/s':>10}{'vs naive':>10}")
+    print(f"{'pipeline':<36}{'seconds':>9}{'files/s':>10}{'vs naive':>10}")
     for name, seconds in (
         ("naive loop (one file at a time)", naive_seconds),
         (f"serkit cold cache ({workers} workers)", cold),
         ("serkit warm cache", warm),
     ):
-        print(f"{name:<28}{seconds:9.2f}{n / seconds:10.1f}{naive_seconds / seconds:9.1f}x")
+        print(f"{name:<36}{seconds:9.2f}{n / seconds:10.1f}{naive_seconds / seconds:9.1f}x")
     print(f"float16 storage: largest difference from float32 log-mel {error:.4f} dB")
 
 
