@@ -11,6 +11,12 @@ from serkit.errors import SerkitError
 
 def load(path: str) -> tuple[np.ndarray, int]:
     """Read ``path`` as float32 mono; multi-channel files are averaged to one channel."""
+    wave, sample_rate, _ = read(path)
+    return wave, sample_rate
+
+
+def read(path: str) -> tuple[np.ndarray, int, int]:
+    """Like :func:`load`, and also the file's channel count (before the mix-down)."""
     try:
         data, sample_rate = sf.read(path, dtype="float32", always_2d=True)
     except Exception as exc:  # soundfile raises several types for bad files
@@ -20,7 +26,7 @@ def load(path: str) -> tuple[np.ndarray, int]:
     wave = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     if not np.all(np.isfinite(wave)):
         raise SerkitError(f"{path}: audio contains NaN or infinite samples")
-    return np.ascontiguousarray(wave, dtype=np.float32), int(sample_rate)
+    return np.ascontiguousarray(wave, dtype=np.float32), int(sample_rate), int(data.shape[1])
 
 
 def probe(path: str) -> tuple[int, int, int]:

@@ -133,9 +133,8 @@ class Predictor:
     # -- prediction -------------------------------------------------------------------------
 
     def predict_file(self, path: str | Path, hop: float | None = None, smooth: int = 3) -> Prediction:
-        wave, rate = audio.load(str(path))
+        wave, rate, channels = audio.read(str(path))
         notes = []
-        channels = audio.probe(str(path))[2]
         if channels > 1:
             notes.append(f"mixed down from {channels} channels")
         return self.predict(wave, rate, hop=hop, smooth=smooth, source=str(path), notes=notes)

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -41,15 +42,18 @@ class Pipeline:
     def wave_key(self, file_hash: str) -> str:
         return digest("wave", file_hash, [p.identity() for p in self.preprocess])
 
+    @cached_property
+    def _slots(self) -> list[list[Any]]:
+        identities = [a.identity() for a in self.augment]
+        return [[identity, identities[:i].count(identity)] for i, identity in enumerate(identities)]
+
     def augment_slot(self, index: int) -> list[Any]:
         """What makes an augmented copy: the augmenter and its occurrence among identical entries.
 
         Not its position in the list, so an ablation variant that keeps one augmenter of the
         baseline reuses (and reproduces) exactly the copies the baseline made.
         """
-        identity = self.augment[index].identity()
-        occurrence = sum(a.identity() == identity for a in self.augment[:index])
-        return [identity, occurrence]
+        return self._slots[index]
 
     def feature_key(self, file_hash: str, augmenter: int | None) -> str:
         aug = None if augmenter is None else [self.augment_slot(augmenter), self.seed]

@@ -32,7 +32,7 @@ from serkit.components import (
     Utterance,
 )
 from serkit.errors import SerkitError
-from serkit.params import REQUIRED, ParamSpec
+from serkit.params import ParamSpec
 
 SAMPLE_RATES = (16000, 44100)
 
@@ -261,7 +261,3 @@ def check_dataset(component: Dataset) -> None:
         assert os.path.isfile(utterance.path), f"{who}: {utterance.path} does not exist"
         assert utterance.label in scan.labels, f"{who}: label '{utterance.label}' is not in {scan.labels}"
         assert utterance.speaker, f"{who}: {utterance.path} has no speaker"
-
-
-def required_params(cls: type[Component]) -> list[str]:
-    return [spec.name for spec in cls.params() if spec.default is REQUIRED]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import io
 import random
 import time
@@ -214,10 +213,6 @@ class Trainer:
             return _State(**payload["state"])
         except Exception as exc:
             raise SerkitError(f"{self.checkpoint}: cannot resume from this checkpoint ({exc})") from exc
-
-
-def clone_cpu(model: nn.Module) -> nn.Module:
-    return copy.deepcopy(model).cpu()
 
 
 def state_dict_bytes(model: nn.Module) -> bytes:

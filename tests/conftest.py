@@ -73,6 +73,14 @@ def cli_runner() -> CliRunner:
     return CliRunner()
 
 
+def tiny_run_args(dataset_root: Path, tmp: Path, *overrides: str) -> list[str]:
+    """`serkit run` of recipes/tiny.toml on ``dataset_root``, runs and cache under ``tmp``, plus ``--set`` overrides."""
+    args = ["run", str(ROOT / "recipes" / "tiny.toml"), "--set", f"dataset.root={dataset_root}"]
+    for override in (*overrides, f"run.output={tmp / 'runs'}", f"run.cache_dir={tmp / 'cache'}"):
+        args += ["--set", override]
+    return args
+
+
 @pytest.fixture
 def run_args(tmp_path: Path) -> list[str]:
     """--set options that keep a test's runs and cache inside its temporary folder."""

@@ -3,34 +3,22 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from serkit.cli import cli
-
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+from tests.conftest import tiny_run_args
 
 
 @pytest.mark.slow
-def test_recipe_with_room_simulation_and_specaugment_runs_on_real_audio(cli_runner, ravdess_root, run_args, tmp_path):
+def test_recipe_with_room_simulation_and_specaugment_runs_on_real_audio(cli_runner, ravdess_root, tmp_path):
     pytest.importorskip("serkit_roomsim", reason="pip install ./plugins/serkit-roomsim")
     pytest.importorskip("serkit_specaugment", reason="pip install ./plugins/serkit-specaugment")
     augment = (
         'augment=[{name = "room_sim", rt60_min = 0.3, rt60_max = 0.6}, '
         '{name = "spec_augment", time_masks = 2, freq_masks = 2}]'
     )
-    args = [
-        "run",
-        str(RECIPES / "tiny.toml"),
-        "--set",
-        f"dataset.root={ravdess_root}",
-        "--set",
-        augment,
-        "--set",
-        "train.max_epochs=1",
-        *run_args,
-    ]
+    args = tiny_run_args(ravdess_root, tmp_path, augment, "train.max_epochs=1")
     result = cli_runner.invoke(cli, args, env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     (run_dir,) = (tmp_path / "runs").iterdir()

@@ -12,6 +12,7 @@ from serkit.builtin.datasets import EmoDB, Ravdess
 from serkit.builtin.protocols import CrossCorpus, FixedSpeakers, LeaveOneSpeakerOut, SpeakerKFold
 from serkit.cli import cli
 from serkit.split import plan_folds
+from tests.conftest import tiny_run_args
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
@@ -101,24 +102,14 @@ def test_cross_corpus_maps_labels_and_reports_unmapped_classes(ravdess_root, emo
 
 @pytest.mark.slow
 def test_multi_fold_run_reports_each_fold_and_resumes_without_redoing_them(cli_runner, ravdess_root, tmp_path):
-    args = [
-        "run",
-        str(RECIPES / "tiny.toml"),
-        "--set",
-        f"dataset.root={ravdess_root}",
-        "--set",
+    args = tiny_run_args(
+        ravdess_root,
+        tmp_path,
         "train.max_epochs=1",
-        "--set",
-        'protocol={name = "fixed", test_speakers = [["01"], ["02"]]}',
-        "--set",
         "run.repeats=2",
-        "--set",
         "augment=[]",
-        "--set",
-        f"run.output={tmp_path / 'runs'}",
-        "--set",
-        f"run.cache_dir={tmp_path / 'cache'}",
-    ]
+        'protocol={name = "fixed", test_speakers = [["01"], ["02"]]}',
+    )
     result = cli_runner.invoke(cli, args, env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     (run_dir,) = (tmp_path / "runs").iterdir()

@@ -15,9 +15,9 @@ from serkit.cli import cli
 from serkit.normalise import ZScore
 from serkit.pipeline import Pipeline, extract, preprocess
 from serkit.recipe import load_recipe
+from tests.conftest import tiny_run_args
 
 pytestmark = pytest.mark.slow
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 ARTEFACTS = [
     "recipe.toml",
     "split.json",
@@ -38,19 +38,7 @@ def run_tiny(cli_runner, ravdess_root: Path, tmp: Path, *extra: str) -> tuple[Pa
     """Run the tiny recipe for two epochs with its runs and cache under ``tmp``; return the new run folder."""
     runs = tmp / "runs"
     before = set(runs.iterdir()) if runs.exists() else set()
-    args = [
-        "run",
-        str(RECIPES / "tiny.toml"),
-        "--set",
-        f"dataset.root={ravdess_root}",
-        "--set",
-        "train.max_epochs=2",
-        "--set",
-        f"run.output={runs}",
-        "--set",
-        f"run.cache_dir={tmp / 'cache'}",
-        *extra,
-    ]
+    args = tiny_run_args(ravdess_root, tmp, "train.max_epochs=2") + list(extra)
     result = cli_runner.invoke(cli, args, env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     (run_dir,) = set(runs.iterdir()) - before
