@@ -23,9 +23,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import naive_pipeline
 
-from serkit.cache import ArrayCache, file_digest
-from serkit.pipeline import Pipeline, compute_features, extract, preprocess
-from serkit.recipe import load_recipe
+from serkit.core.recipe import load_recipe
+from serkit.data.cache import ArrayCache, file_digest
+from serkit.data.pipeline import Pipeline, compute_features, extract, preprocess
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "paper-emodb.toml"
 

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 from serkit.builtin.models import CRNN
-from serkit.metrics import evaluate
-from serkit.recipe import load_recipe
-from serkit.train import Trainer, choose_device
+from serkit.core.recipe import load_recipe
+from serkit.experiment.metrics import evaluate
+from serkit.experiment.train import Trainer, choose_device
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "paper-emodb.toml"
 
@@ -72,10 +72,10 @@ def largest_batch(device: torch.device, dtype: torch.dtype | None) -> int:
 
 
 def accuracy_both_ways(folder: str, epochs: int) -> None:
-    from serkit.cache import ArrayCache, default_cache_dir, file_digest
-    from serkit.normalise import ZScore
-    from serkit.pipeline import Pipeline, compute_features
-    from serkit.split import plan_folds
+    from serkit.data.cache import ArrayCache, default_cache_dir, file_digest
+    from serkit.data.normalise import ZScore
+    from serkit.data.pipeline import Pipeline, compute_features
+    from serkit.data.split import plan_folds
 
     recipe = load_recipe(RECIPE, [f"dataset.root={folder}", f"train.max_epochs={epochs}", "augment=[]"])
     utterances = recipe.dataset.scan().utterances
@@ -124,7 +124,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=6)
     args = parser.parse_args()
     cpu = torch.device("cpu")
-    from serkit.train import cpu_supports_bf16
+    from serkit.experiment.train import cpu_supports_bf16
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, bf16 support: {cpu_supports_bf16()}")
     fp32 = samples_per_second(cpu, None, 16)

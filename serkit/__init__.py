@@ -9,7 +9,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 __all__ = ["__version__"]
 
-from serkit.components import (
+from serkit.core.components import (
     Augmenter,
     Dataset,
     FeatureAugmenter,
@@ -21,9 +21,9 @@ from serkit.components import (
     Scan,
     Utterance,
 )
-from serkit.errors import SerkitError
-from serkit.hookspecs import hookimpl
-from serkit.params import param
+from serkit.core.errors import SerkitError
+from serkit.core.hookspecs import hookimpl
+from serkit.core.params import param
 
 __all__ += [
     "Augmenter",
@@ -45,6 +45,6 @@ __all__ += [
 
 def load(run_dir):
     """Load a trained model from a run folder: ``serkit.load(run_dir).predict(waveform, sample_rate)``."""
-    from serkit.inference import Predictor
+    from serkit.inference.predictor import Predictor
 
     return Predictor.load(run_dir)

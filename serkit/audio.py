@@ -1,50 +1,5 @@
-"""Audio loading (soundfile), mono mix-down and resampling (soxr)."""
+"""Public path kept for plugin packages: audio I/O now lives in :mod:`serkit.data.audio`."""
 
-from __future__ import annotations
+from serkit.data.audio import load, probe, read, resample
 
-import numpy as np
-import soundfile as sf
-import soxr
-
-from serkit.errors import SerkitError
-
-
-def load(path: str) -> tuple[np.ndarray, int]:
-    """Read ``path`` as float32 mono; multi-channel files are averaged to one channel."""
-    wave, sample_rate, _ = read(path)
-    return wave, sample_rate
-
-
-def read(path: str) -> tuple[np.ndarray, int, int]:
-    """Like :func:`load`, and also the file's channel count (before the mix-down)."""
-    try:
-        data, sample_rate = sf.read(path, dtype="float32", always_2d=True)
-    except Exception as exc:  # soundfile raises several types for bad files
-        raise SerkitError(f"{path}: cannot read audio ({_short(exc)})") from exc
-    if data.shape[0] == 0:
-        raise SerkitError(f"{path}: audio file is empty (0 samples)")
-    wave = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
-    if not np.all(np.isfinite(wave)):
-        raise SerkitError(f"{path}: audio contains NaN or infinite samples")
-    return np.ascontiguousarray(wave, dtype=np.float32), int(sample_rate), int(data.shape[1])
-
-
-def probe(path: str) -> tuple[int, int, int]:
-    """(frames, sample rate, channels) from the header, raising a SerkitError naming the file."""
-    try:
-        info = sf.info(path)
-    except Exception as exc:
-        raise SerkitError(f"{path}: cannot read audio ({_short(exc)})") from exc
-    if info.frames <= 0:
-        raise SerkitError(f"{path}: audio file is empty (0 samples)")
-    return int(info.frames), int(info.samplerate), int(info.channels)
-
-
-def resample(wave: np.ndarray, source_rate: int, target_rate: int, quality: str = "HQ") -> np.ndarray:
-    if source_rate == target_rate:
-        return wave
-    return soxr.resample(wave, source_rate, target_rate, quality=quality).astype(np.float32, copy=False)
-
-
-def _short(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+__all__ = ["load", "probe", "read", "resample"]

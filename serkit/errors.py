@@ -1,5 +1,5 @@
-"""The one exception type serkit shows to users as a single line."""
+"""Public path kept for plugin packages: :class:`SerkitError` now lives in :mod:`serkit.core.errors`."""
 
+from serkit.core.errors import SerkitError
 
-class SerkitError(Exception):
-    """A problem the user can fix: printed as one line, without a traceback."""
+__all__ = ["SerkitError"]

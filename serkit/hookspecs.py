@@ -1,45 +1,5 @@
-"""The hooks a serkit plugin can implement, one per component kind.
+"""Public path kept for plugin packages: the hookspecs now live in :mod:`serkit.core.hookspecs`."""
 
-Each hook receives a ``register`` callback; call it once per component class::
+from serkit.core.hookspecs import hookimpl, hookspec
 
-    from serkit import hookimpl
-
-    @hookimpl
-    def register_augmenters(register):
-        register(Clip)
-"""
-
-import pluggy
-
-hookspec = pluggy.HookspecMarker("serkit")
-hookimpl = pluggy.HookimplMarker("serkit")
-
-
-@hookspec
-def register_preprocessors(register):
-    """Register waveform preprocessors (subclasses of ``serkit.Preprocessor``), run per file in recipe order."""
-
-
-@hookspec
-def register_augmenters(register):
-    """Register augmenters (subclasses of ``serkit.Augmenter``), applied to training utterances after the split."""
-
-
-@hookspec
-def register_feature_extractors(register):
-    """Register feature extractors (subclasses of ``serkit.FeatureExtractor``) turning a waveform into an array."""
-
-
-@hookspec
-def register_models(register):
-    """Register models (subclasses of ``serkit.Model``) that build a torch module from input shape and class count."""
-
-
-@hookspec
-def register_datasets(register):
-    """Register datasets (subclasses of ``serkit.Dataset``) that find labelled utterances under a root folder."""
-
-
-@hookspec
-def register_protocols(register):
-    """Register evaluation protocols (subclasses of ``serkit.Protocol``) that split utterances into folds."""
+__all__ = ["hookimpl", "hookspec"]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from serkit.components import (
+from serkit.core.components import (
     Augmenter,
     Component,
     Dataset,
@@ -31,8 +31,8 @@ from serkit.components import (
     Protocol,
     Utterance,
 )
-from serkit.errors import SerkitError
-from serkit.params import ParamSpec
+from serkit.core.errors import SerkitError
+from serkit.core.params import ParamSpec
 
 SAMPLE_RATES = (16000, 44100)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from serkit.plugins import get_plugin_manager
+from serkit.core.registry import get_plugin_manager
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SERKIT_SHARED", ROOT.parent / "shared")).resolve()

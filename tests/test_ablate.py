@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from serkit.ablate import load_sweep, paired_test
 from serkit.cli import cli
-from serkit.plugins import get_registry
+from serkit.core.registry import get_registry
+from serkit.experiment.ablate import load_sweep, paired_test
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 

@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from serkit import SerkitError, audio
+from serkit import SerkitError
 from serkit.builtin.augmenters import GaussianNoise, PitchShiftAugmenter, TimeStretchAugmenter
 from serkit.builtin.datasets import EMODB_COUNTS, EmoDB, Ravdess
 from serkit.builtin.features import LogMel
 from serkit.builtin.models import CRNN
 from serkit.builtin.preprocessors import FixLength, Resample, TrimSilence, Wiener
+from serkit.data import audio
 from tests.conftest import STEREO
 
 

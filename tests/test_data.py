@@ -15,7 +15,7 @@ import soundfile
 from serkit import SerkitError
 from serkit.builtin.datasets import Manifest, Ravdess
 from serkit.cli import cli
-from serkit.synth import MARKER, SynthConfig, synthesise_corpus, utterance_plan
+from serkit.corpora.synth import MARKER, SynthConfig, synthesise_corpus, utterance_plan
 from tests.conftest import STEREO
 from tests.http_server import ArchiveServer
 
@@ -76,12 +76,12 @@ def test_synthetic_emotions_differ_in_loudness_and_duration(small_corpus):
 def test_synthesis_refuses_a_used_folder_and_leaves_nothing_half_written(small_corpus, tmp_path, monkeypatch):
     with pytest.raises(SerkitError, match="folder exists and is not empty"):
         synthesise_corpus(small_corpus, SMALL)
-    import serkit.synth
+    import serkit.corpora.synth
 
     def broken(*args):
         raise RuntimeError("voice missing")
 
-    monkeypatch.setattr(serkit.synth, "synthesise_actor", broken)
+    monkeypatch.setattr(serkit.corpora.synth, "synthesise_actor", broken)
     with pytest.raises(SerkitError, match=r"synthesis into .*failed: RuntimeError: voice missing"):
         synthesise_corpus(tmp_path / "broken", SMALL)
     assert not (tmp_path / "broken").exists()

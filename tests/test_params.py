@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import pytest
 
 from serkit import Augmenter, SerkitError, param
-from serkit.params import validate_params
+from serkit.core.params import validate_params
 
 
 @dataclass(frozen=True, kw_only=True)

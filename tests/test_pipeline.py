@@ -11,8 +11,8 @@ from serkit import SerkitError
 from serkit.builtin.augmenters import GaussianNoise, PitchShiftAugmenter, TimeStretchAugmenter
 from serkit.builtin.features import LogMel
 from serkit.builtin.preprocessors import FixLength, Resample, TrimSilence, Wiener
-from serkit.cache import ArrayCache, file_digest
-from serkit.pipeline import Pipeline, compute_features
+from serkit.data.cache import ArrayCache, file_digest
+from serkit.data.pipeline import Pipeline, compute_features
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import torch
 
 import serkit
 from serkit.cli import cli
-from serkit.pipeline import extract, preprocess
+from serkit.data.pipeline import extract, preprocess
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 pytestmark = pytest.mark.slow

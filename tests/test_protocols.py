@@ -11,7 +11,7 @@ from serkit import SerkitError
 from serkit.builtin.datasets import EmoDB, Ravdess
 from serkit.builtin.protocols import CrossCorpus, FixedSpeakers, LeaveOneSpeakerOut, SpeakerKFold
 from serkit.cli import cli
-from serkit.split import plan_folds
+from serkit.data.split import plan_folds
 from tests.conftest import tiny_run_args
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"

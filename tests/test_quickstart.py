@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from serkit.cli import cli
-from serkit.recipe import load_recipe
-from serkit.synth import MARKER
+from serkit.core.recipe import load_recipe
+from serkit.corpora.synth import MARKER
 
 pytestmark = pytest.mark.slow
 QUICKSTART = str(Path(__file__).resolve().parents[1] / "recipes" / "quickstart.toml")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from serkit import SerkitError
-from serkit.recipe import apply_override, load_recipe, parse_value
+from serkit.core.recipe import apply_override, load_recipe, parse_value
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 

@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from serkit import Augmenter, hookimpl, hookspecs, param
+from serkit import Augmenter, hookimpl, param
 from serkit.cli import cli
-from serkit.plugins import get_registry, reset_plugin_manager
+from serkit.core import hookspecs
+from serkit.core.registry import get_registry, reset_plugin_manager
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -201,10 +202,10 @@ def test_plugins_command_shows_builtin_parameters(cli_runner):
 def test_docs_hold_the_current_hook_reference():
     from pathlib import Path
 
-    from serkit.hookdocs import hook_reference
+    from serkit.authoring.hookdocs import hook_reference
 
     docs = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
-    assert hook_reference() in docs, "docs/plugins.md is stale: run python -m serkit.hookdocs docs/plugins.md"
+    assert hook_reference() in docs, "docs/plugins.md is stale: run python -m serkit.authoring.hookdocs docs/plugins.md"
 
 
 def test_invalid_parameter_declarations_are_problems_naming_the_plugin(register_plugin):

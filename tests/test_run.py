@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from serkit.cli import cli
-from serkit.normalise import ZScore
-from serkit.pipeline import Pipeline, extract, preprocess
-from serkit.recipe import load_recipe
+from serkit.core.recipe import load_recipe
+from serkit.data.normalise import ZScore
+from serkit.data.pipeline import Pipeline, extract, preprocess
 from tests.conftest import tiny_run_args
 
 pytestmark = pytest.mark.slow

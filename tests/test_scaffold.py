@@ -8,8 +8,8 @@ import tomllib
 
 import pytest
 
+from serkit.authoring.scaffold import EXAMPLES
 from serkit.cli import cli
-from serkit.scaffold import EXAMPLES
 from serkit.testing import check_component
 
 

@@ -10,7 +10,7 @@ import pytest
 from serkit import SerkitError
 from serkit.builtin.datasets import EmoDB
 from serkit.builtin.protocols import RandomSplit
-from serkit.split import load_split, plan_folds, split_to_json, validation_split
+from serkit.data.split import load_split, plan_folds, split_to_json, validation_split
 
 
 @pytest.fixture

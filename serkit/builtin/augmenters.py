@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 from audiomentations import AddGaussianNoise, PitchShift, TimeStretch
 
-from serkit.components import Augmenter
-from serkit.hookspecs import hookimpl
-from serkit.params import param
+from serkit.core.components import Augmenter
+from serkit.core.hookspecs import hookimpl
+from serkit.core.params import param
 
 
 @contextmanager

@@ -8,11 +8,11 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from serkit.components import Dataset, Scan, Utterance
-from serkit.errors import SerkitError
-from serkit.hookspecs import hookimpl
-from serkit.params import param
-from serkit.suggest import did_you_mean
+from serkit.core.components import Dataset, Scan, Utterance
+from serkit.core.errors import SerkitError
+from serkit.core.hookspecs import hookimpl
+from serkit.core.params import param
+from serkit.core.suggest import did_you_mean
 
 RAVDESS_EMOTIONS = {
     "01": "neutral",
@@ -174,7 +174,7 @@ class Synthetic(Dataset):
     noise_snr_db: float = param(0.0, "background noise at this SNR in dB; 0 means none", ge=0)
 
     def config(self):
-        from serkit.synth import EMOTION_CODES, SynthConfig
+        from serkit.corpora.synth import EMOTION_CODES, SynthConfig
 
         emotions = tuple(e for e in EMOTION_CODES if not self.emotions or e in self.emotions)
         unknown = sorted(set(self.emotions) - set(EMOTION_CODES))
@@ -185,7 +185,7 @@ class Synthetic(Dataset):
         )
 
     def folder(self) -> Path:
-        from serkit.cache import default_cache_dir, digest
+        from serkit.data.cache import default_cache_dir, digest
 
         if self.root:
             return Path(self.root).expanduser()
@@ -197,7 +197,7 @@ class Synthetic(Dataset):
     def scan(self) -> Scan:
         import time
 
-        from serkit.synth import MARKER, synthesise_corpus
+        from serkit.corpora.synth import MARKER, synthesise_corpus
 
         folder, notes = self.folder(), []
         if not (folder / MARKER).is_file():

@@ -8,9 +8,9 @@ from functools import lru_cache
 import librosa
 import numpy as np
 
-from serkit.components import FeatureExtractor
-from serkit.hookspecs import hookimpl
-from serkit.params import param
+from serkit.core.components import FeatureExtractor
+from serkit.core.hookspecs import hookimpl
+from serkit.core.params import param
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from serkit.components import Model
-from serkit.hookspecs import hookimpl
-from serkit.params import param
+from serkit.core.components import Model
+from serkit.core.hookspecs import hookimpl
+from serkit.core.params import param
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,10 +8,10 @@ import librosa
 import numpy as np
 import scipy.signal
 
-from serkit import audio
-from serkit.components import Preprocessor
-from serkit.hookspecs import hookimpl
-from serkit.params import param
+from serkit.core.components import Preprocessor
+from serkit.core.hookspecs import hookimpl
+from serkit.core.params import param
+from serkit.data import audio
 
 
 @dataclass(frozen=True, kw_only=True)

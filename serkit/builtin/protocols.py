@@ -8,10 +8,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedShuffleSplit
 
-from serkit.components import Dataset, Fold, Protocol, Scan, Utterance
-from serkit.errors import SerkitError
-from serkit.hookspecs import hookimpl
-from serkit.params import param
+from serkit.core.components import Dataset, Fold, Protocol, Scan, Utterance
+from serkit.core.errors import SerkitError
+from serkit.core.hookspecs import hookimpl
+from serkit.core.params import param
 
 MISSING_TEST_CLASSES = ("error", "warn")
 
@@ -164,7 +164,7 @@ class CrossCorpus(Protocol):
     test_map: dict[str, str] = param({}, "test label -> shared label; unlisted labels are dropped")
 
     def prepare(self, scan: Scan, dataset: Dataset) -> Scan:
-        from serkit.plugins import get_registry
+        from serkit.core.registry import get_registry
 
         entry = get_registry().get("datasets", self.test_dataset, "protocol.test_dataset")
         test_component = entry.cls.from_params({"root": self.test_root}, "protocol (test dataset)")

@@ -14,11 +14,11 @@ from typing import Any
 
 import tomli_w
 
-from serkit.components import Augmenter, Component, Dataset, FeatureExtractor, Model, Preprocessor, Protocol
-from serkit.errors import SerkitError
-from serkit.params import param, validate_params
-from serkit.plugins import Registry, get_registry
-from serkit.suggest import did_you_mean
+from serkit.core.components import Augmenter, Component, Dataset, FeatureExtractor, Model, Preprocessor, Protocol
+from serkit.core.errors import SerkitError
+from serkit.core.params import param, validate_params
+from serkit.core.registry import Registry, get_registry
+from serkit.core.suggest import did_you_mean
 
 
 @dataclass(frozen=True, kw_only=True)

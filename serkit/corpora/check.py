@@ -8,10 +8,10 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from serkit import audio
-from serkit.cache import file_digest
-from serkit.components import Dataset
-from serkit.errors import SerkitError
+from serkit.core.components import Dataset
+from serkit.core.errors import SerkitError
+from serkit.data import audio
+from serkit.data.cache import file_digest
 
 
 def check_dataset(dataset: Dataset, progress: Callable[[int], None] = lambda n: None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from serkit import __version__
-from serkit.errors import SerkitError
+from serkit.core.errors import SerkitError
 
 
 @dataclass(frozen=True)

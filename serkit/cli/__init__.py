@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from serkit import __version__
-from serkit.errors import SerkitError
+from serkit.core.errors import SerkitError
 
 
 def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -66,7 +66,7 @@ def cli(debug: bool) -> None:
 @friendly_errors
 def run(recipe: str, overrides: tuple[str, ...], split_file: str | None, skip_unreadable: bool) -> None:
     """Run the experiment described by RECIPE and write a run folder."""
-    from serkit.runner import run_recipe
+    from serkit.experiment.runner import run_recipe
 
     overrides = (*overrides, "run.skip_unreadable=true") if skip_unreadable else overrides
     run_recipe(recipe, list(overrides), Console(), split_file)
@@ -79,7 +79,7 @@ def run(recipe: str, overrides: tuple[str, ...], split_file: str | None, skip_un
 @friendly_errors
 def ablate(sweep: str, overrides: tuple[str, ...], name: str) -> None:
     """Run the baseline and every variant of SWEEP and compare them (rerun to resume)."""
-    from serkit.ablate import run_sweep
+    from serkit.experiment.ablate import run_sweep
 
     run_sweep(sweep, list(overrides), Console(), name)
 
@@ -110,8 +110,8 @@ def predict(
     plot_dir: str | None,
 ) -> None:
     """Predict the emotion of AUDIO files or folders with the model trained in RUN_DIR."""
-    from serkit.inference import Predictor, audio_files
-    from serkit.predict_output import plot_timeline, print_csv, print_table
+    from serkit.inference.output import plot_timeline, print_csv, print_table
+    from serkit.inference.predictor import Predictor, audio_files
 
     predictor = Predictor.load(run_dir)
     results, failures = [], []
@@ -153,7 +153,7 @@ def predict(
 @friendly_errors
 def export(run_dir: str, fmt: str, out: str | None) -> None:
     """Export the model of RUN_DIR as ONNX or TorchScript, with a JSON of its preprocessing and labels."""
-    from serkit.inference import Predictor
+    from serkit.inference.predictor import Predictor
 
     model, description = Predictor.load(run_dir).export(fmt, out)
     click.echo(f"wrote {model} and {description}")
@@ -164,7 +164,7 @@ def export(run_dir: str, fmt: str, out: str | None) -> None:
 @friendly_errors
 def resume(run_dir: str) -> None:
     """Continue an interrupted run in RUN_DIR from its last checkpoint."""
-    from serkit.runner import resume_run
+    from serkit.experiment.runner import resume_run
 
     resume_run(run_dir, Console())
 
@@ -177,7 +177,7 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
     """List every component by kind, with the plugin that provides it and its parameters."""
     if ctx.invoked_subcommand is not None:
         return
-    from serkit.plugins import get_registry
+    from serkit.core.registry import get_registry
 
     registry = get_registry()
     listing = {
@@ -245,8 +245,8 @@ def synth(
     workers: int,
 ) -> None:
     """Write a synthetic acted-emotion corpus in RAVDESS's layout to OUT_DIR (eSpeak NG voices)."""
-    from serkit.runner import progress_bar
-    from serkit.synth import EMOTION_CODES, SynthConfig, check_target, synthesise_corpus
+    from serkit.corpora.synth import EMOTION_CODES, SynthConfig, check_target, synthesise_corpus
+    from serkit.experiment.runner import progress_bar
 
     chosen = tuple(e.strip() for e in emotions.split(",") if e.strip()) or tuple(EMOTION_CODES)
     config = SynthConfig(actors, chosen, statements, repetitions, sample_rate, seed, noise_snr, workers)
@@ -275,7 +275,7 @@ def download(corpus: str, to: str | None, url: str, md5: str, sha256: str, keep_
 
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 
-    from serkit.download import download_corpus
+    from serkit.corpora.download import download_corpus
 
     console = Console()
     columns = (BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
@@ -309,9 +309,9 @@ def download(corpus: str, to: str | None, url: str, md5: str, sha256: str, keep_
 @friendly_errors
 def check(dataset: str, root: str, as_json: bool, strict: bool) -> None:
     """Count classes, speakers and formats of DATASET at ROOT and list what is wrong (e.g. ravdess ./data)."""
-    from serkit.datacheck import check_dataset, problems
-    from serkit.plugins import get_registry
-    from serkit.runner import progress_bar
+    from serkit.core.registry import get_registry
+    from serkit.corpora.check import check_dataset, problems
+    from serkit.experiment.runner import progress_bar
 
     entry = get_registry().get("datasets", dataset, "DATASET")
     component = entry.cls.from_params({"root": root}, "dataset")
@@ -371,7 +371,7 @@ def _print_check(console: Console, report: dict[str, Any], found: list[str]) -> 
 @friendly_errors
 def plugins_new(kind: str, name: str, to: str | None) -> None:
     """Write a ready plugin package for a component of KIND called NAME."""
-    from serkit.scaffold import new_plugin
+    from serkit.authoring.scaffold import new_plugin
 
     folder = new_plugin(kind, name, to)
     click.echo(f"wrote {folder}: pip install -e '{folder}[test]' && python -m pytest {folder}")

@@ -10,8 +10,8 @@ from typing import Any
 
 from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit, StratifiedShuffleSplit
 
-from serkit.components import Fold, Protocol, Utterance
-from serkit.errors import SerkitError
+from serkit.core.components import Fold, Protocol, Utterance
+from serkit.core.errors import SerkitError
 
 
 @dataclass(frozen=True)

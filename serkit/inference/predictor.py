@@ -22,11 +22,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from serkit import __version__, audio
-from serkit.errors import SerkitError
-from serkit.normalise import ZScore
-from serkit.pipeline import STORAGE, Pipeline, extract, preprocess
-from serkit.recipe import Recipe, load_recipe
+from serkit import __version__
+from serkit.core.errors import SerkitError
+from serkit.core.recipe import Recipe, load_recipe
+from serkit.data import audio
+from serkit.data.normalise import ZScore
+from serkit.data.pipeline import STORAGE, Pipeline, extract, preprocess
 
 RUN_FILES = ("recipe.toml", "model.json", "model.pt")
 #: Recordings longer than this many training lengths get a window timeline.

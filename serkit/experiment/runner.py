@@ -21,18 +21,19 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from serkit import __version__, audio
-from serkit.cache import ArrayCache, default_cache_dir, file_digest
-from serkit.components import Utterance
-from serkit.errors import SerkitError
-from serkit.fileio import write_atomic, write_json, write_text
-from serkit.metrics import evaluate, spread
-from serkit.normalise import ZScore
-from serkit.pipeline import Item, Pipeline, compute_features
-from serkit.plugins import Registry, get_registry
-from serkit.recipe import COMPONENT_SECTIONS, Recipe, load_recipe
-from serkit.report import metrics_table, plot_confusion, plot_training, render_markdown
-from serkit.split import FoldPlan, load_split, plan_folds, split_to_json
+from serkit import __version__
+from serkit.core.components import Utterance
+from serkit.core.errors import SerkitError
+from serkit.core.fileio import write_atomic, write_json, write_text
+from serkit.core.recipe import COMPONENT_SECTIONS, Recipe, load_recipe
+from serkit.core.registry import Registry, get_registry
+from serkit.data import audio
+from serkit.data.cache import ArrayCache, default_cache_dir, file_digest
+from serkit.data.normalise import ZScore
+from serkit.data.pipeline import Item, Pipeline, compute_features
+from serkit.data.split import FoldPlan, load_split, plan_folds, split_to_json
+from serkit.experiment.metrics import evaluate, spread
+from serkit.experiment.report import metrics_table, plot_confusion, plot_training, render_markdown
 
 log = logging.getLogger("serkit")
 T = TypeVar("T")
@@ -188,7 +189,7 @@ class Run:
         self, plan: FoldPlan, features: dict[Item, np.ndarray], utterances: list[Utterance], labels: list[str]
     ) -> dict[str, Any]:
         """Train and test one fold; a fold finished before (an interrupted run) is read back instead."""
-        from serkit.train import Trainer, choose_device, seed_everything, state_dict_bytes
+        from serkit.experiment.train import Trainer, choose_device, seed_everything, state_dict_bytes
 
         recipe = self.recipe
         folder = self.run_dir / "folds" / plan.id
@@ -464,7 +465,7 @@ class Run:
     def _environment(self, device: str, precision: str) -> dict[str, Any]:
         import torch
 
-        from serkit.train import describe_device
+        from serkit.experiment.train import describe_device
 
         packages = {}
         for name in (

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from serkit.errors import SerkitError
+from serkit.core.errors import SerkitError
 
 EMOTION_CODES = {
     "neutral": "01",

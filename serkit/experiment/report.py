@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
-from serkit.fileio import write_atomic
+from serkit.core.fileio import write_atomic
 
 
 def _pct(value: float) -> str:

@@ -35,13 +35,13 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from serkit.errors import SerkitError
-from serkit.fileio import write_atomic, write_json, write_text
-from serkit.plugins import Registry, get_registry
-from serkit.recipe import Recipe, load_recipe
-from serkit.report import markdown_table
-from serkit.split import plan_folds
-from serkit.suggest import did_you_mean
+from serkit.core.errors import SerkitError
+from serkit.core.fileio import write_atomic, write_json, write_text
+from serkit.core.recipe import Recipe, load_recipe
+from serkit.core.registry import Registry, get_registry
+from serkit.core.suggest import did_you_mean
+from serkit.data.split import plan_folds
+from serkit.experiment.report import markdown_table
 
 SWEEP_KEYS = ("name", "base", "baseline", "set")
 VARIANT_KEYS = ("name", "set")
@@ -138,7 +138,7 @@ def preflight(sweep: Sweep) -> None:
 
 def run_sweep(path: str, overrides: list[str], console: Console, name: str = "") -> Path:
     """Run (or resume) every variant, then write the comparison; returns the sweep folder."""
-    from serkit.runner import _execute
+    from serkit.experiment.runner import _execute
 
     registry = get_registry()
     registry.raise_problems()

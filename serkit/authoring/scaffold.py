@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from serkit import __version__
-from serkit.errors import SerkitError
+from serkit.core.errors import SerkitError
 
 # kind -> (hook, base class, example component body, extra test)
 EXAMPLES: dict[str, tuple[str, str, str, str]] = {
@@ -204,7 +204,7 @@ def {hook}(register):
     register({cls})
 '''
 
-TEST = """{imports}from serkit.plugins import get_registry
+TEST = """{imports}from serkit.core.registry import get_registry
 from serkit.testing import {testing}
 
 from {module} import {cls}

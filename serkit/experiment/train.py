@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from serkit.errors import SerkitError
-from serkit.fileio import write_atomic
-from serkit.recipe import TrainSettings
+from serkit.core.errors import SerkitError
+from serkit.core.fileio import write_atomic
+from serkit.core.recipe import TrainSettings
 
 
 def choose_device(setting: str) -> torch.device:

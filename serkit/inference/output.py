@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from serkit.fileio import write_atomic
-from serkit.inference import Prediction
+from serkit.core.fileio import write_atomic
+from serkit.inference.predictor import Prediction
 
 
 def print_table(console: Console, results: list[Prediction], predictor: Any, failures: list[str]) -> None:

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from serkit import audio
-from serkit.cache import ArrayCache, digest
-from serkit.components import Augmenter, Component, FeatureExtractor, Preprocessor
-from serkit.errors import SerkitError
+from serkit.core.components import Augmenter, Component, FeatureExtractor, Preprocessor
+from serkit.core.errors import SerkitError
+from serkit.data import audio
+from serkit.data.cache import ArrayCache, digest
 
 #: An item is an utterance's original (augmenter None) or its copy by augmenter i.
 Item = tuple[int, int | None]

@@ -1,0 +1,1 @@
+"""For plugin authors: the package skeleton generator and the generated hook reference."""

@@ -1,0 +1,204 @@
+"""Base classes for every component kind a plugin can provide.
+
+A component is a frozen, keyword-only dataclass subclassing one of these bases, with a
+``name`` and its parameters declared by :func:`serkit.core.params.param`::
+
+    @dataclass(frozen=True, kw_only=True)
+    class Clip(Augmenter):
+        '''Hard-clip the waveform at a fraction of its peak.'''
+
+        name = "clip"
+        level: float = param(0.5, "fraction of the peak kept", gt=0, le=1)
+
+        def __call__(self, wave, sample_rate, rng):
+            peak = float(np.max(np.abs(wave))) or 1.0
+            return np.clip(wave, -self.level * peak, self.level * peak)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+import numpy as np
+
+from serkit.core.params import ParamSpec, param_specs, validate_params
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass(frozen=True, kw_only=True)
+class Component:
+    """Common behaviour: declared parameters, validation, identity for cache keys."""
+
+    kind: ClassVar[str] = "component"
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = "1"
+
+    @classmethod
+    def params(cls) -> list[ParamSpec]:
+        return param_specs(cls)
+
+    @classmethod
+    def description(cls) -> str:
+        doc = (cls.__doc__ or "").strip()
+        return doc.splitlines()[0] if doc else ""
+
+    @classmethod
+    def from_params(cls, values: Mapping[str, Any], where: str) -> Self:
+        """Build from recipe values, raising a SerkitError that names ``where``."""
+        from serkit.core.errors import SerkitError
+
+        component = cls(**validate_params(cls, values, where))
+        try:
+            component.validate()
+        except ValueError as exc:
+            raise SerkitError(f"{where}: {exc}") from exc
+        return component
+
+    def validate(self) -> None:
+        """Check relations between parameters; raise ValueError when they do not hold."""
+
+    def to_params(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that determines this component's output (used in cache keys)."""
+        return {"name": self.name, "version": self.version, "params": self.to_params()}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Preprocessor(Component):
+    """Deterministic per-file waveform transform: ``(wave, sr) -> (wave, sr)``."""
+
+    kind: ClassVar[str] = "preprocessor"
+    #: Run again after each augmenter (e.g. fixing the length after a time stretch).
+    reapply_after_augment: ClassVar[bool] = False
+
+    def __call__(self, wave: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, kw_only=True)
+class Augmenter(Component):
+    """Random waveform transform applied to training utterances only, after the split."""
+
+    kind: ClassVar[str] = "augmenter"
+    #: Where in the pipeline it acts: "waveform" (after preprocessing, before features) or "features".
+    stage: ClassVar[str] = "waveform"
+
+    def __call__(self, wave: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeatureAugmenter(Augmenter):
+    """Random transform of an utterance's features (e.g. SpecAugment masking), training part only.
+
+    It receives the original utterance's features, shape (channels, ...), and returns an array
+    of the same shape; it is listed under ``[[augment]]`` like a waveform augmenter.
+    """
+
+    stage: ClassVar[str] = "features"
+
+    def __call__(self, features: np.ndarray, rng: np.random.Generator) -> np.ndarray:  # type: ignore[override]
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeatureExtractor(Component):
+    """Waveform to a float32 array of shape (channels, height, width) or (channels, length)."""
+
+    kind: ClassVar[str] = "feature extractor"
+
+    def __call__(self, wave: np.ndarray, sample_rate: int) -> np.ndarray:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, kw_only=True)
+class Model(Component):
+    """Builds a torch module mapping a batch of features to class logits."""
+
+    kind: ClassVar[str] = "model"
+
+    def build(self, input_shape: tuple[int, ...], n_classes: int) -> torch.nn.Module:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One labelled recording."""
+
+    path: str
+    label: str
+    speaker: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Scan:
+    """What a dataset found: the utterances, the class order, and what the user should know."""
+
+    utterances: list[Utterance]
+    labels: list[str]
+    notes: list[str] = field(default_factory=list)  # what was found, for the user
+    warnings: list[str] = field(default_factory=list)  # what is missing or unexpected
+    ignored: list[str] = field(default_factory=list)  # files of the corpus that are not used (song, video)
+    unmatched: list[str] = field(default_factory=list)  # files that do not fit the naming convention
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dataset(Component):
+    """Finds the labelled utterances of one corpus under a root folder."""
+
+    kind: ClassVar[str] = "dataset"
+
+    def scan(self) -> Scan:
+        raise NotImplementedError
+
+    def location(self) -> str:
+        """The folder that file paths in split.json and predictions.csv are written relative to."""
+        root = Path(str(getattr(self, "root", "") or ".")).expanduser()
+        return str(root.parent if root.is_file() else root)
+
+
+@dataclass(frozen=True)
+class Fold:
+    """Indices into the utterance list for one train/test partition."""
+
+    name: str
+    train: list[int]
+    test: list[int]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Protocol(Component):
+    """Splits utterances into folds (training and test index sets)."""
+
+    kind: ClassVar[str] = "protocol"
+    #: No speaker on both sides of any fold; validation parts are then carved by whole speakers.
+    speaker_independent: ClassVar[bool] = False
+
+    def prepare(self, scan: Scan, dataset: Dataset) -> Scan:
+        """Adjust what the dataset found before splitting (cross-corpus adds its test corpus here)."""
+        return scan
+
+    def split(self, utterances: list[Utterance], seed: int) -> list[Fold]:
+        raise NotImplementedError
+
+    def describe(self, utterances: list[Utterance]) -> str:
+        """The protocol in words, for every report."""
+        return self.name
+
+
+KINDS: dict[str, type[Component]] = {
+    "preprocessors": Preprocessor,
+    "augmenters": Augmenter,
+    "feature_extractors": FeatureExtractor,
+    "models": Model,
+    "datasets": Dataset,
+    "protocols": Protocol,
+}

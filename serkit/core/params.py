@@ -1,0 +1,226 @@
+"""Declared, validated component parameters.
+
+A component is a frozen, keyword-only dataclass whose fields are declared with
+:func:`param`. The declaration carries the help text and the allowed range, so the
+recipe validator, ``serkit plugins`` and the docs all read one source of truth.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from serkit.core.errors import SerkitError
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+
+
+def param(
+    default: Any = REQUIRED,
+    help: str = "",
+    *,
+    ge: float | None = None,
+    le: float | None = None,
+    gt: float | None = None,
+    lt: float | None = None,
+    choices: tuple[Any, ...] | None = None,
+) -> Any:
+    """Declare one parameter of a component (a dataclass field with metadata)."""
+    metadata = {"help": help, "ge": ge, "le": le, "gt": gt, "lt": lt, "choices": choices}
+    if default is REQUIRED:
+        return dataclasses.field(metadata=metadata)
+    if isinstance(default, list | dict):
+        frozen = copy.deepcopy(default)
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(frozen), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """What a component declares about one parameter."""
+
+    name: str
+    annotation: Any
+    default: Any
+    help: str = ""
+    ge: float | None = None
+    le: float | None = None
+    gt: float | None = None
+    lt: float | None = None
+    choices: tuple[Any, ...] | None = None
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    @property
+    def type_name(self) -> str:
+        return _type_name(self.annotation)
+
+    @property
+    def range_text(self) -> str:
+        parts = []
+        for op, bound in ((">=", self.ge), (">", self.gt), ("<=", self.le), ("<", self.lt)):
+            if bound is not None:
+                parts.append(f"{op} {bound:g}")
+        if self.choices:
+            parts.append("one of " + ", ".join(repr(c) for c in self.choices))
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type_name,
+            "default": None if self.required else self.default,
+            "required": self.required,
+            "range": self.range_text or None,
+            "help": self.help,
+        }
+
+    def check(self, value: Any, where: str) -> Any:
+        """Return ``value`` converted to the declared type, or raise a SerkitError."""
+        value = _coerce(value, self.annotation, where)
+        self._check_bounds(value, where)
+        return value
+
+    def _check_bounds(self, value: Any, where: str) -> None:
+        if self.choices is not None and value not in self.choices:
+            allowed = ", ".join(repr(c) for c in self.choices)
+            raise SerkitError(f"{where}: {value!r} is not allowed (choose one of {allowed})")
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            if not isinstance(item, (int, float)) or isinstance(item, bool):
+                continue
+            for ok, text, bound in (
+                (self.ge is None or item >= self.ge, ">=", self.ge),
+                (self.gt is None or item > self.gt, ">", self.gt),
+                (self.le is None or item <= self.le, "<=", self.le),
+                (self.lt is None or item < self.lt, "<", self.lt),
+            ):
+                if not ok:
+                    raise SerkitError(f"{where}: {item!r} is out of range (must be {text} {bound:g})")
+
+
+def supported(annotation: Any) -> bool:
+    """Whether recipes (TOML) can hold values of this parameter type."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return all(supported(a) for a in typing.get_args(annotation))
+    if origin is list:
+        return all(supported(a) for a in typing.get_args(annotation))
+    if origin is dict:
+        key, value = typing.get_args(annotation) or (str, Any)
+        return key is str and supported(value)
+    return annotation in (bool, int, float, str, type(None), Any)
+
+
+def _type_name(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in typing.get_args(annotation))
+    if origin is list:
+        (inner,) = typing.get_args(annotation) or (Any,)
+        return f"list[{_type_name(inner)}]"
+    if origin is dict:
+        key, value = typing.get_args(annotation) or (Any, Any)
+        return f"dict[{_type_name(key)}, {_type_name(value)}]"
+    if annotation is type(None):
+        return "none"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(annotation):
+            try:
+                return _coerce(value, option, where)
+            except SerkitError:
+                continue
+        raise _type_error(value, annotation, where)
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise _type_error(value, annotation, where)
+        (inner,) = typing.get_args(annotation) or (Any,)
+        return [_coerce(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _type_error(value, annotation, where)
+        key_type, value_type = typing.get_args(annotation) or (Any, Any)
+        return {_coerce(k, key_type, where): _coerce(v, value_type, f"{where}.{k}") for k, v in value.items()}
+    if annotation is Any:
+        return value
+    if annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise _type_error(value, annotation, where)
+    if annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise _type_error(value, annotation, where)
+    if annotation is bool or annotation is str:
+        if type(value) is annotation:
+            return value
+        raise _type_error(value, annotation, where)
+    if annotation is type(None):
+        if value is None:
+            return None
+        raise _type_error(value, annotation, where)
+    raise SerkitError(f"{where}: parameter type {annotation!r} is not supported")
+
+
+def _type_error(value: Any, annotation: Any, where: str) -> SerkitError:
+    got = type(value).__name__
+    return SerkitError(f"{where}: expected {_type_name(annotation)}, got {got} {value!r}")
+
+
+def param_specs(cls: type) -> list[ParamSpec]:
+    """The declared parameters of a component class, in declaration order."""
+    hints = typing.get_type_hints(cls)
+    specs = []
+    for field in dataclasses.fields(cls):
+        if not field.init:
+            continue
+        if field.default is not dataclasses.MISSING:
+            default = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            default = field.default_factory()
+        else:
+            default = REQUIRED
+        meta = dict(field.metadata)
+        specs.append(ParamSpec(name=field.name, annotation=hints[field.name], default=default, **meta))
+    return specs
+
+
+def validate_params(cls: type, values: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Check ``values`` against the class's declared parameters; fill in the defaults."""
+    from serkit.core.suggest import did_you_mean
+
+    specs = {spec.name: spec for spec in param_specs(cls)}
+    for key in values:
+        if key not in specs:
+            hint = did_you_mean(key, specs)
+            known = ", ".join(specs) or "none"
+            raise SerkitError(f"{where}.{key}: unknown parameter{hint} (known: {known})")
+    resolved = {}
+    for name, spec in specs.items():
+        if name in values:
+            resolved[name] = spec.check(values[name], f"{where}.{name}")
+        elif spec.required:
+            raise SerkitError(f"{where}.{name}: required parameter is missing ({spec.help})")
+        else:
+            resolved[name] = spec.default
+    return resolved

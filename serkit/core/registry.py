@@ -1,0 +1,209 @@
+"""Plugin loading and the component registry.
+
+Built-in components are ordinary plugins listed in ``DEFAULT_PLUGINS``; third-party
+plugins load from the ``serkit`` entry-point group. ``SERKIT_LOAD_PLUGINS=a,b`` restricts
+which installed plugins load (an empty value loads none but the built-ins).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata as metadata
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from serkit import __version__
+from serkit.core import hookspecs
+from serkit.core.components import KINDS, Component
+from serkit.core.errors import SerkitError
+from serkit.core.params import param_specs, supported
+from serkit.core.suggest import did_you_mean
+
+ENTRY_POINT_GROUP = "serkit"
+
+DEFAULT_PLUGINS = (
+    "serkit.builtin.preprocessors",
+    "serkit.builtin.augmenters",
+    "serkit.builtin.features",
+    "serkit.builtin.models",
+    "serkit.builtin.datasets",
+    "serkit.builtin.protocols",
+)
+
+
+@dataclass(frozen=True)
+class Provider:
+    """Where a plugin comes from."""
+
+    plugin: str
+    distribution: str
+    version: str
+
+    def __str__(self) -> str:
+        return f"{self.distribution} {self.version}"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered component class and the plugin that provided it."""
+
+    kind: str
+    cls: type[Component]
+    provider: Provider
+
+    @property
+    def name(self) -> str:
+        return self.cls.name
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A plugin that could not load or registered something invalid."""
+
+    provider: Provider
+    message: str
+
+    def __str__(self) -> str:
+        return f"plugin '{self.provider.plugin}' ({self.provider}): {self.message}"
+
+
+@dataclass
+class Registry:
+    """Every component by kind and name, with the problems met while collecting them."""
+
+    entries: dict[str, dict[str, Entry]] = field(default_factory=lambda: {k: {} for k in KINDS})
+    problems: list[Problem] = field(default_factory=list)
+
+    def get(self, kind: str, name: Any, where: str) -> Entry:
+        """The entry for ``name``, or a SerkitError naming ``where`` and the closest name."""
+        known = self.entries[kind]
+        if not isinstance(name, str):
+            raise SerkitError(f"{where}: expected a component name (string), got {name!r}")
+        if name not in known:
+            singular = KINDS[kind].kind
+            hint = did_you_mean(name, known)
+            names = ", ".join(sorted(known)) or "none"
+            broken = "".join(f"; note: {p}" for p in self.problems)
+            raise SerkitError(f"{where}: unknown {singular} '{name}'{hint} (available: {names}){broken}")
+        return known[name]
+
+    def raise_problems(self) -> None:
+        """Stop with the first plugin problem (used before a run starts)."""
+        if self.problems:
+            more = f" (and {len(self.problems) - 1} more; see 'serkit plugins')" if len(self.problems) > 1 else ""
+            raise SerkitError(f"{self.problems[0]}{more}")
+
+
+_manager: pluggy.PluginManager | None = None
+_providers: dict[str, Provider] = {}
+_load_problems: list[Problem] = []
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager, loading built-ins and entry points on first use."""
+    global _manager
+    if _manager is None:
+        manager = pluggy.PluginManager("serkit")
+        manager.add_hookspecs(hookspecs)
+        for module_name in DEFAULT_PLUGINS:
+            module = importlib.import_module(module_name)
+            manager.register(module, name=module_name)
+            _providers[module_name] = Provider(module_name, "serkit", __version__)
+        _load_entry_points(manager)
+        _manager = manager
+    return _manager
+
+
+def reset_plugin_manager() -> None:
+    """Forget loaded plugins so the next use loads them again (tests, or after installing one)."""
+    global _manager
+    _manager = None
+    _providers.clear()
+    _load_problems.clear()
+
+
+def _allowed_plugins() -> set[str] | None:
+    value = os.environ.get("SERKIT_LOAD_PLUGINS")
+    if value is None:
+        return None
+    return {_normalise(name) for name in value.split(",") if name.strip()}
+
+
+def _normalise(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+def _load_entry_points(manager: pluggy.PluginManager) -> None:
+    allowed = _allowed_plugins()
+    for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = entry_point.dist
+        dist_name = dist.metadata["Name"] if dist else "unknown"
+        dist_version = dist.version if dist else "?"
+        if allowed is not None and not {_normalise(dist_name), _normalise(entry_point.name)} & allowed:
+            continue
+        provider = Provider(entry_point.name, dist_name, dist_version)
+        try:
+            plugin = entry_point.load()
+            manager.register(plugin, name=entry_point.name)
+        except Exception as exc:  # a third-party plugin may fail in any way
+            _load_problems.append(Problem(provider, f"failed to load: {type(exc).__name__}: {exc}"))
+            continue
+        _providers[entry_point.name] = provider
+
+
+def provider_of(plugin_name: str) -> Provider:
+    return _providers.get(plugin_name, Provider(plugin_name, plugin_name, "(registered at run time)"))
+
+
+def get_registry() -> Registry:
+    """Collect every component from every loaded plugin."""
+    manager = get_plugin_manager()
+    registry = Registry(problems=list(_load_problems))
+    for kind, base in KINDS.items():
+        hook = getattr(manager.hook, f"register_{kind}")
+        for impl in hook.get_hookimpls():
+            provider = provider_of(manager.get_name(impl.plugin) or impl.plugin_name)
+            _collect(registry, kind, base, impl, provider)
+    return registry
+
+
+def _collect(registry: Registry, kind: str, base: type, impl: Any, provider: Provider) -> None:
+    found: list[type] = []
+    try:
+        impl.function(register=found.append)
+        for cls in found:
+            _check_component(cls, base)
+    except Exception as exc:  # a third-party plugin may fail in any way
+        registry.problems.append(Problem(provider, f"register_{kind} failed: {type(exc).__name__}: {exc}"))
+        return
+    table = registry.entries[kind]
+    for cls in found:
+        if cls.name in table:
+            other = table[cls.name].provider
+            registry.problems.append(
+                Problem(provider, f"{base.kind} '{cls.name}' is registered by both {other} and {provider}")
+            )
+            continue
+        table[cls.name] = Entry(kind, cls, provider)
+
+
+def _check_component(cls: Any, base: type) -> None:
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise TypeError(f"{cls!r} is not a subclass of serkit.{base.__name__}")
+    if not cls.name or not isinstance(cls.name, str):
+        raise TypeError(f"{cls.__name__} has no 'name'")
+    if getattr(cls, "stage", "waveform") not in ("waveform", "features"):
+        raise TypeError(f"{cls.__name__}: stage must be 'waveform' or 'features', not {cls.stage!r}")
+    for spec in param_specs(cls):
+        if spec.name == "name":
+            raise TypeError(f"{cls.__name__}: 'name' is reserved and cannot be a parameter")
+        if not supported(spec.annotation):
+            raise TypeError(
+                f"{cls.name}.{spec.name}: parameter type {spec.type_name} is not supported "
+                "(use bool, int, float, str, list or dict[str, ...])"
+            )
+        if not spec.required:
+            spec.check(spec.default, f"{cls.name}.{spec.name} default")

@@ -1,0 +1,1 @@
+"""Corpora: the synthetic eSpeak NG corpus, downloads of the published ones, and ``serkit data check``."""
