@@ -1,14 +1,5 @@
 """serkit: speech emotion recognition experiments from TOML recipes."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("serkit")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+source"
-
-__all__ = ["__version__"]
-
 from serkit.core.components import (
     Augmenter,
     Dataset,
@@ -24,8 +15,9 @@ from serkit.core.components import (
 from serkit.core.errors import SerkitError
 from serkit.core.hookspecs import hookimpl
 from serkit.core.params import param
+from serkit.core.version import __version__
 
-__all__ += [
+__all__ = [
     "Augmenter",
     "Dataset",
     "FeatureAugmenter",
@@ -37,6 +29,7 @@ __all__ += [
     "Scan",
     "SerkitError",
     "Utterance",
+    "__version__",
     "hookimpl",
     "load",
     "param",

@@ -17,7 +17,9 @@ from __future__ import annotations
 import copy
 import pickle
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +34,7 @@ from serkit.core.components import (
     Utterance,
 )
 from serkit.core.errors import SerkitError
+from serkit.core.kinds import kind_of
 from serkit.core.params import ParamSpec
 
 SAMPLE_RATES = (16000, 44100)
@@ -57,21 +60,16 @@ def speech_like(sample_rate: int = 16000, seconds: float = 1.0, seed: int = 0) -
 
 
 def check_component(component: Component) -> None:
-    """Run every contract check that applies to the component's kind."""
+    """Run every contract check that applies to the component's kind.
+
+    Every kind gets the checks of declared parameters and picklability; the kinds below also get
+    the checks of their own method (a kind without an entry gets only the common checks).
+    """
     check_parameters(component)
     check_picklable(component)
-    checks = (
-        (Preprocessor, check_preprocessor),
-        (Augmenter, check_augmenter),
-        (FeatureExtractor, check_feature_extractor),
-        (Model, check_model),
-        (Protocol, check_protocol),
-        (Dataset, check_dataset),
-    )
-    for base, check in checks:
-        if isinstance(component, base):
-            check(component)
-            return
+    check = KIND_CHECKS.get(kind_of(component).key)
+    if check is not None:
+        check(component)
 
 
 def check_parameters(component: Component) -> None:
@@ -261,3 +259,14 @@ def check_dataset(component: Dataset) -> None:
         assert os.path.isfile(utterance.path), f"{who}: {utterance.path} does not exist"
         assert utterance.label in scan.labels, f"{who}: label '{utterance.label}' is not in {scan.labels}"
         assert utterance.speaker, f"{who}: {utterance.path} has no speaker"
+
+
+#: The checks of each kind's own method, by the kind's key in :data:`serkit.core.kinds.KINDS`.
+KIND_CHECKS: dict[str, Callable[[Any], None]] = {
+    "preprocessors": check_preprocessor,
+    "augmenters": check_augmenter,
+    "feature_extractors": check_feature_extractor,
+    "models": check_model,
+    "protocols": check_protocol,
+    "datasets": check_dataset,
+}

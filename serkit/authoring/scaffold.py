@@ -5,14 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from serkit import __version__
 from serkit.core.errors import SerkitError
+from serkit.core.kinds import Kind, component_types
+from serkit.core.version import __version__
 
-# kind -> (hook, base class, example component body, extra test)
-EXAMPLES: dict[str, tuple[str, str, str, str]] = {
+#: component type (see :func:`serkit.core.kinds.component_types`) -> (example class body, extra test)
+EXAMPLES: dict[str, tuple[str, str]] = {
     "preprocessor": (
-        "register_preprocessors",
-        "Preprocessor",
         '''    """Change the level by a fixed number of decibels."""
 
     name = "{name}"
@@ -30,8 +29,6 @@ def test_changes_the_level():
 """,
     ),
     "augmenter": (
-        "register_augmenters",
-        "Augmenter",
         '''    """Scale the level by a random gain in decibels."""
 
     name = "{name}"
@@ -52,8 +49,6 @@ def test_gain_stays_within_the_range():
 """,
     ),
     "feature_augmenter": (
-        "register_augmenters",
-        "FeatureAugmenter",
         '''    """Add a small random offset to every feature value (acts on features, not audio)."""
 
     name = "{name}"
@@ -65,8 +60,6 @@ def test_gain_stays_within_the_range():
         "",
     ),
     "feature_extractor": (
-        "register_feature_extractors",
-        "FeatureExtractor",
         '''    """Log-magnitude STFT spectrogram in dB."""
 
     name = "{name}"
@@ -86,8 +79,6 @@ def test_shape():
 """,
     ),
     "model": (
-        "register_models",
-        "Model",
         '''    """A small convolutional network with global average pooling."""
 
     name = "{name}"
@@ -109,8 +100,6 @@ def test_shape():
         "",
     ),
     "dataset": (
-        "register_datasets",
-        "Dataset",
         '''    """Audio files in one folder per label, named SPEAKER_anything.wav."""
 
     name = "{name}"
@@ -143,8 +132,6 @@ def test_scans_a_folder_per_label(tmp_path):
 """,
     ),
     "protocol": (
-        "register_protocols",
-        "Protocol",
         '''    """Hold out the first speakers (sorted by name) for testing."""
 
     name = "{name}"
@@ -176,16 +163,6 @@ IMPORTS = {
     "model": ("", "Model"),
     "dataset": ("from pathlib import Path", "Dataset, Scan, SerkitError, Utterance"),
     "protocol": ("", "Fold, Protocol, SerkitError, Utterance"),
-}
-
-KINDS = {
-    "preprocessor": "preprocessors",
-    "augmenter": "augmenters",
-    "feature_augmenter": "augmenters",
-    "feature_extractor": "feature_extractors",
-    "model": "models",
-    "dataset": "datasets",
-    "protocol": "protocols",
 }
 
 MODULE = '''"""{description}: a serkit {kind} plugin."""
@@ -264,21 +241,25 @@ Edit `{module}/__init__.py`: the class's docstring is its description, each `par
 ge=..., le=..., choices=...)` declares a parameter that recipes can set and serkit validates.
 """
 
-RECIPE_SNIPPETS = {
-    "preprocessor": '[[preprocess]]\nname = "{name}"',
-    "augmenter": '[[augment]]\nname = "{name}"',
-    "feature_augmenter": '[[augment]]\nname = "{name}"',
-    "feature_extractor": '[features]\nname = "{name}"',
-    "model": '[model]\nname = "{name}"',
-    "dataset": '[dataset]\nname = "{name}"\nroot = "/data/my-corpus"',
-    "protocol": '[protocol]\nname = "{name}"',
-}
+#: Recipe lines beyond the component's name that an example needs.
+RECIPE_EXTRA = {"dataset": 'root = "/data/my-corpus"'}
+
+GENERIC_BODY = '''    """One-line description of the component (shown by `serkit plugins`)."""
+
+    name = "{name}"
+    strength: float = param(1.0, "an example parameter: declare each with a default, help text and range", gt=0)
+
+    def {method}{signature}:
+        raise NotImplementedError("implement {method}: see docs/plugins.md")
+'''
 
 
 def new_plugin(kind: str, name: str, to: str | Path | None = None) -> Path:
     """Write the package ``serkit-NAME`` (or into ``to``) and return its folder."""
-    if kind not in EXAMPLES:
-        raise SerkitError(f"KIND: unknown kind '{kind}' (choose one of {', '.join(EXAMPLES)})")
+    types = component_types()
+    if kind not in types:
+        raise SerkitError(f"KIND: unknown kind '{kind}' (choose one of {', '.join(types)})")
+    row, base_class = types[kind]
     if not re.fullmatch(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*", name):
         raise SerkitError(f"NAME: '{name}' must be lower-case letters and digits, words joined by - or _")
     snake = name.replace("-", "_")
@@ -288,19 +269,19 @@ def new_plugin(kind: str, name: str, to: str | Path | None = None) -> Path:
     target = Path(to) if to else Path(distribution)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise SerkitError(f"{target}: folder exists and is not empty")
-    hook, base, body, extra = EXAMPLES[kind]
+    body, extra = EXAMPLES.get(kind) or (_generic_body(row.method, base_class), "")
     fields = {
         "name": snake,
         "cls": cls,
         "module": module,
         "distribution": distribution,
         "kind": kind.replace("_", " "),
-        "registry_kind": KINDS[kind],
+        "registry_kind": row.key,
         "serkit_version": __version__.split("+")[0],
         "description": f"{cls} for serkit",
     }
     contract = f"check_component({cls}())" if kind != "dataset" else "pass  # see test_scans_a_folder_per_label"
-    plain, names = IMPORTS[kind]
+    plain, names = IMPORTS.get(kind, ("", base_class.__name__))
     serkit_line = f"from serkit import {names}, hookimpl, param\n"
     if plain.startswith("from pathlib"):  # standard library: its own block
         imports = f"{plain}\n\n{serkit_line}"
@@ -311,9 +292,9 @@ def new_plugin(kind: str, name: str, to: str | Path | None = None) -> Path:
     testing = "check_component, speech_like" if "speech_like" in extra_test else "check_component"
     files = {
         "pyproject.toml": PYPROJECT.format(**fields),
-        "README.md": README.format(**fields, recipe=RECIPE_SNIPPETS[kind].format(**fields)),
+        "README.md": README.format(**fields, recipe=_recipe_snippet(row, snake, kind)),
         f"{module}/__init__.py": MODULE.format(
-            **fields, imports=imports, base=base, body=body.format(**fields), hook=hook
+            **fields, imports=imports, base=base_class.__name__, body=body.format(**fields), hook=row.hook
         ),
         f"tests/test_{snake}.py": TEST.format(
             **fields, contract=contract, extra=extra_test, imports=test_imports, testing=testing
@@ -324,3 +305,16 @@ def new_plugin(kind: str, name: str, to: str | Path | None = None) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     return target
+
+
+def _recipe_snippet(row: Kind, name: str, kind: str) -> str:
+    header = f"[[{row.section}]]" if row.many else f"[{row.section}]"
+    return "\n".join([header, f'name = "{name}"', *([RECIPE_EXTRA[kind]] if kind in RECIPE_EXTRA else [])])
+
+
+def _generic_body(method: str, base: type) -> str:
+    """A component of a kind without a worked example: its declared method, to be written."""
+    import inspect
+
+    signature = str(inspect.signature(getattr(base, method))).replace("'", "")
+    return GENERIC_BODY.replace("{method}", method).replace("{signature}", signature)

@@ -74,6 +74,9 @@ class FixLength(Preprocessor):
     seconds: float = param(3.0, "target duration in seconds", gt=0)
     crop: str = param("start", "which part of a longer clip to keep", choices=("start", "center", "end"))
 
+    def fixed_duration(self) -> float | None:
+        return self.seconds
+
     def __call__(self, wave: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
         target = round(self.seconds * sample_rate)
         excess = wave.size - target

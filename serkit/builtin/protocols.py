@@ -59,6 +59,9 @@ class SpeakerKFold(Protocol):
         "error", "a fold whose test part lacks a class: stop, or warn", choices=MISSING_TEST_CLASSES
     )
 
+    def missing_test_class_policy(self) -> str:
+        return self.missing_test_classes
+
     def split(self, utterances: list[Utterance], seed: int) -> list[Fold]:
         speakers = _speakers(utterances)
         if self.folds > len(speakers):
@@ -92,6 +95,9 @@ class LeaveOneSpeakerOut(Protocol):
         "warn", "a speaker lacking a class (EMO-DB's 08 has no disgust): stop, or warn", choices=MISSING_TEST_CLASSES
     )
 
+    def missing_test_class_policy(self) -> str:
+        return self.missing_test_classes
+
     def split(self, utterances: list[Utterance], seed: int) -> list[Fold]:
         speakers = _speakers(utterances)
         if len(speakers) < 2:
@@ -118,6 +124,9 @@ class FixedSpeakers(Protocol):
     missing_test_classes: str = param(
         "error", "a fold whose test part lacks a class: stop, or warn", choices=MISSING_TEST_CLASSES
     )
+
+    def missing_test_class_policy(self) -> str:
+        return self.missing_test_classes
 
     def validate(self) -> None:
         if not self.test_speakers or not all(self.test_speakers):

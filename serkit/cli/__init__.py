@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from serkit import __version__
 from serkit.core.errors import SerkitError
+from serkit.core.version import __version__
 
 
 def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -39,6 +39,23 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(1)
 
     return wrapper
+
+
+class KindChoice(click.Choice):
+    """The component types of :func:`serkit.core.kinds.component_types`, read when the command runs."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+
+    @property  # type: ignore[override]
+    def choices(self) -> tuple[str, ...]:
+        from serkit.core.kinds import component_types
+
+        return tuple(component_types())
+
+    @choices.setter
+    def choices(self, value: object) -> None:
+        pass
 
 
 def set_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -66,10 +83,11 @@ def cli(debug: bool) -> None:
 @friendly_errors
 def run(recipe: str, overrides: tuple[str, ...], split_file: str | None, skip_unreadable: bool) -> None:
     """Run the experiment described by RECIPE and write a run folder."""
+    from serkit.experiment.reporter import ConsoleReporter
     from serkit.experiment.runner import run_recipe
 
     overrides = (*overrides, "run.skip_unreadable=true") if skip_unreadable else overrides
-    run_recipe(recipe, list(overrides), Console(), split_file)
+    run_recipe(recipe, list(overrides), ConsoleReporter(), split_file)
 
 
 @cli.command()
@@ -80,8 +98,9 @@ def run(recipe: str, overrides: tuple[str, ...], split_file: str | None, skip_un
 def ablate(sweep: str, overrides: tuple[str, ...], name: str) -> None:
     """Run the baseline and every variant of SWEEP and compare them (rerun to resume)."""
     from serkit.experiment.ablate import run_sweep
+    from serkit.experiment.reporter import ConsoleReporter
 
-    run_sweep(sweep, list(overrides), Console(), name)
+    run_sweep(sweep, list(overrides), ConsoleReporter(), name)
 
 
 @cli.command()
@@ -110,7 +129,7 @@ def predict(
     plot_dir: str | None,
 ) -> None:
     """Predict the emotion of AUDIO files or folders with the model trained in RUN_DIR."""
-    from serkit.inference.output import plot_timeline, print_csv, print_table
+    from serkit.inference.output import plot_timeline, predictions_document, print_csv, print_table
     from serkit.inference.predictor import Predictor, audio_files
 
     predictor = Predictor.load(run_dir)
@@ -125,17 +144,7 @@ def predict(
             if result.windows:
                 plot_timeline(result, plot_dir)
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "run": run_dir,
-                    "predictions": [r.to_dict() for r in results],
-                    "errors": failures,
-                    "notes": [predictor.version_note] if predictor.version_note else [],
-                },
-                indent=2,
-            )
-        )
+        click.echo(json.dumps(predictions_document(run_dir, predictor, results, failures), indent=2))
     elif as_csv:
         print_csv(results, predictor.labels)
     else:
@@ -164,9 +173,10 @@ def export(run_dir: str, fmt: str, out: str | None) -> None:
 @friendly_errors
 def resume(run_dir: str) -> None:
     """Continue an interrupted run in RUN_DIR from its last checkpoint."""
+    from serkit.experiment.reporter import ConsoleReporter
     from serkit.experiment.runner import resume_run
 
-    resume_run(run_dir, Console())
+    resume_run(run_dir, ConsoleReporter())
 
 
 @cli.group(invoke_without_command=True)
@@ -180,29 +190,12 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
     from serkit.core.registry import get_registry
 
     registry = get_registry()
-    listing = {
-        kind: [
-            {
-                "name": name,
-                "distribution": entry.provider.distribution,
-                "version": entry.provider.version,
-                "plugin": entry.provider.plugin,
-                "description": entry.cls.description(),
-                "parameters": [spec.to_dict() for spec in entry.cls.params()],
-            }
-            for name, entry in sorted(entries.items())
-        ]
-        for kind, entries in registry.entries.items()
-    }
-    problems = [
-        {"plugin": p.provider.plugin, "distribution": p.provider.distribution, "error": p.message}
-        for p in registry.problems
-    ]
+    document = registry.listing()
     if as_json:
-        click.echo(json.dumps({"components": listing, "problems": problems}, indent=2, default=str))
+        click.echo(json.dumps(document, indent=2, default=str))
         return
     console = Console()
-    for kind, entries in listing.items():
+    for kind, entries in document["components"].items():
         table = Table(title=kind.replace("_", " "), title_justify="left", show_lines=False)
         table.add_column("name", style="bold")
         table.add_column("from")
@@ -246,7 +239,7 @@ def synth(
 ) -> None:
     """Write a synthetic acted-emotion corpus in RAVDESS's layout to OUT_DIR (eSpeak NG voices)."""
     from serkit.corpora.synth import EMOTION_CODES, SynthConfig, check_target, synthesise_corpus
-    from serkit.experiment.runner import progress_bar
+    from serkit.experiment.reporter import progress_bar
 
     chosen = tuple(e.strip() for e in emotions.split(",") if e.strip()) or tuple(EMOTION_CODES)
     config = SynthConfig(actors, chosen, statements, repetitions, sample_rate, seed, noise_snr, workers)
@@ -310,8 +303,8 @@ def download(corpus: str, to: str | None, url: str, md5: str, sha256: str, keep_
 def check(dataset: str, root: str, as_json: bool, strict: bool) -> None:
     """Count classes, speakers and formats of DATASET at ROOT and list what is wrong (e.g. ravdess ./data)."""
     from serkit.core.registry import get_registry
-    from serkit.corpora.check import check_dataset, problems
-    from serkit.experiment.runner import progress_bar
+    from serkit.corpora.check import check_dataset, check_tables, problems
+    from serkit.experiment.reporter import progress_bar
 
     entry = get_registry().get("datasets", dataset, "DATASET")
     component = entry.cls.from_params({"root": root}, "dataset")
@@ -323,49 +316,14 @@ def check(dataset: str, root: str, as_json: bool, strict: bool) -> None:
     if as_json:
         click.echo(json.dumps(report | {"problems": found}, indent=2))
     else:
-        _print_check(console, report, found)
+        for renderable in check_tables(report, found):
+            console.print(renderable)
     if strict and found:
         sys.exit(1)
 
 
-def _print_check(console: Console, report: dict[str, Any], found: list[str]) -> None:
-    summary = Table(title=f"{report['dataset']} at {escape(report['root'])}", title_justify="left", show_header=False)
-    duration = report["duration_seconds"]
-    rows = [
-        ("files", str(report["files"])),
-        ("speakers", str(len(report["speakers"]))),
-        ("genders", ", ".join(f"{k} {v}" for k, v in report["genders"].items())),
-        ("duration (s)", ", ".join(f"{k} {v}" for k, v in duration.items() if k != "total_minutes")),
-        ("total (min)", str(duration.get("total_minutes", 0))),
-        ("sample rates (Hz)", ", ".join(f"{k}: {v}" for k, v in report["sample_rates"].items())),
-        ("channels", ", ".join(f"{k}: {v}" for k, v in report["channels"].items())),
-        ("multi-channel files", "\n".join(report["multichannel_files"]) or "none"),
-    ]
-    for key, value in rows:
-        summary.add_row(key, escape(value))
-    console.print(summary)
-    for title, counts in (("class", report["classes"]), ("speaker", report["speakers"])):
-        table = Table(title=f"files per {title}", title_justify="left")
-        table.add_column(title)
-        table.add_column("files", justify="right")
-        for key, value in counts.items():
-            table.add_row(escape(key), str(value))
-        console.print(table)
-    for note in report["notes"]:
-        console.print(f"[dim]{escape(note)}[/dim]")
-    for problem in found:
-        console.print(f"[yellow]{escape(problem)}[/yellow]")
-    if not found:
-        console.print("[green]no problems found[/green]")
-
-
 @plugins.command("new")
-@click.argument(
-    "kind",
-    type=click.Choice(
-        ["preprocessor", "augmenter", "feature_augmenter", "feature_extractor", "model", "dataset", "protocol"]
-    ),
-)
+@click.argument("kind", type=KindChoice())
 @click.argument("name")
 @click.option("--to", "to", type=click.Path(file_okay=False), help="Folder to write (default ./serkit-NAME).")
 @friendly_errors

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 
-from serkit.core.params import ParamSpec, param_specs, validate_params
+from serkit.core.params import ParamSpec, param, param_specs, validate_params
 
 if TYPE_CHECKING:
     import torch
@@ -80,6 +80,10 @@ class Preprocessor(Component):
 
     def __call__(self, wave: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
         raise NotImplementedError
+
+    def fixed_duration(self) -> float | None:
+        """The duration in seconds every output has, or None; the predictor windows long recordings by it."""
+        return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -155,13 +159,15 @@ class Dataset(Component):
     """Finds the labelled utterances of one corpus under a root folder."""
 
     kind: ClassVar[str] = "dataset"
+    #: Where the corpus is: a folder, or a file listing it. Subclasses redeclare it with their own help.
+    root: str = param("", "the corpus's folder (or the file that lists it)")
 
     def scan(self) -> Scan:
         raise NotImplementedError
 
     def location(self) -> str:
         """The folder that file paths in split.json and predictions.csv are written relative to."""
-        root = Path(str(getattr(self, "root", "") or ".")).expanduser()
+        root = Path(self.root or ".").expanduser()
         return str(root.parent if root.is_file() else root)
 
 
@@ -189,16 +195,10 @@ class Protocol(Component):
     def split(self, utterances: list[Utterance], seed: int) -> list[Fold]:
         raise NotImplementedError
 
+    def missing_test_class_policy(self) -> str:
+        """What a fold whose test part lacks a class means: "error" (stop before training) or "warn"."""
+        return "error"
+
     def describe(self, utterances: list[Utterance]) -> str:
         """The protocol in words, for every report."""
         return self.name
-
-
-KINDS: dict[str, type[Component]] = {
-    "preprocessors": Preprocessor,
-    "augmenters": Augmenter,
-    "feature_extractors": FeatureExtractor,
-    "models": Model,
-    "datasets": Dataset,
-    "protocols": Protocol,
-}

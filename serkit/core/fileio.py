@@ -34,3 +34,11 @@ def write_text(path: str | Path, text: str) -> None:
 
 def write_json(path: str | Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def write_figure(figure: Any, path: str | Path, dpi: int = 120) -> None:
+    """Save a matplotlib figure as PNG atomically, then close it."""
+    import matplotlib.pyplot as plt
+
+    write_atomic(path, lambda out: figure.savefig(out, format="png", dpi=dpi, bbox_inches="tight"), binary=True)
+    plt.close(figure)

@@ -35,9 +35,15 @@ def param(
     gt: float | None = None,
     lt: float | None = None,
     choices: tuple[Any, ...] | None = None,
+    renamed_from: str | tuple[str, ...] = (),
 ) -> Any:
-    """Declare one parameter of a component (a dataclass field with metadata)."""
-    metadata = {"help": help, "ge": ge, "le": le, "gt": gt, "lt": lt, "choices": choices}
+    """Declare one parameter of a component (a dataclass field with metadata).
+
+    ``renamed_from`` lists earlier names of the parameter: a recipe (or a run folder's
+    ``recipe.toml``) that uses an old name still loads, the value moving to the new name.
+    """
+    old = (renamed_from,) if isinstance(renamed_from, str) else tuple(renamed_from)
+    metadata = {"help": help, "ge": ge, "le": le, "gt": gt, "lt": lt, "choices": choices, "renamed_from": old}
     if default is REQUIRED:
         return dataclasses.field(metadata=metadata)
     if isinstance(default, list | dict):
@@ -59,6 +65,7 @@ class ParamSpec:
     gt: float | None = None
     lt: float | None = None
     choices: tuple[Any, ...] | None = None
+    renamed_from: tuple[str, ...] = ()
 
     @property
     def required(self) -> bool:
@@ -210,6 +217,7 @@ def validate_params(cls: type, values: Mapping[str, Any], where: str) -> dict[st
     from serkit.core.suggest import did_you_mean
 
     specs = {spec.name: spec for spec in param_specs(cls)}
+    values = _renamed(specs, values, where)
     for key in values:
         if key not in specs:
             hint = did_you_mean(key, specs)
@@ -224,3 +232,16 @@ def validate_params(cls: type, values: Mapping[str, Any], where: str) -> dict[st
         else:
             resolved[name] = spec.default
     return resolved
+
+
+def _renamed(specs: Mapping[str, ParamSpec], values: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """``values`` with every parameter given under an earlier name moved to its current name."""
+    out = dict(values)
+    for spec in specs.values():
+        for old in spec.renamed_from:
+            if old not in out:
+                continue
+            if spec.name in out:
+                raise SerkitError(f"{where}.{old}: renamed to '{spec.name}'; give only '{spec.name}'")
+            out[spec.name] = out.pop(old)
+    return out

@@ -6,9 +6,11 @@ declares; nothing in a recipe is ever evaluated as code.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,60 +18,26 @@ import tomli_w
 
 from serkit.core.components import Augmenter, Component, Dataset, FeatureExtractor, Model, Preprocessor, Protocol
 from serkit.core.errors import SerkitError
-from serkit.core.params import param, validate_params
+from serkit.core.kinds import Kind, all_kinds
+from serkit.core.params import validate_params
 from serkit.core.registry import Registry, get_registry
+from serkit.core.settings import NormaliseSettings, RunSettings, TrainSettings
 from serkit.core.suggest import did_you_mean
 
-
-@dataclass(frozen=True, kw_only=True)
-class RunSettings:
-    name: str = param("run", "run name; the run folder is <output>/<name>-<timestamp>")
-    seed: int = param(42, "seed for the split, augmentation and training", ge=0)
-    repeats: int = param(1, "run the protocol this many times with seeds seed, seed+1, ...", ge=1)
-    device: str = param("auto", "torch device: auto uses CUDA when present", choices=("auto", "cpu", "cuda"))
-    output: str = param("runs", "folder that receives the run folders")
-    cache_dir: str = param("", "feature cache folder; empty uses $SERKIT_CACHE or ~/.cache/serkit")
-    workers: int = param(0, "parallel worker processes for the audio pipeline; 0 uses every core", ge=0)
-    skip_unreadable: bool = param(False, "skip unreadable audio files (listed in the log) instead of stopping")
+SETTINGS: dict[str, type] = {"run": RunSettings, "normalise": NormaliseSettings, "train": TrainSettings}
 
 
-@dataclass(frozen=True, kw_only=True)
-class NormaliseSettings:
-    method: str = param(
-        "zscore", "feature normalisation; statistics come from the training part only", choices=("zscore", "none")
-    )
-    scope: str = param(
-        "band", "z-score per frequency band (row) or one global mean and deviation", choices=("band", "global")
-    )
+def section_order() -> list[str]:
+    """Recipe sections in the order ``recipe.toml`` writes them: ``[run]``, the component kinds in
+    table order with ``[normalise]`` just before the model it feeds, ``[train]`` last."""
+    order = ["run"]
+    for kind in all_kinds():
+        order += ["normalise", kind.section] if kind.section == "model" else [kind.section]
+    return [*order, "train"]
 
 
-@dataclass(frozen=True, kw_only=True)
-class TrainSettings:
-    max_epochs: int = param(100, "upper bound on training epochs", ge=1)
-    batch_size: int = param(16, "mini-batch size", ge=1)
-    learning_rate: float = param(1e-4, "Adam learning rate", gt=0)
-    weight_decay: float = param(0.0, "Adam weight decay", ge=0)
-    patience: int = param(10, "early stopping: epochs without validation-loss improvement", ge=1)
-    validation_size: float = param(0.1, "fraction of the training part held out for early stopping", gt=0, lt=1)
-    precision: str = param(
-        "auto",
-        "auto: bf16 on CPUs that support it and fp16 on CUDA; fp32 disables it",
-        choices=("auto", "fp32", "bf16", "fp16"),
-    )
-
-
-SETTINGS = {"run": RunSettings, "normalise": NormaliseSettings, "train": TrainSettings}
-#: recipe key -> (registry kind, base class, is a list)
-COMPONENT_SECTIONS: dict[str, tuple[str, type[Component], bool]] = {
-    "dataset": ("datasets", Dataset, False),
-    "protocol": ("protocols", Protocol, False),
-    "preprocess": ("preprocessors", Preprocessor, True),
-    "augment": ("augmenters", Augmenter, True),
-    "features": ("feature_extractors", FeatureExtractor, False),
-    "model": ("models", Model, False),
-}
-DEFAULT_COMPONENTS = {"protocol": {"name": "random"}, "preprocess": [], "augment": []}
-SECTION_ORDER = ["run", "dataset", "protocol", "preprocess", "augment", "features", "normalise", "model", "train"]
+def component_sections() -> dict[str, Kind]:
+    return {kind.section: kind for kind in all_kinds()}
 
 
 @dataclass(frozen=True)
@@ -86,12 +54,26 @@ class Recipe:
     model: Model
     train: TrainSettings
     source: str = "<recipe>"
+    #: Components of kinds that have no field of their own above, by recipe section.
+    more: dict[str, Any] = field(default_factory=dict)
+
+    def section(self, key: str) -> Any:
+        """A section's settings or component(s), by its recipe key."""
+        return self.more[key] if key in self.more else getattr(self, key)
+
+    def components(self) -> list[tuple[str, Component]]:
+        """Every component with the recipe key that names it (``augment[1]``), in recipe order."""
+        out: list[tuple[str, Component]] = []
+        for key, kind in component_sections().items():
+            value = self.section(key)
+            out += [(f"{key}[{i}]", c) for i, c in enumerate(value)] if kind.many else [(key, value)]
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """The fully resolved recipe as plain data (what ``recipe.toml`` in a run folder holds)."""
         out: dict[str, Any] = {}
-        for key in SECTION_ORDER:
-            value = getattr(self, key)
+        for key in section_order():
+            value = self.section(key)
             if isinstance(value, list):
                 out[key] = [{"name": c.name, **c.to_params()} for c in value]
             elif isinstance(value, Component):
@@ -104,17 +86,23 @@ class Recipe:
         return tomli_w.dumps(self.to_dict())
 
 
-def load_recipe(path: str | Path, overrides: list[str] = (), registry: Registry | None = None) -> Recipe:
-    """Read, override and validate a recipe file; every error names the file and key."""
+def read_toml(path: str | Path, what: str) -> dict[str, Any]:
+    """A TOML file as data; a missing, unreadable or invalid file is one line naming ``what`` and the file."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise SerkitError(f"recipe '{path}': file not found") from exc
+        raise SerkitError(f"{what} '{path}': file not found") from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise SerkitError(f"recipe '{path}': cannot read ({exc})") from exc
+        raise SerkitError(f"{what} '{path}': cannot read ({exc})") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise SerkitError(f"recipe '{path}': invalid TOML ({exc})") from exc
+        raise SerkitError(f"{what} '{path}': invalid TOML ({exc})") from exc
+
+
+def load_recipe(path: str | Path, overrides: Sequence[str] = (), registry: Registry | None = None) -> Recipe:
+    """Read, override and validate a recipe file; every error names the file and key."""
+    path = Path(path)
+    raw = read_toml(path, "recipe")
     for override in overrides:
         apply_override(raw, override)
     try:
@@ -154,10 +142,9 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
     if not sep or not key.strip():
         raise SerkitError(f"--set {override}: expected KEY=VALUE, e.g. train.max_epochs=3")
     parts = _parse_key(key.strip())
-    if parts[0] not in SECTION_ORDER:
-        raise SerkitError(
-            f"--set {key}: unknown recipe section '{parts[0]}'{did_you_mean(str(parts[0]), SECTION_ORDER)}"
-        )
+    sections = section_order()
+    if parts[0] not in sections:
+        raise SerkitError(f"--set {key}: unknown recipe section '{parts[0]}'{did_you_mean(str(parts[0]), sections)}")
     node: Any = raw
     for depth, part in enumerate(parts[:-1]):
         where = _key_text(parts[: depth + 1])
@@ -187,30 +174,32 @@ def _key_text(parts: list[str | int]) -> str:
 
 def build_recipe(raw: dict[str, Any], registry: Registry, source: str = "<recipe>") -> Recipe:
     """Validate raw recipe data against the settings and the registered components."""
+    sections = section_order()
     for key in raw:
-        if key not in SECTION_ORDER:
-            raise SerkitError(
-                f"{key}: unknown section{did_you_mean(key, SECTION_ORDER)} (known: {', '.join(SECTION_ORDER)})"
-            )
+        if key not in sections:
+            raise SerkitError(f"{key}: unknown section{did_you_mean(key, sections)} (known: {', '.join(sections)})")
     values: dict[str, Any] = {"source": source}
     for key, cls in SETTINGS.items():
         section = raw.get(key, {})
         if not isinstance(section, dict):
             raise SerkitError(f"{key}: expected a table ([{key}])")
         values[key] = cls(**validate_params(cls, section, key))
-    for key, (kind, _, many) in COMPONENT_SECTIONS.items():
-        section = raw.get(key, DEFAULT_COMPONENTS.get(key))
+    fields = {f.name for f in dataclasses.fields(Recipe)}
+    more: dict[str, Any] = {}
+    for key, kind in component_sections().items():
+        section = raw.get(key, kind.default)
         if section is None:
             raise SerkitError(f'{key}: section is missing (add [{key}] with name = "...")')
-        if many:
+        if kind.many:
             if not isinstance(section, list):
                 raise SerkitError(f"{key}: expected a list of tables ([[{key}]])")
-            values[key] = [_component(registry, kind, entry, f"{key}[{i}]") for i, entry in enumerate(section)]
+            value: Any = [_component(registry, kind.key, entry, f"{key}[{i}]") for i, entry in enumerate(section)]
         else:
             if not isinstance(section, dict):
                 raise SerkitError(f"{key}: expected a table ([{key}])")
-            values[key] = _component(registry, kind, section, key)
-    return Recipe(**values)
+            value = _component(registry, kind.key, section, key)
+        (values if key in fields else more)[key] = value
+    return Recipe(**values, more=more)
 
 
 def _component(registry: Registry, kind: str, entry: Any, where: str) -> Component:

@@ -15,12 +15,14 @@ from typing import Any
 
 import pluggy
 
-from serkit import __version__
 from serkit.core import hookspecs
-from serkit.core.components import KINDS, Component
+from serkit.core.components import Component
 from serkit.core.errors import SerkitError
+from serkit.core.guard import describe
+from serkit.core.kinds import Kind, all_kinds, by_key, kind_of
 from serkit.core.params import param_specs, supported
 from serkit.core.suggest import did_you_mean
+from serkit.core.version import __version__
 
 ENTRY_POINT_GROUP = "serkit"
 
@@ -74,7 +76,7 @@ class Problem:
 class Registry:
     """Every component by kind and name, with the problems met while collecting them."""
 
-    entries: dict[str, dict[str, Entry]] = field(default_factory=lambda: {k: {} for k in KINDS})
+    entries: dict[str, dict[str, Entry]] = field(default_factory=lambda: {k.key: {} for k in all_kinds()})
     problems: list[Problem] = field(default_factory=list)
 
     def get(self, kind: str, name: Any, where: str) -> Entry:
@@ -83,12 +85,47 @@ class Registry:
         if not isinstance(name, str):
             raise SerkitError(f"{where}: expected a component name (string), got {name!r}")
         if name not in known:
-            singular = KINDS[kind].kind
+            singular = by_key(kind).singular
             hint = did_you_mean(name, known)
             names = ", ".join(sorted(known)) or "none"
             broken = "".join(f"; note: {p}" for p in self.problems)
             raise SerkitError(f"{where}: unknown {singular} '{name}'{hint} (available: {names}){broken}")
         return known[name]
+
+    def culprit(self, component: Component) -> str:
+        """The component in words with the distribution that provided it, for error messages."""
+        entry = self.entries.get(kind_of(component).key, {}).get(component.name)
+        return describe(component, str(entry.provider) if entry else None)
+
+    def origins(self) -> dict[str, str]:
+        """``"<kind>:<name>"`` -> ``"<distribution> <version>"`` for every component."""
+        return {
+            f"{entry.cls.kind}:{name}": str(entry.provider)
+            for entries in self.entries.values()
+            for name, entry in entries.items()
+        }
+
+    def listing(self) -> dict[str, Any]:
+        """Every component by kind with its provider and parameters, and the plugin problems (``--json``)."""
+        components = {
+            kind: [
+                {
+                    "name": name,
+                    "distribution": entry.provider.distribution,
+                    "version": entry.provider.version,
+                    "plugin": entry.provider.plugin,
+                    "description": entry.cls.description(),
+                    "parameters": [spec.to_dict() for spec in entry.cls.params()],
+                }
+                for name, entry in sorted(entries.items())
+            ]
+            for kind, entries in self.entries.items()
+        }
+        problems = [
+            {"plugin": p.provider.plugin, "distribution": p.provider.distribution, "error": p.message}
+            for p in self.problems
+        ]
+        return {"components": components, "problems": problems}
 
     def raise_problems(self) -> None:
         """Stop with the first plugin problem (used before a run starts)."""
@@ -162,24 +199,25 @@ def get_registry() -> Registry:
     """Collect every component from every loaded plugin."""
     manager = get_plugin_manager()
     registry = Registry(problems=list(_load_problems))
-    for kind, base in KINDS.items():
-        hook = getattr(manager.hook, f"register_{kind}")
+    for kind in all_kinds():
+        hook = getattr(manager.hook, kind.hook)
         for impl in hook.get_hookimpls():
             provider = provider_of(manager.get_name(impl.plugin) or impl.plugin_name)
-            _collect(registry, kind, base, impl, provider)
+            _collect(registry, kind, impl, provider)
     return registry
 
 
-def _collect(registry: Registry, kind: str, base: type, impl: Any, provider: Provider) -> None:
+def _collect(registry: Registry, kind: Kind, impl: Any, provider: Provider) -> None:
+    base = kind.base
     found: list[type] = []
     try:
         impl.function(register=found.append)
         for cls in found:
             _check_component(cls, base)
     except Exception as exc:  # a third-party plugin may fail in any way
-        registry.problems.append(Problem(provider, f"register_{kind} failed: {type(exc).__name__}: {exc}"))
+        registry.problems.append(Problem(provider, f"{kind.hook} failed: {type(exc).__name__}: {exc}"))
         return
-    table = registry.entries[kind]
+    table = registry.entries[kind.key]
     for cls in found:
         if cls.name in table:
             other = table[cls.name].provider
@@ -187,7 +225,7 @@ def _collect(registry: Registry, kind: str, base: type, impl: Any, provider: Pro
                 Problem(provider, f"{base.kind} '{cls.name}' is registered by both {other} and {provider}")
             )
             continue
-        table[cls.name] = Entry(kind, cls, provider)
+        table[cls.name] = Entry(kind.key, cls, provider)
 
 
 def _check_component(cls: Any, base: type) -> None:

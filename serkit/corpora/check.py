@@ -17,7 +17,7 @@ from serkit.data.cache import file_digest
 def check_dataset(dataset: Dataset, progress: Callable[[int], None] = lambda n: None) -> dict[str, Any]:
     """Counts, audio formats, durations and problems of every file the dataset finds."""
     scan = dataset.scan()
-    root = str(getattr(dataset, "root", "") or dataset.location())
+    root = dataset.root or dataset.location()
     base = dataset.location()
 
     def rel(path: str) -> str:
@@ -85,3 +85,38 @@ def problems(report: dict[str, Any]) -> list[str]:
     found += [f"byte-identical: {' = '.join(group)}" for group in report["duplicates"]]
     found += [f"multi-channel (mixed down to mono when loaded): {name}" for name in report["multichannel_files"]]
     return found + [f"does not fit the naming convention: {name}" for name in report["unmatched_names"]]
+
+
+def check_tables(report: dict[str, Any], found: list[str]) -> list[Any]:
+    """What ``serkit data check`` shows: a summary table, counts per class and speaker, notes and problems."""
+    from rich.markup import escape
+    from rich.table import Table
+    from rich.text import Text
+
+    summary = Table(title=f"{report['dataset']} at {escape(report['root'])}", title_justify="left", show_header=False)
+    duration = report["duration_seconds"]
+    rows = [
+        ("files", str(report["files"])),
+        ("speakers", str(len(report["speakers"]))),
+        ("genders", ", ".join(f"{k} {v}" for k, v in report["genders"].items())),
+        ("duration (s)", ", ".join(f"{k} {v}" for k, v in duration.items() if k != "total_minutes")),
+        ("total (min)", str(duration.get("total_minutes", 0))),
+        ("sample rates (Hz)", ", ".join(f"{k}: {v}" for k, v in report["sample_rates"].items())),
+        ("channels", ", ".join(f"{k}: {v}" for k, v in report["channels"].items())),
+        ("multi-channel files", "\n".join(report["multichannel_files"]) or "none"),
+    ]
+    for key, value in rows:
+        summary.add_row(key, escape(value))
+    out: list[Any] = [summary]
+    for title, counts in (("class", report["classes"]), ("speaker", report["speakers"])):
+        table = Table(title=f"files per {title}", title_justify="left")
+        table.add_column(title)
+        table.add_column("files", justify="right")
+        for key, value in counts.items():
+            table.add_row(escape(key), str(value))
+        out.append(table)
+    out += [Text(note, style="dim") for note in report["notes"]]
+    out += [Text(problem, style="yellow") for problem in found]
+    if not found:
+        out.append(Text("no problems found", style="green"))
+    return out

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from serkit import __version__
 from serkit.core.errors import SerkitError
+from serkit.core.version import __version__
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from serkit.core.fileio import write_atomic
 
 #: Bump when the meaning of cached arrays changes (loader or pipeline semantics).
 CACHE_FORMAT = "3"
@@ -48,14 +49,4 @@ class ArrayCache:
             return None
 
     def put(self, kind: str, key: str, array: np.ndarray) -> None:
-        path = self.path(kind, key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                np.save(out, array, allow_pickle=False)
-            os.chmod(temp, 0o644)
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        write_atomic(self.path(kind, key), lambda out: np.save(out, array, allow_pickle=False), binary=True)

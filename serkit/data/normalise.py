@@ -48,3 +48,13 @@ class ZScore:
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> ZScore:
         return cls(np.asarray(data["mean"], np.float32), np.asarray(data["std"], np.float32))
+
+
+def fit_normaliser(method: str, scope: str, x: np.ndarray) -> ZScore:
+    """The ``[normalise]`` setting fitted on training features: z-score, or the identity for ``none``."""
+    return ZScore.fit(x, scope) if method == "zscore" else ZScore.identity()
+
+
+def saved_normaliser(data: dict[str, object]) -> ZScore:
+    """The normaliser a run folder's model.json describes (method, and the fitted statistics)."""
+    return ZScore.from_dict(data) if data.get("method", "zscore") == "zscore" else ZScore.identity()

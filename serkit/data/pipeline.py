@@ -20,6 +20,7 @@ import numpy as np
 
 from serkit.core.components import Augmenter, Component, FeatureExtractor, Preprocessor
 from serkit.core.errors import SerkitError
+from serkit.core.guard import describe, guarded
 from serkit.data import audio
 from serkit.data.cache import ArrayCache, digest
 
@@ -64,17 +65,11 @@ class Pipeline:
         return np.random.default_rng([self.seed, int(file_hash[:16], 16), slot])
 
     def culprit(self, component: Component) -> str:
-        origin = self.origins.get(f"{component.kind}:{component.name}")
-        return f"{component.kind} '{component.name}'" + (f" ({origin})" if origin else "")
+        return describe(component, self.origins.get(f"{component.kind}:{component.name}"))
 
 
 def _run(pipeline: Pipeline, component: Component, path: str, call: Callable[[], object]) -> object:
-    try:
-        return call()
-    except SerkitError:
-        raise
-    except Exception as exc:  # any failure inside a component, built-in or third-party
-        raise SerkitError(f"{pipeline.culprit(component)} failed on {path}: {type(exc).__name__}: {exc}") from exc
+    return guarded(pipeline.culprit(component), call, f" on {path}")
 
 
 def _check_wave(pipeline: Pipeline, component: Component, path: str, wave: object) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit, StratifiedS
 
 from serkit.core.components import Fold, Protocol, Utterance
 from serkit.core.errors import SerkitError
+from serkit.core.version import RUN_FORMAT
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ def plan_folds(
     """
     labels = [u.label for u in utterances]
     speakers = [u.speaker for u in utterances]
-    policy = getattr(protocol, "missing_test_classes", "error")
+    policy = protocol.missing_test_class_policy() if protocol is not None else "error"
     plans, warnings = [], []
     for fold in folds:
         check_fold(fold, len(utterances))
@@ -127,6 +129,7 @@ def split_to_json(plans: list[FoldPlan], utterances: list[Utterance], root: str,
         return [os.path.relpath(utterances[i].path, root) for i in indices]
 
     return {
+        "format_version": RUN_FORMAT,
         "protocol": description,
         "folds": [
             {
@@ -142,13 +145,20 @@ def split_to_json(plans: list[FoldPlan], utterances: list[Utterance], root: str,
     }
 
 
-def load_split(path: str | Path, utterances: list[Utterance], root: str) -> list[FoldPlan]:
-    """Reload a saved split, matching files by their path relative to the dataset root."""
+def load_split(
+    path: str | Path, utterances: list[Utterance], root: str, default_seed: Callable[[int], int] = lambda repeat: 0
+) -> list[FoldPlan]:
+    """Reload a saved split, matching files by their path relative to the dataset root.
+
+    Each fold keeps the seed it was saved with; ``default_seed(repeat)`` gives it where none was saved.
+    """
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         saved = data["folds"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SerkitError(f"{path}: not a serkit split file ({exc})") from exc
+    if int(data.get("format_version", 0)) > RUN_FORMAT:
+        raise SerkitError(f"{path}: written by a newer serkit (run format {data['format_version']}); upgrade serkit")
     index = {os.path.relpath(u.path, root): i for i, u in enumerate(utterances)}
     plans = []
     for fold in saved:
@@ -160,7 +170,9 @@ def load_split(path: str | Path, utterances: list[Utterance], root: str) -> list
                     f"{path}: fold '{fold['name']}' names {len(missing)} file(s) not in the dataset, e.g. {missing[0]}"
                 )
             parts.append(sorted(index[name] for name in fold[part]))
-        plan = FoldPlan(fold["name"], *parts, repeat=fold.get("repeat", 0), seed=fold.get("seed", 0))
+        repeat = int(fold.get("repeat", 0))
+        seed = int(fold["seed"]) if "seed" in fold else default_seed(repeat)
+        plan = FoldPlan(fold["name"], *parts, repeat=repeat, seed=seed)
         check_fold(Fold(plan.name, plan.train, plan.test), len(utterances))
         plans.append(plan)
     return plans

@@ -22,26 +22,28 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import shutil
 import time
-import tomllib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.console import Console
+from rich.rule import Rule
 from rich.table import Table
 
 from serkit.core.errors import SerkitError
-from serkit.core.fileio import write_atomic, write_json, write_text
-from serkit.core.recipe import Recipe, load_recipe
+from serkit.core.fileio import write_figure, write_json, write_text
+from serkit.core.recipe import Recipe, load_recipe, read_toml
 from serkit.core.registry import Registry, get_registry
 from serkit.core.suggest import did_you_mean
-from serkit.data.split import plan_folds
+from serkit.experiment.planning import plan_run
+from serkit.experiment.records import RunSummary
 from serkit.experiment.report import markdown_table
+from serkit.experiment.reporter import Reporter
 
 SWEEP_KEYS = ("name", "base", "baseline", "set")
 VARIANT_KEYS = ("name", "set")
@@ -85,12 +87,7 @@ def slug(text: str) -> str:
 def load_sweep(path: str | Path, overrides: list[str], registry: Registry) -> Sweep:
     """Read a sweep file and validate the recipe of every variant (nothing runs yet)."""
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise SerkitError(f"sweep '{path}': file not found") from exc
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise SerkitError(f"sweep '{path}': cannot read ({exc})") from exc
+    raw = read_toml(path, "sweep")
     _check_keys(raw, ("sweep", "variant"), f"sweep '{path}'")
     head = raw.get("sweep")
     if not isinstance(head, dict) or "base" not in head:
@@ -127,19 +124,16 @@ def preflight(sweep: Sweep) -> None:
         try:
             if key not in scans:
                 scans[key] = recipe.protocol.prepare(recipe.dataset.scan(), recipe.dataset)
-            utterances = scans[key].utterances
-            for repeat in range(recipe.run.repeats):
-                seed = recipe.run.seed + repeat
-                folds = recipe.protocol.split(utterances, seed)
-                plan_folds(folds, utterances, recipe.train.validation_size, seed, recipe.protocol)
+            plan_run(recipe, scans[key].utterances)
         except SerkitError as exc:
             raise SerkitError(f"sweep '{sweep.path}': variant '{variant.name}': {exc}") from exc
 
 
-def run_sweep(path: str, overrides: list[str], console: Console, name: str = "") -> Path:
+def run_sweep(path: str, overrides: list[str], reporter: Reporter | None = None, name: str = "") -> Path:
     """Run (or resume) every variant, then write the comparison; returns the sweep folder."""
-    from serkit.experiment.runner import _execute
+    from serkit.experiment.runner import execute
 
+    reporter = reporter or Reporter()
     registry = get_registry()
     registry.raise_problems()
     sweep = load_sweep(path, overrides, registry)
@@ -148,7 +142,7 @@ def run_sweep(path: str, overrides: list[str], console: Console, name: str = "")
     preflight(sweep)
     output = sweep.output
     output.mkdir(parents=True, exist_ok=True)
-    console.print(f"[bold]sweep '{sweep.name}': {len(sweep.variants)} runs -> {output}[/bold]", highlight=False)
+    reporter.say(f"sweep '{sweep.name}': {len(sweep.variants)} runs -> {output}", "bold")
     rows = []
     for variant in sweep.variants:
         run_dir = output / variant.folder
@@ -157,35 +151,34 @@ def run_sweep(path: str, overrides: list[str], console: Console, name: str = "")
         if run_dir.exists() and (not saved.is_file() or saved.read_text(encoding="utf-8") != resolved):
             aside = run_dir.with_name(f"{run_dir.name}.replaced-{datetime.now():%Y%m%d-%H%M%S}")
             shutil.move(run_dir, aside)
-            console.print(f"variant '{variant.name}' changed since its last run; the old folder is kept as {aside}")
+            reporter.say(f"variant '{variant.name}' changed since its last run; the old folder is kept as {aside}")
         if (run_dir / "metrics.json").is_file():
-            console.print(f"variant '{variant.name}': finished earlier, reusing {run_dir}", highlight=False)
+            reporter.say(f"variant '{variant.name}': finished earlier, reusing {run_dir}")
         else:
-            console.rule(f"variant '{variant.name}'")
+            reporter.show(Rule(f"variant '{variant.name}'"))
             run_dir.mkdir(parents=True, exist_ok=True)
             split = run_dir / "split.json"
             start = time.perf_counter()
-            _execute(variant.recipe, run_dir, console, registry, str(split) if split.is_file() else None)
+            split_file = str(split) if split.is_file() else None
+            execute(variant.recipe, run_dir, registry=registry, reporter=reporter, split_file=split_file)
             write_json(run_dir / "wall_time.json", {"seconds": time.perf_counter() - start})
         rows.append(_row(variant, run_dir))
-    compare(sweep, rows, output, console)
+    compare(sweep, rows, output, reporter)
     return output
 
 
 def _row(variant: Variant, run_dir: Path) -> dict[str, Any]:
-    import json
-
-    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    summary = RunSummary.read(run_dir / "metrics.json")
     wall = run_dir / "wall_time.json"
-    seconds = json.loads(wall.read_text())["seconds"] if wall.is_file() else sum(metrics["timings"].values())
+    seconds = json.loads(wall.read_text())["seconds"] if wall.is_file() else sum(summary.timings.values())
     return {
         "variant": variant.name,
         "folder": variant.folder,
         "overrides": variant.overrides,
-        "protocol": metrics["protocol"],
-        "mean": metrics["mean"],
-        "folds": {f["id"]: f["metrics"]["uar"] for f in metrics["folds"]},
-        "fold_accuracy": {f["id"]: f["metrics"]["accuracy"] for f in metrics["folds"]},
+        "protocol": summary.protocol,
+        "mean": summary.mean,
+        "folds": {f["id"]: f["metrics"]["uar"] for f in summary.folds},
+        "fold_accuracy": {f["id"]: f["metrics"]["accuracy"] for f in summary.folds},
         "seconds": seconds,
     }
 
@@ -203,7 +196,7 @@ def paired_test(variant: dict[str, float], baseline: dict[str, float]) -> float 
     return float(ttest_rel(a, b).pvalue)
 
 
-def compare(sweep: Sweep, rows: list[dict[str, Any]], output: Path, console: Console) -> list[dict[str, Any]]:
+def compare(sweep: Sweep, rows: list[dict[str, Any]], output: Path, reporter: Reporter) -> list[dict[str, Any]]:
     """The comparison table (terminal, ablation.md, ablation.csv) and bar chart (ablation.png)."""
     baseline = rows[0]
     table_rows = []
@@ -230,10 +223,8 @@ def compare(sweep: Sweep, rows: list[dict[str, Any]], output: Path, console: Con
     write_text(output / "ablation.md", _markdown(sweep, table_rows, protocols))
     _plot(table_rows, output / "ablation.png", sweep.name)
     write_json(output / "sweep.json", {"name": sweep.name, "sweep_file": str(sweep.path), "rows": rows})
-    console.print(_rich_table(sweep, table_rows, protocols))
-    console.print(
-        f"comparison written to {output}/ablation.md, ablation.csv and ablation.png", highlight=False, soft_wrap=True
-    )
+    reporter.show(_rich_table(sweep, table_rows, protocols))
+    reporter.say(f"comparison written to {output}/ablation.md, ablation.csv and ablation.png")
     return table_rows
 
 
@@ -313,5 +304,4 @@ def _plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     axes.set_ylabel("UAR % (mean ± sd over folds)")
     axes.set_ylim(0, 100)
     axes.set_title(f"{title} (baseline in orange)")
-    write_atomic(path, lambda out: figure.savefig(out, format="png", dpi=120, bbox_inches="tight"), binary=True)
-    plt.close(figure)
+    write_figure(figure, path)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from serkit.core.fileio import write_atomic
+from serkit.core.fileio import write_figure
+
+if TYPE_CHECKING:
+    from serkit.experiment.records import RunSummary
 
 
 def _pct(value: float) -> str:
@@ -40,23 +43,23 @@ def confusion_rows(metrics: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def render_markdown(summary: dict[str, Any]) -> str:
+def render_markdown(summary: RunSummary) -> str:
     """The run's report: protocol, data, pipeline, results in the paper's layout, timings."""
-    metrics, fold = summary["metrics"], summary["fold"]
+    metrics, fold = summary.metrics, summary.fold
     labels = metrics["labels"]
     parts = [
-        f"# serkit run `{summary['run_name']}`",
+        f"# serkit run `{summary.run_name}`",
         "",
-        f"- **Protocol:** {summary['protocol']}",
-        f"- **Dataset:** {summary['dataset']['name']} at `{summary['dataset']['root']}`: "
-        f"{summary['dataset']['utterances']} utterances, {summary['dataset']['speakers']} speakers, "
+        f"- **Protocol:** {summary.protocol}",
+        f"- **Dataset:** {summary.dataset['name']} at `{summary.dataset['root']}`: "
+        f"{summary.dataset['utterances']} utterances, {summary.dataset['speakers']} speakers, "
         f"{len(labels)} classes",
         f"- **Split:** {fold['train']} train ({fold['fit']} fit + {fold['validation']} validation, "
         f"validation taken from the training part only), {fold['test']} test; "
         f"{fold['augmented']} augmented training copies, made after the split",
-        f"- **Pipeline:** {summary['pipeline']}",
-        f"- **Training:** {summary['training']}",
-        f"- **Started:** {summary['started']}; serkit {summary['serkit_version']}",
+        f"- **Pipeline:** {summary.pipeline}",
+        f"- **Training:** {summary.training}",
+        f"- **Started:** {summary.started}; serkit {summary.serkit_version}",
         "",
         "## Results",
         "",
@@ -77,7 +80,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
         "## Confusion matrix",
         "",
         "Rows are the true class, columns the predicted class; row percentages with counts in brackets"
-        + (" (test predictions pooled over every fold)." if summary.get("pooled_over_folds") else "."),
+        + (" (test predictions pooled over every fold)." if summary.pooled_over_folds else "."),
         "",
         markdown_table(["true \\ predicted", *labels], confusion_rows(metrics)),
         "",
@@ -86,25 +89,23 @@ def render_markdown(summary: dict[str, Any]) -> str:
         markdown_table(["class", "precision %", "recall %", "F1 %", "support"], recognition_rows(metrics)),
         "",
     ]
-    if summary.get("notes"):
-        parts += ["## Data notes", "", *[f"- {note}" for note in summary["notes"]], ""]
+    if summary.notes:
+        parts += ["## Data notes", "", *[f"- {note}" for note in summary.notes], ""]
     parts += [
         "## Time per stage",
         "",
-        markdown_table(
-            ["stage", "seconds"], [[stage, f"{seconds:.1f}"] for stage, seconds in summary["timings"].items()]
-        ),
+        markdown_table(["stage", "seconds"], [[stage, f"{seconds:.1f}"] for stage, seconds in summary.timings.items()]),
         "",
     ]
     return "\n".join(parts)
 
 
-def _fold_section(summary: dict[str, Any]) -> list[str]:
+def _fold_section(summary: RunSummary) -> list[str]:
     """Mean ± sd and the per-fold table, for runs of more than one fold."""
-    folds = summary["folds"]
+    folds = summary.folds
     if len(folds) < 2:
         return []
-    spread = summary["mean"]
+    spread = summary.mean
 
     def pm(key: str) -> str:
         return f"{_pct(spread[key]['mean'])} ± {_pct(spread[key]['sd'])}"
@@ -147,13 +148,6 @@ def metrics_table(metrics: dict[str, Any], title: str) -> Table:
     return table
 
 
-def _save_figure(figure: Any, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    write_atomic(path, lambda out: figure.savefig(out, format="png", dpi=120, bbox_inches="tight"), binary=True)
-    plt.close(figure)
-
-
 def plot_confusion(metrics: dict[str, Any], path: Path, title: str) -> None:
     import matplotlib
 
@@ -182,7 +176,7 @@ def plot_confusion(metrics: dict[str, Any], path: Path, title: str) -> None:
                 color=colour,
             )
     figure.colorbar(image, ax=axes, label="% of true class")
-    _save_figure(figure, path)
+    write_figure(figure, path)
 
 
 def plot_training(histories: list[list[dict[str, float]]], best_epochs: list[int], path: Path) -> None:
@@ -211,4 +205,4 @@ def plot_training(histories: list[list[dict[str, float]]], best_epochs: list[int
         axes.set_xlabel("epoch")
         axes.set_title(title if single else f"{title} ({len(histories)} folds)")
         axes.legend()
-    _save_figure(figure, path)
+    write_figure(figure, path)

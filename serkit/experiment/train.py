@@ -16,7 +16,7 @@ from torch import nn
 
 from serkit.core.errors import SerkitError
 from serkit.core.fileio import write_atomic
-from serkit.core.recipe import TrainSettings
+from serkit.core.settings import TrainSettings
 
 
 def choose_device(setting: str) -> torch.device:
@@ -77,7 +77,12 @@ class _State:
 
 
 class Trainer:
-    """Trains one model on in-memory arrays; validation data comes from the training part."""
+    """Trains one model on in-memory arrays; validation data comes from the training part.
+
+    The batch order comes from a generator seeded with ``seed``; the caller seeds torch's global
+    state once, before building the model (:func:`seed_everything`), so initial weights and any
+    dropout draws follow the seed too.
+    """
 
     def __init__(
         self, settings: TrainSettings, device: torch.device, seed: int, checkpoint: Path | None = None
@@ -118,7 +123,6 @@ class Trainer:
         y_val: np.ndarray,
         on_epoch: Callable[[dict[str, float]], None] = lambda row: None,
     ) -> TrainResult:
-        seed_everything(self.seed)
         settings = self.settings
         model = self._prepare(model)
         optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
@@ -149,7 +153,7 @@ class Trainer:
                 scaler.update()
                 total_loss += loss.item() * len(batch)
                 correct += int((logits.argmax(1) == targets).sum())
-            val_loss, val_acc = self._score(model, x_check, y_check, loss_fn)
+            val_loss, val_acc, val_uar = self._score(model, x_check, y_check, loss_fn)
             state.epoch += 1
             row = {
                 "epoch": state.epoch,
@@ -157,6 +161,7 @@ class Trainer:
                 "train_accuracy": correct / len(x_train),
                 "val_loss": val_loss,
                 "val_accuracy": val_acc,
+                "val_uar": val_uar,
                 "seconds": time.perf_counter() - tick,
             }
             state.history.append(row)
@@ -180,9 +185,14 @@ class Trainer:
             resumed_from=resumed_from,
         )
 
-    def _score(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module) -> tuple[float, float]:
+    def _score(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module
+    ) -> tuple[float, float, float]:
+        """Loss, accuracy and UAR (mean recall over the classes present) on held-out data."""
         logits = self.logits(model, x)
-        return float(loss_fn(logits, y)), float((logits.argmax(1) == y).float().mean())
+        hits = (logits.argmax(1) == y).float()
+        recalls = [hits[y == c].mean() for c in torch.unique(y)]
+        return float(loss_fn(logits, y)), float(hits.mean()), float(torch.stack(recalls).mean())
 
     @torch.no_grad()
     def logits(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:

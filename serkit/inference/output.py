@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from serkit.core.fileio import write_atomic
+from serkit.core.fileio import write_figure
 from serkit.inference.predictor import Prediction
 
 
@@ -83,6 +83,15 @@ def plot_timeline(result: Prediction, folder: str | Path) -> Path:
     axes.set_title(Path(result.source).name)
     axes.legend(ncol=4, fontsize=8)
     path = Path(folder) / f"{Path(result.source).stem}.timeline.png"
-    write_atomic(path, lambda out: figure.savefig(out, format="png", dpi=110, bbox_inches="tight"), binary=True)
-    plt.close(figure)
+    write_figure(figure, path, dpi=110)
     return path
+
+
+def predictions_document(run: str, predictor: Any, results: list[Prediction], failures: list[str]) -> dict[str, Any]:
+    """What ``serkit predict --json`` prints."""
+    return {
+        "run": run,
+        "predictions": [r.to_dict() for r in results],
+        "errors": failures,
+        "notes": [predictor.version_note] if predictor.version_note else [],
+    }

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from serkit import __version__
 from serkit.core.errors import SerkitError
 from serkit.core.recipe import Recipe, load_recipe
+from serkit.core.version import __version__
 from serkit.data import audio
 from serkit.data.normalise import ZScore
 from serkit.data.pipeline import STORAGE, Pipeline, extract, preprocess
@@ -96,7 +96,8 @@ class Predictor:
         self.pipeline = Pipeline(recipe.preprocess, [], recipe.features, recipe.run.seed)
         self.per_window = [p for p in recipe.preprocess if p.reapply_after_augment]
         self.whole = [p for p in recipe.preprocess if not p.reapply_after_augment]
-        self.window_seconds = next((float(p.seconds) for p in self.per_window if hasattr(p, "seconds")), None)
+        durations = [p.fixed_duration() for p in self.per_window]
+        self.window_seconds = next((float(d) for d in durations if d is not None), None)
         made_with = info.get("serkit_version")
         self.version_note = (
             f"run made with serkit {made_with}, used with {__version__}" if made_with != __version__ else ""

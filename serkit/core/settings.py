@@ -1,0 +1,44 @@
+"""The recipe's settings sections: ``[run]``, ``[normalise]`` and ``[train]``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from serkit.core.params import param
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSettings:
+    name: str = param("run", "run name; the run folder is <output>/<name>-<timestamp>")
+    seed: int = param(42, "seed for the split, augmentation and training", ge=0)
+    repeats: int = param(1, "run the protocol this many times with seeds seed, seed+1, ...", ge=1)
+    device: str = param("auto", "torch device: auto uses CUDA when present", choices=("auto", "cpu", "cuda"))
+    output: str = param("runs", "folder that receives the run folders")
+    cache_dir: str = param("", "feature cache folder; empty uses $SERKIT_CACHE or ~/.cache/serkit")
+    workers: int = param(0, "parallel worker processes for the audio pipeline; 0 uses every core", ge=0)
+    skip_unreadable: bool = param(False, "skip unreadable audio files (listed in the log) instead of stopping")
+
+
+@dataclass(frozen=True, kw_only=True)
+class NormaliseSettings:
+    method: str = param(
+        "zscore", "feature normalisation; statistics come from the training part only", choices=("zscore", "none")
+    )
+    scope: str = param(
+        "band", "z-score per frequency band (row) or one global mean and deviation", choices=("band", "global")
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainSettings:
+    max_epochs: int = param(100, "upper bound on training epochs", ge=1)
+    batch_size: int = param(16, "mini-batch size", ge=1)
+    learning_rate: float = param(1e-4, "Adam learning rate", gt=0)
+    weight_decay: float = param(0.0, "Adam weight decay", ge=0)
+    patience: int = param(10, "early stopping: epochs without validation-loss improvement", ge=1)
+    validation_size: float = param(0.1, "fraction of the training part held out for early stopping", gt=0, lt=1)
+    precision: str = param(
+        "auto",
+        "auto: bf16 on CPUs that support it and fp16 on CUDA; fp32 disables it",
+        choices=("auto", "fp32", "bf16", "fp16"),
+    )

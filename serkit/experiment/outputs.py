@@ -1,0 +1,185 @@
+"""The last stage of a run: predictions, the model, metrics, the report, plots and the environment."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import platform
+from dataclasses import replace
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import numpy as np
+
+from serkit.core.fileio import write_atomic, write_json, write_text
+from serkit.core.recipe import Recipe
+from serkit.core.version import RUN_FORMAT, __version__
+from serkit.experiment.metrics import evaluate, spread
+from serkit.experiment.records import Corpus, FoldResult, RunSummary
+from serkit.experiment.report import plot_confusion, plot_training, render_markdown
+from serkit.experiment.stages import Context
+
+PACKAGES = ("torch", "numpy", "scipy", "librosa", "audiomentations", "soundfile", "soxr", "scikit-learn", "pluggy")
+
+
+def write_outputs(
+    ctx: Context, results: list[FoldResult], corpus: Corpus, description: str, started: str
+) -> RunSummary:
+    """Write every top-level file of the run folder; metrics.json last, as it marks the run complete."""
+    recipe, run_dir = ctx.recipe, ctx.run_dir
+    first = results[0]
+    with ctx.timer("report"):
+        write_text(run_dir / "predictions.csv", predictions_csv(results, corpus, recipe.dataset.location()))
+        weights = (run_dir / "folds" / first.id / "model.pt").read_bytes()
+        write_atomic(run_dir / "model.pt", lambda out: out.write(weights), binary=True)
+        write_json(run_dir / "model.json", model_description(recipe, results, corpus.labels))
+        summary = summarise(recipe, results, corpus, description, started, ctx.timer.seconds)
+        write_json(run_dir / "history.json", [r.history for r in results])
+        scope = first.name if len(results) == 1 else f"pooled over {len(results)} folds"
+        plot_confusion(summary.metrics, run_dir / "confusion_matrix.png", f"{recipe.run.name} ({scope})")
+        plot_training([r.history for r in results], [r.best_epoch for r in results], run_dir / "training_curves.png")
+        write_json(run_dir / "environment.json", environment(ctx, first.device, first.precision))
+    summary = replace(summary, timings=dict(ctx.timer.seconds))
+    write_text(run_dir / "report.md", render_markdown(summary))
+    write_json(run_dir / "metrics.json", summary.to_json())
+    return summary
+
+
+def predictions_csv(results: list[FoldResult], corpus: Corpus, root: str) -> str:
+    """One row per test prediction: fold, file (relative to the dataset), speaker, truth, prediction, probabilities."""
+    labels = corpus.labels
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["fold", "file", "speaker", "true", "predicted", *[f"p_{label}" for label in labels]])
+    for result in results:
+        for index, probs in zip(result.test, result.probabilities, strict=True):
+            u = corpus.utterances[index]
+            predicted = labels[int(np.argmax(probs))]
+            row = [result.id, os.path.relpath(u.path, root), u.speaker, u.label, predicted]
+            writer.writerow(row + [f"{p:.6f}" for p in probs])
+    return buffer.getvalue()
+
+
+def model_description(recipe: Recipe, results: list[FoldResult], labels: list[str]) -> dict[str, Any]:
+    """model.json: what predict and export need besides the recipe and the weights."""
+    first = results[0]
+    return {
+        "format_version": RUN_FORMAT,
+        "serkit_version": __version__,
+        "model": recipe.model.identity(),
+        "labels": labels,
+        "input_shape": first.input_shape,
+        "normaliser": {"method": recipe.normalise.method, "scope": recipe.normalise.scope, **first.normaliser},
+        "weights": f"model.pt (fold {first.id}; torch.load(..., weights_only=True))",
+        "fold_weights": {r.id: f"folds/{r.id}/model.pt" for r in results},
+    }
+
+
+def summarise(
+    recipe: Recipe,
+    results: list[FoldResult],
+    corpus: Corpus,
+    description: str,
+    started: str,
+    timings: dict[str, float],
+) -> RunSummary:
+    """The run's results: pooled over folds where there are several, with mean ± sd and each fold."""
+    first, labels = results[0], corpus.labels
+    targets = {label: k for k, label in enumerate(labels)}
+    y_true = np.array([targets[corpus.utterances[i].label] for r in results for i in r.test], dtype=np.int64)
+    y_pred = np.concatenate([r.probabilities.argmax(1) for r in results])
+    pooled = first.metrics if len(results) == 1 else evaluate(y_true, y_pred, labels)
+    return RunSummary(
+        run_name=recipe.run.name,
+        protocol=description,
+        started=started,
+        serkit_version=__version__,
+        dataset={
+            "name": recipe.dataset.name,
+            "root": recipe.dataset.location(),
+            "utterances": len(corpus.utterances),
+            "speakers": corpus.speakers,
+            "labels": labels,
+        },
+        fold=first.summary()["sizes"],
+        metrics=pooled,
+        pooled_over_folds=len(results) > 1,
+        mean=spread([r.metrics for r in results]),
+        folds=[r.summary() for r in results],
+        device=first.device,
+        precision=first.precision,
+        pipeline=pipeline_text(recipe),
+        training=training_text(recipe, results),
+        notes=corpus.notes,
+        timings=dict(timings),
+    )
+
+
+def training_text(recipe: Recipe, results: list[FoldResult]) -> str:
+    first, train = results[0], recipe.train
+    epochs = [r.epochs for r in results]
+    if len(results) == 1:
+        ending = "stopped early" if first.stopped_early else "epoch limit reached"
+        span = f"{first.epochs} epochs (best {first.best_epoch}, {ending}"
+    else:
+        span = f"{min(epochs)}-{max(epochs)} epochs per fold ("
+    return (
+        f"Adam lr {train.learning_rate:g}, batch {train.batch_size}, {span}, patience {train.patience}), "
+        f"{first.device} {first.precision}, seed {recipe.run.seed}"
+    )
+
+
+def pipeline_text(recipe: Recipe) -> str:
+    """The pipeline in one line, for the report."""
+
+    def short(component: Any) -> str:
+        params = ", ".join(f"{k}={v}" for k, v in component.to_params().items() if k != "root")
+        return f"{component.name}({params})"
+
+    return "; ".join(
+        [
+            "preprocess " + " -> ".join(short(p) for p in recipe.preprocess)
+            if recipe.preprocess
+            else "no preprocessing",
+            "augment " + ", ".join(short(a) for a in recipe.augment) if recipe.augment else "no augmentation",
+            "features " + short(recipe.features),
+            f"normalise {recipe.normalise.method} ({recipe.normalise.scope}, fitted on the training part)",
+            "model " + short(recipe.model),
+        ]
+    )
+
+
+def environment(ctx: Context, device: str, precision: str) -> dict[str, Any]:
+    """environment.json: versions of serkit, Python, the libraries and the distribution of every component."""
+    import torch
+
+    from serkit.experiment.train import describe_device
+
+    packages: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            packages[name] = version(name)
+        except PackageNotFoundError:
+            packages[name] = None
+    components = {}
+    for key, component in ctx.recipe.components():
+        section = key.split("[")[0]
+        entry = ctx.registry.entries[_kind_key(section)].get(component.name)
+        components[f"{section}:{component.name}"] = str(entry.provider) if entry else "unknown"
+    return {
+        "serkit": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "device": describe_device(torch.device(device)) | {"precision": precision},
+        "packages": packages,
+        "components": components,
+    }
+
+
+def _kind_key(section: str) -> str:
+    from serkit.core.recipe import component_sections
+
+    return component_sections()[section].key

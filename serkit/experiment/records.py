@@ -1,0 +1,142 @@
+"""Typed records passed between the stages of a run, and how they are written to the run folder."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from serkit.core.components import Utterance
+from serkit.core.errors import SerkitError
+from serkit.core.version import RUN_FORMAT
+
+
+def format_version(data: dict[str, Any], path: Path | str) -> int:
+    """The run-folder format a JSON document was written in (0 before it was recorded)."""
+    version = int(data.get("format_version", 0))
+    if version > RUN_FORMAT:
+        raise SerkitError(
+            f"{path}: written by a newer serkit (run format {version}; this serkit reads up to {RUN_FORMAT}); "
+            "upgrade serkit"
+        )
+    return version
+
+
+def read_json(path: Path, what: str) -> dict[str, Any]:
+    """A run-folder JSON document, or one line naming the file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SerkitError(f"{path}: cannot read the {what} ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(data, dict):
+        raise SerkitError(f"{path}: not a serkit {what}")
+    format_version(data, path)
+    return data
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """What the scan stage found: readable utterances, the class order, and notes for the report."""
+
+    utterances: list[Utterance]
+    labels: list[str]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def speakers(self) -> int:
+        return len({u.speaker for u in self.utterances})
+
+
+@dataclass(frozen=True)
+class FoldSizes:
+    train: int
+    fit: int
+    validation: int
+    test: int
+    augmented: int
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    """One fold trained and tested; ``folds/<id>/result.json`` holds it."""
+
+    id: str
+    name: str
+    repeat: int
+    seed: int
+    metrics: dict[str, Any]
+    history: list[dict[str, float]]
+    best_epoch: int
+    epochs: int
+    stopped_early: bool
+    device: str
+    precision: str
+    normaliser: dict[str, Any]
+    input_shape: list[int]
+    probabilities: np.ndarray
+    test: list[int]
+    sizes: FoldSizes
+
+    #: The keys of a fold in metrics.json.
+    SUMMARY = ("id", "name", "repeat", "seed", "metrics", "best_epoch", "epochs", "stopped_early", "sizes")
+
+    def to_json(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        return data | {"probabilities": self.probabilities.tolist(), "sizes": asdict(self.sizes)}
+
+    def summary(self) -> dict[str, Any]:
+        data = self.to_json()
+        return {key: data[key] for key in self.SUMMARY}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FoldResult:
+        values = {f.name: data[f.name] for f in fields(cls)}
+        values["probabilities"] = np.asarray(data["probabilities"], dtype=np.float64)
+        values["sizes"] = FoldSizes(**data["sizes"])
+        return cls(**values)
+
+    @classmethod
+    def read(cls, path: Path) -> FoldResult:
+        data = read_json(path, "fold result")
+        try:
+            return cls.from_json(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SerkitError(f"{path}: damaged fold result ({type(exc).__name__}: {exc})") from exc
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """Everything metrics.json holds: the protocol, the data, pooled and per-fold results, timings."""
+
+    run_name: str
+    protocol: str
+    started: str
+    serkit_version: str
+    dataset: dict[str, Any]
+    fold: dict[str, int]
+    metrics: dict[str, Any]
+    pooled_over_folds: bool
+    mean: dict[str, dict[str, float]]
+    folds: list[dict[str, Any]]
+    device: str
+    precision: str
+    pipeline: str
+    training: str
+    notes: list[str]
+    timings: dict[str, float]
+    format_version: int = RUN_FORMAT
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        return {"format_version": data.pop("format_version"), **data}
+
+    @classmethod
+    def read(cls, path: Path) -> RunSummary:
+        data = read_json(path, "run summary")
+        try:
+            return cls(**{f.name: data[f.name] for f in fields(cls) if f.name != "format_version"})
+        except KeyError as exc:
+            raise SerkitError(f"{path}: damaged run summary (no {exc})") from exc

@@ -1,0 +1,229 @@
+"""The stages of a run: scan → split → features → per-fold training. Outputs are in :mod:`.outputs`.
+
+Each stage is a function of a :class:`Context` (the recipe, the run folder, how to name a
+failing plugin, how to report) and typed records; none touches the terminal directly.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from serkit.core.components import Component
+from serkit.core.errors import SerkitError
+from serkit.core.fileio import write_atomic, write_json
+from serkit.core.guard import guarded
+from serkit.core.recipe import Recipe
+from serkit.core.registry import Registry
+from serkit.data import audio
+from serkit.data.cache import ArrayCache, default_cache_dir, file_digest
+from serkit.data.normalise import fit_normaliser
+from serkit.data.pipeline import Item, Pipeline, compute_features
+from serkit.data.split import FoldPlan, split_to_json
+from serkit.experiment.metrics import evaluate
+from serkit.experiment.planning import plan_run, reload_plan
+from serkit.experiment.records import Corpus, FoldResult, FoldSizes
+from serkit.experiment.reporter import Reporter, log
+
+
+@dataclass
+class StageTimer:
+    """Wall time per stage, in the order the stages ran."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+
+
+@dataclass
+class Context:
+    """What every stage of one run needs."""
+
+    recipe: Recipe
+    run_dir: Path
+    registry: Registry
+    reporter: Reporter
+    timer: StageTimer = field(default_factory=StageTimer)
+
+    def guarded(self, component: Component, action, doing: str = ""):  # type: ignore[no-untyped-def]
+        """Run plugin code, naming the component and its distribution if it fails."""
+        return guarded(self.registry.culprit(component), action, doing)
+
+
+def scan(ctx: Context) -> Corpus:
+    """The dataset's utterances (after the protocol's adjustments), unreadable files checked."""
+    recipe, say = ctx.recipe, ctx.reporter.say
+    dataset, protocol = recipe.dataset, recipe.protocol
+    found = ctx.guarded(dataset, dataset.scan)
+    found = ctx.guarded(protocol, lambda: protocol.prepare(found, dataset))
+    notes = list(found.notes) + list(found.warnings)
+    for note in found.notes:
+        say(f"  dataset: {note}", "dim")
+    for warning in found.warnings:
+        say(f"  dataset warning: {warning}", "yellow")
+    readable, unreadable = [], []
+    with ctx.reporter.progress("check audio", len(found.utterances)) as task:
+        for utterance in found.utterances:
+            try:
+                audio.probe(utterance.path)
+                readable.append(utterance)
+            except SerkitError as exc:
+                if not recipe.run.skip_unreadable:
+                    raise SerkitError(
+                        f"{exc} (set run.skip_unreadable=true or pass --skip-unreadable to leave it out)"
+                    ) from exc
+                unreadable.append(str(exc))
+            task.advance()
+    for problem in unreadable:
+        say(f"  skipped unreadable file: {problem}", "yellow")
+    if unreadable:
+        notes.append(f"skipped {len(unreadable)} unreadable file(s): " + "; ".join(unreadable))
+    if not readable:
+        raise SerkitError(f"dataset.root: no readable audio files under '{dataset.location()}'")
+    labels = [label for label in found.labels if any(u.label == label for u in readable)]
+    return Corpus(readable, labels, notes)
+
+
+def split(ctx: Context, corpus: Corpus, split_file: str | None = None) -> list[FoldPlan]:
+    """Plan the folds (or reload a saved split) and write split.json; warnings join the corpus notes."""
+    recipe = ctx.recipe
+    if split_file:
+        plans = reload_plan(recipe, corpus.utterances, split_file)
+        ctx.reporter.say(f"  split: reused {split_file}")
+    else:
+        plans, warnings = plan_run(recipe, corpus.utterances, ctx.registry.culprit(recipe.protocol))
+        for warning in warnings:
+            ctx.reporter.say(f"  protocol warning: {warning}", "yellow")
+        corpus.notes.extend(warnings)
+    description = recipe.protocol.describe(corpus.utterances)
+    write_json(
+        ctx.run_dir / "split.json", split_to_json(plans, corpus.utterances, recipe.dataset.location(), description)
+    )
+    return plans
+
+
+def features(ctx: Context, corpus: Corpus, plans: list[FoldPlan]) -> dict[Item, np.ndarray]:
+    """Features of every original and every augmented training copy any fold needs, cached."""
+    recipe = ctx.recipe
+    utterances = corpus.utterances
+    items: set[Item] = {(i, None) for i in range(len(utterances))}
+    for plan in plans:
+        items |= set(plan.training_items(len(recipe.augment)))
+    cache_dir = recipe.run.cache_dir or default_cache_dir()
+    workers = recipe.run.workers or os.cpu_count() or 1
+    pipeline = Pipeline(recipe.preprocess, recipe.augment, recipe.features, recipe.run.seed, ctx.registry.origins())
+    paths = [u.path for u in utterances]
+    with ctx.timer("hash files"):
+        hashes = [file_digest(p) for p in paths]
+    with ctx.timer("features"), ctx.reporter.progress("features", len(items), f"{workers} worker(s)") as task:
+        computed = compute_features(
+            pipeline, paths, hashes, sorted(items, key=_item_order), ArrayCache(cache_dir), workers, task.advance
+        )
+    ctx.reporter.say(f"  features: {len(items)} items ({len(items) - len(utterances)} augmented), cache {cache_dir}")
+    return computed
+
+
+def train_fold(ctx: Context, plan: FoldPlan, computed: dict[Item, np.ndarray], corpus: Corpus) -> FoldResult:
+    """Train and test one fold; a fold finished before (an interrupted run) is read back instead."""
+    from serkit.experiment.train import Trainer, choose_device, seed_everything, state_dict_bytes
+
+    recipe, say = ctx.recipe, ctx.reporter.say
+    folder = ctx.run_dir / "folds" / plan.id
+    if (folder / "result.json").is_file():
+        say(f"  fold {plan.id}: finished in an earlier attempt, reusing its result")
+        return FoldResult.read(folder / "result.json")
+    utterances, labels = corpus.utterances, corpus.labels
+    n_aug = len(recipe.augment)
+    targets = {label: k for k, label in enumerate(labels)}
+
+    def stack(items: list[Item]) -> tuple[np.ndarray, np.ndarray]:
+        x = _stack_features([computed[item] for item in items], [utterances[i].path for i, _ in items])
+        return x, np.array([targets[utterances[i].label] for i, _ in items], dtype=np.int64)
+
+    x_fit, y_fit = stack(plan.training_items(n_aug))
+    x_val, y_val = stack([(i, None) for i in plan.validation])
+    x_test, y_test = stack([(i, None) for i in plan.test])
+    normaliser = fit_normaliser(recipe.normalise.method, recipe.normalise.scope, x_fit)
+    x_fit, x_val, x_test = normaliser(x_fit), normaliser(x_val), normaliser(x_test)
+
+    seed_everything(plan.seed)  # initial weights (and any dropout) follow the fold's seed alone
+    shape = tuple(x_fit.shape[1:])
+    module = ctx.guarded(recipe.model, lambda: recipe.model.build(shape, len(labels)), f" to build for input {shape}")
+    device = choose_device(recipe.run.device)
+    trainer = Trainer(recipe.train, device, plan.seed, folder / "checkpoint.pt")
+    say(
+        f"  fold {plan.id}: training on {device} ({trainer.precision}): {len(x_fit)} fit items "
+        f"({len(plan.fit)} utterances x {n_aug + 1}), {len(x_val)} validation, {len(x_test)} test; input {shape}"
+    )
+    with ctx.timer("train"), ctx.reporter.progress(f"train {plan.id}", recipe.train.max_epochs) as task:
+
+        def on_epoch(row: dict[str, float]) -> None:
+            _log_epoch(row)
+            info = f"val loss {row['val_loss']:.3f} acc {100 * row['val_accuracy']:.1f}%"
+            task.update(completed=int(row["epoch"]), info=info)
+
+        result = trainer.fit(module, x_fit, y_fit, x_val, y_val, on_epoch)
+        task.update(completed=len(result.history), total=len(result.history))
+    if result.resumed_from:
+        say(f"  resumed training from the checkpoint after epoch {result.resumed_from}")
+    with ctx.timer("evaluate"):
+        probabilities = trainer.predict_proba(result.model, x_test)
+        metrics = evaluate(y_test, probabilities.argmax(1), labels)
+    weights = state_dict_bytes(result.model)
+    write_atomic(folder / "model.pt", lambda out: out.write(weights), binary=True)
+    fold = FoldResult(
+        id=plan.id,
+        name=plan.name,
+        repeat=plan.repeat,
+        seed=plan.seed,
+        metrics=metrics,
+        history=result.history,
+        best_epoch=result.best_epoch,
+        epochs=len(result.history),
+        stopped_early=result.stopped_early,
+        device=result.device,
+        precision=result.precision,
+        normaliser=normaliser.to_dict(),
+        input_shape=list(shape),
+        probabilities=probabilities,
+        test=plan.test,
+        sizes=FoldSizes(len(plan.train), len(plan.fit), len(plan.validation), len(plan.test), len(plan.fit) * n_aug),
+    )
+    write_json(folder / "result.json", fold.to_json())  # written last: its presence marks the fold done
+    return fold
+
+
+def _log_epoch(row: dict[str, float]) -> None:
+    log.info(
+        "epoch %(epoch)d train_loss %(train_loss).4f train_acc %(train_accuracy).4f "
+        "val_loss %(val_loss).4f val_acc %(val_accuracy).4f val_uar %(val_uar).4f (%(seconds).1fs)",
+        row,
+    )
+
+
+def _item_order(item: Item) -> tuple[int, int]:
+    return item[0], -1 if item[1] is None else item[1]
+
+
+def _stack_features(arrays: list[np.ndarray], paths: list[str]) -> np.ndarray:
+    shapes = {a.shape for a in arrays}
+    if len(shapes) > 1:
+        first = arrays[0].shape
+        odd = next(i for i, a in enumerate(arrays) if a.shape != first)
+        raise SerkitError(
+            f"features differ in shape ({first} for {paths[0]}, {arrays[odd].shape} for {paths[odd]}): "
+            "add a fix_length preprocessor so every clip has the same duration"
+        )
+    return np.stack(arrays)
