@@ -2,36 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import EMODB, RAVDESS, need
 
 from serkit.core.registry import get_plugin_manager
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("SERKIT_SHARED", ROOT.parent / "shared")).resolve()
-RAVDESS = SHARED / "datasets" / "ravdess-sample"
-EMODB = SHARED / "datasets" / "emodb" / "wav"
-STEREO = ("Actor_01/03-01-02-01-01-02-01.wav", "Actor_01/03-01-08-01-02-02-01.wav")
-
-
-def _need(path: Path) -> Path:
-    if not path.is_dir():
-        pytest.skip(f"real corpus not found at {path} (set SERKIT_SHARED to the folder holding datasets/)")
-    return path
 
 
 @pytest.fixture
 def ravdess_root() -> Path:
-    return _need(RAVDESS)
+    return need(RAVDESS)
 
 
 @pytest.fixture
 def emodb_root() -> Path:
-    return _need(EMODB)
+    return need(EMODB)
 
 
 @pytest.fixture
@@ -71,14 +59,6 @@ def register_plugin():
 @pytest.fixture
 def cli_runner() -> CliRunner:
     return CliRunner()
-
-
-def tiny_run_args(dataset_root: Path, tmp: Path, *overrides: str) -> list[str]:
-    """`serkit run` of recipes/tiny.toml on ``dataset_root``, runs and cache under ``tmp``, plus ``--set`` overrides."""
-    args = ["run", str(ROOT / "recipes" / "tiny.toml"), "--set", f"dataset.root={dataset_root}"]
-    for override in (*overrides, f"run.output={tmp / 'runs'}", f"run.cache_dir={tmp / 'cache'}"):
-        args += ["--set", override]
-    return args
 
 
 @pytest.fixture

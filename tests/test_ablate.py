@@ -64,7 +64,7 @@ def test_bad_variants_fail_before_any_training(cli_runner, tmp_path, ravdess_roo
     assert not (tmp_path / "runs").exists()  # nothing ran
 
 
-def test_paired_test_needs_two_shared_folds():
+def test_paired_testneeds_two_shared_folds():
     assert paired_test({"a": 0.5}, {"a": 0.4}) is None
     assert paired_test({"a": 0.5, "b": 0.6}, {"a": 0.5, "b": 0.6}) == 1.0
     assert 0 < paired_test({"a": 0.5, "b": 0.7, "c": 0.6}, {"a": 0.4, "b": 0.5, "c": 0.55}) < 0.2

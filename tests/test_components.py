@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from helpers import STEREO
 
 from serkit import SerkitError
 from serkit.builtin.augmenters import GaussianNoise, PitchShiftAugmenter, TimeStretchAugmenter
@@ -16,7 +17,6 @@ from serkit.builtin.features import LogMel
 from serkit.builtin.models import CRNN
 from serkit.builtin.preprocessors import FixLength, Resample, TrimSilence, Wiener
 from serkit.data import audio
-from tests.conftest import STEREO
 
 
 @pytest.fixture

@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+from helpers import STEREO
+from http_server import ArchiveServer
 
 from serkit import SerkitError
 from serkit.builtin.datasets import Manifest, Ravdess
 from serkit.cli import cli
 from serkit.corpora.synth import MARKER, SynthConfig, synthesise_corpus, utterance_plan
-from tests.conftest import STEREO
-from tests.http_server import ArchiveServer
 
 SMALL = SynthConfig(actors=2, emotions=("neutral", "angry", "sad"), statements=1, repetitions=2, sample_rate=16000)
 

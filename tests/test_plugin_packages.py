@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import tiny_run_args
 
 from serkit.cli import cli
-from tests.conftest import tiny_run_args
 
 
 @pytest.mark.slow

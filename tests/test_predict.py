@@ -25,15 +25,14 @@ pytestmark = pytest.mark.slow
 def trained(tmp_path_factory) -> Path:
     """A run folder of the tiny recipe (1.5 s clips at 16 kHz), trained for one epoch."""
     from click.testing import CliRunner
-
-    from tests.conftest import RAVDESS, _need
+    from helpers import RAVDESS, need
 
     tmp = tmp_path_factory.mktemp("trained")
     args = [
         "run",
         str(RECIPES / "tiny.toml"),
         "--set",
-        f"dataset.root={_need(RAVDESS)}",
+        f"dataset.root={need(RAVDESS)}",
         "--set",
         "train.max_epochs=1",
         "--set",
@@ -50,9 +49,9 @@ def trained(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def long_recording(tmp_path_factory) -> Path:
     """About 15 s of real speech: four RAVDESS files one after another."""
-    from tests.conftest import RAVDESS, _need
+    from helpers import RAVDESS, need
 
-    files = sorted((_need(RAVDESS) / "Actor_02").glob("*.wav"))[::15][:4]
+    files = sorted((need(RAVDESS) / "Actor_02").glob("*.wav"))[::15][:4]
     path = tmp_path_factory.mktemp("long") / "long.wav"
     soundfile.write(path, np.concatenate([soundfile.read(f)[0] for f in files]), 48000)
     return path

@@ -6,22 +6,22 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import tiny_run_args
 
 from serkit import SerkitError
 from serkit.builtin.datasets import EmoDB, Ravdess
 from serkit.builtin.protocols import CrossCorpus, FixedSpeakers, LeaveOneSpeakerOut, SpeakerKFold
 from serkit.cli import cli
 from serkit.data.split import plan_folds
-from tests.conftest import tiny_run_args
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
 
 @pytest.fixture(scope="module")
 def emodb():
-    from tests.conftest import EMODB, _need
+    from helpers import EMODB, need
 
-    return EmoDB(root=str(_need(EMODB))).scan().utterances
+    return EmoDB(root=str(need(EMODB))).scan().utterances
 
 
 def speakers(utterances, indices) -> set[str]:

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import tiny_run_args
 
 from serkit.cli import cli
 from serkit.core.recipe import load_recipe
 from serkit.data.normalise import ZScore
 from serkit.data.pipeline import Pipeline, extract, preprocess
-from tests.conftest import tiny_run_args
 
 pytestmark = pytest.mark.slow
 ARTEFACTS = [
@@ -47,9 +47,9 @@ def run_tiny(cli_runner, ravdess_root: Path, tmp: Path, *extra: str) -> tuple[Pa
 
 @pytest.fixture(scope="module")
 def ravdess_root_module():
-    from tests.conftest import RAVDESS, _need
+    from helpers import RAVDESS, need
 
-    return _need(RAVDESS)
+    return need(RAVDESS)
 
 
 @pytest.fixture(scope="module")

@@ -41,4 +41,6 @@ def test_bad_names_and_used_folders_are_refused(tmp_path, cli_runner):
     result = cli_runner.invoke(cli, ["plugins", "new", "augmenter", "gain", "--to", str(tmp_path / "used")])
     assert result.exit_code == 1 and "folder exists and is not empty" in result.output
     result = cli_runner.invoke(cli, ["plugins", "new", "vocoder", "x"])
-    assert result.exit_code == 2 and "'vocoder' is not one of" in result.output and "'feature_augmenter'" in result.output
+    assert (
+        result.exit_code == 2 and "'vocoder' is not one of" in result.output and "'feature_augmenter'" in result.output
+    )

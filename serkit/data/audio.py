@@ -23,10 +23,23 @@ def read(path: str) -> tuple[np.ndarray, int, int]:
         raise SerkitError(f"{path}: cannot read audio ({_short(exc)})") from exc
     if data.shape[0] == 0:
         raise SerkitError(f"{path}: audio file is empty (0 samples)")
-    wave = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    wave = mono(data)
     if not np.all(np.isfinite(wave)):
         raise SerkitError(f"{path}: audio contains NaN or infinite samples")
     return np.ascontiguousarray(wave, dtype=np.float32), int(sample_rate), int(data.shape[1])
+
+
+def mono(data: np.ndarray) -> np.ndarray:
+    """One channel: (frames,) as it is; (frames, channels) or (channels, frames) averaged over the channels.
+
+    A 2-D array with at most 8 columns is read as (frames, channels), as soundfile returns it.
+    """
+    data = np.asarray(data, dtype=np.float32)
+    if data.ndim != 2:
+        return data
+    if data.shape[1] == 1:
+        return data[:, 0]
+    return data.mean(axis=1 if data.shape[1] <= 8 else 0)
 
 
 def probe(path: str) -> tuple[int, int, int]:

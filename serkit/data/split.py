@@ -13,7 +13,7 @@ from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit, StratifiedS
 
 from serkit.core.components import Fold, Protocol, Utterance
 from serkit.core.errors import SerkitError
-from serkit.core.version import RUN_FORMAT
+from serkit.core.version import RUN_FORMAT, run_format
 
 
 @dataclass(frozen=True)
@@ -157,8 +157,7 @@ def load_split(
         saved = data["folds"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SerkitError(f"{path}: not a serkit split file ({exc})") from exc
-    if int(data.get("format_version", 0)) > RUN_FORMAT:
-        raise SerkitError(f"{path}: written by a newer serkit (run format {data['format_version']}); upgrade serkit")
+    run_format(data, path)
     index = {os.path.relpath(u.path, root): i for i, u in enumerate(utterances)}
     plans = []
     for fold in saved:

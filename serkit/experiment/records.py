@@ -11,18 +11,7 @@ import numpy as np
 
 from serkit.core.components import Utterance
 from serkit.core.errors import SerkitError
-from serkit.core.version import RUN_FORMAT
-
-
-def format_version(data: dict[str, Any], path: Path | str) -> int:
-    """The run-folder format a JSON document was written in (0 before it was recorded)."""
-    version = int(data.get("format_version", 0))
-    if version > RUN_FORMAT:
-        raise SerkitError(
-            f"{path}: written by a newer serkit (run format {version}; this serkit reads up to {RUN_FORMAT}); "
-            "upgrade serkit"
-        )
-    return version
+from serkit.core.version import RUN_FORMAT, run_format
 
 
 def read_json(path: Path, what: str) -> dict[str, Any]:
@@ -33,7 +22,7 @@ def read_json(path: Path, what: str) -> dict[str, Any]:
         raise SerkitError(f"{path}: cannot read the {what} ({type(exc).__name__}: {exc})") from exc
     if not isinstance(data, dict):
         raise SerkitError(f"{path}: not a serkit {what}")
-    format_version(data, path)
+    run_format(data, path)
     return data
 
 

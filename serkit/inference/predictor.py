@@ -24,9 +24,9 @@ import torch
 
 from serkit.core.errors import SerkitError
 from serkit.core.recipe import Recipe, load_recipe
-from serkit.core.version import __version__
+from serkit.core.version import __version__, run_format
 from serkit.data import audio
-from serkit.data.normalise import ZScore
+from serkit.data.normalise import ZScore, saved_normaliser
 from serkit.data.pipeline import STORAGE, Pipeline, extract, preprocess
 
 RUN_FILES = ("recipe.toml", "model.json", "model.pt")
@@ -91,8 +91,7 @@ class Predictor:
         self.info = info
         self.labels: list[str] = info["labels"]
         self.model = model
-        norm = info["normaliser"]
-        self.normaliser = ZScore.from_dict(norm) if norm.get("method", "zscore") == "zscore" else ZScore.identity()
+        self.normaliser = saved_normaliser(info["normaliser"])
         self.pipeline = Pipeline(recipe.preprocess, [], recipe.features, recipe.run.seed)
         self.per_window = [p for p in recipe.preprocess if p.reapply_after_augment]
         self.whole = [p for p in recipe.preprocess if not p.reapply_after_augment]
@@ -115,6 +114,7 @@ class Predictor:
             info = json.loads((folder / "model.json").read_text(encoding="utf-8"))
             labels, shape = info["labels"], tuple(info["input_shape"])
             info["normaliser"]
+            run_format(info, folder / "model.json")
         except (ValueError, KeyError, TypeError) as exc:
             raise SerkitError(
                 f"{folder / 'model.json'}: unreadable or from an incompatible serkit version "
@@ -151,9 +151,7 @@ class Predictor:
         notes: list[str] | None = None,
     ) -> Prediction:
         """Probabilities for one recording; one longer than the training clips gets a window timeline."""
-        wave = np.asarray(wave, dtype=np.float32)
-        if wave.ndim == 2:
-            wave = wave.mean(axis=1 if wave.shape[1] <= 8 else 0)
+        wave = audio.mono(wave)
         if wave.ndim != 1 or wave.size == 0:
             raise SerkitError(f"{source}: expected a non-empty mono or multi-channel waveform")
         notes = list(notes or [])
