@@ -63,3 +63,30 @@ def test_saved_split_reloads_to_the_same_plan(emodb, emodb_root, tmp_path):
 def test_random_split_impossible_for_the_data_is_reported(emodb):
     with pytest.raises(SerkitError, match="cannot make a stratified split"):
         RandomSplit(test_size=0.01).split(emodb[:20], seed=0)
+
+
+def test_a_reused_split_keeps_its_seeds(emodb, tmp_path):
+    """Fold seeds come from split.json (one planner for run, resume and ablate); old files without them
+    get the recipe's seed for their repeat, not 0."""
+    from serkit.core.recipe import build_recipe
+    from serkit.core.registry import get_registry
+    from serkit.experiment.planning import plan_run, reload_plan
+
+    raw = {
+        "run": {"seed": 5, "repeats": 2},
+        "dataset": {"name": "emodb", "root": str(tmp_path)},
+        "features": {"name": "log_mel"},
+        "model": {"name": "crnn"},
+    }
+    recipe = build_recipe(raw, get_registry())
+    plans, _ = plan_run(recipe, emodb)
+    assert [(p.repeat, p.seed) for p in plans] == [(0, 5), (1, 6)]
+    data = split_to_json(plans, emodb, recipe.dataset.location(), "random")
+    assert data["format_version"] >= 1
+    data["folds"][1]["seed"] = 99
+    (tmp_path / "split.json").write_text(json.dumps(data))
+    assert [p.seed for p in reload_plan(recipe, emodb, tmp_path / "split.json")] == [5, 99]
+    for fold in data["folds"]:
+        del fold["seed"]
+    (tmp_path / "split.json").write_text(json.dumps(data))
+    assert [p.seed for p in reload_plan(recipe, emodb, tmp_path / "split.json")] == [5, 6]

@@ -1,0 +1,120 @@
+"""Run folders written by an older serkit keep working: predict, export and resume a format-0 folder
+(tests/fixtures/run-format-0, written by serkit 0.1.0) after a component renamed a parameter."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from helpers import RAVDESS, need
+
+from serkit import Model, hookimpl, param
+from serkit.builtin import models
+from serkit.cli import cli
+from serkit.core.errors import SerkitError
+from serkit.core.params import validate_params
+from serkit.core.registry import get_plugin_manager
+from serkit.core.version import RUN_FORMAT
+from serkit.experiment.records import RunSummary
+
+FIXTURE = Path(__file__).parent / "fixtures" / "run-format-0"
+CLIP = "Actor_02/03-01-05-02-01-01-02.wav"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RenamedCRNN(Model):
+    """The CRNN as a later serkit might declare it: ``lstm_units`` renamed ``lstm_size``."""
+
+    name = "crnn"
+    kernels: list[int] = param([9, 7, 5, 3], "square kernel size of each conv block", ge=1)
+    filters: list[int] = param([64, 64, 128, 128], "output channels of each conv block", ge=1)
+    pools: list[int] = param([2, 4, 4, 4], "max-pool size of each conv block", ge=1)
+    lstm_size: int = param(128, "hidden units per direction of the BiLSTM", ge=1, renamed_from="lstm_units")
+    dropout: float = param(0.0, "dropout before the dense layer", ge=0, lt=1)
+
+    def build(self, input_shape: tuple[int, ...], n_classes: int):  # type: ignore[no-untyped-def]
+        from serkit.builtin.crnn import CRNNModule
+
+        return CRNNModule(input_shape, n_classes, self.kernels, self.filters, self.pools, self.lstm_size, self.dropout)
+
+
+class RenamedModels:
+    @hookimpl
+    def register_models(self, register):  # type: ignore[no-untyped-def]
+        register(RenamedCRNN)
+
+
+@pytest.fixture
+def renamed(register_plugin):
+    """Built-in models replaced by a CRNN whose recipe parameter has a new name."""
+    manager = get_plugin_manager()
+    manager.unregister(models, name="serkit.builtin.models")
+    register_plugin(RenamedModels(), "renamed-models")
+    yield
+    manager.register(models, name="serkit.builtin.models")
+
+
+@pytest.fixture
+def old_run(tmp_path) -> Path:
+    """A copy of the format-0 folder with its dataset root pointed at this machine's RAVDESS sample."""
+    folder = tmp_path / "old-run"
+    shutil.copytree(FIXTURE, folder)
+    recipe = folder / "recipe.toml"
+    text = re.sub(r'(?m)^root = ".*"$', f'root = "{need(RAVDESS)}"', recipe.read_text())
+    text = re.sub(r'(?m)^cache_dir = ".*"$', f'cache_dir = "{tmp_path / "cache"}"', text)
+    recipe.write_text(text)
+    return folder
+
+
+def test_renamed_from_moves_an_old_name_and_refuses_both():
+    assert validate_params(RenamedCRNN, {"lstm_units": 8}, "model")["lstm_size"] == 8
+    with pytest.raises(SerkitError, match=r"model\.lstm_units: renamed to 'lstm_size'; give only 'lstm_size'"):
+        validate_params(RenamedCRNN, {"lstm_units": 8, "lstm_size": 8}, "model")
+
+
+def test_the_fixture_is_format_0():
+    for name in ("metrics.json", "model.json", "split.json"):
+        assert "format_version" not in json.loads((FIXTURE / name).read_text())
+    assert RunSummary.read(FIXTURE / "metrics.json").format_version == RUN_FORMAT  # read as today's record
+
+
+@pytest.mark.parametrize("rename", [False, True])
+def test_old_run_predicts_as_it_did(request, cli_runner, old_run, rename):
+    if rename:
+        request.getfixturevalue("renamed")
+    result = cli_runner.invoke(cli, ["predict", str(old_run), str(need(RAVDESS) / CLIP), "--json"])
+    assert result.exit_code == 0, result.output
+    expected = json.loads((FIXTURE / "expected-predict.json").read_text())["predictions"][0]["probabilities"]
+    got = json.loads(result.stdout)["predictions"][0]["probabilities"]
+    assert got == pytest.approx(expected, abs=2e-6)
+
+
+def test_old_run_exports_after_a_rename(cli_runner, old_run, renamed, tmp_path):
+    result = cli_runner.invoke(
+        cli, ["export", str(old_run), "--format", "torchscript", "--out", str(tmp_path / "m.pt")]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "m.pt.json").read_text())["output"]["labels"][0] == "neutral"
+
+
+def test_old_run_resumes_after_a_rename(cli_runner, old_run, renamed):
+    (old_run / "metrics.json").unlink()  # as if interrupted after its only fold finished
+    result = cli_runner.invoke(cli, ["resume", str(old_run)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "finished in an earlier attempt" in result.output
+    summary = json.loads((old_run / "metrics.json").read_text())
+    assert summary["format_version"] == RUN_FORMAT
+    assert (old_run / "predictions.csv").read_text() == (FIXTURE / "predictions.csv").read_text()
+    assert json.loads((old_run / "model.json").read_text())["format_version"] == RUN_FORMAT
+    assert "lstm_size = 8" in (old_run / "recipe.toml").read_text()  # the resolved recipe uses the new name
+
+
+def test_newer_formats_are_refused(cli_runner, old_run):
+    info = json.loads((old_run / "model.json").read_text())
+    (old_run / "model.json").write_text(json.dumps(info | {"format_version": RUN_FORMAT + 1}))
+    result = cli_runner.invoke(cli, ["predict", str(old_run), str(need(RAVDESS) / CLIP)])
+    assert result.exit_code == 1 and "written by a newer serkit" in result.output
