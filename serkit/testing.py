@@ -48,7 +48,7 @@ def speech_like(sample_rate: int = 16000, seconds: float = 1.0, seed: int = 0) -
     t = np.arange(int(sample_rate * seconds)) / sample_rate
     pitch = 140 + 40 * np.sin(2 * np.pi * 1.5 * t)
     phase = 2 * np.pi * np.cumsum(pitch) / sample_rate
-    source = sum(np.sin(k * phase) / k for k in range(1, 20))
+    source = np.sum([np.sin(k * phase) / k for k in range(1, 20)], axis=0)
     voiced = source.copy()
     for formant, width in ((700, 130), (1200, 100), (2600, 160)):
         r = np.exp(-np.pi * width / sample_rate)
@@ -116,7 +116,7 @@ def check_picklable(component: Component) -> None:
 @dataclass
 class _GlobalRandom:
     python: object
-    numpy: tuple
+    numpy: Any
 
     @classmethod
     def now(cls) -> _GlobalRandom:
@@ -157,16 +157,19 @@ def check_augmenter(component: Augmenter) -> None:
     if component.stage == "features":
         from serkit.builtin.features import LogMel
 
-        inputs = [(LogMel(n_fft=512, hop_length=160, n_mels=40)(speech_like(16000), 16000), None)]
+        inputs: list[tuple[np.ndarray, int | None]] = [
+            (LogMel(n_fft=512, hop_length=160, n_mels=40)(speech_like(16000), 16000), None)
+        ]
     else:
         inputs = [(speech_like(rate), rate) for rate in SAMPLE_RATES]
     for data, rate in inputs:
         who = f"augmenter '{component.name}'" + (f" at {rate} Hz" if rate else " on features")
         original = data.copy()
 
-        def call(seed: int, data=data, rate=rate):
+        def call(seed: int, data: np.ndarray = data, rate: int | None = rate) -> Any:
             rng = np.random.default_rng(seed)
-            return component(data, rng) if rate is None else component(data, rate, rng)
+            augment: Any = component  # a FeatureAugmenter takes (features, rng)
+            return augment(data, rng) if rate is None else augment(data, rate, rng)
 
         before = _GlobalRandom.now()
         first = call(1)

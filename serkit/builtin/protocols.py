@@ -177,6 +177,7 @@ class CrossCorpus(Protocol):
 
         entry = get_registry().get("datasets", self.test_dataset, "protocol.test_dataset")
         test_component = entry.cls.from_params({"root": self.test_root}, "protocol (test dataset)")
+        assert isinstance(test_component, Dataset)
         test_scan = test_component.scan()
         train, train_dropped = _mapped(scan.utterances, self.train_map, "train")
         test, test_dropped = _mapped(test_scan.utterances, self.test_map, "test")
@@ -218,7 +219,8 @@ class CrossCorpus(Protocol):
 
 
 def _mapped(utterances: list[Utterance], mapping: dict[str, str], corpus: str) -> tuple[list[Utterance], Counter]:
-    kept, dropped = [], Counter()
+    kept: list[Utterance] = []
+    dropped: Counter[str] = Counter()
     for u in utterances:
         label = mapping.get(u.label) if mapping else u.label
         if label is None:

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from serkit.core.components import Dataset
 from serkit.core.errors import SerkitError
 from serkit.core.version import __version__
 
@@ -47,7 +48,7 @@ class KindChoice(click.Choice):
     def __init__(self) -> None:
         super().__init__([])
 
-    @property  # type: ignore[override]
+    @property
     def choices(self) -> tuple[str, ...]:
         from serkit.core.kinds import component_types
 
@@ -308,6 +309,7 @@ def check(dataset: str, root: str, as_json: bool, strict: bool) -> None:
 
     entry = get_registry().get("datasets", dataset, "DATASET")
     component = entry.cls.from_params({"root": root}, "dataset")
+    assert isinstance(component, Dataset)
     console = Console(stderr=as_json)
     with progress_bar(console) as bars:
         task = bars.add_task("check", total=None, info="")

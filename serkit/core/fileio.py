@@ -13,13 +13,14 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def write_atomic(path: str | Path, write: Callable[[IO[Any]], None], binary: bool = False) -> None:
+def write_atomic(path: str | Path, write: Callable[[IO[Any]], object], binary: bool = False) -> None:
     """Write through ``write(handle)`` to a temporary file beside ``path``, then rename it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as out:
+        out: IO[Any]
+        with os.fdopen(handle, "wb") if binary else os.fdopen(handle, "w", encoding="utf-8") as out:
             write(out)
         os.chmod(temp, 0o666 & ~_UMASK)  # mkstemp makes files private; give them the usual mode
         os.replace(temp, path)

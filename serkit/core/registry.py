@@ -209,7 +209,7 @@ def get_registry() -> Registry:
 
 def _collect(registry: Registry, kind: Kind, impl: Any, provider: Provider) -> None:
     base = kind.base
-    found: list[type] = []
+    found: list[Any] = []
     try:
         impl.function(register=found.append)
         for cls in found:
@@ -228,13 +228,14 @@ def _collect(registry: Registry, kind: Kind, impl: Any, provider: Provider) -> N
         table[cls.name] = Entry(kind.key, cls, provider)
 
 
-def _check_component(cls: Any, base: type) -> None:
+def _check_component(cls: Any, base: type[Component]) -> None:
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise TypeError(f"{cls!r} is not a subclass of serkit.{base.__name__}")
     if not cls.name or not isinstance(cls.name, str):
         raise TypeError(f"{cls.__name__} has no 'name'")
-    if getattr(cls, "stage", "waveform") not in ("waveform", "features"):
-        raise TypeError(f"{cls.__name__}: stage must be 'waveform' or 'features', not {cls.stage!r}")
+    stage = getattr(cls, "stage", "waveform")  # augmenters only
+    if stage not in ("waveform", "features"):
+        raise TypeError(f"{cls.__name__}: stage must be 'waveform' or 'features', not {stage!r}")
     for spec in param_specs(cls):
         if spec.name == "name":
             raise TypeError(f"{cls.__name__}: 'name' is reserved and cannot be a parameter")

@@ -23,7 +23,10 @@ def check_dataset(dataset: Dataset, progress: Callable[[int], None] = lambda n: 
     def rel(path: str) -> str:
         return os.path.relpath(path, base) if base else path
 
-    durations, rates, channels, unreadable = [], Counter(), Counter(), []
+    durations: list[float] = []
+    rates: Counter[int] = Counter()
+    channels: Counter[int] = Counter()
+    unreadable: list[str] = []
     multichannel = []
     by_size: dict[int, list[str]] = defaultdict(list)
     for utterance in scan.utterances:

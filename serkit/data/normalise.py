@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -21,7 +22,8 @@ class ZScore:
         Sums are accumulated in float64, a chunk of items at a time, so no full-size copy is made.
         """
         axes = (0, x.ndim - 1) if scope == "band" and x.ndim >= 3 else tuple(range(x.ndim))
-        total = squares = 0.0
+        total: Any = 0.0
+        squares: Any = 0.0
         for start in range(0, len(x), chunk):
             part = x[start : start + chunk].astype(np.float64)
             total = total + part.sum(axis=axes, keepdims=True)

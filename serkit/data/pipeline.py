@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 import numpy as np
@@ -92,7 +92,7 @@ def preprocess(
     if wave is None:
         wave, sample_rate = audio.load(path)
     for step in pipeline.preprocess if chain is None else chain:
-        result = _run(pipeline, step, path, lambda step=step, wave=wave, rate=sample_rate: step(wave, rate))
+        result = _run(pipeline, step, path, partial(step, wave, sample_rate))
         if not (isinstance(result, tuple) and len(result) == 2):
             raise SerkitError(f"{pipeline.culprit(step)} must return (wave, sample_rate), got {type(result).__name__}")
         wave, sample_rate = _check_wave(pipeline, step, path, result[0]), int(result[1])
@@ -135,23 +135,24 @@ def process_file(
     original: np.ndarray | None = None
     out = []
     for index in augmenters:
-        augmenter = None if index is None else pipeline.augment[index]
-        if augmenter is None or augmenter.stage == "features":
+        if index is None or pipeline.augment[index].stage == "features":
             if original is None:
                 cached = cache.get("features", pipeline.feature_key(file_hash, None)) if cache else None
                 original = cached if cached is not None else extract(pipeline, path, wave, sample_rate).astype(STORAGE)
             features = original
-        if augmenter is not None:
+        if index is not None:
+            augmenter: Any = pipeline.augment[index]
             rng = pipeline.augment_rng(file_hash, index)
             if augmenter.stage == "features":  # always the stored (float16) original, cached or not
-                source = original.astype(np.float32)
-                masked = _run(pipeline, augmenter, path, lambda a=augmenter, r=rng, f=source: a(f, r))
-                features = _check_features(pipeline, augmenter, path, masked, original.shape)
+                assert original is not None
+                source, shape = original.astype(np.float32), original.shape
+                masked = _run(pipeline, augmenter, path, partial(augmenter, source, rng))
+                features = _check_features(pipeline, augmenter, path, masked, shape)
             else:
-                copy = _run(pipeline, augmenter, path, lambda a=augmenter, r=rng: a(wave.copy(), sample_rate, r))
+                copy = _run(pipeline, augmenter, path, partial(augmenter, wave.copy(), sample_rate, rng))
                 copy = _check_wave(pipeline, augmenter, path, copy)
-                copy, rate = preprocess(pipeline, path, reapply, copy, sample_rate)
-                features = extract(pipeline, path, copy, rate)
+                copy, copy_rate = preprocess(pipeline, path, reapply, copy, sample_rate)
+                features = extract(pipeline, path, copy, copy_rate)
         features = features.astype(STORAGE, copy=False)
         if cache:
             cache.put("features", pipeline.feature_key(file_hash, index), features)
@@ -159,7 +160,7 @@ def process_file(
     return out
 
 
-_worker_state: dict[str, object] = {}
+_worker_state: dict[str, Any] = {}
 
 
 def _init_worker(pipeline: Pipeline, cache: ArrayCache | None) -> None:

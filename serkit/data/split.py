@@ -171,7 +171,7 @@ def load_split(
             parts.append(sorted(index[name] for name in fold[part]))
         repeat = int(fold.get("repeat", 0))
         seed = int(fold["seed"]) if "seed" in fold else default_seed(repeat)
-        plan = FoldPlan(fold["name"], *parts, repeat=repeat, seed=seed)
+        plan = FoldPlan(fold["name"], parts[0], parts[1], parts[2], repeat=repeat, seed=seed)
         check_fold(Fold(plan.name, plan.train, plan.test), len(utterances))
         plans.append(plan)
     return plans

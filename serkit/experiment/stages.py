@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -30,6 +31,8 @@ from serkit.experiment.metrics import evaluate
 from serkit.experiment.planning import plan_run, reload_plan
 from serkit.experiment.records import Corpus, FoldResult, FoldSizes
 from serkit.experiment.reporter import Reporter, log
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -57,7 +60,7 @@ class Context:
     reporter: Reporter
     timer: StageTimer = field(default_factory=StageTimer)
 
-    def guarded(self, component: Component, action, doing: str = ""):  # type: ignore[no-untyped-def]
+    def guarded(self, component: Component, action: Callable[[], T], doing: str = "") -> T:
         """Run plugin code, naming the component and its distribution if it fails."""
         return guarded(self.registry.culprit(component), action, doing)
 

@@ -105,7 +105,7 @@ class Trainer:
     def _prepare(self, model: nn.Module) -> nn.Module:
         model = model.to(self.device)
         if self.autocast_dtype is not None:
-            model = model.to(memory_format=torch.channels_last)
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         return model
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:

@@ -45,7 +45,7 @@ class Window:
     @property
     def label(self) -> str:
         scores = self.smoothed or self.probabilities
-        return max(scores, key=scores.get)
+        return max(scores, key=scores.__getitem__)
 
 
 @dataclass
@@ -60,7 +60,7 @@ class Prediction:
 
     @property
     def label(self) -> str:
-        return max(self.probabilities, key=self.probabilities.get)
+        return max(self.probabilities, key=self.probabilities.__getitem__)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -272,6 +272,9 @@ class Predictor:
 
 class Exported(torch.nn.Module):
     """Raw features in, class probabilities out: z-score, the model, softmax."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(self, model: torch.nn.Module, normaliser: ZScore) -> None:
         super().__init__()
