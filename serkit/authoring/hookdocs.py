@@ -1,6 +1,7 @@
 """The hook reference in docs/plugins.md, generated from the hookspecs and base classes.
 
-python -m serkit.authoring.hookdocs docs/plugins.md    # rewrite the generated section in place
+python -m serkit.authoring.hookdocs docs/plugins.md            # rewrite the generated section in place
+python -m serkit.authoring.hookdocs --check docs/plugins.md    # exit 1 if it is out of date (CI, pre-commit)
 """
 
 from __future__ import annotations
@@ -39,15 +40,26 @@ def hook_reference() -> str:
     return "\n".join(lines)
 
 
-def update(path: Path) -> bool:
-    """Rewrite the generated section of ``path``; True when it changed."""
+def update(path: Path, write: bool = True) -> bool:
+    """Rewrite the generated section of ``path`` (unless ``write`` is false); True when it differs."""
     text = path.read_text(encoding="utf-8")
     start, end = text.index(BEGIN), text.index(END) + len(END)
     new = text[:start] + hook_reference() + text[end:]
-    if new != text:
+    if new != text and write:
         path.write_text(new, encoding="utf-8")
     return new != text
 
 
+def main(argv: list[str]) -> int:
+    check = "--check" in argv
+    (target,) = [a for a in argv if a != "--check"]
+    changed = update(Path(target), write=not check)
+    if check and changed:
+        print(f"{target}: the hook reference is out of date; run python -m serkit.authoring.hookdocs {target}")
+        return 1
+    print("updated" if changed else "up to date")
+    return 0
+
+
 if __name__ == "__main__":
-    print("updated" if update(Path(sys.argv[1])) else "up to date")
+    sys.exit(main(sys.argv[1:]))
