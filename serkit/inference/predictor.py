@@ -26,7 +26,7 @@ from serkit.core.errors import SerkitError
 from serkit.core.recipe import Recipe, load_recipe
 from serkit.core.version import __version__, run_format
 from serkit.data import audio
-from serkit.data.normalise import ZScore, saved_normaliser
+from serkit.data.normalise import saved_normaliser
 from serkit.data.pipeline import STORAGE, Pipeline, extract, preprocess
 
 RUN_FILES = ("recipe.toml", "model.json", "model.pt")
@@ -212,78 +212,9 @@ class Predictor:
 
     def export(self, fmt: str, out: str | Path | None = None) -> tuple[Path, Path]:
         """Write a self-contained model (normalisation and softmax inside) and a JSON description."""
-        import warnings
+        from serkit.inference.export import export_model
 
-        wrapper = Exported(self.model, self.normaliser).eval()
-        example = torch.zeros(1, *self.info["input_shape"])
-        target = Path(out) if out else self.run_dir / ("model.onnx" if fmt == "onnx" else "model.torchscript.pt")
-        description = target.with_name(f"{target.name}.json")
-        protected = {(self.run_dir / name).resolve() for name in RUN_FILES}
-        if {target.resolve(), description.resolve()} & protected:
-            raise SerkitError(f"--out: {target} would overwrite a file of the run folder; choose another name")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if fmt == "torchscript":
-                torch.jit.trace(wrapper, example).save(str(target))
-            elif fmt == "onnx":
-                try:
-                    import onnx  # noqa: F401
-                except ImportError as exc:
-                    raise SerkitError("ONNX export needs the onnx package: pip install 'serkit[export]'") from exc
-                torch.onnx.export(
-                    wrapper,
-                    (example,),
-                    str(target),
-                    input_names=["features"],
-                    output_names=["probabilities"],
-                    dynamo=False,
-                    dynamic_axes={"features": {0: "batch"}, "probabilities": {0: "batch"}},
-                )
-            else:
-                raise SerkitError(f"--format: unknown format '{fmt}' (onnx or torchscript)")
-        recipe = self.recipe.to_dict()
-        description.write_text(
-            json.dumps(
-                {
-                    "format": fmt,
-                    "model_file": target.name,
-                    "input": {
-                        "name": "features",
-                        "shape": ["batch", *self.info["input_shape"]],
-                        "dtype": "float32",
-                        "normalised_inside": True,
-                    },
-                    "output": {"name": "probabilities", "labels": self.labels},
-                    "preprocess": recipe["preprocess"],
-                    "features": recipe["features"],
-                    "window_seconds": self.window_seconds,
-                    "normaliser": self.info["normaliser"],
-                    "serkit_version": __version__,
-                    "run": str(self.run_dir),
-                },
-                indent=2,
-            )
-            + "\n",
-            encoding="utf-8",
-        )
-        return target, description
-
-
-class Exported(torch.nn.Module):
-    """Raw features in, class probabilities out: z-score, the model, softmax."""
-
-    mean: torch.Tensor
-    std: torch.Tensor
-
-    def __init__(self, model: torch.nn.Module, normaliser: ZScore) -> None:
-        super().__init__()
-        self.model = model
-        self.register_buffer("mean", torch.from_numpy(np.asarray(normaliser.mean, np.float32)))
-        self.register_buffer("std", torch.from_numpy(np.asarray(normaliser.std, np.float32)))
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.model((features - self.mean) / self.std), dim=1)
+        return export_model(self, fmt, out)
 
 
 def _moving_average(rows: np.ndarray, width: int) -> np.ndarray:

@@ -1,0 +1,96 @@
+"""``serkit export``: a trained model as ONNX or TorchScript, with a JSON of its preprocessing and labels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from serkit.core.errors import SerkitError
+from serkit.core.version import __version__
+from serkit.data.normalise import ZScore
+
+if TYPE_CHECKING:
+    from serkit.inference.predictor import Predictor
+
+#: Files of a run folder that an export must never overwrite.
+PROTECTED = ("recipe.toml", "model.json", "model.pt", "split.json", "metrics.json")
+
+
+def export_model(predictor: Predictor, fmt: str, out: str | Path | None = None) -> tuple[Path, Path]:
+    """Write a self-contained model (normalisation and softmax inside) and a JSON description."""
+    import warnings
+
+    wrapper = Exported(predictor.model, predictor.normaliser).eval()
+    example = torch.zeros(1, *predictor.info["input_shape"])
+    target = Path(out) if out else predictor.run_dir / ("model.onnx" if fmt == "onnx" else "model.torchscript.pt")
+    description = target.with_name(f"{target.name}.json")
+    protected = {(predictor.run_dir / name).resolve() for name in PROTECTED}
+    if {target.resolve(), description.resolve()} & protected:
+        raise SerkitError(f"--out: {target} would overwrite a file of the run folder; choose another name")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if fmt == "torchscript":
+            torch.jit.trace(wrapper, example).save(str(target))
+        elif fmt == "onnx":
+            try:
+                import onnx  # noqa: F401
+            except ImportError as exc:
+                raise SerkitError("ONNX export needs the onnx package: pip install 'serkit[export]'") from exc
+            torch.onnx.export(
+                wrapper,
+                (example,),
+                str(target),
+                input_names=["features"],
+                output_names=["probabilities"],
+                dynamo=False,
+                dynamic_axes={"features": {0: "batch"}, "probabilities": {0: "batch"}},
+            )
+        else:
+            raise SerkitError(f"--format: unknown format '{fmt}' (onnx or torchscript)")
+    recipe = predictor.recipe.to_dict()
+    description.write_text(
+        json.dumps(
+            {
+                "format": fmt,
+                "model_file": target.name,
+                "input": {
+                    "name": "features",
+                    "shape": ["batch", *predictor.info["input_shape"]],
+                    "dtype": "float32",
+                    "normalised_inside": True,
+                },
+                "output": {"name": "probabilities", "labels": predictor.labels},
+                "preprocess": recipe["preprocess"],
+                "features": recipe["features"],
+                "window_seconds": predictor.window_seconds,
+                "normaliser": predictor.info["normaliser"],
+                "serkit_version": __version__,
+                "run": str(predictor.run_dir),
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    return target, description
+
+
+class Exported(torch.nn.Module):
+    """Raw features in, class probabilities out: z-score, the model, softmax."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, model: torch.nn.Module, normaliser: ZScore) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("mean", torch.from_numpy(np.asarray(normaliser.mean, np.float32)))
+        self.register_buffer("std", torch.from_numpy(np.asarray(normaliser.std, np.float32)))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.model((features - self.mean) / self.std), dim=1)
