@@ -2,16 +2,25 @@
 
     python benchmarks/bench_training.py ../shared/datasets/emodb/wav --epochs 6
 
-1. Train-step throughput of the paper's CRNN at batch 16 on (1, 128, 259) inputs: plain float32
+1. fp32 training through serkit's Trainer, today's path against the reference (glibc's default
+   allocator behaviour and oneDNN's own single-input-channel weight gradient, as serkit 0.1 ran),
+   each in its own process (allocator settings are process-wide), alternating, with the
+   achieved GFLOP/s against the CPU's peak and the difference in losses.
+2. Train-step throughput of the paper's CRNN at batch 16 on (1, 128, 259) inputs: plain float32
    against bfloat16 autocast with channels-last memory (what precision = "auto" picks on a CPU
    with bf16 support). On CUDA it also measures automatic mixed precision and the largest batch
    that fits.
-2. Accuracy on a fixed seed: the same EMO-DB split trained for a few epochs both ways.
+3. Accuracy on a fixed seed: the same EMO-DB split trained for a few epochs both ways.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -56,6 +65,97 @@ def samples_per_second(device: torch.device, dtype: torch.dtype | None, batch: i
     if device.type == "cuda":
         torch.cuda.synchronize()
     return steps * batch / (time.perf_counter() - start)
+
+
+INPUT = (1, 128, 259)  # 3 s at 44.1 kHz, hop 512, 128 mel bands: the paper's input
+
+
+def fp32_epoch(variant: str, items: int, epochs: int) -> dict[str, float]:
+    """One process's measurement: fp32 epochs of the paper CRNN through the Trainer on random features."""
+    import serkit.builtin.crnn as crnn
+    import serkit.experiment.train as train
+    from serkit.core.settings import TrainSettings
+
+    if variant == "reference":
+        train.KEEP_FREED_MEMORY = False
+        crnn.FAST_SINGLE_CHANNEL_GRAD = False
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((items, *INPUT)).astype(np.float16)  # stored as serkit stores features
+    y = rng.integers(0, 8, items)
+    settings = TrainSettings(max_epochs=epochs, batch_size=16, learning_rate=1e-4, patience=epochs, precision="fp32")
+    torch.manual_seed(0)
+    model = CRNN().build(INPUT, 8)
+    trainer = Trainer(settings, torch.device("cpu"), 0)
+    start = time.perf_counter()
+    result = trainer.fit(model, x, y, x[:16], y[:16])
+    seconds = time.perf_counter() - start
+    return {
+        "samples_per_s": epochs * items / seconds,
+        "losses": [row["train_loss"] for row in result.history],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "kernel_share": _kernel_share(),
+    }
+
+
+def _kernel_share() -> float:
+    times = os.times()
+    return times.system / max(times.user + times.system, 1e-9)
+
+
+def flops_per_sample() -> float:
+    """Forward and backward FLOPs of one training sample, counted by torch."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = CRNN().build(INPUT, 8)
+    x = torch.randn(4, *INPUT)
+    with FlopCounterMode(display=False) as counter:
+        model(x).sum().backward()
+    return counter.get_total_flops() / 4
+
+
+def cpu_peak_gflops() -> tuple[float, str]:
+    """Cores x clock x fp32 FLOPs per cycle (two FMA units of the widest vector the CPU has)."""
+    flags, mhz = set(), 0.0
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            flags = set(value.split())
+        elif key.strip() == "cpu MHz":
+            mhz = max(mhz, float(value))
+    lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags else 4
+    per_cycle = 2 * 2 * lanes if "fma" in flags or lanes == 16 else 2 * lanes
+    cores = torch.get_num_threads()
+    peak = cores * mhz / 1000 * per_cycle
+    vector = "AVX-512" if lanes == 16 else "AVX2" if lanes == 8 else "SSE"
+    return peak, f"{cores} threads x {mhz / 1000:.2f} GHz x {per_cycle} fp32 FLOP/cycle ({vector}, FMA)"
+
+
+def compare_fp32(items: int, epochs: int, rounds: int) -> None:
+    peak, how = cpu_peak_gflops()
+    flops = flops_per_sample()
+    print(f"fp32 training, paper CRNN, input {INPUT}, batch 16, {items} items x {epochs} epoch(s), {rounds} rounds")
+    print(f"  {flops / 1e9:.1f} GFLOP per training sample; CPU peak {peak:.0f} GFLOP/s ({how})")
+    results: dict[str, list[dict]] = {"reference": [], "serkit": []}
+    for _ in range(rounds):
+        for variant in ("reference", "serkit"):
+            command = [sys.executable, __file__, "--child", variant, "--items", str(items), "--epochs", str(epochs)]
+            out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+            results[variant].append(json.loads(out.strip().splitlines()[-1]))
+    best = {v: max(r["samples_per_s"] for r in runs) for v, runs in results.items()}
+    for variant, runs in results.items():
+        rate = best[variant]
+        each = ", ".join(f"{r['samples_per_s']:.2f}" for r in runs)
+        print(
+            f"  {variant:>9}: {rate:.2f} samples/s (best of {rounds}: "
+            f"{each}), {rate * flops / 1e9:.0f} GFLOP/s = "
+            f"{100 * rate * flops / 1e9 / peak:.0f} % of peak, kernel time {100 * runs[0]['kernel_share']:.0f} %, "
+            f"peak RSS {runs[0]['peak_rss_mb']:.0f} MB"
+        )
+    a, b = results["reference"][0]["losses"], results["serkit"][0]["losses"]
+    print(
+        f"  ratio {best['serkit'] / best['reference']:.2f}x; training losses differ by at most "
+        f"{max(abs(p - q) for p, q in zip(a, b, strict=True)):.2e} (reference {a[-1]:.6f}, serkit {b[-1]:.6f})"
+    )
 
 
 def largest_batch(device: torch.device, dtype: torch.dtype | None) -> int:
@@ -122,7 +222,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("folder", nargs="?", help="EMO-DB wav folder for the accuracy comparison")
     parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--items", type=int, default=96, help="training items per epoch in the fp32 comparison")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each variant (best is kept)")
+    parser.add_argument("--child", choices=("reference", "serkit"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        print(json.dumps(fp32_epoch(args.child, args.items, 1)))
+        return
+    compare_fp32(args.items, 1, args.rounds)
     cpu = torch.device("cpu")
     from serkit.experiment.train import cpu_supports_bf16
 

@@ -19,6 +19,9 @@ import numpy as np
 import scipy.signal
 from audiomentations import AddGaussianNoise, PitchShift, TimeStretch
 
+#: The paper notebook's stretching (librosa's phase vocoder; audiomentations >= 0.43 defaults to signalsmith).
+PAPER = "librosa_phase_vocoder"
+
 SR, SECONDS = 44100, 3.0
 
 
@@ -40,9 +43,9 @@ def process(path: str) -> list[np.ndarray]:
     out = [log_mel(y)]
     for transform in (
         AddGaussianNoise(min_amplitude=0.001, max_amplitude=0.015, p=1.0),
-        TimeStretch(min_rate=1.1, max_rate=1.1, leave_length_unchanged=False, p=1.0),
-        TimeStretch(min_rate=0.8, max_rate=0.8, leave_length_unchanged=False, p=1.0),
-        PitchShift(min_semitones=1.5, max_semitones=1.5, p=1.0),
+        TimeStretch(min_rate=1.1, max_rate=1.1, leave_length_unchanged=False, method=PAPER, p=1.0),
+        TimeStretch(min_rate=0.8, max_rate=0.8, leave_length_unchanged=False, method=PAPER, p=1.0),
+        PitchShift(min_semitones=1.5, max_semitones=1.5, method=PAPER, p=1.0),
     ):
         out.append(log_mel(fix(transform(samples=y, sample_rate=SR))))
     return out

@@ -53,15 +53,30 @@ class GaussianNoise(Augmenter):
         return apply_transform(transform, wave / peak, sample_rate, rng) * np.float32(peak)
 
 
+#: ``method`` of time stretching and pitch shifting -> the audiomentations backend.
+METHODS = {"librosa": "librosa_phase_vocoder", "signalsmith": "signalsmith_stretch"}
+METHOD_HELP = (
+    "librosa: the phase vocoder the paper used (librosa.effects); signalsmith: Signalsmith Stretch "
+    "(python-stretch), several times faster, with fewer phasing artefacts, so augmented copies differ"
+)
+
+
 @dataclass(frozen=True, kw_only=True)
 class TimeStretchAugmenter(Augmenter):
     """Change the speaking rate without changing pitch (rate > 1 is faster)."""
 
     name = "time_stretch"
     rate: float = param(1.1, "stretch rate (paper: 1.1 and 0.8 as two entries)", ge=0.1, le=10)
+    method: str = param("librosa", METHOD_HELP, choices=tuple(METHODS))
 
     def __call__(self, wave: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
-        transform = TimeStretch(min_rate=self.rate, max_rate=self.rate, leave_length_unchanged=False, p=1.0)
+        transform = TimeStretch(
+            min_rate=self.rate,
+            max_rate=self.rate,
+            leave_length_unchanged=False,
+            method=METHODS[self.method],
+            p=1.0,
+        )
         return apply_transform(transform, wave, sample_rate, rng)
 
 
@@ -71,9 +86,15 @@ class PitchShiftAugmenter(Augmenter):
 
     name = "pitch_shift"
     semitones: float = param(1.5, "shift in semitones (paper: 1.5)", ge=-24, le=24)
+    method: str = param("librosa", METHOD_HELP, choices=tuple(METHODS))
 
     def __call__(self, wave: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
-        transform = PitchShift(min_semitones=self.semitones, max_semitones=self.semitones, p=1.0)
+        transform = PitchShift(
+            min_semitones=self.semitones,
+            max_semitones=self.semitones,
+            method=METHODS[self.method],
+            p=1.0,
+        )
         return apply_transform(transform, wave, sample_rate, rng)
 
 

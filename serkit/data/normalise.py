@@ -16,8 +16,10 @@ class ZScore:
     std: np.ndarray
 
     @classmethod
-    def fit(cls, x: np.ndarray, scope: str, chunk: int = 256) -> ZScore:
-        """``x`` is (items, channels, ...); per band keeps every axis but the items and the last (time).
+    def fit(cls, x: Any, scope: str, chunk: int = 256) -> ZScore:
+        """``x`` is (items, channels, ...): an array, or a feature store's rows.
+
+        Per band keeps every axis but the items and the last (time).
 
         Sums are accumulated in float64, a chunk of items at a time, so no full-size copy is made.
         """
@@ -52,7 +54,7 @@ class ZScore:
         return cls(np.asarray(data["mean"], np.float32), np.asarray(data["std"], np.float32))
 
 
-def fit_normaliser(method: str, scope: str, x: np.ndarray) -> ZScore:
+def fit_normaliser(method: str, scope: str, x: Any) -> ZScore:
     """The ``[normalise]`` setting fitted on training features: z-score, or the identity for ``none``."""
     return ZScore.fit(x, scope) if method == "zscore" else ZScore.identity()
 

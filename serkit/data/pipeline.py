@@ -56,6 +56,22 @@ class Pipeline:
         """
         return self._slots[index]
 
+    @cached_property
+    def id(self) -> str:
+        """Names the pipeline in the cache's records (its components, augmenter slots and seed)."""
+        identities = [[p.identity() for p in self.preprocess], self._slots, self.features.identity(), self.seed]
+        return digest("pipeline", identities)[:16]
+
+    def describe(self) -> str:
+        names = [p.name for p in self.preprocess] + [a.name for a in self.augment] + [self.features.name]
+        return " -> ".join(names) + f" (seed {self.seed})"
+
+    def entries(self, hashes: list[str], items: list[Item]) -> list[tuple[str, str]]:
+        """The cache entries (kind, key) that ``items`` of files with ``hashes`` read or write."""
+        waves = {self.wave_key(h) for h in hashes}
+        features = {self.feature_key(hashes[i], a) for i, a in items}
+        return [("waves", k) for k in waves] + [("rates", k) for k in waves] + [("features", k) for k in features]
+
     def feature_key(self, file_hash: str, augmenter: int | None) -> str:
         aug = None if augmenter is None else [self.augment_slot(augmenter), self.seed]
         return digest("features", self.wave_key(file_hash), aug, self.features.identity())
@@ -182,21 +198,29 @@ def compute_features(
     cache: ArrayCache | None,
     workers: int = 1,
     progress: Callable[[int], None] = lambda n: None,
+    sink: Callable[[Item, np.ndarray], None] | None = None,
 ) -> dict[Item, np.ndarray]:
-    """Features for every requested item, from the cache where present, computed otherwise."""
+    """Features for every requested item, from the cache where present, computed otherwise.
+
+    With a ``sink``, each item's array is handed to it as it arrives and not kept (the returned
+    dict is empty): memory stays bounded by one file's items, whatever the corpus size.
+    """
     results: dict[Item, np.ndarray] = {}
+    store = sink or results.__setitem__
     todo: dict[int, list[int | None]] = {}
+    hits = 0
     for utterance, augmenter in items:
         cached = cache.get("features", pipeline.feature_key(hashes[utterance], augmenter)) if cache else None
         if cached is not None:
-            results[(utterance, augmenter)] = cached
+            store((utterance, augmenter), cached)
+            hits += 1
         else:
             todo.setdefault(utterance, []).append(augmenter)
-    progress(len(results))
+    progress(hits)
     if workers <= 1 or len(todo) <= 1:
         for utterance, augmenters in todo.items():
             arrays = process_file(pipeline, paths[utterance], hashes[utterance], augmenters, cache)
-            _collect(results, utterance, augmenters, arrays, progress)
+            _collect(store, utterance, augmenters, arrays, progress)
         return results
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(pipeline, cache)) as pool:
@@ -207,7 +231,7 @@ def compute_features(
         try:
             for future in as_completed(futures):
                 utterance, augmenters = futures[future]
-                _collect(results, utterance, augmenters, future.result(), progress)
+                _collect(store, utterance, augmenters, future.result(), progress)
         except BaseException:
             for future in futures:
                 future.cancel()
@@ -216,12 +240,12 @@ def compute_features(
 
 
 def _collect(
-    results: dict[Item, np.ndarray],
+    store: Callable[[Item, np.ndarray], None],
     utterance: int,
     augmenters: list[int | None],
     arrays: list[np.ndarray],
     progress: Callable[[int], None],
 ) -> None:
     for augmenter, array in zip(augmenters, arrays, strict=True):
-        results[(utterance, augmenter)] = array
+        store((utterance, augmenter), array)
     progress(len(arrays))

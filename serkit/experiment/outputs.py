@@ -176,6 +176,7 @@ def environment(ctx: Context, device: str, precision: str) -> dict[str, Any]:
         "device": describe_device(torch.device(device)) | {"precision": precision},
         "packages": packages,
         "components": components,
+        "cache": ctx.cache_record,
     }
 
 

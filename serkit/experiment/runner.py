@@ -58,8 +58,8 @@ def _stages(ctx: stages.Context, split_file: str | None) -> RunSummary:
         plans = stages.split(ctx, corpus, split_file)
     description = describe_protocol(recipe, corpus)
     reporter.say(f"  protocol: {description}")
-    computed = stages.features(ctx, corpus, plans)
-    results = [stages.train_fold(ctx, plan, computed, corpus) for plan in plans]
+    with stages.features(ctx, corpus, plans) as store:
+        results = [stages.train_fold(ctx, plan, store, corpus) for plan in plans]
     summary = write_outputs(ctx, results, corpus, description, started)
     reporter.show(metrics_table(summary.metrics, f"{recipe.run.name}: test results ({description})"))
     for stage, seconds in ctx.timer.seconds.items():

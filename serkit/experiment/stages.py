@@ -24,9 +24,11 @@ from serkit.core.recipe import Recipe
 from serkit.core.registry import Registry
 from serkit.data import audio
 from serkit.data.cache import ArrayCache, default_cache_dir, file_digest
+from serkit.data.cachestore import cache_lock, record_use
 from serkit.data.normalise import fit_normaliser
 from serkit.data.pipeline import Item, Pipeline, compute_features
 from serkit.data.split import FoldPlan, split_to_json
+from serkit.data.store import FeatureStore, Rows
 from serkit.experiment.metrics import evaluate
 from serkit.experiment.planning import plan_run, reload_plan
 from serkit.experiment.records import Corpus, FoldResult, FoldSizes
@@ -59,6 +61,8 @@ class Context:
     registry: Registry
     reporter: Reporter
     timer: StageTimer = field(default_factory=StageTimer)
+    #: Which cache and pipeline record the run's features are in (environment.json keeps it).
+    cache_record: dict[str, str] = field(default_factory=dict)
 
     def guarded(self, component: Component, action: Callable[[], T], doing: str = "") -> T:
         """Run plugin code, naming the component and its distribution if it fails."""
@@ -117,8 +121,9 @@ def split(ctx: Context, corpus: Corpus, split_file: str | None = None) -> list[F
     return plans
 
 
-def features(ctx: Context, corpus: Corpus, plans: list[FoldPlan]) -> dict[Item, np.ndarray]:
-    """Features of every original and every augmented training copy any fold needs, cached."""
+def features(ctx: Context, corpus: Corpus, plans: list[FoldPlan]) -> FeatureStore:
+    """Features of every original and every augmented training copy any fold needs: cached, and
+    written to a store on disk that training reads a batch at a time (the caller closes it)."""
     recipe = ctx.recipe
     utterances = corpus.utterances
     items: set[Item] = {(i, None) for i in range(len(utterances))}
@@ -130,15 +135,26 @@ def features(ctx: Context, corpus: Corpus, plans: list[FoldPlan]) -> dict[Item, 
     paths = [u.path for u in utterances]
     with ctx.timer("hash files"):
         hashes = [file_digest(p) for p in paths]
-    with ctx.timer("features"), ctx.reporter.progress("features", len(items), f"{workers} worker(s)") as task:
-        computed = compute_features(
-            pipeline, paths, hashes, sorted(items, key=_item_order), ArrayCache(cache_dir), workers, task.advance
-        )
+    ordered = sorted(items, key=_item_order)
+    root = Path(cache_dir)
+    with (
+        ctx.timer("features"),
+        cache_lock(root, exclusive=False),
+        ctx.reporter.progress("features", len(items), f"{workers} worker(s)") as task,
+    ):
+        record_use(root, pipeline.id, pipeline.describe(), pipeline.entries(hashes, ordered))
+        store = FeatureStore(ordered, paths, root / "tmp")
+        try:
+            compute_features(pipeline, paths, hashes, ordered, ArrayCache(root), workers, task.advance, store.put)
+        except BaseException:
+            store.close()
+            raise
+    ctx.cache_record.update(dir=str(root), pipeline=pipeline.id)
     ctx.reporter.say(f"  features: {len(items)} items ({len(items) - len(utterances)} augmented), cache {cache_dir}")
-    return computed
+    return store
 
 
-def train_fold(ctx: Context, plan: FoldPlan, computed: dict[Item, np.ndarray], corpus: Corpus) -> FoldResult:
+def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus) -> FoldResult:
     """Train and test one fold; a fold finished before (an interrupted run) is read back instead."""
     from serkit.experiment.train import Trainer, choose_device, seed_everything, state_dict_bytes
 
@@ -151,15 +167,13 @@ def train_fold(ctx: Context, plan: FoldPlan, computed: dict[Item, np.ndarray], c
     n_aug = len(recipe.augment)
     targets = {label: k for k, label in enumerate(labels)}
 
-    def stack(items: list[Item]) -> tuple[np.ndarray, np.ndarray]:
-        x = _stack_features([computed[item] for item in items], [utterances[i].path for i, _ in items])
-        return x, np.array([targets[utterances[i].label] for i, _ in items], dtype=np.int64)
+    def part(items: list[Item]) -> tuple[Rows, np.ndarray]:
+        return store.view(items), np.array([targets[utterances[i].label] for i, _ in items], dtype=np.int64)
 
-    x_fit, y_fit = stack(plan.training_items(n_aug))
-    x_val, y_val = stack([(i, None) for i in plan.validation])
-    x_test, y_test = stack([(i, None) for i in plan.test])
+    x_fit, y_fit = part(plan.training_items(n_aug))
+    x_val, y_val = part([(i, None) for i in plan.validation])
+    x_test, y_test = part([(i, None) for i in plan.test])
     normaliser = fit_normaliser(recipe.normalise.method, recipe.normalise.scope, x_fit)
-    x_fit, x_val, x_test = normaliser(x_fit), normaliser(x_val), normaliser(x_test)
 
     seed_everything(plan.seed)  # initial weights (and any dropout) follow the fold's seed alone
     shape = tuple(x_fit.shape[1:])
@@ -177,12 +191,12 @@ def train_fold(ctx: Context, plan: FoldPlan, computed: dict[Item, np.ndarray], c
             info = f"val loss {row['val_loss']:.3f} acc {100 * row['val_accuracy']:.1f}%"
             task.update(completed=int(row["epoch"]), info=info)
 
-        result = trainer.fit(module, x_fit, y_fit, x_val, y_val, on_epoch)
+        result = trainer.fit(module, x_fit, y_fit, x_val, y_val, on_epoch, normaliser)
         task.update(completed=len(result.history), total=len(result.history))
     if result.resumed_from:
         say(f"  resumed training from the checkpoint after epoch {result.resumed_from}")
     with ctx.timer("evaluate"):
-        probabilities = trainer.predict_proba(result.model, x_test)
+        probabilities = trainer.predict_proba(result.model, x_test, normaliser)
         metrics = evaluate(y_test, probabilities.argmax(1), labels)
     weights = state_dict_bytes(result.model)
     write_atomic(folder / "model.pt", lambda out: out.write(weights), binary=True)
@@ -218,15 +232,3 @@ def _log_epoch(row: dict[str, float]) -> None:
 
 def _item_order(item: Item) -> tuple[int, int]:
     return item[0], -1 if item[1] is None else item[1]
-
-
-def _stack_features(arrays: list[np.ndarray], paths: list[str]) -> np.ndarray:
-    shapes = {a.shape for a in arrays}
-    if len(shapes) > 1:
-        first = arrays[0].shape
-        odd = next(i for i, a in enumerate(arrays) if a.shape != first)
-        raise SerkitError(
-            f"features differ in shape ({first} for {paths[0]}, {arrays[odd].shape} for {paths[odd]}): "
-            "add a fix_length preprocessor so every clip has the same duration"
-        )
-    return np.stack(arrays)

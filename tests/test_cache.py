@@ -1,0 +1,105 @@
+"""`serkit cache info` and `serkit cache prune`: sizes by kind and pipeline, pruning by run, age and size."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from helpers import tiny_run_args
+
+from serkit.cli import cli
+from serkit.core.recipe import load_recipe
+from serkit.data.cache import ArrayCache, file_digest
+from serkit.data.cachestore import cache_lock, parse_size, record_use
+from serkit.data.pipeline import Pipeline, compute_features
+
+TINY = Path(__file__).resolve().parents[1] / "recipes" / "tiny.toml"
+
+
+@pytest.fixture
+def used_cache(cli_runner, small_ravdess, tmp_path):
+    """A cache holding a finished tiny run's pipeline and an older one of 64 -> 32 mel bands."""
+    result = cli_runner.invoke(cli, tiny_run_args(small_ravdess, tmp_path, "train.max_epochs=1"))
+    assert result.exit_code == 0, result.output
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    cache = tmp_path / "cache"
+    recipe = load_recipe(TINY, [f"dataset.root={small_ravdess}", "features.n_mels=32", "augment=[]"])
+    other = Pipeline(recipe.preprocess, [], recipe.features, recipe.run.seed)
+    files = sorted(str(p) for p in small_ravdess.glob("*.wav"))[:4]
+    hashes = [file_digest(f) for f in files]
+    items = [(i, None) for i in range(len(files))]
+    compute_features(other, files, hashes, items, ArrayCache(cache), 1)
+    record_use(cache, other.id, other.describe(), other.entries(hashes, items))
+    old = time.time() - 10 * 86400
+    os.utime(cache / "pipelines" / f"{other.id}.json", (old, old))
+    return cache, run_dir, other
+
+
+def info(cli_runner, cache: Path) -> dict:
+    result = cli_runner.invoke(cli, ["cache", "info", "--dir", str(cache), "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_info_by_kind_and_pipeline(cli_runner, used_cache):
+    cache, run_dir, other = used_cache
+    report = info(cli_runner, cache)
+    run_pipeline = json.loads((run_dir / "environment.json").read_text())["cache"]["pipeline"]
+    assert [row["id"] for row in report["pipelines"]] == [run_pipeline, other.id]  # most recent first
+    assert report["pipelines"][1]["entries"] == 4 + 4 + 4  # waves, rates, features of 4 files
+    assert report["by_kind"]["features"]["entries"] == 24 * 3 + 4  # tiny: original + 2 augmented of the fit part
+    assert report["bytes"] == sum(p.stat().st_size for p in cache.rglob("*.npy"))
+    text = cli_runner.invoke(cli, ["cache", "info", "--dir", str(cache)], env={"COLUMNS": "200"}).output
+    assert "resample -> trim_silence -> wiener -> fix_length" in text and "by kind" in text
+
+
+def test_prune_keeps_what_a_run_used(cli_runner, used_cache, small_ravdess, tmp_path):
+    cache, run_dir, _ = used_cache
+    before = info(cli_runner, cache)
+    dry = cli_runner.invoke(cli, ["cache", "prune", "--dir", str(cache), "--keep", str(run_dir), "--dry-run"])
+    assert dry.exit_code == 0 and "would remove 4 entries" in dry.output  # the 32-band features; waves are shared
+    assert info(cli_runner, cache) == before
+    result = cli_runner.invoke(cli, ["cache", "prune", "--dir", str(cache), "--keep", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    after = info(cli_runner, cache)
+    assert [row["id"] for row in after["pipelines"]] == [before["pipelines"][0]["id"]]
+    assert after["entries"] == before["entries"] - 4  # only the 32-band features went (waves/rates shared)
+    written = {p: p.stat().st_mtime_ns for p in cache.rglob("*.npy")}
+    rerun = cli_runner.invoke(cli, tiny_run_args(small_ravdess, tmp_path, "train.max_epochs=1"))
+    assert rerun.exit_code == 0, rerun.output
+    assert {p: p.stat().st_mtime_ns for p in cache.rglob("*.npy")} == written  # nothing was recomputed
+
+
+def test_prune_by_age_and_size(cli_runner, used_cache):
+    cache, _, other = used_cache
+    result = cli_runner.invoke(cli, ["cache", "prune", "--dir", str(cache), "--older-than", "7"])
+    assert result.exit_code == 0 and "1 pipeline record(s)" in result.output
+    assert other.id not in {row["id"] for row in info(cli_runner, cache)["pipelines"]}
+    result = cli_runner.invoke(cli, ["cache", "prune", "--dir", str(cache), "--max-size", "0"])
+    assert result.exit_code == 0
+    assert info(cli_runner, cache)["entries"] == 0
+    nothing = cli_runner.invoke(cli, ["cache", "prune", "--dir", str(cache)])
+    assert nothing.exit_code == 1 and "say what to remove" in nothing.output
+    assert cli_runner.invoke(cli, ["cache", "prune", "--dir", str(cache), "--max-size", "lots"]).exit_code == 1
+
+
+def test_prune_waits_for_a_run_computing_features(tmp_path):
+    from serkit.data.cachestore import prune
+
+    done = threading.Event()
+    with cache_lock(tmp_path, exclusive=False):  # as a run holds it during its feature stage
+        worker = threading.Thread(target=lambda: (prune(tmp_path, max_bytes=0), done.set()))
+        worker.start()
+        time.sleep(0.3)
+        assert not done.is_set()
+    worker.join(5)
+    assert done.is_set()
+
+
+def test_sizes():
+    assert parse_size("2G") == 2 << 30 and parse_size("500M") == 500 << 20 and parse_size("1.5GiB") == 3 << 29
+    assert parse_size("800") == 800
