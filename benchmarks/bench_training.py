@@ -234,12 +234,15 @@ def main() -> None:
     from serkit.experiment.train import cpu_supports_bf16
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, bf16 support: {cpu_supports_bf16()}")
-    fp32 = samples_per_second(cpu, None, 16)
-    bf16 = samples_per_second(cpu, torch.bfloat16, 16)
-    print(
-        f"CPU train step, batch 16: float32 {fp32:.1f} samples/s; bf16 autocast + channels-last {bf16:.1f} "
-        f"samples/s; ratio {bf16 / fp32:.2f}x"
-    )
+    if cpu_supports_bf16():
+        fp32 = samples_per_second(cpu, None, 16)
+        bf16 = samples_per_second(cpu, torch.bfloat16, 16)
+        print(
+            f"CPU train step, batch 16: float32 {fp32:.1f} samples/s; bf16 autocast + channels-last {bf16:.1f} "
+            f"samples/s; ratio {bf16 / fp32:.2f}x"
+        )
+    else:
+        print("bf16 autocast: not measured (this CPU has no bf16 support; serkit trains in fp32 here)")
     if torch.cuda.is_available():
         gpu = torch.device("cuda")
         torch.backends.cudnn.benchmark = True

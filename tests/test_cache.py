@@ -21,15 +21,15 @@ TINY = Path(__file__).resolve().parents[1] / "recipes" / "tiny.toml"
 
 
 @pytest.fixture
-def used_cache(cli_runner, small_ravdess, tmp_path):
+def used_cache(cli_runner, ravdess_root, tmp_path):
     """A cache holding a finished tiny run's pipeline and an older one of 64 -> 32 mel bands."""
-    result = cli_runner.invoke(cli, tiny_run_args(small_ravdess, tmp_path, "train.max_epochs=1"))
+    result = cli_runner.invoke(cli, tiny_run_args(ravdess_root, tmp_path, "train.max_epochs=1"))
     assert result.exit_code == 0, result.output
     (run_dir,) = (tmp_path / "runs").iterdir()
     cache = tmp_path / "cache"
-    recipe = load_recipe(TINY, [f"dataset.root={small_ravdess}", "features.n_mels=32", "augment=[]"])
+    recipe = load_recipe(TINY, [f"dataset.root={ravdess_root}", "features.n_mels=32", "augment=[]"])
     other = Pipeline(recipe.preprocess, [], recipe.features, recipe.run.seed)
-    files = sorted(str(p) for p in small_ravdess.glob("*.wav"))[:4]
+    files = sorted(str(p) for p in ravdess_root.rglob("*.wav"))[:4]
     hashes = [file_digest(f) for f in files]
     items = [(i, None) for i in range(len(files))]
     compute_features(other, files, hashes, items, ArrayCache(cache), 1)
@@ -51,13 +51,15 @@ def test_info_by_kind_and_pipeline(cli_runner, used_cache):
     run_pipeline = json.loads((run_dir / "environment.json").read_text())["cache"]["pipeline"]
     assert [row["id"] for row in report["pipelines"]] == [run_pipeline, other.id]  # most recent first
     assert report["pipelines"][1]["entries"] == 4 + 4 + 4  # waves, rates, features of 4 files
-    assert report["by_kind"]["features"]["entries"] == 24 * 3 + 4  # tiny: original + 2 augmented of the fit part
+    summary = json.loads((run_dir / "metrics.json").read_text())
+    expected = summary["dataset"]["utterances"] + summary["fold"]["augmented"] + 4  # + the 32-band ones
+    assert report["by_kind"]["features"]["entries"] == expected
     assert report["bytes"] == sum(p.stat().st_size for p in cache.rglob("*.npy"))
     text = cli_runner.invoke(cli, ["cache", "info", "--dir", str(cache)], env={"COLUMNS": "200"}).output
     assert "resample -> trim_silence -> wiener -> fix_length" in text and "by kind" in text
 
 
-def test_prune_keeps_what_a_run_used(cli_runner, used_cache, small_ravdess, tmp_path):
+def test_prune_keeps_what_a_run_used(cli_runner, used_cache, ravdess_root, tmp_path):
     cache, run_dir, _ = used_cache
     before = info(cli_runner, cache)
     dry = cli_runner.invoke(cli, ["cache", "prune", "--dir", str(cache), "--keep", str(run_dir), "--dry-run"])
@@ -69,7 +71,7 @@ def test_prune_keeps_what_a_run_used(cli_runner, used_cache, small_ravdess, tmp_
     assert [row["id"] for row in after["pipelines"]] == [before["pipelines"][0]["id"]]
     assert after["entries"] == before["entries"] - 4  # only the 32-band features went (waves/rates shared)
     written = {p: p.stat().st_mtime_ns for p in cache.rglob("*.npy")}
-    rerun = cli_runner.invoke(cli, tiny_run_args(small_ravdess, tmp_path, "train.max_epochs=1"))
+    rerun = cli_runner.invoke(cli, tiny_run_args(ravdess_root, tmp_path, "train.max_epochs=1"))
     assert rerun.exit_code == 0, rerun.output
     assert {p: p.stat().st_mtime_ns for p in cache.rglob("*.npy")} == written  # nothing was recomputed
 

@@ -46,9 +46,9 @@ def test_paper_recipes_hold_the_papers_settings():
         assert [p.name for p in recipe.preprocess] == ["resample", "trim_silence", "wiener", "fix_length"]
         assert recipe.preprocess[0].sample_rate == 44100 and recipe.preprocess[3].seconds == 3.0
         assert [(a.name, a.to_params()) for a in recipe.augment][1:] == [
-            ("time_stretch", {"rate": 1.1}),
-            ("time_stretch", {"rate": 0.8}),
-            ("pitch_shift", {"semitones": 1.5}),
+            ("time_stretch", {"rate": 1.1, "method": "librosa"}),  # the paper's phase vocoder
+            ("time_stretch", {"rate": 0.8, "method": "librosa"}),
+            ("pitch_shift", {"semitones": 1.5, "method": "librosa"}),
         ]
         assert (recipe.features.n_fft, recipe.features.hop_length, recipe.features.n_mels) == (2048, 512, 128)
         assert recipe.model.kernels == [9, 7, 5, 3] and recipe.model.pools == [2, 4, 4, 4]

@@ -57,7 +57,9 @@ class SingleChannelConv2d(nn.Conv2d):
     def _applies(self, x: torch.Tensor) -> bool:
         kh, kw = self.kernel_size
         return (
-            self.in_channels == 1
+            self.training  # only training computes weight gradients; export traces the plain conv
+            and not torch.jit.is_tracing()
+            and self.in_channels == 1
             and self.bias is None
             and x.dim() == 4
             and x.device.type == "cpu"
