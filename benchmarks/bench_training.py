@@ -94,6 +94,7 @@ def fp32_epoch(variant: str, items: int, epochs: int) -> dict[str, float]:
         "losses": [row["train_loss"] for row in result.history],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "kernel_share": _kernel_share(),
+        "page_faults_per_sample": resource.getrusage(resource.RUSAGE_SELF).ru_minflt / (epochs * items),
     }
 
 
@@ -149,7 +150,7 @@ def compare_fp32(items: int, epochs: int, rounds: int) -> None:
             f"  {variant:>9}: {rate:.2f} samples/s (best of {rounds}: "
             f"{each}), {rate * flops / 1e9:.0f} GFLOP/s = "
             f"{100 * rate * flops / 1e9 / peak:.0f} % of peak, kernel time {100 * runs[0]['kernel_share']:.0f} %, "
-            f"peak RSS {runs[0]['peak_rss_mb']:.0f} MB"
+            f"peak RSS {runs[0]['peak_rss_mb']:.0f} MB, {runs[0]['page_faults_per_sample']:.0f} page faults/sample"
         )
     a, b = results["reference"][0]["losses"], results["serkit"][0]["losses"]
     print(
