@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 from helpers import RAVDESS, need
 
 from serkit import Model, hookimpl, param
@@ -63,6 +64,12 @@ def old_run(tmp_path) -> Path:
     """A copy of the format-0 folder with its dataset root pointed at this machine's RAVDESS sample."""
     folder = tmp_path / "old-run"
     shutil.copytree(FIXTURE, folder)
+    weights = {
+        name: torch.tensor(t["values"], dtype=getattr(torch, t["dtype"])).reshape(t["shape"])
+        for name, t in json.loads((folder / "weights.json").read_text()).items()
+    }
+    for path in (folder / "model.pt", folder / "folds" / "random" / "model.pt"):
+        torch.save(weights, path)
     recipe = folder / "recipe.toml"
     text = re.sub(r'(?m)^root = ".*"$', f'root = "{need(RAVDESS)}"', recipe.read_text())
     text = re.sub(r'(?m)^cache_dir = ".*"$', f'cache_dir = "{tmp_path / "cache"}"', text)
