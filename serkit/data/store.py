@@ -17,8 +17,7 @@ from typing import Any
 import numpy as np
 
 from serkit.core.errors import SerkitError
-
-Item = tuple[int, int | None]
+from serkit.data.pipeline import Item
 
 
 class FeatureStore:
