@@ -61,14 +61,6 @@ class Recipe:
         """A section's settings or component(s), by its recipe key."""
         return self.more[key] if key in self.more else getattr(self, key)
 
-    def components(self) -> list[tuple[str, Component]]:
-        """Every component with the recipe key that names it (``augment[1]``), in recipe order."""
-        out: list[tuple[str, Component]] = []
-        for key, kind in component_sections().items():
-            value = self.section(key)
-            out += [(f"{key}[{i}]", c) for i, c in enumerate(value)] if kind.many else [(key, value)]
-        return out
-
     def to_dict(self) -> dict[str, Any]:
         """The fully resolved recipe as plain data (what ``recipe.toml`` in a run folder holds)."""
         out: dict[str, Any] = {}

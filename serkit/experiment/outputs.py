@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from serkit.core.fileio import write_atomic, write_json, write_text
-from serkit.core.recipe import Recipe
+from serkit.core.recipe import Recipe, component_sections
 from serkit.core.version import RUN_FORMAT, __version__
 from serkit.experiment.metrics import evaluate, spread
 from serkit.experiment.records import Corpus, FoldResult, RunSummary
@@ -163,10 +163,11 @@ def environment(ctx: Context, device: str, precision: str) -> dict[str, Any]:
         except PackageNotFoundError:
             packages[name] = None
     components = {}
-    for key, component in ctx.recipe.components():
-        section = key.split("[")[0]
-        entry = ctx.registry.entries[_kind_key(section)].get(component.name)
-        components[f"{section}:{component.name}"] = str(entry.provider) if entry else "unknown"
+    for section, kind in component_sections().items():
+        value = ctx.recipe.section(section)
+        for component in value if kind.many else [value]:
+            entry = ctx.registry.entries[kind.key].get(component.name)
+            components[f"{section}:{component.name}"] = str(entry.provider) if entry else "unknown"
     return {
         "serkit": __version__,
         "python": platform.python_version(),
@@ -179,8 +180,3 @@ def environment(ctx: Context, device: str, precision: str) -> dict[str, Any]:
         "cache": ctx.cache_record,
     }
 
-
-def _kind_key(section: str) -> str:
-    from serkit.core.recipe import component_sections
-
-    return component_sections()[section].key
