@@ -179,4 +179,3 @@ def environment(ctx: Context, device: str, precision: str) -> dict[str, Any]:
         "components": components,
         "cache": ctx.cache_record,
     }
-
