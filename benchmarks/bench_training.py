@@ -3,7 +3,7 @@
     python benchmarks/bench_training.py ../shared/datasets/emodb/wav --epochs 6
 
 1. fp32 training through serkit's Trainer, today's path against the reference (glibc's default
-   allocator behaviour and oneDNN's own single-input-channel weight gradient, as serkit 0.1 ran),
+   allocator behaviour, oneDNN's own single-input-channel weight gradient and ReLU before pooling, as serkit 0.1 ran),
    each in its own process (allocator settings are process-wide), alternating, with the
    achieved GFLOP/s against the CPU's peak and the difference in losses.
 2. Train-step throughput of the paper's CRNN at batch 16 on (1, 128, 259) inputs: plain float32
@@ -79,6 +79,7 @@ def fp32_epoch(variant: str, items: int, epochs: int) -> dict[str, float]:
     if variant == "reference":
         train.KEEP_FREED_MEMORY = False
         crnn.FAST_SINGLE_CHANNEL_GRAD = False
+        crnn.POOL_BEFORE_RELU = False
     rng = np.random.default_rng(0)
     x = rng.standard_normal((items, *INPUT)).astype(np.float16)  # stored as serkit stores features
     y = rng.integers(0, 8, items)

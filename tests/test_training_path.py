@@ -95,3 +95,16 @@ def test_single_channel_gradient_matches_conv2d():
     crnn._SingleChannelConv.apply(x, conv.weight).sum().backward()
     expected = torch.nn.grad.conv2d_input(x.shape, conv.weight, torch.ones(3, 6, 11, 13), padding=2)
     assert torch.allclose(x.grad, expected, atol=1e-5)
+
+
+def test_pooling_before_relu_trains_exactly_as_the_papers_order():
+    x, y = _features(24)
+    x[:, :, :8, :] = 0.0  # constant regions: ties inside pooling windows
+    pooled_first = _train(x[:16], y[:16], x[16:], y[16:])
+    crnn.POOL_BEFORE_RELU = False
+    try:
+        papers_order = _train(x[:16], y[:16], x[16:], y[16:])
+    finally:
+        crnn.POOL_BEFORE_RELU = True
+    assert pooled_first[0] == papers_order[0]
+    assert np.array_equal(pooled_first[1], papers_order[1])
