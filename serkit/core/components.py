@@ -29,6 +29,8 @@ from serkit.core.params import ParamSpec, param, param_specs, validate_params
 if TYPE_CHECKING:
     import torch
 
+    from serkit.core.learner import Learner
+
 
 @dataclass(frozen=True, kw_only=True)
 class Component:
@@ -112,24 +114,61 @@ class FeatureAugmenter(Augmenter):
         raise NotImplementedError
 
 
+#: The shapes features come in, with the array layout of one utterance's features.
+SHAPES = {
+    "image": "(channels, bands, frames) or (channels, frames)",
+    "sequence": "(frames, dims)",
+    "vector": "(dims,)",
+}
+#: Array dimensions of each shape.
+SHAPE_NDIM = {"image": (2, 3), "sequence": (2,), "vector": (1,)}
+#: dtypes features may be stored in (the feature cache and the training store).
+STORAGE_DTYPES = ("float16", "float32")
+
+
 @dataclass(frozen=True, kw_only=True)
 class FeatureExtractor(Component):
-    """Waveform to a float32 array of shape (channels, height, width) or (channels, length)."""
+    """Waveform to a float32 array in one of the :data:`SHAPES`: an image, a sequence or a vector."""
 
     kind: ClassVar[str] = "feature extractor"
+    #: What it returns: "image", "sequence" or "vector" (override :meth:`output_shape` if a parameter decides).
+    shape: ClassVar[str] = "image"
+    #: How its values are stored: float16 suits dB images; functionals may exceed its range (±65504).
+    storage: ClassVar[str] = "float16"
 
     def __call__(self, wave: np.ndarray, sample_rate: int) -> np.ndarray:
         raise NotImplementedError
 
+    def output_shape(self) -> str:
+        """The shape of this instance's output (one of :data:`SHAPES`)."""
+        return self.shape
+
+    def storage_dtype(self) -> str:
+        """The dtype this instance's output is stored in (one of :data:`STORAGE_DTYPES`)."""
+        return self.storage
+
 
 @dataclass(frozen=True, kw_only=True)
 class Model(Component):
-    """Builds a torch module mapping a batch of features to class logits."""
+    """Maps a batch of features to class scores: a torch module (:meth:`build`) or any :class:`Learner`.
+
+    A torch model implements :meth:`build`; serkit's trainer trains it. A model that is not a
+    torch module (a scikit-learn estimator, say) overrides :meth:`learner` instead.
+    """
 
     kind: ClassVar[str] = "model"
+    #: The feature shapes it takes (see :data:`SHAPES`).
+    accepts: ClassVar[tuple[str, ...]] = ("image",)
 
     def build(self, input_shape: tuple[int, ...], n_classes: int) -> torch.nn.Module:
         raise NotImplementedError
+
+    def learner(self, input_shape: tuple[int, ...], n_classes: int, seed: int) -> Learner | None:
+        """What trains and applies this model when it is not a torch module; None means :meth:`build`."""
+        return None
+
+    def accepted_shapes(self) -> tuple[str, ...]:
+        return self.accepts
 
 
 @dataclass(frozen=True)

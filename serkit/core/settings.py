@@ -25,7 +25,10 @@ class NormaliseSettings:
         "zscore", "feature normalisation; statistics come from the training part only", choices=("zscore", "none")
     )
     scope: str = param(
-        "band", "z-score per frequency band (row) or one global mean and deviation", choices=("band", "global")
+        "band",
+        "band: per frequency band (per dimension of a sequence or vector); global: one mean and deviation; "
+        "speaker: per band, each speaker by its own statistics (test speakers' from their own unlabelled audio)",
+        choices=("band", "global", "speaker"),
     )
 
 
@@ -41,4 +44,14 @@ class TrainSettings:
         "auto",
         "auto: bf16 on CPUs that support it and fp16 on CUDA; fp32 disables it",
         choices=("auto", "fp32", "bf16", "fp16"),
+    )
+    class_weights: str = param(
+        "none",
+        "balanced: weight the loss (or a scikit-learn model's classes) by inverse training-class frequency",
+        choices=("none", "balanced"),
+    )
+    sampler: str = param(
+        "shuffle",
+        "torch models: shuffle each epoch, or balanced: draw batches with equal chance per class (with replacement)",
+        choices=("shuffle", "balanced"),
     )

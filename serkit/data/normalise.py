@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,14 +17,16 @@ class ZScore:
     std: np.ndarray
 
     @classmethod
-    def fit(cls, x: Any, scope: str, chunk: int = 256) -> ZScore:
-        """``x`` is (items, channels, ...): an array, or a feature store's rows.
+    def fit(cls, x: Any, scope: str, shape: str = "image", chunk: int = 256) -> ZScore:
+        """``x`` is (items, ...): an array, or a feature store's rows, of features of the given shape.
 
-        Per band keeps every axis but the items and the last (time).
+        Per band (``band`` and ``speaker`` scopes) keeps one statistic per band of an image (every
+        axis but the items and the last, time), per dimension of a sequence (frames, dims) or of a
+        vector; ``global`` keeps one.
 
         Sums are accumulated in float64, a chunk of items at a time, so no full-size copy is made.
         """
-        axes = (0, x.ndim - 1) if scope == "band" and x.ndim >= 3 else tuple(range(x.ndim))
+        axes = tuple(range(x.ndim)) if scope == "global" else _pooled_axes(shape, x.ndim)
         total: Any = 0.0
         squares: Any = 0.0
         for start in range(0, len(x), chunk):
@@ -54,9 +57,57 @@ class ZScore:
         return cls(np.asarray(data["mean"], np.float32), np.asarray(data["std"], np.float32))
 
 
-def fit_normaliser(method: str, scope: str, x: Any) -> ZScore:
+def _pooled_axes(shape: str, ndim: int) -> tuple[int, ...]:
+    """The axes a per-band statistic pools over: the items, and time where there is time."""
+    if shape == "vector":
+        return (0,)
+    if shape == "sequence":
+        return (0, 1)
+    return (0, ndim - 1) if ndim >= 3 else tuple(range(ndim))
+
+
+def fit_normaliser(method: str, scope: str, x: Any, shape: str = "image") -> ZScore:
     """The ``[normalise]`` setting fitted on training features: z-score, or the identity for ``none``."""
-    return ZScore.fit(x, scope) if method == "zscore" else ZScore.identity()
+    return ZScore.fit(x, scope, shape) if method == "zscore" else ZScore.identity()
+
+
+class GroupNormalised:
+    """Rows normalised by their group's statistics (per-speaker normalisation), indexable like an array.
+
+    ``stats`` maps each group to a z-score fitted on that group's own items (:func:`fit_groups`).
+    """
+
+    def __init__(self, x: Any, groups: Sequence[str], stats: dict[str, ZScore]) -> None:
+        self.x = x
+        self.groups = np.asarray(groups)
+        self.stats = stats
+        self.shape: tuple[int, ...] = tuple(x.shape)
+        self.ndim = len(self.shape)
+        self.dtype = x.dtype
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, selection: Any) -> np.ndarray:
+        rows = np.asarray(self.x[selection])
+        groups = self.groups[selection]
+        out = np.empty_like(rows)
+        for group in np.unique(groups):
+            mask = groups == group
+            out[mask] = self.stats[str(group)](rows[mask])
+        return out
+
+
+def fit_groups(x: Any, groups: Sequence[str], use: Sequence[bool], shape: str) -> dict[str, ZScore]:
+    """Per-band z-scores of each group, each fitted on that group's rows where ``use`` is true."""
+    labels, chosen = np.asarray(groups), np.asarray(use, dtype=bool)
+    stats = {}
+    for group in np.unique(labels):
+        rows = np.flatnonzero((labels == group) & chosen)
+        if rows.size == 0:
+            rows = np.flatnonzero(labels == group)
+        stats[str(group)] = ZScore.fit(np.asarray(x[rows]), "band", shape)
+    return stats
 
 
 def saved_normaliser(data: dict[str, object]) -> ZScore:

@@ -31,8 +31,8 @@ def write_outputs(
     first = results[0]
     with ctx.timer("report"):
         write_text(run_dir / "predictions.csv", predictions_csv(results, corpus, recipe.dataset.location()))
-        weights = (run_dir / "folds" / first.id / "model.pt").read_bytes()
-        write_atomic(run_dir / "model.pt", lambda out: out.write(weights), binary=True)
+        weights = (run_dir / "folds" / first.id / first.model_file).read_bytes()
+        write_atomic(run_dir / first.model_file, lambda out: out.write(weights), binary=True)
         write_json(run_dir / "model.json", model_description(recipe, results, corpus.labels))
         summary = summarise(recipe, results, corpus, description, started, ctx.timer.seconds)
         write_json(run_dir / "history.json", [r.history for r in results])
@@ -71,8 +71,9 @@ def model_description(recipe: Recipe, results: list[FoldResult], labels: list[st
         "labels": labels,
         "input_shape": first.input_shape,
         "normaliser": {"method": recipe.normalise.method, "scope": recipe.normalise.scope, **first.normaliser},
-        "weights": f"model.pt (fold {first.id}; torch.load(..., weights_only=True))",
-        "fold_weights": {r.id: f"folds/{r.id}/model.pt" for r in results},
+        "weights": f"{first.model_file} (fold {first.id})",
+        "weights_file": first.model_file,
+        "fold_weights": {r.id: f"folds/{r.id}/{r.model_file}" for r in results},
     }
 
 
@@ -124,10 +125,22 @@ def training_text(recipe: Recipe, results: list[FoldResult]) -> str:
         span = f"{first.epochs} epochs (best {first.best_epoch}, {ending}"
     else:
         span = f"{min(epochs)}-{max(epochs)} epochs per fold ("
-    return (
-        f"Adam lr {train.learning_rate:g}, batch {train.batch_size}, {span}, patience {train.patience}), "
-        f"{first.device} {first.precision}, seed {recipe.run.seed}"
-    )
+    method = first.method or f"Adam lr {train.learning_rate:g}, batch {train.batch_size}"
+    if "fitted once" in method:  # no epochs, no early stopping
+        return f"{method}, {first.device} {first.precision}, seed {recipe.run.seed}"
+    return f"{method}, {span}, patience {train.patience}), {first.device} {first.precision}, seed {recipe.run.seed}"
+
+
+def normalise_text(recipe: Recipe) -> str:
+    settings = recipe.normalise
+    if settings.method == "none":
+        return "none"
+    if settings.scope == "speaker":
+        return (
+            "zscore per speaker (each speaker by the statistics of its own original utterances in its part; "
+            "test speakers' from their own unlabelled test audio)"
+        )
+    return f"{settings.method} ({settings.scope}, fitted on the training part)"
 
 
 def pipeline_text(recipe: Recipe) -> str:
@@ -144,7 +157,7 @@ def pipeline_text(recipe: Recipe) -> str:
             else "no preprocessing",
             "augment " + ", ".join(short(a) for a in recipe.augment) if recipe.augment else "no augmentation",
             "features " + short(recipe.features),
-            f"normalise {recipe.normalise.method} ({recipe.normalise.scope}, fitted on the training part)",
+            "normalise " + normalise_text(recipe),
             "model " + short(recipe.model),
         ]
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,10 @@ class FoldResult:
     probabilities: np.ndarray
     test: list[int]
     sizes: FoldSizes
+    #: The fitted model's file in the fold's folder (``model.pt`` for torch models).
+    model_file: str = "model.pt"
+    #: How the model was trained, in words.
+    method: str = ""
 
     #: The keys of a fold in metrics.json.
     SUMMARY = ("id", "name", "repeat", "seed", "metrics", "best_epoch", "epochs", "stopped_early", "sizes")
@@ -82,7 +86,7 @@ class FoldResult:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FoldResult:
-        values = {f.name: data[f.name] for f in fields(cls)}
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data or f.default is MISSING}
         values["probabilities"] = np.asarray(data["probabilities"], dtype=np.float64)
         values["sizes"] = FoldSizes(**data["sizes"])
         return cls(**values)

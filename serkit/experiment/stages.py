@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -20,15 +20,16 @@ from serkit.core.components import Component
 from serkit.core.errors import SerkitError
 from serkit.core.fileio import write_atomic, write_json
 from serkit.core.guard import guarded
+from serkit.core.learner import Features, FitContext, Transform
 from serkit.core.recipe import Recipe
 from serkit.core.registry import Registry
 from serkit.data import audio
 from serkit.data.cache import ArrayCache, default_cache_dir, file_digest
 from serkit.data.cachestore import cache_lock, record_use
-from serkit.data.normalise import fit_normaliser
+from serkit.data.normalise import GroupNormalised, fit_groups, fit_normaliser
 from serkit.data.pipeline import Item, Pipeline, compute_features
 from serkit.data.split import FoldPlan, split_to_json
-from serkit.data.store import FeatureStore, Rows
+from serkit.data.store import FeatureStore
 from serkit.experiment.metrics import evaluate
 from serkit.experiment.planning import plan_run, reload_plan
 from serkit.experiment.records import Corpus, FoldResult, FoldSizes
@@ -156,33 +157,32 @@ def features(ctx: Context, corpus: Corpus, plans: list[FoldPlan]) -> FeatureStor
 
 def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus) -> FoldResult:
     """Train and test one fold; a fold finished before (an interrupted run) is read back instead."""
-    from serkit.experiment.train import Trainer, choose_device, seed_everything, state_dict_bytes
+    from serkit.experiment.learners import make_learner
+    from serkit.experiment.train import seed_everything
 
     recipe, say = ctx.recipe, ctx.reporter.say
     folder = ctx.run_dir / "folds" / plan.id
     if (folder / "result.json").is_file():
         say(f"  fold {plan.id}: finished in an earlier attempt, reusing its result")
         return FoldResult.read(folder / "result.json")
-    utterances, labels = corpus.utterances, corpus.labels
+    labels = corpus.labels
     n_aug = len(recipe.augment)
-    targets = {label: k for k, label in enumerate(labels)}
-
-    def part(items: list[Item]) -> tuple[Rows, np.ndarray]:
-        return store.view(items), np.array([targets[utterances[i].label] for i, _ in items], dtype=np.int64)
-
-    x_fit, y_fit = part(plan.training_items(n_aug))
-    x_val, y_val = part([(i, None) for i in plan.validation])
-    x_test, y_test = part([(i, None) for i in plan.test])
-    normaliser = fit_normaliser(recipe.normalise.method, recipe.normalise.scope, x_fit)
+    parts: dict[str, list[Item]] = {
+        "fit": plan.training_items(n_aug),
+        "validation": [(i, None) for i in plan.validation],
+        "test": [(i, None) for i in plan.test],
+    }
+    x, y, normaliser, transform = _normalised_parts(ctx, store, corpus, parts)
 
     seed_everything(plan.seed)  # initial weights (and any dropout) follow the fold's seed alone
-    shape = tuple(x_fit.shape[1:])
-    module = ctx.guarded(recipe.model, lambda: recipe.model.build(shape, len(labels)), f" to build for input {shape}")
-    device = choose_device(recipe.run.device)
-    trainer = Trainer(recipe.train, device, plan.seed, folder / "checkpoint.pt")
+    shape = tuple(x["fit"].shape[1:])
+    model = recipe.model
+    learner = ctx.guarded(
+        model, lambda: make_learner(model, shape, len(labels), plan.seed), f" to build for input {shape}"
+    )
     say(
-        f"  fold {plan.id}: training on {device} ({trainer.precision}): {len(x_fit)} fit items "
-        f"({len(plan.fit)} utterances x {n_aug + 1}), {len(x_val)} validation, {len(x_test)} test; input {shape}"
+        f"  fold {plan.id}: training {model.name}: {len(x['fit'])} fit items ({len(plan.fit)} utterances x "
+        f"{n_aug + 1}), {len(x['validation'])} validation, {len(x['test'])} test; input {shape}"
     )
     with ctx.timer("train"), ctx.reporter.progress(f"train {plan.id}", recipe.train.max_epochs) as task:
 
@@ -191,35 +191,64 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
             info = f"val loss {row['val_loss']:.3f} acc {100 * row['val_accuracy']:.1f}%"
             task.update(completed=int(row["epoch"]), info=info)
 
-        result = trainer.fit(module, x_fit, y_fit, x_val, y_val, on_epoch, normaliser)
-        task.update(completed=len(result.history), total=len(result.history))
-    if result.resumed_from:
-        say(f"  resumed training from the checkpoint after epoch {result.resumed_from}")
+        context = FitContext(recipe.train, recipe.run.device, plan.seed, folder / "checkpoint.pt", on_epoch, transform)
+        outcome = ctx.guarded(
+            model, lambda: learner.fit(x["fit"], y["fit"], x["validation"], y["validation"], context), " in training"
+        )
+        task.update(completed=len(outcome.history), total=len(outcome.history))
+    if outcome.resumed_from:
+        say(f"  resumed training from the checkpoint after epoch {outcome.resumed_from}")
     with ctx.timer("evaluate"):
-        probabilities = trainer.predict_proba(result.model, x_test, normaliser)
-        metrics = evaluate(y_test, probabilities.argmax(1), labels)
-    weights = state_dict_bytes(result.model)
-    write_atomic(folder / "model.pt", lambda out: out.write(weights), binary=True)
+        probabilities = learner.predict_proba(x["test"], transform)
+        metrics = evaluate(y["test"], probabilities.argmax(1), labels)
+    weights = learner.dumps()
+    model_file = f"model{learner.suffix}"
+    write_atomic(folder / model_file, lambda out: out.write(weights), binary=True)
     fold = FoldResult(
         id=plan.id,
         name=plan.name,
         repeat=plan.repeat,
         seed=plan.seed,
         metrics=metrics,
-        history=result.history,
-        best_epoch=result.best_epoch,
-        epochs=len(result.history),
-        stopped_early=result.stopped_early,
-        device=result.device,
-        precision=result.precision,
-        normaliser=normaliser.to_dict(),
+        history=outcome.history,
+        best_epoch=outcome.best_epoch,
+        epochs=len(outcome.history),
+        stopped_early=outcome.stopped_early,
+        device=outcome.device,
+        precision=outcome.precision,
+        normaliser=normaliser,
         input_shape=list(shape),
         probabilities=probabilities,
         test=plan.test,
         sizes=FoldSizes(len(plan.train), len(plan.fit), len(plan.validation), len(plan.test), len(plan.fit) * n_aug),
+        model_file=model_file,
+        method=outcome.method,
     )
     write_json(folder / "result.json", fold.to_json())  # written last: its presence marks the fold done
     return fold
+
+
+def _normalised_parts(
+    ctx: Context, store: FeatureStore, corpus: Corpus, parts: dict[str, list[Item]]
+) -> tuple[dict[str, Features], dict[str, np.ndarray], dict[str, Any], Transform | None]:
+    """Each part's rows and targets, and the normalisation: one fitted on the fit part and applied to
+    every batch (returned as the transform), or, per speaker, each part's rows wrapped so that every
+    speaker is normalised by the statistics of its own original utterances in that part."""
+    settings, shape = ctx.recipe.normalise, ctx.recipe.features.output_shape()
+    utterances = corpus.utterances
+    targets = {label: k for k, label in enumerate(corpus.labels)}
+    x: dict[str, Features] = {name: store.view(items) for name, items in parts.items()}
+    y = {name: np.array([targets[utterances[i].label] for i, _ in items], np.int64) for name, items in parts.items()}
+    if not (settings.method == "zscore" and settings.scope == "speaker"):
+        normaliser = fit_normaliser(settings.method, settings.scope, x["fit"], shape)
+        return x, y, normaliser.to_dict(), normaliser
+    fitted = {}
+    for name, items in parts.items():
+        speakers = [utterances[i].speaker for i, _ in items]
+        stats = fit_groups(x[name], speakers, [copy is None for _, copy in items], shape)
+        x[name] = GroupNormalised(x[name], speakers, stats)
+        fitted[name] = {speaker: z.to_dict() for speaker, z in stats.items()}
+    return x, y, {"speakers": fitted}, None
 
 
 def _log_epoch(row: dict[str, float]) -> None:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,10 +18,8 @@ from torch import nn
 
 from serkit.core.errors import SerkitError
 from serkit.core.fileio import write_atomic
+from serkit.core.learner import Features, Transform, class_weights
 from serkit.core.settings import TrainSettings
-
-#: The fitted normaliser, applied to each batch of stored features.
-Transform = Callable[[np.ndarray], np.ndarray]
 
 
 def choose_device(setting: str) -> torch.device:
@@ -106,16 +104,6 @@ class _State:
     best_weights: dict[str, torch.Tensor] | None = None
 
 
-class Features(Protocol):
-    """What the trainer reads features from: an array, or rows of a store read on demand."""
-
-    shape: tuple[int, ...]
-
-    def __len__(self) -> int: ...
-
-    def __getitem__(self, selection: Any) -> np.ndarray: ...
-
-
 class Trainer:
     """Trains one model, a batch at a time; validation data comes from the training part.
 
@@ -176,12 +164,18 @@ class Trainer:
         y_val: np.ndarray,
         on_epoch: Callable[[dict[str, float]], None] = lambda row: None,
         transform: Transform | None = None,
+        n_classes: int = 0,
     ) -> TrainResult:
+        """Train ``model``; ``n_classes`` (for class weights and balanced sampling) defaults to the labels seen."""
         settings = self.settings
         model = self._prepare(model)
         optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
         scaler = torch.amp.GradScaler(self.device.type, enabled=self.autocast_dtype == torch.float16)
+        n_classes = n_classes or int(max(y_fit.max(), y_val.max())) + 1
+        weights = torch.from_numpy(class_weights(y_fit, n_classes)).float().to(self.device)
+        train_loss_fn = nn.CrossEntropyLoss(weight=weights if settings.class_weights == "balanced" else None)
         loss_fn = nn.CrossEntropyLoss()
+        draw = self._sampler(y_fit, n_classes)
         batches = self._source(x_fit, transform)
         y_train = torch.from_numpy(y_fit).long().to(self.device)
         y_check = torch.from_numpy(y_val).long().to(self.device)
@@ -189,12 +183,12 @@ class Trainer:
         resumed_from = state.epoch
         generator = torch.Generator().manual_seed(self.seed)
         for _ in range(state.epoch):  # replay the shuffles of finished epochs
-            torch.randperm(len(x_fit), generator=generator)
+            draw(generator)
         start = time.perf_counter()
         while state.epoch < settings.max_epochs and state.bad_epochs < settings.patience:
             tick = time.perf_counter()
             model.train()
-            order = torch.randperm(len(x_fit), generator=generator).numpy()
+            order = draw(generator).numpy()
             total_loss, correct = 0.0, 0
             for first in range(0, len(order), settings.batch_size):
                 batch = order[first : first + settings.batch_size]
@@ -202,7 +196,7 @@ class Trainer:
                 optimizer.zero_grad(set_to_none=True)
                 with self._autocast():
                     logits = model(inputs)
-                    loss = loss_fn(logits.float(), targets)
+                    loss = train_loss_fn(logits.float(), targets)
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
                 scaler.update()
@@ -239,6 +233,13 @@ class Trainer:
             seconds=time.perf_counter() - start,
             resumed_from=resumed_from,
         )
+
+    def _sampler(self, y_fit: np.ndarray, n_classes: int) -> Callable[[torch.Generator], torch.Tensor]:
+        """One epoch's order of fit items: a permutation, or draws with equal chance per class."""
+        if self.settings.sampler == "shuffle":
+            return lambda generator: torch.randperm(len(y_fit), generator=generator)
+        chance = torch.from_numpy(class_weights(y_fit, n_classes)[y_fit])
+        return lambda generator: torch.multinomial(chance, len(y_fit), replacement=True, generator=generator)
 
     def _score(
         self, model: nn.Module, x: Features, y: torch.Tensor, loss_fn: nn.Module, transform: Transform | None

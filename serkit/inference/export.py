@@ -17,14 +17,20 @@ if TYPE_CHECKING:
     from serkit.inference.predictor import Predictor
 
 #: Files of a run folder that an export must never overwrite.
-PROTECTED = ("recipe.toml", "model.json", "model.pt", "split.json", "metrics.json")
+PROTECTED = ("recipe.toml", "model.json", "model.pt", "model.skops", "split.json", "metrics.json")
 
 
 def export_model(predictor: Predictor, fmt: str, out: str | Path | None = None) -> tuple[Path, Path]:
     """Write a self-contained model (normalisation and softmax inside) and a JSON description."""
     import warnings
 
-    wrapper = Exported(predictor.model, predictor.normaliser).eval()
+    module = getattr(predictor.learner, "module", None)
+    if not isinstance(module, torch.nn.Module):
+        raise SerkitError(
+            f"model '{predictor.recipe.model.name}' is not a torch module: ONNX and TorchScript export apply to torch "
+            "models only; use its run folder with serkit predict or serkit.load()"
+        )
+    wrapper = Exported(module, predictor.normaliser).eval()
     example = torch.zeros(1, *predictor.info["input_shape"])
     target = Path(out) if out else predictor.run_dir / ("model.onnx" if fmt == "onnx" else "model.torchscript.pt")
     description = target.with_name(f"{target.name}.json")

@@ -23,13 +23,15 @@ import numpy as np
 import torch
 
 from serkit.core.errors import SerkitError
+from serkit.core.learner import Learner
 from serkit.core.recipe import Recipe, load_recipe
 from serkit.core.version import __version__, run_format
 from serkit.data import audio
 from serkit.data.normalise import saved_normaliser
-from serkit.data.pipeline import STORAGE, Pipeline, extract, preprocess
+from serkit.data.pipeline import Pipeline, extract, preprocess
+from serkit.experiment.learners import make_learner
 
-RUN_FILES = ("recipe.toml", "model.json", "model.pt")
+RUN_FILES = ("recipe.toml", "model.json")
 #: Recordings longer than this many training lengths get a window timeline.
 LONG = 2.0
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
@@ -85,12 +87,12 @@ class Prediction:
 class Predictor:
     """A trained model with the exact preprocessing, features and normalisation of its run."""
 
-    def __init__(self, run_dir: Path, recipe: Recipe, info: dict[str, Any], model: Any) -> None:
+    def __init__(self, run_dir: Path, recipe: Recipe, info: dict[str, Any], learner: Learner) -> None:
         self.run_dir = run_dir
         self.recipe = recipe
         self.info = info
         self.labels: list[str] = info["labels"]
-        self.model = model
+        self.learner = learner
         self.normaliser = saved_normaliser(info["normaliser"])
         self.pipeline = Pipeline(recipe.preprocess, [], recipe.features, recipe.run.seed)
         self.per_window = [p for p in recipe.preprocess if p.reapply_after_augment]
@@ -120,17 +122,32 @@ class Predictor:
                 f"{folder / 'model.json'}: unreadable or from an incompatible serkit version "
                 f"({type(exc).__name__}: {exc})"
             ) from exc
+        weights = folder / str(info.get("weights_file", "model.pt"))
+        if not weights.is_file():
+            raise SerkitError(f"{folder}: not a complete serkit run folder (missing {weights.name})")
         recipe = load_recipe(folder / "recipe.toml")
-        model = recipe.model.build(shape, len(labels))
+        if info["normaliser"].get("scope") == "speaker":
+            raise SerkitError(
+                f"{folder}: this run normalises features per speaker, which needs several recordings of each "
+                'speaker; predicting with such a run is not supported yet (train with normalise.scope = "band")'
+            )
+        learner = make_learner(recipe.model, shape, len(labels), recipe.run.seed)
         try:
-            model.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))
+            learner.loads(weights.read_bytes())
         except Exception as exc:
             raise SerkitError(
-                f"{folder / 'model.pt'}: cannot load the weights into {recipe.model.name} "
-                f"({type(exc).__name__}: {str(exc).splitlines()[0]})"
+                f"{weights}: cannot load the fitted model into {recipe.model.name} "
+                f"({type(exc).__name__}: {(str(exc).splitlines() or [''])[0]})"
             ) from exc
-        model.eval()
-        return cls(folder, recipe, info, model)
+        return cls(folder, recipe, info, learner)
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The trained torch module (torch models only; see :attr:`learner` for any model)."""
+        module = getattr(self.learner, "module", None)
+        if not isinstance(module, torch.nn.Module):
+            raise SerkitError(f"model '{self.recipe.model.name}' is not a torch module")
+        return module
 
     # -- prediction -------------------------------------------------------------------------
 
@@ -178,8 +195,7 @@ class Predictor:
         return Prediction(source, self._named(probabilities.mean(axis=0)), duration, timeline, notes)
 
     def _probabilities(self, features: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return torch.softmax(self.model(torch.from_numpy(features)), dim=1).numpy()
+        return self.learner.predict_proba(features)
 
     @staticmethod
     def _windows(
@@ -199,7 +215,8 @@ class Predictor:
 
     def _features(self, piece: np.ndarray, rate: int, source: str, chain: list) -> np.ndarray:
         piece, rate = preprocess(self.pipeline, source, chain, piece, rate)
-        features = extract(self.pipeline, source, piece, rate).astype(STORAGE)  # as stored in training
+        stored = self.recipe.features.storage_dtype()
+        features = extract(self.pipeline, source, piece, rate).astype(stored)  # as stored in training
         expected = tuple(self.info["input_shape"])
         if features.shape != expected:
             raise SerkitError(f"{source}: features of shape {features.shape}, but the model expects {expected}")

@@ -1,0 +1,125 @@
+"""Models that are scikit-learn estimators: fitted once on the fit part, saved with skops.
+
+A subclass declares its parameters and returns an unfitted estimator::
+
+    @dataclass(frozen=True, kw_only=True)
+    class KNN(EstimatorModel):
+        '''k nearest neighbours on feature vectors.'''
+
+        name = "knn"
+        k: int = param(5, "neighbours", ge=1)
+
+        def estimator(self, seed, class_weight):
+            from sklearn.neighbors import KNeighborsClassifier
+            return KNeighborsClassifier(self.k)
+
+Trust boundary: the fitted estimator is saved with ``skops.io`` (no pickle). Loading accepts only
+types from scikit-learn, NumPy and SciPy; anything else in a ``model.skops`` is refused.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from serkit.core.components import Model
+from serkit.core.errors import SerkitError
+from serkit.core.learner import (
+    Features,
+    FitContext,
+    FitOutcome,
+    Learner,
+    Transform,
+    validation_scores,
+)
+
+#: Modules whose types a saved estimator may contain.
+TRUSTED_MODULES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EstimatorModel(Model):
+    """A scikit-learn classifier on feature vectors, fitted once (no epochs)."""
+
+    accepts: ClassVar[tuple[str, ...]] = ("vector",)
+
+    def estimator(self, seed: int, class_weight: str | None) -> Any:
+        """An unfitted scikit-learn classifier with ``predict_proba``; ``class_weight`` is None or "balanced"."""
+        raise NotImplementedError
+
+    def learner(self, input_shape: tuple[int, ...], n_classes: int, seed: int) -> Learner:
+        return EstimatorLearner(self, n_classes, seed)
+
+
+class EstimatorLearner(Learner):
+    """Fits a scikit-learn estimator on the whole fit part; the validation part is scored once."""
+
+    suffix = ".skops"
+
+    def __init__(self, model: EstimatorModel, n_classes: int, seed: int) -> None:
+        self.model = model
+        self.n_classes = n_classes
+        self.seed = seed
+        self.fitted: Any = None
+
+    def fit(
+        self, x_fit: Features, y_fit: np.ndarray, x_val: Features, y_val: np.ndarray, context: FitContext
+    ) -> FitOutcome:
+        settings = context.settings
+        if settings.sampler != "shuffle":
+            raise SerkitError(
+                f"train.sampler: '{settings.sampler}' applies to torch models; model '{self.model.name}' "
+                'is a scikit-learn estimator (use train.class_weights = "balanced")'
+            )
+        start = time.perf_counter()
+        class_weight = "balanced" if settings.class_weights == "balanced" else None
+        estimator = self.model.estimator(self.seed, class_weight)
+        estimator.fit(_matrix(x_fit, context.transform), y_fit)
+        self.fitted = estimator
+        train_loss, train_acc, _ = validation_scores(self.predict_proba(x_fit, context.transform), y_fit)
+        val_loss, val_acc, val_uar = validation_scores(self.predict_proba(x_val, context.transform), y_val)
+        row = {
+            "epoch": 1,
+            "train_loss": train_loss,
+            "train_accuracy": train_acc,
+            "val_loss": val_loss,
+            "val_accuracy": val_acc,
+            "val_uar": val_uar,
+            "seconds": time.perf_counter() - start,
+        }
+        context.on_epoch(row)
+        weighting = "balanced class weights" if class_weight else "unweighted classes"
+        method = f"scikit-learn {type(estimator).__name__} fitted once on the fit part ({weighting})"
+        return FitOutcome([row], best_epoch=1, stopped_early=False, device="cpu", precision="fp64", method=method)
+
+    def predict_proba(self, x: Features, transform: Transform | None = None) -> np.ndarray:
+        if self.fitted is None:
+            raise SerkitError(f"model '{self.model.name}': predict before fit")
+        columns = self.fitted.predict_proba(_matrix(x, transform))
+        out = np.zeros((len(columns), self.n_classes), dtype=np.float32)
+        out[:, np.asarray(self.fitted.classes_, dtype=np.int64)] = columns  # classes absent from training: 0
+        return out
+
+    def dumps(self) -> bytes:
+        import skops.io
+
+        return skops.io.dumps(self.fitted)
+
+    def loads(self, data: bytes) -> None:
+        import skops.io
+
+        untrusted = skops.io.get_untrusted_types(data=data)
+        foreign = [name for name in untrusted if not name.startswith(TRUSTED_MODULES)]
+        if foreign:
+            raise ValueError(f"refusing to load types from outside scikit-learn, NumPy and SciPy: {foreign}")
+        self.fitted = skops.io.loads(data, trusted=untrusted)
+
+
+def _matrix(x: Features, transform: Transform | None) -> np.ndarray:
+    """All rows as a float32 (items, dims) matrix, normalised."""
+    rows = x[np.arange(len(x))]
+    rows = transform(rows) if transform else rows
+    return np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)

@@ -1,0 +1,98 @@
+"""What trains and applies a model, whatever it is built on (torch, scikit-learn, ...).
+
+The runner and the predictor talk to a :class:`Learner` only: a torch model's learner is serkit's
+trainer around the module its ``build`` returns; an :class:`~serkit.core.estimator.EstimatorModel`'s
+is a scikit-learn estimator. Neither the runner nor ``serkit predict`` asks which.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+
+from serkit.core.settings import TrainSettings
+
+#: Applied to each batch of stored features on the way to the model (the fitted normaliser).
+Transform = Callable[[np.ndarray], np.ndarray]
+
+
+class Features(Protocol):
+    """What a learner reads features from: an array, or rows of a feature store read on demand."""
+
+    shape: tuple[int, ...]
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, selection: Any) -> np.ndarray: ...
+
+
+@dataclass
+class FitContext:
+    """How one fold's model is trained: the recipe's [train] settings and the run's circumstances."""
+
+    settings: TrainSettings
+    device: str = "cpu"
+    seed: int = 0
+    #: Where a resumable learner keeps its progress between epochs.
+    checkpoint: Path | None = None
+    on_epoch: Callable[[dict[str, float]], None] = lambda row: None
+    transform: Transform | None = None
+
+
+@dataclass
+class FitOutcome:
+    """What training produced besides the fitted model: per-epoch rows and how it ended."""
+
+    history: list[dict[str, float]]
+    best_epoch: int
+    stopped_early: bool
+    device: str
+    precision: str
+    #: How it was trained, in words, for the report ("Adam lr 0.0001, batch 16", "SVC fitted once").
+    method: str = ""
+    resumed_from: int = 0
+
+
+class Learner(ABC):
+    """A model being trained on one fold, or restored from a run folder to predict."""
+
+    #: Suffix of the saved model's file name in a run folder (``model.pt``, ``model.skops``).
+    suffix: ClassVar[str] = ".bin"
+
+    @abstractmethod
+    def fit(
+        self, x_fit: Features, y_fit: np.ndarray, x_val: Features, y_val: np.ndarray, context: FitContext
+    ) -> FitOutcome:
+        """Fit on the fit part; score the validation part (never the test part) after each epoch."""
+
+    @abstractmethod
+    def predict_proba(self, x: Features, transform: Transform | None = None) -> np.ndarray:
+        """Class probabilities, shape (items, classes)."""
+
+    @abstractmethod
+    def dumps(self) -> bytes:
+        """The fitted model as bytes (written atomically to ``model<suffix>``)."""
+
+    @abstractmethod
+    def loads(self, data: bytes) -> None:
+        """Restore a fitted model saved by :meth:`dumps` (raise an exception if it does not fit)."""
+
+
+def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Weights inversely proportional to each class's count (scikit-learn's "balanced")."""
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    return np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 0.0)
+
+
+def validation_scores(probabilities: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """Cross-entropy, accuracy and UAR (mean recall over the classes present) of held-out predictions."""
+    picked = probabilities[np.arange(len(y)), y]
+    loss = float(-np.mean(np.log(np.clip(picked, 1e-12, None))))
+    hits = probabilities.argmax(1) == y
+    recalls = [hits[y == c].mean() for c in np.unique(y)]
+    return loss, float(hits.mean()), float(np.mean(recalls))

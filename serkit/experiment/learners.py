@@ -1,0 +1,73 @@
+"""The learner of a torch model (serkit's trainer around its module), and the learner of any model."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+
+from serkit.core.components import Model
+from serkit.core.learner import Features, FitContext, FitOutcome, Learner, Transform
+from serkit.core.settings import TrainSettings
+from serkit.experiment.train import Trainer, choose_device, state_dict_bytes
+
+
+def make_learner(model: Model, input_shape: tuple[int, ...], n_classes: int, seed: int) -> Learner:
+    """The model's own learner, or serkit's trainer around the torch module its ``build`` returns."""
+    learner = model.learner(input_shape, n_classes, seed)
+    if learner is not None:
+        return learner
+    module = model.build(input_shape, n_classes)
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"build returned {type(module).__name__}, not a torch module (or override learner())")
+    return TorchLearner(module, n_classes)
+
+
+class TorchLearner(Learner):
+    """A torch module trained by :class:`~serkit.experiment.train.Trainer` (Adam, early stopping)."""
+
+    suffix = ".pt"
+
+    def __init__(self, module: torch.nn.Module, n_classes: int) -> None:
+        self.module = module
+        self.n_classes = n_classes
+        self.trainer: Trainer | None = None
+
+    def fit(
+        self, x_fit: Features, y_fit: np.ndarray, x_val: Features, y_val: np.ndarray, context: FitContext
+    ) -> FitOutcome:
+        self.trainer = Trainer(context.settings, choose_device(context.device), context.seed, context.checkpoint)
+        result = self.trainer.fit(
+            self.module, x_fit, y_fit, x_val, y_val, context.on_epoch, context.transform, self.n_classes
+        )
+        self.module = result.model
+        settings = context.settings
+        extras = [f"{settings.class_weights} class weights"] * (settings.class_weights != "none")
+        extras += [f"{settings.sampler} sampling"] * (settings.sampler != "shuffle")
+        method = f"Adam lr {settings.learning_rate:g}, batch {settings.batch_size}" + "".join(f", {e}" for e in extras)
+        return FitOutcome(
+            result.history,
+            result.best_epoch,
+            result.stopped_early,
+            result.device,
+            result.precision,
+            method,
+            result.resumed_from,
+        )
+
+    @property
+    def precision(self) -> str:
+        """What training will use, before it starts (fp32, bf16 or fp16)."""
+        return self.trainer.precision if self.trainer else "fp32"
+
+    def predict_proba(self, x: Features, transform: Transform | None = None) -> np.ndarray:
+        trainer = self.trainer or Trainer(TrainSettings(precision="fp32"), torch.device("cpu"), 0)
+        return trainer.predict_proba(self.module, x, transform)
+
+    def dumps(self) -> bytes:
+        return state_dict_bytes(self.module)
+
+    def loads(self, data: bytes) -> None:
+        self.module.load_state_dict(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))
+        self.module.eval()
