@@ -24,6 +24,9 @@ from typing import Any
 import numpy as np
 
 from serkit.core.components import (
+    SHAPE_NDIM,
+    SHAPES,
+    STORAGE_DTYPES,
     Augmenter,
     Component,
     Dataset,
@@ -194,10 +197,16 @@ def check_feature_extractor(component: FeatureExtractor) -> None:
         original = wave.copy()
         who = f"feature extractor '{component.name}' at {rate} Hz"
         features = component(wave, rate)
+        shape, storage = component.output_shape(), component.storage_dtype()
+        assert shape in SHAPES, f"{who} declares shape '{shape}', not one of {list(SHAPES)}"
+        assert storage in STORAGE_DTYPES, f"{who} declares storage '{storage}', not one of {list(STORAGE_DTYPES)}"
         assert isinstance(features, np.ndarray), f"{who} returned {type(features).__name__}, not a numpy array"
-        assert features.ndim in (2, 3), f"{who} returned shape {features.shape}, expected (channels, ...)"
+        assert features.ndim in SHAPE_NDIM[shape], (
+            f"{who} returned shape {features.shape}, expected {shape} features {SHAPES[shape]}"
+        )
         assert features.dtype == np.float32, f"{who} returned dtype {features.dtype}, expected float32"
         assert np.all(np.isfinite(features)), f"{who} returned non-finite values"
+        assert np.all(np.isfinite(features.astype(storage))), f"{who}: values overflow its storage dtype {storage}"
         assert np.array_equal(wave, original), f"{who} changed its input in place"
         assert np.array_equal(features, component(wave, rate)), f"{who} is not deterministic"
         other = component(speech_like(rate, seed=1), rate)
@@ -206,7 +215,52 @@ def check_feature_extractor(component: FeatureExtractor) -> None:
     assert np.all(np.isfinite(silent)), f"feature extractor '{component.name}' gives non-finite output on silence"
 
 
-def check_model(component: Model, input_shape: tuple[int, ...] = (1, 40, 101), n_classes: int = 5) -> None:
+#: An input of each feature shape that models are checked on.
+EXAMPLE_INPUTS = {"image": (1, 40, 101), "sequence": (50, 12), "vector": (24,)}
+
+
+def check_model(component: Model, input_shape: tuple[int, ...] | None = None, n_classes: int = 5) -> None:
+    """A torch model's module, or any other model's learner, on an input of each shape it accepts."""
+    accepted = component.accepted_shapes()
+    assert accepted and set(accepted) <= set(SHAPES), f"model '{component.name}' accepts {accepted}, not shapes"
+    shapes = [input_shape] if input_shape else [EXAMPLE_INPUTS[shape] for shape in accepted]
+    for shape in shapes:
+        learner = component.learner(shape, n_classes, 0)
+        if learner is None:
+            _check_torch_model(component, shape, n_classes)
+        else:
+            _check_learner(component, shape, n_classes)
+
+
+def _check_learner(component: Model, input_shape: tuple[int, ...], n_classes: int) -> None:
+    """Fit on separable data, predict probabilities, save and restore, follow the seed."""
+    from serkit.core.learner import FitContext, Learner
+    from serkit.core.settings import TrainSettings
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(n_classes), 12)
+    x = rng.standard_normal((len(y), *input_shape)).astype(np.float32)
+    x += 2.0 * y.reshape(-1, *[1] * len(input_shape))
+    who = f"model '{component.name}' on input {input_shape}"
+    learners = []
+    for _ in range(2):
+        learner = component.learner(input_shape, n_classes, 7)
+        assert isinstance(learner, Learner), f"{who}: learner() returned {type(learner).__name__}, not a Learner"
+        outcome = learner.fit(x, y, x, y, FitContext(TrainSettings(max_epochs=3), seed=7))
+        assert outcome.history, f"{who}: fit reported no epochs"
+        learners.append(learner)
+    probabilities = learners[0].predict_proba(x)
+    assert probabilities.shape == (len(y), n_classes), f"{who}: probabilities of shape {probabilities.shape}"
+    assert np.allclose(probabilities.sum(1), 1, atol=1e-4), f"{who}: probabilities do not sum to 1"
+    assert (probabilities.argmax(1) == y).mean() > 0.9, f"{who} does not fit separable training data"
+    assert np.array_equal(probabilities, learners[1].predict_proba(x)), f"{who}: results do not follow the seed"
+    restored = component.learner(input_shape, n_classes, 7)
+    assert restored is not None
+    restored.loads(learners[0].dumps())
+    assert np.allclose(restored.predict_proba(x), probabilities), f"{who}: restored model predicts differently"
+
+
+def _check_torch_model(component: Model, input_shape: tuple[int, ...], n_classes: int) -> None:
     import torch
 
     torch.manual_seed(0)

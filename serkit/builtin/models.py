@@ -1,4 +1,4 @@
-"""Models: the CRNN of Yadav, Bastola & Sharma (Table 1)."""
+"""Torch models: the CRNN of Yadav, Bastola & Sharma (Table 1), and an MLP for feature vectors."""
 
 from __future__ import annotations
 
@@ -30,6 +30,22 @@ class CRNN(Model):
         return CRNNModule(input_shape, n_classes, self.kernels, self.filters, self.pools, self.lstm_units, self.dropout)
 
 
+@dataclass(frozen=True, kw_only=True)
+class MLP(Model):
+    """Fully connected layers with ReLU and dropout on a vector; a sequence is pooled to mean and sd first."""
+
+    name = "mlp"
+    accepts = ("vector", "sequence")
+    hidden: list[int] = param([256, 128], "units of each hidden layer (empty: a linear classifier)", ge=1)
+    dropout: float = param(0.3, "dropout after each hidden layer", ge=0, lt=1)
+
+    def build(self, input_shape: tuple[int, ...], n_classes: int):
+        from serkit.builtin.mlp import MLPModule
+
+        return MLPModule(input_shape, n_classes, self.hidden, self.dropout)
+
+
 @hookimpl
 def register_models(register):
     register(CRNN)
+    register(MLP)

@@ -16,7 +16,17 @@ from typing import Any
 
 import tomli_w
 
-from serkit.core.components import Augmenter, Component, Dataset, FeatureExtractor, Model, Preprocessor, Protocol
+from serkit.core.components import (
+    SHAPES,
+    STORAGE_DTYPES,
+    Augmenter,
+    Component,
+    Dataset,
+    FeatureExtractor,
+    Model,
+    Preprocessor,
+    Protocol,
+)
 from serkit.core.errors import SerkitError
 from serkit.core.kinds import Kind, all_kinds
 from serkit.core.params import validate_params
@@ -191,7 +201,23 @@ def build_recipe(raw: dict[str, Any], registry: Registry, source: str = "<recipe
                 raise SerkitError(f"{key}: expected a table ([{key}])")
             value = _component(registry, kind.key, section, key)
         (values if key in fields else more)[key] = value
-    return Recipe(**values, more=more)
+    recipe = Recipe(**values, more=more)
+    check_shapes(recipe.features, recipe.model)
+    return recipe
+
+
+def check_shapes(features: FeatureExtractor, model: Model) -> None:
+    """The model takes what the feature extractor gives; checked before any feature is computed."""
+    shape, accepted, dtype = features.output_shape(), model.accepted_shapes(), features.storage_dtype()
+    if shape not in SHAPES:
+        raise SerkitError(f"features: '{features.name}' declares shape '{shape}' (known: {', '.join(SHAPES)})")
+    if dtype not in STORAGE_DTYPES:
+        raise SerkitError(f"features: '{features.name}' declares storage '{dtype}' ({' or '.join(STORAGE_DTYPES)})")
+    if shape not in accepted:
+        raise SerkitError(
+            f"model: '{model.name}' takes {' or '.join(s + 's' for s in accepted)}, but features '{features.name}' "
+            f"gives {shape}s {SHAPES[shape]}; choose a model that takes {shape}s or other features"
+        )
 
 
 def _component(registry: Registry, kind: str, entry: Any, where: str) -> Component:

@@ -30,6 +30,8 @@ DEFAULT_PLUGINS = (
     "serkit.builtin.preprocessors",
     "serkit.builtin.augmenters",
     "serkit.builtin.features",
+    "serkit.builtin.spectral",
+    "serkit.builtin.classical",
     "serkit.builtin.models",
     "serkit.builtin.datasets",
     "serkit.builtin.protocols",

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from serkit.core.components import Augmenter, Component, FeatureExtractor, Preprocessor
+from serkit.core.components import SHAPE_NDIM, SHAPES, Augmenter, Component, FeatureExtractor, Preprocessor
 from serkit.core.errors import SerkitError
 from serkit.core.guard import describe, guarded
 from serkit.data import audio
@@ -26,8 +26,6 @@ from serkit.data.cache import ArrayCache, digest
 
 #: An item is an utterance's original (augmenter None) or its copy by augmenter i.
 Item = tuple[int, int | None]
-#: Features are kept as float16 on disk and in memory: log-mel dB values lose at most ~0.03 dB.
-STORAGE = np.float16
 
 
 @dataclass(frozen=True)
@@ -121,12 +119,30 @@ def extract(pipeline: Pipeline, path: str, wave: np.ndarray, sample_rate: int) -
     return _check_features(pipeline, extractor, path, features)
 
 
+def stored(pipeline: Pipeline, path: str, features: np.ndarray) -> np.ndarray:
+    """Features in the extractor's storage dtype; values that overflow it are an error naming the extractor."""
+    dtype = pipeline.features.storage_dtype()
+    out = features.astype(dtype, copy=False)
+    if out.dtype != features.dtype and not np.all(np.isfinite(out)):
+        largest = float(np.max(np.abs(features)))
+        raise SerkitError(
+            f"{pipeline.culprit(pipeline.features)} gives values beyond {dtype}'s range on {path} "
+            f'(|value| up to {largest:.3g}): it should declare storage = "float32"'
+        )
+    return out
+
+
 def _check_features(
     pipeline: Pipeline, component: Component, path: str, features: object, shape: tuple[int, ...] | None = None
 ) -> np.ndarray:
-    if not isinstance(features, np.ndarray) or features.ndim not in (2, 3) or (shape and features.shape != shape):
+    kind = pipeline.features.output_shape()
+    if (
+        not isinstance(features, np.ndarray)
+        or features.ndim not in SHAPE_NDIM.get(kind, (1, 2, 3))
+        or (shape and features.shape != shape)
+    ):
         got = getattr(features, "shape", type(features).__name__)
-        wanted = shape or "(channels, ...)"
+        wanted = shape or f"{kind} features {SHAPES.get(kind, '')}".rstrip()
         raise SerkitError(f"{pipeline.culprit(component)} returned {got} on {path}, expected an array of {wanted}")
     if not np.all(np.isfinite(features)):
         raise SerkitError(f"{pipeline.culprit(component)} returned non-finite values on {path}")
@@ -154,12 +170,14 @@ def process_file(
         if index is None or pipeline.augment[index].stage == "features":
             if original is None:
                 cached = cache.get("features", pipeline.feature_key(file_hash, None)) if cache else None
-                original = cached if cached is not None else extract(pipeline, path, wave, sample_rate).astype(STORAGE)
+                if cached is None:
+                    cached = stored(pipeline, path, extract(pipeline, path, wave, sample_rate))
+                original = cached
             features = original
         if index is not None:
             augmenter: Any = pipeline.augment[index]
             rng = pipeline.augment_rng(file_hash, index)
-            if augmenter.stage == "features":  # always the stored (float16) original, cached or not
+            if augmenter.stage == "features":  # always the stored original, cached or not
                 assert original is not None
                 source, shape = original.astype(np.float32), original.shape
                 masked = _run(pipeline, augmenter, path, partial(augmenter, source, rng))
@@ -169,7 +187,7 @@ def process_file(
                 copy = _check_wave(pipeline, augmenter, path, copy)
                 copy, copy_rate = preprocess(pipeline, path, reapply, copy, sample_rate)
                 features = extract(pipeline, path, copy, copy_rate)
-        features = features.astype(STORAGE, copy=False)
+        features = stored(pipeline, path, features)
         if cache:
             cache.put("features", pipeline.feature_key(file_hash, index), features)
         out.append(features)

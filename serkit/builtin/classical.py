@@ -1,0 +1,79 @@
+"""Classical classifiers on feature vectors (scikit-learn): the baselines SER papers compare with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from serkit.core.estimator import EstimatorModel
+from serkit.core.hookspecs import hookimpl
+from serkit.core.params import param
+
+
+@dataclass(frozen=True, kw_only=True)
+class SVM(EstimatorModel):
+    """Support vector machine (sklearn SVC), probabilities by sigmoid calibration; eGeMAPS's usual partner."""
+
+    name = "svm"
+    kernel: str = param("rbf", "kernel", choices=("rbf", "linear"))
+    C: float = param(1.0, "regularisation: larger fits the training data more closely", gt=0)
+    gamma: str = param("scale", "RBF width: scale (1 / (dims x variance)), auto (1 / dims) or a number as text")
+
+    def validate(self) -> None:
+        if self.gamma not in ("scale", "auto"):
+            try:
+                if float(self.gamma) <= 0:
+                    raise ValueError
+            except ValueError:
+                raise ValueError(f"gamma must be 'scale', 'auto' or a positive number, got '{self.gamma}'") from None
+
+    def estimator(self, seed: int, class_weight: str | None) -> Any:
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.svm import SVC
+
+        gamma: Any = self.gamma if self.gamma in ("scale", "auto") else float(self.gamma)
+        svc = SVC(kernel=self.kernel, C=self.C, gamma=gamma, class_weight=class_weight)
+        # Platt scaling fitted by 3-fold cross-validation on the fit part; one SVC, refitted on all of it
+        return CalibratedClassifierCV(svc, method="sigmoid", cv=3, ensemble=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogisticRegression(EstimatorModel):
+    """Multinomial logistic regression (sklearn, L2-regularised)."""
+
+    name = "logistic_regression"
+    C: float = param(1.0, "inverse regularisation strength", gt=0)
+    max_iter: int = param(2000, "solver iterations", ge=1)
+
+    def estimator(self, seed: int, class_weight: str | None) -> Any:
+        from sklearn.linear_model import LogisticRegression as Estimator
+
+        return Estimator(C=self.C, max_iter=self.max_iter, class_weight=class_weight, random_state=seed)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RandomForest(EstimatorModel):
+    """Random forest (sklearn), single-threaded so parallel folds do not oversubscribe the CPU."""
+
+    name = "random_forest"
+    n_estimators: int = param(300, "trees", ge=1)
+    max_depth: int = param(0, "deepest tree; 0 grows until leaves are pure", ge=0)
+    min_samples_leaf: int = param(1, "fewest training items in a leaf", ge=1)
+
+    def estimator(self, seed: int, class_weight: str | None) -> Any:
+        from sklearn.ensemble import RandomForestClassifier
+
+        return RandomForestClassifier(
+            n_estimators=self.n_estimators,
+            max_depth=self.max_depth or None,
+            min_samples_leaf=self.min_samples_leaf,
+            class_weight=class_weight,
+            random_state=seed,
+            n_jobs=1,
+        )
+
+
+@hookimpl
+def register_models(register):
+    for model in (SVM, LogisticRegression, RandomForest):
+        register(model)
