@@ -136,7 +136,11 @@ def predict(
 
     predictor = Predictor.load(run_dir)
     results, failures = [], []
-    for path in audio_files(list(audio)):
+    files = audio_files(list(audio))
+    speaker_note = predictor.fit_speaker(files)
+    if speaker_note:
+        click.echo(f"Note: {speaker_note}", err=True)
+    for path in files:
         try:
             results.append(predictor.predict_file(path, hop=hop, smooth=smooth))
         except SerkitError as exc:

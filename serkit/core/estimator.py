@@ -92,7 +92,8 @@ class EstimatorLearner(Learner):
         }
         context.on_epoch(row)
         weighting = "balanced class weights" if class_weight else "unweighted classes"
-        method = f"scikit-learn {type(estimator).__name__} fitted once on the fit part ({weighting})"
+        base = getattr(estimator, "estimator", estimator)  # the classifier inside a calibration wrapper
+        method = f"scikit-learn {type(base).__name__} fitted once on the fit part ({weighting})"
         return FitOutcome([row], best_epoch=1, stopped_early=False, device="cpu", precision="fp64", method=method)
 
     def predict_proba(self, x: Features, transform: Transform | None = None) -> np.ndarray:

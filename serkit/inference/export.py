@@ -30,6 +30,11 @@ def export_model(predictor: Predictor, fmt: str, out: str | Path | None = None) 
             f"model '{predictor.recipe.model.name}' is not a torch module: ONNX and TorchScript export apply to torch "
             "models only; use its run folder with serkit predict or serkit.load()"
         )
+    if predictor.normaliser is None:
+        raise SerkitError(
+            f"{predictor.run_dir}: this run normalises each speaker by its own statistics, which an exported model "
+            'cannot carry; export a run trained with normalise.scope = "band" or "global"'
+        )
     wrapper = Exported(module, predictor.normaliser).eval()
     example = torch.zeros(1, *predictor.info["input_shape"])
     target = Path(out) if out else predictor.run_dir / ("model.onnx" if fmt == "onnx" else "model.torchscript.pt")

@@ -27,7 +27,7 @@ from serkit.core.learner import Learner
 from serkit.core.recipe import Recipe, load_recipe
 from serkit.core.version import __version__, run_format
 from serkit.data import audio
-from serkit.data.normalise import saved_normaliser
+from serkit.data.normalise import ZScore, saved_normaliser
 from serkit.data.pipeline import Pipeline, extract, preprocess
 from serkit.experiment.learners import make_learner
 
@@ -93,7 +93,10 @@ class Predictor:
         self.info = info
         self.labels: list[str] = info["labels"]
         self.learner = learner
-        self.normaliser = saved_normaliser(info["normaliser"])
+        #: Per-speaker runs: features are normalised by statistics of the speaker's own recordings,
+        #: set by :meth:`fit_speaker` before predicting.
+        self.per_speaker = info["normaliser"].get("scope") == "speaker" and "speakers" in info["normaliser"]
+        self.normaliser: ZScore | None = None if self.per_speaker else saved_normaliser(info["normaliser"])
         self.pipeline = Pipeline(recipe.preprocess, [], recipe.features, recipe.run.seed)
         self.per_window = [p for p in recipe.preprocess if p.reapply_after_augment]
         self.whole = [p for p in recipe.preprocess if not p.reapply_after_augment]
@@ -126,11 +129,6 @@ class Predictor:
         if not weights.is_file():
             raise SerkitError(f"{folder}: not a complete serkit run folder (missing {weights.name})")
         recipe = load_recipe(folder / "recipe.toml")
-        if info["normaliser"].get("scope") == "speaker":
-            raise SerkitError(
-                f"{folder}: this run normalises features per speaker, which needs several recordings of each "
-                'speaker; predicting with such a run is not supported yet (train with normalise.scope = "band")'
-            )
         learner = make_learner(recipe.model, shape, len(labels), recipe.run.seed)
         try:
             learner.loads(weights.read_bytes())
@@ -213,14 +211,39 @@ class Predictor:
         )
         return [(s / rate, (s + size) / rate, wave[s : s + size]) for s in starts]
 
-    def _features(self, piece: np.ndarray, rate: int, source: str, chain: list) -> np.ndarray:
+    def fit_speaker(self, paths: list[str]) -> str:
+        """Per-speaker runs: fit the normalisation on recordings of one speaker (at least two); returns a note."""
+        if not self.per_speaker:
+            return ""
+        if len(paths) < 2:
+            raise SerkitError(
+                f"{self.run_dir}: this run normalises each speaker by its own statistics; give at least two "
+                "recordings of the speaker (all the recordings of one call are taken as one speaker's)"
+            )
+        rows = []
+        for path in paths:
+            wave, rate, _ = audio.read(str(path))
+            rows.append(self._raw_features(audio.mono(wave), rate, str(path), self.recipe.preprocess))
+        self.normaliser = ZScore.fit(np.stack(rows), "band", self.recipe.features.output_shape())
+        return f"normalised per speaker: the {len(paths)} recordings given are taken as one speaker's"
+
+    def _raw_features(self, piece: np.ndarray, rate: int, source: str, chain: list) -> np.ndarray:
         piece, rate = preprocess(self.pipeline, source, chain, piece, rate)
         stored = self.recipe.features.storage_dtype()
         features = extract(self.pipeline, source, piece, rate).astype(stored)  # as stored in training
         expected = tuple(self.info["input_shape"])
         if features.shape != expected:
             raise SerkitError(f"{source}: features of shape {features.shape}, but the model expects {expected}")
-        return self.normaliser(features[np.newaxis])[0].astype(np.float32)  # float16 then float32, as in training
+        return features
+
+    def _features(self, piece: np.ndarray, rate: int, source: str, chain: list) -> np.ndarray:
+        if self.normaliser is None:
+            raise SerkitError(
+                f"{self.run_dir}: this run normalises per speaker: call fit_speaker() with recordings of the "
+                "speaker first (serkit predict takes all the files given as one speaker's)"
+            )
+        features = self._raw_features(piece, rate, source, chain)
+        return self.normaliser(features[np.newaxis])[0].astype(np.float32)  # stored dtype then float32, as in training
 
     def _named(self, row: np.ndarray) -> dict[str, float]:
         return {label: round(float(p), 6) for label, p in zip(self.labels, row, strict=True)}
