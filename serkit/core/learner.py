@@ -84,9 +84,10 @@ class Learner(ABC):
 
 
 def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
-    """Weights inversely proportional to each class's count (scikit-learn's "balanced")."""
+    """Weights inversely proportional to each class's count (scikit-learn's "balanced"); absent classes 0."""
     counts = np.bincount(y, minlength=n_classes).astype(np.float64)
-    return np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 0.0)
+    present = int(np.count_nonzero(counts))
+    return np.where(counts > 0, len(y) / (present * np.maximum(counts, 1)), 0.0)
 
 
 def validation_scores(probabilities: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:

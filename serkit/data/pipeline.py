@@ -122,7 +122,8 @@ def extract(pipeline: Pipeline, path: str, wave: np.ndarray, sample_rate: int) -
 def stored(pipeline: Pipeline, path: str, features: np.ndarray) -> np.ndarray:
     """Features in the extractor's storage dtype; values that overflow it are an error naming the extractor."""
     dtype = pipeline.features.storage_dtype()
-    out = features.astype(dtype, copy=False)
+    with np.errstate(over="ignore"):
+        out = features.astype(dtype, copy=False)
     if out.dtype != features.dtype and not np.all(np.isfinite(out)):
         largest = float(np.max(np.abs(features)))
         raise SerkitError(
