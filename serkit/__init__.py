@@ -13,6 +13,7 @@ from serkit.core.components import (
     Utterance,
 )
 from serkit.core.errors import SerkitError
+from serkit.core.estimator import EstimatorModel
 from serkit.core.hookspecs import hookimpl
 from serkit.core.params import param
 from serkit.core.version import __version__
@@ -20,6 +21,7 @@ from serkit.core.version import __version__
 __all__ = [
     "Augmenter",
     "Dataset",
+    "EstimatorModel",
     "FeatureAugmenter",
     "FeatureExtractor",
     "Fold",

@@ -13,11 +13,13 @@ from serkit.core.components import (
     Scan,
     Utterance,
 )
+from serkit.core.estimator import EstimatorModel
 
 __all__ = [
     "Augmenter",
     "Component",
     "Dataset",
+    "EstimatorModel",
     "FeatureAugmenter",
     "FeatureExtractor",
     "Fold",

@@ -30,10 +30,11 @@ def hook_reference() -> str:
             raise ValueError(f"hookspec {kind.hook} is missing or has no docstring")
         lines += [f"### `{kind.hook}(register)`", "", _doc(spec), ""]
         for cls in kind.bases:
-            signature = inspect.signature(getattr(cls, kind.method))
+            method = kind.method_of(cls)
+            signature = inspect.signature(getattr(cls, method))
             lines += [
                 f"- subclass `serkit.{cls.__name__}`: {_doc(cls).splitlines()[0]}",
-                f"  implement `{kind.method}{signature}`".replace("'", ""),
+                f"  implement `{method}{signature}`".replace("'", ""),
             ]
         lines.append("")
     lines.append(END)

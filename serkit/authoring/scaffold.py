@@ -63,6 +63,8 @@ def test_gain_stays_within_the_range():
         '''    """Log-magnitude STFT spectrogram in dB."""
 
     name = "{name}"
+    shape = "image"  # (channels, bands, frames); "sequence" is (frames, dims), "vector" (dims,)
+    storage = "float16"  # dB values fit float16; use "float32" for values beyond +-65504
     n_fft: int = param(512, "FFT size in samples", ge=16)
     hop_length: int = param(256, "hop in samples", ge=1)
 
@@ -82,6 +84,7 @@ def test_shape():
         '''    """A small convolutional network with global average pooling."""
 
     name = "{name}"
+    accepts = ("image",)  # the feature shapes it takes: "image", "sequence", "vector"
     channels: int = param(16, "convolution channels", ge=1)
 
     def build(self, input_shape: tuple[int, ...], n_classes: int):
@@ -152,6 +155,20 @@ def test_scans_a_folder_per_label(tmp_path):
 ''',
         "",
     ),
+    "estimator_model": (
+        '''    """k nearest neighbours on feature vectors (a scikit-learn estimator, saved with skops)."""
+
+    name = "{name}"
+    accepts = ("vector",)
+    neighbours: int = param(5, "neighbours that vote", ge=1)
+
+    def estimator(self, seed: int, class_weight: str | None):
+        from sklearn.neighbors import KNeighborsClassifier
+
+        return KNeighborsClassifier(self.neighbours)  # takes no class weights or seed
+''',
+        "",
+    ),
 }
 
 #: kind -> (further standard-library or third-party imports, names imported from serkit)
@@ -161,6 +178,7 @@ IMPORTS = {
     "feature_augmenter": ("import numpy as np", "FeatureAugmenter"),
     "feature_extractor": ("import numpy as np", "FeatureExtractor"),
     "model": ("", "Model"),
+    "estimator_model": ("", "EstimatorModel"),
     "dataset": ("from pathlib import Path", "Dataset, Scan, SerkitError, Utterance"),
     "protocol": ("", "Fold, Protocol, SerkitError, Utterance"),
 }
@@ -269,7 +287,7 @@ def new_plugin(kind: str, name: str, to: str | Path | None = None) -> Path:
     target = Path(to) if to else Path(distribution)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise SerkitError(f"{target}: folder exists and is not empty")
-    body, extra = EXAMPLES.get(kind) or (_generic_body(row.method, base_class), "")
+    body, extra = EXAMPLES.get(kind) or (_generic_body(row.method_of(base_class), base_class), "")
     fields = {
         "name": snake,
         "cls": cls,

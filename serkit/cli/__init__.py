@@ -210,7 +210,9 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
         for entry in entries:
             params = "\n".join(_param_line(p) for p in entry["parameters"]) or "-"
             source = f"{entry['distribution']} {entry['version']}"
-            table.add_row(escape(entry["name"]), escape(source), params, escape(entry["description"]))
+            shapes = f" Gives {entry['shape']}s." if "shape" in entry else ""
+            shapes += f" Takes {' or '.join(a + 's' for a in entry['accepts'])}." if "accepts" in entry else ""
+            table.add_row(escape(entry["name"]), escape(source), params, escape(entry["description"] + shapes))
         console.print(table)
     for problem in registry.problems:
         console.print(f"[red]broken:[/red] {escape(str(problem))}", highlight=False)

@@ -39,6 +39,8 @@ class Component:
     kind: ClassVar[str] = "component"
     name: ClassVar[str] = ""
     version: ClassVar[str] = "1"
+    #: The method a subclass implements, where it is not its kind's (see :mod:`serkit.core.kinds`).
+    implement: ClassVar[str] = ""
 
     @classmethod
     def params(cls) -> list[ParamSpec]:

@@ -45,6 +45,7 @@ class EstimatorModel(Model):
     """A scikit-learn classifier on feature vectors, fitted once (no epochs)."""
 
     accepts: ClassVar[tuple[str, ...]] = ("vector",)
+    implement: ClassVar[str] = "estimator"
 
     def estimator(self, seed: int, class_weight: str | None) -> Any:
         """An unfitted scikit-learn classifier with ``predict_proba``; ``class_weight`` is None or "balanced"."""

@@ -23,6 +23,7 @@ from serkit.core.components import (
     Preprocessor,
     Protocol,
 )
+from serkit.core.estimator import EstimatorModel
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,10 @@ class Kind:
     def bases(self) -> tuple[type[Component], ...]:
         return (self.base, *self.variants)
 
+    def method_of(self, cls: type[Component]) -> str:
+        """The method a subclass of ``cls`` implements: the kind's, unless that base class names its own."""
+        return cls.implement or self.method
+
 
 #: In recipe order.
 KINDS: tuple[Kind, ...] = (
@@ -66,7 +71,7 @@ KINDS: tuple[Kind, ...] = (
         default=[],
     ),
     Kind("feature_extractors", "features", FeatureExtractor, many=False, method="__call__"),
-    Kind("models", "model", Model, many=False, method="build"),
+    Kind("models", "model", Model, many=False, method="build", variants=(EstimatorModel,)),
 )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pluggy
 
 from serkit.core import hookspecs
-from serkit.core.components import Component
+from serkit.core.components import Component, FeatureExtractor, Model
 from serkit.core.errors import SerkitError
 from serkit.core.guard import describe
 from serkit.core.kinds import Kind, all_kinds, by_key, kind_of
@@ -118,6 +118,7 @@ class Registry:
                     "plugin": entry.provider.plugin,
                     "description": entry.cls.description(),
                     "parameters": [spec.to_dict() for spec in entry.cls.params()],
+                    **_shapes(entry.cls),
                 }
                 for name, entry in sorted(entries.items())
             ]
@@ -134,6 +135,19 @@ class Registry:
         if self.problems:
             more = f" (and {len(self.problems) - 1} more; see 'serkit plugins')" if len(self.problems) > 1 else ""
             raise SerkitError(f"{self.problems[0]}{more}")
+
+
+def _shapes(cls: type[Component]) -> dict[str, Any]:
+    """The feature shape an extractor gives with its default parameters, or the shapes a model takes."""
+    if issubclass(cls, FeatureExtractor):
+        try:
+            instance = cls()
+            return {"shape": instance.output_shape(), "storage": instance.storage_dtype()}
+        except Exception:  # a parameter without a default: what the class declares
+            return {"shape": cls.shape, "storage": cls.storage}
+    if issubclass(cls, Model):
+        return {"accepts": list(cls.accepts)}
+    return {}
 
 
 _manager: pluggy.PluginManager | None = None
