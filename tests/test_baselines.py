@@ -72,6 +72,19 @@ def test_a_model_that_cannot_take_the_features_stops_before_any_feature(cli_runn
     assert not (tmp_path / "cache").exists() and not (tmp_path / "runs").exists()
 
 
+def test_a_feature_augmenter_for_images_is_refused_on_vectors():
+    from serkit.core.components import FeatureAugmenter
+    from serkit.core.recipe import check_shapes
+
+    @dataclass(frozen=True, kw_only=True)
+    class Mask(FeatureAugmenter):
+        name = "mask"
+
+    with pytest.raises(SerkitError, match=r"augment\[0\]: 'mask' transforms images, but features 'five_spectral'"):
+        check_shapes(FiveSpectral(), MLP(), [Mask()])
+    check_shapes(LinearSpectrogram(), CRNN(), [Mask()])
+
+
 @dataclass(frozen=True, kw_only=True)
 class _Loud(FeatureExtractor):
     """Values beyond float16 stored as float16."""

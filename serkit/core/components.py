@@ -111,6 +111,8 @@ class FeatureAugmenter(Augmenter):
     """
 
     stage: ClassVar[str] = "features"
+    #: The feature shapes it can transform (see :data:`SHAPES`).
+    accepts: ClassVar[tuple[str, ...]] = ("image",)
 
     def __call__(self, features: np.ndarray, rng: np.random.Generator) -> np.ndarray:  # type: ignore[override]
         raise NotImplementedError

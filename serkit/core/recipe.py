@@ -202,12 +202,13 @@ def build_recipe(raw: dict[str, Any], registry: Registry, source: str = "<recipe
             value = _component(registry, kind.key, section, key)
         (values if key in fields else more)[key] = value
     recipe = Recipe(**values, more=more)
-    check_shapes(recipe.features, recipe.model)
+    check_shapes(recipe.features, recipe.model, recipe.augment)
     return recipe
 
 
-def check_shapes(features: FeatureExtractor, model: Model) -> None:
-    """The model takes what the feature extractor gives; checked before any feature is computed."""
+def check_shapes(features: FeatureExtractor, model: Model, augment: Sequence[Augmenter] = ()) -> None:
+    """The model and any feature-stage augmenter take what the feature extractor gives; checked
+    before any feature is computed."""
     shape, accepted, dtype = features.output_shape(), model.accepted_shapes(), features.storage_dtype()
     if shape not in SHAPES:
         raise SerkitError(f"features: '{features.name}' declares shape '{shape}' (known: {', '.join(SHAPES)})")
@@ -218,6 +219,13 @@ def check_shapes(features: FeatureExtractor, model: Model) -> None:
             f"model: '{model.name}' takes {' or '.join(s + 's' for s in accepted)}, but features '{features.name}' "
             f"gives {shape}s {SHAPES[shape]}; choose a model that takes {shape}s or other features"
         )
+    for index, augmenter in enumerate(augment):
+        takes = getattr(augmenter, "accepts", None)
+        if augmenter.stage == "features" and takes is not None and shape not in takes:
+            raise SerkitError(
+                f"augment[{index}]: '{augmenter.name}' transforms {' or '.join(s + 's' for s in takes)}, "
+                f"but features '{features.name}' gives {shape}s"
+            )
 
 
 def _component(registry: Registry, kind: str, entry: Any, where: str) -> Component:
