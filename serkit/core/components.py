@@ -121,11 +121,11 @@ class FeatureAugmenter(Augmenter):
 #: The shapes features come in, with the array layout of one utterance's features.
 SHAPES = {
     "image": "(channels, bands, frames) or (channels, frames)",
-    "sequence": "(frames, dims)",
+    "sequence": "(frames, dims), or (layers, frames, dims) for stacked layers",
     "vector": "(dims,)",
 }
 #: Array dimensions of each shape.
-SHAPE_NDIM = {"image": (2, 3), "sequence": (2,), "vector": (1,)}
+SHAPE_NDIM = {"image": (2, 3), "sequence": (2, 3), "vector": (1,)}
 #: dtypes features may be stored in (the feature cache and the training store).
 STORAGE_DTYPES = ("float16", "float32")
 
@@ -139,9 +139,24 @@ class FeatureExtractor(Component):
     shape: ClassVar[str] = "image"
     #: How its values are stored: float16 suits dB images; functionals may exceed its range (±65504).
     storage: ClassVar[str] = "float16"
+    #: Extract in the main process, a batch of equal-length clips at a time (:meth:`extract_batch`),
+    #: rather than in the forked feature workers: for neural extractors (one model copy, CUDA).
+    batched: ClassVar[bool] = False
 
     def __call__(self, wave: np.ndarray, sample_rate: int) -> np.ndarray:
         raise NotImplementedError
+
+    def extract_batch(self, waves: list[np.ndarray], sample_rate: int) -> list[np.ndarray]:
+        """Features of several clips of one length and rate (used when :attr:`batched`)."""
+        return [self(wave, sample_rate) for wave in waves]
+
+    def batch_items(self) -> int:
+        """How many clips :meth:`extract_batch` takes at once."""
+        return 16
+
+    def min_seconds(self) -> float:
+        """The shortest clip it accepts; shorter ones are padded with silence at the end, and the run says so."""
+        return 0.0
 
     def output_shape(self) -> str:
         """The shape of this instance's output (one of :data:`SHAPES`)."""

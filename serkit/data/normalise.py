@@ -61,8 +61,8 @@ def _pooled_axes(shape: str, ndim: int) -> tuple[int, ...]:
     """The axes a per-band statistic pools over: the items, and time where there is time."""
     if shape == "vector":
         return (0,)
-    if shape == "sequence":
-        return (0, 1)
+    if shape == "sequence":  # (items, frames, dims), or (items, layers, frames, dims): per layer and dim
+        return (0, 1) if ndim <= 3 else (0, 2)
     return (0, ndim - 1) if ndim >= 3 else tuple(range(ndim))
 
 

@@ -115,8 +115,17 @@ def preprocess(
 
 def extract(pipeline: Pipeline, path: str, wave: np.ndarray, sample_rate: int) -> np.ndarray:
     extractor = pipeline.features
+    wave, _ = padded(extractor, wave, sample_rate)
     features = _run(pipeline, extractor, path, lambda: extractor(wave, sample_rate))
     return _check_features(pipeline, extractor, path, features)
+
+
+def padded(extractor: FeatureExtractor, wave: np.ndarray, sample_rate: int) -> tuple[np.ndarray, bool]:
+    """The clip padded with silence to the extractor's shortest input, and whether it was."""
+    shortest = int(np.ceil(extractor.min_seconds() * sample_rate))
+    if wave.size >= shortest:
+        return wave, False
+    return np.pad(wave, (0, shortest - wave.size)), True
 
 
 def stored(pipeline: Pipeline, path: str, features: np.ndarray) -> np.ndarray:
@@ -150,49 +159,88 @@ def _check_features(
     return features.astype(np.float32, copy=False)
 
 
+#: Waveforms to extract features from, by augmenter index (None: the original), with their rates.
+Waves = dict[int | None, tuple[np.ndarray, int]]
+
+
 def process_file(
     pipeline: Pipeline, path: str, file_hash: str, augmenters: list[int | None], cache: ArrayCache | None
 ) -> list[np.ndarray]:
     """Features of one file's original (None) and augmented copies, in the order asked."""
-    key = pipeline.wave_key(file_hash)
-    wave = cache.get("waves", key) if cache else None
-    rate = cache.get("rates", key) if cache and wave is not None else None
-    if wave is not None and rate is not None:
-        sample_rate = int(rate[0])
-    else:
-        wave, sample_rate = preprocess(pipeline, path)
-        if cache:
-            cache.put("waves", key, wave)
-            cache.put("rates", key, np.array([sample_rate]))
+    waves, original = waves_to_extract(pipeline, path, file_hash, augmenters, cache)
+    extracted = {index: extract(pipeline, path, wave, rate) for index, (wave, rate) in waves.items()}
+    return finish_items(pipeline, path, file_hash, augmenters, extracted, original, cache)
+
+
+def waves_to_extract(
+    pipeline: Pipeline, path: str, file_hash: str, augmenters: list[int | None], cache: ArrayCache | None
+) -> tuple[Waves, np.ndarray | None]:
+    """The waveforms whose features a file's requested items need (the original, unless its features
+    are cached, and each waveform augmenter's copy), and the original's cached features if any."""
+    needs_original = any(i is None or pipeline.augment[i].stage == "features" for i in augmenters)
+    original = cache.get("features", pipeline.feature_key(file_hash, None)) if cache and needs_original else None
+    copies = [i for i in augmenters if i is not None and pipeline.augment[i].stage != "features"]
+    waves: Waves = {}
+    if not copies and (original is not None or not needs_original):
+        return waves, original
+    wave, sample_rate = _preprocessed(pipeline, path, file_hash, cache)
+    if needs_original and original is None:
+        waves[None] = (wave, sample_rate)
     reapply = [p for p in pipeline.preprocess if p.reapply_after_augment]
-    original: np.ndarray | None = None
+    for index in copies:
+        augmenter: Any = pipeline.augment[index]
+        rng = pipeline.augment_rng(file_hash, index)
+        copy = _run(pipeline, augmenter, path, partial(augmenter, wave.copy(), sample_rate, rng))
+        copy = _check_wave(pipeline, augmenter, path, copy)
+        waves[index] = preprocess(pipeline, path, reapply, copy, sample_rate)
+    return waves, original
+
+
+def finish_items(
+    pipeline: Pipeline,
+    path: str,
+    file_hash: str,
+    augmenters: list[int | None],
+    extracted: dict[int | None, np.ndarray],
+    original: np.ndarray | None,
+    cache: ArrayCache | None,
+) -> list[np.ndarray]:
+    """Each requested item's features in storage dtype, cached: extracted ones, and feature-stage
+    copies made from the stored original (cached or just extracted)."""
+    if original is None and None in extracted:
+        original = stored(pipeline, path, extracted[None])
     out = []
     for index in augmenters:
-        if index is None or pipeline.augment[index].stage == "features":
-            if original is None:
-                cached = cache.get("features", pipeline.feature_key(file_hash, None)) if cache else None
-                if cached is None:
-                    cached = stored(pipeline, path, extract(pipeline, path, wave, sample_rate))
-                original = cached
+        if index is None:
+            assert original is not None
             features = original
-        if index is not None:
+        elif pipeline.augment[index].stage == "features":
+            assert original is not None
             augmenter: Any = pipeline.augment[index]
             rng = pipeline.augment_rng(file_hash, index)
-            if augmenter.stage == "features":  # always the stored original, cached or not
-                assert original is not None
-                source, shape = original.astype(np.float32), original.shape
-                masked = _run(pipeline, augmenter, path, partial(augmenter, source, rng))
-                features = _check_features(pipeline, augmenter, path, masked, shape)
-            else:
-                copy = _run(pipeline, augmenter, path, partial(augmenter, wave.copy(), sample_rate, rng))
-                copy = _check_wave(pipeline, augmenter, path, copy)
-                copy, copy_rate = preprocess(pipeline, path, reapply, copy, sample_rate)
-                features = extract(pipeline, path, copy, copy_rate)
+            masked = _run(pipeline, augmenter, path, partial(augmenter, original.astype(np.float32), rng))
+            features = _check_features(pipeline, augmenter, path, masked, original.shape)
+        else:
+            features = extracted[index]
         features = stored(pipeline, path, features)
         if cache:
             cache.put("features", pipeline.feature_key(file_hash, index), features)
         out.append(features)
     return out
+
+
+def _preprocessed(pipeline: Pipeline, path: str, file_hash: str, cache: ArrayCache | None) -> tuple[np.ndarray, int]:
+    """The file after the preprocess chain, from the cache when it is there."""
+    key = pipeline.wave_key(file_hash)
+    wave = cache.get("waves", key) if cache else None
+    rate = cache.get("rates", key) if cache and wave is not None else None
+    if wave is not None and rate is not None:
+        return wave, int(rate[0])
+    wave, sample_rate = preprocess(pipeline, path)
+    if cache:
+        cache.put("waves", key, wave)
+        cache.put("rates", key, np.array([sample_rate]))
+    return wave, sample_rate
 
 
 _worker_state: dict[str, Any] = {}
@@ -218,11 +266,13 @@ def compute_features(
     workers: int = 1,
     progress: Callable[[int], None] = lambda n: None,
     sink: Callable[[Item, np.ndarray], None] | None = None,
+    notes: list[str] | None = None,
 ) -> dict[Item, np.ndarray]:
     """Features for every requested item, from the cache where present, computed otherwise.
 
     With a ``sink``, each item's array is handed to it as it arrives and not kept (the returned
-    dict is empty): memory stays bounded by one file's items, whatever the corpus size.
+    dict is empty): memory stays bounded by one file's items, whatever the corpus size. What the
+    run should report (clips padded to an extractor's shortest input) is appended to ``notes``.
     """
     results: dict[Item, np.ndarray] = {}
     store = sink or results.__setitem__
@@ -236,6 +286,11 @@ def compute_features(
         else:
             todo.setdefault(utterance, []).append(augmenter)
     progress(hits)
+    if pipeline.features.batched:  # the model runs here, on batches; workers preprocess and augment
+        from serkit.data.batched import compute_batched
+
+        compute_batched(pipeline, paths, hashes, todo, cache, workers, store, progress, notes)
+        return results
     if workers <= 1 or len(todo) <= 1:
         for utterance, augmenters in todo.items():
             arrays = process_file(pipeline, paths[utterance], hashes[utterance], augmenters, cache)

@@ -146,10 +146,16 @@ def features(ctx: Context, corpus: Corpus, plans: list[FoldPlan]) -> FeatureStor
         record_use(root, pipeline.id, pipeline.describe(), pipeline.entries(hashes, ordered))
         store = FeatureStore(ordered, paths, root / "tmp")
         try:
-            compute_features(pipeline, paths, hashes, ordered, ArrayCache(root), workers, task.advance, store.put)
+            found: list[str] = []
+            compute_features(
+                pipeline, paths, hashes, ordered, ArrayCache(root), workers, task.advance, store.put, found
+            )
         except BaseException:
             store.close()
             raise
+    for note in found:
+        ctx.reporter.say(f"  features: {note}", "yellow")
+    corpus.notes.extend(found)
     ctx.cache_record.update(dir=str(root), pipeline=pipeline.id)
     ctx.reporter.say(f"  features: {len(items)} items ({len(items) - len(utterances)} augmented), cache {cache_dir}")
     return store
