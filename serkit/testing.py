@@ -216,14 +216,14 @@ def check_feature_extractor(component: FeatureExtractor) -> None:
 
 
 #: An input of each feature shape that models are checked on.
-EXAMPLE_INPUTS = {"image": (1, 40, 101), "sequence": (50, 12), "vector": (24,)}
+EXAMPLE_INPUTS = {"image": [(1, 40, 101)], "sequence": [(50, 12), (3, 50, 12)], "vector": [(24,)]}
 
 
 def check_model(component: Model, input_shape: tuple[int, ...] | None = None, n_classes: int = 5) -> None:
     """A torch model's module, or any other model's learner, on an input of each shape it accepts."""
     accepted = component.accepted_shapes()
     assert accepted and set(accepted) <= set(SHAPES), f"model '{component.name}' accepts {accepted}, not shapes"
-    shapes = [input_shape] if input_shape else [EXAMPLE_INPUTS[shape] for shape in accepted]
+    shapes = [input_shape] if input_shape else [example for shape in accepted for example in EXAMPLE_INPUTS[shape]]
     for shape in shapes:
         learner = component.learner(shape, n_classes, 0)
         if learner is None:

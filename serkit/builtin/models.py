@@ -45,7 +45,27 @@ class MLP(Model):
         return MLPModule(input_shape, n_classes, self.hidden, self.dropout)
 
 
+@dataclass(frozen=True, kw_only=True)
+class AttentivePooling(Model):
+    """Attentive statistics pooling over frames, after a learned weighted sum of stacked layers (SUPERB's recipe)."""
+
+    name = "attentive_pooling"
+    accepts = ("sequence",)
+    hidden: int = param(256, "units of the projection before pooling", ge=1)
+    attention: int = param(128, "units of the attention scorer", ge=1)
+    layer_weights: bool = param(True, "stacked layers: learn a softmax-weighted sum (false: concatenate them)")
+    dropout: float = param(0.1, "dropout after the projection", ge=0, lt=1)
+
+    def build(self, input_shape: tuple[int, ...], n_classes: int):
+        from serkit.builtin.mlp import AttentivePoolingModule
+
+        return AttentivePoolingModule(
+            input_shape, n_classes, self.hidden, self.attention, self.layer_weights, self.dropout
+        )
+
+
 @hookimpl
 def register_models(register):
     register(CRNN)
     register(MLP)
+    register(AttentivePooling)

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-opensmile = pytest.importorskip("opensmile", reason="install it: pip install ./plugins/serkit-opensmile")
+pytest.importorskip("opensmile", reason="install it: pip install ./plugins/serkit-opensmile")
 
+import opensmile
 from serkit_opensmile import OpenSmile
 
 from serkit.cli import cli

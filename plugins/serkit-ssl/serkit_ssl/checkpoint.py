@@ -1,0 +1,132 @@
+"""Finding, fingerprinting and loading a self-supervised speech checkpoint (a folder or a hub id)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from serkit import SerkitError
+
+#: Model types whose hidden states serkit reads, and what their encoder is.
+SUPPORTED = ("wav2vec2", "hubert", "wavlm", "whisper", "data2vec-audio", "wav2vec2-conformer", "unispeech-sat")
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
+
+
+def resolve(name: str) -> Path:
+    """The local folder of a checkpoint: the folder named, or a hub id from the local Hugging Face
+    cache (downloaded there on first use when the hub is reachable)."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path
+    if path.is_absolute() or name.startswith((".", "~")) or name.count("/") != 1:
+        raise SerkitError(f"features.model: '{name}' is not a folder (nor a hub id such as microsoft/wavlm-base-plus)")
+    from huggingface_hub import snapshot_download
+
+    patterns = ["*.json", "*.safetensors", "*.bin", "*.txt"]
+    try:
+        return Path(snapshot_download(name, local_files_only=True, allow_patterns=patterns))
+    except Exception:
+        pass
+    if os.environ.get("HF_HUB_OFFLINE") not in (None, "", "0"):
+        raise SerkitError(_not_available(name, "HF_HUB_OFFLINE is set"))
+    try:
+        return Path(snapshot_download(name, allow_patterns=patterns, etag_timeout=10))
+    except Exception as exc:
+        raise SerkitError(_not_available(name, f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}")) from None
+
+
+def _not_available(name: str, why: str) -> str:
+    return (
+        f"features.model: cannot fetch '{name}' from the Hugging Face hub ({why}); download it where the hub is "
+        f"reachable (huggingface-cli download {name} --local-dir models/{name.split('/')[-1]}) and point "
+        "features.model at that folder"
+    )
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What serkit needs to know about a checkpoint without running it."""
+
+    folder: Path
+    model_type: str
+    layers: int  # transformer layers; hidden states are 0 (the input embedding) .. layers
+    width: int
+    sample_rate: int
+    shortest: int  # samples of the shortest input the convolutional front end takes
+    fingerprint: str
+
+
+def inspect_checkpoint(name: str) -> Checkpoint:
+    folder = resolve(name)
+    stat = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in sorted(folder.iterdir()) if f.is_file()]
+    return _inspect(str(folder), tuple(stat))
+
+
+@lru_cache(maxsize=16)
+def _inspect(folder: str, stat: tuple[Any, ...]) -> Checkpoint:
+    path = Path(folder)
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        model_type = str(config["model_type"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SerkitError(f"features.model: {path} has no readable config.json ({type(exc).__name__}: {exc})") from None
+    if model_type not in SUPPORTED:
+        raise SerkitError(
+            f"features.model: {path} holds a '{model_type}' model; serkit reads {', '.join(SUPPORTED)} checkpoints"
+        )
+    weights = [path / name for name in WEIGHT_FILES if (path / name).is_file()]
+    if not weights:
+        raise SerkitError(f"features.model: {path} has no weights ({' or '.join(WEIGHT_FILES[:2])})")
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
+    for weight in weights:
+        with open(weight, "rb") as handle:
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
+    preprocessor = _json(path / "preprocessor_config.json")
+    if model_type == "whisper":
+        layers, width = int(config["encoder_layers"]), int(config["d_model"])
+        shortest = 1
+    else:
+        layers, width = int(config["num_hidden_layers"]), int(config["hidden_size"])
+        shortest = _receptive_field(config.get("conv_kernel", []), config.get("conv_stride", []))
+    rate = int(preprocessor.get("sampling_rate", 16000))
+    return Checkpoint(path, model_type, layers, width, rate, shortest, digest.hexdigest()[:32])
+
+
+def _json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _receptive_field(kernels: list[int], strides: list[int]) -> int:
+    """Samples one output frame of the convolutional feature encoder sees."""
+    field, jump = 1, 1
+    for kernel, stride in zip(kernels, strides, strict=False):
+        field += (kernel - 1) * jump
+        jump *= stride
+    return field
+
+
+@lru_cache(maxsize=2)
+def load(folder: str, device: str) -> tuple[Any, Any]:
+    """The model (its encoder, for Whisper) in eval mode on ``device``, and its input processor."""
+    from transformers import AutoFeatureExtractor, AutoModel
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    try:
+        processor = AutoFeatureExtractor.from_pretrained(folder)
+        model = AutoModel.from_pretrained(folder)
+    except Exception as exc:
+        message = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise SerkitError(f"features.model: cannot load the checkpoint in {folder} ({message})") from None
+    encoder = model.get_encoder() if hasattr(model, "get_encoder") and model.config.model_type == "whisper" else model
+    return encoder.eval().to(device), processor
