@@ -216,7 +216,11 @@ def check_feature_extractor(component: FeatureExtractor) -> None:
 
 
 #: An input of each feature shape that models are checked on.
-EXAMPLE_INPUTS = {"image": [(1, 40, 101)], "sequence": [(50, 12), (3, 50, 12)], "vector": [(24,)]}
+EXAMPLE_INPUTS: dict[str, list[tuple[int, ...]]] = {
+    "image": [(1, 40, 101)],
+    "sequence": [(50, 12), (3, 50, 12)],
+    "vector": [(24,)],
+}
 
 
 def check_model(component: Model, input_shape: tuple[int, ...] | None = None, n_classes: int = 5) -> None:
