@@ -46,7 +46,8 @@ def wav_files(root: str, key: str = "dataset.root") -> list[Path]:
     folder = Path(root).expanduser()
     if not folder.is_dir():
         raise SerkitError(f"{key}: folder '{root}' does not exist")
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() == ".wav" and p.is_file())
+    # broken links are kept, so that the scan names them rather than leaving them out silently
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() == ".wav" and (p.is_file() or p.is_symlink()))
 
 
 def restrict(utterances: list[Utterance], labels: list[str], emotions: list[str]) -> tuple[list[Utterance], list[str]]:

@@ -112,7 +112,7 @@ def ablate(sweep: str, overrides: tuple[str, ...], name: str) -> None:
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV: one row per file and per window.")
 @click.option(
     "--hop",
-    type=float,
+    type=click.FloatRange(min=0, min_open=True),
     default=None,
     help="Hop between windows of long recordings, in seconds (default: half the training length).",
 )
@@ -132,11 +132,13 @@ def predict(
 ) -> None:
     """Predict the emotion of AUDIO files or folders with the model trained in RUN_DIR."""
     from serkit.inference.output import plot_timeline, predictions_document, print_csv, print_table
-    from serkit.inference.predictor import Predictor, audio_files
+    from serkit.inference.predictor import AUDIO_SUFFIXES, Predictor, audio_files
 
     predictor = Predictor.load(run_dir)
     results, failures = [], []
     files = audio_files(list(audio))
+    if not files:
+        raise SerkitError(f"AUDIO: no audio files ({', '.join(AUDIO_SUFFIXES)}) in {', '.join(audio)}")
     speaker_note = predictor.fit_speaker(files)
     if speaker_note:
         click.echo(f"Note: {speaker_note}", err=True)

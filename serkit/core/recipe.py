@@ -186,6 +186,7 @@ def build_recipe(raw: dict[str, Any], registry: Registry, source: str = "<recipe
         if not isinstance(section, dict):
             raise SerkitError(f"{key}: expected a table ([{key}])")
         values[key] = cls(**validate_params(cls, section, key))
+    check_run_name(values["run"].name)
     fields = {f.name for f in dataclasses.fields(Recipe)}
     more: dict[str, Any] = {}
     for key, kind in component_sections().items():
@@ -204,6 +205,15 @@ def build_recipe(raw: dict[str, Any], registry: Registry, source: str = "<recipe
     recipe = Recipe(**values, more=more)
     check_shapes(recipe.features, recipe.model, recipe.augment)
     return recipe
+
+
+def check_run_name(name: str, key: str = "run.name") -> None:
+    """A run name becomes a folder name under run.output: no path separators, no '..', nothing hidden."""
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.+=-]*", name) or ".." in name:
+        raise SerkitError(
+            f"{key}: '{name}' cannot name a run folder; use letters, digits and . _ - + = "
+            "(no spaces, path separators or '..', not starting with '.')"
+        )
 
 
 def check_shapes(features: FeatureExtractor, model: Model, augment: Sequence[Augmenter] = ()) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata as metadata
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +92,9 @@ class Registry:
             hint = did_you_mean(name, known)
             names = ", ".join(sorted(known)) or "none"
             broken = "".join(f"; note: {p}" for p in self.problems)
+            if _filtered_out:
+                left = ", ".join(sorted(set(_filtered_out)))
+                broken += f"; note: SERKIT_LOAD_PLUGINS left out the installed plugin(s) {left}"
             raise SerkitError(f"{where}: unknown {singular} '{name}'{hint} (available: {names}){broken}")
         return known[name]
 
@@ -151,6 +155,8 @@ def _shapes(cls: type[Component]) -> dict[str, Any]:
 
 
 _manager: pluggy.PluginManager | None = None
+#: Installed plugin distributions that SERKIT_LOAD_PLUGINS kept from loading.
+_filtered_out: list[str] = []
 _providers: dict[str, Provider] = {}
 _load_problems: list[Problem] = []
 
@@ -176,6 +182,7 @@ def reset_plugin_manager() -> None:
     _manager = None
     _providers.clear()
     _load_problems.clear()
+    _filtered_out.clear()
 
 
 def _allowed_plugins() -> set[str] | None:
@@ -196,15 +203,28 @@ def _load_entry_points(manager: pluggy.PluginManager) -> None:
         dist_name = dist.metadata["Name"] if dist else "unknown"
         dist_version = dist.version if dist else "?"
         if allowed is not None and not {_normalise(dist_name), _normalise(entry_point.name)} & allowed:
+            _filtered_out.append(dist_name)
             continue
         provider = Provider(entry_point.name, dist_name, dist_version)
         try:
-            plugin = entry_point.load()
+            plugin = _load_guarded(entry_point)
             manager.register(plugin, name=entry_point.name)
         except Exception as exc:  # a third-party plugin may fail in any way
             _load_problems.append(Problem(provider, f"failed to load: {type(exc).__name__}: {exc}"))
             continue
         _providers[entry_point.name] = provider
+
+
+def _load_guarded(entry_point: metadata.EntryPoint) -> Any:
+    """Import a plugin so that it can neither end the process nor read serkit's command line."""
+    argv = sys.argv
+    sys.argv = argv[:1]
+    try:
+        return entry_point.load()
+    except SystemExit as exc:
+        raise RuntimeError(f"it called sys.exit({exc.code!r}) while being imported") from None
+    finally:
+        sys.argv = argv
 
 
 def provider_of(plugin_name: str) -> Provider:

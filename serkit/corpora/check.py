@@ -31,7 +31,8 @@ def check_dataset(dataset: Dataset, progress: Callable[[int], None] = lambda n: 
     by_size: dict[int, list[str]] = defaultdict(list)
     for utterance in scan.utterances:
         try:
-            frames, rate, count = audio.probe(utterance.path)
+            wave, rate, count = audio.read(utterance.path)  # the samples too: NaN and inf count as unreadable
+            frames = wave.size
         except SerkitError as exc:
             unreadable.append(str(exc))
         else:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import numpy as np
 import soundfile as sf
 import soxr
@@ -17,6 +20,7 @@ def load(path: str) -> tuple[np.ndarray, int]:
 
 def read(path: str) -> tuple[np.ndarray, int, int]:
     """Like :func:`load`, and also the file's channel count (before the mix-down)."""
+    check_regular_file(path)
     try:
         data, sample_rate = sf.read(path, dtype="float32", always_2d=True)
     except Exception as exc:  # soundfile raises several types for bad files
@@ -27,6 +31,19 @@ def read(path: str) -> tuple[np.ndarray, int, int]:
     if not np.all(np.isfinite(wave)):
         raise SerkitError(f"{path}: audio contains NaN or infinite samples")
     return np.ascontiguousarray(wave, dtype=np.float32), int(sample_rate), int(data.shape[1])
+
+
+def check_regular_file(path: str) -> None:
+    """A dangling symlink, a symlink loop, a pipe or a device is an error naming it (a pipe would block a read)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        if os.path.islink(path):
+            raise SerkitError(f"{path}: broken symbolic link (its target does not exist, or links loop)") from exc
+        raise SerkitError(f"{path}: cannot read audio ({exc.strerror or exc})") from exc
+    if not stat.S_ISREG(mode):
+        what = "a folder" if stat.S_ISDIR(mode) else "a pipe, socket or device"
+        raise SerkitError(f"{path}: not an audio file but {what}")
 
 
 def mono(data: np.ndarray) -> np.ndarray:
@@ -44,6 +61,7 @@ def mono(data: np.ndarray) -> np.ndarray:
 
 def probe(path: str) -> tuple[int, int, int]:
     """(frames, sample rate, channels) from the header, raising a SerkitError naming the file."""
+    check_regular_file(path)
     try:
         info = sf.info(path)
     except Exception as exc:

@@ -48,5 +48,9 @@ class ArrayCache:
         except (OSError, ValueError, EOFError):
             return None
 
+    def remove(self, kind: str, key: str) -> None:
+        """Forget a (damaged) entry, so that it is computed again."""
+        self.path(kind, key).unlink(missing_ok=True)
+
     def put(self, kind: str, key: str, array: np.ndarray) -> None:
         write_atomic(self.path(kind, key), lambda out: np.save(out, array, allow_pickle=False), binary=True)

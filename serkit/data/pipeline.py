@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import sys
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -277,15 +278,27 @@ def compute_features(
     results: dict[Item, np.ndarray] = {}
     store = sink or results.__setitem__
     todo: dict[int, list[int | None]] = {}
-    hits = 0
+    found = {}
     for utterance, augmenter in items:
         cached = cache.get("features", pipeline.feature_key(hashes[utterance], augmenter)) if cache else None
         if cached is not None:
-            store((utterance, augmenter), cached)
-            hits += 1
+            found[(utterance, augmenter)] = cached
         else:
             todo.setdefault(utterance, []).append(augmenter)
-    progress(hits)
+    damaged = damaged_entries(pipeline, found)
+    for item in damaged:  # recomputed, and said so
+        del found[item]
+        if cache:
+            cache.remove("features", pipeline.feature_key(hashes[item[0]], item[1]))
+        todo.setdefault(item[0], []).append(item[1])
+    if damaged and notes is not None:
+        notes.append(
+            f"{len(damaged)} damaged feature-cache entr{'y was' if len(damaged) == 1 else 'ies were'} recomputed "
+            f"(non-finite values, or a dtype or shape the pipeline does not write; e.g. {paths[damaged[0][0]]}'s)"
+        )
+    for item, cached in found.items():
+        store(item, cached)
+    progress(len(found))
     if pipeline.features.batched:  # the model runs here, on batches; workers preprocess and augment
         from serkit.data.batched import compute_batched
 
@@ -311,6 +324,20 @@ def compute_features(
                 future.cancel()
             raise
     return results
+
+
+def damaged_entries(pipeline: Pipeline, found: dict[Item, np.ndarray]) -> list[Item]:
+    """Cached features that cannot be what the pipeline wrote: non-finite, of another dtype or rank,
+    or of a shape unlike that of most entries (the cache's fault, not the audio's)."""
+    dtype = np.dtype(pipeline.features.storage_dtype())
+    ranks = SHAPE_NDIM.get(pipeline.features.output_shape(), (1, 2, 3))
+    bad = [i for i, a in found.items() if a.dtype != dtype or a.ndim not in ranks or not np.all(np.isfinite(a))]
+    shapes = Counter(a.shape for i, a in found.items() if i not in bad)
+    if len(shapes) > 1:
+        common, count = shapes.most_common(1)[0]
+        if 2 * count > sum(shapes.values()):
+            bad += [i for i, a in found.items() if i not in bad and a.shape != common]
+    return bad
 
 
 def _collect(

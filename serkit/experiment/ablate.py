@@ -37,7 +37,7 @@ from rich.table import Table
 
 from serkit.core.errors import SerkitError
 from serkit.core.fileio import write_figure, write_json, write_text
-from serkit.core.recipe import Recipe, load_recipe, read_toml
+from serkit.core.recipe import Recipe, check_run_name, load_recipe, read_toml
 from serkit.core.registry import Registry, get_registry
 from serkit.core.suggest import did_you_mean
 from serkit.experiment.planning import plan_run
@@ -139,6 +139,7 @@ def run_sweep(path: str, overrides: list[str], reporter: Reporter | None = None,
     sweep = load_sweep(path, overrides, registry)
     if name:
         sweep = Sweep(name, sweep.path, sweep.variants)
+    check_run_name(sweep.name, "--name" if name else f"sweep '{path}': sweep.name")
     preflight(sweep)
     output = sweep.output
     output.mkdir(parents=True, exist_ok=True)

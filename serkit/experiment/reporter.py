@@ -76,7 +76,7 @@ class ConsoleReporter(Reporter):
 
     def say(self, message: str, style: str = "") -> None:
         super().say(message)
-        self.console.print(message, style=style or None, highlight=False)
+        self.console.print(message, style=style or None, highlight=False, markup=False)  # user text is not markup
 
     def show(self, renderable: Any) -> None:
         self.console.print(renderable, highlight=False)

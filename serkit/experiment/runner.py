@@ -86,7 +86,10 @@ def new_run_dir(output: str, name: str) -> Path:
     while candidate.exists():
         n += 1
         candidate = base.with_name(f"{base.name}-{n}")
-    candidate.mkdir(parents=True)
+    try:
+        candidate.mkdir(parents=True)
+    except OSError as exc:
+        raise SerkitError(f"run.output: cannot create the run folder {candidate} ({exc.strerror or exc})") from exc
     return candidate
 
 

@@ -85,7 +85,7 @@ def scan(ctx: Context) -> Corpus:
     with ctx.reporter.progress("check audio", len(found.utterances)) as task:
         for utterance in found.utterances:
             try:
-                audio.probe(utterance.path)
+                audio.read(utterance.path)  # header and samples: what the feature stage will decode
                 readable.append(utterance)
             except SerkitError as exc:
                 if not recipe.run.skip_unreadable:
@@ -101,6 +101,11 @@ def scan(ctx: Context) -> Corpus:
     if not readable:
         raise SerkitError(f"dataset.root: no readable audio files under '{dataset.location()}'")
     labels = [label for label in found.labels if any(u.label == label for u in readable)]
+    if len(labels) < 2:
+        raise SerkitError(
+            f"dataset.root: the readable files under '{dataset.location()}' hold {len(labels)} class(es) "
+            f"({', '.join(labels) or 'none'}); a classifier needs at least two, and its accuracy would mean nothing"
+        )
     return Corpus(readable, labels, notes)
 
 
@@ -169,8 +174,12 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
     recipe, say = ctx.recipe, ctx.reporter.say
     folder = ctx.run_dir / "folds" / plan.id
     if (folder / "result.json").is_file():
-        say(f"  fold {plan.id}: finished in an earlier attempt, reusing its result")
-        return FoldResult.read(folder / "result.json")
+        earlier = FoldResult.read(folder / "result.json")
+        damage = _model_damage(ctx, earlier, folder, len(corpus.labels))
+        if not damage:
+            say(f"  fold {plan.id}: finished in an earlier attempt, reusing its result")
+            return earlier
+        say(f"  fold {plan.id}: {damage}; training the fold again", "yellow")
     labels = corpus.labels
     n_aug = len(recipe.augment)
     parts: dict[str, list[Item]] = {
@@ -232,6 +241,19 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
     )
     write_json(folder / "result.json", fold.to_json())  # written last: its presence marks the fold done
     return fold
+
+
+def _model_damage(ctx: Context, fold: FoldResult, folder: Path, n_classes: int) -> str:
+    """Why a finished fold's saved model cannot be used (it must load), or "" when it can."""
+    from serkit.experiment.learners import make_learner
+
+    path = folder / fold.model_file
+    try:
+        learner = make_learner(ctx.recipe.model, tuple(fold.input_shape), n_classes, fold.seed)
+        learner.loads(path.read_bytes())
+    except Exception as exc:
+        return f"its saved model {path} is damaged ({type(exc).__name__})"
+    return ""
 
 
 def _normalised_parts(

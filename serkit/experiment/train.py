@@ -197,12 +197,17 @@ class Trainer:
                 with self._autocast():
                     logits = model(inputs)
                     loss = train_loss_fn(logits.float(), targets)
+                if not torch.isfinite(loss):
+                    raise self._diverged(state.epoch + 1, f"the training loss became {loss.item()}")
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
                 scaler.update()
                 total_loss += loss.item() * len(batch)
                 correct += int((logits.argmax(1) == targets).sum())
             val_loss, val_acc, val_uar = self._score(model, x_val, y_check, loss_fn, transform)
+            if not (np.isfinite(val_loss) and all(bool(torch.isfinite(p).all()) for p in model.parameters())):
+                what = f"the weights or the validation loss ({val_loss}) became non-finite"
+                raise self._diverged(state.epoch + 1, what)
             state.epoch += 1
             row = {
                 "epoch": state.epoch,
@@ -232,6 +237,14 @@ class Trainer:
             precision=self.precision,
             seconds=time.perf_counter() - start,
             resumed_from=resumed_from,
+        )
+
+    def _diverged(self, epoch: int, what: str) -> SerkitError:
+        """The error that stops a diverging run; the checkpoint of the last finite epoch stays."""
+        kept = f"; the checkpoint of epoch {epoch - 1} is kept" if epoch > 1 and self.checkpoint else ""
+        return SerkitError(
+            f"training diverged in epoch {epoch}: {what} (likely cause: train.learning_rate = "
+            f"{self.settings.learning_rate:g} is too high, or unnormalised features){kept}; no result was reported"
         )
 
     def _sampler(self, y_fit: np.ndarray, n_classes: int) -> Callable[[torch.Generator], torch.Tensor]:
@@ -280,8 +293,16 @@ class Trainer:
             model.load_state_dict(payload["model"])
             optimizer.load_state_dict(payload["optimizer"])
             return _State(**payload["state"])
+        except RuntimeError as exc:
+            if "size mismatch" in str(exc) or "Missing key" in str(exc) or "Unexpected key" in str(exc):
+                raise SerkitError(
+                    f"{self.checkpoint}: written by a model of another shape than the recipe's [model] and "
+                    "[features] now describe; resume with the recipe the run started with"
+                ) from exc
+            raise SerkitError(f"{self.checkpoint}: cannot resume from it ({str(exc).splitlines()[0]})") from exc
         except Exception as exc:
-            raise SerkitError(f"{self.checkpoint}: cannot resume from this checkpoint ({exc})") from exc
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise SerkitError(f"{self.checkpoint}: cannot resume from this checkpoint ({first})") from exc
 
 
 def _fits_on_device(x: Features, device: torch.device, share: float = 0.5) -> bool:

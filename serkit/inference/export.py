@@ -39,9 +39,9 @@ def export_model(predictor: Predictor, fmt: str, out: str | Path | None = None) 
     example = torch.zeros(1, *predictor.info["input_shape"])
     target = Path(out) if out else predictor.run_dir / ("model.onnx" if fmt == "onnx" else "model.torchscript.pt")
     description = target.with_name(f"{target.name}.json")
-    protected = {(predictor.run_dir / name).resolve() for name in PROTECTED}
-    if {target.resolve(), description.resolve()} & protected:
-        raise SerkitError(f"--out: {target} would overwrite a file of the run folder; choose another name")
+    for path in (target, description):
+        if _belongs_to_the_run(path, predictor.run_dir):
+            raise SerkitError(f"--out: {path} would overwrite a file of the run folder; choose another name")
     target.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -89,6 +89,22 @@ def export_model(predictor: Predictor, fmt: str, out: str | Path | None = None) 
         encoding="utf-8",
     )
     return target, description
+
+
+def _belongs_to_the_run(path: Path, run_dir: Path) -> bool:
+    """Whether writing ``path`` would replace a file another stage wrote into the run folder (an
+    earlier export's own files may be replaced)."""
+    resolved, folder = path.resolve(), run_dir.resolve()
+    if resolved in {(folder / name).resolve() for name in PROTECTED}:
+        return True
+    if not resolved.is_relative_to(folder) or not resolved.exists():
+        return False
+    description = resolved if resolved.name.endswith(".json") else resolved.with_name(f"{resolved.name}.json")
+    try:
+        earlier = json.loads(description.read_text(encoding="utf-8"))
+        return not (isinstance(earlier, dict) and "format" in earlier and "model_file" in earlier)
+    except (OSError, ValueError):
+        return True
 
 
 class Exported(torch.nn.Module):

@@ -35,6 +35,8 @@ RUN_FILES = ("recipe.toml", "model.json")
 #: Recordings longer than this many training lengths get a window timeline.
 LONG = 2.0
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
+#: Clips quieter than this RMS (-80 dBFS) or shorter than this many seconds hold no speech to judge.
+SILENT_RMS, SHORTEST = 1e-4, 0.05
 
 
 @dataclass
@@ -171,6 +173,12 @@ class Predictor:
             raise SerkitError(f"{source}: expected a non-empty mono or multi-channel waveform")
         notes = list(notes or [])
         duration = wave.size / sample_rate
+        rms = float(np.sqrt(np.mean(np.square(wave, dtype=np.float64))))
+        if rms < SILENT_RMS or duration < SHORTEST:
+            notes.append(
+                f"the clip holds no speech energy ({duration:.3g} s, RMS {20 * np.log10(max(rms, 1e-12)):.0f} dBFS): "
+                "its prediction means nothing"
+            )
         whole, rate = preprocess(self.pipeline, source, self.whole, wave, sample_rate)
         if rate != sample_rate:
             notes.append(f"resampled from {sample_rate} Hz to {rate} Hz")
@@ -200,9 +208,9 @@ class Predictor:
         wave: np.ndarray, rate: int, length: float, hop: float | None, notes: list[str]
     ) -> list[tuple[float, float, np.ndarray]]:
         """Windows of the training length over the recording as recorded, so times are the recording's own."""
-        size, step = round(length * rate), round((hop or length / 2) * rate)
+        size, step = round(length * rate), round((length / 2 if hop is None else hop) * rate)
         if step <= 0:
-            raise SerkitError(f"--hop must be positive, got {hop}")
+            raise SerkitError(f"--hop: must be a positive number of seconds, got {hop}")
         starts = list(range(0, wave.size - size + 1, step))
         if starts[-1] + size < wave.size:
             starts.append(wave.size - size)  # the last window ends with the recording
