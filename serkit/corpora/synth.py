@@ -44,7 +44,12 @@ STATEMENTS = (
     "We have to be there by noon",
 )
 MALE_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8")
-FEMALE_VARIANTS = ("f1", "f2", "f3", "f4", "f5")
+# eSpeak's f2, f3 and f5 add breath noise from a random source serkit cannot seed (their output
+# changed from one process to the next); they are replaced in place by breathless female voices,
+# so every other actor keeps its voice.
+FEMALE_VARIANTS = ("f1", "steph", "belinda", "f4", "Andrea")
+#: Bumped when a voice changes, so corpora cached under the old voices are made again.
+VOICES = 2
 MARKER = "synth.json"
 
 
@@ -106,6 +111,7 @@ class SynthConfig:
         data = asdict(self)
         data.pop("workers")
         data["emotions"] = list(self.emotions)
+        data["voices"] = VOICES
         return data
 
     @property
