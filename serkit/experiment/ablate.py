@@ -236,7 +236,8 @@ def _fmt(mean: float, sd: float) -> str:
 def _cells(row: dict[str, Any], first: bool) -> list[str]:
     delta = "" if first else f"{100 * row['delta_accuracy']:+.2f}"
     delta_uar = "" if first else f"{100 * row['delta_uar']:+.2f}"
-    p = "" if first else ("n/a" if row["p_paired_uar"] is None else f"{row['p_paired_uar']:.3f}")
+    value = row["p_paired_uar"]
+    p = "" if first else ("n/a" if value is None else "< 0.001" if value < 0.001 else f"{value:.3f}")
     return [
         row["variant"],
         _fmt(row["accuracy_mean"], row["accuracy_sd"]),
