@@ -434,7 +434,25 @@ def _param_line(spec: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    _terminate_as_interrupt()
     cli()
+
+
+def _terminate_as_interrupt() -> None:
+    """SIGTERM (a scheduler's or ``kill``'s) stops a run as Ctrl-C does: logged, resumable."""
+    import os
+    import signal
+
+    main_process = os.getpid()
+
+    def handler(signum: int, frame: object) -> None:
+        if os.getpid() != main_process:  # a forked worker: die as it would have
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from serkit.core.faults import crash_point
 from serkit.core.fileio import write_atomic, write_json, write_text
 from serkit.core.recipe import Recipe, component_sections
 from serkit.core.version import RUN_FORMAT, __version__
@@ -40,6 +41,7 @@ def write_outputs(
         plot_confusion(summary.metrics, run_dir / "confusion_matrix.png", f"{recipe.run.name} ({scope})")
         plot_training([r.history for r in results], [r.best_epoch for r in results], run_dir / "training_curves.png")
         write_json(run_dir / "environment.json", environment(ctx, first.device, first.precision))
+    crash_point("outputs")
     summary = replace(summary, timings=dict(ctx.timer.seconds))
     write_text(run_dir / "report.md", render_markdown(summary))
     write_json(run_dir / "metrics.json", summary.to_json())

@@ -18,6 +18,7 @@ import numpy as np
 
 from serkit.core.components import Component
 from serkit.core.errors import SerkitError
+from serkit.core.faults import crash_point
 from serkit.core.fileio import write_atomic, write_json
 from serkit.core.guard import guarded
 from serkit.core.learner import Features, FitContext, Transform
@@ -152,9 +153,16 @@ def features(ctx: Context, corpus: Corpus, plans: list[FoldPlan]) -> FeatureStor
         store = FeatureStore(ordered, paths, root / "tmp")
         try:
             found: list[str] = []
-            compute_features(
-                pipeline, paths, hashes, ordered, ArrayCache(root), workers, task.advance, store.put, found
-            )
+            stored = 0
+
+            def keep(item: Item, array: np.ndarray) -> None:
+                nonlocal stored
+                store.put(item, array)
+                stored += 1
+                if stored == len(ordered) // 2:
+                    crash_point("features")
+
+            compute_features(pipeline, paths, hashes, ordered, ArrayCache(root), workers, task.advance, keep, found)
         except BaseException:
             store.close()
             raise

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from serkit.core.errors import SerkitError
+from serkit.core.faults import crash_point
 from serkit.core.fileio import write_atomic
 from serkit.core.learner import Features, Transform, class_weights
 from serkit.core.settings import TrainSettings
@@ -203,6 +204,8 @@ class Trainer:
                 scaler.step(optimizer)
                 scaler.update()
                 total_loss += loss.item() * len(batch)
+                if state.epoch == 1 and first == 0:
+                    crash_point("epoch")
                 correct += int((logits.argmax(1) == targets).sum())
             val_loss, val_acc, val_uar = self._score(model, x_val, y_check, loss_fn, transform)
             if not (np.isfinite(val_loss) and all(bool(torch.isfinite(p).all()) for p in model.parameters())):

@@ -1,0 +1,82 @@
+"""Crashes and concurrent runs: a run killed anywhere resumes to the uninterrupted result."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import RAVDESS, need, tiny_run_args
+
+from serkit.core.faults import POINTS
+
+FAST = ("augment=[]", "train.max_epochs=2", "train.patience=5", "run.workers=1")
+
+
+def serkit(*args: str, fault: str = "", wait: bool = True) -> subprocess.Popen | subprocess.CompletedProcess:
+    env = {**os.environ, "SERKIT_FAULT": fault, "COLUMNS": "200"}
+    command = [sys.executable, "-m", "serkit.cli", *args]
+    if not wait:
+        return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+
+
+def run_args(tmp: Path, cache: Path | None = None) -> list[str]:
+    args = tiny_run_args(need(RAVDESS), tmp, *FAST)
+    return [*args, "--set", f"run.cache_dir={cache}"] if cache else args
+
+
+def predictions(run_dir: Path) -> str:
+    return (run_dir / "predictions.csv").read_text()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> str:
+    tmp = tmp_path_factory.mktemp("reference")
+    done = serkit(*run_args(tmp))
+    assert done.returncode == 0, done.stdout + done.stderr
+    return predictions(next((tmp / "runs").iterdir()))
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_a_run_killed_at_any_stage_resumes_to_the_same_predictions(tmp_path, reference, point):
+    killed = serkit(*run_args(tmp_path), fault=point)
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    run = next((tmp_path / "runs").iterdir())
+    assert not (run / "metrics.json").exists()
+    resumed = serkit("resume", str(run))
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert predictions(run) == reference
+
+
+def test_sigterm_stops_a_run_like_ctrl_c(tmp_path):
+    process = serkit(*run_args(tmp_path), "--set", "train.max_epochs=50", "--set", "train.patience=50", wait=False)
+    assert isinstance(process, subprocess.Popen)
+    deadline = time.time() + 120
+    while not list((tmp_path / "runs").glob("*/folds/*/checkpoint.pt")) and time.time() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 1, output
+    run = next((tmp_path / "runs").iterdir())
+    assert "interrupted; continue with: serkit resume" in " ".join(output.split())
+    assert "interrupted; continue with: serkit resume" in (run / "run.log").read_text()
+
+
+def test_two_runs_sharing_a_cache_at_once_give_the_sequential_result(tmp_path, reference):
+    cache = tmp_path / "cache"
+    runs = [serkit(*run_args(tmp_path / name, cache), wait=False) for name in "ab"]
+    for process in runs:
+        assert isinstance(process, subprocess.Popen)
+        output, _ = process.communicate(timeout=300)
+        assert process.returncode == 0, output
+    for name in "ab":
+        assert predictions(next((tmp_path / name / "runs").iterdir())) == reference
+    entries = list(cache.rglob("*.npy"))
+    assert entries and all(np.load(entry).size for entry in entries)  # every entry whole
+    assert not [p for p in cache.rglob("*") if p.is_file() and ".tmp" in p.name]
