@@ -16,7 +16,7 @@ from serkit.inference.predictor import Prediction
 
 
 def print_table(console: Console, results: list[Prediction], predictor: Any, failures: list[str]) -> None:
-    table = Table(title=f"emotion predictions ({predictor.run_dir})", title_justify="left")
+    table = Table(title=f"emotion predictions ({escape(str(predictor.run_dir))})", title_justify="left")
     table.add_column("file")
     table.add_column("emotion", style="bold")
     for label in predictor.labels:
