@@ -101,6 +101,57 @@ def read_toml(path: str | Path, what: str) -> dict[str, Any]:
         raise SerkitError(f"{what} '{path}': invalid TOML ({exc})") from exc
 
 
+#: What a trained model needs to predict: the chain that turns audio into its input, and the model.
+#: Augmenters, the dataset and the protocol take part in training only.
+INFERENCE_SECTIONS = ("preprocess", "features", "model")
+
+
+@dataclass(frozen=True)
+class InferenceRecipe:
+    """The part of a run's recipe that prediction and export use (validated without the rest)."""
+
+    run: RunSettings
+    preprocess: list[Preprocessor]
+    features: FeatureExtractor
+    normalise: NormaliseSettings
+    model: Model
+    source: str = "<recipe>"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "preprocess": [{"name": p.name, **p.to_params()} for p in self.preprocess],
+            "features": {"name": self.features.name, **self.features.to_params()},
+            "model": {"name": self.model.name, **self.model.to_params()},
+        }
+
+
+def load_inference_recipe(path: str | Path, registry: Registry | None = None) -> InferenceRecipe:
+    """The inference sections of a run folder's recipe: training-only components (augmenters from a
+    plugin that is no longer installed, data folders that moved) are neither loaded nor checked."""
+    path = Path(path)
+    raw = read_toml(path, "recipe")
+    registry = registry or get_registry()
+    try:
+        kinds = component_sections()
+        values: dict[str, Any] = {}
+        for key in ("run", "normalise"):
+            section = raw.get(key, {})
+            values[key] = SETTINGS[key](
+                **validate_params(SETTINGS[key], section if isinstance(section, dict) else {}, key)
+            )
+        for key in INFERENCE_SECTIONS:
+            kind, section = kinds[key], raw.get(key, kinds[key].default)
+            if kind.many:
+                values[key] = [_component(registry, kind.key, e, f"{key}[{i}]") for i, e in enumerate(section or [])]
+            else:
+                values[key] = _component(registry, kind.key, section, key)
+        recipe = InferenceRecipe(**values, source=str(path))
+        check_shapes(recipe.features, recipe.model)
+        return recipe
+    except SerkitError as exc:
+        raise SerkitError(f"recipe '{path}': {exc}") from exc
+
+
 def load_recipe(path: str | Path, overrides: Sequence[str] = (), registry: Registry | None = None) -> Recipe:
     """Read, override and validate a recipe file; every error names the file and key."""
     path = Path(path)

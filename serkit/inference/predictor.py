@@ -24,7 +24,7 @@ import torch
 
 from serkit.core.errors import SerkitError
 from serkit.core.learner import Learner
-from serkit.core.recipe import Recipe, load_recipe
+from serkit.core.recipe import InferenceRecipe, load_inference_recipe
 from serkit.core.version import __version__, run_format
 from serkit.data import audio
 from serkit.data.normalise import ZScore, saved_normaliser
@@ -89,7 +89,7 @@ class Prediction:
 class Predictor:
     """A trained model with the exact preprocessing, features and normalisation of its run."""
 
-    def __init__(self, run_dir: Path, recipe: Recipe, info: dict[str, Any], learner: Learner) -> None:
+    def __init__(self, run_dir: Path, recipe: InferenceRecipe, info: dict[str, Any], learner: Learner) -> None:
         self.run_dir = run_dir
         self.recipe = recipe
         self.info = info
@@ -105,9 +105,9 @@ class Predictor:
         durations = [p.fixed_duration() for p in self.per_window]
         self.window_seconds = next((float(d) for d in durations if d is not None), None)
         made_with = info.get("serkit_version")
-        self.version_note = (
-            f"run made with serkit {made_with}, used with {__version__}" if made_with != __version__ else ""
-        )
+        changed = [f"serkit {made_with}, used with {__version__}"] if made_with != __version__ else []
+        changed += _changed_components(run_dir, recipe)
+        self.version_note = ("run made with " + "; ".join(changed)) if changed else ""
 
     @classmethod
     def load(cls, run_dir: str | Path) -> Predictor:
@@ -130,7 +130,7 @@ class Predictor:
         weights = folder / str(info.get("weights_file", "model.pt"))
         if not weights.is_file():
             raise SerkitError(f"{folder}: not a complete serkit run folder (missing {weights.name})")
-        recipe = load_recipe(folder / "recipe.toml")
+        recipe = load_inference_recipe(folder / "recipe.toml")
         learner = make_learner(recipe.model, shape, len(labels), recipe.run.seed)
         try:
             learner.loads(weights.read_bytes())
@@ -263,6 +263,29 @@ class Predictor:
         from serkit.inference.export import export_model
 
         return export_model(self, fmt, out)
+
+
+def _changed_components(run_dir: Path, recipe: InferenceRecipe) -> list[str]:
+    """Inference components whose installed distribution differs from the one the run was trained with."""
+    from serkit.core.registry import get_registry
+
+    try:
+        recorded = json.loads((run_dir / "environment.json").read_text(encoding="utf-8"))["components"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    origins = get_registry().origins()
+    changed = []
+    for section, components in (
+        ("preprocess", recipe.preprocess),
+        ("features", [recipe.features]),
+        ("model", [recipe.model]),
+    ):
+        for component in components:
+            then = recorded.get(f"{section}:{component.name}")
+            now = origins.get(f"{component.kind}:{component.name}")
+            if then and now and then != now:
+                changed.append(f"{section} '{component.name}' from {then}, now {now}")
+    return changed
 
 
 def _moving_average(rows: np.ndarray, width: int) -> np.ndarray:
