@@ -15,6 +15,7 @@ declared, validated parameters. Each failed check raises an ``AssertionError`` s
 from __future__ import annotations
 
 import copy
+import dataclasses
 import pickle
 import random
 from collections.abc import Callable
@@ -68,11 +69,23 @@ def check_component(component: Component) -> None:
     Every kind gets the checks of declared parameters and picklability; the kinds below also get
     the checks of their own method (a kind without an entry gets only the common checks).
     """
+    check_declared_as_dataclass(component)
     check_parameters(component)
     check_picklable(component)
     check = KIND_CHECKS.get(kind_of(component).key)
     if check is not None:
         check(component)
+
+
+def check_declared_as_dataclass(component: Component) -> None:
+    """``param()`` declares dataclass fields: a class that uses it without ``@dataclass`` has no parameters."""
+    for cls in type(component).__mro__:
+        loose = [name for name, value in vars(cls).items() if isinstance(value, dataclasses.Field)]
+        if loose and "__dataclass_fields__" not in vars(cls):
+            raise AssertionError(
+                f"{cls.__name__} declares {', '.join(loose)} with param() but is not decorated with "
+                "@dataclass(frozen=True, kw_only=True)"
+            )
 
 
 def check_parameters(component: Component) -> None:
@@ -85,7 +98,12 @@ def check_parameters(component: Component) -> None:
         assert spec.help, f"{cls.name}.{spec.name} has no help text"
         if spec.required:
             continue
-        assert spec.check(spec.default, "default") == spec.default, f"{cls.name}.{spec.name}: default is invalid"
+        where = f"{cls.name}.{spec.name}: its default"
+        try:
+            checked = spec.check(spec.default, where)
+        except SerkitError as exc:
+            raise AssertionError(str(exc)) from None
+        assert checked == spec.default, f"{where} {spec.default!r} is not of its declared type"
     again = cls.from_params(component.to_params(), "contract")
     assert again == component, f"{cls.name}: from_params(to_params()) gives {again!r}, not {component!r}"
     for spec in specs:
@@ -135,7 +153,7 @@ class _GlobalRandom:
 def _assert_wave(wave: object, who: str) -> None:
     assert isinstance(wave, np.ndarray), f"{who} returned {type(wave).__name__}, not a numpy array"
     assert wave.ndim == 1 and wave.size > 0, f"{who} returned shape {wave.shape}, expected a non-empty 1-D wave"
-    assert np.issubdtype(wave.dtype, np.floating), f"{who} returned dtype {wave.dtype}, expected floating point"
+    assert wave.dtype == np.float32, f"{who} returned dtype {wave.dtype}, expected float32"
     assert np.all(np.isfinite(wave)), f"{who} returned non-finite samples"
 
 
@@ -152,8 +170,9 @@ def check_preprocessor(component: Preprocessor) -> None:
         assert np.array_equal(wave, original), f"{who} changed its input in place"
         again, _ = component(wave.copy(), rate)
         assert np.array_equal(out, again), f"{who} is not deterministic"
-    silent = component(np.zeros(4000, np.float32), 16000)[0]
-    assert np.all(np.isfinite(silent)), f"preprocessor '{component.name}' gives non-finite output on silence"
+    for size in (4000, 16):  # silence, and a clip of 1 ms
+        silent = component(np.zeros(size, np.float32), 16000)[0]
+        _assert_wave(silent, f"preprocessor '{component.name}' on {size} samples of silence")
 
 
 def check_augmenter(component: Augmenter) -> None:
@@ -189,6 +208,10 @@ def check_augmenter(component: Augmenter) -> None:
             _assert_wave(first, who)
         assert np.array_equal(data, original), f"{who} changed its input in place"
         assert np.array_equal(first, call(1)), f"{who} gives different output for the same seed"
+    if component.stage != "features":
+        for size in (16000, 16):  # silence, and a clip of 1 ms: no NaN from a division by its level
+            out = component(np.zeros(size, np.float32), 16000, np.random.default_rng(0))
+            _assert_wave(out, f"augmenter '{component.name}' on {size} samples of silence")
 
 
 def check_feature_extractor(component: FeatureExtractor) -> None:
@@ -211,8 +234,11 @@ def check_feature_extractor(component: FeatureExtractor) -> None:
         assert np.array_equal(features, component(wave, rate)), f"{who} is not deterministic"
         other = component(speech_like(rate, seed=1), rate)
         assert other.shape == features.shape, f"{who}: equal-length inputs gave shapes {features.shape}, {other.shape}"
-    silent = component(np.zeros(16000, np.float32), 16000)
-    assert np.all(np.isfinite(silent)), f"feature extractor '{component.name}' gives non-finite output on silence"
+    shortest = max(16, int(np.ceil(component.min_seconds() * 16000)))
+    for size in (16000, shortest):  # silence, and the shortest clip it declares it accepts
+        silent = component(np.zeros(size, np.float32), 16000)
+        who = f"feature extractor '{component.name}' on {size} samples of silence"
+        assert np.all(np.isfinite(silent)), f"{who} gives non-finite output (declare min_seconds() if it needs more)"
 
 
 #: An input of each feature shape that models are checked on.

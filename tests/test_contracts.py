@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from serkit import Augmenter, FeatureAugmenter, param
+from serkit import Augmenter, FeatureAugmenter, Preprocessor, param
 from serkit.builtin.augmenters import GaussianNoise, PitchShiftAugmenter, TimeStretchAugmenter
 from serkit.builtin.features import LogMel
 from serkit.builtin.models import CRNN
@@ -94,6 +94,59 @@ class ShapeChanging(FeatureAugmenter):
         return features[..., 1:]
 
 
+@dataclass(frozen=True, kw_only=True)
+class Normalising(Augmenter):
+    """Scales to unit peak (wrong: silence divides by zero)."""
+
+    name = "normalising"
+
+    def __call__(self, wave, sample_rate, rng):
+        with np.errstate(all="ignore"):
+            return (wave / np.max(np.abs(wave))).astype(np.float32)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Float64(Augmenter):
+    """Returns float64 (wrong)."""
+
+    name = "float64"
+
+    def __call__(self, wave, sample_rate, rng):
+        return wave.astype(np.float64)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BadDefault(Augmenter):
+    """Declares a default outside its own range (wrong)."""
+
+    name = "bad_default"
+    gain: float = param(2.0, "gain", le=1)
+
+    def __call__(self, wave, sample_rate, rng):
+        return wave * self.gain
+
+
+class NotADataclass(Augmenter):
+    """Uses param() without @dataclass (wrong: its parameter does not exist)."""
+
+    name = "not_a_dataclass"
+    gain: float = param(0.5, "gain", gt=0)
+
+    def __call__(self, wave, sample_rate, rng):
+        return wave
+
+
+@dataclass(frozen=True, kw_only=True)
+class Framed(Preprocessor):
+    """Needs at least a 25 ms frame (wrong: a short clip breaks it)."""
+
+    name = "framed"
+
+    def __call__(self, wave, sample_rate):
+        frames = wave[: wave.size // 400 * 400].reshape(-1, 400)
+        return frames.mean(axis=1).repeat(400).astype(np.float32), sample_rate
+
+
 @pytest.mark.parametrize(
     ("component", "message"),
     [
@@ -101,6 +154,11 @@ class ShapeChanging(FeatureAugmenter):
         (InPlace(), "changed its input in place"),
         (Unchecked(), "unchecked.gain has no help text"),
         (ShapeChanging(), "expected shape"),
+        (Normalising(), "'normalising' on 16000 samples of silence returned non-finite samples"),
+        (Float64(), "returned dtype float64, expected float32"),
+        (BadDefault(), r"bad_default.gain: its default: 2.0 is out of range \(must be <= 1\)"),
+        (NotADataclass(), "declares gain with param\\(\\) but is not decorated with @dataclass"),
+        (Framed(), "'framed' on 16 samples of silence returned shape \\(0,\\)"),
     ],
     ids=lambda x: getattr(x, "name", ""),
 )

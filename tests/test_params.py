@@ -55,3 +55,10 @@ def test_declared_parameters_describe_themselves():
     assert specs["sizes"].type_name == "list[int]"
     assert specs["path"].required
     assert Example.description() == "An example component."
+
+
+def test_suggestions_prefer_the_same_words_in_another_order():
+    from serkit.core.suggest import did_you_mean
+
+    assert did_you_mean("snr_max_db", ["min_snr_db", "max_snr_db"]) == "; did you mean 'max_snr_db'?"
+    assert did_you_mean("time_strech", ["time_stretch", "pitch_shift"]) == "; did you mean 'time_stretch'?"

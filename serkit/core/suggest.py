@@ -7,6 +7,13 @@ from collections.abc import Iterable
 
 
 def did_you_mean(word: str, options: Iterable[str]) -> str:
-    """Return ``"; did you mean 'x'?"`` for the closest option, or an empty string."""
-    matches = difflib.get_close_matches(word, list(options), n=1, cutoff=0.5)
+    """Return ``"; did you mean 'x'?"`` for the closest option, or an empty string.
+
+    Names made of the same words in another order (``snr_max_db`` for ``max_snr_db``) come first;
+    otherwise the closest spelling.
+    """
+    choices = list(options)
+    words = sorted(word.lower().replace("-", "_").split("_"))
+    reordered = [c for c in choices if sorted(c.lower().replace("-", "_").split("_")) == words]
+    matches = reordered or difflib.get_close_matches(word, choices, n=1, cutoff=0.5)
     return f"; did you mean '{matches[0]}'?" if matches else ""

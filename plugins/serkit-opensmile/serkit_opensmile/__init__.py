@@ -32,6 +32,9 @@ class OpenSmile(FeatureExtractor):
         choices=tuple(LEVELS),
     )
 
+    def min_seconds(self) -> float:
+        return 0.1  # eGeMAPS's 60 ms pitch window: shorter clips give NaN functionals
+
     def output_shape(self) -> str:
         return "vector" if self.level == "functionals" else "sequence"
 
