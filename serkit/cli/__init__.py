@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import sys
 from collections.abc import Callable
@@ -410,6 +411,69 @@ def check(dataset: str, root: str, as_json: bool, strict: bool) -> None:
         for renderable in check_tables(report, found):
             console.print(renderable)
     if strict and found:
+        sys.exit(1)
+
+
+@plugins.command("show")
+@click.argument("name")
+@friendly_errors
+def plugins_show(name: str) -> None:
+    """Show one component: what it does, where it comes from, every parameter, a recipe snippet."""
+    from serkit.authoring.review import find_component
+    from serkit.core.kinds import by_key
+    from serkit.core.registry import get_registry
+    from serkit.core.suggest import did_you_mean
+
+    registry = get_registry()
+    found = find_component(registry, name)
+    if not found:
+        every = [n for table in registry.entries.values() for n in table]
+        raise SerkitError(f"NAME: no component '{name}'{did_you_mean(name, every)} (see: serkit plugins)")
+    console = Console()
+    for entry in found:
+        kind = by_key(entry.kind)
+        cls = entry.cls
+        console.print(f"[bold]{escape(cls.name)}[/bold]: {kind.singular} from {escape(str(entry.provider))}")
+        console.print(escape(inspect.cleandoc(cls.__doc__ or "")), highlight=False)
+        table = Table(show_lines=False)
+        for column in ("parameter", "type", "default", "range", "meaning"):
+            table.add_column(column)
+        for spec in cls.params():
+            default = "required" if spec.required else repr(spec.default)
+            table.add_row(
+                escape(spec.name), escape(spec.type_name), escape(default), escape(spec.range_text), escape(spec.help)
+            )
+        console.print(table)
+        header = f"[[{kind.section}]]" if kind.many else f"[{kind.section}]"
+        console.print(escape(f'{header}\nname = "{cls.name}"'), highlight=False)
+
+
+@plugins.command("check")
+@click.argument("distribution")
+@set_option("Give a component a parameter value, e.g. --set folder_noise.noise_dir=/data/noise.")
+@friendly_errors
+def plugins_check(distribution: str, overrides: tuple[str, ...]) -> None:
+    """Run the contract kit on every component DISTRIBUTION provides; exit 1 if one fails."""
+    from serkit.authoring.review import check_distribution
+    from serkit.core.recipe import parse_value
+    from serkit.core.registry import get_registry
+
+    values: dict[str, dict[str, object]] = {}
+    for override in overrides:
+        key, sep, text = override.partition("=")
+        component, dot, parameter = key.partition(".")
+        if not (sep and dot and component and parameter):
+            raise SerkitError(f"--set {override}: expected COMPONENT.PARAMETER=VALUE")
+        values.setdefault(component, {})[parameter] = parse_value(text)
+    verdicts = check_distribution(get_registry(), distribution, values)
+    table = Table(title=f"contract kit on {distribution}", title_justify="left")
+    for column in ("kind", "component", "outcome", "detail"):
+        table.add_column(column)
+    colours = {"pass": "green", "fail": "red", "needs values": "yellow"}
+    for v in verdicts:
+        table.add_row(v.kind, escape(v.name), f"[{colours[v.outcome]}]{v.outcome}[/]", escape(v.detail))
+    Console().print(table)
+    if any(v.outcome == "fail" for v in verdicts):
         sys.exit(1)
 
 

@@ -1,0 +1,93 @@
+"""`serkit plugins show` and `serkit plugins check`: what a plugin's reader and reviewer run."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from test_registry import install_fake_distribution
+
+from serkit.cli import cli
+from serkit.core.registry import reset_plugin_manager
+
+PLUGIN = '''
+from dataclasses import dataclass
+
+import numpy as np
+
+from serkit import Augmenter, hookimpl, param
+
+
+@dataclass(frozen=True, kw_only=True)
+class Quiet(Augmenter):
+    """Halves the level."""
+
+    name = "quiet"
+    gain: float = param(0.5, "gain applied", gt=0, le=1)
+
+    def __call__(self, wave, sample_rate, rng):
+        return (wave * self.gain).astype(np.float32)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Peak(Augmenter):
+    """Normalises to unit peak (divides silence by zero)."""
+
+    name = "peak"
+
+    def __call__(self, wave, sample_rate, rng):
+        with np.errstate(all="ignore"):
+            return (wave / np.max(np.abs(wave))).astype(np.float32)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Needy(Augmenter):
+    """Needs a level."""
+
+    name = "needy"
+    level: float = param(help="level to add", gt=0)
+
+    def __call__(self, wave, sample_rate, rng):
+        return (wave + self.level).astype(np.float32)
+
+
+@hookimpl
+def register_augmenters(register):
+    register(Quiet)
+    register(Peak)
+    register(Needy)
+'''
+
+
+@pytest.fixture
+def reviewed(tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    site.mkdir()
+    install_fake_distribution(site, "serkit-review-me", "serkit_review_me", PLUGIN)
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delenv("SERKIT_LOAD_PLUGINS", raising=False)
+    reset_plugin_manager()
+    yield
+    sys.modules.pop("serkit_review_me", None)
+    reset_plugin_manager()
+
+
+def test_check_runs_the_kit_on_every_component_of_a_distribution(reviewed, cli_runner):
+    result = cli_runner.invoke(cli, ["plugins", "check", "serkit-review-me"], env={"COLUMNS": "250"})
+    assert result.exit_code == 1
+    rows = {line.split("│")[2].strip(): line for line in result.output.splitlines() if line.count("│") >= 5}
+    assert "pass" in rows["quiet"] and "fail" in rows["peak"] and "silence" in rows["peak"]
+    assert "needs values" in rows["needy"]
+    given = cli_runner.invoke(
+        cli, ["plugins", "check", "serkit-review-me", "--set", "needy.level=0.1"], env={"COLUMNS": "250"}
+    )
+    assert "needy" in given.output and "needs values" not in given.output
+
+
+def test_show_prints_one_component(reviewed, cli_runner):
+    result = cli_runner.invoke(cli, ["plugins", "show", "quiet"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "quiet: augmenter from serkit-review-me 1.2.3" in result.output
+    assert "gain applied" in result.output and "> 0, <= 1" in result.output and "[[augment]]" in result.output
+    missing = cli_runner.invoke(cli, ["plugins", "show", "quite"])
+    assert missing.exit_code == 1 and "did you mean 'quiet'" in missing.output
