@@ -41,3 +41,17 @@ def test_public_import_paths_still_work():
     assert serkit.param is param and callable(check_component) and callable(speech_like)
     assert set(get_registry().entries) >= {"augmenters", "models", "datasets", "protocols"}
     assert callable(serkit.load) and serkit.__version__
+
+
+def test_listing_plugins_imports_no_heavy_library():
+    """`serkit plugins` stays fast: components import their libraries when used, not when registered."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from serkit.core.registry import get_registry; get_registry().listing(); "
+        "heavy = ('torch', 'sklearn', 'scipy.signal', 'audiomentations', 'transformers', 'opensmile', "
+        "'pyroomacoustics', 'matplotlib'); print([m for m in heavy if m in sys.modules])"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]"

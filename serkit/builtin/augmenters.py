@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from audiomentations import AddGaussianNoise, PitchShift, TimeStretch
 
 from serkit.core.components import Augmenter
 from serkit.core.hookspecs import hookimpl
@@ -49,6 +48,8 @@ class GaussianNoise(Augmenter):
 
     def __call__(self, wave: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
         peak = float(np.max(np.abs(wave))) or 1.0
+        from audiomentations import AddGaussianNoise  # imported when used: listing plugins stays fast
+
         transform = AddGaussianNoise(min_amplitude=self.min_amplitude, max_amplitude=self.max_amplitude, p=1.0)
         return apply_transform(transform, wave / peak, sample_rate, rng) * np.float32(peak)
 
@@ -86,6 +87,8 @@ class TimeStretchAugmenter(Augmenter):
     def __call__(self, wave: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
         if self.method != "librosa":
             return signalsmith(wave, sample_rate, rate=self.rate, fast=self.method == "signalsmith_fast")
+        from audiomentations import TimeStretch
+
         transform = TimeStretch(
             min_rate=self.rate,
             max_rate=self.rate,
@@ -107,6 +110,8 @@ class PitchShiftAugmenter(Augmenter):
     def __call__(self, wave: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
         if self.method != "librosa":
             return signalsmith(wave, sample_rate, semitones=self.semitones, fast=self.method == "signalsmith_fast")
+        from audiomentations import PitchShift
+
         transform = PitchShift(
             min_semitones=self.semitones,
             max_semitones=self.semitones,

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import librosa
 import numpy as np
-import scipy.signal
 
 from serkit.core.components import Preprocessor
 from serkit.core.hookspecs import hookimpl
@@ -58,6 +57,8 @@ class Wiener(Preprocessor):
 
     def __call__(self, wave: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
         with np.errstate(divide="ignore", invalid="ignore"):
+            import scipy.signal  # imported when used: listing plugins stays fast
+
             out = scipy.signal.wiener(wave.astype(np.float64), self.window, self.noise or None)
         # Zero local variance (digital silence, constant runs) gives 0/0: the local mean,
         # which is the input itself there, is the filter's limit.

@@ -6,7 +6,6 @@ from collections import Counter
 from dataclasses import dataclass, replace
 
 import numpy as np
-from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedShuffleSplit
 
 from serkit.core.components import Dataset, Fold, Protocol, Scan, Utterance
 from serkit.core.errors import SerkitError
@@ -25,6 +24,8 @@ class RandomSplit(Protocol):
 
     def split(self, utterances: list[Utterance], seed: int) -> list[Fold]:
         labels = [u.label for u in utterances]
+        from sklearn.model_selection import StratifiedShuffleSplit  # imported when used
+
         splitter = StratifiedShuffleSplit(n_splits=1, test_size=self.test_size, random_state=seed)
         try:
             train, test = next(splitter.split(labels, labels))
@@ -71,6 +72,8 @@ class SpeakerKFold(Protocol):
             )
         labels = [u.label for u in utterances]
         groups = [u.speaker for u in utterances]
+        from sklearn.model_selection import StratifiedGroupKFold
+
         splitter = StratifiedGroupKFold(n_splits=self.folds, shuffle=True, random_state=seed)
         splits = splitter.split(np.zeros(len(labels)), labels, groups)
         return [
@@ -105,6 +108,8 @@ class LeaveOneSpeakerOut(Protocol):
                 f"protocol: leave-one-speaker-out needs at least 2 speakers; the data has {len(speakers)}"
             )
         groups = [u.speaker for u in utterances]
+        from sklearn.model_selection import LeaveOneGroupOut
+
         splits = LeaveOneGroupOut().split(np.zeros(len(groups)), groups=groups)
         return _folds_from(splits, utterances, lambda test, us: f"speaker-{us[int(test[0])].speaker}")
 

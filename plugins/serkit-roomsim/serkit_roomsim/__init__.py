@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import fftconvolve
 
 from serkit import Augmenter, hookimpl, param
 
@@ -43,6 +42,8 @@ class RoomSimulator(Augmenter):
 
     def __call__(self, wave: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
         rir = self._measured(sample_rate, rng) if self.ir_folder else self._simulated(sample_rate, rng)
+        from scipy.signal import fftconvolve  # imported when used: listing plugins stays fast
+
         out = fftconvolve(wave, rir)
         if self.keep_length:
             out = out[: wave.size]
