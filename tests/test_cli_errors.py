@@ -135,7 +135,7 @@ def test_a_broken_plugin_stops_the_run_before_any_work(cli_runner, run_args, reg
     register_plugin(Broken(), "serkit-broken-model")
     fails_with(
         cli_runner.invoke(cli, ["run", TINY, *run_args]),
-        "plugin 'serkit-broken-model'",
+        "(entry point 'serkit-broken-model')",
         "ImportError: missing dependency 'foo'",
     )
 

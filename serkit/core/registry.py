@@ -72,7 +72,7 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"plugin '{self.provider.plugin}' ({self.provider}): {self.message}"
+        return f"plugin package {self.provider} (entry point '{self.provider.plugin}'): {self.message}"
 
 
 @dataclass
