@@ -91,3 +91,22 @@ def test_show_prints_one_component(reviewed, cli_runner):
     assert "gain applied" in result.output and "> 0, <= 1" in result.output and "[[augment]]" in result.output
     missing = cli_runner.invoke(cli, ["plugins", "show", "quite"])
     assert missing.exit_code == 1 and "did you mean 'quiet'" in missing.output
+
+
+def test_the_audiomentations_example_in_the_contract_keeps_it():
+    """docs/plugins.md shows how to wrap an audiomentations transform; the example must pass the kit."""
+    import re
+    from pathlib import Path
+
+    import numpy as np
+
+    from serkit import Augmenter, param
+    from serkit.testing import check_component
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
+    (example,) = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "class Shift(Augmenter)" in b]
+    namespace = {"Augmenter": Augmenter, "param": param, "np": np, "dataclass": __import__("dataclasses").dataclass}
+    namespace["__name__"] = __name__  # so that the class pickles (worker processes) as if defined here
+    exec(compile("from __future__ import annotations\n" + example, "docs/plugins.md", "exec"), namespace)
+    globals()["Shift"] = namespace["Shift"]
+    check_component(namespace["Shift"]())
