@@ -44,3 +44,18 @@ def test_bad_names_and_used_folders_are_refused(tmp_path, cli_runner):
     assert (
         result.exit_code == 2 and "'vocoder' is not one of" in result.output and "'feature_augmenter'" in result.output
     )
+
+
+def test_the_distribution_can_be_named(tmp_path, cli_runner):
+    folder = tmp_path / "pkg"
+    args = ["plugins", "new", "augmenter", "gain", "--dist", "acme-audio-gain", "--to", str(folder)]
+    assert cli_runner.invoke(cli, args).exit_code == 0
+    project = tomllib.loads((folder / "pyproject.toml").read_text())
+    assert project["project"]["name"] == "acme-audio-gain"
+    assert project["project"]["entry-points"]["serkit"] == {"gain": "acme_audio_gain"}
+    assert (folder / "acme_audio_gain" / "__init__.py").is_file()
+    assert '"acme-audio-gain"' in (folder / "tests" / "test_gain.py").read_text()
+    bad = cli_runner.invoke(
+        cli, ["plugins", "new", "augmenter", "gain", "--dist", "9 lives", "--to", str(tmp_path / "x")]
+    )
+    assert bad.exit_code == 1 and "--dist: '9 lives' is not a valid distribution name" in bad.output

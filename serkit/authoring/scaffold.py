@@ -272,8 +272,8 @@ GENERIC_BODY = '''    """One-line description of the component (shown by `serkit
 '''
 
 
-def new_plugin(kind: str, name: str, to: str | Path | None = None) -> Path:
-    """Write the package ``serkit-NAME`` (or into ``to``) and return its folder."""
+def new_plugin(kind: str, name: str, to: str | Path | None = None, dist: str = "") -> Path:
+    """Write the package ``dist`` (default ``serkit-NAME``) into ``to`` (default ./DIST); return its folder."""
     types = component_types()
     if kind not in types:
         raise SerkitError(f"KIND: unknown kind '{kind}' (choose one of {', '.join(types)})")
@@ -281,8 +281,10 @@ def new_plugin(kind: str, name: str, to: str | Path | None = None) -> Path:
     if not re.fullmatch(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*", name):
         raise SerkitError(f"NAME: '{name}' must be lower-case letters and digits, words joined by - or _")
     snake = name.replace("-", "_")
-    distribution = f"serkit-{snake.replace('_', '-')}"
-    module = f"serkit_{snake}"
+    if dist and not re.fullmatch(r"[A-Za-z][A-Za-z0-9._-]*", dist):
+        raise SerkitError(f"--dist: '{dist}' is not a valid distribution name (letters, digits, . _ -)")
+    distribution = dist or f"serkit-{snake.replace('_', '-')}"
+    module = re.sub(r"[^a-z0-9_]", "_", distribution.lower())
     cls = "".join(part.capitalize() for part in snake.split("_"))
     target = Path(to) if to else Path(distribution)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):

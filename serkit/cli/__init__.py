@@ -480,13 +480,14 @@ def plugins_check(distribution: str, overrides: tuple[str, ...]) -> None:
 @plugins.command("new")
 @click.argument("kind", type=KindChoice())
 @click.argument("name")
-@click.option("--to", "to", type=click.Path(file_okay=False), help="Folder to write (default ./serkit-NAME).")
+@click.option("--to", "to", type=click.Path(file_okay=False), help="Folder to write (default ./DIST).")
+@click.option("--dist", "dist", default="", help="Distribution (package) name (default serkit-NAME).")
 @friendly_errors
-def plugins_new(kind: str, name: str, to: str | None) -> None:
+def plugins_new(kind: str, name: str, to: str | None, dist: str) -> None:
     """Write a ready plugin package for a component of KIND called NAME."""
     from serkit.authoring.scaffold import new_plugin
 
-    folder = new_plugin(kind, name, to)
+    folder = new_plugin(kind, name, to, dist)
     click.echo(f"wrote {folder}: pip install -e '{folder}[test]' && python -m pytest {folder}")
 
 
