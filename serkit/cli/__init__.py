@@ -204,6 +204,10 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps(document, indent=2, default=str))
         return
     console = Console()
+    for problem in registry.problems:  # first, where they are seen
+        console.print(f"[red]broken:[/red] {escape(str(problem))}", highlight=False)
+    if registry.problems:
+        console.print("  (SERKIT_LOAD_PLUGINS=name,... loads only the named plugins, to rule one out)\n")
     for kind, entries in document["components"].items():
         table = Table(title=kind.replace("_", " "), title_justify="left", show_lines=False)
         table.add_column("name", style="bold")
@@ -217,8 +221,6 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
             shapes += f" Takes {' or '.join(a + 's' for a in entry['accepts'])}." if "accepts" in entry else ""
             table.add_row(escape(entry["name"]), escape(source), params, escape(entry["description"] + shapes))
         console.print(table)
-    for problem in registry.problems:
-        console.print(f"[red]broken:[/red] {escape(str(problem))}", highlight=False)
 
 
 @cli.group()
