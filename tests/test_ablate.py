@@ -35,8 +35,8 @@ set = ["model.lstm_units=8"]
 """
 
 
-def test_shipped_sweep_validates():
-    sweep = load_sweep(RECIPES / "ablation-augment.toml", ["dataset.root=/data"], get_registry())
+def test_shipped_sweep_validates(tmp_path):
+    sweep = load_sweep(RECIPES / "ablation-augment.toml", [f"dataset.root={tmp_path}"], get_registry())
     assert [v.name for v in sweep.variants] == [
         "all four (paper)",
         "no augmentation",
@@ -47,7 +47,7 @@ def test_shipped_sweep_validates():
     ]
     assert [len(v.recipe.augment) for v in sweep.variants] == [4, 0, 1, 1, 1, 1]
     assert sweep.variants[3].recipe.augment[0].rate == 1.1
-    assert all(v.recipe.dataset.root == "/data" for v in sweep.variants)
+    assert all(v.recipe.dataset.root == str(tmp_path) for v in sweep.variants)
 
 
 def test_bad_variants_fail_before_any_training(cli_runner, tmp_path, ravdess_root):

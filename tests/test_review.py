@@ -110,3 +110,23 @@ def test_the_audiomentations_example_in_the_contract_keeps_it():
     exec(compile("from __future__ import annotations\n" + example, "docs/plugins.md", "exec"), namespace)
     globals()["Shift"] = namespace["Shift"]
     check_component(namespace["Shift"]())
+
+
+def test_the_path_parameter_example_in_the_contract_keeps_it(tmp_path):
+    import re
+    from pathlib import Path
+
+    import numpy as np
+    import soundfile
+
+    from serkit import Augmenter, param
+    from serkit.testing import check_component, speech_like
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
+    (example,) = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "class BackgroundNoise" in b]
+    namespace = {"Augmenter": Augmenter, "param": param, "np": np, "dataclass": __import__("dataclasses").dataclass}
+    namespace["__name__"] = __name__
+    exec(compile("from __future__ import annotations\n" + example, "docs/plugins.md", "exec"), namespace)
+    globals()["BackgroundNoise"] = namespace["BackgroundNoise"]
+    soundfile.write(tmp_path / "hum.wav", speech_like(16000, seconds=0.5, seed=3), 16000)
+    check_component(namespace["BackgroundNoise"](noise_dir=str(tmp_path)))

@@ -55,8 +55,10 @@ class Component:
     def from_params(cls, values: Mapping[str, Any], where: str) -> Self:
         """Build from recipe values, raising a SerkitError that names ``where``."""
         from serkit.core.errors import SerkitError
+        from serkit.core.paths import check_exists
 
         component = cls(**validate_params(cls, values, where))
+        check_exists(component, where)
         try:
             component.validate()
         except ValueError as exc:
@@ -70,8 +72,15 @@ class Component:
         return asdict(self)
 
     def identity(self) -> dict[str, Any]:
-        """Everything that determines this component's output (used in cache keys)."""
-        return {"name": self.name, "version": self.version, "params": self.to_params()}
+        """Everything that determines this component's output (used in cache keys): its name, version
+        and parameters, a path parameter by the content it names rather than its location."""
+        from serkit.core.paths import fingerprint
+
+        params = self.to_params()
+        for spec in self.params():
+            if spec.path and params.get(spec.name):
+                params[spec.name] = {"content": fingerprint(params[spec.name])}
+        return {"name": self.name, "version": self.version, "params": params}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -218,7 +227,7 @@ class Dataset(Component):
 
     kind: ClassVar[str] = "dataset"
     #: Where the corpus is: a folder, or a file listing it. Subclasses redeclare it with their own help.
-    root: str = param("", "the corpus's folder (or the file that lists it)")
+    root: str = param("", "the corpus's folder (or the file that lists it)", path=True)
 
     def scan(self) -> Scan:
         raise NotImplementedError

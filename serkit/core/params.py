@@ -36,14 +36,22 @@ def param(
     lt: float | None = None,
     choices: tuple[Any, ...] | None = None,
     renamed_from: str | tuple[str, ...] = (),
+    path: bool = False,
 ) -> Any:
     """Declare one parameter of a component (a dataclass field with metadata).
 
     ``renamed_from`` lists earlier names of the parameter: a recipe (or a run folder's
     ``recipe.toml``) that uses an old name still loads, the value moving to the new name.
+
+    ``path=True`` declares a ``str`` parameter that names a file or folder: a relative value
+    written in a recipe or sweep file is resolved against that file's folder, one given with
+    ``--set`` against the working directory; it must exist (an empty value means "none"); and the
+    component's cache identity holds the content it names, not its location.
     """
     old = (renamed_from,) if isinstance(renamed_from, str) else tuple(renamed_from)
     metadata = {"help": help, "ge": ge, "le": le, "gt": gt, "lt": lt, "choices": choices, "renamed_from": old}
+    if path:
+        metadata["path"] = True
     if default is REQUIRED:
         return dataclasses.field(metadata=metadata)
     if isinstance(default, list | dict):
@@ -66,6 +74,7 @@ class ParamSpec:
     lt: float | None = None
     choices: tuple[Any, ...] | None = None
     renamed_from: tuple[str, ...] = ()
+    path: bool = False
 
     @property
     def required(self) -> bool:
@@ -73,7 +82,7 @@ class ParamSpec:
 
     @property
     def type_name(self) -> str:
-        return _type_name(self.annotation)
+        return "path" if self.path else _type_name(self.annotation)
 
     @property
     def range_text(self) -> str:
@@ -208,6 +217,12 @@ def param_specs(cls: type) -> list[ParamSpec]:
         else:
             default = REQUIRED
         meta = dict(field.metadata)
+        # a subclass that redeclares a path parameter (with its own help) keeps it a path
+        meta["path"] = meta.get("path", False) or any(
+            base_field.metadata.get("path", False)
+            for base in cls.__mro__[1:]
+            if (base_field := getattr(base, "__dataclass_fields__", {}).get(field.name)) is not None
+        )
         specs.append(ParamSpec(name=field.name, annotation=hints[field.name], default=default, **meta))
     return specs
 

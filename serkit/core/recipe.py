@@ -152,12 +152,30 @@ def load_inference_recipe(path: str | Path, registry: Registry | None = None) ->
         raise SerkitError(f"recipe '{path}': {exc}") from exc
 
 
-def load_recipe(path: str | Path, overrides: Sequence[str] = (), registry: Registry | None = None) -> Recipe:
-    """Read, override and validate a recipe file; every error names the file and key."""
+def load_recipe(
+    path: str | Path,
+    overrides: Sequence[str] = (),
+    registry: Registry | None = None,
+    layers: Sequence[tuple[Sequence[str], Path]] = (),
+    file_base: Path | None = None,
+) -> Recipe:
+    """Read, override and validate a recipe file; every error names the file and key.
+
+    Relative path parameters in the file are read from its folder; ``layers`` (overrides written in
+    another file, with that file's folder) apply next, then ``overrides`` (from the command line,
+    read from the working directory). ``file_base`` reads the file's own relative paths from another
+    folder (a run folder's recipe.toml written before paths were stored absolute: the working directory).
+    """
+    from serkit.core.paths import resolve_paths
+
     path = Path(path)
+    registry = registry or get_registry()
     raw = read_toml(path, "recipe")
-    for override in overrides:
-        apply_override(raw, override)
+    resolve_paths(raw, registry, (file_base or path.parent).absolute())
+    for texts, base in [*layers, (overrides, Path.cwd())]:
+        for override in texts:
+            apply_override(raw, override)
+        resolve_paths(raw, registry, base.absolute())
     try:
         return build_recipe(raw, registry or get_registry(), source=str(path))
     except SerkitError as exc:

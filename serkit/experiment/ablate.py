@@ -37,9 +37,10 @@ from rich.table import Table
 
 from serkit.core.errors import SerkitError
 from serkit.core.fileio import write_figure, write_json, write_text
-from serkit.core.recipe import Recipe, check_run_name, load_recipe, read_toml
+from serkit.core.recipe import Recipe, check_run_name, component_sections, load_recipe, read_toml
 from serkit.core.registry import Registry, get_registry
 from serkit.core.suggest import did_you_mean
+from serkit.data.cache import digest
 from serkit.experiment.planning import plan_run
 from serkit.experiment.records import RunSummary
 from serkit.experiment.report import markdown_table
@@ -94,7 +95,8 @@ def load_sweep(path: str | Path, overrides: list[str], registry: Registry) -> Sw
         raise SerkitError(f"sweep '{path}': needs a [sweep] table with base = \"recipe.toml\"")
     _check_keys(head, SWEEP_KEYS, f"sweep '{path}': sweep")
     base = path.parent / str(head["base"])
-    common = _strings(head.get("set", []), f"sweep '{path}': sweep.set") + list(overrides)
+    shared = _strings(head.get("set", []), f"sweep '{path}': sweep.set")
+    here = path.parent.absolute()  # relative paths in the sweep file are read from its folder
     entries = [{"name": str(head.get("baseline", "baseline")), "set": []}, *raw.get("variant", [])]
     variants, seen = [], set()
     for index, entry in enumerate(entries):
@@ -108,7 +110,8 @@ def load_sweep(path: str | Path, overrides: list[str], registry: Registry) -> Sw
         seen.add(name)
         own = _strings(entry.get("set", []), f"{where}.set")
         try:
-            recipe = load_recipe(base, common + own, registry)
+            layers = [(shared, here), (list(overrides), Path.cwd()), (own, here)]
+            recipe = load_recipe(base, (), registry, layers=layers)
         except SerkitError as exc:
             raise SerkitError(f"{where} ('{name}'): {exc}") from exc
         variants.append(Variant(name, f"{index:02d}-{slug(name)}", own, recipe))
@@ -147,9 +150,8 @@ def run_sweep(path: str, overrides: list[str], reporter: Reporter | None = None,
     rows = []
     for variant in sweep.variants:
         run_dir = output / variant.folder
-        resolved = variant.recipe.to_toml()
-        saved = run_dir / "recipe.toml"
-        if run_dir.exists() and (not saved.is_file() or saved.read_text(encoding="utf-8") != resolved):
+        key = content_key(variant.recipe)
+        if run_dir.exists() and not _same_content(run_dir, variant.recipe, key):
             aside = run_dir.with_name(f"{run_dir.name}.replaced-{datetime.now():%Y%m%d-%H%M%S}")
             shutil.move(run_dir, aside)
             reporter.say(f"variant '{variant.name}' changed since its last run; the old folder is kept as {aside}")
@@ -158,6 +160,7 @@ def run_sweep(path: str, overrides: list[str], reporter: Reporter | None = None,
         else:
             reporter.show(Rule(f"variant '{variant.name}'"))
             run_dir.mkdir(parents=True, exist_ok=True)
+            write_json(run_dir / CONTENT_FILE, {"key": key})
             split = run_dir / "split.json"
             start = time.perf_counter()
             split_file = str(split) if split.is_file() else None
@@ -166,6 +169,31 @@ def run_sweep(path: str, overrides: list[str], reporter: Reporter | None = None,
         rows.append(_row(variant, run_dir))
     compare(sweep, rows, output, reporter)
     return output
+
+
+#: What a variant's run folder was made from: a hash of its recipe's content (see :func:`content_key`).
+CONTENT_FILE = "recipe.content.json"
+
+
+def content_key(recipe: Recipe) -> str:
+    """The recipe by what it means: settings, and each component's identity, in which a path parameter
+    counts by the content it names. Moving a checkout or a corpus keeps the key; editing a file changes it."""
+    data = recipe.to_dict()
+    for section, kind in component_sections().items():
+        value = recipe.section(section)
+        data[section] = [c.identity() for c in value] if kind.many else value.identity()
+    return digest("recipe content", data)
+
+
+def _same_content(run_dir: Path, recipe: Recipe, key: str) -> bool:
+    saved = run_dir / CONTENT_FILE
+    if saved.is_file():
+        try:
+            return json.loads(saved.read_text(encoding="utf-8")).get("key") == key
+        except (OSError, ValueError):
+            return False
+    text = run_dir / "recipe.toml"  # a folder from before content keys: compare the recipe's text
+    return text.is_file() and text.read_text(encoding="utf-8") == recipe.to_toml()
 
 
 def _row(variant: Variant, run_dir: Path) -> dict[str, Any]:

@@ -114,7 +114,7 @@ def resume_run(run_dir: str, reporter: Reporter | None = None) -> Path:
         raise SerkitError(f"{folder}: this run is already complete (metrics.json exists)")
     registry = get_registry()
     registry.raise_problems()
-    recipe = load_recipe(folder / "recipe.toml", [], registry)
+    recipe = load_recipe(folder / "recipe.toml", [], registry, file_base=Path.cwd())  # as the run was started
     split_file = str(folder / "split.json") if (folder / "split.json").is_file() else None
     execute(recipe, folder, registry=registry, reporter=reporter, split_file=split_file)
     return folder
