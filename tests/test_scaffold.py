@@ -59,3 +59,27 @@ def test_the_distribution_can_be_named(tmp_path, cli_runner):
         cli, ["plugins", "new", "augmenter", "gain", "--dist", "9 lives", "--to", str(tmp_path / "x")]
     )
     assert bad.exit_code == 1 and "--dist: '9 lives' is not a valid distribution name" in bad.output
+
+
+@pytest.mark.parametrize("kind", ["augmenter", "feature_extractor", "model", "estimator_model"])
+def test_a_file_parameter_comes_with_its_test(kind, tmp_path, monkeypatch, cli_runner):
+    folder = tmp_path / "pkg"
+    args = ["plugins", "new", kind, f"with-file-{kind}", "--to", str(folder), "--with-file-param"]
+    assert cli_runner.invoke(cli, args).exit_code == 0
+    module_name = f"serkit_with_file_{kind}"
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.syspath_prepend(str(folder / "tests"))
+    try:
+        module = importlib.import_module(module_name)
+        cls = next(v for v in vars(module).values() if getattr(v, "name", None) == f"with_file_{kind}")
+        check_component(cls())
+        tests = importlib.import_module(f"test_with_file_{kind}")
+        (tmp_path / "data").mkdir()
+        tests.test_its_file_parameter_is_checked_and_keyed_by_content(tmp_path / "data")
+    finally:
+        sys.modules.pop(module_name, None)
+        sys.modules.pop(f"test_with_file_{kind}", None)
+    refused = cli_runner.invoke(
+        cli, ["plugins", "new", "dataset", "d", "--to", str(tmp_path / "d"), "--with-file-param"]
+    )
+    assert refused.exit_code == 1 and "already a path parameter" in refused.output

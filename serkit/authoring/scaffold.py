@@ -272,8 +272,30 @@ GENERIC_BODY = '''    """One-line description of the component (shown by `serkit
 '''
 
 
-def new_plugin(kind: str, name: str, to: str | Path | None = None, dist: str = "") -> Path:
-    """Write the package ``dist`` (default ``serkit-NAME``) into ``to`` (default ./DIST); return its folder."""
+FILE_PARAM = """    data_file: str = param("", "a file this component reads (empty: none)", path=True)
+"""
+
+FILE_TEST = """
+
+def test_its_file_parameter_is_checked_and_keyed_by_content(tmp_path):
+    import pytest
+
+    from serkit import SerkitError
+
+    with pytest.raises(SerkitError, match="does not exist"):
+        {cls}.from_params({{"data_file": str(tmp_path / "missing.txt")}}, "{name}")
+    data = tmp_path / "data.txt"
+    data.write_text("1")
+    before = {cls}.from_params({{"data_file": str(data)}}, "{name}").identity()
+    data.write_text("2")
+    assert {cls}.from_params({{"data_file": str(data)}}, "{name}").identity() != before
+"""
+
+
+def new_plugin(kind: str, name: str, to: str | Path | None = None, dist: str = "", file_param: bool = False) -> Path:
+    """Write the package ``dist`` (default ``serkit-NAME``) into ``to`` (default ./DIST); return its folder.
+
+    ``file_param`` adds a parameter that names a file (``path=True``) and a test of it."""
     types = component_types()
     if kind not in types:
         raise SerkitError(f"KIND: unknown kind '{kind}' (choose one of {', '.join(types)})")
@@ -290,6 +312,11 @@ def new_plugin(kind: str, name: str, to: str | Path | None = None, dist: str = "
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise SerkitError(f"{target}: folder exists and is not empty")
     body, extra = EXAMPLES.get(kind) or (_generic_body(row.method_of(base_class), base_class), "")
+    if file_param:
+        if kind == "dataset":
+            raise SerkitError("--with-file-param: a dataset's root is already a path parameter")
+        body = body.replace('    name = "{name}"\n', '    name = "{name}"\n' + FILE_PARAM, 1)
+        extra += FILE_TEST
     fields = {
         "name": snake,
         "cls": cls,

@@ -484,12 +484,13 @@ def plugins_check(distribution: str, overrides: tuple[str, ...]) -> None:
 @click.argument("name")
 @click.option("--to", "to", type=click.Path(file_okay=False), help="Folder to write (default ./DIST).")
 @click.option("--dist", "dist", default="", help="Distribution (package) name (default serkit-NAME).")
+@click.option("--with-file-param", "file_param", is_flag=True, help="Add a parameter that names a file, and its test.")
 @friendly_errors
-def plugins_new(kind: str, name: str, to: str | None, dist: str) -> None:
+def plugins_new(kind: str, name: str, to: str | None, dist: str, file_param: bool) -> None:
     """Write a ready plugin package for a component of KIND called NAME."""
     from serkit.authoring.scaffold import new_plugin
 
-    folder = new_plugin(kind, name, to, dist)
+    folder = new_plugin(kind, name, to, dist, file_param)
     click.echo(f"wrote {folder}: pip install -e '{folder}[test]' && python -m pytest {folder}")
 
 
