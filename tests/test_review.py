@@ -93,40 +93,36 @@ def test_show_prints_one_component(reviewed, cli_runner):
     assert missing.exit_code == 1 and "did you mean 'quiet'" in missing.output
 
 
-def test_the_audiomentations_example_in_the_contract_keeps_it():
-    """docs/plugins.md shows how to wrap an audiomentations transform; the example must pass the kit."""
+def _doc_example(class_name: str) -> type:
+    """The class of a docs/plugins.md example, defined as if in this module (so that it pickles)."""
+    import dataclasses
     import re
     from pathlib import Path
 
     import numpy as np
 
     from serkit import Augmenter, param
-    from serkit.testing import check_component
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
-    (example,) = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "class Shift(Augmenter)" in b]
-    namespace = {"Augmenter": Augmenter, "param": param, "np": np, "dataclass": __import__("dataclasses").dataclass}
-    namespace["__name__"] = __name__  # so that the class pickles (worker processes) as if defined here
+    (example,) = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if f"class {class_name}(" in b]
+    namespace = {"Augmenter": Augmenter, "param": param, "np": np, "dataclass": dataclasses.dataclass}
+    namespace["__name__"] = __name__
     exec(compile("from __future__ import annotations\n" + example, "docs/plugins.md", "exec"), namespace)
-    globals()["Shift"] = namespace["Shift"]
-    check_component(namespace["Shift"]())
+    globals()[class_name] = namespace[class_name]
+    return namespace[class_name]
+
+
+def test_the_audiomentations_example_in_the_contract_keeps_it():
+    """docs/plugins.md shows how to wrap an audiomentations transform; the example must pass the kit."""
+    from serkit.testing import check_component
+
+    check_component(_doc_example("Shift")())
 
 
 def test_the_path_parameter_example_in_the_contract_keeps_it(tmp_path):
-    import re
-    from pathlib import Path
-
-    import numpy as np
     import soundfile
 
-    from serkit import Augmenter, param
     from serkit.testing import check_component, speech_like
 
-    text = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
-    (example,) = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "class BackgroundNoise" in b]
-    namespace = {"Augmenter": Augmenter, "param": param, "np": np, "dataclass": __import__("dataclasses").dataclass}
-    namespace["__name__"] = __name__
-    exec(compile("from __future__ import annotations\n" + example, "docs/plugins.md", "exec"), namespace)
-    globals()["BackgroundNoise"] = namespace["BackgroundNoise"]
     soundfile.write(tmp_path / "hum.wav", speech_like(16000, seconds=0.5, seed=3), 16000)
-    check_component(namespace["BackgroundNoise"](noise_dir=str(tmp_path)))
+    check_component(_doc_example("BackgroundNoise")(noise_dir=str(tmp_path)))
