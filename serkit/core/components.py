@@ -77,10 +77,20 @@ class Component:
         from serkit.core.paths import fingerprint
 
         params = self.to_params()
-        for spec in self.params():
-            if spec.path and params.get(spec.name):
-                params[spec.name] = {"content": fingerprint(params[spec.name])}
+        for name in path_params(type(self)):
+            if params.get(name):
+                params[name] = {"content": fingerprint(params[name])}
         return {"name": self.name, "version": self.version, "params": params}
+
+
+_PATH_PARAMS: dict[type, tuple[str, ...]] = {}
+
+
+def path_params(cls: type[Component]) -> tuple[str, ...]:
+    """The names of a component class's path parameters (cached: identities are computed per item)."""
+    if cls not in _PATH_PARAMS:
+        _PATH_PARAMS[cls] = tuple(spec.name for spec in cls.params() if spec.path)
+    return _PATH_PARAMS[cls]
 
 
 @dataclass(frozen=True, kw_only=True)

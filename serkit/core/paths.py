@@ -49,11 +49,13 @@ def check_exists(component: Any, where: str) -> None:
 
     if isinstance(component, Dataset):
         return
-    for spec in component.params():
-        value = getattr(component, spec.name)
-        if spec.path and value and not Path(value).expanduser().exists():
+    from serkit.core.components import path_params
+
+    for name in path_params(type(component)):
+        value = getattr(component, name)
+        if value and not Path(value).expanduser().exists():
             raise SerkitError(
-                f"{where}.{spec.name}: '{value}' does not exist (a relative path in a recipe or sweep file is read "
+                f"{where}.{name}: '{value}' does not exist (a relative path in a recipe or sweep file is read "
                 "from that file's folder; one given with --set, from the working directory)"
             )
 
