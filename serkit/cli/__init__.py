@@ -66,6 +66,26 @@ def set_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., A
     return click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=help_text)
 
 
+def executor_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--executor`` and ``--address``: where the trainings run (execution settings, not results)."""
+    command = click.option(
+        "--address",
+        default=None,
+        help="Ray cluster to join: auto, or ray://host:port (default: start a local Ray instance).",
+    )(command)
+    return click.option(
+        "--executor",
+        type=click.Choice(["local", "ray"]),
+        default=None,
+        help="local: folds one after another here; ray: each fold (and variant) as a Ray task [run.executor].",
+    )(command)
+
+
+def execution_overrides(executor: str | None, address: str | None) -> list[str]:
+    out = [f"run.executor={executor}"] * bool(executor)
+    return out + ([f"ray.address={address}"] if address is not None else [])
+
+
 @click.group()
 @click.version_option(__version__, prog_name="serkit")
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
@@ -83,27 +103,36 @@ def cli(debug: bool) -> None:
     help="Reuse the split.json of an earlier run instead of splitting anew.",
 )
 @click.option("--skip-unreadable", is_flag=True, help="Leave out unreadable audio files (listed) instead of stopping.")
+@executor_options
 @friendly_errors
-def run(recipe: str, overrides: tuple[str, ...], split_file: str | None, skip_unreadable: bool) -> None:
+def run(
+    recipe: str,
+    overrides: tuple[str, ...],
+    split_file: str | None,
+    skip_unreadable: bool,
+    executor: str | None,
+    address: str | None,
+) -> None:
     """Run the experiment described by RECIPE and write a run folder."""
     from serkit.experiment.reporter import ConsoleReporter
     from serkit.experiment.runner import run_recipe
 
     overrides = (*overrides, "run.skip_unreadable=true") if skip_unreadable else overrides
-    run_recipe(recipe, list(overrides), ConsoleReporter(), split_file)
+    run_recipe(recipe, [*overrides, *execution_overrides(executor, address)], ConsoleReporter(), split_file)
 
 
 @cli.command()
 @click.argument("sweep", type=click.Path(dir_okay=False))
 @set_option("Override a recipe key in every variant, e.g. --set dataset.root=/data/emodb/wav.")
 @click.option("--name", default="", help="Sweep name (its folder under run.output); default from the sweep file.")
+@executor_options
 @friendly_errors
-def ablate(sweep: str, overrides: tuple[str, ...], name: str) -> None:
+def ablate(sweep: str, overrides: tuple[str, ...], name: str, executor: str | None, address: str | None) -> None:
     """Run the baseline and every variant of SWEEP and compare them (rerun to resume)."""
     from serkit.experiment.ablate import run_sweep
     from serkit.experiment.reporter import ConsoleReporter
 
-    run_sweep(sweep, list(overrides), ConsoleReporter(), name)
+    run_sweep(sweep, [*overrides, *execution_overrides(executor, address)], ConsoleReporter(), name)
 
 
 @cli.command()
@@ -179,13 +208,14 @@ def export(run_dir: str, fmt: str, out: str | None) -> None:
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
+@executor_options
 @friendly_errors
-def resume(run_dir: str) -> None:
+def resume(run_dir: str, executor: str | None, address: str | None) -> None:
     """Continue an interrupted run in RUN_DIR from its last checkpoint."""
     from serkit.experiment.reporter import ConsoleReporter
     from serkit.experiment.runner import resume_run
 
-    resume_run(run_dir, ConsoleReporter())
+    resume_run(run_dir, ConsoleReporter(), execution_overrides(executor, address))
 
 
 @cli.group(invoke_without_command=True)

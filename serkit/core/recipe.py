@@ -31,19 +31,24 @@ from serkit.core.errors import SerkitError
 from serkit.core.kinds import Kind, all_kinds
 from serkit.core.params import validate_params
 from serkit.core.registry import Registry, get_registry
-from serkit.core.settings import NormaliseSettings, RunSettings, TrainSettings
+from serkit.core.settings import NormaliseSettings, RaySettings, RunSettings, TrainSettings
 from serkit.core.suggest import did_you_mean
 
-SETTINGS: dict[str, type] = {"run": RunSettings, "normalise": NormaliseSettings, "train": TrainSettings}
+SETTINGS: dict[str, type] = {
+    "run": RunSettings,
+    "normalise": NormaliseSettings,
+    "train": TrainSettings,
+    "ray": RaySettings,
+}
 
 
 def section_order() -> list[str]:
     """Recipe sections in the order ``recipe.toml`` writes them: ``[run]``, the component kinds in
-    table order with ``[normalise]`` just before the model it feeds, ``[train]`` last."""
+    table order with ``[normalise]`` just before the model it feeds, ``[train]`` and ``[ray]`` last."""
     order = ["run"]
     for kind in all_kinds():
         order += ["normalise", kind.section] if kind.section == "model" else [kind.section]
-    return [*order, "train"]
+    return [*order, "train", "ray"]
 
 
 def component_sections() -> dict[str, Kind]:
@@ -63,6 +68,7 @@ class Recipe:
     normalise: NormaliseSettings
     model: Model
     train: TrainSettings
+    ray: RaySettings = field(default_factory=RaySettings)
     source: str = "<recipe>"
     #: Components of kinds that have no field of their own above, by recipe section.
     more: dict[str, Any] = field(default_factory=dict)

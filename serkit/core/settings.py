@@ -1,4 +1,4 @@
-"""The recipe's settings sections: ``[run]``, ``[normalise]`` and ``[train]``."""
+"""The recipe's settings sections: ``[run]``, ``[normalise]``, ``[train]`` and ``[ray]``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,15 @@ class RunSettings:
     cache_dir: str = param("", "feature cache folder; empty uses $SERKIT_CACHE or ~/.cache/serkit")
     workers: int = param(0, "parallel worker processes for the audio pipeline; 0 uses every core", ge=0)
     skip_unreadable: bool = param(False, "skip unreadable audio files (listed in the log) instead of stopping")
+    executor: str = param(
+        "local",
+        "local: folds one after another in this process; ray: every (variant, repeat, fold) training as a Ray task "
+        "(an execution setting: changing it never reruns a finished ablation variant)",
+        choices=("local", "ray"),
+    )
+    threads: int = param(
+        0, "torch threads per training (fold); 0: every core locally, ray.num_cpus (at least 1) on Ray", ge=0
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,3 +64,19 @@ class TrainSettings:
         "torch models: shuffle each epoch, or balanced: draw batches with equal chance per class (with replacement)",
         choices=("shuffle", "balanced"),
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RaySettings:
+    """Where and how Ray runs the trainings when ``run.executor = "ray"`` (execution settings only)."""
+
+    address: str = param(
+        "", "empty: start a local Ray instance; auto or ray://host:port: join a cluster started with ray start --head"
+    )
+    num_cpus: float = param(1.0, "CPUs each training (fold) reserves", gt=0)
+    num_gpus: float = param(0.0, "GPUs each training reserves; fractions let several small models share one", ge=0)
+    feature_batch: int = param(64, "files per Ray task when features are computed on the cluster", ge=1)
+
+
+#: Keys that say how a run is executed, not what it computes: they never change a result's identity.
+EXECUTION_KEYS = {"run": ("executor", "workers"), "ray": ("address", "num_cpus", "num_gpus", "feature_batch")}

@@ -25,20 +25,19 @@ import io
 import json
 import re
 import shutil
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.rule import Rule
 from rich.table import Table
 
 from serkit.core.errors import SerkitError
 from serkit.core.fileio import write_figure, write_json, write_text
 from serkit.core.recipe import Recipe, check_run_name, component_sections, load_recipe, read_toml
 from serkit.core.registry import Registry, get_registry
+from serkit.core.settings import EXECUTION_KEYS
 from serkit.core.suggest import did_you_mean
 from serkit.data.cache import digest
 from serkit.experiment.planning import plan_run
@@ -134,7 +133,7 @@ def preflight(sweep: Sweep) -> None:
 
 def run_sweep(path: str, overrides: list[str], reporter: Reporter | None = None, name: str = "") -> Path:
     """Run (or resume) every variant, then write the comparison; returns the sweep folder."""
-    from serkit.experiment.runner import execute
+    from serkit.experiment.runner import RunSpec, execute_runs
 
     reporter = reporter or Reporter()
     registry = get_registry()
@@ -147,7 +146,7 @@ def run_sweep(path: str, overrides: list[str], reporter: Reporter | None = None,
     output = sweep.output
     output.mkdir(parents=True, exist_ok=True)
     reporter.say(f"sweep '{sweep.name}': {len(sweep.variants)} runs -> {output}", "bold")
-    rows = []
+    todo: list[RunSpec] = []
     for variant in sweep.variants:
         run_dir = output / variant.folder
         key = content_key(variant.recipe)
@@ -157,16 +156,16 @@ def run_sweep(path: str, overrides: list[str], reporter: Reporter | None = None,
             reporter.say(f"variant '{variant.name}' changed since its last run; the old folder is kept as {aside}")
         if (run_dir / "metrics.json").is_file():
             reporter.say(f"variant '{variant.name}': finished earlier, reusing {run_dir}")
-        else:
-            reporter.show(Rule(f"variant '{variant.name}'"))
-            run_dir.mkdir(parents=True, exist_ok=True)
-            write_json(run_dir / CONTENT_FILE, {"key": key})
-            split = run_dir / "split.json"
-            start = time.perf_counter()
-            split_file = str(split) if split.is_file() else None
-            execute(variant.recipe, run_dir, registry=registry, reporter=reporter, split_file=split_file)
-            write_json(run_dir / "wall_time.json", {"seconds": time.perf_counter() - start})
-        rows.append(_row(variant, run_dir))
+            continue
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / CONTENT_FILE, {"key": key})
+        split = run_dir / "split.json"
+        split_file = str(split) if split.is_file() else None
+        todo.append(RunSpec(variant.recipe, run_dir, split_file, f"variant '{variant.name}'"))
+    if todo:
+        for done in execute_runs(todo, registry=registry, reporter=reporter):
+            write_json(done.spec.run_dir / "wall_time.json", {"seconds": done.seconds})
+    rows = [_row(variant, output / variant.folder) for variant in sweep.variants]
     compare(sweep, rows, output, reporter)
     return output
 
@@ -175,25 +174,43 @@ def run_sweep(path: str, overrides: list[str], reporter: Reporter | None = None,
 CONTENT_FILE = "recipe.content.json"
 
 
-def content_key(recipe: Recipe) -> str:
+def content_key(recipe: Recipe, *, legacy: bool = False) -> str:
     """The recipe by what it means: settings, and each component's identity, in which a path parameter
-    counts by the content it names. Moving a checkout or a corpus keeps the key; editing a file changes it."""
+    counts by the content it names. Moving a checkout or a corpus keeps the key; editing a file changes it;
+    execution settings (executor, workers, Ray resources) are not part of it. ``legacy``: the key serkit
+    0.2 wrote (execution settings included, as they then existed), so its folders are not rerun."""
     data = recipe.to_dict()
+    data.pop("ray")
+    if legacy:
+        if recipe.run.executor != "local" or recipe.run.threads:
+            return ""
+        data["run"].pop("executor")
+        data["run"].pop("threads")
+    else:
+        for section_key, keys in EXECUTION_KEYS.items():
+            for key in keys:
+                data.get(section_key, {}).pop(key, None)
     for section, kind in component_sections().items():
         value = recipe.section(section)
         data[section] = [c.identity() for c in value] if kind.many else value.identity()
-    return digest("recipe content", data)
+    return digest("recipe content", data) if legacy else digest("recipe content v2", data)
 
 
 def _same_content(run_dir: Path, recipe: Recipe, key: str) -> bool:
     saved = run_dir / CONTENT_FILE
     if saved.is_file():
         try:
-            return json.loads(saved.read_text(encoding="utf-8")).get("key") == key
+            found = json.loads(saved.read_text(encoding="utf-8")).get("key")
         except (OSError, ValueError):
             return False
+        return found == key or (found == content_key(recipe, legacy=True) and _rekey(saved, key))
     text = run_dir / "recipe.toml"  # a folder from before content keys: compare the recipe's text
     return text.is_file() and text.read_text(encoding="utf-8") == recipe.to_toml()
+
+
+def _rekey(saved: Path, key: str) -> bool:
+    write_json(saved, {"key": key})
+    return True
 
 
 def _row(variant: Variant, run_dir: Path) -> dict[str, Any]:

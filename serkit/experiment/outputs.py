@@ -193,4 +193,5 @@ def environment(ctx: Context, device: str, precision: str) -> dict[str, Any]:
         "packages": packages,
         "components": components,
         "cache": ctx.cache_record,
+        "execution": ctx.execution,
     }

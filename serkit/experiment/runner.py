@@ -2,20 +2,45 @@
 
 from __future__ import annotations
 
-import logging
+import contextlib
+import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+
+from rich.rule import Rule
 
 from serkit.core.errors import SerkitError
 from serkit.core.fileio import write_text
 from serkit.core.recipe import Recipe, load_recipe
 from serkit.core.registry import Registry, get_registry
+from serkit.core.settings import EXECUTION_KEYS
 from serkit.core.version import __version__
+from serkit.data.cache import default_cache_dir
+from serkit.data.store import FeatureStore
 from serkit.experiment import stages
+from serkit.experiment.execution import Executor, JobFailures, PreparedRun, create_executor, logging_to
 from serkit.experiment.outputs import write_outputs
-from serkit.experiment.records import RunSummary
+from serkit.experiment.records import FoldResult, RunSummary
 from serkit.experiment.report import metrics_table
 from serkit.experiment.reporter import Reporter, log
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """A run to execute: its recipe, its folder (new, or one to resume) and a saved split to reuse."""
+
+    recipe: Recipe
+    run_dir: Path
+    split_file: str | None = None
+    label: str = ""  # how messages name it among several ("variant 'x'")
+
+
+@dataclass(frozen=True)
+class Finished:
+    spec: RunSpec
+    summary: RunSummary
+    seconds: float  # wall time from the start of its preparation to its outputs
 
 
 def execute(
@@ -31,37 +56,93 @@ def execute(
     Folds finished in an earlier attempt are read back; an interrupted fold continues from its
     checkpoint. ``split_file`` reuses a saved split instead of splitting anew.
     """
+    return execute_runs([RunSpec(recipe, run_dir, split_file)], registry=registry, reporter=reporter)[0].summary
+
+
+def execute_runs(
+    specs: list[RunSpec], *, registry: Registry | None = None, reporter: Reporter | None = None
+) -> list[Finished]:
+    """Execute several runs with the first one's executor: locally one after another, on Ray with
+    every training of every run submitted at once. A failed training lets the others finish; the
+    runs it belongs to are left to resume, and the error names it."""
     registry = registry or get_registry()
     reporter = reporter or Reporter()
-    handler = _attach_log(run_dir)
+    first = specs[0].recipe
+    finished: list[Finished] = []
+    failures: list[str] = []
+    total = 0
+    current: list[RunSpec] = list(specs)
     try:
-        return _stages(stages.Context(recipe, run_dir, registry, reporter), split_file)
-    except SerkitError as exc:
-        log.error("%s", exc)
-        raise
+        with create_executor(first.run.executor, first.run.threads, first.ray, reporter) as executor:
+            groups = [specs] if executor.batches_runs else [[spec] for spec in specs]
+            for group in groups:
+                current = group
+                clocks = {spec.run_dir: time.perf_counter() for spec in group}
+                prepared = [_prepare(spec, registry, reporter, executor) for spec in group]
+                total += sum(len(run.plans) for run in prepared)
+                with contextlib.ExitStack() as logs:
+                    for spec in group:
+                        logs.enter_context(logging_to(spec.run_dir / "run.log"))
+                    for run in prepared if executor.batches_runs else []:  # trained together: each counts it all
+                        logs.enter_context(run.ctx.timer("train"))
+                    results, failed = executor.train([job for run in prepared for job in run.jobs()], reporter)
+                failures += failed
+                for run in prepared:
+                    if run.store is not None:
+                        run.store.close()
+                    if all(job.key in results for job in run.jobs()):
+                        with logging_to(run.ctx.run_dir / "run.log"):
+                            summary = _finish(run, [results[job.key] for job in run.jobs()])
+                        seconds = time.perf_counter() - clocks[run.ctx.run_dir]
+                        finished.append(Finished(_spec_of(group, run), summary, seconds))
     except KeyboardInterrupt:
-        log.error("interrupted; continue with: serkit resume %s", run_dir)
-        raise SerkitError(f"interrupted; continue with: serkit resume {run_dir}") from None
-    finally:
-        log.removeHandler(handler)
-        handler.close()
+        where = f"serkit resume {current[0].run_dir}" if len(specs) == 1 else "the same command again"
+        for spec in current:
+            with logging_to(spec.run_dir / "run.log"):
+                log.error("interrupted; continue with: %s", where)
+        raise SerkitError(f"interrupted; continue with: {where}") from None
+    if failures:
+        raise JobFailures(failures, total)
+    return finished
 
 
-def _stages(ctx: stages.Context, split_file: str | None) -> RunSummary:
-    recipe, reporter = ctx.recipe, ctx.reporter
-    started = datetime.now().isoformat(timespec="seconds")
-    write_text(ctx.run_dir / "recipe.toml", recipe.to_toml())
-    reporter.say(f"serkit {__version__}: run '{recipe.run.name}' -> {ctx.run_dir}", "bold")
-    with ctx.timer("scan dataset"):
-        corpus = stages.scan(ctx)
-    with ctx.timer("split"):
-        plans = stages.split(ctx, corpus, split_file)
-    description = describe_protocol(recipe, corpus)
-    reporter.say(f"  protocol: {description}")
-    with stages.features(ctx, corpus, plans) as store:
-        results = [stages.train_fold(ctx, plan, store, corpus) for plan in plans]
-    summary = write_outputs(ctx, results, corpus, description, started)
-    reporter.show(metrics_table(summary.metrics, f"{recipe.run.name}: test results ({description})"))
+def _spec_of(group: list[RunSpec], run: PreparedRun) -> RunSpec:
+    return next(spec for spec in group if spec.run_dir == run.ctx.run_dir)
+
+
+def _prepare(spec: RunSpec, registry: Registry, reporter: Reporter, executor: Executor) -> PreparedRun:
+    """Scan, split and compute the features of one run (logged to its run.log)."""
+    recipe, run_dir = spec.recipe, spec.run_dir
+    if spec.label:
+        reporter.show(Rule(spec.label))
+    with logging_to(run_dir / "run.log"):
+        try:
+            ctx = stages.Context(recipe, run_dir, registry, reporter, execution=executor.record())
+            started = datetime.now().isoformat(timespec="seconds")
+            write_text(run_dir / "recipe.toml", recipe.to_toml())
+            reporter.say(f"serkit {__version__}: run '{recipe.run.name}' -> {run_dir}", "bold")
+            cache_dir = Path(recipe.run.cache_dir or default_cache_dir())
+            executor.check_storage([cache_dir, run_dir])
+            with ctx.timer("scan dataset"):
+                corpus = stages.scan(ctx)
+            with ctx.timer("split"):
+                plans = stages.split(ctx, corpus, spec.split_file)
+            description = describe_protocol(recipe, corpus)
+            reporter.say(f"  protocol: {description}")
+            store: FeatureStore | None = stages.features(ctx, corpus, plans, precompute=executor.precompute(run_dir))
+            if executor.batches_runs and store is not None:  # each training reads the cache on its own node
+                store.close()
+                store = None
+            return PreparedRun(ctx, corpus, plans, description, started, spec.label, store)
+        except SerkitError as exc:
+            log.error("%s", exc)
+            raise
+
+
+def _finish(run: PreparedRun, results: list[FoldResult]) -> RunSummary:
+    ctx, reporter, recipe = run.ctx, run.ctx.reporter, run.ctx.recipe
+    summary = write_outputs(ctx, results, run.corpus, run.description, run.started)
+    reporter.show(metrics_table(summary.metrics, f"{recipe.run.name}: test results ({run.description})"))
     for stage, seconds in ctx.timer.seconds.items():
         reporter.show(f"  {stage:<14} {seconds:8.1f} s")
     accuracy, uar = 100 * summary.metrics["accuracy"], 100 * summary.metrics["uar"]
@@ -105,8 +186,9 @@ def run_recipe(
     return run_dir
 
 
-def resume_run(run_dir: str, reporter: Reporter | None = None) -> Path:
-    """Continue an interrupted run from its folder: same recipe and split, training from its checkpoint."""
+def resume_run(run_dir: str, reporter: Reporter | None = None, execution: list[str] | None = None) -> Path:
+    """Continue an interrupted run from its folder: same recipe and split, training from its checkpoint.
+    ``execution``: overrides of execution settings only (run.executor, ray.*), which change no result."""
     folder = Path(run_dir)
     if not (folder / "recipe.toml").is_file():
         raise SerkitError(f"{folder}: not a serkit run folder (no recipe.toml)")
@@ -114,15 +196,12 @@ def resume_run(run_dir: str, reporter: Reporter | None = None) -> Path:
         raise SerkitError(f"{folder}: this run is already complete (metrics.json exists)")
     registry = get_registry()
     registry.raise_problems()
-    recipe = load_recipe(folder / "recipe.toml", [], registry, file_base=Path.cwd())  # as the run was started
+    for override in execution or []:
+        key = override.split("=", 1)[0]
+        section, _, name = key.partition(".")
+        if name not in EXECUTION_KEYS.get(section, ()):
+            raise SerkitError(f"--set {override}: resume changes execution settings only, not {key}")
+    recipe = load_recipe(folder / "recipe.toml", execution or [], registry, file_base=Path.cwd())  # as started
     split_file = str(folder / "split.json") if (folder / "split.json").is_file() else None
     execute(recipe, folder, registry=registry, reporter=reporter, split_file=split_file)
     return folder
-
-
-def _attach_log(run_dir: Path) -> logging.Handler:
-    handler = logging.FileHandler(run_dir / "run.log", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    return handler

@@ -65,6 +65,10 @@ class Context:
     timer: StageTimer = field(default_factory=StageTimer)
     #: Which cache and pipeline record the run's features are in (environment.json keeps it).
     cache_record: dict[str, str] = field(default_factory=dict)
+    #: The content digest of each utterance's file, once the feature stage has hashed them.
+    file_hashes: list[str] = field(default_factory=list)
+    #: How the trainings are executed (environment.json keeps it).
+    execution: dict[str, Any] = field(default_factory=dict)
 
     def guarded(self, component: Component, action: Callable[[], T], doing: str = "") -> T:
         """Run plugin code, naming the component and its distribution if it fails."""
@@ -128,22 +132,41 @@ def split(ctx: Context, corpus: Corpus, split_file: str | None = None) -> list[F
     return plans
 
 
-def features(ctx: Context, corpus: Corpus, plans: list[FoldPlan]) -> FeatureStore:
+#: Computes missing cache entries before the feature stage reads them (the Ray executor spreads them
+#: over the cluster): called with the pipeline, the files, their hashes, the items and the cache folder.
+Precompute = Callable[[Pipeline, list[str], list[str], list[Item], Path], None]
+
+
+def features(
+    ctx: Context,
+    corpus: Corpus,
+    plans: list[FoldPlan],
+    *,
+    hashes: list[str] | None = None,
+    workers: int = 0,
+    precompute: Precompute | None = None,
+) -> FeatureStore:
     """Features of every original and every augmented training copy any fold needs: cached, and
-    written to a store on disk that training reads a batch at a time (the caller closes it)."""
+    written to a store on disk that training reads a batch at a time (the caller closes it).
+    ``hashes`` (the files' digests) are computed when not given; ``workers`` overrides run.workers."""
     recipe = ctx.recipe
     utterances = corpus.utterances
     items: set[Item] = {(i, None) for i in range(len(utterances))}
     for plan in plans:
         items |= set(plan.training_items(len(recipe.augment)))
     cache_dir = recipe.run.cache_dir or default_cache_dir()
-    workers = recipe.run.workers or os.cpu_count() or 1
+    workers = workers or recipe.run.workers or os.cpu_count() or 1
     pipeline = Pipeline(recipe.preprocess, recipe.augment, recipe.features, recipe.run.seed, ctx.registry.origins())
     paths = [u.path for u in utterances]
-    with ctx.timer("hash files"):
-        hashes = [file_digest(p) for p in paths]
+    if hashes is None:
+        with ctx.timer("hash files"):
+            hashes = [file_digest(p) for p in paths]
+    ctx.file_hashes = hashes
     ordered = sorted(items, key=_item_order)
     root = Path(cache_dir)
+    if precompute is not None:
+        with ctx.timer("features"):
+            precompute(pipeline, paths, hashes, ordered, root)
     with (
         ctx.timer("features"),
         cache_lock(root, exclusive=False),

@@ -1,0 +1,260 @@
+"""The Ray executor (``run.executor = "ray"``): features by file batch, then every training, as Ray tasks.
+
+The driver (the ``serkit`` process) scans, splits and plans; missing features are computed by
+Ray tasks into the shared cache; then each (variant, repeat, fold) training is a task that reads
+its features from that cache and writes its fold folder, exactly as the local executor would.
+Workers never write anything but the cache and their own fold folder.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from serkit.core.errors import SerkitError
+from serkit.core.settings import RaySettings
+from serkit.data.pipeline import Item, Pipeline
+from serkit.data.split import FoldPlan
+from serkit.experiment.execution import Executor, Job, Results, describe_failure, failed, logging_to, torch_threads
+from serkit.experiment.records import Corpus, FoldResult
+from serkit.experiment.reporter import Reporter
+
+#: A lost worker (a killed process, a node gone) reruns its task this many times, from its checkpoint.
+RETRIES = 3
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise SerkitError("run.executor: 'ray' needs Ray, which is not installed: pip install 'serkit[ray]'") from None
+    return ray
+
+
+class RayExecutor(Executor):
+    name = "ray"
+    batches_runs = True
+
+    def __init__(self, threads: int, settings: RaySettings, reporter: Reporter) -> None:
+        self.ray = import_ray()
+        self.settings = settings
+        self.reporter = reporter
+        self.threads = threads or max(1, int(settings.num_cpus))
+        self._started = False
+
+    def __enter__(self) -> RayExecutor:
+        ray = self.ray
+        if not ray.is_initialized():
+            address = self.settings.address or None
+            try:
+                ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+            except Exception as exc:
+                where = f"the Ray cluster at '{address}'" if address else "a local Ray instance"
+                raise SerkitError(f"ray.address: cannot start or join {where} ({describe_failure(exc)})") from exc
+            self._started = True
+        resources = ray.cluster_resources()
+        self.reporter.say(
+            f"  ray: {len(self._nodes())} node(s), {resources.get('CPU', 0):g} CPU(s), "
+            f"{resources.get('GPU', 0):g} GPU(s); each training reserves {self.settings.num_cpus:g} CPU(s)"
+            + (f" and {self.settings.num_gpus:g} GPU(s)" if self.settings.num_gpus else "")
+            + f", {self.threads} torch thread(s)"
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._started:
+            self.ray.shutdown()
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "executor": self.name,
+            "threads_per_training": self.threads,
+            "ray": {
+                "version": self.ray.__version__,
+                "nodes": len(self._nodes()),
+                "num_cpus_per_training": self.settings.num_cpus,
+                "num_gpus_per_training": self.settings.num_gpus,
+            },
+        }
+
+    def _nodes(self) -> list[dict[str, Any]]:
+        return [node for node in self.ray.nodes() if node.get("Alive")]
+
+    def _options(self, **more: Any) -> dict[str, Any]:
+        return {"num_cpus": self.settings.num_cpus, "num_gpus": self.settings.num_gpus, **more}
+
+    def check_storage(self, folders: list[Path]) -> None:
+        """Every node must see the cache and run folders: a marker written here is looked for on each."""
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        markers = []
+        for folder in folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            marker = folder / f".serkit-visible-{uuid.uuid4().hex}"
+            marker.write_text("serkit checks that Ray workers see this folder\n")
+            markers.append(marker)
+        try:
+            checks = {
+                node["NodeManagerAddress"]: _sees.options(
+                    num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)
+                ).remote([str(m) for m in markers])
+                for node in self._nodes()
+            }
+            for address, check in checks.items():
+                missing = self.ray.get(check, timeout=120)
+                if missing:
+                    folder = Path(missing[0]).parent
+                    raise SerkitError(
+                        f"run.cache_dir / run.output: Ray workers on node {address} cannot see {folder}; put the "
+                        "feature cache and the run folders on storage every node mounts at the same path "
+                        "(see docs/scaling.md)"
+                    )
+        finally:
+            for marker in markers:
+                marker.unlink(missing_ok=True)
+
+    def precompute(self, run_dir: Path) -> Any:
+        def spread(pipeline: Pipeline, paths: list[str], hashes: list[str], items: list[Item], root: Path) -> None:
+            from serkit.data.cache import ArrayCache
+
+            cache = ArrayCache(root)
+            key = pipeline.feature_key
+            missing = [i for i in items if not cache.path("features", key(hashes[i[0]], i[1])).exists()]
+            by_file: dict[int, list[Item]] = {}
+            for item in missing:
+                by_file.setdefault(item[0], []).append(item)
+            files = sorted(by_file)
+            size = self.settings.feature_batch
+            batches = [[item for f in files[k : k + size] for item in by_file[f]] for k in range(0, len(files), size)]
+            if not batches:
+                return
+            task = _features_batch.options(**self._options(max_retries=RETRIES))
+            pending = {
+                task.remote(str(run_dir / "recipe.toml"), paths, hashes, batch, str(root)): len(batch)
+                for batch in batches
+            }
+            with self.reporter.progress("features on ray", len(missing), f"{len(batches)} task(s)") as bar:
+                failures = []
+                while pending:
+                    done, _ = self.ray.wait(list(pending), num_returns=1)
+                    for ref in done:
+                        try:
+                            self.ray.get(ref)
+                        except Exception as exc:
+                            failures.append(describe_failure(getattr(exc, "cause", None) or exc))
+                        bar.advance(pending.pop(ref))
+            if failures:
+                raise SerkitError(f"features: {len(failures)} Ray task(s) failed: {failures[0]}")
+
+        return spread
+
+    def train(self, jobs: list[Job], reporter: Reporter) -> tuple[Results, list[str]]:
+        task = _train_job.options(**self._options(max_retries=RETRIES))
+        pending = {}
+        for job in jobs:
+            run = job.run
+            spec = (str(run.ctx.run_dir), job.plan, run.corpus, run.ctx.file_hashes, self.threads)
+            pending[task.remote(*spec)] = job
+        slots = self._slots()
+        results: Results = {}
+        failures: list[str] = []
+        start = time.perf_counter()
+        try:
+            with reporter.progress("trainings", len(jobs)) as bar:
+                while pending:
+                    running = min(len(pending), slots)
+                    bar.update(info=f"{running} running, {len(pending) - running} queued")
+                    done, _ = self.ray.wait(list(pending), num_returns=1, timeout=2.0)
+                    for ref in done:
+                        job = pending.pop(ref)
+                        try:
+                            status, value = self.ray.get(ref)
+                        except Exception as exc:  # a worker lost more often than RETRIES
+                            failures.append(failed(job, reporter, exc))
+                            continue
+                        if status == "ok":
+                            results[job.key] = value
+                            seconds = time.perf_counter() - start
+                            reporter.say(f"  {job.label}: done ({len(results)}/{len(jobs)}, {seconds:.0f} s)", "dim")
+                        else:
+                            failures.append(failed(job, reporter, message=value[0], trace=value[1]))
+                        bar.advance()
+        except BaseException:
+            for ref in pending:
+                self.ray.cancel(ref, force=True)
+            raise
+        return results, failures
+
+    def _slots(self) -> int:
+        """How many trainings the cluster runs at once (by its CPUs and GPUs)."""
+        resources = self.ray.cluster_resources()
+        slots = int(resources.get("CPU", 1) // self.settings.num_cpus)
+        if self.settings.num_gpus:
+            slots = min(slots, int(resources.get("GPU", 0) // self.settings.num_gpus))
+        return max(1, slots)
+
+
+def _remote(function: Any) -> Any:
+    """A Ray remote function, made when first used (Ray is imported only when asked for)."""
+    ray = import_ray()
+    return ray.remote(function)
+
+
+class _Lazy:
+    def __init__(self, function: Any) -> None:
+        self.function: Any = function
+        self.remote_function: Any = None
+
+    def options(self, **options: Any) -> Any:
+        if self.remote_function is None:
+            self.remote_function = _remote(self.function)
+        return self.remote_function.options(**options)
+
+
+def _visible(markers: list[str]) -> list[str]:
+    return [m for m in markers if not Path(m).is_file()]
+
+
+def _load(run_dir: Path) -> Any:
+    from serkit.core.recipe import load_recipe
+    from serkit.core.registry import get_registry
+
+    registry = get_registry()
+    registry.raise_problems()
+    return load_recipe(run_dir / "recipe.toml", [], registry, file_base=run_dir), registry
+
+
+def _compute_batch(recipe_file: str, paths: list[str], hashes: list[str], items: list[Item], root: str) -> None:
+    """A Ray task: compute some items' features into the shared cache."""
+    from serkit.data.cache import ArrayCache
+    from serkit.data.pipeline import compute_features
+
+    recipe, registry = _load(Path(recipe_file).parent)
+    pipeline = Pipeline(recipe.preprocess, recipe.augment, recipe.features, recipe.run.seed, registry.origins())
+    compute_features(pipeline, paths, hashes, items, ArrayCache(root), 1, sink=lambda item, array: None)
+
+
+def _train(
+    run_dir: str, plan: FoldPlan, corpus: Corpus, hashes: list[str], threads: int
+) -> tuple[str, FoldResult | tuple[str, str]]:
+    """A Ray task: one fold's training, from features in the shared cache, into its fold folder."""
+    from serkit.experiment import stages
+
+    folder = Path(run_dir)
+    try:
+        with logging_to(folder / "folds" / plan.id / "train.log"), torch_threads(threads):
+            recipe, registry = _load(folder)
+            ctx = stages.Context(recipe, folder, registry, Reporter())
+            with stages.features(ctx, corpus, [plan], hashes=hashes, workers=1) as store:
+                return "ok", stages.train_fold(ctx, plan, store, corpus)
+    except Exception as exc:
+        import traceback
+
+        return "failed", (describe_failure(exc), "".join(traceback.format_exception(exc)))
+
+
+_sees = _Lazy(_visible)
+_features_batch = _Lazy(_compute_batch)
+_train_job = _Lazy(_train)
