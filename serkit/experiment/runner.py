@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +20,7 @@ from serkit.core.version import __version__
 from serkit.data.cache import default_cache_dir
 from serkit.data.store import FeatureStore
 from serkit.experiment import stages
-from serkit.experiment.execution import Executor, JobFailures, PreparedRun, create_executor, logging_to
+from serkit.experiment.execution import Executor, Job, JobFailures, PreparedRun, create_executor, logging_to
 from serkit.experiment.outputs import write_outputs
 from serkit.experiment.records import FoldResult, RunSummary
 from serkit.experiment.report import metrics_table
@@ -85,7 +86,10 @@ def execute_runs(
                         logs.enter_context(logging_to(spec.run_dir / "run.log"))
                     for run in prepared if executor.batches_runs else []:  # trained together: each counts it all
                         logs.enter_context(run.ctx.timer("train"))
-                    results, failed = executor.train([job for run in prepared for job in run.jobs()], reporter)
+                    results = {job.key: found for job, found in _finished_before(prepared) if found is not None}
+                    todo = [job for run in prepared for job in run.jobs() if job.key not in results]
+                    trained, failed = executor.train(todo, reporter) if todo else ({}, [])
+                    results.update(trained)
                 failures += failed
                 for run in prepared:
                     if run.store is not None:
@@ -104,6 +108,14 @@ def execute_runs(
     if failures:
         raise JobFailures(failures, total)
     return finished
+
+
+def _finished_before(prepared: list[PreparedRun]) -> Iterator[tuple[Job, FoldResult | None]]:
+    """Each job with its fold's result from an earlier attempt (None where it has to be trained)."""
+    for run in prepared:
+        with logging_to(run.ctx.run_dir / "run.log"):
+            for job in run.jobs():
+                yield job, stages.finished_fold(run.ctx, job.plan, run.corpus)
 
 
 def _spec_of(group: list[RunSpec], run: PreparedRun) -> RunSpec:

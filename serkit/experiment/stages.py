@@ -18,7 +18,7 @@ import numpy as np
 
 from serkit.core.components import Component
 from serkit.core.errors import SerkitError
-from serkit.core.faults import crash_point
+from serkit.core.faults import crash_point, failing_fold
 from serkit.core.fileio import write_atomic, write_json
 from serkit.core.guard import guarded
 from serkit.core.learner import Features, FitContext, Transform
@@ -204,13 +204,10 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
 
     recipe, say = ctx.recipe, ctx.reporter.say
     folder = ctx.run_dir / "folds" / plan.id
-    if (folder / "result.json").is_file():
-        earlier = FoldResult.read(folder / "result.json")
-        damage = _model_damage(ctx, earlier, folder, len(corpus.labels))
-        if not damage:
-            say(f"  fold {plan.id}: finished in an earlier attempt, reusing its result")
-            return earlier
-        say(f"  fold {plan.id}: {damage}; training the fold again", "yellow")
+    earlier = finished_fold(ctx, plan, corpus)
+    if earlier is not None:
+        return earlier
+    failing_fold(plan.id)
     labels = corpus.labels
     n_aug = len(recipe.augment)
     parts: dict[str, list[Item]] = {
@@ -272,6 +269,20 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
     )
     write_json(folder / "result.json", fold.to_json())  # written last: its presence marks the fold done
     return fold
+
+
+def finished_fold(ctx: Context, plan: FoldPlan, corpus: Corpus) -> FoldResult | None:
+    """The fold's result from an earlier attempt, if it finished and its model loads (said either way)."""
+    folder = ctx.run_dir / "folds" / plan.id
+    if not (folder / "result.json").is_file():
+        return None
+    earlier = FoldResult.read(folder / "result.json")
+    damage = _model_damage(ctx, earlier, folder, len(corpus.labels))
+    if not damage:
+        ctx.reporter.say(f"  fold {plan.id}: finished in an earlier attempt, reusing its result")
+        return earlier
+    ctx.reporter.say(f"  fold {plan.id}: {damage}; training the fold again", "yellow")
+    return None
 
 
 def _model_damage(ctx: Context, fold: FoldResult, folder: Path, n_classes: int) -> str:

@@ -1,0 +1,151 @@
+"""The Ray executor on a real local Ray instance (2 CPUs): the local executor's results, failures
+named with the rest finished, a lost worker and a killed driver resumed, execution settings that
+never rerun a finished variant."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers import RAVDESS, ROOT, need, tiny_run_args
+
+from serkit.core.errors import SerkitError
+
+ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'serkit[ray]'")
+
+#: Three repeats (three trainings, two at a time on 2 CPUs), one augmenter, one torch thread each.
+SMALL = (
+    "augment=[{name = 'gaussian_noise'}]",
+    "train.max_epochs=3",
+    "train.patience=5",
+    "run.repeats=3",
+    "run.threads=1",
+    "run.workers=1",
+)
+
+
+def serkit(
+    *args: str, env: dict[str, str] | None = None, wait: bool = True
+) -> subprocess.Popen | subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "serkit.cli", *args]
+    environment = {**os.environ, "COLUMNS": "200", **(env or {})}
+    if not wait:
+        return subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=400)
+
+
+def run_args(tmp: Path, *more: str) -> list[str]:
+    return tiny_run_args(need(RAVDESS), tmp, *SMALL, *more)
+
+
+def only_run(tmp: Path) -> Path:
+    (run,) = (tmp / "runs").iterdir()
+    return run
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> str:
+    """The local executor's predictions, one torch thread per training."""
+    tmp = tmp_path_factory.mktemp("local")
+    done = serkit(*run_args(tmp))
+    assert done.returncode == 0, done.stdout + done.stderr
+    return (only_run(tmp) / "predictions.csv").read_text()
+
+
+def test_ray_gives_the_local_executors_predictions(tmp_path, reference):
+    done = serkit(*run_args(tmp_path), "--executor", "ray")
+    assert done.returncode == 0, done.stdout + done.stderr
+    run = only_run(tmp_path)
+    assert (run / "predictions.csv").read_text() == reference
+    assert "features on ray" in done.stdout  # a fresh cache: features were computed by Ray tasks
+    import json
+
+    execution = json.loads((run / "environment.json").read_text())["execution"]
+    assert execution["executor"] == "ray" and execution["threads_per_training"] == 1
+    assert sorted(p.name for p in (run / "folds").iterdir()) == ["random", "random-repeat2", "random-repeat3"]
+
+
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_a_failing_training_is_named_and_the_others_finish(tmp_path, reference, executor):
+    failed = serkit(*run_args(tmp_path), "--executor", executor, env={"SERKIT_FAULT": "fail-fold:random-repeat2"})
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    output = " ".join((failed.stdout + failed.stderr).split())
+    assert "1 of 3 trainings failed" in output
+    assert "fold random-repeat2: RuntimeError: injected failure" in output
+    run = only_run(tmp_path)
+    assert (run / "folds" / "random" / "result.json").is_file()
+    assert (run / "folds" / "random-repeat3" / "result.json").is_file()
+    assert not (run / "metrics.json").exists()
+    assert "Traceback" in (run / "run.log").read_text()  # the details are kept in the log
+
+    resumed = serkit("resume", str(run), "--executor", "local")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert resumed.stdout.count("finished in an earlier attempt") == 2
+    assert (run / "predictions.csv").read_text() == reference
+
+
+def test_a_lost_worker_is_rerun_from_its_checkpoint(tmp_path, reference):
+    marker = tmp_path / "killed-once"
+    env = {"SERKIT_FAULT": "epoch", "SERKIT_FAULT_ONCE": str(marker)}
+    done = serkit(*run_args(tmp_path), "--executor", "ray", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert marker.is_file()  # a worker was killed in its second epoch, and Ray ran its training again
+    assert (only_run(tmp_path) / "predictions.csv").read_text() == reference
+
+
+def test_a_killed_driver_resumes_to_the_same_predictions(tmp_path, reference):
+    process = serkit(*run_args(tmp_path), "--executor", "ray", wait=False)
+    assert isinstance(process, subprocess.Popen)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list((tmp_path / "runs").glob("*/folds/*/result.json")):
+        assert process.poll() is None, process.communicate()[0]
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    run = only_run(tmp_path)
+    assert not (run / "metrics.json").exists()
+    resumed = serkit("resume", str(run), "--executor", "ray")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "finished in an earlier attempt" in resumed.stdout
+    assert (run / "predictions.csv").read_text() == reference
+
+
+def test_execution_settings_never_rerun_a_finished_variant(tmp_path):
+    sweep = tmp_path / "sweep.toml"
+    common = ", ".join(f'"{o}"' for o in (*SMALL[1:], "run.repeats=1", "augment=[]", f"dataset.root={need(RAVDESS)}"))
+    sweep.write_text(
+        f'[sweep]\nname = "s"\nbase = "{ROOT / "recipes" / "tiny.toml"}"\nset = [{common}]\n'
+        '[[variant]]\nname = "smaller"\nset = ["model.lstm_units=8"]\n'
+    )
+    where = ["--set", f"run.output={tmp_path / 'runs'}", "--set", f"run.cache_dir={tmp_path / 'cache'}"]
+    first = serkit("ablate", str(sweep), *where)
+    assert first.returncode == 0, first.stdout + first.stderr
+    again = serkit(
+        "ablate", str(sweep), *where, "--executor", "ray", "--set", "ray.num_cpus=2", "--set", "run.workers=2"
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.count("finished earlier, reusing") == 2
+    assert "ray:" not in again.stdout  # nothing to run: Ray was not even started
+
+
+def test_resume_changes_execution_settings_only(tmp_path):
+    from serkit.experiment.runner import resume_run
+
+    (tmp_path / "recipe.toml").write_text("")
+    with pytest.raises(SerkitError, match=r"resume changes execution settings only, not train\.max_epochs"):
+        resume_run(str(tmp_path), execution=["train.max_epochs=3"])
+
+
+def test_ray_missing_is_one_line(monkeypatch):
+    from serkit.core.settings import RaySettings
+    from serkit.experiment.execution import create_executor
+    from serkit.experiment.reporter import Reporter
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(SerkitError, match=r"needs Ray, which is not installed: pip install 'serkit\[ray\]'"):
+        create_executor("ray", 0, RaySettings(), Reporter())
