@@ -136,6 +136,19 @@ def ablate(sweep: str, overrides: tuple[str, ...], name: str, executor: str | No
 
 
 @cli.command()
+@click.argument("search", type=click.Path(dir_okay=False))
+@set_option("Override a recipe key in every trial, e.g. --set dataset.root=/data/emodb/wav.")
+@click.option("--address", default=None, help="Ray cluster to join: auto, or ray://host:port (default: a local one).")
+@friendly_errors
+def tune(search: str, overrides: tuple[str, ...], address: str | None) -> None:
+    """Search hyperparameters on Ray Tune (validation parts only), then run the best recipe once."""
+    from serkit.experiment.reporter import ConsoleReporter
+    from serkit.experiment.tune import run_search
+
+    run_search(search, [*overrides, *execution_overrides(None, address)], ConsoleReporter())
+
+
+@cli.command()
 @click.argument("run_dir", type=click.Path())
 @click.argument("audio", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (with every window of long recordings).")

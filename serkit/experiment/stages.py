@@ -67,6 +67,8 @@ class Context:
     cache_record: dict[str, str] = field(default_factory=dict)
     #: The content digest of each utterance's file, once the feature stage has hashed them.
     file_hashes: list[str] = field(default_factory=list)
+    #: Called after every epoch of every fold with the fold and the epoch's row (tuning, tracking).
+    on_epoch: Callable[[FoldPlan, dict[str, float]], None] | None = None
     #: How the trainings are executed (environment.json keeps it).
     execution: dict[str, Any] = field(default_factory=dict)
 
@@ -197,8 +199,10 @@ def features(
     return store
 
 
-def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus) -> FoldResult:
-    """Train and test one fold; a fold finished before (an interrupted run) is read back instead."""
+def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus, *, test: bool = True) -> FoldResult:
+    """Train and test one fold; a fold finished before (an interrupted run) is read back instead.
+    With ``test=False`` (a tuning trial) the test part is neither normalised nor scored: the result
+    has no metrics and no predictions, and is not written as a finished fold."""
     from serkit.experiment.learners import make_learner
     from serkit.experiment.train import seed_everything
 
@@ -213,7 +217,7 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
     parts: dict[str, list[Item]] = {
         "fit": plan.training_items(n_aug),
         "validation": [(i, None) for i in plan.validation],
-        "test": [(i, None) for i in plan.test],
+        "test": [(i, None) for i in plan.test] if test else [],
     }
     x, y, normaliser, transform = _normalised_parts(ctx, store, corpus, parts)
 
@@ -231,6 +235,8 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
 
         def on_epoch(row: dict[str, float]) -> None:
             _log_epoch(row)
+            if ctx.on_epoch is not None:
+                ctx.on_epoch(plan, row)
             info = f"val loss {row['val_loss']:.3f} acc {100 * row['val_accuracy']:.1f}%"
             task.update(completed=int(row["epoch"]), info=info)
 
@@ -241,9 +247,12 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
         task.update(completed=len(outcome.history), total=len(outcome.history))
     if outcome.resumed_from:
         say(f"  resumed training from the checkpoint after epoch {outcome.resumed_from}")
-    with ctx.timer("evaluate"):
-        probabilities = learner.predict_proba(x["test"], transform)
-        metrics = evaluate(y["test"], probabilities.argmax(1), labels)
+    if not test:
+        probabilities, metrics = np.zeros((0, len(labels)), np.float32), {}
+    else:
+        with ctx.timer("evaluate"):
+            probabilities = learner.predict_proba(x["test"], transform)
+            metrics = evaluate(y["test"], probabilities.argmax(1), labels)
     weights = learner.dumps()
     model_file = f"model{learner.suffix}"
     write_atomic(folder / model_file, lambda out: out.write(weights), binary=True)
@@ -267,7 +276,8 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
         model_file=model_file,
         method=outcome.method,
     )
-    write_json(folder / "result.json", fold.to_json())  # written last: its presence marks the fold done
+    if test:
+        write_json(folder / "result.json", fold.to_json())  # written last: its presence marks the fold done
     return fold
 
 

@@ -1,0 +1,469 @@
+"""`serkit tune`: hyperparameter search on Ray Tune, selected on validation parts only.
+
+A search file names a base recipe and a search space over any recipe keys::
+
+    [tune]
+    name = "tune-crnn"
+    base = "paper-emodb.toml"      # relative to this file
+    metric = "val_uar"             # val_uar, val_accuracy or val_loss: never a test metric
+    trials = 16                    # budget: trials ...
+    time_budget_s = 0              # ... and seconds (0: no limit)
+    search = "optuna"              # random or optuna (TPE)
+    scheduler = "asha"             # asha (stops poor trials early) or fifo
+    grace_epochs = 2               # ASHA: epochs every trial trains before it can be stopped
+    reduction_factor = 2
+    set = []                       # overrides of the base, for every trial
+
+    [space]
+    "train.learning_rate" = { loguniform = [1e-5, 1e-2] }
+    "model.lstm_units" = { choice = [64, 128, 256] }
+    "model.dropout" = { uniform = [0.1, 0.5] }
+    "train.batch_size" = { randint = [8, 32] }   # both ends included
+
+Every trial is a run folder under ``<run.output>/<name>/trials/`` trained in validation-only mode:
+its test parts are never normalised, predicted or scored. A trial's score is the mean, over its
+folds, of the metric at each fold's kept (best-validation) epoch; ASHA compares trials epoch by
+epoch. The best complete trial's recipe is written to ``best.toml`` and run once normally.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from serkit.core.errors import SerkitError
+from serkit.core.fileio import write_json, write_text
+from serkit.core.recipe import Recipe, check_run_name, load_recipe, read_toml
+from serkit.core.registry import Registry, get_registry
+from serkit.core.suggest import did_you_mean
+from serkit.experiment.reporter import Reporter
+
+TUNE_KEYS = (
+    "name",
+    "base",
+    "metric",
+    "trials",
+    "time_budget_s",
+    "search",
+    "scheduler",
+    "grace_epochs",
+    "reduction_factor",
+    "set",
+)
+METRICS = {"val_uar": "max", "val_accuracy": "max", "val_loss": "min"}
+DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
+
+
+@dataclass(frozen=True)
+class Dimension:
+    key: str
+    kind: str
+    values: list[Any]
+
+    def sample_space(self) -> Any:
+        """The Ray Tune distribution."""
+        from ray import tune
+
+        if self.kind == "choice":
+            return tune.choice(self.values)
+        low, high = self.values
+        if self.kind == "uniform":
+            return tune.uniform(low, high)
+        if self.kind == "loguniform":
+            return tune.loguniform(low, high)
+        return tune.randint(low, high + 1)  # both ends included
+
+    def examples(self) -> list[Any]:
+        """Values that every trial's recipe must accept: each choice, or both ends of a range."""
+        return list(self.values)
+
+
+@dataclass(frozen=True)
+class Search:
+    name: str
+    path: Path
+    base: Path
+    shared: list[str]
+    overrides: list[str]
+    space: list[Dimension]
+    metric: str
+    trials: int
+    time_budget_s: float
+    search: str
+    scheduler: str
+    grace_epochs: int
+    reduction_factor: int
+    recipe: Recipe  # the base recipe with the shared overrides
+
+    @property
+    def mode(self) -> str:
+        return METRICS[self.metric]
+
+    @property
+    def output(self) -> Path:
+        return Path(self.recipe.run.output).absolute() / self.name
+
+    def trial_recipe(self, config: dict[str, Any], registry: Registry) -> Recipe:
+        """The base recipe with a trial's values."""
+        own = [f"{key}={json.dumps(value)}" for key, value in config.items()]
+        here = self.path.parent.absolute()
+        layers = [(self.shared, here), (self.overrides, Path.cwd()), (own, Path.cwd())]
+        return load_recipe(self.base, (), registry, layers=layers)
+
+
+def _choice(table: dict[str, Any], key: str, allowed: tuple[str, ...], default: str, where: str) -> str:
+    value = str(table.get(key, default))
+    if value not in allowed:
+        raise SerkitError(f"{where}.{key}: '{value}' is not one of {', '.join(allowed)}")
+    return value
+
+
+def _positive(table: dict[str, Any], key: str, default: float, where: str, integer: bool = True) -> Any:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or (integer and value != int(value)):
+        raise SerkitError(f"{where}.{key}: expected a {'whole ' if integer else ''}number >= 0, got {value!r}")
+    return int(value) if integer else float(value)
+
+
+def parse_dimension(key: str, spec: Any, where: str) -> Dimension:
+    if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in DISTRIBUTIONS:
+        raise SerkitError(
+            f'{where}."{key}": expected one of {{ choice = [...] }}, {{ uniform = [low, high] }}, '
+            "{ loguniform = [low, high] }, { randint = [low, high] }"
+        )
+    kind, values = next(iter(spec.items()))
+    if not isinstance(values, list) or not values:
+        raise SerkitError(f'{where}."{key}".{kind}: expected a non-empty list')
+    if kind != "choice":
+        numbers = len(values) == 2 and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+        if not numbers or values[0] >= values[1]:
+            raise SerkitError(f'{where}."{key}".{kind}: expected [low, high] with low < high')
+        if kind == "loguniform" and values[0] <= 0:
+            raise SerkitError(f'{where}."{key}".loguniform: the low end must be > 0')
+        if kind == "randint" and not all(isinstance(v, int) for v in values):
+            raise SerkitError(f'{where}."{key}".randint: expected whole numbers')
+    return Dimension(key, kind, values)
+
+
+def load_search(path: str | Path, overrides: list[str], registry: Registry) -> Search:
+    """Read a search file; the base recipe is validated with every choice and both ends of every range."""
+    path = Path(path)
+    raw = read_toml(path, "search")
+    where = f"search '{path}'"
+    for key in raw:
+        if key not in ("tune", "space"):
+            raise SerkitError(f"{where}: {key}: unknown table{did_you_mean(key, ('tune', 'space'))} (tune, space)")
+    head = raw.get("tune")
+    if not isinstance(head, dict) or "base" not in head:
+        raise SerkitError(f'{where}: needs a [tune] table with base = "recipe.toml"')
+    for key in head:
+        if key not in TUNE_KEYS:
+            raise SerkitError(f"{where}: tune.{key}: unknown key{did_you_mean(key, TUNE_KEYS)}")
+    space_table = raw.get("space")
+    if not isinstance(space_table, dict) or not space_table:
+        raise SerkitError(
+            f'{where}: needs a [space] table, e.g. "train.learning_rate" = {{ loguniform = [1e-5, 1e-2] }}'
+        )
+    space = [parse_dimension(key, spec, f"{where}: space") for key, spec in space_table.items()]
+    shared = head.get("set", [])
+    if not isinstance(shared, list) or not all(isinstance(v, str) for v in shared):
+        raise SerkitError(f'{where}: tune.set: expected a list of "KEY=VALUE" strings')
+    metric = str(head.get("metric", "val_uar"))
+    if metric not in METRICS:
+        hint = " (a test metric can never select: the test parts are not scored while tuning)" * metric.startswith(
+            "test"
+        )
+        raise SerkitError(f"{where}: tune.metric: '{metric}' is not one of {', '.join(METRICS)}{hint}")
+    search = Search(
+        name=str(head.get("name") or path.stem),
+        path=path,
+        base=path.parent / str(head["base"]),
+        shared=shared,
+        overrides=list(overrides),
+        space=space,
+        metric=metric,
+        trials=max(1, _positive(head, "trials", 8, f"{where}: tune")),
+        time_budget_s=_positive(head, "time_budget_s", 0, f"{where}: tune", integer=False),
+        search=_choice(head, "search", ("random", "optuna"), "optuna", f"{where}: tune"),
+        scheduler=_choice(head, "scheduler", ("asha", "fifo"), "asha", f"{where}: tune"),
+        grace_epochs=max(1, _positive(head, "grace_epochs", 1, f"{where}: tune")),
+        reduction_factor=max(2, _positive(head, "reduction_factor", 2, f"{where}: tune")),
+        recipe=None,  # type: ignore[arg-type]  # set below, once the base is known to load
+    )
+    check_run_name(search.name, f"{where}: tune.name")
+    try:
+        recipe = search.trial_recipe({}, registry)
+    except SerkitError as exc:
+        raise SerkitError(f"{where}: base recipe: {exc}") from exc
+    for dimension in space:
+        for value in dimension.examples():
+            try:
+                search.trial_recipe({dimension.key: value}, registry)
+            except SerkitError as exc:
+                raise SerkitError(f'{where}: space."{dimension.key}" = {value!r}: {exc}') from exc
+    return replace(search, recipe=recipe)
+
+
+def run_search(path: str, overrides: list[str], reporter: Reporter | None = None) -> Path:
+    """Run the search, write its report, run the best recipe once; returns the search folder."""
+    from serkit.experiment.ray_executor import RayExecutor
+
+    reporter = reporter or Reporter()
+    registry = get_registry()
+    registry.raise_problems()
+    search = load_search(path, overrides, registry)
+    output = search.output
+    output.mkdir(parents=True, exist_ok=True)
+    base = search.recipe
+    reporter.say(
+        f"tune '{search.name}': {search.trials} trial(s) over {', '.join(d.key for d in search.space)}; "
+        f"{search.search} search, {search.scheduler} scheduler, {search.mode}imise mean {search.metric} "
+        f"over validation parts -> {output}",
+        "bold",
+    )
+    started = time.perf_counter()
+    with RayExecutor(base.run.threads, base.ray, reporter) as executor:
+        executor.check_storage([Path(base.run.cache_dir or _default_cache()), output])
+        _warm_cache(search, registry, reporter, executor)
+        grid = _tune(search, registry, executor.threads)
+    trials = _trials(search, grid)
+    complete = [t for t in trials if t["status"] == "complete"]
+    if not complete:
+        raise SerkitError(f"tune '{search.name}': no trial finished all its folds; see {output / 'trials'}")
+    sign = 1 if search.mode == "max" else -1
+    best = max(complete, key=lambda t: sign * t["score"])
+    best_recipe = search.trial_recipe(best["config"], registry)
+    best_recipe = replace(best_recipe, run=replace(best_recipe.run, name=f"{search.name}-best"))
+    write_text(output / "best.toml", best_recipe.to_toml())
+    seconds = time.perf_counter() - started
+    write_json(output / "trials.json", {"metric": search.metric, "mode": search.mode, "trials": trials})
+    reporter.say(
+        f"best trial {best['trial']}: mean {search.metric} {best['score']:.4f} over {best['folds']} fold(s) "
+        f"({', '.join(f'{k}={v!r}' for k, v in best['config'].items())}); running it once, now scoring the test parts",
+        "bold",
+    )
+    from serkit.experiment.runner import execute, new_run_dir
+
+    final_dir = new_run_dir(str(output), best_recipe.run.name)
+    summary = execute(best_recipe, final_dir, registry=registry, reporter=reporter)
+    write_text(output / "tune.md", _report(search, trials, best, final_dir, summary.metrics, summary.protocol, seconds))
+    reporter.say(f"search report: {output / 'tune.md'}; best recipe: {output / 'best.toml'}")
+    return output
+
+
+def _warm_cache(search: Search, registry: Registry, reporter: Reporter, executor: Any) -> None:
+    """The base recipe's features, computed once on the cluster before the trials start (trials whose
+    values change no feature setting then only read the cache)."""
+    from serkit.experiment import stages
+
+    folder = search.output / "features"
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text(folder / "recipe.toml", search.recipe.to_toml())
+    ctx = stages.Context(search.recipe, folder, registry, reporter)
+    corpus = stages.scan(ctx)
+    plans = stages.split(ctx, corpus)
+    stages.features(ctx, corpus, plans, precompute=executor.precompute(folder)).close()
+
+
+def _default_cache() -> Path:
+    from serkit.data.cache import default_cache_dir
+
+    return default_cache_dir()
+
+
+def _tune(search: Search, registry: Registry, threads: int) -> Any:
+    import optuna
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    recipe = search.recipe
+    max_t = _folds_upper_bound(search, registry) * recipe.train.max_epochs + 1  # the last step: the mean over folds
+    scheduler = None
+    if search.scheduler == "asha":
+        scheduler = ASHAScheduler(
+            time_attr="step",
+            max_t=max_t,
+            grace_period=min(search.grace_epochs, max_t),
+            reduction_factor=search.reduction_factor,
+        )
+    search_alg: Any = None
+    if search.search == "optuna":
+        from ray.tune.search.optuna import OptunaSearch
+
+        search_alg = OptunaSearch(seed=recipe.run.seed)
+    else:
+        from ray.tune.search.basic_variant import BasicVariantGenerator
+
+        search_alg = BasicVariantGenerator(random_state=recipe.run.seed)
+    space = {d.key: d.sample_space() for d in search.space}
+    trainable = tune.with_resources(
+        _trainable(search, threads), {"cpu": recipe.ray.num_cpus, "gpu": recipe.ray.num_gpus}
+    )
+    tuner = tune.Tuner(
+        trainable,
+        param_space=space,
+        tune_config=tune.TuneConfig(
+            metric="score",
+            mode=search.mode,
+            num_samples=search.trials,
+            time_budget_s=search.time_budget_s or None,
+            search_alg=search_alg,
+            scheduler=scheduler,
+        ),
+        run_config=tune.RunConfig(
+            name="ray", storage_path=str(search.output), verbose=0, failure_config=tune.FailureConfig(max_failures=1)
+        ),
+    )
+    return tuner.fit()
+
+
+def _folds_upper_bound(search: Search, registry: Registry) -> int:
+    """How many folds a trial trains (ASHA's horizon is folds x epochs)."""
+    from serkit.experiment.planning import plan_run
+
+    recipe = search.recipe
+    found = recipe.protocol.prepare(recipe.dataset.scan(), recipe.dataset)
+    plans, _ = plan_run(recipe, found.utterances)
+    return len(plans)
+
+
+def _trainable(search: Search, threads: int) -> Any:
+    """The function Ray Tune runs for each trial (in a worker process)."""
+
+    def trial(config: dict[str, Any]) -> None:
+        from ray import tune
+
+        from serkit.experiment.execution import torch_threads
+
+        context = tune.get_context()
+        with torch_threads(threads):
+            validation_run(search, config, search.output / "trials" / context.get_trial_id(), tune.report)
+
+    return trial
+
+
+def validation_run(search: Search, config: dict[str, Any], run_dir: Path, report: Any) -> dict[str, Any]:
+    """One trial: every fold trained with its validation part, the test parts untouched; reports each
+    epoch's metric (``step`` = fold index x max_epochs + epoch) and, last, the mean over folds."""
+    from serkit.experiment import stages
+    from serkit.experiment.execution import logging_to
+    from serkit.experiment.runner import describe_protocol
+
+    registry = get_registry()
+    recipe = search.trial_recipe(config, registry)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text(run_dir / "recipe.toml", recipe.to_toml())
+    write_json(run_dir / "trial.json", {"config": config, "status": "running"})
+    max_epochs = recipe.train.max_epochs
+    with logging_to(run_dir / "run.log"):
+        ctx = stages.Context(recipe, run_dir, registry, Reporter())
+        corpus = stages.scan(ctx)
+        plans = stages.split(ctx, corpus)
+        index = {plan.id: k for k, plan in enumerate(plans)}
+
+        def on_epoch(plan: Any, row: dict[str, float]) -> None:
+            step = index[plan.id] * max_epochs + int(row["epoch"])
+            report({"step": step, "score": row[search.metric], "fold": plan.id, "complete": False})
+
+        ctx.on_epoch = on_epoch
+        scores = []
+        with stages.features(ctx, corpus, plans, workers=1) as store:
+            for plan in plans:
+                fold = stages.train_fold(ctx, plan, store, corpus, test=False)
+                scores.append(fold.history[fold.best_epoch - 1][search.metric])
+        result = {
+            "config": config,
+            "status": "complete",
+            "protocol": describe_protocol(recipe, corpus),
+            "folds": {plan.id: score for plan, score in zip(plans, scores, strict=True)},
+            "score": sum(scores) / len(scores),
+        }
+        write_json(run_dir / "trial.json", result)
+    report({"step": len(plans) * max_epochs + 1, "score": result["score"], "complete": True, "folds": len(plans)})
+    return result
+
+
+def _trials(search: Search, grid: Any) -> list[dict[str, Any]]:
+    """Every trial: its values, whether it finished (or was stopped early, or failed), its score."""
+    trials = []
+    for result in grid:
+        metrics = result.metrics or {}
+        trial_id = metrics.get("trial_id") or Path(result.path).name
+        config = {d.key: result.config.get(d.key) for d in search.space}
+        if result.error is not None:
+            status, score = "failed", math.nan
+        elif metrics.get("complete"):
+            status, score = "complete", float(metrics["score"])
+        else:
+            status, score = "stopped early", float(metrics.get("score", math.nan))
+        saved = search.output / "trials" / str(trial_id) / "trial.json"
+        if status != "complete" and saved.is_file():
+            write_json(
+                saved, {"config": config, "status": status, "last_score": score, "steps": metrics.get("step", 0)}
+            )
+        trials.append(
+            {
+                "trial": trial_id,
+                "config": config,
+                "status": status,
+                "score": score,
+                "steps": int(metrics.get("step", 0)),
+                "folds": int(metrics.get("folds", 0)) if status == "complete" else 0,
+                "error": str(result.error).splitlines()[0] if result.error is not None else "",
+            }
+        )
+    return trials
+
+
+def _value(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else json.dumps(value)
+
+
+def _report(
+    search: Search,
+    trials: list[dict[str, Any]],
+    best: dict[str, Any],
+    final_dir: Path,
+    metrics: dict[str, Any],
+    protocol: str,
+    seconds: float,
+) -> str:
+    from serkit.experiment.report import markdown_table
+
+    keys = [d.key for d in search.space]
+    sign = 1 if search.mode == "max" else -1
+    ordered = sorted(
+        trials, key=lambda t: (t["status"] != "complete", -sign * t["score"] if t["score"] == t["score"] else 0)
+    )
+    rows = [
+        [t["trial"], *[_value(t["config"][k]) for k in keys], t["status"], f"{t['score']:.4f}", str(t["steps"])]
+        for t in ordered
+    ]
+    stopped = sum(t["status"] == "stopped early" for t in trials)
+    lines = [
+        f"# Search `{search.name}`",
+        "",
+        f"- **Search file:** `{search.path.absolute()}`; base recipe `{search.base.absolute()}`",
+        f"- **Selection:** {search.mode}imum of the mean {search.metric} over each trial's validation parts "
+        f"({search.search} search, {search.scheduler} scheduler; {len(trials)} trials, {stopped} stopped early; "
+        f"{seconds:.0f} s).",
+        "- **The test parts played no part in the selection:** trials were trained in validation-only mode "
+        "(test parts neither normalised, predicted nor scored); the best recipe was then run once, and only "
+        "that run scored its test parts.",
+        f"- **Protocol:** {protocol}",
+        "",
+        markdown_table(["trial", *keys, "status", f"mean {search.metric}", "steps"], rows),
+        "",
+        "## The best recipe, run once",
+        "",
+        f"Trial {best['trial']} (`best.toml`), run folder `{final_dir}`: accuracy "
+        f"{100 * metrics['accuracy']:.2f} %, UAR {100 * metrics['uar']:.2f} % on the test parts.",
+        "",
+    ]
+    return "\n".join(lines)
