@@ -1,0 +1,89 @@
+"""`serkit tune` on a real local Ray instance: a small search on the EMO-DB copy, early-stopped trials,
+selection on validation parts only, the best recipe run once."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import EMODB, ROOT, need
+
+from serkit.core.errors import SerkitError
+from serkit.core.registry import get_registry
+
+pytest.importorskip("ray.tune", reason="Ray Tune is not installed: pip install 'serkit[ray]'")
+
+SEARCH = """
+[tune]
+name = "small"
+base = "{base}"
+metric = "{metric}"
+trials = 4
+search = "optuna"
+scheduler = "asha"
+grace_epochs = 1
+set = [
+  "dataset={{name = 'emodb', root = '{root}', emotions = ['anger', 'sadness', 'neutral']}}",
+  "augment=[]",
+  "preprocess[3].seconds=1.0",
+  "train.max_epochs=4",
+  "train.patience=5",
+  "run.output={output}",
+  "run.cache_dir={cache}",
+]
+
+[space]
+"train.learning_rate" = {{ loguniform = [1e-6, 3e-3] }}
+"model.lstm_units" = {{ choice = [8, 16] }}
+"""
+
+
+def write_search(tmp: Path, root: Path, metric: str = "val_loss") -> Path:
+    path = tmp / "search.toml"
+    base = ROOT / "recipes" / "tiny.toml"
+    path.write_text(SEARCH.format(base=base, root=root, metric=metric, output=tmp / "runs", cache=tmp / "cache"))
+    return path
+
+
+def test_a_small_search_stops_poor_trials_and_runs_the_best_once(tmp_path):
+    search = write_search(tmp_path, need(EMODB))
+    done = subprocess.run(
+        [sys.executable, "-m", "serkit.cli", "tune", str(search)], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    output = tmp_path / "runs" / "small"
+    trials = json.loads((output / "trials.json").read_text())["trials"]
+    assert len(trials) == 4
+    statuses = [t["status"] for t in trials]
+    assert "stopped early" in statuses and "complete" in statuses  # ASHA stopped at least one trial
+    for trial in (output / "trials").iterdir():  # validation-only: no trial scored or predicted its test part
+        assert not list(trial.glob("folds/*/result.json")) and not (trial / "predictions.csv").exists()
+    complete = [t for t in trials if t["status"] == "complete"]
+    best = min(complete, key=lambda t: t["score"])
+    report = (output / "tune.md").read_text()
+    assert "The test parts played no part in the selection" in report
+    assert f"Trial {best['trial']}" in report
+    best_recipe = (output / "best.toml").read_text()
+    assert f"learning_rate = {best['config']['train.learning_rate']}" in best_recipe
+    (final,) = output.glob("small-best-*")
+    metrics = json.loads((final / "metrics.json").read_text())
+    assert 0 <= metrics["metrics"]["uar"] <= 1
+
+
+def test_a_test_metric_can_never_select(tmp_path):
+    from serkit.experiment.tune import load_search
+
+    with pytest.raises(SerkitError, match="a test metric can never select"):
+        load_search(write_search(tmp_path, tmp_path, metric="test_uar"), [], get_registry())
+
+
+def test_every_value_of_the_space_is_checked_before_any_trial(tmp_path):
+    from serkit.experiment.tune import load_search
+
+    path = write_search(tmp_path, tmp_path)
+    path.write_text(path.read_text().replace("choice = [8, 16]", 'choice = [8, "wide"]'))
+    with pytest.raises(SerkitError, match=r'space\."model\.lstm_units" = \'wide\''):
+        load_search(path, [], get_registry())
