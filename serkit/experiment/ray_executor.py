@@ -8,6 +8,7 @@ Workers never write anything but the cache and their own fold folder.
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 from pathlib import Path
@@ -19,7 +20,7 @@ from serkit.data.pipeline import Item, Pipeline
 from serkit.data.split import FoldPlan
 from serkit.experiment.execution import Executor, Job, Results, describe_failure, failed, logging_to, torch_threads
 from serkit.experiment.records import Corpus, FoldResult
-from serkit.experiment.reporter import Reporter
+from serkit.experiment.reporter import Reporter, log
 
 #: A lost worker (a killed process, a node gone) reruns its task this many times, from its checkpoint.
 RETRIES = 3
@@ -245,6 +246,11 @@ def _train(
     folder = Path(run_dir)
     try:
         with logging_to(folder / "folds" / plan.id / "train.log"), torch_threads(threads):
+            import ray
+
+            log.info(
+                "fold %s on Ray node %s (%s)", plan.id, ray.get_runtime_context().get_node_id(), socket.gethostname()
+            )
             recipe, registry = _load(folder)
             ctx = stages.Context(recipe, folder, registry, Reporter())
             with stages.features(ctx, corpus, [plan], hashes=hashes, workers=1) as store:
