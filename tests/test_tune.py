@@ -87,3 +87,16 @@ def test_every_value_of_the_space_is_checked_before_any_trial(tmp_path):
     path.write_text(path.read_text().replace("choice = [8, 16]", 'choice = [8, "wide"]'))
     with pytest.raises(SerkitError, match=r'space\."model\.lstm_units" = \'wide\''):
         load_search(path, [], get_registry())
+
+
+def test_the_shipped_search_file_validates():
+    from serkit.experiment.tune import load_search
+
+    search = load_search(ROOT / "recipes" / "tune-quickstart.toml", [], get_registry())
+    assert [d.key for d in search.space] == [
+        "train.learning_rate",
+        "model.lstm_units",
+        "model.dropout",
+        "train.batch_size",
+    ]
+    assert search.metric == "val_uar" and search.mode == "max" and search.scheduler == "asha"

@@ -9,6 +9,7 @@ Workers never write anything but the cache and their own fold folder.
 from __future__ import annotations
 
 import socket
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -253,7 +254,8 @@ def _train(
             )
             recipe, registry = _load(folder)
             ctx = stages.Context(recipe, folder, registry, Reporter())
-            with stages.features(ctx, corpus, [plan], hashes=hashes, workers=1) as store:
+            local = Path(tempfile.gettempdir())  # the store goes on the node's own disk, not the shared cache
+            with stages.features(ctx, corpus, [plan], hashes=hashes, workers=1, store_folder=local) as store:
                 return "ok", stages.train_fold(ctx, plan, store, corpus)
     except Exception as exc:
         import traceback

@@ -147,10 +147,12 @@ def features(
     hashes: list[str] | None = None,
     workers: int = 0,
     precompute: Precompute | None = None,
+    store_folder: Path | None = None,
 ) -> FeatureStore:
     """Features of every original and every augmented training copy any fold needs: cached, and
     written to a store on disk that training reads a batch at a time (the caller closes it).
-    ``hashes`` (the files' digests) are computed when not given; ``workers`` overrides run.workers."""
+    ``hashes`` (the files' digests) are computed when not given; ``workers`` overrides run.workers;
+    the store's file goes to ``store_folder`` (default: the cache's tmp/ folder)."""
     recipe = ctx.recipe
     utterances = corpus.utterances
     items: set[Item] = {(i, None) for i in range(len(utterances))}
@@ -175,7 +177,7 @@ def features(
         ctx.reporter.progress("features", len(items), f"{workers} worker(s)") as task,
     ):
         record_use(root, pipeline.id, pipeline.describe(), pipeline.entries(hashes, ordered))
-        store = FeatureStore(ordered, paths, root / "tmp")
+        store = FeatureStore(ordered, paths, store_folder or root / "tmp")
         try:
             found: list[str] = []
             stored = 0
