@@ -1,0 +1,130 @@
+"""Statistics that fit the evaluation design: which test compares two runs, and confidence intervals.
+
+The design decides the test (Dietterich 1998; Nadeau & Bengio 2003; Demšar 2006):
+
+- **one test set** (a single random split, cross-corpus, fixed speaker lists): McNemar's test on
+  the paired predictions of the same utterances;
+- **one fold per speaker** (leave one speaker out): the Wilcoxon signed-rank test over speakers,
+  with the paired t-test beside it and its caveat (the folds share most of their training data);
+- **folds whose training sets overlap** (k-fold, speaker k-fold, repeated random splits): the
+  Nadeau–Bengio corrected resampled t-test, whose variance term grows with test/train size to
+  account for that overlap. The plain paired t-test over such folds overstates significance.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+#: Fewer test speakers than this: bootstrap by utterance, and say so.
+MIN_SPEAKERS_FOR_SPEAKER_BOOTSTRAP = 5
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A test of the difference between two runs (B - A)."""
+
+    test: str  # the test's name
+    design: str  # why this test (the design in words)
+    difference: float  # mean difference B - A of the compared metric (or of accuracy, for McNemar)
+    ci_low: float
+    ci_high: float
+    p: float
+    caveat: str = ""
+    extra: tuple[tuple[str, float], ...] = ()  # a second test shown beside (e.g. the paired t)
+
+
+def nadeau_bengio(differences: Sequence[float], test_train_ratio: float) -> tuple[float, float, float, float]:
+    """Corrected resampled t-test: mean, 95 % CI and two-sided p of J differences over resamples
+    whose training sets overlap; the variance is (1/J + n_test/n_train) times the sample variance."""
+    d = np.asarray(differences, dtype=float)
+    j = len(d)
+    mean = float(d.mean())
+    variance = float(d.var(ddof=1)) if j > 1 else math.nan
+    if j < 2 or variance == 0:
+        return mean, mean, mean, 1.0 if mean == 0 else 0.0
+    se = math.sqrt((1 / j + test_train_ratio) * variance)
+    t = mean / se
+    p = float(2 * stats.t.sf(abs(t), j - 1))
+    half = float(stats.t.ppf(0.975, j - 1)) * se
+    return mean, mean - half, mean + half, p
+
+
+def paired_t(differences: Sequence[float]) -> tuple[float, float, float, float]:
+    """The ordinary paired t-test: mean, 95 % CI, two-sided p."""
+    return nadeau_bengio(differences, 0.0)
+
+
+def wilcoxon(differences: Sequence[float]) -> float:
+    """Two-sided p of the Wilcoxon signed-rank test (1 when every difference is zero)."""
+    d = np.asarray(differences, dtype=float)
+    if np.all(d == 0):
+        return 1.0
+    return float(stats.wilcoxon(d).pvalue)
+
+
+def mcnemar(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> tuple[int, int, float]:
+    """McNemar's test on paired predictions: (b, c, p) with b = only A right, c = only B right.
+    Exact binomial below 25 discordant pairs, else chi-square with continuity correction."""
+    a, b_ = np.asarray(correct_a, bool), np.asarray(correct_b, bool)
+    b = int(np.sum(a & ~b_))
+    c = int(np.sum(~a & b_))
+    n = b + c
+    if n == 0:
+        return b, c, 1.0
+    if n < 25:
+        return b, c, float(stats.binomtest(min(b, c), n, 0.5).pvalue)
+    chi2 = (abs(b - c) - 1) ** 2 / n
+    return b, c, float(stats.chi2.sf(chi2, 1))
+
+
+def uar(truth: np.ndarray, predicted: np.ndarray) -> float:
+    """Unweighted average recall over the classes present in ``truth``."""
+    recalls = [float(np.mean(predicted[truth == label] == label)) for label in np.unique(truth)]
+    return float(np.mean(recalls))
+
+
+@dataclass(frozen=True)
+class Interval:
+    low: float
+    high: float
+    unit: str  # "speaker" or "utterance"
+    note: str = ""
+
+
+def bootstrap_ci(
+    truth: Sequence[str],
+    predicted: Sequence[str],
+    speakers: Sequence[str],
+    metric: str = "uar",
+    rounds: int = 1000,
+    seed: int = 0,
+) -> Interval:
+    """95 % percentile bootstrap CI of accuracy or UAR over pooled test predictions, resampling
+    speakers (their utterances together), or utterances where there are too few speakers."""
+    t, p, s = np.asarray(truth), np.asarray(predicted), np.asarray(speakers)
+    score = uar if metric == "uar" else (lambda x, y: float(np.mean(x == y)))
+    rng = np.random.default_rng(seed)
+    unique = np.unique(s)
+    values = []
+    if len(unique) >= MIN_SPEAKERS_FOR_SPEAKER_BOOTSTRAP:
+        members = [np.flatnonzero(s == speaker) for speaker in unique]
+        for _ in range(rounds):
+            chosen = np.concatenate([members[k] for k in rng.integers(0, len(unique), len(unique))])
+            values.append(score(t[chosen], p[chosen]))
+        unit, note = "speaker", ""
+    else:
+        for _ in range(rounds):
+            chosen = rng.integers(0, len(t), len(t))
+            values.append(score(t[chosen], p[chosen]))
+        unit = "utterance"
+        note = (
+            f"resampled by utterance: the test set has {len(unique)} speaker(s), fewer than "
+            f"{MIN_SPEAKERS_FOR_SPEAKER_BOOTSTRAP}, so the interval ignores between-speaker variation"
+        )
+    low, high = np.percentile(values, [2.5, 97.5])
+    return Interval(float(low), float(high), unit, note)
