@@ -30,7 +30,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from rich.table import Table
 
 from serkit.core.errors import SerkitError
@@ -229,26 +228,29 @@ def _row(variant: Variant, run_dir: Path) -> dict[str, Any]:
     }
 
 
-def paired_test(variant: dict[str, float], baseline: dict[str, float]) -> float | None:
-    """p-value of a paired t-test over the folds both runs share; None with fewer than two."""
-    from scipy.stats import ttest_rel
-
-    shared = sorted(set(variant) & set(baseline))
-    if len(shared) < 2:
-        return None
-    a, b = np.array([variant[k] for k in shared]), np.array([baseline[k] for k in shared])
-    if np.allclose(a, b):
-        return 1.0
-    return float(ttest_rel(a, b).pvalue)
-
-
 def compare(sweep: Sweep, rows: list[dict[str, Any]], output: Path, reporter: Reporter) -> list[dict[str, Any]]:
-    """The comparison table (terminal, ablation.md, ablation.csv) and bar chart (ablation.png)."""
+    """The comparison table (terminal, ablation.md, ablation.csv) and bar chart (ablation.png): every
+    mean with a speaker-bootstrap 95 % CI, every difference from the baseline with the test its
+    design calls for (serkit runs compare's)."""
+    from serkit.experiment.runs import compare_runs
+
     baseline = rows[0]
+    base_dir = output / baseline["folder"]
     table_rows = []
+    bootstrap_notes: set[str] = set()
     for row in rows:
         acc, uar = row["mean"]["accuracy"], row["mean"]["uar"]
-        p = None if row is baseline else paired_test(row["folds"], baseline["folds"])
+        run_dir = output / row["folder"]
+        interval = _bootstrap(run_dir, sweep)
+        if interval.note:
+            bootstrap_notes.add(interval.note)
+        test = p = low = high = None
+        if row is not baseline:
+            try:
+                result = compare_runs(base_dir, run_dir, "uar")["comparison"]
+                test, p, low, high = result["test"], result["p"], result["ci_low"], result["ci_high"]
+            except SerkitError:
+                test = "none: different test sets"
         table_rows.append(
             {
                 "variant": row["variant"],
@@ -256,70 +258,121 @@ def compare(sweep: Sweep, rows: list[dict[str, Any]], output: Path, reporter: Re
                 "accuracy_sd": acc["sd"],
                 "uar_mean": uar["mean"],
                 "uar_sd": uar["sd"],
+                "uar_pooled_ci_low": interval.low,
+                "uar_pooled_ci_high": interval.high,
                 "delta_accuracy": acc["mean"] - baseline["mean"]["accuracy"]["mean"],
                 "delta_uar": uar["mean"] - baseline["mean"]["uar"]["mean"],
-                "p_paired_uar": p,
+                "delta_uar_ci_low": low,
+                "delta_uar_ci_high": high,
+                "p_uar": p,
+                "test": test,
                 "folds": uar["n"],
                 "seconds": row["seconds"],
                 "folder": row["folder"],
             }
         )
     protocols = sorted({row["protocol"] for row in rows})
+    tests = sorted({str(r["test"]) for r in table_rows[1:] if r["test"]})
     _write_csv(output / "ablation.csv", table_rows)
-    write_text(output / "ablation.md", _markdown(sweep, table_rows, protocols))
+    write_text(output / "ablation.md", _markdown(sweep, table_rows, protocols, tests, sorted(bootstrap_notes)))
     _plot(table_rows, output / "ablation.png", sweep.name)
     write_json(output / "sweep.json", {"name": sweep.name, "sweep_file": str(sweep.path), "rows": rows})
     reporter.show(_rich_table(sweep, table_rows, protocols))
+    for line in _test_notes(tests, sorted(bootstrap_notes)):
+        reporter.say(f"  {line}", "dim")
     reporter.say(f"comparison written to {output}/ablation.md, ablation.csv and ablation.png")
     return table_rows
+
+
+def _bootstrap(run_dir: Path, sweep: Sweep) -> Any:
+    """The 95 % CI of UAR over the run's pooled test predictions, resampled by speaker."""
+    from serkit.experiment.stats import bootstrap_ci
+
+    with (run_dir / "predictions.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    seed = sweep.variants[0].recipe.run.seed
+    return bootstrap_ci(
+        [r["true"] for r in rows], [r["predicted"] for r in rows], [r["speaker"] for r in rows], "uar", seed=seed
+    )
 
 
 def _fmt(mean: float, sd: float) -> str:
     return f"{100 * mean:.2f} ± {100 * sd:.2f}"
 
 
-def _cells(row: dict[str, Any], first: bool) -> list[str]:
-    delta = "" if first else f"{100 * row['delta_accuracy']:+.2f}"
-    delta_uar = "" if first else f"{100 * row['delta_uar']:+.2f}"
-    value = row["p_paired_uar"]
-    p = "" if first else ("n/a" if value is None else "< 0.001" if value < 0.001 else f"{value:.3f}")
-    return [
+def _interval(low: float | None, high: float | None, signed: bool = False) -> str:
+    if low is None or high is None:
+        return ""
+    return f"[{100 * low:+.2f}, {100 * high:+.2f}]" if signed else f"[{100 * low:.2f}, {100 * high:.2f}]"
+
+
+def _p(value: float | None) -> str:
+    return "n/a" if value is None else "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _cells(row: dict[str, Any], first: bool, mixed: bool) -> list[str]:
+    cells = [
         row["variant"],
         _fmt(row["accuracy_mean"], row["accuracy_sd"]),
         _fmt(row["uar_mean"], row["uar_sd"]),
-        delta,
-        delta_uar,
-        p,
-        str(row["folds"]),
-        f"{row['seconds']:.0f}",
+        _interval(row["uar_pooled_ci_low"], row["uar_pooled_ci_high"]),
+        "" if first else f"{100 * row['delta_accuracy']:+.2f}",
+        "" if first else f"{100 * row['delta_uar']:+.2f}",
+        "" if first else _interval(row["delta_uar_ci_low"], row["delta_uar_ci_high"], signed=True),
+        "" if first else _p(row["p_uar"]),
     ]
+    if mixed:
+        cells.append("" if first else str(row["test"] or ""))
+    return [*cells, str(row["folds"]), f"{row['seconds']:.0f}"]
 
 
-HEADER = ["variant", "accuracy %", "UAR %", "Δ acc", "Δ UAR", "p (paired t, UAR)", "folds", "wall s"]
+def _header(mixed: bool) -> list[str]:
+    header = ["variant", "accuracy %", "UAR %", "UAR 95 % CI", "Δ acc", "Δ UAR", "Δ UAR 95 % CI", "p (UAR)"]
+    return [*header, *(["test"] if mixed else []), "folds", "wall s"]
 
 
-def _markdown(sweep: Sweep, rows: list[dict[str, Any]], protocols: list[str]) -> str:
+def _test_notes(tests: list[str], bootstrap_notes: list[str]) -> list[str]:
+    lines = [
+        "UAR 95 % CI: bootstrap over the pooled test predictions, resampling speakers (1000 rounds).",
+    ]
+    lines += [f"UAR 95 % CI: {note}." for note in bootstrap_notes]
+    explain = {
+        "Nadeau-Bengio corrected resampled t": "p and Δ CI: Nadeau-Bengio corrected resampled t-test over folds "
+        "(their training sets overlap; the plain paired t would overstate significance).",
+        "Wilcoxon signed-rank over speakers": "p: Wilcoxon signed-rank test over speakers (one fold per speaker); "
+        "Δ CI: paired t interval, optimistic as leave-one-speaker-out folds share most training data.",
+        "McNemar": "p: McNemar's test on the paired predictions of the one test set; Δ CI: of accuracy.",
+    }
+    lines += [explain.get(test, f"{test}.") for test in tests]
+    return lines
+
+
+def _markdown(
+    sweep: Sweep, rows: list[dict[str, Any]], protocols: list[str], tests: list[str], notes: list[str]
+) -> str:
+    mixed = len(tests) > 1
     lines = [
         f"# Ablation `{sweep.name}`",
         "",
         f"- **Sweep file:** `{sweep.path}`",
         f"- **Protocol:** {'; '.join(protocols)}",
         "- Mean ± standard deviation over folds and repeats; Δ is the difference from the first row "
-        "(the baseline), in percentage points; p is a paired t-test of per-fold UAR against the baseline "
-        "(n/a with a single fold).",
+        "(the baseline), in percentage points.",
+        *[f"- {line}" for line in _test_notes(tests, notes)],
         "",
-        markdown_table(HEADER, [_cells(row, i == 0) for i, row in enumerate(rows)]),
+        markdown_table(_header(mixed), [_cells(row, i == 0, mixed) for i, row in enumerate(rows)]),
         "",
     ]
     return "\n".join(lines)
 
 
 def _rich_table(sweep: Sweep, rows: list[dict[str, Any]], protocols: list[str]) -> Table:
+    mixed = len({str(r["test"]) for r in rows[1:] if r["test"]}) > 1
     table = Table(title=f"ablation '{sweep.name}' ({'; '.join(protocols)})")
-    for column in HEADER:
-        table.add_column(column, justify="left" if column == "variant" else "right")
+    for column in _header(mixed):
+        table.add_column(column, justify="left" if column in ("variant", "test") else "right")
     for i, row in enumerate(rows):
-        table.add_row(*_cells(row, i == 0))
+        table.add_row(*_cells(row, i == 0, mixed))
     return table
 
 

@@ -7,6 +7,7 @@ terminal (:class:`ConsoleReporter`) or silently (:class:`Reporter` itself: log o
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -68,6 +69,46 @@ class _RichTask(Task):
         self.bars.update(self.task, **{k: v for k, v in changes.items() if v is not None})
 
 
+class _LineTask(Task):
+    """Progress outside a terminal (CI, nohup, a batch job): a line when the count moves, at most
+    one per tenth of the total for item counts, one per step for short counts such as epochs."""
+
+    def __init__(self, console: Console, description: str, total: int | None, info: str) -> None:
+        self.console, self.description, self.total, self.info = console, description, total, info
+        self.completed = 0
+        self.start = time.perf_counter()
+        self.shown = 0
+
+    def advance(self, n: int = 1) -> None:
+        self.update(completed=self.completed + n)
+
+    def update(self, completed: int | None = None, total: int | None = None, info: str | None = None) -> None:
+        if total is not None:
+            self.total = total
+        if info is not None:
+            self.info = info
+        if completed is None or completed == self.completed:
+            return
+        self.completed = completed
+        step = max(1, (self.total or 0) // 10) if (self.total or 0) > 200 else 1
+        if completed - self.shown >= step or completed == self.total:
+            self.shown = completed
+            self.console.print(self._line(), highlight=False, markup=False, soft_wrap=True)
+
+    def _line(self) -> str:
+        elapsed = time.perf_counter() - self.start
+        count = f"{self.completed}/{self.total}" if self.total else str(self.completed)
+        eta = ""
+        if self.total and self.completed < self.total:
+            eta = f", ETA {_duration(elapsed / self.completed * (self.total - self.completed))}"
+        info = f": {self.info}" if self.info else ""
+        return f"{self.description} {count}{info} ({_duration(elapsed)}{eta})"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
 class ConsoleReporter(Reporter):
     """Shows everything on a rich console (the terminal)."""
 
@@ -83,5 +124,8 @@ class ConsoleReporter(Reporter):
 
     @contextmanager
     def progress(self, description: str, total: int | None, info: str = "") -> Iterator[Task]:
+        if not self.console.is_terminal:  # no live bar to redraw: print lines as it moves
+            yield _LineTask(self.console, description, total, info)
+            return
         with progress_bar(self.console) as bars:
             yield _RichTask(bars, bars.add_task(description, total=total, info=info))

@@ -239,7 +239,10 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
             _log_epoch(row)
             if ctx.on_epoch is not None:
                 ctx.on_epoch(plan, row)
-            info = f"val loss {row['val_loss']:.3f} acc {100 * row['val_accuracy']:.1f}%"
+            info = (
+                f"loss {row['train_loss']:.3f}, val loss {row['val_loss']:.3f}, val UAR {100 * row['val_uar']:.1f} %, "
+                f"{row['seconds']:.1f} s"
+            )
             task.update(completed=int(row["epoch"]), info=info)
 
         context = FitContext(recipe.train, recipe.run.device, plan.seed, folder / "checkpoint.pt", on_epoch, transform)
