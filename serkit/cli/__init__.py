@@ -67,7 +67,14 @@ def set_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., A
 
 
 def executor_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``--executor`` and ``--address``: where the trainings run (execution settings, not results)."""
+    """``--executor``, ``--address`` and ``--track``: where the trainings run and where they are logged
+    (execution settings: they change no result)."""
+    command = click.option(
+        "--track",
+        type=click.Choice(["mlflow", "none"]),
+        default=None,
+        help="Log the run to MLflow (default store: sqlite:///<run.output>/mlflow.db) [track.backend].",
+    )(command)
     command = click.option(
         "--address",
         default=None,
@@ -81,8 +88,8 @@ def executor_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
-def execution_overrides(executor: str | None, address: str | None) -> list[str]:
-    out = [f"run.executor={executor}"] * bool(executor)
+def execution_overrides(executor: str | None, address: str | None, track: str | None = None) -> list[str]:
+    out = [f"run.executor={executor}"] * bool(executor) + [f"track.backend={track}"] * bool(track)
     return out + ([f"ray.address={address}"] if address is not None else [])
 
 
@@ -112,13 +119,14 @@ def run(
     skip_unreadable: bool,
     executor: str | None,
     address: str | None,
+    track: str | None,
 ) -> None:
     """Run the experiment described by RECIPE and write a run folder."""
     from serkit.experiment.reporter import ConsoleReporter
     from serkit.experiment.runner import run_recipe
 
     overrides = (*overrides, "run.skip_unreadable=true") if skip_unreadable else overrides
-    run_recipe(recipe, [*overrides, *execution_overrides(executor, address)], ConsoleReporter(), split_file)
+    run_recipe(recipe, [*overrides, *execution_overrides(executor, address, track)], ConsoleReporter(), split_file)
 
 
 @cli.command()
@@ -127,12 +135,14 @@ def run(
 @click.option("--name", default="", help="Sweep name (its folder under run.output); default from the sweep file.")
 @executor_options
 @friendly_errors
-def ablate(sweep: str, overrides: tuple[str, ...], name: str, executor: str | None, address: str | None) -> None:
+def ablate(
+    sweep: str, overrides: tuple[str, ...], name: str, executor: str | None, address: str | None, track: str | None
+) -> None:
     """Run the baseline and every variant of SWEEP and compare them (rerun to resume)."""
     from serkit.experiment.ablate import run_sweep
     from serkit.experiment.reporter import ConsoleReporter
 
-    run_sweep(sweep, [*overrides, *execution_overrides(executor, address)], ConsoleReporter(), name)
+    run_sweep(sweep, [*overrides, *execution_overrides(executor, address, track)], ConsoleReporter(), name)
 
 
 @cli.command()
@@ -223,12 +233,12 @@ def export(run_dir: str, fmt: str, out: str | None) -> None:
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @executor_options
 @friendly_errors
-def resume(run_dir: str, executor: str | None, address: str | None) -> None:
+def resume(run_dir: str, executor: str | None, address: str | None, track: str | None) -> None:
     """Continue an interrupted run in RUN_DIR from its last checkpoint."""
     from serkit.experiment.reporter import ConsoleReporter
     from serkit.experiment.runner import resume_run
 
-    resume_run(run_dir, ConsoleReporter(), execution_overrides(executor, address))
+    resume_run(run_dir, ConsoleReporter(), execution_overrides(executor, address, track))
 
 
 @cli.group(invoke_without_command=True)
@@ -264,6 +274,18 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
             shapes += f" Takes {' or '.join(a + 's' for a in entry['accepts'])}." if "accepts" in entry else ""
             table.add_row(escape(entry["name"]), escape(source), params, escape(entry["description"] + shapes))
         console.print(table)
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@friendly_errors
+def audit(run_dir: str) -> None:
+    """AUDIT (not a result): score every kept epoch of RUN_DIR on its test part, and show how much
+    choosing epochs on the test part would add (needs train.keep_epoch_weights = true)."""
+    from serkit.experiment.audit import audit_run
+    from serkit.experiment.reporter import ConsoleReporter
+
+    audit_run(run_dir, ConsoleReporter())
 
 
 @cli.group()

@@ -42,6 +42,9 @@ class FitContext:
     checkpoint: Path | None = None
     on_epoch: Callable[[dict[str, float]], None] = lambda row: None
     transform: Transform | None = None
+    #: Refitting (``train.refit``): train exactly ``settings.max_epochs`` epochs, no early stopping, and
+    #: keep the last epoch's weights (the validation part is inside the training data then).
+    keep_last_epoch: bool = False
 
 
 @dataclass

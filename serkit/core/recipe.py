@@ -31,7 +31,7 @@ from serkit.core.errors import SerkitError
 from serkit.core.kinds import Kind, all_kinds
 from serkit.core.params import validate_params
 from serkit.core.registry import Registry, get_registry
-from serkit.core.settings import NormaliseSettings, RaySettings, RunSettings, TrainSettings
+from serkit.core.settings import NormaliseSettings, RaySettings, RunSettings, TrackSettings, TrainSettings
 from serkit.core.suggest import did_you_mean
 
 SETTINGS: dict[str, type] = {
@@ -39,16 +39,17 @@ SETTINGS: dict[str, type] = {
     "normalise": NormaliseSettings,
     "train": TrainSettings,
     "ray": RaySettings,
+    "track": TrackSettings,
 }
 
 
 def section_order() -> list[str]:
     """Recipe sections in the order ``recipe.toml`` writes them: ``[run]``, the component kinds in
-    table order with ``[normalise]`` just before the model it feeds, ``[train]`` and ``[ray]`` last."""
+    table order with ``[normalise]`` just before the model it feeds, ``[train]``, ``[ray]`` and ``[track]`` last."""
     order = ["run"]
     for kind in all_kinds():
         order += ["normalise", kind.section] if kind.section == "model" else [kind.section]
-    return [*order, "train", "ray"]
+    return [*order, "train", "ray", "track"]
 
 
 def component_sections() -> dict[str, Kind]:
@@ -69,6 +70,7 @@ class Recipe:
     model: Model
     train: TrainSettings
     ray: RaySettings = field(default_factory=RaySettings)
+    track: TrackSettings = field(default_factory=TrackSettings)
     source: str = "<recipe>"
     #: Components of kinds that have no field of their own above, by recipe section.
     more: dict[str, Any] = field(default_factory=dict)

@@ -1,4 +1,4 @@
-"""The recipe's settings sections: ``[run]``, ``[normalise]``, ``[train]`` and ``[ray]``."""
+"""The recipe's settings sections: ``[run]``, ``[normalise]``, ``[train]``, ``[ray]`` and ``[track]``."""
 
 from __future__ import annotations
 
@@ -64,6 +64,14 @@ class TrainSettings:
         "torch models: shuffle each epoch, or balanced: draw batches with equal chance per class (with replacement)",
         choices=("shuffle", "balanced"),
     )
+    keep_epoch_weights: bool = param(
+        False, "torch models: keep every epoch's weights in folds/<id>/epochs/, for serkit audit"
+    )
+    refit: bool = param(
+        False,
+        "after early stopping, train again on the whole training part (validation included) for the best epoch "
+        "count and test that model",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,5 +86,21 @@ class RaySettings:
     feature_batch: int = param(64, "files per Ray task when features are computed on the cluster", ge=1)
 
 
+@dataclass(frozen=True, kw_only=True)
+class TrackSettings:
+    """Experiment tracking (execution settings only: tracking never changes a result)."""
+
+    backend: str = param(
+        "none", "mlflow: log the run to MLflow (pip install 'serkit[mlflow]')", choices=("none", "mlflow")
+    )
+    uri: str = param("", "MLflow tracking URI; empty: sqlite:///<run.output>/mlflow.db")
+    experiment: str = param("", "MLflow experiment; empty: the run's name (an ablation's: the sweep's name)")
+    timeout_s: float = param(10.0, "longest wait for one tracking call; a failure or timeout turns tracking off", gt=0)
+
+
 #: Keys that say how a run is executed, not what it computes: they never change a result's identity.
-EXECUTION_KEYS = {"run": ("executor", "workers"), "ray": ("address", "num_cpus", "num_gpus", "feature_batch")}
+EXECUTION_KEYS = {
+    "run": ("executor", "workers"),
+    "ray": ("address", "num_cpus", "num_gpus", "feature_batch"),
+    "track": ("backend", "uri", "experiment", "timeout_s"),
+}

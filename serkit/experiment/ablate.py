@@ -43,6 +43,7 @@ from serkit.experiment.planning import plan_run
 from serkit.experiment.records import RunSummary
 from serkit.experiment.report import markdown_table
 from serkit.experiment.reporter import Reporter
+from serkit.experiment.tracking import Tracking, run_tags, tracking_for
 
 SWEEP_KEYS = ("name", "base", "baseline", "set")
 VARIANT_KEYS = ("name", "set")
@@ -161,11 +162,31 @@ def run_sweep(path: str, overrides: list[str], reporter: Reporter | None = None,
         split = run_dir / "split.json"
         split_file = str(split) if split.is_file() else None
         todo.append(RunSpec(variant.recipe, run_dir, split_file, f"variant '{variant.name}'"))
+    base = sweep.variants[0].recipe
+    tracker = tracking_for(base.track, base.run.output, sweep.name, reporter)
+    parent = None
+    if tracker is not None:
+        tags = {"serkit.sweep": sweep.name, "serkit.sweep_file": str(sweep.path.absolute())}
+        parent = tracker.start(output, sweep.name, tags | run_tags("ablation", base.dataset.name, base.run.executor))
+    tracking = Tracking(tracker, parent)
     if todo:
-        for done in execute_runs(todo, registry=registry, reporter=reporter):
-            write_json(done.spec.run_dir / "wall_time.json", {"seconds": done.seconds})
+        try:
+            for done in execute_runs(todo, registry=registry, reporter=reporter, tracking=tracking):
+                write_json(done.spec.run_dir / "wall_time.json", {"seconds": done.seconds})
+        except BaseException:
+            if tracker is not None:
+                tracker.end(parent, "FAILED")
+            raise
     rows = [_row(variant, output / variant.folder) for variant in sweep.variants]
     compare(sweep, rows, output, reporter)
+    if tracker is not None:
+        tracker.finish(
+            parent,
+            output,
+            None,
+            "FINISHED",
+            files=[output / n for n in ("ablation.md", "ablation.csv", "ablation.png")],
+        )
     return output
 
 
@@ -180,6 +201,7 @@ def content_key(recipe: Recipe, *, legacy: bool = False) -> str:
     0.2 wrote (execution settings included, as they then existed), so its folders are not rerun."""
     data = recipe.to_dict()
     data.pop("ray")
+    data.pop("track")
     if legacy:
         if recipe.run.executor != "local" or recipe.run.threads:
             return ""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +74,8 @@ class JobFailures(SerkitError):
 
 
 Results = dict[tuple[str, str], FoldResult]
+#: Called in the driver as each training finishes (tracking logs the fold then).
+OnResult = Callable[[Job, FoldResult], None]
 
 
 def threads_per_job(settings_threads: int, num_cpus: float | None) -> int:
@@ -130,7 +132,9 @@ class Executor:
     def check_storage(self, folders: list[Path]) -> None:
         """Fail in one line if a worker could not see one of these folders."""
 
-    def train(self, jobs: list[Job], reporter: Reporter) -> tuple[Results, list[str]]:
+    def train(
+        self, jobs: list[Job], reporter: Reporter, on_result: OnResult | None = None
+    ) -> tuple[Results, list[str]]:
         """Every job's fold result, and a line per failed job (the others still run)."""
         from serkit.experiment.stages import train_fold
 
@@ -142,6 +146,8 @@ class Executor:
                 assert run.store is not None
                 try:
                     results[job.key] = train_fold(run.ctx, job.plan, run.store, run.corpus)
+                    if on_result is not None:
+                        on_result(job, results[job.key])
                 except Exception as exc:
                     failures.append(failed(job, reporter, exc))
         return results, failures

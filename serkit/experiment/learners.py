@@ -37,7 +37,9 @@ class TorchLearner(Learner):
     def fit(
         self, x_fit: Features, y_fit: np.ndarray, x_val: Features, y_val: np.ndarray, context: FitContext
     ) -> FitOutcome:
-        self.trainer = Trainer(context.settings, choose_device(context.device), context.seed, context.checkpoint)
+        self.trainer = Trainer(
+            context.settings, choose_device(context.device), context.seed, context.checkpoint, context.keep_last_epoch
+        )
         result = self.trainer.fit(
             self.module, x_fit, y_fit, x_val, y_val, context.on_epoch, context.transform, self.n_classes
         )

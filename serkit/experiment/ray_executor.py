@@ -19,7 +19,16 @@ from serkit.core.errors import SerkitError
 from serkit.core.settings import RaySettings
 from serkit.data.pipeline import Item, Pipeline
 from serkit.data.split import FoldPlan
-from serkit.experiment.execution import Executor, Job, Results, describe_failure, failed, logging_to, torch_threads
+from serkit.experiment.execution import (
+    Executor,
+    Job,
+    OnResult,
+    Results,
+    describe_failure,
+    failed,
+    logging_to,
+    torch_threads,
+)
 from serkit.experiment.records import Corpus, FoldResult
 from serkit.experiment.reporter import Reporter, log
 
@@ -152,7 +161,9 @@ class RayExecutor(Executor):
 
         return spread
 
-    def train(self, jobs: list[Job], reporter: Reporter) -> tuple[Results, list[str]]:
+    def train(
+        self, jobs: list[Job], reporter: Reporter, on_result: OnResult | None = None
+    ) -> tuple[Results, list[str]]:
         task = _train_job.options(**self._options(max_retries=RETRIES))
         pending = {}
         for job in jobs:
@@ -178,6 +189,8 @@ class RayExecutor(Executor):
                             continue
                         if status == "ok":
                             results[job.key] = value
+                            if on_result is not None:
+                                on_result(job, value)
                             seconds = time.perf_counter() - start
                             reporter.say(f"  {job.label}: done ({len(results)}/{len(jobs)}, {seconds:.0f} s)", "dim")
                         else:

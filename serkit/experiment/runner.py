@@ -25,6 +25,7 @@ from serkit.experiment.outputs import write_outputs
 from serkit.experiment.records import FoldResult, RunSummary
 from serkit.experiment.report import metrics_table
 from serkit.experiment.reporter import Reporter, log
+from serkit.experiment.tracking import Tracking, run_tags, tracking_for
 
 
 @dataclass(frozen=True)
@@ -61,14 +62,21 @@ def execute(
 
 
 def execute_runs(
-    specs: list[RunSpec], *, registry: Registry | None = None, reporter: Reporter | None = None
+    specs: list[RunSpec],
+    *,
+    registry: Registry | None = None,
+    reporter: Reporter | None = None,
+    tracking: Tracking | None = None,
 ) -> list[Finished]:
     """Execute several runs with the first one's executor: locally one after another, on Ray with
     every training of every run submitted at once. A failed training lets the others finish; the
-    runs it belongs to are left to resume, and the error names it."""
+    runs it belongs to are left to resume, and the error names it. Tracking (the recipe's
+    ``[track]``, or ``tracking`` for an ablation's parent run) logs from here, the driver, only."""
     registry = registry or get_registry()
     reporter = reporter or Reporter()
     first = specs[0].recipe
+    if tracking is None:
+        tracking = Tracking(tracking_for(first.track, first.run.output, first.run.name, reporter))
     finished: list[Finished] = []
     failures: list[str] = []
     total = 0
@@ -81,14 +89,23 @@ def execute_runs(
                 clocks = {spec.run_dir: time.perf_counter() for spec in group}
                 prepared = [_prepare(spec, registry, reporter, executor) for spec in group]
                 total += sum(len(run.plans) for run in prepared)
+                for run in prepared:
+                    _track_start(tracking, run)
                 with contextlib.ExitStack() as logs:
                     for spec in group:
                         logs.enter_context(logging_to(spec.run_dir / "run.log"))
                     for run in prepared if executor.batches_runs else []:  # trained together: each counts it all
                         logs.enter_context(run.ctx.timer("train"))
                     results = {job.key: found for job, found in _finished_before(prepared) if found is not None}
-                    todo = [job for run in prepared for job in run.jobs() if job.key not in results]
-                    trained, failed = executor.train(todo, reporter) if todo else ({}, [])
+                    for job in run_jobs(prepared):
+                        if job.key in results:
+                            tracking.fold(job.run.ctx.run_dir, results[job.key])
+                    todo = [job for job in run_jobs(prepared) if job.key not in results]
+
+                    def track(job: Job, fold: FoldResult) -> None:
+                        tracking.fold(job.run.ctx.run_dir, fold)
+
+                    trained, failed = executor.train(todo, reporter, track) if todo else ({}, [])
                     results.update(trained)
                 failures += failed
                 for run in prepared:
@@ -97,9 +114,13 @@ def execute_runs(
                     if all(job.key in results for job in run.jobs()):
                         with logging_to(run.ctx.run_dir / "run.log"):
                             summary = _finish(run, [results[job.key] for job in run.jobs()])
+                        tracking.finished(run.ctx.run_dir, summary)
                         seconds = time.perf_counter() - clocks[run.ctx.run_dir]
                         finished.append(Finished(_spec_of(group, run), summary, seconds))
+                    else:
+                        tracking.ended([run.ctx.run_dir], "FAILED")
     except KeyboardInterrupt:
+        tracking.ended([spec.run_dir for spec in current], "KILLED")
         where = f"serkit resume {current[0].run_dir}" if len(specs) == 1 else "the same command again"
         for spec in current:
             with logging_to(spec.run_dir / "run.log"):
@@ -108,6 +129,16 @@ def execute_runs(
     if failures:
         raise JobFailures(failures, total)
     return finished
+
+
+def run_jobs(prepared: list[PreparedRun]) -> list[Job]:
+    return [job for run in prepared for job in run.jobs()]
+
+
+def _track_start(tracking: Tracking, run: PreparedRun) -> None:
+    recipe = run.ctx.recipe
+    tags = run_tags(run.description, recipe.dataset.name, recipe.run.executor)
+    tracking.started(run.ctx.run_dir, run.label or run.ctx.run_dir.name, recipe.to_dict(), tags)
 
 
 def _finished_before(prepared: list[PreparedRun]) -> Iterator[tuple[Job, FoldResult | None]]:

@@ -10,7 +10,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,7 +21,7 @@ from serkit.core.errors import SerkitError
 from serkit.core.faults import crash_point, failing_fold
 from serkit.core.fileio import write_atomic, write_json
 from serkit.core.guard import guarded
-from serkit.core.learner import Features, FitContext, Transform
+from serkit.core.learner import Features, FitContext, FitOutcome, Learner, Transform
 from serkit.core.recipe import Recipe
 from serkit.core.registry import Registry
 from serkit.data import audio
@@ -221,7 +221,7 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
         "validation": [(i, None) for i in plan.validation],
         "test": [(i, None) for i in plan.test] if test else [],
     }
-    x, y, normaliser, transform = _normalised_parts(ctx, store, corpus, parts)
+    x, y, normaliser, transform = normalised_parts(ctx, store, corpus, parts)
 
     seed_everything(plan.seed)  # initial weights (and any dropout) follow the fold's seed alone
     shape = tuple(x["fit"].shape[1:])
@@ -252,6 +252,10 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
         task.update(completed=len(outcome.history), total=len(outcome.history))
     if outcome.resumed_from:
         say(f"  resumed training from the checkpoint after epoch {outcome.resumed_from}")
+    method = outcome.method
+    if recipe.train.refit and test:
+        with ctx.timer("train"):
+            learner, x, normaliser, transform, method = _refit(ctx, plan, store, corpus, parts, outcome, shape)
     if not test:
         probabilities, metrics = np.zeros((0, len(labels)), np.float32), {}
     else:
@@ -279,11 +283,49 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
         test=plan.test,
         sizes=FoldSizes(len(plan.train), len(plan.fit), len(plan.validation), len(plan.test), len(plan.fit) * n_aug),
         model_file=model_file,
-        method=outcome.method,
+        method=method,
     )
     if test:
         write_json(folder / "result.json", fold.to_json())  # written last: its presence marks the fold done
     return fold
+
+
+def _refit(
+    ctx: Context,
+    plan: FoldPlan,
+    store: FeatureStore,
+    corpus: Corpus,
+    parts: dict[str, list[Item]],
+    outcome: FitOutcome,
+    shape: tuple[int, ...],
+) -> tuple[Learner, dict[str, Features], dict[str, Any], Transform | None, str]:
+    """train.refit: a new model trained on the fit and validation parts together for the epoch count
+    validation chose (no early stopping, the last epoch kept), normalised by that whole part."""
+    from serkit.experiment.learners import make_learner
+    from serkit.experiment.train import seed_everything
+
+    recipe = ctx.recipe
+    epochs = max(1, outcome.best_epoch)
+    whole = {**parts, "fit": parts["fit"] + parts["validation"]}
+    x, y, normaliser, transform = normalised_parts(ctx, store, corpus, whole)
+    seed_everything(plan.seed)
+    learner = ctx.guarded(recipe.model, lambda: make_learner(recipe.model, shape, len(corpus.labels), plan.seed))
+    settings = replace(recipe.train, max_epochs=epochs, patience=epochs + 1, keep_epoch_weights=False)
+    checkpoint = ctx.run_dir / "folds" / plan.id / "refit-checkpoint.pt"
+    context = FitContext(
+        settings, recipe.run.device, plan.seed, checkpoint, _log_epoch, transform, keep_last_epoch=True
+    )
+    ctx.reporter.say(f"  fold {plan.id}: refitting on fit + validation ({len(x['fit'])} items) for {epochs} epoch(s)")
+    ctx.guarded(
+        recipe.model,
+        lambda: learner.fit(x["fit"], y["fit"], x["validation"], y["validation"], context),
+        " in refitting",
+    )
+    method = (
+        f"{outcome.method}; refit on the fit and validation parts together ({len(x['fit'])} items) for "
+        f"{epochs} epoch(s), the count validation chose; the refit model is the one tested"
+    )
+    return learner, x, normaliser, transform, method
 
 
 def finished_fold(ctx: Context, plan: FoldPlan, corpus: Corpus) -> FoldResult | None:
@@ -313,7 +355,7 @@ def _model_damage(ctx: Context, fold: FoldResult, folder: Path, n_classes: int) 
     return ""
 
 
-def _normalised_parts(
+def normalised_parts(
     ctx: Context, store: FeatureStore, corpus: Corpus, parts: dict[str, list[Item]]
 ) -> tuple[dict[str, Features], dict[str, np.ndarray], dict[str, Any], Transform | None]:
     """Each part's rows and targets, and the normalisation: one fitted on the fit part and applied to

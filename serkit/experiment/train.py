@@ -118,9 +118,15 @@ class Trainer:
     """
 
     def __init__(
-        self, settings: TrainSettings, device: torch.device, seed: int, checkpoint: Path | None = None
+        self,
+        settings: TrainSettings,
+        device: torch.device,
+        seed: int,
+        checkpoint: Path | None = None,
+        keep_last_epoch: bool = False,
     ) -> None:
         self.settings = settings
+        self.keep_last_epoch = keep_last_epoch
         self.device = device
         self.seed = seed
         self.checkpoint = checkpoint
@@ -228,8 +234,11 @@ class Trainer:
             else:
                 state.bad_epochs += 1
             self._save(model, optimizer, state)
+            self._keep_epoch(model, state.epoch)
             on_epoch(row)
-        if state.best_weights is not None:
+        if self.keep_last_epoch:
+            state.best_epoch, state.bad_epochs = state.epoch, 0
+        elif state.best_weights is not None:
             model.load_state_dict(state.best_weights)
         return TrainResult(
             model=model,
@@ -279,6 +288,13 @@ class Trainer:
 
     def predict_proba(self, model: nn.Module, x: Features, transform: Transform | None = None) -> np.ndarray:
         return torch.softmax(self.logits(model, x, transform), dim=1).cpu().numpy()
+
+    def _keep_epoch(self, model: nn.Module, epoch: int) -> None:
+        """With train.keep_epoch_weights, this epoch's weights beside the checkpoint (for serkit audit)."""
+        if not self.settings.keep_epoch_weights or self.checkpoint is None:
+            return
+        data = state_dict_bytes(model)
+        write_atomic(self.checkpoint.parent / "epochs" / f"{epoch:03d}.pt", lambda out: out.write(data), binary=True)
 
     def _save(self, model: nn.Module, optimizer: torch.optim.Optimizer, state: _State) -> None:
         if self.checkpoint is None:

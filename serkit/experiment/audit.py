@@ -1,0 +1,184 @@
+"""`serkit audit RUN_DIR`: how much of a result could be selection on the test part.
+
+Many published SER numbers pick the checkpoint (or stop early) on the test part. With
+``train.keep_epoch_weights = true`` a run keeps every epoch's weights; the audit scores each
+epoch on the test part and compares the honest pick (the epoch validation chose, the model the
+run reported) with the pick a test-set selection would make. It writes ``audit/`` in the run
+folder, labelled as an audit: its test-selected figure is never a result.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from serkit.core.errors import SerkitError
+from serkit.core.fileio import write_figure, write_json, write_text
+from serkit.core.recipe import load_recipe
+from serkit.core.registry import get_registry
+from serkit.data.pipeline import Item
+from serkit.experiment import stages
+from serkit.experiment.metrics import evaluate
+from serkit.experiment.planning import reload_plan
+from serkit.experiment.records import FoldResult, RunSummary
+from serkit.experiment.report import markdown_table
+from serkit.experiment.reporter import Reporter
+
+
+def audit_run(run_dir: str, reporter: Reporter | None = None) -> Path:
+    """Score every kept epoch of every fold on its test part; write audit/ and return its folder."""
+    from serkit.experiment.learners import make_learner
+
+    folder = Path(run_dir)
+    reporter = reporter or Reporter()
+    if not (folder / "metrics.json").is_file():
+        raise SerkitError(f"{folder}: not a finished run (no metrics.json); audit needs a complete run")
+    summary = RunSummary.read(folder / "metrics.json")
+    registry = get_registry()
+    registry.raise_problems()
+    recipe = load_recipe(folder / "recipe.toml", [], registry, file_base=Path.cwd())
+    folds = [FoldResult.read(folder / "folds" / f["id"] / "result.json") for f in summary.folds]
+    for fold in folds:
+        if not sorted((folder / "folds" / fold.id / "epochs").glob("*.pt")):
+            raise SerkitError(
+                f"{folder}: fold {fold.id} kept no per-epoch weights; run the recipe again with "
+                "--set train.keep_epoch_weights=true (torch models) to audit it"
+            )
+    ctx = stages.Context(recipe, folder / "audit", registry, reporter)
+    (folder / "audit").mkdir(exist_ok=True)
+    corpus = stages.scan(ctx)
+    plans = {plan.id: plan for plan in reload_plan(recipe, corpus.utterances, folder / "split.json")}
+    labels = corpus.labels
+    rows, curves = [], []
+    honest_truth, honest_pred, picked_pred = [], [], []
+    with stages.features(ctx, corpus, list(plans.values())) as store:
+        for fold in folds:
+            plan = plans[fold.id]
+            parts: dict[str, list[Item]] = {
+                "fit": plan.training_items(len(recipe.augment)),
+                "validation": [(i, None) for i in plan.validation],
+                "test": [(i, None) for i in plan.test],
+            }
+            x, y, _, transform = stages.normalised_parts(ctx, store, corpus, parts)
+            learner = make_learner(recipe.model, tuple(fold.input_shape), len(labels), fold.seed)
+            epochs, test_uar, test_acc, predictions = [], [], [], []
+            for path in sorted((folder / "folds" / fold.id / "epochs").glob("*.pt")):
+                learner.loads(path.read_bytes())
+                predicted = learner.predict_proba(x["test"], transform).argmax(1)
+                scores = evaluate(y["test"], predicted, labels)
+                epochs.append(int(path.stem))
+                test_uar.append(scores["uar"])
+                test_acc.append(scores["accuracy"])
+                predictions.append(predicted)
+            honest = epochs.index(fold.best_epoch) if fold.best_epoch in epochs else len(epochs) - 1
+            picked = int(np.argmax(test_uar))
+            honest_truth.append(y["test"])
+            honest_pred.append(predictions[honest])
+            picked_pred.append(predictions[picked])
+            val_uar = {int(r["epoch"]): r["val_uar"] for r in fold.history}
+            rows.append(
+                {
+                    "fold": fold.id,
+                    "honest_epoch": epochs[honest],
+                    "honest_test_uar": test_uar[honest],
+                    "test_selected_epoch": epochs[picked],
+                    "test_selected_uar": test_uar[picked],
+                    "gap": test_uar[picked] - test_uar[honest],
+                }
+            )
+            curves.append(
+                {
+                    "fold": fold.id,
+                    "epochs": epochs,
+                    "test_uar": test_uar,
+                    "test_accuracy": test_acc,
+                    "val_uar": [val_uar.get(e, math.nan) for e in epochs],
+                }
+            )
+            reporter.say(
+                f"  fold {fold.id}: validation picks epoch {epochs[honest]} (test UAR {100 * test_uar[honest]:.2f} %); "
+                f"the test part would pick epoch {epochs[picked]} ({100 * test_uar[picked]:.2f} %)"
+            )
+    truth = np.concatenate(honest_truth)
+    pooled = {
+        "honest_uar": evaluate(truth, np.concatenate(honest_pred), labels)["uar"],
+        "test_selected_uar": evaluate(truth, np.concatenate(picked_pred), labels)["uar"],
+    }
+    pooled["gap"] = pooled["test_selected_uar"] - pooled["honest_uar"]
+    refit = " The run refit its models (train.refit): the audit scores the trainings before refitting." * (
+        recipe.train.refit
+    )
+    out = folder / "audit"
+    write_json(out / "audit.json", {"protocol": summary.protocol, "folds": rows, "pooled": pooled, "curves": curves})
+    write_text(out / "audit.md", _markdown(summary.protocol, rows, pooled, refit))
+    _plot(curves, rows, out / "curves.png")
+    reporter.say(
+        f"AUDIT (not a result): pooled test UAR {100 * pooled['honest_uar']:.2f} % with the epochs validation chose, "
+        f"{100 * pooled['test_selected_uar']:.2f} % if each fold's epoch were chosen on its test part: "
+        f"{100 * pooled['gap']:+.2f} points of selection; {out / 'audit.md'}",
+        "bold",
+    )
+    return out
+
+
+def _markdown(protocol: str, rows: list[dict[str, Any]], pooled: dict[str, float], refit: str) -> str:
+    table = markdown_table(
+        ["fold", "validation's epoch", "its test UAR %", "test's epoch", "its test UAR %", "gap (points)"],
+        [
+            [
+                r["fold"],
+                str(r["honest_epoch"]),
+                f"{100 * r['honest_test_uar']:.2f}",
+                str(r["test_selected_epoch"]),
+                f"{100 * r['test_selected_uar']:.2f}",
+                f"{100 * r['gap']:+.2f}",
+            ]
+            for r in rows
+        ],
+    )
+    return "\n".join(
+        [
+            "# AUDIT: selection on the test part (not a result)",
+            "",
+            "This is an audit, not a result. It shows how much a test UAR would gain if each fold's epoch were "
+            "chosen on its own test part, as some published numbers are. The run's result is the first column: "
+            "the epoch its validation part chose.",
+            "",
+            f"- **Protocol:** {protocol}",
+            f"- **Pooled test UAR:** {100 * pooled['honest_uar']:.2f} % with validation's epochs; "
+            f"{100 * pooled['test_selected_uar']:.2f} % with test-selected epochs; gap "
+            f"{100 * pooled['gap']:+.2f} points.{refit}",
+            "",
+            table,
+            "",
+            "`curves.png`: test and validation UAR per epoch, per fold.",
+            "",
+        ]
+    )
+
+
+def _plot(curves: list[dict[str, Any]], rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(curves)
+    columns = min(n, 4)
+    lines = math.ceil(n / columns)
+    figure, grid = plt.subplots(lines, columns, figsize=(3.2 * columns, 2.6 * lines), squeeze=False)
+    for axes, curve, row in zip(grid.flat, curves, rows, strict=False):
+        axes.plot(curve["epochs"], [100 * v for v in curve["val_uar"]], color="C1", label="validation UAR")
+        axes.plot(curve["epochs"], [100 * v for v in curve["test_uar"]], color="C3", label="test UAR (audit)")
+        axes.axvline(row["honest_epoch"], color="C1", linestyle="--")
+        axes.axvline(row["test_selected_epoch"], color="C3", linestyle=":")
+        axes.set_title(f"fold {curve['fold']}", fontsize=9)
+        axes.set_xlabel("epoch")
+    for axes in list(grid.flat)[n:]:
+        axes.axis("off")
+    grid.flat[0].legend(fontsize=7)
+    figure.suptitle("AUDIT, not a result: dashed = validation's epoch, dotted = the test part's", fontsize=10)
+    write_figure(figure, path)
