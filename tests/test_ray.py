@@ -149,3 +149,52 @@ def test_ray_missing_is_one_line(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(SerkitError, match=r"needs Ray, which is not installed: pip install 'serkit\[ray\]'"):
         create_executor("ray", 0, RaySettings(), Reporter())
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_node_that_cannot_see_the_cache_stops_the_run_in_one_line(tmp_path):
+    """A real two-node cluster whose worker node runs in its own mount namespace, where the cache
+    folder is an empty tmpfs: the storage a Ray node does not share."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    probe = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", f"mount -t tmpfs none {cache}"], capture_output=True
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"cannot make a private mount namespace here (unshare/mount: {probe.stderr.decode().strip()})")
+    ray_bin = str(Path(sys.executable).parent / "ray")
+    no_token = {**os.environ, "RAY_AUTH_MODE": "disabled"}  # one machine: no cluster token to hand around
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    head = subprocess.run(
+        [ray_bin, "start", "--head", f"--port={port}", "--num-cpus=0", "--include-dashboard=false"],
+        capture_output=True,
+        text=True,
+        env=no_token,
+    )
+    assert head.returncode == 0, head.stdout + head.stderr
+    hidden = f"mount -t tmpfs none {cache} && exec {ray_bin} start --address={address} --num-cpus=1 --block"
+    worker = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", hidden], env=no_token)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            time.sleep(1)
+            status = subprocess.run(
+                [ray_bin, "status", f"--address={address}"], capture_output=True, text=True, env=no_token
+            )
+            if status.stdout.count("node_") >= 2:
+                break
+        done = serkit(*run_args(tmp_path), "--executor", "ray", "--address", address, env={"RAY_AUTH_MODE": "disabled"})
+    finally:
+        worker.terminate()
+        subprocess.run([ray_bin, "stop", "--force"], capture_output=True, env=no_token)
+    assert done.returncode == 1, done.stdout + done.stderr
+    error = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("Error:")]
+    assert len(error) == 1 and f"cannot see {cache}" in error[0], done.stdout + done.stderr

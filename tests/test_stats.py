@@ -120,3 +120,34 @@ def test_overlapping_folds_use_the_corrected_t_and_speaker_folds_use_wilcoxon(tm
     assert speaker["comparison"]["test"] == "Wilcoxon signed-rank over speakers"
     assert "paired t p" in speaker["comparison"]["extra"] and "optimistic" in speaker["comparison"]["caveat"]
     assert not math.isnan(speaker["comparison"]["p"])
+
+
+def test_runs_lists_an_ablation_and_a_loso_run_and_compares_them(cli_runner, tmp_path):
+    from helpers import RAVDESS, ROOT, need
+
+    sweep = tmp_path / "sweep.toml"
+    overrides = ("augment=[]", "train.max_epochs=1", "run.workers=1", "protocol={name = 'loso'}")
+    common = ", ".join(json.dumps(o) for o in (*overrides, f"dataset.root={need(RAVDESS)}"))
+    sweep.write_text(
+        f'[sweep]\nname = "loso"\nbase = "{ROOT / "recipes" / "tiny.toml"}"\nset = [{common}]\n'
+        '[[variant]]\nname = "smaller"\nset = ["model.lstm_units=8"]\n'
+    )
+    where = ["--set", f"run.output={tmp_path / 'runs'}", "--set", f"run.cache_dir={tmp_path / 'cache'}"]
+    assert cli_runner.invoke(cli, ["ablate", str(sweep), *where]).exit_code == 0
+    interrupted = tmp_path / "runs" / "loso" / "02-killed"
+    interrupted.mkdir()
+    (interrupted / "recipe.toml").write_text('[run]\nname = "killed"\n')
+    (interrupted / "run.log").write_text("2026-11-25 10:00:00,000 INFO serkit: run 'killed'\n")
+    listed = cli_runner.invoke(cli, ["runs", "list", str(tmp_path / "runs"), "--json", "--sort", "name"])
+    assert listed.exit_code == 0, listed.output
+    data = json.loads(listed.output)
+    assert [r["name"] for r in data["runs"]] == ["loso/00-baseline", "loso/01-smaller", "loso/02-killed"]
+    assert [r["status"] for r in data["runs"]] == ["complete", "complete", "interrupted"]
+    assert "model.lstm_units" in data["differing_keys"]
+    assert data["runs"][0]["protocol"].startswith("speaker-independent") and data["runs"][0]["folds"] == 2
+    only = cli_runner.invoke(cli, ["runs", "list", str(tmp_path / "runs"), "--csv", "--filter", "model.lstm_units=8"])
+    assert only.exit_code == 0 and len(only.output.strip().splitlines()) == 2  # the header and one run
+    base, smaller = tmp_path / "runs" / "loso" / "00-baseline", tmp_path / "runs" / "loso" / "01-smaller"
+    compared = cli_runner.invoke(cli, ["runs", "compare", str(base), str(smaller), "--json"])
+    assert compared.exit_code == 0, compared.output
+    assert json.loads(compared.output)["comparison"]["test"] == "Wilcoxon signed-rank over speakers"

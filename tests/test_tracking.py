@@ -98,6 +98,6 @@ def test_a_broken_store_never_stops_or_stalls_the_run(cli_runner, tmp_path, uri)
     start = time.perf_counter()
     result = cli_runner.invoke(cli, [*args, "--set", "track.timeout_s=5"])
     assert result.exit_code == 0, result.output
-    assert result.output.count("tracking is off for this run") == 1
+    assert " ".join(result.output.split()).count("tracking is off for this run") == 1  # one warning, however wrapped
     assert (only_run(tmp_path) / "metrics.json").is_file()
     assert time.perf_counter() - start < 120

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import threading
 import time
@@ -110,16 +111,17 @@ class Tracker:
         return self._call("start a run", action)
 
     def params(self, run_id: str | None, recipe: dict[str, Any]) -> None:
+        """The resolved recipe as parameters (``preprocess.0.name``: MLflow keys take no brackets)."""
         if run_id is None:
             return
-        from mlflow.entities import Param
-
-        flat = {
-            key: json.dumps(value) if not isinstance(value, str) else value for key, value in flatten(recipe).items()
-        }
-        params = [Param(key[:250], value[:6000]) for key, value in flat.items()]
 
         def action() -> None:
+            from mlflow.entities import Param
+
+            params = [
+                Param(re.sub(r"\[(\d+)\]", r".\1", key)[:250], (v if isinstance(v, str) else json.dumps(v))[:6000])
+                for key, v in flatten(recipe).items()
+            ]
             client = self._connect()
             known = client.get_run(run_id).data.params  # a resumed run has them already
             fresh = [p for p in params if p.key not in known]
@@ -136,20 +138,18 @@ class Tracker:
         """A finished fold: its per-epoch curves (step = epoch) and its test metrics."""
         if run_id is None:
             return
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        metrics = []
-        for row in fold.history:
-            step = int(row["epoch"])
-            for key, value in row.items():
-                if key != "epoch":
-                    metrics.append(Metric(f"{fold.id}/{key}", float(value), now, step))
-        for key in ("accuracy", "uar", "macro_f1"):
-            if key in fold.metrics:
-                metrics.append(Metric(f"{fold.id}/test_{key}", float(fold.metrics[key]), now, 0))
 
         def action() -> None:
+            from mlflow.entities import Metric
+
+            now = int(time.time() * 1000)
+            metrics = []
+            for row in fold.history:
+                step = int(row["epoch"])
+                metrics += [Metric(f"{fold.id}/{k}", float(v), now, step) for k, v in row.items() if k != "epoch"]
+            for key in ("accuracy", "uar"):
+                if key in fold.metrics:
+                    metrics.append(Metric(f"{fold.id}/test_{key}", float(fold.metrics[key]), now, 0))
             client = self._connect()
             for start in range(0, len(metrics), 500):
                 client.log_batch(run_id, metrics=metrics[start : start + 500])
@@ -162,20 +162,17 @@ class Tracker:
         """Pooled and mean test metrics, the run folder's files (or ``files``), and the run's final status."""
         if run_id is None:
             return
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        metrics = []
-        if summary is not None:
-            for key in ("accuracy", "uar", "macro_f1"):
-                metrics.append(Metric(f"test_{key}", float(summary.metrics[key]), now, 0))
-                metrics.append(Metric(f"test_{key}_mean", float(summary.mean[key]["mean"]), now, 0))
-                metrics.append(Metric(f"test_{key}_sd", float(summary.mean[key]["sd"]), now, 0))
 
         def action() -> None:
+            from mlflow.entities import Metric
+
             client = self._connect()
-            if metrics:
-                client.log_batch(run_id, metrics=metrics)
+            if summary is not None:
+                now = int(time.time() * 1000)
+                values = {"test_accuracy": summary.metrics["accuracy"], "test_uar": summary.metrics["uar"]}
+                for key, spread in summary.mean.items():
+                    values[f"test_{key}_mean"], values[f"test_{key}_sd"] = spread["mean"], spread["sd"]
+                client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in values.items()])
             for path in files if files is not None else sorted(folder.rglob("*")):
                 if path.is_file() and path.name not in SKIP_ARTEFACTS and path.name != STATE_FILE:
                     parent = path.parent.relative_to(folder).as_posix()
