@@ -91,34 +91,19 @@ def execute_runs(
                 total += sum(len(run.plans) for run in prepared)
                 for run in prepared:
                     _track_start(tracking, run)
-                with contextlib.ExitStack() as logs:
-                    for spec in group:
-                        logs.enter_context(logging_to(spec.run_dir / "run.log"))
-                    for run in prepared if executor.batches_runs else []:  # trained together: each counts it all
-                        logs.enter_context(run.ctx.timer("train"))
-                    results = {job.key: found for job, found in _finished_before(prepared) if found is not None}
-                    for job in run_jobs(prepared):
-                        if job.key in results:
-                            tracking.fold(job.run.ctx.run_dir, results[job.key])
-                    todo = [job for job in run_jobs(prepared) if job.key not in results]
-
-                    def track(job: Job, fold: FoldResult) -> None:
-                        tracking.fold(job.run.ctx.run_dir, fold)
-
-                    trained, failed = executor.train(todo, reporter, track) if todo else ({}, [])
-                    results.update(trained)
+                results, failed = _train(prepared, executor, tracking, reporter)
                 failures += failed
                 for run in prepared:
                     if run.store is not None:
                         run.store.close()
-                    if all(job.key in results for job in run.jobs()):
-                        with logging_to(run.ctx.run_dir / "run.log"):
-                            summary = _finish(run, [results[job.key] for job in run.jobs()])
-                        tracking.finished(run.ctx.run_dir, summary)
-                        seconds = time.perf_counter() - clocks[run.ctx.run_dir]
-                        finished.append(Finished(_spec_of(group, run), summary, seconds))
-                    else:
+                    if not all(job.key in results for job in run.jobs()):
                         tracking.ended([run.ctx.run_dir], "FAILED")
+                        continue
+                    with logging_to(run.ctx.run_dir / "run.log"):
+                        summary = _finish(run, [results[job.key] for job in run.jobs()])
+                    tracking.finished(run.ctx.run_dir, summary)
+                    seconds = time.perf_counter() - clocks[run.ctx.run_dir]
+                    finished.append(Finished(_spec_of(group, run), summary, seconds))
     except KeyboardInterrupt:
         tracking.ended([spec.run_dir for spec in current], "KILLED")
         where = f"serkit resume {current[0].run_dir}" if len(specs) == 1 else "the same command again"
@@ -131,8 +116,28 @@ def execute_runs(
     return finished
 
 
-def run_jobs(prepared: list[PreparedRun]) -> list[Job]:
-    return [job for run in prepared for job in run.jobs()]
+def _train(
+    prepared: list[PreparedRun], executor: Executor, tracking: Tracking, reporter: Reporter
+) -> tuple[dict[tuple[str, str], FoldResult], list[str]]:
+    """Every fold of these runs: read back where an earlier attempt finished it, trained otherwise;
+    each logged to its run's run.log and to tracking as it finishes."""
+    with contextlib.ExitStack() as logs:
+        for run in prepared:
+            logs.enter_context(logging_to(run.ctx.run_dir / "run.log"))
+            if executor.batches_runs:  # trained together: each run counts the batch's time
+                logs.enter_context(run.ctx.timer("train"))
+        jobs = [job for run in prepared for job in run.jobs()]
+        results = {job.key: found for job, found in _finished_before(prepared) if found is not None}
+        for job in jobs:
+            if job.key in results:
+                tracking.fold(job.run.ctx.run_dir, results[job.key])
+
+        def track(job: Job, fold: FoldResult) -> None:
+            tracking.fold(job.run.ctx.run_dir, fold)
+
+        todo = [job for job in jobs if job.key not in results]
+        trained, failed = executor.train(todo, reporter, track) if todo else ({}, [])
+        return results | trained, failed
 
 
 def _track_start(tracking: Tracking, run: PreparedRun) -> None:
