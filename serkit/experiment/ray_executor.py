@@ -36,11 +36,11 @@ from serkit.experiment.reporter import Reporter, log
 RETRIES = 3
 
 
-def import_ray() -> Any:
+def import_ray(who: str = "run.executor: 'ray'") -> Any:
     try:
         import ray
     except ImportError:
-        raise SerkitError("run.executor: 'ray' needs Ray, which is not installed: pip install 'serkit[ray]'") from None
+        raise SerkitError(f"{who} needs Ray, which is not installed: pip install 'serkit[ray]'") from None
     return ray
 
 

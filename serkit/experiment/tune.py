@@ -210,8 +210,9 @@ def load_search(path: str | Path, overrides: list[str], registry: Registry) -> S
 
 def run_search(path: str, overrides: list[str], reporter: Reporter | None = None) -> Path:
     """Run the search, write its report, run the best recipe once; returns the search folder."""
-    from serkit.experiment.ray_executor import RayExecutor
+    from serkit.experiment.ray_executor import RayExecutor, import_ray
 
+    import_ray("serkit tune")
     reporter = reporter or Reporter()
     registry = get_registry()
     registry.raise_problems()
