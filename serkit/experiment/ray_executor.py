@@ -27,6 +27,7 @@ from serkit.experiment.execution import (
     describe_failure,
     failed,
     logging_to,
+    threads_per_job,
     torch_threads,
 )
 from serkit.experiment.records import Corpus, FoldResult
@@ -52,7 +53,7 @@ class RayExecutor(Executor):
         self.ray = import_ray()
         self.settings = settings
         self.reporter = reporter
-        self.threads = threads or max(1, int(settings.num_cpus))
+        self.threads = threads_per_job(threads, settings.num_cpus)
         self._started = False
 
     def __enter__(self) -> RayExecutor:

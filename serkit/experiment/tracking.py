@@ -130,10 +130,6 @@ class Tracker:
 
         self._call("log parameters", action)
 
-    def tags(self, run_id: str | None, tags: dict[str, str]) -> None:
-        if run_id is not None:
-            self._call("set tags", lambda: [self._connect().set_tag(run_id, k, v) for k, v in tags.items()])
-
     def fold(self, run_id: str | None, fold: FoldResult) -> None:
         """A finished fold: its per-epoch curves (step = epoch) and its test metrics."""
         if run_id is None:
