@@ -108,18 +108,23 @@ class RayExecutor(Executor):
             marker.write_text("serkit checks that Ray workers see this folder\n")
             markers.append(marker)
         try:
-            checks = {
-                node["NodeManagerAddress"]: _sees.options(
-                    num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)
-                ).remote([str(m) for m in markers])
+            # One check per node ID: several nodes may share an address (one machine, containers).
+            checks = [
+                (
+                    node,
+                    _sees.options(
+                        num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)
+                    ).remote([str(m) for m in markers]),
+                )
                 for node in self._nodes()
-            }
-            for address, check in checks.items():
+            ]
+            for node, check in checks:
                 missing = self.ray.get(check, timeout=120)
                 if missing:
                     folder = Path(missing[0]).parent
+                    where = f"{node['NodeManagerAddress']} (id {node['NodeID'][:12]})"
                     raise SerkitError(
-                        f"run.cache_dir / run.output: Ray workers on node {address} cannot see {folder}; put the "
+                        f"run.cache_dir / run.output: Ray workers on node {where} cannot see {folder}; put the "
                         "feature cache and the run folders on storage every node mounts at the same path "
                         "(see docs/scaling.md)"
                     )
