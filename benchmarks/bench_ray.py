@@ -81,6 +81,39 @@ def cpu() -> str:
         return platform.processor()
 
 
+def _matmuls(_: int) -> float:
+    import torch
+
+    torch.set_num_threads(1)
+    a = torch.randn(256, 256)
+    start = time.perf_counter()
+    for _ in range(2000):
+        a @ a
+    return time.perf_counter() - start
+
+
+def _python_loop(_: int) -> float:
+    start, total = time.perf_counter(), 0
+    for i in range(10_000_000):
+        total += i
+    return time.perf_counter() - start
+
+
+def process_ceiling() -> None:
+    """What two single-threaded processes gain over one on this machine, for work with no shared state:
+    the most any executor running two 1-thread trainings side by side can gain."""
+    import multiprocessing
+
+    for name, work in (("1-thread matmuls", _matmuls), ("a pure-Python loop", _python_loop)):
+        one = min(work(0) for _ in range(2))
+        with multiprocessing.get_context("spawn").Pool(2) as pool:
+            pool.map(work, [0, 1])  # warm the workers
+            start = time.perf_counter()
+            pool.map(work, [0, 1])
+            two = time.perf_counter() - start
+        print(f"  this machine: 2 processes of {name} side by side do {2 * one / two:.2f}x the work of 1 per second")
+
+
 def speedup(tmp: Path) -> None:
     sweep, cache = write_sweep(tmp), tmp / "cache"
     ablate(sweep, tmp / "warm", cache, "--set", "train.max_epochs=1")  # features cached for every run below
@@ -106,6 +139,7 @@ def speedup(tmp: Path) -> None:
     )
     same = runs["ray, 2 at a time, 1 thread each"]["predictions"] == runs["local, 1 at a time, 1 thread"]["predictions"]
     print(f"ray's predictions equal the 1-thread local run's: {same}")
+    process_ceiling()
 
 
 def cluster(tmp: Path) -> None:
