@@ -4,6 +4,7 @@ selection on validation parts only, the best recipe run once."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -41,20 +42,36 @@ set = [
 """
 
 
-def write_search(tmp: Path, root: Path, metric: str = "val_loss") -> Path:
+def write_search(tmp: Path, root: Path, metric: str = "val_loss", relative: bool = False) -> Path:
+    """A search file in ``tmp``: the base recipe, corpus, run folders and cache named by absolute paths, or
+    (``relative``) the base and corpus relative to ``tmp``, run folders relative to the working folder and
+    the cache not set."""
     path = tmp / "search.toml"
     base = ROOT / "recipes" / "tiny.toml"
-    path.write_text(SEARCH.format(base=base, root=root, metric=metric, output=tmp / "runs", cache=tmp / "cache"))
+    if not relative:
+        text = SEARCH.format(base=base, root=root, metric=metric, output=tmp / "runs", cache=tmp / "cache")
+    else:
+        text = SEARCH.format(
+            base=os.path.relpath(base, tmp), root=os.path.relpath(root, tmp), metric=metric, output="runs", cache="-"
+        ).replace('  "run.cache_dir=-",\n', "")
+    path.write_text(text)
     return path
 
 
 def test_a_small_search_stops_poor_trials_and_runs_the_best_once(tmp_path):
-    search = write_search(tmp_path, need(EMODB))
-    done = subprocess.run(
-        [sys.executable, "-m", "serkit.cli", "tune", str(search)], capture_output=True, text=True, timeout=600
-    )
+    """Run as a user runs the shipped search file: from a working folder, with relative paths (the base
+    recipe beside the search file, the corpus from the search file's folder, run folders and a --set
+    cache from the working folder), although each trial runs in a Ray worker inside its trial folder."""
+    folder = tmp_path / "searches"
+    folder.mkdir()
+    search = write_search(folder, need(EMODB), relative=True)
+    assert "run.cache_dir" not in search.read_text() and not Path(search.read_text().split('"')[1]).is_absolute()
+    command = [sys.executable, "-m", "serkit.cli", "tune", "searches/search.toml", "--set", "run.cache_dir=cache"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert list((tmp_path / "cache").iterdir()), "the trials' cache is the --set folder, read from the working folder"
     output = tmp_path / "runs" / "small"
+    assert not list((output / "ray").rglob("cache")), "no trial made a cache of its own in its trial folder"
     trials = json.loads((output / "trials.json").read_text())["trials"]
     assert len(trials) == 4
     statuses = [t["status"] for t in trials]
@@ -100,3 +117,18 @@ def test_the_shipped_search_file_validates():
         "train.batch_size",
     ]
     assert search.metric == "val_uar" and search.mode == "max" and search.scheduler == "asha"
+
+
+def test_a_failed_trial_is_named_by_its_own_error():
+    """Ray hands back a trial's exception wrapped in a RayTaskError whose text is a traceback."""
+    from ray.exceptions import RayTaskError
+
+    from serkit.experiment.tune import _failure
+
+    wrapped = RayTaskError(
+        "ImplicitFunc.train",
+        "Traceback (most recent call last):\n  ...",
+        SerkitError("recipe 'x.toml': file not found"),
+    )
+    assert _failure(wrapped.as_instanceof_cause()) == "recipe 'x.toml': file not found"
+    assert _failure(RayTaskError("f", "Traceback:\n  ...", ValueError("bad\nvalue"))) == "ValueError: bad"

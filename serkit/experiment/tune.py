@@ -98,6 +98,7 @@ class Search:
     grace_epochs: int
     reduction_factor: int
     recipe: Recipe  # the base recipe with the shared overrides
+    workdir: Path  # the folder `serkit tune` ran in: --set values and relative run folders are read from it
 
     @property
     def mode(self) -> str:
@@ -110,9 +111,13 @@ class Search:
     def trial_recipe(self, config: dict[str, Any], registry: Registry) -> Recipe:
         """The base recipe with a trial's values."""
         own = [f"{key}={json.dumps(value)}" for key, value in config.items()]
-        here = self.path.parent.absolute()
-        layers = [(self.shared, here), (self.overrides, Path.cwd()), (own, Path.cwd())]
-        return load_recipe(self.base, (), registry, layers=layers)
+        layers = [(self.shared, self.path.parent), (self.overrides, self.workdir), (own, self.workdir)]
+        recipe = load_recipe(self.base, (), registry, layers=layers)
+        # Trials run in Ray workers whose working directory is their trial folder: no relative folder may remain.
+        run = recipe.run
+        output = str(self.workdir / run.output)
+        cache_dir = str(self.workdir / run.cache_dir) if run.cache_dir else ""
+        return replace(recipe, run=replace(run, output=output, cache_dir=cache_dir))
 
 
 def _choice(table: dict[str, Any], key: str, allowed: tuple[str, ...], default: str, where: str) -> str:
@@ -151,9 +156,9 @@ def parse_dimension(key: str, spec: Any, where: str) -> Dimension:
 
 def load_search(path: str | Path, overrides: list[str], registry: Registry) -> Search:
     """Read a search file; the base recipe is validated with every choice and both ends of every range."""
-    path = Path(path)
-    raw = read_toml(path, "search")
     where = f"search '{path}'"
+    path = Path(path).absolute()
+    raw = read_toml(path, "search")
     for key in raw:
         if key not in ("tune", "space"):
             raise SerkitError(f"{where}: {key}: unknown table{did_you_mean(key, ('tune', 'space'))} (tune, space)")
@@ -193,6 +198,7 @@ def load_search(path: str | Path, overrides: list[str], registry: Registry) -> S
         grace_epochs=max(1, _positive(head, "grace_epochs", 1, f"{where}: tune")),
         reduction_factor=max(2, _positive(head, "reduction_factor", 2, f"{where}: tune")),
         recipe=None,  # type: ignore[arg-type]  # set below, once the base is known to load
+        workdir=Path.cwd(),
     )
     check_run_name(search.name, f"{where}: tune.name")
     try:
@@ -234,7 +240,9 @@ def run_search(path: str, overrides: list[str], reporter: Reporter | None = None
     trials = _trials(search, grid)
     complete = [t for t in trials if t["status"] == "complete"]
     if not complete:
-        raise SerkitError(f"tune '{search.name}': no trial finished all its folds; see {output / 'trials'}")
+        failed = [t for t in trials if t["status"] == "failed"]
+        why = f" ({len(failed)} failed; trial {failed[0]['trial']}: {failed[0]['error']})" if failed else ""
+        raise SerkitError(f"tune '{search.name}': no trial finished all its folds{why}; see {output / 'trials'}")
     sign = 1 if search.mode == "max" else -1
     best = max(complete, key=lambda t: sign * t["score"])
     best_recipe = search.trial_recipe(best["config"], registry)
@@ -416,10 +424,19 @@ def _trials(search: Search, grid: Any) -> list[dict[str, Any]]:
                 "score": score,
                 "steps": int(metrics.get("step", 0)),
                 "folds": int(metrics.get("folds", 0)) if status == "complete" else 0,
-                "error": str(result.error).splitlines()[0] if result.error is not None else "",
+                "error": _failure(result.error) if result.error is not None else "",
             }
         )
     return trials
+
+
+def _failure(error: BaseException) -> str:
+    """A failed trial's error in one line (Ray wraps it: the cause is the trial's own exception)."""
+    from serkit.experiment.execution import describe_failure
+
+    cause = getattr(error, "cause", None)
+    lines = describe_failure(cause or error).strip().splitlines() or [type(error).__name__]
+    return lines[0] if cause else lines[-1]  # without a cause, Ray's text is a traceback: its last line
 
 
 def _value(value: Any) -> str:
