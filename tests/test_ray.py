@@ -30,13 +30,13 @@ SMALL = (
 
 
 def serkit(
-    *args: str, env: dict[str, str] | None = None, wait: bool = True
+    *args: str, env: dict[str, str] | None = None, wait: bool = True, cwd: Path | None = None
 ) -> subprocess.Popen | subprocess.CompletedProcess:
     command = [sys.executable, "-m", "serkit.cli", *args]
     environment = {**os.environ, "COLUMNS": "200", **(env or {})}
     if not wait:
         return subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=400)
+    return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=400, cwd=cwd)
 
 
 def run_args(tmp: Path, *more: str) -> list[str]:
@@ -159,6 +159,47 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+RAY_BIN = str(Path(sys.executable).parent / "ray")
+NO_TOKEN = {**os.environ, "RAY_AUTH_MODE": "disabled"}  # one machine: no cluster token to hand around
+
+
+def start_head(num_cpus: int, cwd: Path | None = None) -> str:
+    """``ray start --head`` (in ``cwd``); returns its address. Stop it with ``stop_ray()``."""
+    port = free_port()
+    head = subprocess.run(
+        [RAY_BIN, "start", "--head", f"--port={port}", f"--num-cpus={num_cpus}", "--include-dashboard=false"],
+        capture_output=True,
+        text=True,
+        env=NO_TOKEN,
+        cwd=cwd,
+    )
+    assert head.returncode == 0, head.stdout + head.stderr
+    return f"127.0.0.1:{port}"
+
+
+def stop_ray() -> None:
+    subprocess.run([RAY_BIN, "stop", "--force"], capture_output=True, env=NO_TOKEN)
+
+
+def test_a_joined_cluster_reads_relative_folders_from_the_drivers_working_folder(tmp_path, reference):
+    """Workers of a cluster started with `ray start` run in that command's folder, not the driver's:
+    relative run and cache folders must still be the driver's."""
+    elsewhere, work = tmp_path / "elsewhere", tmp_path / "work"
+    elsewhere.mkdir()
+    work.mkdir()
+    address = start_head(2, cwd=elsewhere)
+    try:
+        args = ["run", str(ROOT / "recipes" / "tiny.toml"), "--set", f"dataset.root={need(RAVDESS)}"]
+        for override in (*SMALL, "run.output=runs", "run.cache_dir=cache"):
+            args += ["--set", override]
+        done = serkit(*args, "--executor", "ray", "--address", address, env={"RAY_AUTH_MODE": "disabled"}, cwd=work)
+    finally:
+        stop_ray()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (only_run(work) / "predictions.csv").read_text() == reference
+    assert list((work / "cache").iterdir()) and not list(elsewhere.iterdir())
+
+
 def test_a_node_that_cannot_see_the_cache_stops_the_run_in_one_line(tmp_path):
     """A real two-node cluster whose worker node runs in its own mount namespace, where the cache
     folder is an empty tmpfs: the storage a Ray node does not share."""
@@ -169,32 +210,22 @@ def test_a_node_that_cannot_see_the_cache_stops_the_run_in_one_line(tmp_path):
     )
     if probe.returncode != 0:
         pytest.skip(f"cannot make a private mount namespace here (unshare/mount: {probe.stderr.decode().strip()})")
-    ray_bin = str(Path(sys.executable).parent / "ray")
-    no_token = {**os.environ, "RAY_AUTH_MODE": "disabled"}  # one machine: no cluster token to hand around
-    port = free_port()
-    address = f"127.0.0.1:{port}"
-    head = subprocess.run(
-        [ray_bin, "start", "--head", f"--port={port}", "--num-cpus=0", "--include-dashboard=false"],
-        capture_output=True,
-        text=True,
-        env=no_token,
-    )
-    assert head.returncode == 0, head.stdout + head.stderr
-    hidden = f"mount -t tmpfs none {cache} && exec {ray_bin} start --address={address} --num-cpus=1 --block"
-    worker = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", hidden], env=no_token)
+    address = start_head(0)
+    hidden = f"mount -t tmpfs none {cache} && exec {RAY_BIN} start --address={address} --num-cpus=1 --block"
+    worker = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", hidden], env=NO_TOKEN)
     try:
         deadline = time.time() + 60
         while time.time() < deadline:
             time.sleep(1)
             status = subprocess.run(
-                [ray_bin, "status", f"--address={address}"], capture_output=True, text=True, env=no_token
+                [RAY_BIN, "status", f"--address={address}"], capture_output=True, text=True, env=NO_TOKEN
             )
             if status.stdout.count("node_") >= 2:
                 break
         done = serkit(*run_args(tmp_path), "--executor", "ray", "--address", address, env={"RAY_AUTH_MODE": "disabled"})
     finally:
         worker.terminate()
-        subprocess.run([ray_bin, "stop", "--force"], capture_output=True, env=no_token)
+        stop_ray()
     assert done.returncode == 1, done.stdout + done.stderr
     error = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("Error:")]
     assert len(error) == 1 and f"cannot see {cache}" in error[0], done.stdout + done.stderr

@@ -12,11 +12,13 @@ import socket
 import tempfile
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from serkit.core.errors import SerkitError
 from serkit.core.settings import RaySettings
+from serkit.data.cache import default_cache_dir
 from serkit.data.pipeline import Item, Pipeline
 from serkit.data.split import FoldPlan
 from serkit.experiment.execution import (
@@ -102,7 +104,7 @@ class RayExecutor(Executor):
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         markers = []
-        for folder in folders:
+        for folder in (f.absolute() for f in folders):
             folder.mkdir(parents=True, exist_ok=True)
             marker = folder / f".serkit-visible-{uuid.uuid4().hex}"
             marker.write_text("serkit checks that Ray workers see this folder\n")
@@ -148,10 +150,8 @@ class RayExecutor(Executor):
             if not batches:
                 return
             task = _features_batch.options(**self._options(max_retries=RETRIES))
-            pending = {
-                task.remote(str(run_dir / "recipe.toml"), paths, hashes, batch, str(root)): len(batch)
-                for batch in batches
-            }
+            recipe_file, cache_root = str(run_dir.absolute() / "recipe.toml"), str(Path(root).absolute())
+            pending = {task.remote(recipe_file, paths, hashes, batch, cache_root): len(batch) for batch in batches}
             with self.reporter.progress("features on ray", len(missing), f"{len(batches)} task(s)") as bar:
                 failures = []
                 while pending:
@@ -174,7 +174,9 @@ class RayExecutor(Executor):
         pending = {}
         for job in jobs:
             run = job.run
-            spec = (str(run.ctx.run_dir), job.plan, run.corpus, run.ctx.file_hashes, self.threads)
+            # Absolute folders: a worker's working folder is where its node was started, not the driver's.
+            cache = str(Path(run.ctx.recipe.run.cache_dir or default_cache_dir()).absolute())
+            spec = (str(run.ctx.run_dir.absolute()), cache, job.plan, run.corpus, run.ctx.file_hashes, self.threads)
             pending[task.remote(*spec)] = job
         slots = self._slots()
         results: Results = {}
@@ -258,9 +260,10 @@ def _compute_batch(recipe_file: str, paths: list[str], hashes: list[str], items:
 
 
 def _train(
-    run_dir: str, plan: FoldPlan, corpus: Corpus, hashes: list[str], threads: int
+    run_dir: str, cache: str, plan: FoldPlan, corpus: Corpus, hashes: list[str], threads: int
 ) -> tuple[str, FoldResult | tuple[str, str]]:
-    """A Ray task: one fold's training, from features in the shared cache, into its fold folder."""
+    """A Ray task: one fold's training, from features in the shared cache (the driver's ``cache``
+    folder, whatever the recipe says relative to the driver's working folder), into its fold folder."""
     from serkit.experiment import stages
 
     folder = Path(run_dir)
@@ -272,6 +275,7 @@ def _train(
                 "fold %s on Ray node %s (%s)", plan.id, ray.get_runtime_context().get_node_id(), socket.gethostname()
             )
             recipe, registry = _load(folder)
+            recipe = replace(recipe, run=replace(recipe.run, cache_dir=cache))
             ctx = stages.Context(recipe, folder, registry, Reporter())
             local = Path(tempfile.gettempdir())  # the store goes on the node's own disk, not the shared cache
             with stages.features(ctx, corpus, [plan], hashes=hashes, workers=1, store_folder=local) as store:
