@@ -1,9 +1,11 @@
-"""The Ray executor on a real local Ray instance (2 CPUs): the local executor's results, failures
-named with the rest finished, a lost worker and a killed driver resumed, execution settings that
-never rerun a finished variant."""
+"""The Ray executor on real Ray (2 CPUs): the local executor's results on a cluster joined with
+--address; on a local instance, failures named with the rest finished, a lost worker and a killed
+driver resumed, execution settings that never rerun a finished variant; a node that cannot see the
+cache."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -55,19 +57,6 @@ def reference(tmp_path_factory) -> str:
     done = serkit(*run_args(tmp))
     assert done.returncode == 0, done.stdout + done.stderr
     return (only_run(tmp) / "predictions.csv").read_text()
-
-
-def test_ray_gives_the_local_executors_predictions(tmp_path, reference):
-    done = serkit(*run_args(tmp_path), "--executor", "ray")
-    assert done.returncode == 0, done.stdout + done.stderr
-    run = only_run(tmp_path)
-    assert (run / "predictions.csv").read_text() == reference
-    assert "features on ray" in done.stdout  # a fresh cache: features were computed by Ray tasks
-    import json
-
-    execution = json.loads((run / "environment.json").read_text())["execution"]
-    assert execution["executor"] == "ray" and execution["threads_per_training"] == 1
-    assert sorted(p.name for p in (run / "folds").iterdir()) == ["random", "random-repeat2", "random-repeat3"]
 
 
 @pytest.mark.parametrize("executor", ["local", "ray"])
@@ -181,9 +170,10 @@ def stop_ray() -> None:
     subprocess.run([RAY_BIN, "stop", "--force"], capture_output=True, env=NO_TOKEN)
 
 
-def test_a_joined_cluster_reads_relative_folders_from_the_drivers_working_folder(tmp_path, reference):
-    """Workers of a cluster started with `ray start` run in that command's folder, not the driver's:
-    relative run and cache folders must still be the driver's."""
+def test_ray_gives_the_local_executors_predictions(tmp_path, reference):
+    """On a cluster joined with --address, from an empty cache (features computed by Ray tasks). Its
+    workers run in the folder `ray start` ran in, not the driver's: relative run and cache folders must
+    still be the driver's."""
     elsewhere, work = tmp_path / "elsewhere", tmp_path / "work"
     elsewhere.mkdir()
     work.mkdir()
@@ -196,8 +186,13 @@ def test_a_joined_cluster_reads_relative_folders_from_the_drivers_working_folder
     finally:
         stop_ray()
     assert done.returncode == 0, done.stdout + done.stderr
-    assert (only_run(work) / "predictions.csv").read_text() == reference
+    run = only_run(work)
+    assert (run / "predictions.csv").read_text() == reference
+    assert "features on ray" in done.stdout  # a fresh cache: features were computed by Ray tasks
     assert list((work / "cache").iterdir()) and not list(elsewhere.iterdir())
+    execution = json.loads((run / "environment.json").read_text())["execution"]
+    assert execution["executor"] == "ray" and execution["threads_per_training"] == 1
+    assert sorted(p.name for p in (run / "folds").iterdir()) == ["random", "random-repeat2", "random-repeat3"]
 
 
 def test_a_node_that_cannot_see_the_cache_stops_the_run_in_one_line(tmp_path):
