@@ -32,8 +32,6 @@ set = [
   "preprocess[3].seconds=1.0",
   "train.max_epochs=4",
   "train.patience=5",
-  "run.output={output}",
-  "run.cache_dir={cache}",
 ]
 
 [space]
@@ -42,19 +40,12 @@ set = [
 """
 
 
-def write_search(tmp: Path, root: Path, metric: str = "val_loss", relative: bool = False) -> Path:
-    """A search file in ``tmp``: the base recipe, corpus, run folders and cache named by absolute paths, or
-    (``relative``) the base and corpus relative to ``tmp``, run folders relative to the working folder and
-    the cache not set."""
+def write_search(tmp: Path, root: Path, metric: str = "val_loss") -> Path:
+    """A search file in ``tmp`` naming the base recipe and the corpus relative to ``tmp``, as a user's
+    search file beside its recipes would; run and cache folders are left to the command line."""
     path = tmp / "search.toml"
-    base = ROOT / "recipes" / "tiny.toml"
-    if not relative:
-        text = SEARCH.format(base=base, root=root, metric=metric, output=tmp / "runs", cache=tmp / "cache")
-    else:
-        text = SEARCH.format(
-            base=os.path.relpath(base, tmp), root=os.path.relpath(root, tmp), metric=metric, output="runs", cache="-"
-        ).replace('  "run.cache_dir=-",\n', "")
-    path.write_text(text)
+    base = os.path.relpath(ROOT / "recipes" / "tiny.toml", tmp)
+    path.write_text(SEARCH.format(base=base, root=os.path.relpath(root, tmp), metric=metric))
     return path
 
 
@@ -64,9 +55,10 @@ def test_a_small_search_stops_poor_trials_and_runs_the_best_once(tmp_path):
     cache from the working folder), although each trial runs in a Ray worker inside its trial folder."""
     folder = tmp_path / "searches"
     folder.mkdir()
-    search = write_search(folder, need(EMODB), relative=True)
+    search = write_search(folder, need(EMODB))
     assert "run.cache_dir" not in search.read_text() and not Path(search.read_text().split('"')[1]).is_absolute()
-    command = [sys.executable, "-m", "serkit.cli", "tune", "searches/search.toml", "--set", "run.cache_dir=cache"]
+    command = [sys.executable, "-m", "serkit.cli", "tune", "searches/search.toml"]
+    command += ["--set", "run.output=runs", "--set", "run.cache_dir=cache"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert list((tmp_path / "cache").iterdir()), "the trials' cache is the --set folder, read from the working folder"

@@ -32,6 +32,12 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("SERKIT_CACHE") or Path.home() / ".cache" / "serkit")
 
 
+def cache_folder(cache_dir: str) -> Path:
+    """The feature cache a run uses (``run.cache_dir``, else the default), absolute: Ray workers and
+    Tune trials do not share the driver's working folder."""
+    return Path(cache_dir or default_cache_dir()).absolute()
+
+
 class ArrayCache:
     """Arrays stored as ``<root>/<kind>/<ab>/<key>.npy``; a damaged entry reads as a miss."""
 

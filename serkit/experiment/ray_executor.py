@@ -18,7 +18,7 @@ from typing import Any
 
 from serkit.core.errors import SerkitError
 from serkit.core.settings import RaySettings
-from serkit.data.cache import default_cache_dir
+from serkit.data.cache import cache_folder
 from serkit.data.pipeline import Item, Pipeline
 from serkit.data.split import FoldPlan
 from serkit.experiment.execution import (
@@ -150,8 +150,8 @@ class RayExecutor(Executor):
             if not batches:
                 return
             task = _features_batch.options(**self._options(max_retries=RETRIES))
-            recipe_file, cache_root = str(run_dir.absolute() / "recipe.toml"), str(Path(root).absolute())
-            pending = {task.remote(recipe_file, paths, hashes, batch, cache_root): len(batch) for batch in batches}
+            recipe_file = str(run_dir.absolute() / "recipe.toml")  # the cache root is absolute already
+            pending = {task.remote(recipe_file, paths, hashes, batch, str(root)): len(batch) for batch in batches}
             with self.reporter.progress("features on ray", len(missing), f"{len(batches)} task(s)") as bar:
                 failures = []
                 while pending:
@@ -175,7 +175,7 @@ class RayExecutor(Executor):
         for job in jobs:
             run = job.run
             # Absolute folders: a worker's working folder is where its node was started, not the driver's.
-            cache = str(Path(run.ctx.recipe.run.cache_dir or default_cache_dir()).absolute())
+            cache = str(cache_folder(run.ctx.recipe.run.cache_dir))
             spec = (str(run.ctx.run_dir.absolute()), cache, job.plan, run.corpus, run.ctx.file_hashes, self.threads)
             pending[task.remote(*spec)] = job
         slots = self._slots()

@@ -17,7 +17,7 @@ from serkit.core.recipe import Recipe, load_recipe
 from serkit.core.registry import Registry, get_registry
 from serkit.core.settings import EXECUTION_KEYS
 from serkit.core.version import __version__
-from serkit.data.cache import default_cache_dir
+from serkit.data.cache import cache_folder
 from serkit.data.store import FeatureStore
 from serkit.experiment import stages
 from serkit.experiment.execution import Executor, Job, JobFailures, PreparedRun, create_executor, logging_to
@@ -169,8 +169,7 @@ def _prepare(spec: RunSpec, registry: Registry, reporter: Reporter, executor: Ex
             started = datetime.now().isoformat(timespec="seconds")
             write_text(run_dir / "recipe.toml", recipe.to_toml())
             reporter.say(f"serkit {__version__}: run '{recipe.run.name}' -> {run_dir}", "bold")
-            cache_dir = Path(recipe.run.cache_dir or default_cache_dir())
-            executor.check_storage([cache_dir, run_dir])
+            executor.check_storage([cache_folder(recipe.run.cache_dir), run_dir])
             with ctx.timer("scan dataset"):
                 corpus = stages.scan(ctx)
             with ctx.timer("split"):

@@ -25,7 +25,7 @@ from serkit.core.learner import Features, FitContext, FitOutcome, Learner, Trans
 from serkit.core.recipe import Recipe
 from serkit.core.registry import Registry
 from serkit.data import audio
-from serkit.data.cache import ArrayCache, default_cache_dir, file_digest
+from serkit.data.cache import ArrayCache, cache_folder, file_digest
 from serkit.data.cachestore import cache_lock, record_use
 from serkit.data.normalise import GroupNormalised, fit_groups, fit_normaliser
 from serkit.data.pipeline import Item, Pipeline, compute_features
@@ -158,7 +158,7 @@ def features(
     items: set[Item] = {(i, None) for i in range(len(utterances))}
     for plan in plans:
         items |= set(plan.training_items(len(recipe.augment)))
-    cache_dir = recipe.run.cache_dir or default_cache_dir()
+    root = cache_folder(recipe.run.cache_dir)
     workers = workers or recipe.run.workers or os.cpu_count() or 1
     pipeline = Pipeline(recipe.preprocess, recipe.augment, recipe.features, recipe.run.seed, ctx.registry.origins())
     paths = [u.path for u in utterances]
@@ -167,7 +167,6 @@ def features(
             hashes = [file_digest(p) for p in paths]
     ctx.file_hashes = hashes
     ordered = sorted(items, key=_item_order)
-    root = Path(cache_dir)
     if precompute is not None:
         with ctx.timer("features"):
             precompute(pipeline, paths, hashes, ordered, root)
@@ -197,7 +196,7 @@ def features(
         ctx.reporter.say(f"  features: {note}", "yellow")
     corpus.notes.extend(found)
     ctx.cache_record.update(dir=str(root), pipeline=pipeline.id)
-    ctx.reporter.say(f"  features: {len(items)} items ({len(items) - len(utterances)} augmented), cache {cache_dir}")
+    ctx.reporter.say(f"  features: {len(items)} items ({len(items) - len(utterances)} augmented), cache {root}")
     return store
 
 

@@ -40,6 +40,7 @@ from serkit.core.fileio import write_json, write_text
 from serkit.core.recipe import Recipe, check_run_name, load_recipe, read_toml
 from serkit.core.registry import Registry, get_registry
 from serkit.core.suggest import did_you_mean
+from serkit.data.cache import cache_folder
 from serkit.experiment.reporter import Reporter
 
 TUNE_KEYS = (
@@ -106,7 +107,7 @@ class Search:
 
     @property
     def output(self) -> Path:
-        return Path(self.recipe.run.output).absolute() / self.name
+        return Path(self.recipe.run.output) / self.name  # absolute: see trial_recipe
 
     def trial_recipe(self, config: dict[str, Any], registry: Registry) -> Recipe:
         """The base recipe with a trial's values."""
@@ -115,9 +116,8 @@ class Search:
         recipe = load_recipe(self.base, (), registry, layers=layers)
         # Trials run in Ray workers whose working directory is their trial folder: no relative folder may remain.
         run = recipe.run
-        output = str(self.workdir / run.output)
         cache_dir = str(self.workdir / run.cache_dir) if run.cache_dir else ""
-        return replace(recipe, run=replace(run, output=output, cache_dir=cache_dir))
+        return replace(recipe, run=replace(run, output=str(self.workdir / run.output), cache_dir=cache_dir))
 
 
 def _choice(table: dict[str, Any], key: str, allowed: tuple[str, ...], default: str, where: str) -> str:
@@ -234,7 +234,7 @@ def run_search(path: str, overrides: list[str], reporter: Reporter | None = None
     )
     started = time.perf_counter()
     with RayExecutor(base.run.threads, base.ray, reporter) as executor:
-        executor.check_storage([Path(base.run.cache_dir or _default_cache()), output])
+        executor.check_storage([cache_folder(base.run.cache_dir), output])
         _warm_cache(search, registry, reporter, executor)
         grid = _tune(search, registry, executor.threads)
     trials = _trials(search, grid)
@@ -276,12 +276,6 @@ def _warm_cache(search: Search, registry: Registry, reporter: Reporter, executor
     corpus = stages.scan(ctx)
     plans = stages.split(ctx, corpus)
     stages.features(ctx, corpus, plans, precompute=executor.precompute(folder)).close()
-
-
-def _default_cache() -> Path:
-    from serkit.data.cache import default_cache_dir
-
-    return default_cache_dir()
 
 
 def _tune(search: Search, registry: Registry, threads: int) -> Any:
