@@ -311,6 +311,43 @@ def _check_torch_model(component: Model, input_shape: tuple[int, ...], n_classes
     logits.sum().backward()
     assert any(p.grad is not None for p in module.parameters()), f"{who}: no parameter receives a gradient"
     copy.deepcopy(module)  # trainers copy the best weights
+    for precision in PRECISIONS:
+        check_trains(component, input_shape, n_classes, precision)
+
+
+#: The training precisions a torch model must train in on the CPU: fp32, and bf16 autocast (what
+#: ``train.precision = "auto"`` picks on CPUs with native bf16; it runs, slower, on any CPU).
+PRECISIONS = ("fp32", "bf16")
+
+
+def check_trains(component: Model, input_shape: tuple[int, ...], n_classes: int, precision: str) -> list[float]:
+    """Two epochs of serkit's trainer on the CPU in ``precision``: finite losses, float32 weights and
+    probabilities. Returns the training losses."""
+    import torch
+
+    from serkit.core.settings import TrainSettings
+    from serkit.experiment.train import Trainer
+
+    who = f"model '{component.name}' on input {input_shape} in {precision}"
+    rng = np.random.default_rng(0)
+    y = np.arange(8) % n_classes
+    x = rng.standard_normal((len(y), *input_shape)).astype(np.float16)  # stored as serkit stores features
+    settings = TrainSettings(max_epochs=2, batch_size=4, learning_rate=1e-3, patience=2, precision=precision)
+    torch.manual_seed(0)
+    module = component.build(input_shape, n_classes)
+    trainer = Trainer(settings, torch.device("cpu"), 0)
+    try:
+        result = trainer.fit(module, x, y, x, y, n_classes=n_classes)
+    except Exception as exc:
+        raise AssertionError(f"{who}: training failed: {type(exc).__name__}: {exc}") from exc
+    losses = [row["train_loss"] for row in result.history]
+    assert len(losses) == 2 and all(np.isfinite(losses)), f"{who}: training losses {losses}"
+    dtypes = {p.dtype for p in result.model.parameters()}
+    assert dtypes == {torch.float32}, f"{who}: training left parameters in {dtypes}, not float32"
+    probabilities = trainer.predict_proba(result.model, x)
+    assert probabilities.dtype == np.float32 and np.all(np.isfinite(probabilities)), f"{who}: probabilities"
+    assert np.allclose(probabilities.sum(1), 1, atol=1e-4), f"{who}: probabilities do not sum to 1"
+    return losses
 
 
 def check_protocol(component: Protocol) -> None:

@@ -21,9 +21,10 @@ RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
-    """A run folder of the tiny recipe (1.5 s clips at 16 kHz), trained for one epoch."""
+@pytest.fixture(scope="module", params=["fp32", "bf16"])
+def trained(tmp_path_factory, request) -> Path:
+    """A run folder of the tiny recipe (1.5 s clips at 16 kHz), trained for one epoch in each CPU
+    precision (bf16 is what ``auto`` picks on CPUs with native bf16; forced, it runs on any CPU)."""
     from click.testing import CliRunner
     from helpers import RAVDESS, need
 
@@ -36,6 +37,10 @@ def trained(tmp_path_factory) -> Path:
         "--set",
         "train.max_epochs=1",
         "--set",
+        f"train.precision={request.param}",
+        "--set",
+        "run.device=cpu",
+        "--set",
         f"run.output={tmp / 'runs'}",
         "--set",
         f"run.cache_dir={tmp / 'cache'}",
@@ -43,6 +48,7 @@ def trained(tmp_path_factory) -> Path:
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     (run_dir,) = (tmp / "runs").iterdir()
+    assert json.loads((run_dir / "metrics.json").read_text())["precision"] == request.param
     return run_dir
 
 
@@ -89,6 +95,18 @@ def test_python_api_matches_the_command(trained, ravdess_file):
     assert from_array.label in predictor.labels and not from_array.windows
     stereo = predictor.predict(np.stack([wave, wave], axis=1), rate)
     assert stereo.probabilities == pytest.approx(from_array.probabilities, abs=1e-5)
+
+
+def test_the_runs_test_predictions_are_what_predict_gives(trained, ravdess_root):
+    """In either training precision, the saved model predicts its test files as the run reported."""
+    with open(trained / "predictions.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))[:6]
+    predictor = serkit.load(trained)
+    for row in rows:
+        got = predictor.predict_file(ravdess_root / row["file"]).probabilities
+        assert [got[label] for label in predictor.labels] == pytest.approx(
+            [float(row[f"p_{label}"]) for label in predictor.labels], abs=1e-4
+        )
 
 
 def test_short_clip_is_padded_as_in_training(trained, ravdess_file):

@@ -12,6 +12,11 @@ from torch.nn.grad import conv2d_input
 #: ``benchmarks/bench_training.py`` measures side by side.
 FAST_SINGLE_CHANNEL_GRAD = True
 
+#: Also under autocast (bf16 on the CPU). Off: with bf16, oneDNN's own weight gradient measured faster
+#: (the paper CRNN's training step: 59 against 46 samples/s with AMX, 16.3 against 14.8 on AVX-512
+#: BF16 without AMX; ``benchmarks/bench_training.py``).
+FAST_GRAD_UNDER_AUTOCAST = False
+
 #: Apply ReLU after max pooling rather than before. ReLU is monotonic, so both orders give the
 #: same output and gradients, but after pooling it touches a quarter (or a sixteenth) of the
 #: values. False restores the paper's written order (same parameters, same state dict).
@@ -19,21 +24,33 @@ POOL_BEFORE_RELU = True
 
 
 class _SingleChannelConv(torch.autograd.Function):
-    """conv2d with "same" zero padding whose weight gradient is patches x output gradient."""
+    """conv2d with "same" zero padding whose weight gradient is patches x output gradient.
+
+    Autocast-aware: under CPU autocast the convolution runs in autocast's dtype (as ``F.conv2d``
+    would), its inputs are saved in that dtype, and the gradients are returned in the dtypes of the
+    tensors passed in (the weight's float32 master copy gets a float32 gradient, summed over the
+    batch in float32).
+    """
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         kh, kw = weight.shape[-2:]
+        dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
+        ctx.dtypes = (x.dtype, weight.dtype)
+        x, weight = x.to(dtype), weight.to(dtype)
         ctx.save_for_backward(x, weight)
-        return F.conv2d(x, weight, padding=(kh // 2, kw // 2))
+        with torch.autocast("cpu", enabled=False):
+            return F.conv2d(x, weight, padding=(kh // 2, kw // 2))
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         x, weight = ctx.saved_tensors
+        x_dtype, weight_dtype = ctx.dtypes
+        grad = grad.to(x.dtype)
         out_channels, _, kh, kw = weight.shape
         grad_x = grad_w = None
         if ctx.needs_input_grad[0]:
-            grad_x = conv2d_input(x.shape, weight, grad, padding=(kh // 2, kw // 2))
+            grad_x = conv2d_input(x.shape, weight, grad, padding=(kh // 2, kw // 2)).to(x_dtype)
         if ctx.needs_input_grad[1]:
             batch, _, height, width = x.shape
             padded = F.pad(x, (kw // 2, kw // 2, kh // 2, kh // 2)).contiguous()
@@ -41,7 +58,8 @@ class _SingleChannelConv(torch.autograd.Function):
             windows = padded.as_strided((batch, kh, kw, height, width), (s[0], s[2], s[3], s[2], s[3]))
             patches = windows.reshape(batch, kh * kw, height * width)
             flat = grad.contiguous().reshape(batch, out_channels, height * width)
-            grad_w = (flat @ patches.transpose(1, 2)).sum(0).reshape(weight.shape)
+            per_item = flat @ patches.transpose(1, 2)
+            grad_w = per_item.sum(0, dtype=torch.float32).reshape(weight.shape).to(weight_dtype)
         return grad_x, grad_w
 
 
@@ -55,19 +73,21 @@ class SingleChannelConv2d(nn.Conv2d):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if FAST_SINGLE_CHANNEL_GRAD and self._applies(x):
+        if self._applies(x):
             return _SingleChannelConv.apply(x, self.weight)
         return super().forward(x)
 
     def _applies(self, x: torch.Tensor) -> bool:
         kh, kw = self.kernel_size
         return (
-            self.training  # only training computes weight gradients; export traces the plain conv
+            FAST_SINGLE_CHANNEL_GRAD
+            and self.training  # only training computes weight gradients; export traces the plain conv
             and not torch.jit.is_tracing()
             and self.in_channels == 1
             and self.bias is None
             and x.dim() == 4
             and x.device.type == "cpu"
+            and (FAST_GRAD_UNDER_AUTOCAST or not torch.is_autocast_enabled("cpu"))
             and torch.is_grad_enabled()
             and self.weight.requires_grad
             and (self.stride, self.dilation, self.groups, self.padding) == ((1, 1), (1, 1), 1, "same")

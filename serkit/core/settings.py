@@ -51,7 +51,8 @@ class TrainSettings:
     validation_size: float = param(0.1, "fraction of the training part held out for early stopping", gt=0, lt=1)
     precision: str = param(
         "auto",
-        "auto: bf16 on CPUs that support it and fp16 on CUDA; fp32 disables it",
+        "autocast dtype of training (evaluation runs in float32). auto: bf16 on CPUs with native bf16 and on "
+        "CUDA GPUs that have it, fp16 on older GPUs, else fp32; bf16 runs on any CPU, slower without native support",
         choices=("auto", "fp32", "bf16", "fp16"),
     )
     class_weights: str = param(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import io
+import platform
 import random
 import sys
 import time
@@ -32,11 +33,26 @@ def choose_device(setting: str) -> torch.device:
     return torch.device("cuda")
 
 
-def cpu_supports_bf16() -> bool:
+def cpu_bf16() -> str:
+    """How this CPU computes bf16: ``amx`` (AMX tiles: Intel Sapphire Rapids and later), ``native``
+    (AVX-512 BF16 without AMX, e.g. AMD Zen 4; or Arm's BF16 extension), ``emulated`` (oneDNN
+    converts through float32: AVX-512 without BF16) or ``none`` (ATen's generic kernels: AVX2)."""
     try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        onednn = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
-        return False
+        onednn = False
+    if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686"):
+        return "native" if onednn else "none"
+    if torch.cpu._is_avx512_bf16_supported():
+        return "amx" if torch.cpu._is_amx_tile_supported() else "native"
+    return "emulated" if onednn else "none"
+
+
+def cpu_prefers_bf16() -> bool:
+    """Whether ``train.precision = "auto"`` trains in bf16 on this CPU: only with AMX, where the paper
+    CRNN's training step measured 3.6x float32's; on AVX-512 BF16 without AMX it measured 1.06x (not
+    worth bf16's rounding) and on AVX-512 without BF16 0.4x (benchmarks/README.md)."""
+    return cpu_bf16() == "amx"
 
 
 def choose_precision(setting: str, device: torch.device) -> torch.dtype | None:
@@ -46,7 +62,7 @@ def choose_precision(setting: str, device: torch.device) -> torch.dtype | None:
     if setting == "auto":
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.bfloat16 if cpu_supports_bf16() else None
+        return torch.bfloat16 if cpu_prefers_bf16() else None
     if setting == "fp16" and device.type == "cpu":
         raise SerkitError("train.precision: fp16 autocast is for CUDA; use bf16 or fp32 on the CPU")
     return {"bf16": torch.bfloat16, "fp16": torch.float16}[setting]
@@ -277,13 +293,14 @@ class Trainer:
 
     @torch.no_grad()
     def logits(self, model: nn.Module, x: Features, transform: Transform | None = None) -> torch.Tensor:
+        """Evaluation runs in float32 whatever the training precision, so a run's validation and test
+        figures are those of the saved weights as ``serkit predict`` and the exports compute them."""
         model.eval()
         batch = max(self.settings.batch_size, 64)
         parts = []
-        with self._autocast():
-            for first in range(0, len(x), batch):
-                chunk = x[first : first + batch]
-                parts.append(model(self._tensor(transform(chunk) if transform else chunk)).float())
+        for first in range(0, len(x), batch):
+            chunk = x[first : first + batch]
+            parts.append(model(self._tensor(transform(chunk) if transform else chunk)).float())
         return torch.cat(parts)
 
     def predict_proba(self, model: nn.Module, x: Features, transform: Transform | None = None) -> np.ndarray:
@@ -339,4 +356,4 @@ def state_dict_bytes(model: nn.Module) -> bytes:
 def describe_device(device: torch.device) -> dict[str, Any]:
     if device.type == "cuda":
         return {"type": "cuda", "name": torch.cuda.get_device_name(device), "torch_cuda": torch.version.cuda}
-    return {"type": "cpu", "threads": torch.get_num_threads(), "bf16": cpu_supports_bf16()}
+    return {"type": "cpu", "threads": torch.get_num_threads(), "bf16": cpu_bf16()}
