@@ -98,15 +98,20 @@ def test_python_api_matches_the_command(trained, ravdess_file):
 
 
 def test_the_runs_test_predictions_are_what_predict_gives(trained, ravdess_root):
-    """In either training precision, the saved model predicts its test files as the run reported."""
+    """In either training precision, the saved model predicts its test clips as the run reported
+    (clips predict treats as one training clip; it windows longer ones)."""
     with open(trained / "predictions.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))[:6]
+        rows = list(csv.DictReader(handle))
     predictor = serkit.load(trained)
+    compared = 0
     for row in rows:
-        got = predictor.predict_file(ravdess_root / row["file"]).probabilities
-        assert [got[label] for label in predictor.labels] == pytest.approx(
-            [float(row[f"p_{label}"]) for label in predictor.labels], abs=1e-4
-        )
+        prediction = predictor.predict_file(ravdess_root / row["file"])
+        if prediction.windows:
+            continue
+        got = [prediction.probabilities[label] for label in predictor.labels]
+        assert got == pytest.approx([float(row[f"p_{label}"]) for label in predictor.labels], abs=1e-5)
+        compared += 1
+    assert compared >= 5
 
 
 def test_short_clip_is_padded_as_in_training(trained, ravdess_file):

@@ -26,6 +26,7 @@ trials = 4
 search = "optuna"
 scheduler = "asha"
 grace_epochs = 1
+concurrent = 1  # one by one: ASHA compares each trial with those before it, in the seeded sampler's order
 set = [
   "dataset={{name = 'emodb', root = '{root}', emotions = ['anger', 'sadness', 'neutral']}}",
   "augment=[]",
@@ -35,7 +36,7 @@ set = [
 ]
 
 [space]
-"train.learning_rate" = {{ loguniform = [1e-6, 3e-3] }}
+"train.learning_rate" = {{ choice = [1e-7, 3e-3] }}  # seed 7 draws 3e-3 first, then the hopeless 1e-7
 "model.lstm_units" = {{ choice = [8, 16] }}
 """
 

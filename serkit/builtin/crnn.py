@@ -12,9 +12,9 @@ from torch.nn.grad import conv2d_input
 #: ``benchmarks/bench_training.py`` measures side by side.
 FAST_SINGLE_CHANNEL_GRAD = True
 
-#: Also under autocast (bf16 on the CPU). Off: with bf16, oneDNN's own weight gradient measured faster
-#: (the paper CRNN's training step: 59 against 46 samples/s with AMX, 16.3 against 14.8 on AVX-512
-#: BF16 without AMX; ``benchmarks/bench_training.py``).
+#: Also under autocast (bf16 on the CPU). Off: in bf16, oneDNN's own weight gradient measured faster
+#: (the paper CRNN's training step on Sapphire Rapids: 59 against 46 samples/s with AMX, 16.3 against
+#: 14.8 with oneDNN held to AVX-512 BF16; ``benchmarks/bench_training.py``).
 FAST_GRAD_UNDER_AUTOCAST = False
 
 #: Apply ReLU after max pooling rather than before. ReLU is monotonic, so both orders give the

@@ -51,8 +51,8 @@ class TrainSettings:
     validation_size: float = param(0.1, "fraction of the training part held out for early stopping", gt=0, lt=1)
     precision: str = param(
         "auto",
-        "autocast dtype of training (evaluation runs in float32). auto: bf16 on CPUs with native bf16 and on "
-        "CUDA GPUs that have it, fp16 on older GPUs, else fp32; bf16 runs on any CPU, slower without native support",
+        "autocast dtype of training (evaluation runs in float32). auto: bf16 on CPUs with bf16 instructions "
+        "(AMX, AVX-512 BF16) and on CUDA GPUs that have it, fp16 on older GPUs, else fp32; bf16 runs on any CPU",
         choices=("auto", "fp32", "bf16", "fp16"),
     )
     class_weights: str = param(

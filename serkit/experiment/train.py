@@ -49,10 +49,11 @@ def cpu_bf16() -> str:
 
 
 def cpu_prefers_bf16() -> bool:
-    """Whether ``train.precision = "auto"`` trains in bf16 on this CPU: only with AMX, where the paper
-    CRNN's training step measured 3.6x float32's; on AVX-512 BF16 without AMX it measured 1.06x (not
-    worth bf16's rounding) and on AVX-512 without BF16 0.4x (benchmarks/README.md)."""
-    return cpu_bf16() == "amx"
+    """Whether ``train.precision = "auto"`` trains in bf16 on this CPU: where it has bf16 instructions.
+    The paper CRNN's training step in bf16 against float32: 3.7x with AMX (Sapphire Rapids), 2.8x with
+    AVX-512 BF16 (Zen 4, serkit 0.1), 0.4x where oneDNN converts through float32 (AVX-512 without
+    BF16, which torch's own check counts as bf16 support); benchmarks/README.md."""
+    return cpu_bf16() in ("amx", "native")
 
 
 def choose_precision(setting: str, device: torch.device) -> torch.dtype | None:

@@ -12,6 +12,7 @@ A search file names a base recipe and a search space over any recipe keys::
     scheduler = "asha"             # asha (stops poor trials early) or fifo
     grace_epochs = 2               # ASHA: epochs every trial trains before it can be stopped
     reduction_factor = 2
+    concurrent = 0                 # trials trained at once (0: as many as the CPUs fit; 1: one by one)
     set = []                       # overrides of the base, for every trial
 
     [space]
@@ -53,6 +54,7 @@ TUNE_KEYS = (
     "scheduler",
     "grace_epochs",
     "reduction_factor",
+    "concurrent",
     "set",
 )
 METRICS = {"val_uar": "max", "val_accuracy": "max", "val_loss": "min"}
@@ -98,6 +100,7 @@ class Search:
     scheduler: str
     grace_epochs: int
     reduction_factor: int
+    concurrent: int
     recipe: Recipe  # the base recipe with the shared overrides
     workdir: Path  # the folder `serkit tune` ran in: --set values and relative run folders are read from it
 
@@ -197,6 +200,7 @@ def load_search(path: str | Path, overrides: list[str], registry: Registry) -> S
         scheduler=_choice(head, "scheduler", ("asha", "fifo"), "asha", f"{where}: tune"),
         grace_epochs=max(1, _positive(head, "grace_epochs", 1, f"{where}: tune")),
         reduction_factor=max(2, _positive(head, "reduction_factor", 2, f"{where}: tune")),
+        concurrent=_positive(head, "concurrent", 0, f"{where}: tune"),
         recipe=None,  # type: ignore[arg-type]  # set below, once the base is known to load
         workdir=Path.cwd(),
     )
@@ -318,6 +322,7 @@ def _tune(search: Search, registry: Registry, threads: int) -> Any:
             time_budget_s=search.time_budget_s or None,
             search_alg=search_alg,
             scheduler=scheduler,
+            max_concurrent_trials=search.concurrent or None,
         ),
         run_config=tune.RunConfig(
             name="ray", storage_path=str(search.output), verbose=0, failure_config=tune.FailureConfig(max_failures=1)
