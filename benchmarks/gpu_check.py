@@ -16,6 +16,7 @@ Everything goes under ``--out`` (default: a new temporary folder), nothing else 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import platform
@@ -115,13 +116,14 @@ def main() -> None:
             sys.exit(1)
 
     assert last_run is not None
-    test_files = [line.split(",")[0] for line in (last_run / "predictions.csv").read_text().splitlines()[1:]]
+    with open(last_run / "predictions.csv", newline="") as handle:
+        test_files = [row["file"] for row in csv.DictReader(handle)]
     listing = out / "test-files"
     listing.mkdir(exist_ok=True)
     for name in test_files:
         target = listing / Path(name).name
         if not target.exists():
-            target.symlink_to(corpus / name if not Path(name).is_absolute() else name)
+            target.symlink_to(corpus / name)
     predict_s = serkit("predict", str(last_run), str(listing), "--json", env=env)
     export_s = {fmt: serkit("export", str(last_run), "--format", fmt, env=env) for fmt in ("onnx", "torchscript")}
 
