@@ -27,3 +27,61 @@ def tiny_run_args(dataset_root: Path, tmp: Path, *overrides: str) -> list[str]:
     for override in (*overrides, f"run.output={tmp / 'runs'}", f"run.cache_dir={tmp / 'cache'}"):
         args += ["--set", override]
     return args
+
+
+def hostile_skops(module: str, name: str, args: list[object], loader: str = "ConstructorFromReduceNode") -> bytes:
+    """A real fitted estimator saved by skops, with one more attribute whose schema node builds
+    ``module.name(*args)`` on load: the shape of a model file that runs code when trusted."""
+    import io
+    import json
+    import zipfile
+
+    import numpy as np
+    import skops.io
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = np.random.default_rng(0).standard_normal((12, 3)), np.arange(12) % 3
+    original = zipfile.ZipFile(io.BytesIO(skops.io.dumps(LogisticRegression().fit(x, y))))
+    schema = json.loads(original.read("schema.json"))
+
+    def node(value: object) -> dict:
+        if isinstance(value, dict):  # a node given as is (e.g. a FunctionNode)
+            return value
+        if isinstance(value, list):
+            items = [node(v) for v in value]
+            return {"__class__": "list", "__module__": "builtins", "__loader__": "ListNode", "content": items}
+        kind = type(value).__name__
+        return {
+            "__class__": kind,
+            "__module__": "builtins",
+            "__loader__": "JsonNode",
+            "content": json.dumps(value),
+            "is_json": True,
+        }
+
+    content = {
+        "__class__": "tuple",
+        "__module__": "builtins",
+        "__loader__": "TupleNode",
+        "content": [node(a) for a in args],
+    }
+    state = schema["content"]  # the estimator's attributes: a dict node, its keys' types listed beside them
+    state["key_types"]["content"].append(dict(state["key_types"]["content"][0]))
+    state["content"]["payload"] = {
+        "__class__": name,
+        "__module__": module,
+        "__loader__": loader,
+        "content": content,
+    }
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as bundle:
+        for item in original.namelist():
+            if item != "schema.json":
+                bundle.writestr(item, original.read(item))
+        bundle.writestr("schema.json", json.dumps(schema))
+    return out.getvalue()
+
+
+def function_node(module: str, name: str) -> dict:
+    """A skops schema node that names a function (loaded as the function itself)."""
+    return {"__class__": name, "__module__": module, "__loader__": "FunctionNode"}

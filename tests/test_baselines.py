@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from helpers import RAVDESS, need, tiny_run_args
+from helpers import RAVDESS, hostile_skops, need, tiny_run_args
 
 from serkit.builtin.classical import SVM, LogisticRegression, RandomForest
 from serkit.builtin.models import CRNN, MLP
@@ -134,6 +135,18 @@ def test_export_of_a_scikit_learn_model_says_it_does_not_apply(cli_runner, svm_r
     assert result.exit_code == 1 and "model 'svm' is not a torch module" in result.output
 
 
+def test_predict_refuses_a_model_file_that_would_run_code(cli_runner, svm_run, tmp_path):
+    """A shared run folder whose model.skops was replaced: predict names the file and the type, runs nothing."""
+    run = tmp_path / "shared-run"
+    shutil.copytree(svm_run, run)
+    marker = tmp_path / "ran"
+    (run / "model.skops").write_bytes(hostile_skops("builtins", "exec", [f"open({str(marker)!r}, 'w').write('x')"]))
+    result = cli_runner.invoke(cli, ["predict", str(run), str(RAVDESS / "Actor_01")])
+    assert result.exit_code == 1 and not marker.exists()
+    (line,) = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert str(run / "model.skops") in line and "refusing to load builtins.exec" in line
+
+
 class _Foreign:
     pass
 
@@ -142,7 +155,7 @@ def test_a_saved_estimator_with_foreign_types_is_refused():
     import skops.io
 
     learner = EstimatorLearner(SVM(), 3, 0)
-    with pytest.raises(ValueError, match="refusing to load types"):
+    with pytest.raises(ValueError, match=r"refusing to load .*_Foreign"):
         learner.loads(skops.io.dumps({"model": _Foreign()}))
 
 

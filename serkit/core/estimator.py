@@ -13,8 +13,11 @@ A subclass declares its parameters and returns an unfitted estimator::
             from sklearn.neighbors import KNeighborsClassifier
             return KNeighborsClassifier(self.k)
 
-Trust boundary: the fitted estimator is saved with ``skops.io`` (no pickle). Loading accepts only
-types from scikit-learn, NumPy and SciPy; anything else in a ``model.skops`` is refused.
+Trust boundary (SECURITY.md): the fitted estimator is saved with ``skops.io`` (no pickle). Loading
+accepts the types skops trusts by default (scikit-learn's estimators, NumPy's and SciPy's
+containers, plain builtins) and, beyond them, only the exact type names in :data:`ALLOWED_TYPES`
+and the model's own :attr:`EstimatorModel.trusted_types`; a ``model.skops`` holding anything else
+(``builtins.exec``, ``os.system``, ``functools.partial``...) is refused before anything in it is built.
 """
 
 from __future__ import annotations
@@ -36,8 +39,15 @@ from serkit.core.learner import (
     validation_scores,
 )
 
-#: Modules whose types a saved estimator may contain.
-TRUSTED_MODULES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
+#: Types beyond skops's defaults that serkit's own estimators hold once fitted, each named exactly
+#: (never a module prefix: ``builtins.`` would admit ``builtins.exec``).
+ALLOWED_TYPES = frozenset(
+    {
+        "sklearn.calibration._CalibratedClassifier",  # svm: SVC inside CalibratedClassifierCV
+        "sklearn.calibration._SigmoidCalibration",
+        "sklearn.tree._tree.Tree",  # random_forest
+    }
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +56,9 @@ class EstimatorModel(Model):
 
     accepts: ClassVar[tuple[str, ...]] = ("vector",)
     implement: ClassVar[str] = "estimator"
+    #: Exact type names (``module.Class``) beyond skops's defaults and :data:`ALLOWED_TYPES` that this
+    #: model's fitted estimator holds; ``skops.io.get_untrusted_types`` on a saved one lists them.
+    trusted_types: ClassVar[tuple[str, ...]] = ()
 
     def estimator(self, seed: int, class_weight: str | None) -> Any:
         """An unfitted scikit-learn classifier with ``predict_proba``; ``class_weight`` is None or "balanced"."""
@@ -113,11 +126,14 @@ class EstimatorLearner(Learner):
     def loads(self, data: bytes) -> None:
         import skops.io
 
-        untrusted = skops.io.get_untrusted_types(data=data)
-        foreign = [name for name in untrusted if not name.startswith(TRUSTED_MODULES)]
-        if foreign:
-            raise ValueError(f"refusing to load types from outside scikit-learn, NumPy and SciPy: {foreign}")
-        self.fitted = skops.io.loads(data, trusted=untrusted)
+        untrusted = set(skops.io.get_untrusted_types(data=data))
+        refused = sorted(untrusted - ALLOWED_TYPES - set(self.model.trusted_types))
+        if refused:
+            raise ValueError(
+                f"refusing to load {', '.join(refused)}: not a type that model '{self.model.name}' holds "
+                "(a model file must never run code; see SECURITY.md)"
+            )
+        self.fitted = skops.io.loads(data, trusted=sorted(untrusted))
 
 
 def _matrix(x: Features, transform: Transform | None) -> np.ndarray:

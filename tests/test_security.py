@@ -1,0 +1,97 @@
+"""Files are untrusted: a model file that would run code is refused before anything in it is built
+(SECURITY.md). The payloads are real: each runs its code when skops is told to trust its types, as
+serkit 0.2 did for every type under ``builtins.``."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import skops.io
+from helpers import function_node, hostile_skops
+
+from serkit.builtin.classical import SVM, LogisticRegression, RandomForest
+from serkit.core.estimator import EstimatorLearner, EstimatorModel
+
+
+def _payloads(folder) -> dict[str, bytes]:
+    marker = str(folder / "ran")
+    return {
+        "builtins.exec": hostile_skops("builtins", "exec", [f"open({marker!r}, 'w').write('x')"]),
+        "builtins.eval": hostile_skops("builtins", "eval", [f"open({marker!r}, 'w').write('x')"]),
+        "os.system": hostile_skops("os", "system", [f"touch {marker}"]),
+        "subprocess.Popen": hostile_skops("subprocess", "Popen", [["touch", marker]]),
+        "functools.partial": hostile_skops(
+            "functools", "partial", [function_node("builtins", "exec"), f"open({marker!r}, 'w')"]
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    "refused", ["builtins.exec", "builtins.eval", "os.system", "subprocess.Popen", "functools.partial"]
+)
+def test_a_model_file_that_would_run_code_is_refused(tmp_path, refused):
+    data = _payloads(tmp_path)[refused]
+    assert refused in skops.io.get_untrusted_types(data=data)
+    learner = EstimatorLearner(LogisticRegression(), 3, 0)
+    with pytest.raises(ValueError, match=rf"refusing to load .*{refused}.*SECURITY\.md"):
+        learner.loads(data)
+    time.sleep(0.2)  # a spawned process would have had time to write
+    assert not (tmp_path / "ran").exists() and learner.fitted is None
+
+
+def test_the_payloads_are_real(tmp_path):
+    """The same bytes run their code when their types are trusted: the refusal is what stops them."""
+    for name, data in _payloads(tmp_path).items():
+        skops.io.loads(data, trusted=skops.io.get_untrusted_types(data=data))
+        if name != "functools.partial":  # builds exec's partial; nothing calls it
+            for _ in range(50):
+                if (tmp_path / "ran").exists():
+                    break
+                time.sleep(0.05)
+            assert (tmp_path / "ran").exists(), name
+            (tmp_path / "ran").unlink()
+
+
+@pytest.mark.parametrize("model", [SVM(), LogisticRegression(), RandomForest(n_estimators=5)])
+def test_serkits_own_estimators_load_under_the_allow_list(model):
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((40, 6)).astype(np.float32), np.arange(40) % 4
+    learner = EstimatorLearner(model, 4, 0)
+    learner.fitted = model.estimator(0, None).fit(x, y)
+    restored = EstimatorLearner(model, 4, 0)
+    restored.loads(learner.dumps())
+    assert np.allclose(restored.predict_proba(x), learner.predict_proba(x))
+
+
+def test_a_plugin_model_names_the_types_it_holds():
+    """A third-party estimator whose fitted form holds types outside the allow-list declares them
+    exactly; undeclared, its file is refused like any other."""
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    @dataclass(frozen=True, kw_only=True)
+    class KNN(EstimatorModel):
+        name = "knn"
+
+        def estimator(self, seed, class_weight):
+            from sklearn.neighbors import KNeighborsClassifier
+
+            return KNeighborsClassifier(algorithm="kd_tree")
+
+    @dataclass(frozen=True, kw_only=True)
+    class DeclaredKNN(KNN):
+        trusted_types: ClassVar[tuple[str, ...]] = (
+            "sklearn.neighbors._kd_tree.KDTree",
+            "sklearn.metrics._dist_metrics.EuclideanDistance64",
+        )
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((40, 6)).astype(np.float32), np.arange(40) % 2
+    data = skops.io.dumps(KNN().estimator(0, None).fit(x, y))
+    with pytest.raises(ValueError, match=r"refusing to load .*KDTree: not a type that model 'knn' holds"):
+        EstimatorLearner(KNN(), 2, 0).loads(data)
+    learner = EstimatorLearner(DeclaredKNN(), 2, 0)
+    learner.loads(data)
+    assert learner.predict_proba(x).shape == (40, 2)
