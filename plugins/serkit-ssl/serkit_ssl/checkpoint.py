@@ -23,6 +23,11 @@ def resolve(name: str) -> Path:
     path = Path(name).expanduser()
     if path.is_dir():
         return path
+    if path.exists():
+        raise SerkitError(
+            f"features.model: '{name}' is a file, not a checkpoint folder: name the folder that holds its "
+            "config.json and model.safetensors"
+        )
     if path.is_absolute() or name.startswith((".", "~")) or name.count("/") != 1:
         raise SerkitError(f"features.model: '{name}' is not a folder (nor a hub id such as microsoft/wavlm-base-plus)")
     from huggingface_hub import snapshot_download
@@ -122,9 +127,12 @@ def load(folder: str, device: str) -> tuple[Any, Any]:
 
     logging.set_verbosity_error()
     logging.disable_progress_bar()
+    # Files are untrusted (SECURITY.md): never code shipped with a checkpoint; safetensors where the
+    # folder has them (a pytorch_model.bin is read by transformers with torch.load(weights_only=True)).
+    safetensors = any((Path(folder) / name).is_file() for name in WEIGHT_FILES if "safetensors" in name)
     try:
-        processor = AutoFeatureExtractor.from_pretrained(folder)
-        model = AutoModel.from_pretrained(folder)
+        processor = AutoFeatureExtractor.from_pretrained(folder, trust_remote_code=False)
+        model = AutoModel.from_pretrained(folder, trust_remote_code=False, use_safetensors=safetensors or None)
     except Exception as exc:
         message = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise SerkitError(f"features.model: cannot load the checkpoint in {folder} ({message})") from None

@@ -108,6 +108,40 @@ def test_broken_folders_are_named(tiny_models, tmp_path):
         SSLEmbedding.from_params({"model": str(foreign)}, "features")
 
 
+def test_a_file_named_as_the_model_is_said_to_be_a_file(tmp_path):
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"weights")
+    with pytest.raises(SerkitError, match=r"'.*model\.safetensors' is a file, not a checkpoint folder"):
+        SSLEmbedding.from_params({"model": str(weights)}, "features")
+
+
+class _RunsCode:
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_checkpoint_never_runs_its_own_code(tiny_models, tmp_path):
+    """Files are untrusted (SECURITY.md): neither code shipped beside a checkpoint (auto_map) nor a
+    pickled payload in pytorch_model.bin runs when serkit loads it."""
+    marker = tmp_path / "ran"
+    remote = shutil.copytree(tiny_models["wavlm"], tmp_path / "remote")
+    config = json.loads((remote / "config.json").read_text())
+    config["auto_map"] = {"AutoModel": "modeling_evil.EvilModel", "AutoFeatureExtractor": "modeling_evil.Evil"}
+    (remote / "config.json").write_text(json.dumps(config))
+    (remote / "modeling_evil.py").write_text(f"open({str(marker)!r}, 'w').write('x')\n")
+    features = SSLEmbedding(model=str(remote), device="cpu")(speech_like(16000), 16000)
+    assert np.all(np.isfinite(features)) and not marker.exists()  # the folder's own WavLM, not its code
+    pickled = shutil.copytree(tiny_models["wavlm"], tmp_path / "pickled")
+    (pickled / "model.safetensors").unlink()
+    torch.save({"weights": _RunsCode(str(marker))}, pickled / "pytorch_model.bin")
+    with pytest.raises(SerkitError, match=f"cannot load the checkpoint in {pickled}"):
+        SSLEmbedding(model=str(pickled), device="cpu")(speech_like(16000), 16000)
+    assert not marker.exists()
+
+
 def test_per_frame_output_over_the_budget_is_refused(tiny_models):
     extractor = SSLEmbedding(model=str(tiny_models["wavlm"]), pooling="none", max_item_mb=0.001)
     with pytest.raises(SerkitError, match=r"3 layer\(s\) is 0\.\d+ MB per clip .* pool \(pooling = \"mean\"\)"):
