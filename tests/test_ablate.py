@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from serkit.cli import cli
+from serkit.core.errors import SerkitError
 from serkit.core.registry import get_registry
 from serkit.experiment.ablate import load_sweep
 
@@ -62,6 +63,20 @@ def test_bad_variants_fail_before_any_training(cli_runner, tmp_path, ravdess_roo
     result = cli_runner.invoke(cli, ["ablate", str(impossible)])
     assert result.exit_code == 1 and "variant 'kfold'" in result.output and "4 folds need at least 4" in result.output
     assert not (tmp_path / "runs").exists()  # nothing ran
+
+
+def test_a_variant_named_like_the_default_baseline_is_told_why(tmp_path):
+    path = tmp_path / "sweep.toml"
+    path.write_text(
+        f'[sweep]\nbase = "{RECIPES / "tiny.toml"}"\n[[variant]]\nname = "baseline"\nset = ["augment=[]"]\n'
+    )
+    with pytest.raises(
+        SerkitError, match=r"variant\[0\]: 'baseline' is the name serkit gives the baseline .* \[sweep\] baseline"
+    ):
+        load_sweep(path, [], get_registry())
+    twice = write_sweep(tmp_path, VARIANTS + VARIANTS.split("\n\n")[0])
+    with pytest.raises(SerkitError, match="the name 'no augmentation' is used twice"):
+        load_sweep(twice, [], get_registry())
 
 
 @pytest.mark.slow

@@ -56,6 +56,18 @@ def test_a_corpus_of_one_class_is_an_error_before_training(tmp_path):
     assert result.exit_code == 1 and "hold 1 class(es) (angry); a classifier needs at least two" in said(result)
 
 
+def test_a_requested_emotion_with_no_files_is_named(small_ravdess, tmp_path):
+    for calm in small_ravdess.glob("03-01-02-*.wav"):
+        calm.unlink()
+    result = _run(tmp_path, 'dataset.emotions=["angry", "calm"]', root=small_ravdess)
+    assert result.exit_code == 1
+    assert "hold 1 class(es) (angry); no readable file is labelled calm; a classifier needs" in said(result)
+    result = _run(tmp_path, 'dataset.emotions=["angry", "calm", "sad"]', root=small_ravdess)
+    assert result.exit_code == 0 and "left out: no readable file is labelled calm" in said(result)
+    (metrics,) = (tmp_path / "runs").glob("*/metrics.json")
+    assert "classes with no readable file, left out: calm" in json.loads(metrics.read_text())["notes"]
+
+
 def test_rotten_cache_entries_are_recomputed_and_reported(ravdess_root, tmp_path):
     paths = sorted(str(p) for p in ravdess_root.rglob("*.wav"))[:4]
     hashes = [file_digest(p) for p in paths]

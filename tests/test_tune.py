@@ -125,3 +125,12 @@ def test_a_failed_trial_is_named_by_its_own_error():
     )
     assert _failure(wrapped.as_instanceof_cause()) == "recipe 'x.toml': file not found"
     assert _failure(RayTaskError("f", "Traceback:\n  ...", ValueError("bad\nvalue"))) == "ValueError: bad"
+
+
+def test_zero_trials_is_refused_not_read_as_one(tmp_path):
+    from serkit.experiment.tune import load_search
+
+    path = write_search(tmp_path, tmp_path)
+    path.write_text(path.read_text().replace("trials = 4", "trials = 0\ntime_budget_s = 60"))
+    with pytest.raises(SerkitError, match=r"tune\.trials: 0 trials would tune nothing"):
+        load_search(path, [], get_registry())

@@ -104,6 +104,11 @@ def load_sweep(path: str | Path, overrides: list[str], registry: Registry) -> Sw
             raise SerkitError(f'{where}: needs name = "..." and set = [...]')
         _check_keys(entry, VARIANT_KEYS, where)
         name = str(entry["name"])
+        if name in seen and index and name == entries[0]["name"] and "baseline" not in head:
+            raise SerkitError(
+                f"{where}: '{name}' is the name serkit gives the baseline (the recipe unchanged, always run); "
+                f'name this variant otherwise, or give the baseline another name with [sweep] baseline = "..."'
+            )
         if name in seen:
             raise SerkitError(f"{where}: the name '{name}' is used twice")
         seen.add(name)

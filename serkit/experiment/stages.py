@@ -108,11 +108,17 @@ def scan(ctx: Context) -> Corpus:
     if not readable:
         raise SerkitError(f"dataset.root: no readable audio files under '{dataset.location()}'")
     labels = [label for label in found.labels if any(u.label == label for u in readable)]
+    empty = [label for label in found.labels if label not in labels]
+    none_for = f"; no readable file is labelled {', '.join(empty)}" if empty else ""
     if len(labels) < 2:
         raise SerkitError(
             f"dataset.root: the readable files under '{dataset.location()}' hold {len(labels)} class(es) "
-            f"({', '.join(labels) or 'none'}); a classifier needs at least two, and its accuracy would mean nothing"
+            f"({', '.join(labels) or 'none'}){none_for}; a classifier needs at least two, and its accuracy "
+            "would mean nothing"
         )
+    if empty:
+        say(f"  left out: no readable file is labelled {', '.join(empty)}", "yellow")
+        notes.append(f"classes with no readable file, left out: {', '.join(empty)}")
     return Corpus(readable, labels, notes)
 
 
