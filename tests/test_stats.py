@@ -151,3 +151,17 @@ def test_runs_lists_an_ablation_and_a_loso_run_and_compares_them(cli_runner, tmp
     compared = cli_runner.invoke(cli, ["runs", "compare", str(base), str(smaller), "--json"])
     assert compared.exit_code == 0, compared.output
     assert json.loads(compared.output)["comparison"]["test"] == "Wilcoxon signed-rank over speakers"
+
+
+def test_runs_list_names_a_damaged_metrics_file(cli_runner, tmp_path):
+    run = tmp_path / "runs" / "cut-short"
+    run.mkdir(parents=True)
+    (run / "recipe.toml").write_text('[run]\nname = "cut-short"\n')
+    (run / "split.json").write_text("{}")
+    (run / "metrics.json").write_text('{"format_version": 2, "run_name": "cut-sh')  # truncated by a full disk
+    listed = cli_runner.invoke(cli, ["runs", "list", str(tmp_path / "runs"), "--json"])
+    (row,) = json.loads(listed.stdout)["runs"]
+    assert row["status"] == "damaged" and row["problem"].startswith(f"{run / 'metrics.json'}: unreadable")
+    table = cli_runner.invoke(cli, ["runs", "list", str(tmp_path / "runs")], env={"COLUMNS": "200"})
+    assert table.exit_code == 0 and "damaged" in table.stdout
+    assert f"Warning: cut-short is damaged: {run / 'metrics.json'}: unreadable (JSONDecodeError" in table.stderr

@@ -347,6 +347,9 @@ def runs_list(folder: str, as_json: bool, as_csv: bool, sort: str, filters: tupl
             row["status"],
         )
     Console().print(table)
+    for row in rows:
+        if row["problem"]:
+            click.echo(f"Warning: {row['name']} is damaged: {row['problem']}", err=True)
 
 
 @runs.command("compare")

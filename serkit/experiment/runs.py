@@ -21,7 +21,7 @@ import numpy as np
 from serkit.core.errors import SerkitError
 from serkit.experiment import stats
 
-STATUSES = ("complete", "interrupted", "failed")
+STATUSES = ("complete", "interrupted", "failed", "damaged")
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class RunInfo:
     uar: dict[str, float] | None
     epochs: float | None
     seconds: float | None
+    problem: str = ""  # what is wrong with a damaged run folder, naming the file
 
     def row(self, keys: list[str]) -> dict[str, Any]:
         return {
@@ -55,6 +56,7 @@ class RunInfo:
             "epochs": self.epochs,
             "seconds": self.seconds,
             "status": self.status,
+            "problem": self.problem,
             "path": str(self.path),
         }
 
@@ -100,27 +102,42 @@ def read_run(run: Path, base: Path) -> RunInfo:
     dataset = str(settings.get("dataset.name", "?"))
     protocol = str(settings.get("protocol.name", "?"))
     accuracy = uar = epochs = seconds = None
-    if metrics is not None:
-        status = "complete"
-        protocol = str(metrics.get("protocol", protocol))
-        dataset = (
-            str(metrics.get("dataset", {}).get("name", dataset))
-            if isinstance(metrics.get("dataset"), dict)
-            else dataset
-        )
-        accuracy, uar = metrics["mean"]["accuracy"], metrics["mean"]["uar"]
-        epochs = float(np.mean([f["epochs"] for f in metrics["folds"]]))
-        wall = _json(run / "wall_time.json")
-        seconds = float(wall["seconds"]) if wall else float(sum(metrics.get("timings", {}).values()))
-        date = str(metrics.get("started", ""))
+    problem = ""
+    date = datetime.fromtimestamp((run / "recipe.toml").stat().st_mtime).isoformat(timespec="seconds")
+    if metrics is None and (run / "metrics.json").exists():
+        status, problem = "damaged", f"{run / 'metrics.json'}: unreadable ({_json_error(run / 'metrics.json')})"
+    elif metrics is not None:
+        try:
+            status = "complete"
+            protocol = str(metrics.get("protocol", protocol))
+            dataset = (
+                str(metrics.get("dataset", {}).get("name", dataset))
+                if isinstance(metrics.get("dataset"), dict)
+                else dataset
+            )
+            accuracy, uar = metrics["mean"]["accuracy"], metrics["mean"]["uar"]
+            epochs = float(np.mean([f["epochs"] for f in metrics["folds"]]))
+            wall = _json(run / "wall_time.json")
+            seconds = float(wall["seconds"]) if wall else float(sum(metrics.get("timings", {}).values()))
+            date = str(metrics.get("started", ""))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            accuracy = uar = epochs = seconds = None
+            status, problem = "damaged", f"{run / 'metrics.json'}: not a run summary ({type(exc).__name__}: {exc})"
     else:
         log = run / "run.log"
         text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
         errors = [line for line in text.splitlines() if " ERROR " in line]
         status = "interrupted" if not errors or any("interrupted" in line for line in errors) else "failed"
-        date = datetime.fromtimestamp((run / "recipe.toml").stat().st_mtime).isoformat(timespec="seconds")
     name = str(run.relative_to(base)) if run != base else run.name
-    return RunInfo(run, name, date, status, dataset, protocol, settings, accuracy, uar, epochs, seconds)
+    return RunInfo(run, name, date, status, dataset, protocol, settings, accuracy, uar, epochs, seconds, problem)
+
+
+def _json_error(path: Path) -> str:
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "not a JSON object"
 
 
 def _json(path: Path) -> Any:
