@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 from helpers import RAVDESS, need, tiny_run_args
 
@@ -35,6 +36,13 @@ def test_audit_scores_every_epoch_and_keeps_the_honest_pick_apart(cli_runner, tm
     assert report.startswith("# AUDIT") and "not a result" in report
     assert (run / "audit" / "curves.png").read_bytes()[:4] == b"\x89PNG"
     assert "AUDIT (not a result)" in result.output
+    damaged = shutil.copytree(run, tmp_path / "damaged")
+    shutil.rmtree(damaged / "audit")
+    weights = damaged / "folds" / "random" / "epochs" / "002.pt"
+    weights.write_bytes(weights.read_bytes()[:200])  # cut short
+    result = cli_runner.invoke(cli, ["audit", str(damaged)])
+    assert result.exit_code == 1 and f"{weights}: damaged per-epoch weights" in " ".join(result.output.split())
+    assert not (damaged / "audit").exists()
 
 
 def test_audit_without_epoch_weights_is_one_line(cli_runner, tmp_path):

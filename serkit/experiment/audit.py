@@ -28,6 +28,18 @@ from serkit.experiment.report import markdown_table
 from serkit.experiment.reporter import Reporter
 
 
+def _check_weights(path: Path) -> None:
+    import torch
+
+    try:
+        torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise SerkitError(
+            f"{path}: damaged per-epoch weights ({type(exc).__name__}: {first}); nothing was audited"
+        ) from exc
+
+
 def audit_run(run_dir: str, reporter: Reporter | None = None) -> Path:
     """Score every kept epoch of every fold on its test part; write audit/ and return its folder."""
     from serkit.experiment.learners import make_learner
@@ -42,11 +54,14 @@ def audit_run(run_dir: str, reporter: Reporter | None = None) -> Path:
     recipe = load_recipe(folder / "recipe.toml", [], registry, file_base=Path.cwd())
     folds = [FoldResult.read(folder / "folds" / f["id"] / "result.json") for f in summary.folds]
     for fold in folds:
-        if not sorted((folder / "folds" / fold.id / "epochs").glob("*.pt")):
+        kept = sorted((folder / "folds" / fold.id / "epochs").glob("*.pt"))
+        if not kept:
             raise SerkitError(
                 f"{folder}: fold {fold.id} kept no per-epoch weights; run the recipe again with "
                 "--set train.keep_epoch_weights=true (torch models) to audit it"
             )
+        for path in kept:  # every file readable before any work (and before audit/ exists)
+            _check_weights(path)
     ctx = stages.Context(recipe, folder / "audit", registry, reporter)
     (folder / "audit").mkdir(exist_ok=True)
     corpus = stages.scan(ctx)
