@@ -156,4 +156,15 @@ def test_reused_split_and_resume(finished_run, ravdess_root_module, cli_runner):
     (history,) = json.loads((resumed / "history.json").read_text())
     assert [row["epoch"] for row in history] == [1, 2, 3]
     again = cli_runner.invoke(cli, ["resume", str(resumed)])
-    assert again.exit_code == 1 and "already complete" in again.output
+    assert again.exit_code == 1 and "already complete (metrics.json exists and its model loads)" in again.output
+    # A complete run whose top-level model was damaged: restored from the fold it was copied from.
+    intact = (resumed / "model.pt").read_bytes()
+    (resumed / "model.pt").write_bytes(intact[:100])
+    restored = cli_runner.invoke(cli, ["resume", str(resumed)], env={"COLUMNS": "300"})
+    assert restored.exit_code == 0, restored.output
+    assert f"{resumed / 'model.pt'} does not load" in " ".join(restored.output.split())
+    assert (resumed / "model.pt").read_bytes() == intact
+    for copy in (resumed / "model.pt", resumed / "folds" / "random" / "model.pt"):
+        copy.write_bytes(intact[:100])
+    both = cli_runner.invoke(cli, ["resume", str(resumed)], env={"COLUMNS": "300"})
+    assert both.exit_code == 1 and "its fold copy" in both.output and "is damaged too" in both.output

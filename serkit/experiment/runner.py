@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,8 +13,8 @@ from pathlib import Path
 from rich.rule import Rule
 
 from serkit.core.errors import SerkitError
-from serkit.core.fileio import write_text
-from serkit.core.recipe import Recipe, load_recipe
+from serkit.core.fileio import write_atomic, write_text
+from serkit.core.recipe import Recipe, load_inference_recipe, load_recipe
 from serkit.core.registry import Registry, get_registry
 from serkit.core.settings import EXECUTION_KEYS
 from serkit.core.version import __version__
@@ -21,6 +22,7 @@ from serkit.data.cache import cache_folder
 from serkit.data.store import FeatureStore
 from serkit.experiment import stages
 from serkit.experiment.execution import Executor, Job, JobFailures, PreparedRun, create_executor, logging_to
+from serkit.experiment.learners import make_learner
 from serkit.experiment.outputs import write_outputs
 from serkit.experiment.records import FoldResult, RunSummary
 from serkit.experiment.report import metrics_table
@@ -239,9 +241,9 @@ def resume_run(run_dir: str, reporter: Reporter | None = None, execution: list[s
     folder = Path(run_dir)
     if not (folder / "recipe.toml").is_file():
         raise SerkitError(f"{folder}: not a serkit run folder (no recipe.toml)")
-    if (folder / "metrics.json").is_file():
-        raise SerkitError(f"{folder}: this run is already complete (metrics.json exists)")
     registry = get_registry()
+    if (folder / "metrics.json").is_file():
+        return _check_complete_run(folder, registry, reporter or Reporter())
     registry.raise_problems()
     for override in execution or []:
         key = override.split("=", 1)[0]
@@ -252,3 +254,42 @@ def resume_run(run_dir: str, reporter: Reporter | None = None, execution: list[s
     split_file = str(folder / "split.json") if (folder / "split.json").is_file() else None
     execute(recipe, folder, registry=registry, reporter=reporter, split_file=split_file)
     return folder
+
+
+def _check_complete_run(folder: Path, registry: Registry, reporter: Reporter) -> Path:
+    """A complete run has nothing to resume, but its model must load: a damaged top-level model is
+    restored from the fold it was copied from, or named."""
+    problem = _model_problem(folder, registry)
+    if problem is None:
+        raise SerkitError(f"{folder}: this run is already complete (metrics.json exists and its model loads)")
+    try:
+        info = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+        source = folder / next(iter(info["fold_weights"].values()))
+        data = source.read_bytes()
+    except (OSError, ValueError, KeyError, TypeError, StopIteration):
+        raise SerkitError(f"{folder}: the run is complete but {problem}; no fold copy to restore it from") from None
+    target = folder / str(info.get("weights_file", "model.pt"))
+    if source != target:
+        write_atomic(target, lambda out: out.write(data), binary=True)
+    still = _model_problem(folder, registry)
+    if still:
+        raise SerkitError(f"{folder}: the run is complete but {problem}, and its fold copy {source} is damaged too")
+    reporter.say(f"{folder}: the run was complete but {problem}; restored {target.name} from {source}")
+    return folder
+
+
+def _model_problem(folder: Path, registry: Registry) -> str | None:
+    """What keeps the run's top-level model from loading, naming the file; None when it loads."""
+    try:
+        info = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+        recipe = load_inference_recipe(folder / "recipe.toml", registry)  # training-only plugins may be gone
+        learner = make_learner(recipe.model, tuple(info["input_shape"]), len(info["labels"]), recipe.run.seed)
+        weights = folder / str(info.get("weights_file", "model.pt"))
+    except (OSError, ValueError, KeyError, TypeError, SerkitError) as exc:
+        return f"{folder / 'model.json'} is unreadable ({type(exc).__name__}: {exc})"
+    try:
+        learner.loads(weights.read_bytes())
+    except Exception as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        return f"{weights} does not load ({type(exc).__name__}: {first})"
+    return None
