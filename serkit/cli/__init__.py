@@ -33,6 +33,12 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
                 raise
             click.echo(f"Error: {exc}", err=True)
             sys.exit(1)
+        except OSError as exc:
+            if debug:
+                raise
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"Error: {where}{exc.strerror or exc} (rerun with --debug for the traceback)", err=True)
+            sys.exit(1)
         except Exception as exc:
             if debug:
                 raise

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from serkit.core.errors import SerkitError
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -43,3 +45,17 @@ def write_figure(figure: Any, path: str | Path, dpi: int = 120) -> None:
 
     write_atomic(path, lambda out: figure.savefig(out, format="png", dpi=dpi, bbox_inches="tight"), binary=True)
     plt.close(figure)
+
+
+def require_writable(folder: str | Path, what: str) -> Path:
+    """``folder``, created if need be; one line naming it when it cannot take new files (read-only,
+    immutable, another user's) instead of a library's error halfway through writing."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".serkit-writable-")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise SerkitError(f"{folder}: {what} is not writable ({exc.strerror or exc}); nothing was written") from exc
+    return folder

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from serkit.core.errors import SerkitError
-from serkit.core.fileio import write_figure, write_json, write_text
+from serkit.core.fileio import require_writable, write_figure, write_json, write_text
 from serkit.core.recipe import load_recipe
 from serkit.core.registry import get_registry
 from serkit.data.pipeline import Item
@@ -62,6 +62,7 @@ def audit_run(run_dir: str, reporter: Reporter | None = None) -> Path:
             )
         for path in kept:  # every file readable before any work (and before audit/ exists)
             _check_weights(path)
+    require_writable(folder, "the run folder")
     ctx = stages.Context(recipe, folder / "audit", registry, reporter)
     (folder / "audit").mkdir(exist_ok=True)
     corpus = stages.scan(ctx)

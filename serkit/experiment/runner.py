@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.rule import Rule
 
 from serkit.core.errors import SerkitError
-from serkit.core.fileio import write_atomic, write_text
+from serkit.core.fileio import require_writable, write_atomic, write_text
 from serkit.core.recipe import Recipe, load_inference_recipe, load_recipe
 from serkit.core.registry import Registry, get_registry
 from serkit.core.settings import EXECUTION_KEYS
@@ -242,6 +242,7 @@ def resume_run(run_dir: str, reporter: Reporter | None = None, execution: list[s
     if not (folder / "recipe.toml").is_file():
         raise SerkitError(f"{folder}: not a serkit run folder (no recipe.toml)")
     registry = get_registry()
+    require_writable(folder, "the run folder")
     if (folder / "metrics.json").is_file():
         return _check_complete_run(folder, registry, reporter or Reporter())
     registry.raise_problems()

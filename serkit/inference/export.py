@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from serkit.core.errors import SerkitError
+from serkit.core.fileio import require_writable
 from serkit.core.version import __version__
 from serkit.data.normalise import ZScore
 
@@ -42,7 +43,7 @@ def export_model(predictor: Predictor, fmt: str, out: str | Path | None = None) 
     for path in (target, description):
         if _belongs_to_the_run(path, predictor.run_dir):
             raise SerkitError(f"--out: {path} would overwrite a file of the run folder; choose another name")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    require_writable(target.parent, "the folder to export into")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if fmt == "torchscript":
