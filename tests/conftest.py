@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -65,3 +67,24 @@ def cli_runner() -> CliRunner:
 def run_args(tmp_path: Path) -> list[str]:
     """--set options that keep a test's runs and cache inside its temporary folder."""
     return ["--set", f"run.output={tmp_path / 'runs'}", "--set", f"run.cache_dir={tmp_path / 'cache'}"]
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """Make a folder immutable (chattr +i: root ignores permission bits) or read-only, and undo it after."""
+    made = []
+
+    def lock(folder):
+        if os.geteuid() == 0:
+            if not shutil.which("chattr") or subprocess.run(["chattr", "+i", str(folder)]).returncode != 0:
+                pytest.skip("running as root and chattr +i is not available here: no way to make a folder read-only")
+        else:
+            folder.chmod(0o555)
+        made.append(folder)
+
+    yield lock
+    for folder in made:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        else:
+            folder.chmod(0o755)

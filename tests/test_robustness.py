@@ -68,30 +68,6 @@ def test_a_requested_emotion_with_no_files_is_named(small_ravdess, tmp_path):
     assert "classes with no readable file, left out: calm" in json.loads(metrics.read_text())["notes"]
 
 
-@pytest.fixture
-def read_only(tmp_path):
-    """Make a folder immutable (chattr +i: root ignores permission bits) or read-only, and undo it after."""
-    import shutil
-    import subprocess
-
-    made = []
-
-    def lock(folder):
-        if os.geteuid() == 0:
-            if not shutil.which("chattr") or subprocess.run(["chattr", "+i", str(folder)]).returncode != 0:
-                pytest.skip("running as root and chattr +i is not available here: no way to make a folder read-only")
-        else:
-            folder.chmod(0o555)
-        made.append(folder)
-
-    yield lock
-    for folder in made:
-        if os.geteuid() == 0:
-            subprocess.run(["chattr", "-i", str(folder)], check=True)
-        else:
-            folder.chmod(0o755)
-
-
 def test_a_read_only_run_folder_is_named(tmp_path, read_only):
     assert _run(tmp_path).exit_code == 0
     run = _run_dir(tmp_path)

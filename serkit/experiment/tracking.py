@@ -271,8 +271,29 @@ def tracking_for(settings: Any, output: str, name: str, reporter: Reporter) -> T
             "track.backend: 'mlflow' needs MLflow, which is not installed: pip install 'serkit[mlflow]'"
         ) from None
     uri = settings.uri or default_uri(output)
-    if uri.startswith("sqlite:///"):
-        Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+    folder = _local_store_folder(uri)
+    if folder is not None:
+        from serkit.core.errors import SerkitError
+        from serkit.core.fileio import require_writable
+
+        try:
+            require_writable(folder, "the MLflow store's folder")
+        except SerkitError as exc:
+            message = f"tracking: {exc}; tracking is off for this run"
+            log.warning("%s", message)
+            reporter.say(f"  {message}; the run folder is written in full", "yellow")
+            return None
     tracker = Tracker(uri, settings.experiment or name, settings.timeout_s, reporter)
     reporter.say(f"  tracking: MLflow {uri}, experiment '{tracker.experiment}'")
     return tracker
+
+
+def _local_store_folder(uri: str) -> Path | None:
+    """The folder a local store writes in (SQLite keeps its journal beside the database), or None."""
+    if uri.startswith("sqlite:///"):
+        return Path(uri[len("sqlite:///") :]).parent
+    if uri.startswith("file:"):
+        return Path(uri[len("file:") :].removeprefix("//"))
+    if "://" not in uri:
+        return Path(uri)
+    return None
