@@ -140,6 +140,21 @@ def test_ray_missing_is_one_line(monkeypatch):
         create_executor("ray", 0, RaySettings(), Reporter())
 
 
+@pytest.mark.parametrize("scheme", ["", "ray://"])
+def test_an_address_where_nothing_answers_is_one_line_at_once(tmp_path, scheme):
+    from click.testing import CliRunner
+
+    from serkit.cli import cli
+
+    address = f"{scheme}127.0.0.1:{free_port()}"
+    start = time.perf_counter()
+    result = CliRunner().invoke(cli, [*run_args(tmp_path), "--executor", "ray", "--address", address])
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"Error: ray.address: nothing answers at {address} (connection refused within 5 s)")
+    assert time.perf_counter() - start < 15 and not (tmp_path / "runs").exists()  # no empty run folder left
+
+
 def free_port() -> int:
     import socket
 

@@ -39,6 +39,25 @@ from serkit.experiment.reporter import Reporter, log
 RETRIES = 3
 
 
+def probe_address(address: str, timeout_s: float = 5.0) -> None:
+    """Stop in one line when nothing answers at ``ray.address`` (host:port or ray://host:port), instead
+    of ray.init's minute of retries; an empty address (a local instance) and ``auto`` are left to Ray."""
+    if address in ("", "auto"):
+        return
+    hostport = address.removeprefix("ray://")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise SerkitError(f"ray.address: '{address}' is not host:port, ray://host:port or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        why = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__).lower()
+        raise SerkitError(
+            f"ray.address: nothing answers at {address} ({why} within {timeout_s:g} s); start the cluster's head "
+            "there with 'ray start --head', or leave ray.address empty for a local Ray instance"
+        ) from None
+
+
 def import_ray(who: str = "run.executor: 'ray'") -> Any:
     try:
         import ray
@@ -62,6 +81,7 @@ class RayExecutor(Executor):
         ray = self.ray
         if not ray.is_initialized():
             address = self.settings.address or None
+            probe_address(self.settings.address)
             try:
                 ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
             except Exception as exc:

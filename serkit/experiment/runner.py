@@ -230,6 +230,10 @@ def run_recipe(
     registry = get_registry()
     registry.raise_problems()
     recipe = load_recipe(recipe_path, overrides, registry)
+    if recipe.run.executor == "ray":  # before the run folder exists: a wrong address leaves nothing behind
+        from serkit.experiment.ray_executor import probe_address
+
+        probe_address(recipe.ray.address)
     run_dir = new_run_dir(recipe.run.output, recipe.run.name)
     execute(recipe, run_dir, registry=registry, reporter=reporter, split_file=split_file)
     return run_dir
