@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 import skops.io
-from helpers import function_node, hostile_skops
+from helpers import RAVDESS, function_node, hostile_skops
 
 from serkit.builtin.classical import SVM, LogisticRegression, RandomForest
 from serkit.core.estimator import EstimatorLearner, EstimatorModel
@@ -95,3 +95,71 @@ def test_a_plugin_model_names_the_types_it_holds():
     learner = EstimatorLearner(DeclaredKNN(), 2, 0)
     learner.loads(data)
     assert learner.predict_proba(x).shape == (40, 2)
+
+
+class _RunsCode:
+    """Pickles into a call of os.system: what a hostile .pt or .npy file carries."""
+
+    def __init__(self, marker) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    from click.testing import CliRunner
+    from helpers import need, tiny_run_args
+
+    from serkit.cli import cli
+
+    tmp = tmp_path_factory.mktemp("run")
+    args = tiny_run_args(need(RAVDESS), tmp, "augment=[]", "train.max_epochs=1", "train.keep_epoch_weights=true")
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    (run,) = (tmp / "runs").iterdir()
+    return run
+
+
+@pytest.mark.parametrize("target", ["model.pt", "folds/random/checkpoint.pt", "folds/random/epochs/001.pt"])
+def test_torch_files_with_a_pickled_payload_are_refused(tiny_run, tmp_path, target):
+    """predict reads model.pt, resume reads checkpoint.pt, audit the per-epoch weights: all with
+    torch.load(weights_only=True), which refuses a pickled call; each is named."""
+    import shutil
+
+    import torch
+    from click.testing import CliRunner
+
+    from serkit.cli import cli
+
+    run = shutil.copytree(tiny_run, tmp_path / "shared-run")
+    marker = tmp_path / "ran"
+    torch.save({"model": _RunsCode(marker)}, run / target)
+    if target.endswith("checkpoint.pt"):
+        (run / "metrics.json").unlink()  # interrupted: resume reads its checkpoint
+        (run / "folds" / "random" / "result.json").unlink()
+        command = ["resume", str(run)]
+    elif "epochs" in target:
+        command = ["audit", str(run)]
+    else:
+        command = ["predict", str(run), str(sorted(RAVDESS.rglob("*.wav"))[0])]
+    result = CliRunner().invoke(cli, command)
+    assert result.exit_code == 1 and str(run / target) in " ".join(result.output.split()), result.output
+    time.sleep(0.2)
+    assert not marker.exists()
+
+
+def test_a_feature_cache_entry_with_a_pickled_payload_is_a_miss(tmp_path):
+    from serkit.data.cache import ArrayCache
+
+    cache = ArrayCache(tmp_path)
+    marker = tmp_path / "ran"
+    path = cache.path("features", "ab" * 16)
+    path.parent.mkdir(parents=True)
+    np.save(path, np.array([_RunsCode(marker)], dtype=object), allow_pickle=True)
+    assert cache.get("features", "ab" * 16) is None  # read as damaged: recomputed, never unpickled
+    assert not marker.exists()
+    np.load(path, allow_pickle=True)  # the payload is real
+    assert marker.exists() or (time.sleep(0.2) or marker.exists())
