@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--actors", type=int, default=24, help="synthetic actors, 60 files each (RAVDESS: 24)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=16, help="the paper's is 16")
-    parser.add_argument("--precisions", nargs="+", default=["fp32", "fp16", "bf16"])
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "fp16", "bf16"], help="or auto")
     parser.add_argument("--out", type=Path, help="working folder (default: a new temporary one)")
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -111,7 +111,7 @@ def main() -> None:
         )
         last_run = run_dir
         print(json.dumps(rows[-1]))
-        if not np.all(np.isfinite(losses)) or metrics["precision"] != precision:
+        if not np.all(np.isfinite(losses)) or precision not in (metrics["precision"], "auto"):
             print(f"FAILED: {precision}: losses {losses}, ran in {metrics['precision']}")
             sys.exit(1)
 

@@ -14,14 +14,14 @@ pytestmark = pytest.mark.slow
 
 def test_the_gpu_check_runs_its_steps_on_the_cpu(tmp_path):
     command = [sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--device", "cpu", "--actors", "1"]
-    command += ["--epochs", "1", "--precisions", "bf16", "--out", str(tmp_path)]
+    command += ["--epochs", "1", "--precisions", "auto", "--out", str(tmp_path)]  # the CPU's fastest
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "GPU CHECK PASSED" in done.stdout
-    (row,) = [line for line in done.stdout.splitlines() if line.startswith("| bf16 |")]
+    (row,) = [line for line in done.stdout.splitlines() if line.startswith(("| bf16 |", "| fp32 |"))]
     assert float(row.split("|")[2]) > 0  # samples/s
     assert "predict: " in done.stdout and "onnx" in done.stdout and "torchscript" in done.stdout
-    assert (tmp_path / "runs-bf16").is_dir() and list(tmp_path.glob("runs-bf16/*/model.pt"))
+    assert list(tmp_path.glob("runs-auto/*/model.pt"))
 
 
 def test_the_gpu_check_says_when_there_is_no_gpu(tmp_path):
