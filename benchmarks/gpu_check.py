@@ -20,6 +20,7 @@ import csv
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -60,11 +61,14 @@ def main() -> None:
     parser.add_argument("--actors", type=int, default=24, help="synthetic actors, 60 files each (RAVDESS: 24)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=16, help="the paper's is 16")
-    parser.add_argument("--precisions", nargs="+", default=["fp32", "fp16", "bf16"], help="or auto")
+    parser.add_argument("--precisions", nargs="+", help="fp32, fp16, bf16 or auto (default: all three on CUDA)")
     parser.add_argument("--out", type=Path, help="working folder (default: a new temporary one)")
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("no CUDA device: this check is for a machine with one (or rehearse it with --device cpu)")
+    precisions = args.precisions or (["fp32", "fp16", "bf16"] if args.device == "cuda" else ["fp32", "bf16"])
+    if args.device == "cpu" and "fp16" in precisions:
+        sys.exit("fp16 autocast is for CUDA: rehearse on the CPU with fp32, bf16 or auto")
     out = args.out or Path(tempfile.mkdtemp(prefix="serkit-gpu-check-"))
     out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "SERKIT_CACHE": str(out / "cache"), "PYTHONUNBUFFERED": "1"}
@@ -77,8 +81,9 @@ def main() -> None:
         print(f"synthesis: {args.actors * 60} files in {seconds:.1f} s")
 
     rows, last_run = [], None
-    for precision in args.precisions:
+    for precision in precisions:
         output = out / f"runs-{precision}"
+        shutil.rmtree(output, ignore_errors=True)  # a rerun into the same --out keeps corpus and cache only
         sets = {
             "dataset.root": corpus,
             "train.max_epochs": args.epochs,

@@ -25,19 +25,26 @@ AUTOCAST = {"fp32": None, "bf16": torch.bfloat16}
 
 def test_auto_precision_follows_the_hardware(monkeypatch):
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    for faster in ("amx", "native"):  # bf16 instructions
+    for faster in ("amx", "avx512_bf16"):  # bf16 instructions, measured faster
         monkeypatch.setattr(train, "cpu_bf16", lambda faster=faster: faster)
         assert choose_precision("auto", cpu) is torch.bfloat16
-    for slower in ("emulated", "none"):  # measured slower than fp32 (benchmarks/README.md)
-        monkeypatch.setattr(train, "cpu_bf16", lambda slower=slower: slower)
+    for other in ("arm_bf16", "emulated", "none"):  # unmeasured, or measured slower (benchmarks/README.md)
+        monkeypatch.setattr(train, "cpu_bf16", lambda other=other: other)
         assert choose_precision("auto", cpu) is None
     assert choose_precision("bf16", cpu) is torch.bfloat16  # forced: runs without native support, slower
     assert choose_precision("fp32", cpu) is None
     with pytest.raises(SerkitError, match="fp16 autocast is for CUDA"):
         choose_precision("fp16", cpu)
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
-    assert choose_precision("auto", cuda) is torch.bfloat16
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    asked = {}
+
+    def is_bf16_supported(including_emulation=True):
+        asked["including_emulation"] = including_emulation
+        return native and (including_emulation or native)
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", is_bf16_supported)
+    native = True  # Ampere and later
+    assert choose_precision("auto", cuda) is torch.bfloat16 and asked["including_emulation"] is False
+    native = False  # T4, V100: bf16 only emulated
     assert choose_precision("auto", cuda) is torch.float16
     assert choose_precision("fp16", cuda) is torch.float16
 
@@ -46,10 +53,11 @@ def test_auto_precision_follows_the_hardware(monkeypatch):
     ("machine", "avx512_bf16", "amx", "onednn", "expected"),
     [
         ("x86_64", True, True, True, "amx"),  # Sapphire Rapids and later
-        ("x86_64", True, False, True, "native"),  # Zen 4, Cooper Lake
+        ("x86_64", True, False, True, "avx512_bf16"),  # Zen 4, Cooper Lake
         ("x86_64", False, False, True, "emulated"),  # Skylake-SP to Ice Lake: AVX-512, no BF16
         ("x86_64", False, False, False, "none"),  # AVX2
-        ("aarch64", False, False, True, "native"),  # Arm with the BF16 extension
+        ("x86_64", True, True, False, "none"),  # a torch without oneDNN: ATen's generic kernels
+        ("aarch64", False, False, True, "arm_bf16"),  # Arm with the BF16 extension
         ("aarch64", False, False, False, "none"),
     ],
 )
@@ -59,6 +67,13 @@ def test_the_cpus_bf16_support_is_read_from_its_instructions(monkeypatch, machin
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: onednn)
     assert train.cpu_bf16() == expected
+
+
+def test_a_torch_without_the_private_checks_reads_as_no_bf16_instructions(monkeypatch):
+    monkeypatch.setattr(train.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported")
+    assert train.cpu_bf16() == "emulated"
 
 
 def test_device_choice(monkeypatch):
@@ -173,4 +188,4 @@ def test_evaluation_runs_in_float32_whatever_the_training_precision():
     bf16 = Trainer(TrainSettings(precision="bf16"), torch.device("cpu"), 0)
     fp32 = Trainer(TrainSettings(precision="fp32"), torch.device("cpu"), 0)
     assert bf16.precision == "bf16"
-    assert np.array_equal(bf16.predict_proba(model, x), fp32.predict_proba(model, x))
+    assert np.allclose(bf16.predict_proba(model, x), fp32.predict_proba(model, x), atol=1e-6)

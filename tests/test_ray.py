@@ -153,6 +153,11 @@ def test_an_address_where_nothing_answers_is_one_line_at_once(tmp_path, scheme):
     (line,) = result.output.strip().splitlines()
     assert line.startswith(f"Error: ray.address: nothing answers at {address} (connection refused within 5 s)")
     assert time.perf_counter() - start < 15 and not (tmp_path / "runs").exists()  # no empty run folder left
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text(f'[sweep]\nbase = "{ROOT / "recipes" / "tiny.toml"}"\n[[variant]]\nname = "b"\nset = []\n')
+    where = ["--set", f"dataset.root={need(RAVDESS)}", "--set", f"run.output={tmp_path / 'runs'}"]
+    result = CliRunner().invoke(cli, ["ablate", str(sweep), *where, "--executor", "ray", "--address", address])
+    assert result.exit_code == 1 and "nothing answers at" in result.output and not (tmp_path / "runs").exists()
 
 
 def free_port() -> int:

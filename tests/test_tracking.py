@@ -118,3 +118,21 @@ def test_a_store_that_cannot_be_written_is_one_warning_at_once(cli_runner, tmp_p
     assert f"{folder}: the MLflow store's folder is not writable" in said
     assert "sqlalchemy" not in said.lower() and (only_run(tmp_path) / "metrics.json").is_file()
     assert time.perf_counter() - start < 50  # no 60 s wait for a store that cannot answer
+
+
+@pytest.mark.parametrize(
+    ("uri", "folder"),
+    [
+        ("sqlite:////data/mlflow.db", "/data"),
+        ("file:///data/mlruns", "/data/mlruns"),
+        ("mlruns", "mlruns"),
+        ("http://127.0.0.1:5000", None),
+        ("databricks", None),
+        ("databricks-uc", None),
+    ],
+)
+def test_only_local_stores_are_probed_for_writing(uri, folder):
+    from serkit.experiment.tracking import _local_store_folder
+
+    found = _local_store_folder(uri)
+    assert (str(found) if found else None) == folder

@@ -13,8 +13,8 @@ from torch.nn.grad import conv2d_input
 FAST_SINGLE_CHANNEL_GRAD = True
 
 #: Also under autocast (bf16 on the CPU). Off: in bf16, oneDNN's own weight gradient measured faster
-#: (the paper CRNN's training step on Sapphire Rapids: 59 against 46 samples/s with AMX, 16.3 against
-#: 14.8 with oneDNN held to AVX-512 BF16; ``benchmarks/bench_training.py``).
+#: (the paper CRNN's training step on Sapphire Rapids: 57.5 against 44.6 samples/s with AMX, 16.8
+#: against 15.1 with oneDNN held to AVX-512 BF16; ``benchmarks/README.md``, 2026-12-01).
 FAST_GRAD_UNDER_AUTOCAST = False
 
 #: Apply ReLU after max pooling rather than before. ReLU is monotonic, so both orders give the

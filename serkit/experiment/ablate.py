@@ -148,6 +148,11 @@ def run_sweep(path: str, overrides: list[str], reporter: Reporter | None = None,
         sweep = Sweep(name, sweep.path, sweep.variants)
     check_run_name(sweep.name, "--name" if name else f"sweep '{path}': sweep.name")
     preflight(sweep)
+    first = sweep.variants[0].recipe
+    if first.run.executor == "ray":  # before the sweep folder exists
+        from serkit.experiment.ray_executor import probe_address
+
+        probe_address(first.ray.address)
     output = sweep.output
     output.mkdir(parents=True, exist_ok=True)
     reporter.say(f"sweep '{sweep.name}': {len(sweep.variants)} runs -> {output}", "bold")

@@ -14,6 +14,7 @@ from rich.rule import Rule
 
 from serkit.core.errors import SerkitError
 from serkit.core.fileio import require_writable, write_atomic, write_text
+from serkit.core.learner import Learner
 from serkit.core.recipe import Recipe, load_inference_recipe, load_recipe
 from serkit.core.registry import Registry, get_registry
 from serkit.core.settings import EXECUTION_KEYS
@@ -246,9 +247,9 @@ def resume_run(run_dir: str, reporter: Reporter | None = None, execution: list[s
     if not (folder / "recipe.toml").is_file():
         raise SerkitError(f"{folder}: not a serkit run folder (no recipe.toml)")
     registry = get_registry()
-    require_writable(folder, "the run folder")
     if (folder / "metrics.json").is_file():
         return _check_complete_run(folder, registry, reporter or Reporter())
+    require_writable(folder, "the run folder")
     registry.raise_problems()
     for override in execution or []:
         key = override.split("=", 1)[0]
@@ -262,36 +263,39 @@ def resume_run(run_dir: str, reporter: Reporter | None = None, execution: list[s
 
 
 def _check_complete_run(folder: Path, registry: Registry, reporter: Reporter) -> Path:
-    """A complete run has nothing to resume, but its model must load: a damaged top-level model is
-    restored from the fold it was copied from, or named."""
-    problem = _model_problem(folder, registry)
+    """A complete run has nothing to resume, but its model must load: a damaged top-level model file
+    is restored from the fold it was copied from, or named."""
+    info, learner = _run_model(folder, registry)
+    weights = folder / str(info.get("weights_file", "model.pt"))
+    problem = _load_problem(learner, weights)
     if problem is None:
         raise SerkitError(f"{folder}: this run is already complete (metrics.json exists and its model loads)")
     try:
-        info = json.loads((folder / "model.json").read_text(encoding="utf-8"))
         source = folder / next(iter(info["fold_weights"].values()))
-        data = source.read_bytes()
-    except (OSError, ValueError, KeyError, TypeError, StopIteration):
+    except (KeyError, TypeError, AttributeError, StopIteration):
         raise SerkitError(f"{folder}: the run is complete but {problem}; no fold copy to restore it from") from None
-    target = folder / str(info.get("weights_file", "model.pt"))
-    if source != target:
-        write_atomic(target, lambda out: out.write(data), binary=True)
-    still = _model_problem(folder, registry)
-    if still:
+    if source == weights or _load_problem(learner, source):
         raise SerkitError(f"{folder}: the run is complete but {problem}, and its fold copy {source} is damaged too")
-    reporter.say(f"{folder}: the run was complete but {problem}; restored {target.name} from {source}")
+    require_writable(folder, "the run folder")
+    data = source.read_bytes()
+    write_atomic(weights, lambda out: out.write(data), binary=True)
+    reporter.say(f"{folder}: the run was complete but {problem}; restored {weights.name} from {source}")
     return folder
 
 
-def _model_problem(folder: Path, registry: Registry) -> str | None:
-    """What keeps the run's top-level model from loading, naming the file; None when it loads."""
+def _run_model(folder: Path, registry: Registry) -> tuple[dict, Learner]:
+    """model.json and an empty learner of the run's model (training-only plugins may be gone)."""
     try:
         info = json.loads((folder / "model.json").read_text(encoding="utf-8"))
-        recipe = load_inference_recipe(folder / "recipe.toml", registry)  # training-only plugins may be gone
-        learner = make_learner(recipe.model, tuple(info["input_shape"]), len(info["labels"]), recipe.run.seed)
-        weights = folder / str(info.get("weights_file", "model.pt"))
-    except (OSError, ValueError, KeyError, TypeError, SerkitError) as exc:
-        return f"{folder / 'model.json'} is unreadable ({type(exc).__name__}: {exc})"
+        shape, classes = tuple(info["input_shape"]), len(info["labels"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SerkitError(f"{folder / 'model.json'}: unreadable ({type(exc).__name__}: {exc})") from exc
+    recipe = load_inference_recipe(folder / "recipe.toml", registry)
+    return info, make_learner(recipe.model, shape, classes, recipe.run.seed)
+
+
+def _load_problem(learner: Learner, weights: Path) -> str | None:
+    """Why ``weights`` does not load into ``learner``, naming the file; None when it loads."""
     try:
         learner.loads(weights.read_bytes())
     except Exception as exc:

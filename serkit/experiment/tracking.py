@@ -294,6 +294,6 @@ def _local_store_folder(uri: str) -> Path | None:
         return Path(uri[len("sqlite:///") :]).parent
     if uri.startswith("file:"):
         return Path(uri[len("file:") :].removeprefix("//"))
-    if "://" not in uri:
-        return Path(uri)
-    return None
+    if ":" in uri or uri.startswith("databricks") or uri == "uc":  # a server, Databricks, Unity Catalog
+        return None
+    return Path(uri)  # a plain path: MLflow's file store

@@ -34,26 +34,44 @@ def choose_device(setting: str) -> torch.device:
 
 
 def cpu_bf16() -> str:
-    """How this CPU computes bf16: ``amx`` (AMX tiles: Intel Sapphire Rapids and later), ``native``
-    (AVX-512 BF16 without AMX, e.g. AMD Zen 4; or Arm's BF16 extension), ``emulated`` (oneDNN
-    converts through float32: AVX-512 without BF16) or ``none`` (ATen's generic kernels: AVX2)."""
+    """How this CPU computes bf16: ``amx`` (AMX tiles: Intel Sapphire Rapids and later),
+    ``avx512_bf16`` (AVX-512 BF16 without AMX, e.g. AMD Zen 4), ``arm_bf16`` (Arm's BF16 extension),
+    ``emulated`` (oneDNN converts through float32: AVX-512 without BF16) or ``none`` (ATen's
+    generic kernels: AVX2, or a torch without oneDNN)."""
     try:
         onednn = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         onednn = False
+    if not onednn:
+        return "none"
     if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686"):
-        return "native" if onednn else "none"
-    if torch.cpu._is_avx512_bf16_supported():
-        return "amx" if torch.cpu._is_amx_tile_supported() else "native"
-    return "emulated" if onednn else "none"
+        return "arm_bf16"
+    if _cpu_flag("_is_avx512_bf16_supported"):
+        return "amx" if _cpu_flag("_is_amx_tile_supported") else "avx512_bf16"
+    return "emulated"
+
+
+def _cpu_flag(name: str) -> bool:
+    """One of torch.cpu's private instruction-set checks; False where this torch lacks it."""
+    check = getattr(torch.cpu, name, None)
+    return bool(check()) if callable(check) else False
 
 
 def cpu_prefers_bf16() -> bool:
-    """Whether ``train.precision = "auto"`` trains in bf16 on this CPU: where it has bf16 instructions.
-    The paper CRNN's training step in bf16 against float32: 3.7x with AMX (Sapphire Rapids), 2.8x with
-    AVX-512 BF16 (Zen 4, serkit 0.1), 0.4x where oneDNN converts through float32 (AVX-512 without
-    BF16, which torch's own check counts as bf16 support); benchmarks/README.md."""
-    return cpu_bf16() in ("amx", "native")
+    """Whether ``train.precision = "auto"`` trains in bf16 on this CPU: where bf16 was measured faster.
+    The paper CRNN's training step in bf16 against float32 (benchmarks/README.md): 3.6x with AMX
+    (Sapphire Rapids), 2.8x with AVX-512 BF16 (Zen 4, serkit 0.1), 0.4x where oneDNN converts through
+    float32 (AVX-512 without BF16, which torch's own check counts as bf16 support). Arm's BF16 was
+    not measured: fp32 there unless bf16 is asked for."""
+    return cpu_bf16() in ("amx", "avx512_bf16")
+
+
+def cuda_has_bf16(device: torch.device) -> bool:
+    """Native bf16 (Ampere and later); older GPUs only emulate it, slower than fp16."""
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # a torch without the argument
+        return torch.cuda.get_device_capability(device)[0] >= 8
 
 
 def choose_precision(setting: str, device: torch.device) -> torch.dtype | None:
@@ -62,7 +80,7 @@ def choose_precision(setting: str, device: torch.device) -> torch.dtype | None:
         return None
     if setting == "auto":
         if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            return torch.bfloat16 if cuda_has_bf16(device) else torch.float16
         return torch.bfloat16 if cpu_prefers_bf16() else None
     if setting == "fp16" and device.type == "cpu":
         raise SerkitError("train.precision: fp16 autocast is for CUDA; use bf16 or fp32 on the CPU")

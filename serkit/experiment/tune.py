@@ -230,13 +230,14 @@ def load_search(path: str | Path, overrides: list[str], registry: Registry) -> S
 
 def run_search(path: str, overrides: list[str], reporter: Reporter | None = None) -> Path:
     """Run the search, write its report, run the best recipe once; returns the search folder."""
-    from serkit.experiment.ray_executor import RayExecutor, import_ray
+    from serkit.experiment.ray_executor import RayExecutor, import_ray, probe_address
 
     import_ray("serkit tune")
     reporter = reporter or Reporter()
     registry = get_registry()
     registry.raise_problems()
     search = load_search(path, overrides, registry)
+    probe_address(search.recipe.ray.address)  # before the search folder exists
     output = search.output
     output.mkdir(parents=True, exist_ok=True)
     base = search.recipe
