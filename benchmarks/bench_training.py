@@ -267,7 +267,7 @@ def main() -> None:
     bf16 = cpu_bf16()
     isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "the CPU's best")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, bf16: {bf16}, oneDNN ISA: {isa}")
-    if bf16 in ("amx", "native") or args.force_bf16:
+    if bf16 in ("amx", "avx512_bf16", "arm_bf16") or args.force_bf16:
         compare_precisions(cpu, args.rounds)
     else:
         print(f"bf16 autocast: not measured (bf16 is {bf16} on this CPU; serkit trains in fp32 here; --force-bf16)")
