@@ -160,6 +160,17 @@ def test_an_address_where_nothing_answers_is_one_line_at_once(tmp_path, scheme):
     assert result.exit_code == 1 and "nothing answers at" in result.output and not (tmp_path / "runs").exists()
 
 
+def test_sigterm_during_ray_start_up_stops_the_run(tmp_path):
+    """SIGTERM while a local Ray instance starts: the run stops, saying so, within seconds."""
+    process = serkit(*run_args(tmp_path), "--executor", "ray", wait=False)
+    assert isinstance(process, subprocess.Popen)
+    time.sleep(1.5)  # importing serkit and starting Ray
+    process.send_signal(signal.SIGTERM)
+    start = time.perf_counter()
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode != 0 and time.perf_counter() - start < 30, output
+
+
 def free_port() -> int:
     import socket
 
