@@ -1,5 +1,6 @@
 """Run folders written by an older serkit keep working: predict, export and resume a format-0 folder
-(tests/fixtures/run-format-0, written by serkit 0.1.0) after a component renamed a parameter."""
+(tests/fixtures/run-format-0, written by serkit 0.1.0) and a format-1 folder (run-format-1, written
+by serkit 0.2.0), also after a component renamed a parameter."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from serkit.core.registry import get_plugin_manager
 from serkit.core.version import RUN_FORMAT
 from serkit.experiment.records import RunSummary
 
-FIXTURE = Path(__file__).parent / "fixtures" / "run-format-0"
+FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURE = FIXTURES / "run-format-0"
 CLIP = "Actor_02/03-01-05-02-01-01-02.wav"
 
 
@@ -59,11 +61,17 @@ def renamed(register_plugin):
     manager.register(models, name="serkit.builtin.models")
 
 
+@pytest.fixture(params=["run-format-0", "run-format-1"])
+def fixture_dir(request) -> Path:
+    """A run folder as serkit 0.1.0 (format 0) and serkit 0.2.0 (format 1) wrote it."""
+    return FIXTURES / request.param
+
+
 @pytest.fixture
-def old_run(tmp_path) -> Path:
-    """A copy of the format-0 folder with its dataset root pointed at this machine's RAVDESS sample."""
+def old_run(tmp_path, fixture_dir) -> Path:
+    """A copy of an old run folder with its dataset root pointed at this machine's RAVDESS sample."""
     folder = tmp_path / "old-run"
-    shutil.copytree(FIXTURE, folder)
+    shutil.copytree(fixture_dir, folder)
     weights = {
         name: torch.tensor(t["values"], dtype=getattr(torch, t["dtype"])).reshape(t["shape"])
         for name, t in json.loads((folder / "weights.json").read_text()).items()
@@ -83,19 +91,23 @@ def test_renamed_from_moves_an_old_name_and_refuses_both():
         validate_params(RenamedCRNN, {"lstm_units": 8, "lstm_size": 8}, "model")
 
 
-def test_the_fixture_is_format_0():
+def test_the_fixtures_are_formats_0_and_1():
     for name in ("metrics.json", "model.json", "split.json"):
         assert "format_version" not in json.loads((FIXTURE / name).read_text())
     assert RunSummary.read(FIXTURE / "metrics.json").format_version == RUN_FORMAT  # read as today's record
+    written_by_0_2 = FIXTURES / "run-format-1"
+    for name in ("metrics.json", "model.json"):
+        assert json.loads((written_by_0_2 / name).read_text())["format_version"] == 1
+    assert json.loads((written_by_0_2 / "environment.json").read_text())["serkit"] == "0.2.0"
 
 
 @pytest.mark.parametrize("rename", [False, True])
-def test_old_run_predicts_as_it_did(request, cli_runner, old_run, rename):
+def test_old_run_predicts_as_it_did(request, cli_runner, old_run, fixture_dir, rename):
     if rename:
         request.getfixturevalue("renamed")
     result = cli_runner.invoke(cli, ["predict", str(old_run), str(need(RAVDESS) / CLIP), "--json"])
     assert result.exit_code == 0, result.output
-    expected = json.loads((FIXTURE / "expected-predict.json").read_text())["predictions"][0]["probabilities"]
+    expected = json.loads((fixture_dir / "expected-predict.json").read_text())["predictions"][0]["probabilities"]
     got = json.loads(result.stdout)["predictions"][0]["probabilities"]
     assert got == pytest.approx(expected, abs=2e-6)
 
@@ -108,14 +120,14 @@ def test_old_run_exports_after_a_rename(cli_runner, old_run, renamed, tmp_path):
     assert json.loads((tmp_path / "m.pt.json").read_text())["output"]["labels"][0] == "neutral"
 
 
-def test_old_run_resumes_after_a_rename(cli_runner, old_run, renamed):
+def test_old_run_resumes_after_a_rename(cli_runner, old_run, fixture_dir, renamed):
     (old_run / "metrics.json").unlink()  # as if interrupted after its only fold finished
     result = cli_runner.invoke(cli, ["resume", str(old_run)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "finished in an earlier attempt" in result.output
     summary = json.loads((old_run / "metrics.json").read_text())
     assert summary["format_version"] == RUN_FORMAT
-    assert (old_run / "predictions.csv").read_text() == (FIXTURE / "predictions.csv").read_text()
+    assert (old_run / "predictions.csv").read_text() == (fixture_dir / "predictions.csv").read_text()
     assert json.loads((old_run / "model.json").read_text())["format_version"] == RUN_FORMAT
     assert "lstm_size = 8" in (old_run / "recipe.toml").read_text()  # the resolved recipe uses the new name
 
