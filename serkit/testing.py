@@ -245,7 +245,7 @@ def check_feature_extractor(component: FeatureExtractor) -> None:
 EXAMPLE_INPUTS: dict[str, list[tuple[int, ...]]] = {
     "image": [(1, 40, 101)],
     "sequence": [(50, 12), (3, 50, 12)],
-    "vector": [(24,)],
+    "vector": [(24,), (6,)],  # few dimensions too: k nearest neighbours then saves a KD tree
 }
 
 

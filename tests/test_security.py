@@ -65,11 +65,19 @@ def test_serkits_own_estimators_load_under_the_allow_list(model):
     assert np.allclose(restored.predict_proba(x), learner.predict_proba(x))
 
 
+def compress(x):
+    """A plugin's own function inside its estimator (a FunctionTransformer's)."""
+    return np.log1p(x)
+
+
 def test_a_plugin_model_names_the_types_it_holds():
-    """A third-party estimator whose fitted form holds types outside the allow-list declares them
-    exactly; undeclared, its file is refused like any other."""
+    """A third-party estimator whose fitted form holds a type outside the allow-list declares it
+    exactly; undeclared, its file is refused like any other. The common baselines' internals are
+    allowed already (k nearest neighbours on few dimensions holds a KD tree)."""
     from dataclasses import dataclass
     from typing import ClassVar
+
+    from sklearn.preprocessing import FunctionTransformer
 
     @dataclass(frozen=True, kw_only=True)
     class KNN(EstimatorModel):
@@ -81,18 +89,29 @@ def test_a_plugin_model_names_the_types_it_holds():
             return KNeighborsClassifier(algorithm="kd_tree")
 
     @dataclass(frozen=True, kw_only=True)
-    class DeclaredKNN(KNN):
-        trusted_types: ClassVar[tuple[str, ...]] = (
-            "sklearn.neighbors._kd_tree.KDTree",
-            "sklearn.metrics._dist_metrics.EuclideanDistance64",
-        )
+    class Logged(EstimatorModel):
+        name = "logged"
+
+        def estimator(self, seed, class_weight):
+            from sklearn.linear_model import LogisticRegression
+            from sklearn.pipeline import make_pipeline
+
+            return make_pipeline(FunctionTransformer(compress), LogisticRegression())
+
+    @dataclass(frozen=True, kw_only=True)
+    class DeclaredLogged(Logged):
+        trusted_types: ClassVar[tuple[str, ...]] = (f"{__name__}.compress",)
 
     rng = np.random.default_rng(0)
-    x, y = rng.standard_normal((40, 6)).astype(np.float32), np.arange(40) % 2
-    data = skops.io.dumps(KNN().estimator(0, None).fit(x, y))
-    with pytest.raises(ValueError, match=r"refusing to load .*KDTree: not a type that model 'knn' holds"):
-        EstimatorLearner(KNN(), 2, 0).loads(data)
-    learner = EstimatorLearner(DeclaredKNN(), 2, 0)
+    x, y = np.abs(rng.standard_normal((40, 6))).astype(np.float32), np.arange(40) % 2
+    knn = EstimatorLearner(KNN(), 2, 0)
+    knn.loads(skops.io.dumps(KNN().estimator(0, None).fit(x, y)))
+    assert knn.predict_proba(x).shape == (40, 2)
+    data = skops.io.dumps(Logged().estimator(0, None).fit(x, y))
+    assert skops.io.get_untrusted_types(data=data) == [f"{__name__}.compress"]
+    with pytest.raises(ValueError, match=r"refusing to load .*: not a type that model 'logged' holds .*trusted_types"):
+        EstimatorLearner(Logged(), 2, 0).loads(data)
+    learner = EstimatorLearner(DeclaredLogged(), 2, 0)
     learner.loads(data)
     assert learner.predict_proba(x).shape == (40, 2)
 

@@ -39,13 +39,24 @@ from serkit.core.learner import (
     validation_scores,
 )
 
-#: Types beyond skops's defaults that serkit's own estimators hold once fitted, each named exactly
-#: (never a module prefix: ``builtins.`` would admit ``builtins.exec``).
+#: Types beyond skops's defaults that fitted scikit-learn classifiers hold: serkit's own (svm,
+#: random_forest) and the common baselines' internals (neighbour indexes and their metrics, boosted
+#: trees, an MLP's optimiser), all data holders; each named exactly (never a module prefix:
+#: ``builtins.`` would admit ``builtins.exec``). A plugin's model adds its own in ``trusted_types``.
 ALLOWED_TYPES = frozenset(
     {
         "sklearn.calibration._CalibratedClassifier",  # svm: SVC inside CalibratedClassifierCV
         "sklearn.calibration._SigmoidCalibration",
-        "sklearn.tree._tree.Tree",  # random_forest
+        "sklearn.tree._tree.Tree",  # random_forest, decision trees, extra trees, (ada/gradient) boosting
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "sklearn.neighbors._kd_tree.KDTree",  # k nearest neighbours on up to 15 dimensions
+        "sklearn.neighbors._ball_tree.BallTree",
+        "sklearn.metrics._dist_metrics.EuclideanDistance64",
+        "sklearn.metrics._dist_metrics.ManhattanDistance64",
+        "sklearn.metrics._dist_metrics.ChebyshevDistance64",
+        "sklearn.metrics._dist_metrics.MinkowskiDistance64",
+        "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",  # MLPClassifier
+        "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
     }
 )
 
@@ -131,7 +142,8 @@ class EstimatorLearner(Learner):
         if refused:
             raise ValueError(
                 f"refusing to load {', '.join(refused)}: not a type that model '{self.model.name}' holds "
-                "(a model file must never run code; see SECURITY.md)"
+                "(a model file must never run code; see SECURITY.md; a plugin's model that does hold it lists "
+                "the exact name in its trusted_types)"
             )
         self.fitted = skops.io.loads(data, trusted=sorted(untrusted))
 
