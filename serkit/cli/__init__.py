@@ -368,6 +368,7 @@ def runs_compare(run_a: str, run_b: str, metric: str, as_json: bool) -> None:
     """Compare RUN_B against RUN_A on the same test utterances: per fold, the difference with a 95 % CI
     and the test the protocol calls for (McNemar, Wilcoxon over speakers, or Nadeau-Bengio)."""
     from serkit.experiment.runs import compare_runs
+    from serkit.experiment.stats import format_p
 
     result = compare_runs(Path(run_a), Path(run_b), metric)
     if as_json:
@@ -386,17 +387,13 @@ def runs_compare(run_a: str, run_b: str, metric: str, as_json: bool) -> None:
     c = result["comparison"]
     console.print(
         f"{c['test']} ({escape(c['design'])}): difference {100 * c['difference']:+.2f} points, 95 % CI "
-        f"[{100 * c['ci_low']:+.2f}, {100 * c['ci_high']:+.2f}], p = {_p(c['p'])}",
+        f"[{100 * c['ci_low']:+.2f}, {100 * c['ci_high']:+.2f}], p = {format_p(c['p'])}",
         highlight=False,
     )
     for name, value in c["extra"].items():
-        console.print(f"  {name} = {_p(value)}", highlight=False)
+        console.print(f"  {name} = {format_p(value)}", highlight=False)
     if c["caveat"]:
         console.print(f"  note: {escape(c['caveat'])}", highlight=False)
-
-
-def _p(value: float) -> str:
-    return "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 
 @cli.group()

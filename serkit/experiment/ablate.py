@@ -43,6 +43,7 @@ from serkit.experiment.planning import plan_run
 from serkit.experiment.records import RunSummary
 from serkit.experiment.report import markdown_table
 from serkit.experiment.reporter import Reporter
+from serkit.experiment.stats import format_p
 from serkit.experiment.tracking import Tracking, run_tags, tracking_for
 
 SWEEP_KEYS = ("name", "base", "baseline", "set")
@@ -338,10 +339,6 @@ def _interval(low: float | None, high: float | None, signed: bool = False) -> st
     return f"[{100 * low:+.2f}, {100 * high:+.2f}]" if signed else f"[{100 * low:.2f}, {100 * high:.2f}]"
 
 
-def _p(value: float | None) -> str:
-    return "n/a" if value is None else "< 0.001" if value < 0.001 else f"{value:.3f}"
-
-
 def _cells(row: dict[str, Any], first: bool, mixed: bool) -> list[str]:
     cells = [
         row["variant"],
@@ -351,7 +348,7 @@ def _cells(row: dict[str, Any], first: bool, mixed: bool) -> list[str]:
         "" if first else f"{100 * row['delta_accuracy']:+.2f}",
         "" if first else f"{100 * row['delta_uar']:+.2f}",
         "" if first else _interval(row["delta_uar_ci_low"], row["delta_uar_ci_high"], signed=True),
-        "" if first else _p(row["p_uar"]),
+        "" if first else format_p(row["p_uar"]),
     ]
     if mixed:
         cells.append("" if first else str(row["test"] or ""))

@@ -38,6 +38,11 @@ class Comparison:
     extra: tuple[tuple[str, float], ...] = ()  # a second test shown beside (e.g. the paired t)
 
 
+def format_p(value: float | None) -> str:
+    """A p-value as the reports print it: three decimals, "< 0.001", or "n/a" when no test applied."""
+    return "n/a" if value is None else "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
 def nadeau_bengio(differences: Sequence[float], test_train_ratio: float) -> tuple[float, float, float, float]:
     """Corrected resampled t-test: mean, 95 % CI and two-sided p of J differences over resamples
     whose training sets overlap; the variance is (1/J + n_test/n_train) times the sample variance."""
