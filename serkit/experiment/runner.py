@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from rich.rule import Rule
 from serkit.core.errors import SerkitError
 from serkit.core.fileio import require_writable, write_atomic, write_text
 from serkit.core.learner import Learner
-from serkit.core.recipe import Recipe, load_inference_recipe, load_recipe
+from serkit.core.recipe import Recipe, load_recipe
 from serkit.core.registry import Registry, get_registry
 from serkit.core.settings import EXECUTION_KEYS
 from serkit.core.version import __version__
@@ -23,7 +22,7 @@ from serkit.data.cache import cache_folder
 from serkit.data.store import FeatureStore
 from serkit.experiment import stages
 from serkit.experiment.execution import Executor, Job, JobFailures, PreparedRun, create_executor, logging_to
-from serkit.experiment.learners import make_learner
+from serkit.experiment.learners import run_learner
 from serkit.experiment.outputs import write_outputs
 from serkit.experiment.records import FoldResult, RunSummary
 from serkit.experiment.report import metrics_table
@@ -265,7 +264,7 @@ def resume_run(run_dir: str, reporter: Reporter | None = None, execution: list[s
 def _check_complete_run(folder: Path, registry: Registry, reporter: Reporter) -> Path:
     """A complete run has nothing to resume, but its model must load: a damaged top-level model file
     is restored from the fold it was copied from, or named."""
-    info, learner = _run_model(folder, registry)
+    info, _, learner = run_learner(folder, registry)
     weights = folder / str(info.get("weights_file", "model.pt"))
     problem = _load_problem(learner, weights)
     if problem is None:
@@ -281,17 +280,6 @@ def _check_complete_run(folder: Path, registry: Registry, reporter: Reporter) ->
     write_atomic(weights, lambda out: out.write(data), binary=True)
     reporter.say(f"{folder}: the run was complete but {problem}; restored {weights.name} from {source}")
     return folder
-
-
-def _run_model(folder: Path, registry: Registry) -> tuple[dict, Learner]:
-    """model.json and an empty learner of the run's model (training-only plugins may be gone)."""
-    try:
-        info = json.loads((folder / "model.json").read_text(encoding="utf-8"))
-        shape, classes = tuple(info["input_shape"]), len(info["labels"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise SerkitError(f"{folder / 'model.json'}: unreadable ({type(exc).__name__}: {exc})") from exc
-    recipe = load_inference_recipe(folder / "recipe.toml", registry)
-    return info, make_learner(recipe.model, shape, classes, recipe.run.seed)
 
 
 def _load_problem(learner: Learner, weights: Path) -> str | None:

@@ -98,14 +98,14 @@ def read_run(run: Path, base: Path) -> RunInfo:
         settings = flatten(tomllib.loads((run / "recipe.toml").read_text(encoding="utf-8")))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise SerkitError(f"{run / 'recipe.toml'}: cannot read ({exc})") from exc
-    metrics = _json(run / "metrics.json")
+    metrics, unreadable = _read_json(run / "metrics.json")
     dataset = str(settings.get("dataset.name", "?"))
     protocol = str(settings.get("protocol.name", "?"))
     accuracy = uar = epochs = seconds = None
     problem = ""
     date = datetime.fromtimestamp((run / "recipe.toml").stat().st_mtime).isoformat(timespec="seconds")
     if metrics is None and (run / "metrics.json").exists():
-        status, problem = "damaged", f"{run / 'metrics.json'}: unreadable ({_json_error(run / 'metrics.json')})"
+        status, problem = "damaged", f"{run / 'metrics.json'}: unreadable ({unreadable})"
     elif metrics is not None:
         try:
             status = "complete"
@@ -132,19 +132,16 @@ def read_run(run: Path, base: Path) -> RunInfo:
     return RunInfo(run, name, date, status, dataset, protocol, settings, accuracy, uar, epochs, seconds, problem)
 
 
-def _json_error(path: Path) -> str:
+def _read_json(path: Path) -> tuple[Any, str]:
+    """A JSON file's data, or None and why it could not be read."""
     try:
-        json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8")), ""
     except (OSError, ValueError) as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return "not a JSON object"
+        return None, f"{type(exc).__name__}: {exc}"
 
 
 def _json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    return _read_json(path)[0]
 
 
 def differing_keys(runs: list[RunInfo]) -> list[str]:

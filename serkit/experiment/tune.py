@@ -137,14 +137,14 @@ def _positive(table: dict[str, Any], key: str, default: float, where: str, integ
     return int(value) if integer else float(value)
 
 
-def _at_least_one(table: dict[str, Any], key: str, default: int, where: str) -> int:
-    value = _positive(table, key, default, where)
-    if value < 1:
+def _trial_budget(table: dict[str, Any], where: str) -> int:
+    trials = _positive(table, "trials", 8, where)
+    if trials < 1:
         raise SerkitError(
-            f"{where}.{key}: 0 trials would tune nothing; give the most trials to run (with time_budget_s, "
+            f"{where}.trials: 0 trials would tune nothing; give the most trials to run (with time_budget_s, "
             "the search stops at whichever comes first)"
         )
-    return int(value)
+    return int(trials)
 
 
 def parse_dimension(key: str, spec: Any, where: str) -> Dimension:
@@ -204,7 +204,7 @@ def load_search(path: str | Path, overrides: list[str], registry: Registry) -> S
         overrides=list(overrides),
         space=space,
         metric=metric,
-        trials=_at_least_one(head, "trials", 8, f"{where}: tune"),
+        trials=_trial_budget(head, f"{where}: tune"),
         time_budget_s=_positive(head, "time_budget_s", 0, f"{where}: tune", integer=False),
         search=_choice(head, "search", ("random", "optuna"), "optuna", f"{where}: tune"),
         scheduler=_choice(head, "scheduler", ("asha", "fifo"), "asha", f"{where}: tune"),

@@ -24,12 +24,12 @@ import torch
 
 from serkit.core.errors import SerkitError
 from serkit.core.learner import Learner
-from serkit.core.recipe import InferenceRecipe, load_inference_recipe
-from serkit.core.version import __version__, run_format
+from serkit.core.recipe import InferenceRecipe
+from serkit.core.version import __version__
 from serkit.data import audio
 from serkit.data.normalise import ZScore, saved_normaliser
 from serkit.data.pipeline import Pipeline, extract, preprocess
-from serkit.experiment.learners import make_learner
+from serkit.experiment.learners import run_learner
 
 RUN_FILES = ("recipe.toml", "model.json")
 #: Recordings longer than this many training lengths get a window timeline.
@@ -117,21 +117,10 @@ class Predictor:
         missing = [name for name in RUN_FILES if not (folder / name).is_file()]
         if missing:
             raise SerkitError(f"{folder}: not a complete serkit run folder (missing {', '.join(missing)})")
-        try:
-            info = json.loads((folder / "model.json").read_text(encoding="utf-8"))
-            labels, shape = info["labels"], tuple(info["input_shape"])
-            info["normaliser"]
-            run_format(info, folder / "model.json")
-        except (ValueError, KeyError, TypeError) as exc:
-            raise SerkitError(
-                f"{folder / 'model.json'}: unreadable or from an incompatible serkit version "
-                f"({type(exc).__name__}: {exc})"
-            ) from exc
+        info, recipe, learner = run_learner(folder)
         weights = folder / str(info.get("weights_file", "model.pt"))
         if not weights.is_file():
             raise SerkitError(f"{folder}: not a complete serkit run folder (missing {weights.name})")
-        recipe = load_inference_recipe(folder / "recipe.toml")
-        learner = make_learner(recipe.model, shape, len(labels), recipe.run.seed)
         try:
             learner.loads(weights.read_bytes())
         except Exception as exc:
