@@ -237,6 +237,8 @@ def run_search(path: str, overrides: list[str], reporter: Reporter | None = None
     registry = get_registry()
     registry.raise_problems()
     search = load_search(path, overrides, registry)
+    if search.search == "optuna":
+        _import_optuna()
     probe_address(search.recipe.ray.address)  # before the search folder exists
     output = search.output
     output.mkdir(parents=True, exist_ok=True)
@@ -293,12 +295,20 @@ def _warm_cache(search: Search, registry: Registry, reporter: Reporter, executor
     stages.features(ctx, corpus, plans, precompute=executor.precompute(folder)).close()
 
 
+def _import_optuna() -> Any:
+    try:
+        import optuna
+    except ImportError:
+        raise SerkitError(
+            "tune.search: 'optuna' needs Optuna, which is not installed: pip install 'serkit[ray]' "
+            '(or search = "random")'
+        ) from None
+    return optuna
+
+
 def _tune(search: Search, registry: Registry, threads: int) -> Any:
-    import optuna
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     recipe = search.recipe
     max_t = _folds_upper_bound(search, registry) * recipe.train.max_epochs + 1  # the last step: the mean over folds
@@ -314,6 +324,8 @@ def _tune(search: Search, registry: Registry, threads: int) -> Any:
     if search.search == "optuna":
         from ray.tune.search.optuna import OptunaSearch
 
+        optuna = _import_optuna()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
         search_alg = OptunaSearch(seed=recipe.run.seed)
     else:
         from ray.tune.search.basic_variant import BasicVariantGenerator
