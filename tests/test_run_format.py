@@ -21,7 +21,7 @@ from serkit.core.errors import SerkitError
 from serkit.core.params import validate_params
 from serkit.core.registry import get_plugin_manager
 from serkit.core.version import RUN_FORMAT
-from serkit.experiment.records import RunSummary
+from serkit.experiment.runfolder import RunFolder
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FIXTURE = FIXTURES / "run-format-0"
@@ -94,7 +94,7 @@ def test_renamed_from_moves_an_old_name_and_refuses_both():
 def test_the_fixtures_are_formats_0_and_1():
     for name in ("metrics.json", "model.json", "split.json"):
         assert "format_version" not in json.loads((FIXTURE / name).read_text())
-    assert RunSummary.read(FIXTURE / "metrics.json").format_version == RUN_FORMAT  # read as today's record
+    assert RunFolder(FIXTURE).read_summary().format_version == RUN_FORMAT  # read as today's record
     written_by_0_2 = FIXTURES / "run-format-1"
     for name in ("metrics.json", "model.json"):
         assert json.loads((written_by_0_2 / name).read_text())["format_version"] == 1

@@ -11,6 +11,7 @@ import pytest
 
 from serkit.cli import cli
 from serkit.experiment import stats
+from serkit.experiment.records import RunSummary
 from serkit.experiment.runs import compare_runs
 
 
@@ -60,14 +61,25 @@ def fake_run(folder: Path, folds: dict[str, list[tuple[str, str, str, str]]], tr
         writer = csv.writer(out)
         writer.writerow(["fold", "file", "speaker", "true", "predicted"])
         writer.writerows(rows)
-    metrics = {
-        "format_version": 1,
-        "protocol": "test protocol",
-        "mean": {k: {"mean": 0.5, "sd": 0.0, "n": len(folds)} for k in ("accuracy", "uar")},
-        "folds": [{"id": f, "epochs": 1, "sizes": {"train": train, "test": len(items)}} for f, items in folds.items()],
-        "started": "2026-11-25T10:00:00",
-    }
-    (folder / "metrics.json").write_text(json.dumps(metrics))
+    summary = RunSummary(
+        run_name=folder.name,
+        protocol="test protocol",
+        started="2026-11-25T10:00:00",
+        serkit_version="0.2.0",
+        dataset={"name": "fake"},
+        fold={},
+        metrics={},
+        pooled_over_folds=len(folds) > 1,
+        mean={k: {"mean": 0.5, "sd": 0.0, "n": len(folds)} for k in ("accuracy", "uar")},
+        folds=[{"id": f, "epochs": 1, "sizes": {"train": train, "test": len(items)}} for f, items in folds.items()],
+        device="cpu",
+        precision="fp32",
+        pipeline="",
+        training="",
+        notes=[],
+        timings={},
+    )
+    (folder / "metrics.json").write_text(json.dumps(summary.to_json()))
     return folder
 
 
@@ -80,9 +92,9 @@ def test_compare_on_one_test_set_is_mcnemar_with_the_known_answer(tmp_path, cli_
 
     a = fake_run(tmp_path / "a", {"random": items(0)})
     b = fake_run(tmp_path / "b", {"random": items(1)})
-    result = compare_runs(a, b, "accuracy")["comparison"]
-    assert result["test"] == "McNemar" and result["p"] == pytest.approx(0.125)
-    assert result["difference"] == pytest.approx(5 / 20)
+    result = compare_runs(a, b, "accuracy").comparison
+    assert result.test == "McNemar" and result.p == pytest.approx(0.125)
+    assert result.difference == pytest.approx(5 / 20)
     shown = cli_runner.invoke(cli, ["runs", "compare", str(a), str(b), "--metric", "accuracy"])
     assert shown.exit_code == 0, shown.output
     assert "McNemar" in shown.output and "p = 0.125" in shown.output
@@ -114,12 +126,13 @@ def test_overlapping_folds_use_the_corrected_t_and_speaker_folds_use_wilcoxon(tm
         return out
 
     resampled = compare_runs(fake_run(tmp_path / "a", folds(0, False)), fake_run(tmp_path / "b", folds(1, False)))
-    assert resampled["comparison"]["test"] == "Nadeau-Bengio corrected resampled t"
-    assert "test/train size 0.133" in resampled["comparison"]["design"]  # 12 test / 90 train
+    assert resampled.comparison.test == "Nadeau-Bengio corrected resampled t"
+    assert "test/train size 0.133" in resampled.comparison.design  # 12 test / 90 train
     speaker = compare_runs(fake_run(tmp_path / "c", folds(0, True)), fake_run(tmp_path / "d", folds(1, True)))
-    assert speaker["comparison"]["test"] == "Wilcoxon signed-rank over speakers"
-    assert "paired t p" in speaker["comparison"]["extra"] and "optimistic" in speaker["comparison"]["caveat"]
-    assert not math.isnan(speaker["comparison"]["p"])
+    assert speaker.comparison.test == "Wilcoxon signed-rank over speakers"
+    assert "paired t p" in dict(speaker.comparison.extra) and "optimistic" in speaker.comparison.caveat
+    assert not math.isnan(speaker.comparison.p)
+    assert speaker.to_json()["comparison"]["extra"]["paired t p"] == dict(speaker.comparison.extra)["paired t p"]
 
 
 def test_runs_lists_an_ablation_and_a_loso_run_and_compares_them(cli_runner, tmp_path):
@@ -161,7 +174,12 @@ def test_runs_list_names_a_damaged_metrics_file(cli_runner, tmp_path):
     (run / "metrics.json").write_text('{"format_version": 2, "run_name": "cut-sh')  # truncated by a full disk
     listed = cli_runner.invoke(cli, ["runs", "list", str(tmp_path / "runs"), "--json"])
     (row,) = json.loads(listed.stdout)["runs"]
-    assert row["status"] == "damaged" and row["problem"].startswith(f"{run / 'metrics.json'}: unreadable")
+    assert row["status"] == "damaged" and row["problem"].startswith(
+        f"{run / 'metrics.json'}: cannot read the run summary (JSONDecodeError"
+    )
     table = cli_runner.invoke(cli, ["runs", "list", str(tmp_path / "runs")], env={"COLUMNS": "200"})
     assert table.exit_code == 0 and "damaged" in table.stdout
-    assert f"Warning: cut-short is damaged: {run / 'metrics.json'}: unreadable (JSONDecodeError" in table.stderr
+    assert (
+        f"Warning: cut-short is damaged: {run / 'metrics.json'}: cannot read the run summary (JSONDecodeError"
+        in table.stderr
+    )

@@ -7,6 +7,7 @@ import inspect
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,7 @@ def cli(debug: bool) -> None:
     "--split",
     "split_file",
     type=click.Path(exists=True, dir_okay=False),
-    help="Reuse the split.json of an earlier run instead of splitting anew.",
+    help="Reuse the split file an earlier run saved in its folder instead of splitting anew.",
 )
 @click.option("--skip-unreadable", is_flag=True, help="Leave out unreadable audio files (listed) instead of stopping.")
 @executor_options
@@ -132,7 +133,8 @@ def run(
     from serkit.experiment.runner import run_recipe
 
     overrides = (*overrides, "run.skip_unreadable=true") if skip_unreadable else overrides
-    run_recipe(recipe, [*overrides, *execution_overrides(executor, address, track)], ConsoleReporter(), split_file)
+    split = Path(split_file) if split_file else None
+    run_recipe(recipe, [*overrides, *execution_overrides(executor, address, track)], ConsoleReporter(), split)
 
 
 @cli.command()
@@ -323,7 +325,7 @@ def runs_list(folder: str, as_json: bool, as_csv: bool, sort: str, filters: tupl
 
     rows, keys = list_runs(folder, list(filters), sort)
     if as_json:
-        click.echo(json.dumps({"differing_keys": keys, "runs": rows}, indent=2))
+        click.echo(json.dumps({"differing_keys": keys, "runs": [asdict(row) for row in rows]}, indent=2))
         return
     if as_csv:
         click.echo(rows_csv(rows, keys), nl=False)
@@ -341,21 +343,21 @@ def runs_list(folder: str, as_json: bool, as_csv: bool, sort: str, filters: tupl
 
     for row in rows:
         table.add_row(
-            escape(row["name"]),
-            row["date"][:16].replace("T", " "),
-            escape(row["dataset"]),
-            escape(row["protocol"][:60] + ("…" if len(row["protocol"]) > 60 else "")),
-            *[escape(json.dumps(row["differs"][key])) for key in keys],
-            spread(row["accuracy_mean"], row["accuracy_sd"]),
-            spread(row["uar_mean"], row["uar_sd"]),
-            "" if row["epochs"] is None else f"{row['epochs']:.1f}",
-            "" if row["seconds"] is None else f"{row['seconds']:.0f}",
-            row["status"],
+            escape(row.name),
+            row.date[:16].replace("T", " "),
+            escape(row.dataset),
+            escape(row.protocol[:60] + ("…" if len(row.protocol) > 60 else "")),
+            *[escape(json.dumps(row.differs[key])) for key in keys],
+            spread(row.accuracy_mean, row.accuracy_sd),
+            spread(row.uar_mean, row.uar_sd),
+            "" if row.epochs is None else f"{row.epochs:.1f}",
+            "" if row.seconds is None else f"{row.seconds:.0f}",
+            row.status,
         )
     Console().print(table)
     for row in rows:
-        if row["problem"]:
-            click.echo(f"Warning: {row['name']} is damaged: {row['problem']}", err=True)
+        if row.problem:
+            click.echo(f"Warning: {row.name} is damaged: {row.problem}", err=True)
 
 
 @runs.command("compare")
@@ -372,28 +374,26 @@ def runs_compare(run_a: str, run_b: str, metric: str, as_json: bool) -> None:
 
     result = compare_runs(Path(run_a), Path(run_b), metric)
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        click.echo(json.dumps(result.to_json(), indent=2))
         return
     console = Console()
     table = Table(title=f"{metric.upper()} per fold (B - A)", title_justify="left")
     for column in ("fold", "A %", "B %", "B - A"):
         table.add_column(column, justify="left" if column == "fold" else "right")
-    for row in result["folds"]:
-        table.add_row(
-            escape(row["fold"]), f"{100 * row['a']:.2f}", f"{100 * row['b']:.2f}", f"{100 * (row['b'] - row['a']):+.2f}"
-        )
-    console.print(f"A: {escape(run_a)}\nB: {escape(run_b)}\nprotocol: {escape(result['protocol'])}", highlight=False)
+    for row in result.folds:
+        table.add_row(escape(row.fold), f"{100 * row.a:.2f}", f"{100 * row.b:.2f}", f"{100 * (row.b - row.a):+.2f}")
+    console.print(f"A: {escape(run_a)}\nB: {escape(run_b)}\nprotocol: {escape(result.protocol)}", highlight=False)
     console.print(table)
-    c = result["comparison"]
+    c = result.comparison
     console.print(
-        f"{c['test']} ({escape(c['design'])}): difference {100 * c['difference']:+.2f} points, 95 % CI "
-        f"[{100 * c['ci_low']:+.2f}, {100 * c['ci_high']:+.2f}], p = {format_p(c['p'])}",
+        f"{c.test} ({escape(c.design)}): difference {100 * c.difference:+.2f} points, 95 % CI "
+        f"[{100 * c.ci_low:+.2f}, {100 * c.ci_high:+.2f}], p = {format_p(c.p)}",
         highlight=False,
     )
-    for name, value in c["extra"].items():
+    for name, value in c.extra:
         console.print(f"  {name} = {format_p(value)}", highlight=False)
-    if c["caveat"]:
-        console.print(f"  note: {escape(c['caveat'])}", highlight=False)
+    if c.caveat:
+        console.print(f"  note: {escape(c.caveat)}", highlight=False)
 
 
 @cli.group()
@@ -405,6 +405,22 @@ def _cache_root(folder: str | None) -> Path:
     from serkit.data.cache import default_cache_dir
 
     return Path(folder) if folder else default_cache_dir()
+
+
+def _pipelines_of_runs(folders: tuple[str, ...]) -> set[str]:
+    """The cache pipelines the given run folders used (their environment.json records it)."""
+    from serkit.experiment.runfolder import RunFolder
+
+    ids = set()
+    for folder in folders:
+        run = RunFolder(Path(folder))
+        pipeline = run.cache_pipeline()
+        if pipeline is None:
+            raise SerkitError(
+                f"--keep {folder}: no cache record in {run.environment} (a run folder of serkit 0.2 or later)"
+            )
+        ids.add(pipeline)
+    return ids
 
 
 @cache.command("info")
@@ -458,7 +474,7 @@ def cache_prune(
     Safe while runs are going: pruning waits for runs computing features, and a run that
     needs a removed entry later recomputes it.
     """
-    from serkit.data.cachestore import human, parse_size, pipelines_of_runs, prune
+    from serkit.data.cachestore import human, parse_size, prune
 
     if days is not None and days < 0:
         raise SerkitError(f"--older-than: must be 0 or more days, got {days:g}")
@@ -466,7 +482,7 @@ def cache_prune(
         _cache_root(folder),
         older_than_days=days,
         max_bytes=parse_size(max_size) if max_size else None,
-        keep_pipelines=pipelines_of_runs(keep) if keep else None,
+        keep_pipelines=_pipelines_of_runs(keep) if keep else None,
         dry_run=dry_run,
     )
     verb = "would remove" if dry_run else "removed"

@@ -7,9 +7,13 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeAlias
 
 from serkit.core.errors import SerkitError
+
+#: A value a JSON document can hold, and a JSON object (what serkit's documents keep free-form).
+JSONValue: TypeAlias = "bool | int | float | str | list[JSONValue] | dict[str, JSONValue] | None"
+JSONObject: TypeAlias = dict[str, JSONValue]
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)

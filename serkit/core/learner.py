@@ -45,6 +45,8 @@ class FitContext:
     #: Refitting (``train.refit``): train exactly ``settings.max_epochs`` epochs, no early stopping, and
     #: keep the last epoch's weights (the validation part is inside the training data then).
     keep_last_epoch: bool = False
+    #: Where epoch N's weights go when ``settings.keep_epoch_weights`` asks to keep them (for ``serkit audit``).
+    epoch_weights: Callable[[int], Path] | None = None
 
 
 @dataclass

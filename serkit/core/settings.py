@@ -66,7 +66,7 @@ class TrainSettings:
         choices=("shuffle", "balanced"),
     )
     keep_epoch_weights: bool = param(
-        False, "torch models: keep every epoch's weights in folds/<id>/epochs/, for serkit audit"
+        False, "torch models: keep every epoch's weights in the fold's folder, for serkit audit"
     )
     refit: bool = param(
         False,

@@ -119,20 +119,6 @@ def cache_info(root: Path) -> dict[str, Any]:
     }
 
 
-def pipelines_of_runs(run_dirs: Iterable[str | Path]) -> set[str]:
-    """The cache pipelines the given run folders used (from their environment.json)."""
-    ids = set()
-    for folder in run_dirs:
-        path = Path(folder) / "environment.json"
-        try:
-            ids.add(str(json.loads(path.read_text(encoding="utf-8"))["cache"]["pipeline"]))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise SerkitError(
-                f"--keep {folder}: no cache record in {path} (a run folder of serkit 0.2 or later)"
-            ) from exc
-    return ids
-
-
 def prune(
     root: Path,
     older_than_days: float | None = None,

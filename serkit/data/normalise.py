@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from serkit.core.fileio import JSONObject
 
 
 @dataclass
@@ -49,11 +51,11 @@ class ZScore:
             out[start : start + chunk] = (x[start : start + chunk].astype(np.float32) - self.mean) / self.std
         return out
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> JSONObject:
         return {"mean": self.mean.tolist(), "std": self.std.tolist(), "shape": list(self.mean.shape)}
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> ZScore:
+    def from_dict(cls, data: Mapping[str, object]) -> ZScore:
         return cls(np.asarray(data["mean"], np.float32), np.asarray(data["std"], np.float32))
 
 
@@ -110,6 +112,6 @@ def fit_groups(x: Any, groups: Sequence[str], use: Sequence[bool], shape: str) -
     return stats
 
 
-def saved_normaliser(data: dict[str, object]) -> ZScore:
+def saved_normaliser(data: Mapping[str, object]) -> ZScore:
     """The normaliser a run folder's model.json describes (method, and the fitted statistics)."""
     return ZScore.from_dict(data) if data.get("method", "zscore") == "zscore" else ZScore.identity()

@@ -124,25 +124,100 @@ def check_fold(fold: Fold, count: int) -> None:
         raise SerkitError(f"protocol: fold '{fold.name}' refers to utterances that do not exist")
 
 
-def split_to_json(plans: list[FoldPlan], utterances: list[Utterance], root: str, description: str) -> dict[str, Any]:
-    def names(indices: list[int]) -> list[str]:
-        return [os.path.relpath(utterances[i].path, root) for i in indices]
+@dataclass(frozen=True)
+class SavedFold:
+    """One fold as a split file keeps it: its parts by file path relative to the dataset root."""
 
-    return {
-        "format_version": RUN_FORMAT,
-        "protocol": description,
-        "folds": [
-            {
-                "name": p.name,
-                "repeat": p.repeat,
-                "seed": p.seed,
-                "train": names(p.fit),
-                "validation": names(p.validation),
-                "test": names(p.test),
-            }
-            for p in plans
-        ],
-    }
+    name: str
+    repeat: int
+    seed: int | None  # None in files written before seeds were saved
+    train: list[str]
+    validation: list[str]
+    test: list[str]
+
+
+@dataclass(frozen=True)
+class SplitFile:
+    """``split.json``: every fold's files, so that another run (or a resumed one) tests the same utterances."""
+
+    protocol: str
+    folds: list[SavedFold]
+    format_version: int = RUN_FORMAT
+
+    @classmethod
+    def of(cls, plans: list[FoldPlan], utterances: list[Utterance], root: str, description: str) -> SplitFile:
+        def names(indices: list[int]) -> list[str]:
+            return [os.path.relpath(utterances[i].path, root) for i in indices]
+
+        folds = [SavedFold(p.name, p.repeat, p.seed, names(p.fit), names(p.validation), names(p.test)) for p in plans]
+        return cls(description, folds)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format_version": self.format_version,
+            "protocol": self.protocol,
+            "folds": [
+                {
+                    "name": f.name,
+                    "repeat": f.repeat,
+                    "seed": f.seed,
+                    "train": f.train,
+                    "validation": f.validation,
+                    "test": f.test,
+                }
+                for f in self.folds
+            ],
+        }
+
+    @classmethod
+    def read(cls, path: str | Path) -> SplitFile:
+        """The split file at ``path``, or one line naming it."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            version = run_format(data, path)
+            folds = [
+                SavedFold(
+                    str(f["name"]),
+                    int(f.get("repeat", 0)),
+                    int(f["seed"]) if "seed" in f else None,
+                    list(f["train"]),
+                    list(f["validation"]),
+                    list(f["test"]),
+                )
+                for f in data["folds"]
+            ]
+        except SerkitError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise SerkitError(f"{path}: not a serkit split file ({exc})") from exc
+        return cls(str(data.get("protocol", "")), folds, version)
+
+    def plans(
+        self, utterances: list[Utterance], root: str, default_seed: Callable[[int], int], where: str | Path
+    ) -> list[FoldPlan]:
+        """The saved folds as plans of ``utterances``, matched by path relative to ``root``; each keeps its
+        saved seed, or ``default_seed(repeat)`` where none was saved."""
+        index = {os.path.relpath(u.path, root): i for i, u in enumerate(utterances)}
+        plans = []
+        for fold in self.folds:
+            parts = []
+            for part in (fold.train, fold.validation, fold.test):
+                missing = [name for name in part if name not in index]
+                if missing:
+                    raise SerkitError(
+                        f"{where}: fold '{fold.name}' names {len(missing)} file(s) not in the dataset, "
+                        f"e.g. {missing[0]}"
+                    )
+                parts.append(sorted(index[name] for name in part))
+            seed = fold.seed if fold.seed is not None else default_seed(fold.repeat)
+            plan = FoldPlan(fold.name, parts[0], parts[1], parts[2], repeat=fold.repeat, seed=seed)
+            check_fold(Fold(plan.name, plan.train, plan.test), len(utterances))
+            plans.append(plan)
+        return plans
+
+
+def split_to_json(plans: list[FoldPlan], utterances: list[Utterance], root: str, description: str) -> dict[str, Any]:
+    return SplitFile.of(plans, utterances, root, description).to_json()
 
 
 def load_split(
@@ -152,26 +227,4 @@ def load_split(
 
     Each fold keeps the seed it was saved with; ``default_seed(repeat)`` gives it where none was saved.
     """
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        saved = data["folds"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise SerkitError(f"{path}: not a serkit split file ({exc})") from exc
-    run_format(data, path)
-    index = {os.path.relpath(u.path, root): i for i, u in enumerate(utterances)}
-    plans = []
-    for fold in saved:
-        parts = []
-        for part in ("train", "validation", "test"):
-            missing = [name for name in fold[part] if name not in index]
-            if missing:
-                raise SerkitError(
-                    f"{path}: fold '{fold['name']}' names {len(missing)} file(s) not in the dataset, e.g. {missing[0]}"
-                )
-            parts.append(sorted(index[name] for name in fold[part]))
-        repeat = int(fold.get("repeat", 0))
-        seed = int(fold["seed"]) if "seed" in fold else default_seed(repeat)
-        plan = FoldPlan(fold["name"], parts[0], parts[1], parts[2], repeat=repeat, seed=seed)
-        check_fold(Fold(plan.name, plan.train, plan.test), len(utterances))
-        plans.append(plan)
-    return plans
+    return SplitFile.read(path).plans(utterances, root, default_seed, path)

@@ -22,10 +22,9 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -40,9 +39,9 @@ from serkit.core.settings import EXECUTION_KEYS
 from serkit.core.suggest import did_you_mean
 from serkit.data.cache import digest
 from serkit.experiment.planning import plan_run
-from serkit.experiment.records import RunSummary
 from serkit.experiment.report import markdown_table
 from serkit.experiment.reporter import Reporter
+from serkit.experiment.runfolder import AblationFolder, RunFolder
 from serkit.experiment.stats import format_p
 from serkit.experiment.tracking import Tracking, run_tags, tracking_for
 
@@ -92,7 +91,9 @@ def load_sweep(path: str | Path, overrides: list[str], registry: Registry) -> Sw
     _check_keys(raw, ("sweep", "variant"), f"sweep '{path}'")
     head = raw.get("sweep")
     if not isinstance(head, dict) or "base" not in head:
-        raise SerkitError(f"sweep '{path}': needs a [sweep] table with base = \"recipe.toml\"")
+        raise SerkitError(
+            f"sweep '{path}': needs a [sweep] table with base = \"paper.toml\" (the recipe each variant changes)"
+        )
     _check_keys(head, SWEEP_KEYS, f"sweep '{path}': sweep")
     base = path.parent / str(head["base"])
     shared = _strings(head.get("set", []), f"sweep '{path}': sweep.set")
@@ -156,23 +157,23 @@ def run_sweep(path: str, overrides: list[str], reporter: Reporter | None = None,
         probe_address(first.ray.address)
     output = sweep.output
     output.mkdir(parents=True, exist_ok=True)
+    folder = AblationFolder(output)
     reporter.say(f"sweep '{sweep.name}': {len(sweep.variants)} runs -> {output}", "bold")
     todo: list[RunSpec] = []
     for variant in sweep.variants:
-        run_dir = output / variant.folder
+        run = folder.variant(variant.folder)
         key = content_key(variant.recipe)
-        if run_dir.exists() and not _same_content(run_dir, variant.recipe, key):
-            aside = run_dir.with_name(f"{run_dir.name}.replaced-{datetime.now():%Y%m%d-%H%M%S}")
-            shutil.move(run_dir, aside)
+        if run.path.exists() and not _same_content(run, variant.recipe, key):
+            aside = run.path.with_name(f"{run.name}.replaced-{datetime.now():%Y%m%d-%H%M%S}")
+            shutil.move(run.path, aside)
             reporter.say(f"variant '{variant.name}' changed since its last run; the old folder is kept as {aside}")
-        if (run_dir / "metrics.json").is_file():
-            reporter.say(f"variant '{variant.name}': finished earlier, reusing {run_dir}")
+        if run.is_complete():
+            reporter.say(f"variant '{variant.name}': finished earlier, reusing {run}")
             continue
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(run_dir / CONTENT_FILE, {"key": key})
-        split = run_dir / "split.json"
-        split_file = str(split) if split.is_file() else None
-        todo.append(RunSpec(variant.recipe, run_dir, split_file, f"variant '{variant.name}'"))
+        run.path.mkdir(parents=True, exist_ok=True)
+        run.write_content_key(key)
+        split_file = run.split if run.split.is_file() else None
+        todo.append(RunSpec(variant.recipe, run.path, split_file, f"variant '{variant.name}'"))
     base = sweep.variants[0].recipe
     tracker = tracking_for(base.track, base.run.output, sweep.name, reporter)
     parent = None
@@ -183,26 +184,16 @@ def run_sweep(path: str, overrides: list[str], reporter: Reporter | None = None,
     if todo:
         try:
             for done in execute_runs(todo, registry=registry, reporter=reporter, tracking=tracking):
-                write_json(done.spec.run_dir / "wall_time.json", {"seconds": done.seconds})
+                done.spec.run.write_wall_time(done.seconds)
         except BaseException:
             if tracker is not None:
                 tracker.end(parent, "FAILED")
             raise
-    rows = [_row(variant, output / variant.folder) for variant in sweep.variants]
-    compare(sweep, rows, output, reporter)
+    results = [VariantResult.read(variant, folder.variant(variant.folder)) for variant in sweep.variants]
+    compare(sweep, results, folder, reporter)
     if tracker is not None:
-        tracker.finish(
-            parent,
-            output,
-            None,
-            "FINISHED",
-            files=[output / n for n in ("ablation.md", "ablation.csv", "ablation.png")],
-        )
+        tracker.finish(parent, output, None, "FINISHED", files=folder.comparison_files())
     return output
-
-
-#: What a variant's run folder was made from: a hash of its recipe's content (see :func:`content_key`).
-CONTENT_FILE = "recipe.content.json"
 
 
 def content_key(recipe: Recipe, *, legacy: bool = False) -> str:
@@ -228,101 +219,138 @@ def content_key(recipe: Recipe, *, legacy: bool = False) -> str:
     return digest("recipe content", data) if legacy else digest("recipe content v2", data)
 
 
-def _same_content(run_dir: Path, recipe: Recipe, key: str) -> bool:
-    saved = run_dir / CONTENT_FILE
-    if saved.is_file():
-        try:
-            found = json.loads(saved.read_text(encoding="utf-8")).get("key")
-        except (OSError, ValueError):
-            return False
-        return found == key or (found == content_key(recipe, legacy=True) and _rekey(saved, key))
-    text = run_dir / "recipe.toml"  # a folder from before content keys: compare the recipe's text
-    return text.is_file() and text.read_text(encoding="utf-8") == recipe.to_toml()
+def _same_content(run: RunFolder, recipe: Recipe, key: str) -> bool:
+    if run.content_key.is_file():
+        found = run.read_content_key()
+        if found == key:
+            return True
+        if found is not None and found == content_key(recipe, legacy=True):
+            run.write_content_key(key)
+            return True
+        return False
+    # A folder from before content keys: compare the recipe's text.
+    return run.recipe.is_file() and run.recipe.read_text(encoding="utf-8") == recipe.to_toml()
 
 
-def _rekey(saved: Path, key: str) -> bool:
-    write_json(saved, {"key": key})
-    return True
+@dataclass(frozen=True)
+class VariantResult:
+    """A finished variant's results, as sweep.json keeps them."""
+
+    variant: str
+    folder: str
+    overrides: list[str]
+    protocol: str
+    #: Mean, sd and n over folds of each metric.
+    mean: dict[str, dict[str, float]]
+    #: Each fold's UAR and accuracy.
+    folds: dict[str, float]
+    fold_accuracy: dict[str, float]
+    seconds: float
+
+    @classmethod
+    def read(cls, variant: Variant, run: RunFolder) -> VariantResult:
+        summary = run.read_summary()
+        seconds = run.read_wall_time()
+        return cls(
+            variant=variant.name,
+            folder=variant.folder,
+            overrides=list(variant.overrides),
+            protocol=summary.protocol,
+            mean=summary.mean,
+            folds={f["id"]: f["metrics"]["uar"] for f in summary.folds},
+            fold_accuracy={f["id"]: f["metrics"]["accuracy"] for f in summary.folds},
+            seconds=seconds if seconds is not None else sum(summary.timings.values()),
+        )
 
 
-def _row(variant: Variant, run_dir: Path) -> dict[str, Any]:
-    summary = RunSummary.read(run_dir / "metrics.json")
-    wall = run_dir / "wall_time.json"
-    seconds = json.loads(wall.read_text())["seconds"] if wall.is_file() else sum(summary.timings.values())
-    return {
-        "variant": variant.name,
-        "folder": variant.folder,
-        "overrides": variant.overrides,
-        "protocol": summary.protocol,
-        "mean": summary.mean,
-        "folds": {f["id"]: f["metrics"]["uar"] for f in summary.folds},
-        "fold_accuracy": {f["id"]: f["metrics"]["accuracy"] for f in summary.folds},
-        "seconds": seconds,
-    }
+@dataclass(frozen=True)
+class AblationRow:
+    """One line of the comparison (ablation.csv's columns, in order): a variant against the baseline."""
+
+    variant: str
+    accuracy_mean: float
+    accuracy_sd: float
+    uar_mean: float
+    uar_sd: float
+    uar_pooled_ci_low: float
+    uar_pooled_ci_high: float
+    delta_accuracy: float
+    delta_uar: float
+    delta_uar_ci_low: float | None
+    delta_uar_ci_high: float | None
+    p_uar: float | None
+    #: The test the design calls for (None on the baseline's row).
+    test: str | None
+    folds: int
+    seconds: float
+    folder: str
 
 
-def compare(sweep: Sweep, rows: list[dict[str, Any]], output: Path, reporter: Reporter) -> list[dict[str, Any]]:
+def compare(
+    sweep: Sweep, results: list[VariantResult], folder: AblationFolder, reporter: Reporter
+) -> list[AblationRow]:
     """The comparison table (terminal, ablation.md, ablation.csv) and bar chart (ablation.png): every
     mean with a speaker-bootstrap 95 % CI, every difference from the baseline with the test its
     design calls for (serkit runs compare's)."""
     from serkit.experiment.runs import compare_runs
 
-    baseline = rows[0]
-    base_dir = output / baseline["folder"]
-    table_rows = []
+    baseline = results[0]
+    base = folder.variant(baseline.folder)
+    rows = []
     bootstrap_notes: set[str] = set()
-    for row in rows:
-        acc, uar = row["mean"]["accuracy"], row["mean"]["uar"]
-        run_dir = output / row["folder"]
-        interval = _bootstrap(run_dir, sweep)
+    for result in results:
+        acc, uar = result.mean["accuracy"], result.mean["uar"]
+        run = folder.variant(result.folder)
+        interval = _bootstrap(run, sweep)
         if interval.note:
             bootstrap_notes.add(interval.note)
-        test = p = low = high = None
-        if row is not baseline:
+        test: str | None = None
+        p = low = high = None
+        if result is not baseline:
             try:
-                result = compare_runs(base_dir, run_dir, "uar")["comparison"]
-                test, p, low, high = result["test"], result["p"], result["ci_low"], result["ci_high"]
+                comparison = compare_runs(base.path, run.path, "uar").comparison
+                test, p, low, high = comparison.test, comparison.p, comparison.ci_low, comparison.ci_high
             except SerkitError:
                 test = "none: different test sets"
-        table_rows.append(
-            {
-                "variant": row["variant"],
-                "accuracy_mean": acc["mean"],
-                "accuracy_sd": acc["sd"],
-                "uar_mean": uar["mean"],
-                "uar_sd": uar["sd"],
-                "uar_pooled_ci_low": interval.low,
-                "uar_pooled_ci_high": interval.high,
-                "delta_accuracy": acc["mean"] - baseline["mean"]["accuracy"]["mean"],
-                "delta_uar": uar["mean"] - baseline["mean"]["uar"]["mean"],
-                "delta_uar_ci_low": low,
-                "delta_uar_ci_high": high,
-                "p_uar": p,
-                "test": test,
-                "folds": uar["n"],
-                "seconds": row["seconds"],
-                "folder": row["folder"],
-            }
+        rows.append(
+            AblationRow(
+                variant=result.variant,
+                accuracy_mean=acc["mean"],
+                accuracy_sd=acc["sd"],
+                uar_mean=uar["mean"],
+                uar_sd=uar["sd"],
+                uar_pooled_ci_low=interval.low,
+                uar_pooled_ci_high=interval.high,
+                delta_accuracy=acc["mean"] - baseline.mean["accuracy"]["mean"],
+                delta_uar=uar["mean"] - baseline.mean["uar"]["mean"],
+                delta_uar_ci_low=low,
+                delta_uar_ci_high=high,
+                p_uar=p,
+                test=test,
+                folds=int(uar["n"]),
+                seconds=result.seconds,
+                folder=result.folder,
+            )
         )
-    protocols = sorted({row["protocol"] for row in rows})
-    tests = sorted({str(r["test"]) for r in table_rows[1:] if r["test"]})
-    _write_csv(output / "ablation.csv", table_rows)
-    write_text(output / "ablation.md", _markdown(sweep, table_rows, protocols, tests, sorted(bootstrap_notes)))
-    _plot(table_rows, output / "ablation.png", sweep.name)
-    write_json(output / "sweep.json", {"name": sweep.name, "sweep_file": str(sweep.path), "rows": rows})
-    reporter.show(_rich_table(sweep, table_rows, protocols))
+    protocols = sorted({result.protocol for result in results})
+    tests = sorted({str(r.test) for r in rows[1:] if r.test})
+    _write_csv(folder.table, rows)
+    write_text(folder.report, _markdown(sweep, rows, protocols, tests, sorted(bootstrap_notes)))
+    _plot(rows, folder.plot, sweep.name)
+    sweep_record = {"name": sweep.name, "sweep_file": str(sweep.path), "rows": [asdict(r) for r in results]}
+    write_json(folder.sweep, sweep_record)
+    reporter.show(_rich_table(sweep, rows, protocols))
     for line in _test_notes(tests, sorted(bootstrap_notes)):
         reporter.say(f"  {line}", "dim")
-    reporter.say(f"comparison written to {output}/ablation.md, ablation.csv and ablation.png")
-    return table_rows
+    reporter.say("comparison written to " + ", ".join(str(path) for path in folder.comparison_files()))
+    return rows
 
 
-def _bootstrap(run_dir: Path, sweep: Sweep) -> Any:
+def _bootstrap(run: RunFolder, sweep: Sweep) -> Any:
     """The 95 % CI of UAR over the run's pooled test predictions, resampled by speaker."""
     from serkit.experiment.stats import bootstrap_ci
 
-    with (run_dir / "predictions.csv").open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = run.read_predictions()
     seed = sweep.variants[0].recipe.run.seed
     return bootstrap_ci(
         [r["true"] for r in rows], [r["predicted"] for r in rows], [r["speaker"] for r in rows], "uar", seed=seed
@@ -339,20 +367,20 @@ def _interval(low: float | None, high: float | None, signed: bool = False) -> st
     return f"[{100 * low:+.2f}, {100 * high:+.2f}]" if signed else f"[{100 * low:.2f}, {100 * high:.2f}]"
 
 
-def _cells(row: dict[str, Any], first: bool, mixed: bool) -> list[str]:
+def _cells(row: AblationRow, first: bool, mixed: bool) -> list[str]:
     cells = [
-        row["variant"],
-        _fmt(row["accuracy_mean"], row["accuracy_sd"]),
-        _fmt(row["uar_mean"], row["uar_sd"]),
-        _interval(row["uar_pooled_ci_low"], row["uar_pooled_ci_high"]),
-        "" if first else f"{100 * row['delta_accuracy']:+.2f}",
-        "" if first else f"{100 * row['delta_uar']:+.2f}",
-        "" if first else _interval(row["delta_uar_ci_low"], row["delta_uar_ci_high"], signed=True),
-        "" if first else format_p(row["p_uar"]),
+        row.variant,
+        _fmt(row.accuracy_mean, row.accuracy_sd),
+        _fmt(row.uar_mean, row.uar_sd),
+        _interval(row.uar_pooled_ci_low, row.uar_pooled_ci_high),
+        "" if first else f"{100 * row.delta_accuracy:+.2f}",
+        "" if first else f"{100 * row.delta_uar:+.2f}",
+        "" if first else _interval(row.delta_uar_ci_low, row.delta_uar_ci_high, signed=True),
+        "" if first else format_p(row.p_uar),
     ]
     if mixed:
-        cells.append("" if first else str(row["test"] or ""))
-    return [*cells, str(row["folds"]), f"{row['seconds']:.0f}"]
+        cells.append("" if first else str(row.test or ""))
+    return [*cells, str(row.folds), f"{row.seconds:.0f}"]
 
 
 def _header(mixed: bool) -> list[str]:
@@ -376,9 +404,7 @@ def _test_notes(tests: list[str], bootstrap_notes: list[str]) -> list[str]:
     return lines
 
 
-def _markdown(
-    sweep: Sweep, rows: list[dict[str, Any]], protocols: list[str], tests: list[str], notes: list[str]
-) -> str:
+def _markdown(sweep: Sweep, rows: list[AblationRow], protocols: list[str], tests: list[str], notes: list[str]) -> str:
     mixed = len(tests) > 1
     lines = [
         f"# Ablation `{sweep.name}`",
@@ -395,8 +421,8 @@ def _markdown(
     return "\n".join(lines)
 
 
-def _rich_table(sweep: Sweep, rows: list[dict[str, Any]], protocols: list[str]) -> Table:
-    mixed = len({str(r["test"]) for r in rows[1:] if r["test"]}) > 1
+def _rich_table(sweep: Sweep, rows: list[AblationRow], protocols: list[str]) -> Table:
+    mixed = len({str(r.test) for r in rows[1:] if r.test}) > 1
     table = Table(title=f"ablation '{sweep.name}' ({'; '.join(protocols)})")
     for column in _header(mixed):
         table.add_column(column, justify="left" if column in ("variant", "test") else "right")
@@ -405,27 +431,27 @@ def _rich_table(sweep: Sweep, rows: list[dict[str, Any]], protocols: list[str]) 
     return table
 
 
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+def _write_csv(path: Path, rows: list[AblationRow]) -> None:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer = csv.DictWriter(buffer, fieldnames=[f.name for f in fields(AblationRow)])
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(asdict(row) for row in rows)
     write_text(path, buffer.getvalue())
 
 
-def _plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
+def _plot(rows: list[AblationRow], path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [row["variant"] for row in rows]
+    names = [row.variant for row in rows]
     figure, axes = plt.subplots(figsize=(1.6 + 1.2 * len(rows), 4))
     colours = ["C1"] + ["C0"] * (len(rows) - 1)
     axes.bar(
         range(len(rows)),
-        [100 * r["uar_mean"] for r in rows],
-        yerr=[100 * r["uar_sd"] for r in rows],
+        [100 * r.uar_mean for r in rows],
+        yerr=[100 * r.uar_sd for r in rows],
         color=colours,
         capsize=4,
     )

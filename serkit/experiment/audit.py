@@ -19,13 +19,12 @@ from serkit.core.errors import SerkitError
 from serkit.core.fileio import require_writable, write_figure, write_json, write_text
 from serkit.core.recipe import load_recipe
 from serkit.core.registry import get_registry
-from serkit.data.pipeline import Item
 from serkit.experiment import stages
 from serkit.experiment.metrics import evaluate
 from serkit.experiment.planning import reload_plan
-from serkit.experiment.records import FoldResult, RunSummary
 from serkit.experiment.report import markdown_table
 from serkit.experiment.reporter import Reporter
+from serkit.experiment.runfolder import AUDIT_PLOT, RunFolder
 
 
 def _check_weights(path: Path) -> None:
@@ -44,17 +43,18 @@ def audit_run(run_dir: str, reporter: Reporter | None = None) -> Path:
     """Score every kept epoch of every fold on its test part; write audit/ and return its folder."""
     from serkit.experiment.learners import make_learner
 
-    folder = Path(run_dir)
+    run = RunFolder(Path(run_dir))
+    folder = run.path
     reporter = reporter or Reporter()
-    if not (folder / "metrics.json").is_file():
-        raise SerkitError(f"{folder}: not a finished run (no metrics.json); audit needs a complete run")
-    summary = RunSummary.read(folder / "metrics.json")
+    if not run.is_complete():
+        raise SerkitError(f"{folder}: not a finished run (no {run.metrics.name}); audit needs a complete run")
+    summary = run.read_summary()
     registry = get_registry()
     registry.raise_problems()
-    recipe = load_recipe(folder / "recipe.toml", [], registry, file_base=Path.cwd())
-    folds = [FoldResult.read(folder / "folds" / f["id"] / "result.json") for f in summary.folds]
+    recipe = load_recipe(run.recipe, [], registry, file_base=Path.cwd())
+    folds = [run.fold(f["id"]).read_result() for f in summary.folds]
     for fold in folds:
-        kept = sorted((folder / "folds" / fold.id / "epochs").glob("*.pt"))
+        kept = run.fold(fold.id).epoch_weights().values()
         if not kept:
             raise SerkitError(
                 f"{folder}: fold {fold.id} kept no per-epoch weights; run the recipe again with "
@@ -63,29 +63,23 @@ def audit_run(run_dir: str, reporter: Reporter | None = None) -> Path:
         for path in kept:  # every file readable before any work (and before audit/ exists)
             _check_weights(path)
     require_writable(folder, "the run folder")
-    ctx = stages.Context(recipe, folder / "audit", registry, reporter)
-    (folder / "audit").mkdir(exist_ok=True)
+    ctx = stages.Context(recipe, run, registry, reporter)
     corpus = stages.scan(ctx)
-    plans = {plan.id: plan for plan in reload_plan(recipe, corpus.utterances, folder / "split.json")}
+    plans = {plan.id: plan for plan in reload_plan(recipe, corpus.utterances, run.split)}
     labels = corpus.labels
     rows, curves = [], []
     honest_truth, honest_pred, picked_pred = [], [], []
-    with stages.features(ctx, corpus, list(plans.values())) as store:
+    with stages.features(ctx, corpus, list(plans.values())) as made:
         for fold in folds:
-            plan = plans[fold.id]
-            parts: dict[str, list[Item]] = {
-                "fit": plan.training_items(len(recipe.augment)),
-                "validation": [(i, None) for i in plan.validation],
-                "test": [(i, None) for i in plan.test],
-            }
-            x, y, _, transform = stages.normalised_parts(ctx, store, corpus, parts)
+            parts = stages.fold_parts(plans[fold.id], len(recipe.augment))
+            x, y, _, transform = stages.normalised_parts(ctx, made.store, corpus, parts)
             learner = make_learner(recipe.model, tuple(fold.input_shape), len(labels), fold.seed)
             epochs, test_uar, test_acc, predictions = [], [], [], []
-            for path in sorted((folder / "folds" / fold.id / "epochs").glob("*.pt")):
+            for epoch, path in run.fold(fold.id).epoch_weights().items():
                 learner.loads(path.read_bytes())
                 predicted = learner.predict_proba(x["test"], transform).argmax(1)
                 scores = evaluate(y["test"], predicted, labels)
-                epochs.append(int(path.stem))
+                epochs.append(epoch)
                 test_uar.append(scores["uar"])
                 test_acc.append(scores["accuracy"])
                 predictions.append(predicted)
@@ -127,14 +121,15 @@ def audit_run(run_dir: str, reporter: Reporter | None = None) -> Path:
     refit = " The run refit its models (train.refit): the audit scores the trainings before refitting." * (
         recipe.train.refit
     )
-    out = folder / "audit"
-    write_json(out / "audit.json", {"protocol": summary.protocol, "folds": rows, "pooled": pooled, "curves": curves})
-    write_text(out / "audit.md", _markdown(summary.protocol, rows, pooled, refit))
-    _plot(curves, rows, out / "curves.png")
+    out = run.audit
+    document, report, plot = run.audit_files
+    write_json(document, {"protocol": summary.protocol, "folds": rows, "pooled": pooled, "curves": curves})
+    write_text(report, _markdown(summary.protocol, rows, pooled, refit))
+    _plot(curves, rows, plot)
     reporter.say(
         f"AUDIT (not a result): pooled test UAR {100 * pooled['honest_uar']:.2f} % with the epochs validation chose, "
         f"{100 * pooled['test_selected_uar']:.2f} % if each fold's epoch were chosen on its test part: "
-        f"{100 * pooled['gap']:+.2f} points of selection; {out / 'audit.md'}",
+        f"{100 * pooled['gap']:+.2f} points of selection; {report}",
         "bold",
     )
     return out
@@ -170,7 +165,7 @@ def _markdown(protocol: str, rows: list[dict[str, Any]], pooled: dict[str, float
             "",
             table,
             "",
-            "`curves.png`: test and validation UAR per epoch, per fold.",
+            f"`{AUDIT_PLOT}`: test and validation UAR per epoch, per fold.",
             "",
         ]
     )

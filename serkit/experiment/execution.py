@@ -20,6 +20,7 @@ from serkit.core.errors import SerkitError
 from serkit.data.split import FoldPlan
 from serkit.experiment.records import Corpus, FoldResult
 from serkit.experiment.reporter import Reporter, log
+from serkit.experiment.runfolder import LOG, RunFolder
 
 if TYPE_CHECKING:
     from serkit.data.store import FeatureStore
@@ -35,6 +36,9 @@ class PreparedRun:
     plans: list[FoldPlan]
     description: str
     started: str
+    #: Each utterance's content digest, and the cache folder and pipeline of its features.
+    hashes: list[str]
+    cache: dict[str, str]
     label: str = ""  # how messages name the run: "" alone, "variant 'x'" in an ablation
     store: FeatureStore | None = None  # the local executor trains from the driver's store
 
@@ -66,7 +70,7 @@ class JobFailures(SerkitError):
         if total == 1:
             super().__init__(failures[0].split(": ", 1)[1])
             return
-        more = f" (and {len(failures) - 1} more: see run.log)" if len(failures) > 1 else ""
+        more = f" (and {len(failures) - 1} more: see {LOG})" if len(failures) > 1 else ""
         super().__init__(
             f"{len(failures)} of {total} trainings failed (the others finished; resume reruns only these): "
             f"{failures[0]}{more}"
@@ -125,7 +129,7 @@ class Executor:
         """What environment.json says about the execution."""
         return {"executor": self.name, "threads_per_training": self.threads}
 
-    def precompute(self, run_dir: Path) -> Precompute | None:
+    def precompute(self, run: RunFolder) -> Precompute | None:
         """How missing features are computed before the feature stage reads them (None: by that stage)."""
         return None
 

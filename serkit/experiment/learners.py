@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import io
-import json
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from serkit.core.components import Model
-from serkit.core.errors import SerkitError
 from serkit.core.learner import Features, FitContext, FitOutcome, Learner, Transform
 from serkit.core.recipe import InferenceRecipe, load_inference_recipe
 from serkit.core.registry import Registry
 from serkit.core.settings import TrainSettings
-from serkit.core.version import run_format
+from serkit.experiment.runfolder import ModelCard, RunFolder
 from serkit.experiment.train import Trainer, choose_device, state_dict_bytes
 
 
@@ -31,20 +27,12 @@ def make_learner(model: Model, input_shape: tuple[int, ...], n_classes: int, see
     return TorchLearner(module, n_classes)
 
 
-def run_learner(folder: Path, registry: Registry | None = None) -> tuple[dict[str, Any], InferenceRecipe, Learner]:
-    """A finished run's model.json (checked), its inference recipe (training-only plugins may be
+def run_learner(run: RunFolder, registry: Registry | None = None) -> tuple[ModelCard, InferenceRecipe, Learner]:
+    """A finished run's model card (checked), its inference recipe (training-only plugins may be
     gone) and an empty learner of its model, ready for the weights."""
-    try:
-        info = json.loads((folder / "model.json").read_text(encoding="utf-8"))
-        labels, shape = info["labels"], tuple(info["input_shape"])
-        info["normaliser"]
-        run_format(info, folder / "model.json")
-    except (ValueError, KeyError, TypeError) as exc:
-        raise SerkitError(
-            f"{folder / 'model.json'}: unreadable or from an incompatible serkit version ({type(exc).__name__}: {exc})"
-        ) from exc
-    recipe = load_inference_recipe(folder / "recipe.toml", registry)
-    return info, recipe, make_learner(recipe.model, shape, len(labels), recipe.run.seed)
+    card = run.read_model_card()
+    recipe = load_inference_recipe(run.recipe, registry)
+    return card, recipe, make_learner(recipe.model, tuple(card.input_shape), len(card.labels), recipe.run.seed)
 
 
 class TorchLearner(Learner):
@@ -61,7 +49,12 @@ class TorchLearner(Learner):
         self, x_fit: Features, y_fit: np.ndarray, x_val: Features, y_val: np.ndarray, context: FitContext
     ) -> FitOutcome:
         self.trainer = Trainer(
-            context.settings, choose_device(context.device), context.seed, context.checkpoint, context.keep_last_epoch
+            context.settings,
+            choose_device(context.device),
+            context.seed,
+            context.checkpoint,
+            context.keep_last_epoch,
+            context.epoch_weights,
         )
         result = self.trainer.fit(
             self.module, x_fit, y_fit, x_val, y_val, context.on_epoch, context.transform, self.n_classes

@@ -13,38 +13,38 @@ from typing import Any
 import numpy as np
 
 from serkit.core.faults import crash_point
-from serkit.core.fileio import write_atomic, write_json, write_text
 from serkit.core.recipe import Recipe, component_sections
-from serkit.core.version import RUN_FORMAT, __version__
+from serkit.core.version import __version__
 from serkit.experiment.metrics import evaluate, spread
 from serkit.experiment.records import Corpus, FoldResult, RunSummary
 from serkit.experiment.report import plot_confusion, plot_training, render_markdown
+from serkit.experiment.runfolder import Environment, ModelCard, RunFolder
 from serkit.experiment.stages import Context
 
 PACKAGES = ("torch", "numpy", "scipy", "librosa", "audiomentations", "soundfile", "soxr", "scikit-learn", "pluggy")
 
 
 def write_outputs(
-    ctx: Context, results: list[FoldResult], corpus: Corpus, description: str, started: str
+    ctx: Context, results: list[FoldResult], corpus: Corpus, description: str, started: str, cache: dict[str, str]
 ) -> RunSummary:
-    """Write every top-level file of the run folder; metrics.json last, as it marks the run complete."""
-    recipe, run_dir = ctx.recipe, ctx.run_dir
+    """Write every top-level file of the run folder; metrics.json last, as it marks the run complete.
+    ``cache``: the cache folder and pipeline the features came from (environment.json keeps them)."""
+    recipe, run = ctx.recipe, ctx.run
     first = results[0]
     with ctx.timer("report"):
-        write_text(run_dir / "predictions.csv", predictions_csv(results, corpus, recipe.dataset.location()))
-        weights = (run_dir / "folds" / first.id / first.model_file).read_bytes()
-        write_atomic(run_dir / first.model_file, lambda out: out.write(weights), binary=True)
-        write_json(run_dir / "model.json", model_description(recipe, results, corpus.labels))
+        run.write_predictions(predictions_csv(results, corpus, recipe.dataset.location()))
+        run.copy_weights(run.fold(first.id).model(first), run.weights_file(first.model_file))
+        run.write_model_card(model_card(recipe, results, corpus.labels, run))
         summary = summarise(recipe, results, corpus, description, started, ctx.timer.seconds)
-        write_json(run_dir / "history.json", [r.history for r in results])
+        run.write_history([r.history for r in results])
         scope = first.name if len(results) == 1 else f"pooled over {len(results)} folds"
-        plot_confusion(summary.metrics, run_dir / "confusion_matrix.png", f"{recipe.run.name} ({scope})")
-        plot_training([r.history for r in results], [r.best_epoch for r in results], run_dir / "training_curves.png")
-        write_json(run_dir / "environment.json", environment(ctx, first.device, first.precision))
+        plot_confusion(summary.metrics, run.confusion_plot, f"{recipe.run.name} ({scope})")
+        plot_training([r.history for r in results], [r.best_epoch for r in results], run.training_plot)
+        run.write_environment(environment(ctx, first.device, first.precision, cache))
     crash_point("outputs")
     summary = replace(summary, timings=dict(ctx.timer.seconds))
-    write_text(run_dir / "report.md", render_markdown(summary))
-    write_json(run_dir / "metrics.json", summary.to_json())
+    run.write_report(render_markdown(summary))
+    run.write_summary(summary)
     return summary
 
 
@@ -63,20 +63,20 @@ def predictions_csv(results: list[FoldResult], corpus: Corpus, root: str) -> str
     return buffer.getvalue()
 
 
-def model_description(recipe: Recipe, results: list[FoldResult], labels: list[str]) -> dict[str, Any]:
-    """model.json: what predict and export need besides the recipe and the weights."""
+def model_card(recipe: Recipe, results: list[FoldResult], labels: list[str], run: RunFolder) -> ModelCard:
+    """model.json: what predict and export need besides the recipe and the weights (the first fold's
+    model is the run's); each fold's weights are named relative to the run folder."""
     first = results[0]
-    return {
-        "format_version": RUN_FORMAT,
-        "serkit_version": __version__,
-        "model": recipe.model.identity(),
-        "labels": labels,
-        "input_shape": first.input_shape,
-        "normaliser": {"method": recipe.normalise.method, "scope": recipe.normalise.scope, **first.normaliser},
-        "weights": f"{first.model_file} (fold {first.id})",
-        "weights_file": first.model_file,
-        "fold_weights": {r.id: f"folds/{r.id}/{r.model_file}" for r in results},
-    }
+    return ModelCard(
+        serkit_version=__version__,
+        model=recipe.model.identity(),
+        labels=labels,
+        input_shape=first.input_shape,
+        normaliser={"method": recipe.normalise.method, "scope": recipe.normalise.scope, **first.normaliser},
+        weights=f"{first.model_file} (fold {first.id})",
+        weights_file=first.model_file,
+        fold_weights={r.id: run.relative(run.fold(r.id).model(r)) for r in results},
+    )
 
 
 def summarise(
@@ -165,7 +165,7 @@ def pipeline_text(recipe: Recipe) -> str:
     )
 
 
-def environment(ctx: Context, device: str, precision: str) -> dict[str, Any]:
+def environment(ctx: Context, device: str, precision: str, cache: dict[str, str]) -> Environment:
     """environment.json: versions of serkit, Python, the libraries and the distribution of every component."""
     import torch
 
@@ -183,15 +183,15 @@ def environment(ctx: Context, device: str, precision: str) -> dict[str, Any]:
         for component in value if kind.many else [value]:
             entry = ctx.registry.entries[kind.key].get(component.name)
             components[f"{section}:{component.name}"] = str(entry.provider) if entry else "unknown"
-    return {
-        "serkit": __version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "device": describe_device(torch.device(device)) | {"precision": precision},
-        "packages": packages,
-        "components": components,
-        "cache": ctx.cache_record,
-        "execution": ctx.execution,
-    }
+    return Environment(
+        serkit=__version__,
+        python=platform.python_version(),
+        platform=platform.platform(),
+        processor=platform.processor() or platform.machine(),
+        cpu_count=os.cpu_count(),
+        device=describe_device(torch.device(device)) | {"precision": precision},
+        packages=packages,
+        components=components,
+        cache=dict(cache),
+        execution=ctx.execution,
+    )

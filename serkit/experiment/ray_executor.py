@@ -34,6 +34,7 @@ from serkit.experiment.execution import (
 )
 from serkit.experiment.records import Corpus, FoldResult
 from serkit.experiment.reporter import Reporter, log
+from serkit.experiment.runfolder import RunFolder
 
 #: A lost worker (a killed process, a node gone) reruns its task this many times, from its checkpoint.
 RETRIES = 3
@@ -154,7 +155,7 @@ class RayExecutor(Executor):
             for marker in markers:
                 marker.unlink(missing_ok=True)
 
-    def precompute(self, run_dir: Path) -> Any:
+    def precompute(self, run: RunFolder) -> Any:
         def spread(pipeline: Pipeline, paths: list[str], hashes: list[str], items: list[Item], root: Path) -> None:
             from serkit.data.cache import ArrayCache
 
@@ -170,8 +171,8 @@ class RayExecutor(Executor):
             if not batches:
                 return
             task = _features_batch.options(**self._options(max_retries=RETRIES))
-            recipe_file = str(run_dir.absolute() / "recipe.toml")  # the cache root is absolute already
-            pending = {task.remote(recipe_file, paths, hashes, batch, str(root)): len(batch) for batch in batches}
+            run_dir = str(run.path.absolute())  # the cache root is absolute already
+            pending = {task.remote(run_dir, paths, hashes, batch, str(root)): len(batch) for batch in batches}
             with self.reporter.progress("features on ray", len(missing), f"{len(batches)} task(s)") as bar:
                 failures = []
                 while pending:
@@ -196,7 +197,7 @@ class RayExecutor(Executor):
             run = job.run
             # Absolute folders: a worker's working folder is where its node was started, not the driver's.
             cache = str(cache_folder(run.ctx.recipe.run.cache_dir))
-            spec = (str(run.ctx.run_dir.absolute()), cache, job.plan, run.corpus, run.ctx.file_hashes, self.threads)
+            spec = (str(run.ctx.run_dir.absolute()), cache, job.plan, run.corpus, run.hashes, self.threads)
             pending[task.remote(*spec)] = job
         slots = self._slots()
         results: Results = {}
@@ -260,21 +261,21 @@ def _visible(markers: list[str]) -> list[str]:
     return [m for m in markers if not Path(m).is_file()]
 
 
-def _load(run_dir: Path) -> Any:
+def _load(run: RunFolder) -> Any:
     from serkit.core.recipe import load_recipe
     from serkit.core.registry import get_registry
 
     registry = get_registry()
     registry.raise_problems()
-    return load_recipe(run_dir / "recipe.toml", [], registry, file_base=run_dir), registry
+    return load_recipe(run.recipe, [], registry, file_base=run.path), registry
 
 
-def _compute_batch(recipe_file: str, paths: list[str], hashes: list[str], items: list[Item], root: str) -> None:
+def _compute_batch(run_dir: str, paths: list[str], hashes: list[str], items: list[Item], root: str) -> None:
     """A Ray task: compute some items' features into the shared cache."""
     from serkit.data.cache import ArrayCache
     from serkit.data.pipeline import compute_features
 
-    recipe, registry = _load(Path(recipe_file).parent)
+    recipe, registry = _load(RunFolder(Path(run_dir)))
     pipeline = Pipeline(recipe.preprocess, recipe.augment, recipe.features, recipe.run.seed, registry.origins())
     compute_features(pipeline, paths, hashes, items, ArrayCache(root), 1, sink=lambda item, array: None)
 
@@ -286,9 +287,9 @@ def _train(
     folder, whatever the recipe says relative to the driver's working folder), into its fold folder."""
     from serkit.experiment import stages
 
-    folder = Path(run_dir)
+    folder = RunFolder(Path(run_dir))
     try:
-        with logging_to(folder / "folds" / plan.id / "train.log"), torch_threads(threads):
+        with logging_to(folder.fold(plan.id).train_log), torch_threads(threads):
             import ray
 
             log.info(
@@ -298,8 +299,8 @@ def _train(
             recipe = replace(recipe, run=replace(recipe.run, cache_dir=cache))
             ctx = stages.Context(recipe, folder, registry, Reporter())
             local = Path(tempfile.gettempdir())  # the store goes on the node's own disk, not the shared cache
-            with stages.features(ctx, corpus, [plan], hashes=hashes, workers=1, store_folder=local) as store:
-                return "ok", stages.train_fold(ctx, plan, store, corpus)
+            with stages.features(ctx, corpus, [plan], hashes=hashes, workers=1, store_folder=local) as made:
+                return "ok", stages.train_fold(ctx, plan, made.store, corpus)
     except Exception as exc:
         import traceback
 

@@ -1,29 +1,14 @@
-"""Typed records passed between the stages of a run, and how they are written to the run folder."""
+"""Typed records passed between the stages of a run (:mod:`.runfolder` reads and writes them)."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import MISSING, asdict, dataclass, field, fields
-from pathlib import Path
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
 
 from serkit.core.components import Utterance
-from serkit.core.errors import SerkitError
-from serkit.core.version import RUN_FORMAT, run_format
-
-
-def read_json(path: Path, what: str) -> dict[str, Any]:
-    """A run-folder JSON document, or one line naming the file."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise SerkitError(f"{path}: cannot read the {what} ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(data, dict):
-        raise SerkitError(f"{path}: not a serkit {what}")
-    run_format(data, path)
-    return data
+from serkit.core.version import RUN_FORMAT
 
 
 @dataclass(frozen=True)
@@ -37,6 +22,10 @@ class Corpus:
     @property
     def speakers(self) -> int:
         return len({u.speaker for u in self.utterances})
+
+    def noted(self, notes: list[str]) -> Corpus:
+        """The same corpus with more notes for the report."""
+        return replace(self, notes=[*self.notes, *notes]) if notes else self
 
 
 @dataclass(frozen=True)
@@ -68,8 +57,8 @@ class FoldResult:
     probabilities: np.ndarray
     test: list[int]
     sizes: FoldSizes
-    #: The fitted model's file in the fold's folder (``model.pt`` for torch models).
-    model_file: str = "model.pt"
+    #: The fitted model's file in the fold's folder (the torch model's where a result does not say).
+    model_file: str = ""
     #: How the model was trained, in words.
     method: str = ""
 
@@ -90,14 +79,6 @@ class FoldResult:
         values["probabilities"] = np.asarray(data["probabilities"], dtype=np.float64)
         values["sizes"] = FoldSizes(**data["sizes"])
         return cls(**values)
-
-    @classmethod
-    def read(cls, path: Path) -> FoldResult:
-        data = read_json(path, "fold result")
-        try:
-            return cls.from_json(data)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise SerkitError(f"{path}: damaged fold result ({type(exc).__name__}: {exc})") from exc
 
 
 @dataclass(frozen=True)
@@ -127,9 +108,5 @@ class RunSummary:
         return {"format_version": data.pop("format_version"), **data}
 
     @classmethod
-    def read(cls, path: Path) -> RunSummary:
-        data = read_json(path, "run summary")
-        try:
-            return cls(**{f.name: data[f.name] for f in fields(cls) if f.name != "format_version"})
-        except KeyError as exc:
-            raise SerkitError(f"{path}: damaged run summary (no {exc})") from exc
+    def from_json(cls, data: dict[str, Any]) -> RunSummary:
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name != "format_version"})

@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.rule import Rule
 
 from serkit.core.errors import SerkitError
-from serkit.core.fileio import require_writable, write_atomic, write_text
+from serkit.core.fileio import require_writable
 from serkit.core.learner import Learner
 from serkit.core.recipe import Recipe, load_recipe
 from serkit.core.registry import Registry, get_registry
@@ -27,6 +27,7 @@ from serkit.experiment.outputs import write_outputs
 from serkit.experiment.records import FoldResult, RunSummary
 from serkit.experiment.report import metrics_table
 from serkit.experiment.reporter import Reporter, log
+from serkit.experiment.runfolder import RunFolder
 from serkit.experiment.tracking import Tracking, run_tags, tracking_for
 
 
@@ -36,8 +37,12 @@ class RunSpec:
 
     recipe: Recipe
     run_dir: Path
-    split_file: str | None = None
+    split_file: Path | None = None
     label: str = ""  # how messages name it among several ("variant 'x'")
+
+    @property
+    def run(self) -> RunFolder:
+        return RunFolder(self.run_dir)
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,7 @@ def execute(
     *,
     registry: Registry | None = None,
     reporter: Reporter | None = None,
-    split_file: str | None = None,
+    split_file: Path | None = None,
 ) -> RunSummary:
     """Run ``recipe`` in ``run_dir`` (new, or one to resume), log to its run.log, and return the summary.
 
@@ -101,7 +106,7 @@ def execute_runs(
                     if not all(job.key in results for job in run.jobs()):
                         tracking.ended([run.ctx.run_dir], "FAILED")
                         continue
-                    with logging_to(run.ctx.run_dir / "run.log"):
+                    with logging_to(run.ctx.run.log):
                         summary = _finish(run, [results[job.key] for job in run.jobs()])
                     tracking.finished(run.ctx.run_dir, summary)
                     seconds = time.perf_counter() - clocks[run.ctx.run_dir]
@@ -110,7 +115,7 @@ def execute_runs(
         tracking.ended([spec.run_dir for spec in current], "KILLED")
         where = f"serkit resume {current[0].run_dir}" if len(specs) == 1 else "the same command again"
         for spec in current:
-            with logging_to(spec.run_dir / "run.log"):
+            with logging_to(spec.run.log):
                 log.error("interrupted; continue with: %s", where)
         raise SerkitError(f"interrupted; continue with: {where}") from None
     if failures:
@@ -125,7 +130,7 @@ def _train(
     each logged to its run's run.log and to tracking as it finishes."""
     with contextlib.ExitStack() as logs:
         for run in prepared:
-            logs.enter_context(logging_to(run.ctx.run_dir / "run.log"))
+            logs.enter_context(logging_to(run.ctx.run.log))
             if executor.batches_runs:  # trained together: each run counts the batch's time
                 logs.enter_context(run.ctx.timer("train"))
         jobs = [job for run in prepared for job in run.jobs()]
@@ -151,7 +156,7 @@ def _track_start(tracking: Tracking, run: PreparedRun) -> None:
 def _finished_before(prepared: list[PreparedRun]) -> Iterator[tuple[Job, FoldResult | None]]:
     """Each job with its fold's result from an earlier attempt (None where it has to be trained)."""
     for run in prepared:
-        with logging_to(run.ctx.run_dir / "run.log"):
+        with logging_to(run.ctx.run.log):
             for job in run.jobs():
                 yield job, stages.finished_fold(run.ctx, job.plan, run.corpus)
 
@@ -162,27 +167,29 @@ def _spec_of(group: list[RunSpec], run: PreparedRun) -> RunSpec:
 
 def _prepare(spec: RunSpec, registry: Registry, reporter: Reporter, executor: Executor) -> PreparedRun:
     """Scan, split and compute the features of one run (logged to its run.log)."""
-    recipe, run_dir = spec.recipe, spec.run_dir
+    recipe, run = spec.recipe, spec.run
     if spec.label:
         reporter.show(Rule(spec.label))
-    with logging_to(run_dir / "run.log"):
+    with logging_to(run.log):
         try:
-            ctx = stages.Context(recipe, run_dir, registry, reporter, execution=executor.record())
+            ctx = stages.Context(recipe, run, registry, reporter, execution=executor.record())
             started = datetime.now().isoformat(timespec="seconds")
-            write_text(run_dir / "recipe.toml", recipe.to_toml())
-            reporter.say(f"serkit {__version__}: run '{recipe.run.name}' -> {run_dir}", "bold")
-            executor.check_storage([cache_folder(recipe.run.cache_dir), run_dir])
+            run.write_recipe(recipe.to_toml())
+            reporter.say(f"serkit {__version__}: run '{recipe.run.name}' -> {run}", "bold")
+            executor.check_storage([cache_folder(recipe.run.cache_dir), run.path])
             with ctx.timer("scan dataset"):
                 corpus = stages.scan(ctx)
             with ctx.timer("split"):
-                plans = stages.split(ctx, corpus, spec.split_file)
+                plans, warnings = stages.split(ctx, corpus, spec.split_file)
             description = describe_protocol(recipe, corpus)
             reporter.say(f"  protocol: {description}")
-            store: FeatureStore | None = stages.features(ctx, corpus, plans, precompute=executor.precompute(run_dir))
-            if executor.batches_runs and store is not None:  # each training reads the cache on its own node
-                store.close()
+            made = stages.features(ctx, corpus, plans, precompute=executor.precompute(run))
+            store: FeatureStore | None = made.store
+            if executor.batches_runs:  # each training reads the cache on its own node
+                made.close()
                 store = None
-            return PreparedRun(ctx, corpus, plans, description, started, spec.label, store)
+            corpus = corpus.noted(warnings + made.notes)
+            return PreparedRun(ctx, corpus, plans, description, started, made.hashes, made.cache, spec.label, store)
         except SerkitError as exc:
             log.error("%s", exc)
             raise
@@ -190,7 +197,7 @@ def _prepare(spec: RunSpec, registry: Registry, reporter: Reporter, executor: Ex
 
 def _finish(run: PreparedRun, results: list[FoldResult]) -> RunSummary:
     ctx, reporter, recipe = run.ctx, run.ctx.reporter, run.ctx.recipe
-    summary = write_outputs(ctx, results, run.corpus, run.description, run.started)
+    summary = write_outputs(ctx, results, run.corpus, run.description, run.started, run.cache)
     reporter.show(metrics_table(summary.metrics, f"{recipe.run.name}: test results ({run.description})"))
     for stage, seconds in ctx.timer.seconds.items():
         reporter.show(f"  {stage:<14} {seconds:8.1f} s")
@@ -224,7 +231,7 @@ def new_run_dir(output: str, name: str) -> Path:
 
 
 def run_recipe(
-    recipe_path: str, overrides: list[str], reporter: Reporter | None = None, split_file: str | None = None
+    recipe_path: str, overrides: list[str], reporter: Reporter | None = None, split_file: Path | None = None
 ) -> Path:
     """Validate a recipe, create its run folder and execute it; returns the run folder."""
     registry = get_registry()
@@ -243,11 +250,13 @@ def resume_run(run_dir: str, reporter: Reporter | None = None, execution: list[s
     """Continue an interrupted run from its folder: same recipe and split, training from its checkpoint.
     ``execution``: overrides of execution settings only (run.executor, ray.*), which change no result."""
     folder = Path(run_dir)
-    if not (folder / "recipe.toml").is_file():
-        raise SerkitError(f"{folder}: not a serkit run folder (no recipe.toml)")
+    run = RunFolder(folder)
+    if not run.recipe.is_file():
+        raise SerkitError(f"{folder}: not a serkit run folder (no {run.recipe.name})")
     registry = get_registry()
-    if (folder / "metrics.json").is_file():
-        return _check_complete_run(folder, registry, reporter or Reporter())
+    if run.is_complete():
+        _check_complete_run(run, registry, reporter or Reporter())
+        return folder
     require_writable(folder, "the run folder")
     registry.raise_problems()
     for override in execution or []:
@@ -255,31 +264,28 @@ def resume_run(run_dir: str, reporter: Reporter | None = None, execution: list[s
         section, _, name = key.partition(".")
         if name not in EXECUTION_KEYS.get(section, ()):
             raise SerkitError(f"--set {override}: resume changes execution settings only, not {key}")
-    recipe = load_recipe(folder / "recipe.toml", execution or [], registry, file_base=Path.cwd())  # as started
-    split_file = str(folder / "split.json") if (folder / "split.json").is_file() else None
+    recipe = load_recipe(run.recipe, execution or [], registry, file_base=Path.cwd())  # as started
+    split_file = run.split if run.split.is_file() else None
     execute(recipe, folder, registry=registry, reporter=reporter, split_file=split_file)
     return folder
 
 
-def _check_complete_run(folder: Path, registry: Registry, reporter: Reporter) -> Path:
+def _check_complete_run(run: RunFolder, registry: Registry, reporter: Reporter) -> None:
     """A complete run has nothing to resume, but its model must load: a damaged top-level model file
     is restored from the fold it was copied from, or named."""
-    info, _, learner = run_learner(folder, registry)
-    weights = folder / str(info.get("weights_file", "model.pt"))
+    card, _, learner = run_learner(run, registry)
+    weights = run.weights_file(card.weights_file)
     problem = _load_problem(learner, weights)
     if problem is None:
-        raise SerkitError(f"{folder}: this run is already complete (metrics.json exists and its model loads)")
-    try:
-        source = folder / next(iter(info["fold_weights"].values()))
-    except (KeyError, TypeError, AttributeError, StopIteration):
-        raise SerkitError(f"{folder}: the run is complete but {problem}; no fold copy to restore it from") from None
+        raise SerkitError(f"{run}: this run is already complete ({run.metrics.name} exists and its model loads)")
+    if not card.fold_weights:
+        raise SerkitError(f"{run}: the run is complete but {problem}; no fold copy to restore it from")
+    source = run.weights_file(next(iter(card.fold_weights.values())))
     if source == weights or _load_problem(learner, source):
-        raise SerkitError(f"{folder}: the run is complete but {problem}, and its fold copy {source} is damaged too")
-    require_writable(folder, "the run folder")
-    data = source.read_bytes()
-    write_atomic(weights, lambda out: out.write(data), binary=True)
-    reporter.say(f"{folder}: the run was complete but {problem}; restored {weights.name} from {source}")
-    return folder
+        raise SerkitError(f"{run}: the run is complete but {problem}, and its fold copy {source} is damaged too")
+    require_writable(run.path, "the run folder")
+    run.copy_weights(source, weights)
+    reporter.say(f"{run}: the run was complete but {problem}; restored {weights.name} from {source}")
 
 
 def _load_problem(learner: Learner, weights: Path) -> str | None:

@@ -1,7 +1,7 @@
 """`serkit runs`: find, list and compare run folders.
 
-``list`` reads every run folder under a folder (any folder holding a ``recipe.toml`` beside a
-``split.json`` or ``run.log``); ``compare`` tests the difference between two runs evaluated on the
+``list`` reads every run folder under a folder (:func:`~.runfolder.find_runs`); ``compare`` tests
+the difference between two runs evaluated on the
 same test utterances, with the test the evaluation design calls for (:mod:`.stats`).
 """
 
@@ -11,7 +11,7 @@ import csv
 import io
 import json
 import tomllib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import numpy as np
 
 from serkit.core.errors import SerkitError
 from serkit.experiment import stats
+from serkit.experiment.runfolder import SPLIT, RunFolder, find_runs
 
 STATUSES = ("complete", "interrupted", "failed", "damaged")
 
@@ -41,24 +42,50 @@ class RunInfo:
     seconds: float | None
     problem: str = ""  # what is wrong with a damaged run folder, naming the file
 
-    def row(self, keys: list[str]) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "date": self.date,
-            "dataset": self.dataset,
-            "protocol": self.protocol,
-            "differs": {key: self.settings.get(key) for key in keys},
-            "accuracy_mean": self.accuracy["mean"] if self.accuracy else None,
-            "accuracy_sd": self.accuracy["sd"] if self.accuracy else None,
-            "uar_mean": self.uar["mean"] if self.uar else None,
-            "uar_sd": self.uar["sd"] if self.uar else None,
-            "folds": int(self.uar["n"]) if self.uar else None,
-            "epochs": self.epochs,
-            "seconds": self.seconds,
-            "status": self.status,
-            "problem": self.problem,
-            "path": str(self.path),
-        }
+    def row(self, keys: list[str]) -> RunRow:
+        return RunRow(
+            name=self.name,
+            date=self.date,
+            dataset=self.dataset,
+            protocol=self.protocol,
+            differs={key: self.settings.get(key) for key in keys},
+            accuracy_mean=self.accuracy["mean"] if self.accuracy else None,
+            accuracy_sd=self.accuracy["sd"] if self.accuracy else None,
+            uar_mean=self.uar["mean"] if self.uar else None,
+            uar_sd=self.uar["sd"] if self.uar else None,
+            folds=int(self.uar["n"]) if self.uar else None,
+            epochs=self.epochs,
+            seconds=self.seconds,
+            status=self.status,
+            problem=self.problem,
+            path=str(self.path),
+        )
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """A line of `serkit runs list` (its --json rows have these keys)."""
+
+    name: str
+    date: str
+    dataset: str
+    protocol: str
+    #: The recipe keys that differ between the listed runs, with this run's values.
+    differs: dict[str, Any]
+    accuracy_mean: float | None
+    accuracy_sd: float | None
+    uar_mean: float | None
+    uar_sd: float | None
+    folds: int | None
+    epochs: float | None
+    seconds: float | None
+    status: str
+    problem: str
+    path: str
+
+    def value(self, column: str) -> Any:
+        """A column of `runs list --csv`: a field, or a differing recipe key."""
+        return getattr(self, column) if column in _ROW_FIELDS else self.differs.get(column)
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -79,69 +106,37 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 NOISE = ("run.output", "run.cache_dir", "run.workers", "run.executor", "run.name", "ray.")
 
 
-def find_runs(folder: Path) -> list[Path]:
-    """Run folders under ``folder`` (itself included), not descending into a run's own folds."""
-    if not folder.is_dir():
-        raise SerkitError(f"{folder}: no such folder")
-    found = []
-    for recipe in sorted(folder.rglob("recipe.toml")):
-        run = recipe.parent
-        if run.parent.name == "folds" or run.parent.name == "trials" or run.name == "features":
-            continue
-        if (run / "split.json").is_file() or (run / "run.log").is_file():
-            found.append(run)
-    return found
-
-
-def read_run(run: Path, base: Path) -> RunInfo:
+def read_run(run: RunFolder, base: Path) -> RunInfo:
     try:
-        settings = flatten(tomllib.loads((run / "recipe.toml").read_text(encoding="utf-8")))
+        settings = flatten(tomllib.loads(run.recipe.read_text(encoding="utf-8")))
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise SerkitError(f"{run / 'recipe.toml'}: cannot read ({exc})") from exc
-    metrics, unreadable = _read_json(run / "metrics.json")
+        raise SerkitError(f"{run.recipe}: cannot read ({exc})") from exc
     dataset = str(settings.get("dataset.name", "?"))
     protocol = str(settings.get("protocol.name", "?"))
     accuracy = uar = epochs = seconds = None
     problem = ""
-    date = datetime.fromtimestamp((run / "recipe.toml").stat().st_mtime).isoformat(timespec="seconds")
-    if metrics is None and (run / "metrics.json").exists():
-        status, problem = "damaged", f"{run / 'metrics.json'}: unreadable ({unreadable})"
-    elif metrics is not None:
+    date = datetime.fromtimestamp(run.recipe.stat().st_mtime).isoformat(timespec="seconds")
+    if run.metrics.exists():
         try:
+            summary = run.read_summary()
             status = "complete"
-            protocol = str(metrics.get("protocol", protocol))
-            dataset = (
-                str(metrics.get("dataset", {}).get("name", dataset))
-                if isinstance(metrics.get("dataset"), dict)
-                else dataset
-            )
-            accuracy, uar = metrics["mean"]["accuracy"], metrics["mean"]["uar"]
-            epochs = float(np.mean([f["epochs"] for f in metrics["folds"]]))
-            wall = _json(run / "wall_time.json")
-            seconds = float(wall["seconds"]) if wall else float(sum(metrics.get("timings", {}).values()))
-            date = str(metrics.get("started", ""))
+            protocol, dataset = summary.protocol, str(summary.dataset.get("name", dataset))
+            accuracy, uar = summary.mean["accuracy"], summary.mean["uar"]
+            epochs = float(np.mean([f["epochs"] for f in summary.folds]))
+            wall = run.read_wall_time()
+            seconds = wall if wall is not None else float(sum(summary.timings.values()))
+            date = summary.started
+        except SerkitError as exc:
+            status, problem = "damaged", str(exc)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             accuracy = uar = epochs = seconds = None
-            status, problem = "damaged", f"{run / 'metrics.json'}: not a run summary ({type(exc).__name__}: {exc})"
+            status, problem = "damaged", f"{run.metrics}: not a run summary ({type(exc).__name__}: {exc})"
     else:
-        log = run / "run.log"
-        text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
+        text = run.log.read_text(encoding="utf-8", errors="replace") if run.log.is_file() else ""
         errors = [line for line in text.splitlines() if " ERROR " in line]
         status = "interrupted" if not errors or any("interrupted" in line for line in errors) else "failed"
-    name = str(run.relative_to(base)) if run != base else run.name
-    return RunInfo(run, name, date, status, dataset, protocol, settings, accuracy, uar, epochs, seconds, problem)
-
-
-def _read_json(path: Path) -> tuple[Any, str]:
-    """A JSON file's data, or None and why it could not be read."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8")), ""
-    except (OSError, ValueError) as exc:
-        return None, f"{type(exc).__name__}: {exc}"
-
-
-def _json(path: Path) -> Any:
-    return _read_json(path)[0]
+    name = str(run.path.relative_to(base)) if run.path != base else run.name
+    return RunInfo(run.path, name, date, status, dataset, protocol, settings, accuracy, uar, epochs, seconds, problem)
 
 
 def differing_keys(runs: list[RunInfo]) -> list[str]:
@@ -154,7 +149,7 @@ def differing_keys(runs: list[RunInfo]) -> list[str]:
     ]
 
 
-def list_runs(folder: str, filters: list[str], sort: str) -> tuple[list[dict[str, Any]], list[str]]:
+def list_runs(folder: str, filters: list[str], sort: str) -> tuple[list[RunRow], list[str]]:
     """The rows of `serkit runs list` and the recipe keys that differ between them."""
     base = Path(folder)
     runs = [read_run(run, base) for run in find_runs(base)]
@@ -172,7 +167,7 @@ def list_runs(folder: str, filters: list[str], sort: str) -> tuple[list[dict[str
             f"--sort {sort}: expected one of name, date, dataset, protocol, accuracy, uar, epochs, wall, status"
         )
     numeric = field in ("accuracy_mean", "uar_mean", "epochs", "seconds")
-    rows.sort(key=lambda r: (r[field] is None, -(r[field] or 0) if numeric else str(r[field])))
+    rows.sort(key=lambda r: (r.value(field) is None, -(r.value(field) or 0) if numeric else str(r.value(field))))
     return rows, keys
 
 
@@ -185,15 +180,18 @@ def _matches(run: RunInfo, key: str, value: str) -> bool:
     return str(found).lower() == value.lower() or json.dumps(found) == value
 
 
-def rows_csv(rows: list[dict[str, Any]], keys: list[str]) -> str:
+def rows_csv(rows: list[RunRow], keys: list[str]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     columns = ["name", "date", "dataset", "protocol", *keys, "accuracy_mean", "accuracy_sd", "uar_mean", "uar_sd"]
-    writer.writerow([*columns, "folds", "epochs", "seconds", "status"])
+    columns += ["folds", "epochs", "seconds", "status"]
+    writer.writerow(columns)
     for row in rows:
-        values = [row[c] if c in row else row["differs"].get(c) for c in columns]
-        writer.writerow([*values, row["folds"], row["epochs"], row["seconds"], row["status"]])
+        writer.writerow([row.value(column) for column in columns])
     return buffer.getvalue()
+
+
+_ROW_FIELDS = {f.name for f in fields(RunRow)}
 
 
 # --- comparing two runs ---------------------------------------------------------------------
@@ -209,17 +207,13 @@ class Predictions:
     protocol: str
 
     @classmethod
-    def read(cls, run: Path) -> Predictions:
-        metrics = _json(run / "metrics.json")
-        if metrics is None:
-            raise SerkitError(f"{run}: not a finished run (no readable metrics.json)")
-        path = run / "predictions.csv"
-        try:
-            rows = list(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
-        except OSError as exc:
-            raise SerkitError(f"{path}: cannot read ({exc})") from exc
-        sizes = {f["id"]: f.get("sizes", {}) for f in metrics["folds"]}
-        return cls(run, rows, sizes, str(metrics.get("protocol", "")))
+    def read(cls, path: Path) -> Predictions:
+        run = RunFolder(path)
+        if not run.is_complete():
+            raise SerkitError(f"{run}: not a finished run (no {run.metrics.name})")
+        summary = run.read_summary()
+        sizes = {f["id"]: f.get("sizes", {}) for f in summary.folds}
+        return cls(path, run.read_predictions(), sizes, summary.protocol)
 
     def folds(self) -> dict[str, list[dict[str, str]]]:
         out: dict[str, list[dict[str, str]]] = {}
@@ -244,7 +238,33 @@ def fold_scores(rows: list[dict[str, str]], metric: str) -> float:
     return stats.uar(truth, predicted) if metric == "uar" else float(np.mean(truth == predicted))
 
 
-def compare_runs(run_a: Path, run_b: Path, metric: str = "uar") -> dict[str, Any]:
+@dataclass(frozen=True)
+class FoldScores:
+    fold: str
+    a: float
+    b: float
+
+
+@dataclass(frozen=True)
+class RunComparison:
+    """`serkit runs compare`: two runs' scores per fold on the same test utterances, and the test."""
+
+    run_a: str
+    run_b: str
+    metric: str
+    protocol: str
+    folds: list[FoldScores]
+    mean_a: float
+    mean_b: float
+    comparison: stats.Comparison
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["comparison"]["extra"] = dict(self.comparison.extra)
+        return data
+
+
+def compare_runs(run_a: Path, run_b: Path, metric: str = "uar") -> RunComparison:
     """Per-fold scores of two runs on the same test utterances and the test their design calls for."""
     a, b = Predictions.read(run_a), Predictions.read(run_b)
     folds_a, folds_b = a.folds(), b.folds()
@@ -257,23 +277,23 @@ def compare_runs(run_a: Path, run_b: Path, metric: str = "uar") -> dict[str, Any
         if sorted(r["file"] for r in rows) != sorted(r["file"] for r in folds_b[fold]):
             raise SerkitError(
                 f"{run_a} and {run_b} tested different utterances in fold {fold}; comparing them would mean nothing "
-                "(rerun one with --split <other run>/split.json)"
+                f"(rerun one with --split <other run>/{SPLIT})"
             )
-    scores = {fold: (fold_scores(folds_a[fold], metric), fold_scores(folds_b[fold], metric)) for fold in folds_a}
-    per_fold = [{"fold": fold, "a": score_a, "b": score_b} for fold, (score_a, score_b) in scores.items()]
-    differences = [score_b - score_a for score_a, score_b in scores.values()]
-    design = design_of(folds_a)
-    comparison = _test(design, differences, a, b, folds_a, folds_b)
-    return {
-        "run_a": str(run_a),
-        "run_b": str(run_b),
-        "metric": metric,
-        "protocol": a.protocol,
-        "folds": per_fold,
-        "mean_a": float(np.mean([score_a for score_a, _ in scores.values()])),
-        "mean_b": float(np.mean([score_b for _, score_b in scores.values()])),
-        "comparison": comparison.__dict__ | {"extra": dict(comparison.extra)},
-    }
+    scores = [
+        FoldScores(fold, fold_scores(folds_a[fold], metric), fold_scores(folds_b[fold], metric)) for fold in folds_a
+    ]
+    differences = [score.b - score.a for score in scores]
+    comparison = _test(design_of(folds_a), differences, a, b, folds_a, folds_b)
+    return RunComparison(
+        run_a=str(run_a),
+        run_b=str(run_b),
+        metric=metric,
+        protocol=a.protocol,
+        folds=scores,
+        mean_a=float(np.mean([score.a for score in scores])),
+        mean_b=float(np.mean([score.b for score in scores])),
+        comparison=comparison,
+    )
 
 
 def _test(

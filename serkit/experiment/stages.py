@@ -1,7 +1,10 @@
 """The stages of a run: scan → split → features → per-fold training. Outputs are in :mod:`.outputs`.
 
 Each stage is a function of a :class:`Context` (the recipe, the run folder, how to name a
-failing plugin, how to report) and typed records; none touches the terminal directly.
+failing plugin, how to report, who observes epochs) and typed records, and returns what it makes:
+:func:`scan` a :class:`Corpus`, :func:`split` the folds and their warnings, :func:`features` a
+:class:`FeatureSet`, :func:`train_fold` a :class:`FoldResult`. None changes the context, and none
+touches the terminal directly.
 """
 
 from __future__ import annotations
@@ -12,14 +15,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
 from serkit.core.components import Component
 from serkit.core.errors import SerkitError
 from serkit.core.faults import crash_point, failing_fold
-from serkit.core.fileio import write_atomic, write_json
+from serkit.core.fileio import JSONObject
 from serkit.core.guard import guarded
 from serkit.core.learner import Features, FitContext, FitOutcome, Learner, Transform
 from serkit.core.recipe import Recipe
@@ -29,12 +32,13 @@ from serkit.data.cache import ArrayCache, cache_folder, file_digest
 from serkit.data.cachestore import cache_lock, record_use
 from serkit.data.normalise import GroupNormalised, fit_groups, fit_normaliser
 from serkit.data.pipeline import Item, Pipeline, compute_features
-from serkit.data.split import FoldPlan, split_to_json
+from serkit.data.split import FoldPlan, SplitFile
 from serkit.data.store import FeatureStore
 from serkit.experiment.metrics import evaluate
 from serkit.experiment.planning import plan_run, reload_plan
 from serkit.experiment.records import Corpus, FoldResult, FoldSizes
 from serkit.experiment.reporter import Reporter, log
+from serkit.experiment.runfolder import RunFolder
 
 T = TypeVar("T")
 
@@ -54,23 +58,26 @@ class StageTimer:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
 
 
-@dataclass
+#: Called after every epoch of every fold with the fold and the epoch's row (a search reports it).
+EpochObserver = Callable[[FoldPlan, dict[str, float]], None]
+
+
+@dataclass(frozen=True)
 class Context:
-    """What every stage of one run needs."""
+    """What every stage of one run needs; the stages read it and never change it."""
 
     recipe: Recipe
-    run_dir: Path
+    run: RunFolder
     registry: Registry
     reporter: Reporter
     timer: StageTimer = field(default_factory=StageTimer)
-    #: Which cache and pipeline record the run's features are in (environment.json keeps it).
-    cache_record: dict[str, str] = field(default_factory=dict)
-    #: The content digest of each utterance's file, once the feature stage has hashed them.
-    file_hashes: list[str] = field(default_factory=list)
-    #: Called after every epoch of every fold with the fold and the epoch's row (tuning, tracking).
-    on_epoch: Callable[[FoldPlan, dict[str, float]], None] | None = None
     #: How the trainings are executed (environment.json keeps it).
-    execution: dict[str, Any] = field(default_factory=dict)
+    execution: JSONObject = field(default_factory=dict)
+    on_epoch: EpochObserver | None = None
+
+    @property
+    def run_dir(self) -> Path:
+        return self.run.path
 
     def guarded(self, component: Component, action: Callable[[], T], doing: str = "") -> T:
         """Run plugin code, naming the component and its distribution if it fails."""
@@ -122,9 +129,11 @@ def scan(ctx: Context) -> Corpus:
     return Corpus(readable, labels, notes)
 
 
-def split(ctx: Context, corpus: Corpus, split_file: str | None = None) -> list[FoldPlan]:
-    """Plan the folds (or reload a saved split) and write split.json; warnings join the corpus notes."""
+def split(ctx: Context, corpus: Corpus, split_file: Path | None = None) -> tuple[list[FoldPlan], list[str]]:
+    """Plan the folds (or reload a saved split), write split.json, and return the folds and the
+    protocol's warnings (for the report's notes)."""
     recipe = ctx.recipe
+    warnings: list[str] = []
     if split_file:
         plans = reload_plan(recipe, corpus.utterances, split_file)
         ctx.reporter.say(f"  split: reused {split_file}")
@@ -132,12 +141,30 @@ def split(ctx: Context, corpus: Corpus, split_file: str | None = None) -> list[F
         plans, warnings = plan_run(recipe, corpus.utterances, ctx.registry.culprit(recipe.protocol))
         for warning in warnings:
             ctx.reporter.say(f"  protocol warning: {warning}", "yellow")
-        corpus.notes.extend(warnings)
     description = recipe.protocol.describe(corpus.utterances)
-    write_json(
-        ctx.run_dir / "split.json", split_to_json(plans, corpus.utterances, recipe.dataset.location(), description)
-    )
-    return plans
+    ctx.run.write_split(SplitFile.of(plans, corpus.utterances, recipe.dataset.location(), description))
+    return plans, warnings
+
+
+@dataclass
+class FeatureSet:
+    """What the feature stage made: the store training reads (closed by the caller), each file's
+    content digest, where the cache and its pipeline record are, and notes for the report."""
+
+    store: FeatureStore
+    hashes: list[str]
+    #: The cache folder and pipeline id (environment.json keeps them).
+    cache: dict[str, str]
+    notes: list[str]
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> FeatureSet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 #: Computes missing cache entries before the feature stage reads them (the Ray executor spreads them
@@ -154,7 +181,7 @@ def features(
     workers: int = 0,
     precompute: Precompute | None = None,
     store_folder: Path | None = None,
-) -> FeatureStore:
+) -> FeatureSet:
     """Features of every original and every augmented training copy any fold needs: cached, and
     written to a store on disk that training reads a batch at a time (the caller closes it).
     ``hashes`` (the files' digests) are computed when not given; ``workers`` overrides run.workers;
@@ -171,7 +198,6 @@ def features(
     if hashes is None:
         with ctx.timer("hash files"):
             hashes = [file_digest(p) for p in paths]
-    ctx.file_hashes = hashes
     ordered = sorted(items, key=_item_order)
     if precompute is not None:
         with ctx.timer("features"):
@@ -200,10 +226,18 @@ def features(
             raise
     for note in found:
         ctx.reporter.say(f"  features: {note}", "yellow")
-    corpus.notes.extend(found)
-    ctx.cache_record.update(dir=str(root), pipeline=pipeline.id)
     ctx.reporter.say(f"  features: {len(items)} items ({len(items) - len(utterances)} augmented), cache {root}")
-    return store
+    return FeatureSet(store, hashes, {"dir": str(root), "pipeline": pipeline.id}, found)
+
+
+def fold_parts(plan: FoldPlan, copies: int, *, test: bool = True) -> dict[str, list[Item]]:
+    """A fold's parts as feature items: fit (the originals and ``copies`` augmented copies of each),
+    validation and test (originals only; no test part with ``test=False``)."""
+    return {
+        "fit": plan.training_items(copies),
+        "validation": [(i, None) for i in plan.validation],
+        "test": [(i, None) for i in plan.test] if test else [],
+    }
 
 
 def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus, *, test: bool = True) -> FoldResult:
@@ -214,18 +248,14 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
     from serkit.experiment.train import seed_everything
 
     recipe, say = ctx.recipe, ctx.reporter.say
-    folder = ctx.run_dir / "folds" / plan.id
+    folder = ctx.run.fold(plan.id)
     earlier = finished_fold(ctx, plan, corpus)
     if earlier is not None:
         return earlier
     failing_fold(plan.id)
     labels = corpus.labels
     n_aug = len(recipe.augment)
-    parts: dict[str, list[Item]] = {
-        "fit": plan.training_items(n_aug),
-        "validation": [(i, None) for i in plan.validation],
-        "test": [(i, None) for i in plan.test] if test else [],
-    }
+    parts = fold_parts(plan, n_aug, test=test)
     x, y, normaliser, transform = normalised_parts(ctx, store, corpus, parts)
 
     seed_everything(plan.seed)  # initial weights (and any dropout) follow the fold's seed alone
@@ -250,7 +280,15 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
             )
             task.update(completed=int(row["epoch"]), info=info)
 
-        context = FitContext(recipe.train, recipe.run.device, plan.seed, folder / "checkpoint.pt", on_epoch, transform)
+        context = FitContext(
+            recipe.train,
+            recipe.run.device,
+            plan.seed,
+            folder.checkpoint,
+            on_epoch,
+            transform,
+            epoch_weights=folder.epoch,
+        )
         outcome = ctx.guarded(
             model, lambda: learner.fit(x["fit"], y["fit"], x["validation"], y["validation"], context), " in training"
         )
@@ -267,9 +305,7 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
         with ctx.timer("evaluate"):
             probabilities = learner.predict_proba(x["test"], transform)
             metrics = evaluate(y["test"], probabilities.argmax(1), labels)
-    weights = learner.dumps()
-    model_file = f"model{learner.suffix}"
-    write_atomic(folder / model_file, lambda out: out.write(weights), binary=True)
+    model_file = folder.write_weights(learner.suffix, learner.dumps()).name
     fold = FoldResult(
         id=plan.id,
         name=plan.name,
@@ -291,7 +327,7 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
         method=method,
     )
     if test:
-        write_json(folder / "result.json", fold.to_json())  # written last: its presence marks the fold done
+        folder.write_result(fold)  # written last: its presence marks the fold done
     return fold
 
 
@@ -303,7 +339,7 @@ def _refit(
     parts: dict[str, list[Item]],
     outcome: FitOutcome,
     shape: tuple[int, ...],
-) -> tuple[Learner, dict[str, Features], dict[str, Any], Transform | None, str]:
+) -> tuple[Learner, dict[str, Features], JSONObject, Transform | None, str]:
     """train.refit: a new model trained on the fit and validation parts together for the epoch count
     validation chose (no early stopping, the last epoch kept), normalised by that whole part."""
     from serkit.experiment.learners import make_learner
@@ -316,7 +352,7 @@ def _refit(
     seed_everything(plan.seed)
     learner = ctx.guarded(recipe.model, lambda: make_learner(recipe.model, shape, len(corpus.labels), plan.seed))
     settings = replace(recipe.train, max_epochs=epochs, patience=epochs + 1, keep_epoch_weights=False)
-    checkpoint = ctx.run_dir / "folds" / plan.id / "refit-checkpoint.pt"
+    checkpoint = ctx.run.fold(plan.id).refit_checkpoint
     context = FitContext(
         settings, recipe.run.device, plan.seed, checkpoint, _log_epoch, transform, keep_last_epoch=True
     )
@@ -335,11 +371,11 @@ def _refit(
 
 def finished_fold(ctx: Context, plan: FoldPlan, corpus: Corpus) -> FoldResult | None:
     """The fold's result from an earlier attempt, if it finished and its model loads (said either way)."""
-    folder = ctx.run_dir / "folds" / plan.id
-    if not (folder / "result.json").is_file():
+    folder = ctx.run.fold(plan.id)
+    if not folder.is_finished():
         return None
-    earlier = FoldResult.read(folder / "result.json")
-    damage = _model_damage(ctx, earlier, folder, len(corpus.labels))
+    earlier = folder.read_result()
+    damage = _model_damage(ctx, earlier, folder.model(earlier), len(corpus.labels))
     if not damage:
         ctx.reporter.say(f"  fold {plan.id}: finished in an earlier attempt, reusing its result")
         return earlier
@@ -347,11 +383,10 @@ def finished_fold(ctx: Context, plan: FoldPlan, corpus: Corpus) -> FoldResult | 
     return None
 
 
-def _model_damage(ctx: Context, fold: FoldResult, folder: Path, n_classes: int) -> str:
-    """Why a finished fold's saved model cannot be used (it must load), or "" when it can."""
+def _model_damage(ctx: Context, fold: FoldResult, path: Path, n_classes: int) -> str:
+    """Why a finished fold's saved model (at ``path``) cannot be used (it must load), or "" when it can."""
     from serkit.experiment.learners import make_learner
 
-    path = folder / fold.model_file
     try:
         learner = make_learner(ctx.recipe.model, tuple(fold.input_shape), n_classes, fold.seed)
         learner.loads(path.read_bytes())
@@ -362,7 +397,7 @@ def _model_damage(ctx: Context, fold: FoldResult, folder: Path, n_classes: int) 
 
 def normalised_parts(
     ctx: Context, store: FeatureStore, corpus: Corpus, parts: dict[str, list[Item]]
-) -> tuple[dict[str, Features], dict[str, np.ndarray], dict[str, Any], Transform | None]:
+) -> tuple[dict[str, Features], dict[str, np.ndarray], JSONObject, Transform | None]:
     """Each part's rows and targets, and the normalisation: one fitted on the fit part and applied to
     every batch (returned as the transform), or, per speaker, each part's rows wrapped so that every
     speaker is normalised by the statistics of its own original utterances in that part."""
@@ -374,7 +409,7 @@ def normalised_parts(
     if not (settings.method == "zscore" and settings.scope == "speaker"):
         normaliser = fit_normaliser(settings.method, settings.scope, x["fit"], shape)
         return x, y, normaliser.to_dict(), normaliser
-    fitted = {}
+    fitted: JSONObject = {}
     for name, items in parts.items():
         speakers = [utterances[i].speaker for i, _ in items]
         stats = fit_groups(x[name], speakers, [copy is None for _, copy in items], shape)

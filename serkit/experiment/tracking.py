@@ -18,19 +18,17 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from serkit.core.fileio import write_json
 from serkit.core.version import __version__
 from serkit.experiment.records import FoldResult, RunSummary
 from serkit.experiment.reporter import Reporter, log
+from serkit.experiment.runfolder import RunFolder, TrackingState
 from serkit.experiment.runs import flatten
 
 T = TypeVar("T")
-STATE_FILE = "mlflow.json"
-#: Files an MLflow run does not need a copy of (resume state, large and rewritten every epoch).
-SKIP_ARTEFACTS = ("checkpoint.pt",)
 
 
 def default_uri(output: str) -> str:
@@ -97,15 +95,15 @@ class Tracker:
 
         def action() -> str:
             client = self._connect()
-            saved = _read_state(folder)
-            if saved and saved.get("uri") == self.uri:
-                run_id = str(saved["run_id"])
+            saved = RunFolder(folder).read_tracking_state()
+            if saved and saved.uri == self.uri:
+                run_id = saved.run_id
                 client.update_run(run_id, status="RUNNING")
                 client.set_tag(run_id, "serkit.resumed", "true")
                 return run_id
             all_tags = dict(tags) | ({"mlflow.parentRunId": parent} if parent else {})
             run = client.create_run(self._experiment_id, tags=all_tags, run_name=name)
-            write_json(folder / STATE_FILE, {"uri": self.uri, "run_id": run.info.run_id, "experiment": self.experiment})
+            RunFolder(folder).write_tracking_state(TrackingState(self.uri, str(run.info.run_id), self.experiment))
             return str(run.info.run_id)
 
         return self._call("start a run", action)
@@ -169,10 +167,9 @@ class Tracker:
                 for key, spread in summary.mean.items():
                     values[f"test_{key}_mean"], values[f"test_{key}_sd"] = spread["mean"], spread["sd"]
                 client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in values.items()])
-            for path in files if files is not None else sorted(folder.rglob("*")):
-                if path.is_file() and path.name not in SKIP_ARTEFACTS and path.name != STATE_FILE:
-                    parent = path.parent.relative_to(folder).as_posix()
-                    client.log_artifact(run_id, str(path), None if parent == "." else parent)
+            for path in files if files is not None else RunFolder(folder).artefacts():
+                parent = path.parent.relative_to(folder).as_posix()
+                client.log_artifact(run_id, str(path), None if parent == "." else parent)
             client.set_terminated(run_id, status=status)
 
         self._call("finish the run", action)
@@ -200,14 +197,6 @@ def git_commit(folder: Path | None = None) -> str:
     except (OSError, subprocess.SubprocessError):
         return ""
     return done.stdout.strip() if done.returncode == 0 else ""
-
-
-def _read_state(folder: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and "run_id" in data else None
 
 
 def _artefact_root(uri: str) -> str | None:
@@ -241,12 +230,13 @@ class Tracking:
         run_id = self.run_ids.get(folder)
         if self.tracker is None or run_id is None or not self.tracker.enabled:
             return
-        state = _read_state(folder) or {}
-        if fold.id in state.get("folds", []):
+        run = RunFolder(folder)
+        state = run.read_tracking_state()
+        if state is not None and fold.id in state.folds:
             return
         self.tracker.fold(run_id, fold)
-        if self.tracker.enabled:
-            write_json(folder / STATE_FILE, state | {"folds": [*state.get("folds", []), fold.id]})
+        if self.tracker.enabled and state is not None:
+            run.write_tracking_state(replace(state, folds=[*state.folds, fold.id]))
 
     def finished(self, folder: Path, summary: RunSummary) -> None:
         if self.tracker is not None:

@@ -159,8 +159,10 @@ class Trainer:
         seed: int,
         checkpoint: Path | None = None,
         keep_last_epoch: bool = False,
+        epoch_weights: Callable[[int], Path] | None = None,
     ) -> None:
         self.settings = settings
+        self.epoch_weights = epoch_weights
         self.keep_last_epoch = keep_last_epoch
         self.device = device
         self.seed = seed
@@ -326,11 +328,11 @@ class Trainer:
         return torch.softmax(self.logits(model, x, transform), dim=1).cpu().numpy()
 
     def _keep_epoch(self, model: nn.Module, epoch: int) -> None:
-        """With train.keep_epoch_weights, this epoch's weights beside the checkpoint (for serkit audit)."""
-        if not self.settings.keep_epoch_weights or self.checkpoint is None:
+        """With train.keep_epoch_weights, this epoch's weights where the run keeps them (for serkit audit)."""
+        if not self.settings.keep_epoch_weights or self.epoch_weights is None:
             return
         data = state_dict_bytes(model)
-        write_atomic(self.checkpoint.parent / "epochs" / f"{epoch:03d}.pt", lambda out: out.write(data), binary=True)
+        write_atomic(self.epoch_weights(epoch), lambda out: out.write(data), binary=True)
 
     def _save(self, model: nn.Module, optimizer: torch.optim.Optimizer, state: _State) -> None:
         if self.checkpoint is None:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,9 @@ from serkit.core.recipe import Recipe, check_run_name, load_recipe, read_toml
 from serkit.core.registry import Registry, get_registry
 from serkit.core.suggest import did_you_mean
 from serkit.data.cache import cache_folder
+from serkit.data.split import FoldPlan
 from serkit.experiment.reporter import Reporter
+from serkit.experiment.runfolder import BEST_RECIPE, RunFolder, SearchFolder
 
 TUNE_KEYS = (
     "name",
@@ -177,7 +179,7 @@ def load_search(path: str | Path, overrides: list[str], registry: Registry) -> S
             raise SerkitError(f"{where}: {key}: unknown table{did_you_mean(key, ('tune', 'space'))} (tune, space)")
     head = raw.get("tune")
     if not isinstance(head, dict) or "base" not in head:
-        raise SerkitError(f'{where}: needs a [tune] table with base = "recipe.toml"')
+        raise SerkitError(f'{where}: needs a [tune] table with base = "paper.toml" (the recipe whose keys it searches)')
     for key in head:
         if key not in TUNE_KEYS:
             raise SerkitError(f"{where}: tune.{key}: unknown key{did_you_mean(key, TUNE_KEYS)}")
@@ -242,6 +244,7 @@ def run_search(path: str, overrides: list[str], reporter: Reporter | None = None
     probe_address(search.recipe.ray.address)  # before the search folder exists
     output = search.output
     output.mkdir(parents=True, exist_ok=True)
+    folder = SearchFolder(output)
     base = search.recipe
     reporter.say(
         f"tune '{search.name}': {search.trials} trial(s) over {', '.join(d.key for d in search.space)}; "
@@ -255,29 +258,31 @@ def run_search(path: str, overrides: list[str], reporter: Reporter | None = None
         _warm_cache(search, registry, reporter, executor)
         grid = _tune(search, registry, executor.threads)
     trials = _trials(search, grid)
-    complete = [t for t in trials if t["status"] == "complete"]
+    complete = [t for t in trials if t.status == "complete"]
     if not complete:
-        failed = [t for t in trials if t["status"] == "failed"]
-        why = f" ({len(failed)} failed; trial {failed[0]['trial']}: {failed[0]['error']})" if failed else ""
-        raise SerkitError(f"tune '{search.name}': no trial finished all its folds{why}; see {output / 'trials'}")
+        failed = [t for t in trials if t.status == "failed"]
+        why = f" ({len(failed)} failed; trial {failed[0].trial}: {failed[0].error})" if failed else ""
+        raise SerkitError(f"tune '{search.name}': no trial finished all its folds{why}; see {folder.trials_folder}")
     sign = 1 if search.mode == "max" else -1
-    best = max(complete, key=lambda t: sign * t["score"])
-    best_recipe = search.trial_recipe(best["config"], registry)
+    best = max(complete, key=lambda t: sign * t.score)
+    best_recipe = search.trial_recipe(best.config, registry)
     best_recipe = replace(best_recipe, run=replace(best_recipe.run, name=f"{search.name}-best"))
-    write_text(output / "best.toml", best_recipe.to_toml())
+    write_text(folder.best_recipe, best_recipe.to_toml())
     seconds = time.perf_counter() - started
-    write_json(output / "trials.json", {"metric": search.metric, "mode": search.mode, "trials": trials})
+    trials_record = {"metric": search.metric, "mode": search.mode, "trials": [asdict(t) for t in trials]}
+    write_json(folder.trials, trials_record)
     reporter.say(
-        f"best trial {best['trial']}: mean {search.metric} {best['score']:.4f} over {best['folds']} fold(s) "
-        f"({', '.join(f'{k}={v!r}' for k, v in best['config'].items())}); running it once, now scoring the test parts",
+        f"best trial {best.trial}: mean {search.metric} {best.score:.4f} over {best.folds} fold(s) "
+        f"({', '.join(f'{k}={v!r}' for k, v in best.config.items())}); running it once, now scoring the test parts",
         "bold",
     )
     from serkit.experiment.runner import execute, new_run_dir
 
     final_dir = new_run_dir(str(output), best_recipe.run.name)
     summary = execute(best_recipe, final_dir, registry=registry, reporter=reporter)
-    write_text(output / "tune.md", _report(search, trials, best, final_dir, summary.metrics, summary.protocol, seconds))
-    reporter.say(f"search report: {output / 'tune.md'}; best recipe: {output / 'best.toml'}")
+    report = _report(search, trials, best, final_dir, summary.metrics, summary.protocol, seconds)
+    write_text(folder.report, report)
+    reporter.say(f"search report: {folder.report}; best recipe: {folder.best_recipe}")
     return output
 
 
@@ -286,13 +291,12 @@ def _warm_cache(search: Search, registry: Registry, reporter: Reporter, executor
     values change no feature setting then only read the cache)."""
     from serkit.experiment import stages
 
-    folder = search.output / "features"
-    folder.mkdir(parents=True, exist_ok=True)
-    write_text(folder / "recipe.toml", search.recipe.to_toml())
-    ctx = stages.Context(search.recipe, folder, registry, reporter)
+    run = SearchFolder(search.output).features
+    run.write_recipe(search.recipe.to_toml())
+    ctx = stages.Context(search.recipe, run, registry, reporter)
     corpus = stages.scan(ctx)
-    plans = stages.split(ctx, corpus)
-    stages.features(ctx, corpus, plans, precompute=executor.precompute(folder)).close()
+    plans, _ = stages.split(ctx, corpus)
+    stages.features(ctx, corpus, plans, precompute=executor.precompute(run)).close()
 
 
 def _import_optuna() -> Any:
@@ -374,12 +378,12 @@ def _trainable(search: Search, threads: int) -> Any:
 
         context = tune.get_context()
         with torch_threads(threads):
-            validation_run(search, config, search.output / "trials" / context.get_trial_id(), tune.report)
+            validation_run(search, config, SearchFolder(search.output).trial(context.get_trial_id()), tune.report)
 
     return trial
 
 
-def validation_run(search: Search, config: dict[str, Any], run_dir: Path, report: Any) -> dict[str, Any]:
+def validation_run(search: Search, config: dict[str, Any], run: RunFolder, report: Any) -> dict[str, Any]:
     """One trial: every fold trained with its validation part, the test parts untouched; reports each
     epoch's metric (``step`` = fold index x max_epochs + epoch) and, last, the mean over folds."""
     from serkit.experiment import stages
@@ -388,25 +392,25 @@ def validation_run(search: Search, config: dict[str, Any], run_dir: Path, report
 
     registry = get_registry()
     recipe = search.trial_recipe(config, registry)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_text(run_dir / "recipe.toml", recipe.to_toml())
-    write_json(run_dir / "trial.json", {"config": config, "status": "running"})
+    record = SearchFolder(search.output).trial_record(run.name)
+    run.write_recipe(recipe.to_toml())
+    write_json(record, {"config": config, "status": "running"})
     max_epochs = recipe.train.max_epochs
-    with logging_to(run_dir / "run.log"):
-        ctx = stages.Context(recipe, run_dir, registry, Reporter())
-        corpus = stages.scan(ctx)
-        plans = stages.split(ctx, corpus)
-        index = {plan.id: k for k, plan in enumerate(plans)}
+    with logging_to(run.log):
+        index: dict[str, int] = {}
 
-        def on_epoch(plan: Any, row: dict[str, float]) -> None:
+        def on_epoch(plan: FoldPlan, row: dict[str, float]) -> None:
             step = index[plan.id] * max_epochs + int(row["epoch"])
             report({"step": step, "score": row[search.metric], "fold": plan.id, "complete": False})
 
-        ctx.on_epoch = on_epoch
+        ctx = stages.Context(recipe, run, registry, Reporter(), on_epoch=on_epoch)
+        corpus = stages.scan(ctx)
+        plans, _ = stages.split(ctx, corpus)
+        index.update({plan.id: k for k, plan in enumerate(plans)})
         scores = []
-        with stages.features(ctx, corpus, plans, workers=1) as store:
+        with stages.features(ctx, corpus, plans, workers=1) as made:
             for plan in plans:
-                fold = stages.train_fold(ctx, plan, store, corpus, test=False)
+                fold = stages.train_fold(ctx, plan, made.store, corpus, test=False)
                 scores.append(fold.history[fold.best_epoch - 1][search.metric])
         result = {
             "config": config,
@@ -415,12 +419,27 @@ def validation_run(search: Search, config: dict[str, Any], run_dir: Path, report
             "folds": {plan.id: score for plan, score in zip(plans, scores, strict=True)},
             "score": sum(scores) / len(scores),
         }
-        write_json(run_dir / "trial.json", result)
+        write_json(record, result)
     report({"step": len(plans) * max_epochs + 1, "score": result["score"], "complete": True, "folds": len(plans)})
     return result
 
 
-def _trials(search: Search, grid: Any) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Trial:
+    """One trial of a search, as trials.json and the report give it."""
+
+    trial: str
+    config: dict[str, Any]
+    #: complete, stopped early (by the scheduler) or failed.
+    status: str
+    #: The mean over folds of the searched metric (complete), its last value (stopped early), or NaN.
+    score: float
+    steps: int
+    folds: int
+    error: str
+
+
+def _trials(search: Search, grid: Any) -> list[Trial]:
     """Every trial: its values, whether it finished (or was stopped early, or failed), its score."""
     trials = []
     for result in grid:
@@ -433,21 +452,21 @@ def _trials(search: Search, grid: Any) -> list[dict[str, Any]]:
             status, score = "complete", float(metrics["score"])
         else:
             status, score = "stopped early", float(metrics.get("score", math.nan))
-        saved = search.output / "trials" / str(trial_id) / "trial.json"
+        saved = SearchFolder(search.output).trial_record(str(trial_id))
         if status != "complete" and saved.is_file():
             write_json(
                 saved, {"config": config, "status": status, "last_score": score, "steps": metrics.get("step", 0)}
             )
         trials.append(
-            {
-                "trial": trial_id,
-                "config": config,
-                "status": status,
-                "score": score,
-                "steps": int(metrics.get("step", 0)),
-                "folds": int(metrics.get("folds", 0)) if status == "complete" else 0,
-                "error": _failure(result.error) if result.error is not None else "",
-            }
+            Trial(
+                trial=str(trial_id),
+                config=config,
+                status=status,
+                score=score,
+                steps=int(metrics.get("step", 0)),
+                folds=int(metrics.get("folds", 0)) if status == "complete" else 0,
+                error=_failure(result.error) if result.error is not None else "",
+            )
         )
     return trials
 
@@ -467,8 +486,8 @@ def _value(value: Any) -> str:
 
 def _report(
     search: Search,
-    trials: list[dict[str, Any]],
-    best: dict[str, Any],
+    trials: list[Trial],
+    best: Trial,
     final_dir: Path,
     metrics: dict[str, Any],
     protocol: str,
@@ -478,14 +497,9 @@ def _report(
 
     keys = [d.key for d in search.space]
     sign = 1 if search.mode == "max" else -1
-    ordered = sorted(
-        trials, key=lambda t: (t["status"] != "complete", -sign * t["score"] if t["score"] == t["score"] else 0)
-    )
-    rows = [
-        [t["trial"], *[_value(t["config"][k]) for k in keys], t["status"], f"{t['score']:.4f}", str(t["steps"])]
-        for t in ordered
-    ]
-    stopped = sum(t["status"] == "stopped early" for t in trials)
+    ordered = sorted(trials, key=lambda t: (t.status != "complete", -sign * t.score if t.score == t.score else 0))
+    rows = [[t.trial, *[_value(t.config[k]) for k in keys], t.status, f"{t.score:.4f}", str(t.steps)] for t in ordered]
+    stopped = sum(t.status == "stopped early" for t in trials)
     lines = [
         f"# Search `{search.name}`",
         "",
@@ -502,7 +516,7 @@ def _report(
         "",
         "## The best recipe, run once",
         "",
-        f"Trial {best['trial']} (`best.toml`), run folder `{final_dir}`: accuracy "
+        f"Trial {best.trial} (`{BEST_RECIPE}`), run folder `{final_dir}`: accuracy "
         f"{100 * metrics['accuracy']:.2f} %, UAR {100 * metrics['uar']:.2f} % on the test parts.",
         "",
     ]

@@ -15,10 +15,8 @@ from serkit.core.version import __version__
 from serkit.data.normalise import ZScore
 
 if TYPE_CHECKING:
+    from serkit.experiment.runfolder import RunFolder
     from serkit.inference.predictor import Predictor
-
-#: Files of a run folder that an export must never overwrite.
-PROTECTED = ("recipe.toml", "model.json", "model.pt", "model.skops", "split.json", "metrics.json")
 
 
 def export_model(predictor: Predictor, fmt: str, out: str | Path | None = None) -> tuple[Path, Path]:
@@ -37,18 +35,20 @@ def export_model(predictor: Predictor, fmt: str, out: str | Path | None = None) 
             'cannot carry; export a run trained with normalise.scope = "band" or "global"'
         )
     wrapper = Exported(module, predictor.normaliser).eval()
-    example = torch.zeros(1, *predictor.info["input_shape"])
-    target = Path(out) if out else predictor.run_dir / ("model.onnx" if fmt == "onnx" else "model.torchscript.pt")
+    example = torch.zeros(1, *predictor.input_shape)
+    if fmt not in ("onnx", "torchscript"):
+        raise SerkitError(f"--format: unknown format '{fmt}' (onnx or torchscript)")
+    target = Path(out) if out else predictor.run.export_file(fmt)
     description = target.with_name(f"{target.name}.json")
     for path in (target, description):
-        if _belongs_to_the_run(path, predictor.run_dir):
+        if _belongs_to_the_run(path, predictor.run):
             raise SerkitError(f"--out: {path} would overwrite a file of the run folder; choose another name")
     require_writable(target.parent, "the folder to export into")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if fmt == "torchscript":
             torch.jit.trace(wrapper, example).save(str(target))
-        elif fmt == "onnx":
+        else:
             try:
                 import onnx  # noqa: F401
             except ImportError as exc:
@@ -62,8 +62,6 @@ def export_model(predictor: Predictor, fmt: str, out: str | Path | None = None) 
                 dynamo=False,
                 dynamic_axes={"features": {0: "batch"}, "probabilities": {0: "batch"}},
             )
-        else:
-            raise SerkitError(f"--format: unknown format '{fmt}' (onnx or torchscript)")
     recipe = predictor.recipe.to_dict()
     description.write_text(
         json.dumps(
@@ -72,7 +70,7 @@ def export_model(predictor: Predictor, fmt: str, out: str | Path | None = None) 
                 "model_file": target.name,
                 "input": {
                     "name": "features",
-                    "shape": ["batch", *predictor.info["input_shape"]],
+                    "shape": ["batch", *predictor.input_shape],
                     "dtype": "float32",
                     "normalised_inside": True,
                 },
@@ -80,7 +78,7 @@ def export_model(predictor: Predictor, fmt: str, out: str | Path | None = None) 
                 "preprocess": recipe["preprocess"],
                 "features": recipe["features"],
                 "window_seconds": predictor.window_seconds,
-                "normaliser": predictor.info["normaliser"],
+                "normaliser": predictor.card.normaliser,
                 "serkit_version": __version__,
                 "run": str(predictor.run_dir),
             },
@@ -92,11 +90,11 @@ def export_model(predictor: Predictor, fmt: str, out: str | Path | None = None) 
     return target, description
 
 
-def _belongs_to_the_run(path: Path, run_dir: Path) -> bool:
+def _belongs_to_the_run(path: Path, run: RunFolder) -> bool:
     """Whether writing ``path`` would replace a file another stage wrote into the run folder (an
     earlier export's own files may be replaced)."""
-    resolved, folder = path.resolve(), run_dir.resolve()
-    if resolved in {(folder / name).resolve() for name in PROTECTED}:
+    resolved, folder = path.resolve(), run.path.resolve()
+    if run.protects(resolved):
         return True
     if not resolved.is_relative_to(folder) or not resolved.exists():
         return False

@@ -14,7 +14,6 @@ as the training clips were.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,8 +29,8 @@ from serkit.data import audio
 from serkit.data.normalise import ZScore, saved_normaliser
 from serkit.data.pipeline import Pipeline, extract, preprocess
 from serkit.experiment.learners import run_learner
+from serkit.experiment.runfolder import ModelCard, RunFolder
 
-RUN_FILES = ("recipe.toml", "model.json")
 #: Recordings longer than this many training lengths get a window timeline.
 LONG = 2.0
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
@@ -89,38 +88,41 @@ class Prediction:
 class Predictor:
     """A trained model with the exact preprocessing, features and normalisation of its run."""
 
-    def __init__(self, run_dir: Path, recipe: InferenceRecipe, info: dict[str, Any], learner: Learner) -> None:
-        self.run_dir = run_dir
+    def __init__(self, run: RunFolder, recipe: InferenceRecipe, card: ModelCard, learner: Learner) -> None:
+        self.run = run
+        self.run_dir = run.path
         self.recipe = recipe
-        self.info = info
-        self.labels: list[str] = info["labels"]
+        #: model.json: labels, input shape, normaliser, which weights.
+        self.card = card
+        self.labels: list[str] = list(card.labels)
+        self.input_shape = tuple(card.input_shape)
         self.learner = learner
         #: Per-speaker runs: features are normalised by statistics of the speaker's own recordings,
         #: set by :meth:`fit_speaker` before predicting.
-        self.per_speaker = info["normaliser"].get("scope") == "speaker" and "speakers" in info["normaliser"]
-        self.normaliser: ZScore | None = None if self.per_speaker else saved_normaliser(info["normaliser"])
+        self.per_speaker = card.per_speaker
+        self.normaliser: ZScore | None = None if self.per_speaker else saved_normaliser(card.normaliser)
         self.pipeline = Pipeline(recipe.preprocess, [], recipe.features, recipe.run.seed)
         self.per_window = [p for p in recipe.preprocess if p.reapply_after_augment]
         self.whole = [p for p in recipe.preprocess if not p.reapply_after_augment]
         durations = [p.fixed_duration() for p in self.per_window]
         self.window_seconds = next((float(d) for d in durations if d is not None), None)
-        made_with = info.get("serkit_version")
+        made_with = card.serkit_version
         changed = [f"serkit {made_with}, used with {__version__}"] if made_with != __version__ else []
-        changed += _changed_components(run_dir, recipe)
+        changed += _changed_components(run, recipe)
         self.version_note = ("run made with " + "; ".join(changed)) if changed else ""
 
     @classmethod
     def load(cls, run_dir: str | Path) -> Predictor:
-        folder = Path(run_dir)
-        if not folder.is_dir():
-            raise SerkitError(f"{folder}: run folder does not exist")
-        missing = [name for name in RUN_FILES if not (folder / name).is_file()]
+        run = RunFolder(Path(run_dir))
+        if not run.path.is_dir():
+            raise SerkitError(f"{run}: run folder does not exist")
+        missing = run.missing(for_predicting=True)
         if missing:
-            raise SerkitError(f"{folder}: not a complete serkit run folder (missing {', '.join(missing)})")
-        info, recipe, learner = run_learner(folder)
-        weights = folder / str(info.get("weights_file", "model.pt"))
+            raise SerkitError(f"{run}: not a complete serkit run folder (missing {', '.join(missing)})")
+        card, recipe, learner = run_learner(run)
+        weights = run.weights_file(card.weights_file)
         if not weights.is_file():
-            raise SerkitError(f"{folder}: not a complete serkit run folder (missing {weights.name})")
+            raise SerkitError(f"{run}: not a complete serkit run folder (missing {weights.name})")
         try:
             learner.loads(weights.read_bytes())
         except Exception as exc:
@@ -128,7 +130,7 @@ class Predictor:
                 f"{weights}: cannot load the fitted model into {recipe.model.name} "
                 f"({type(exc).__name__}: {(str(exc).splitlines() or [''])[0]})"
             ) from exc
-        return cls(folder, recipe, info, learner)
+        return cls(run, recipe, card, learner)
 
     @property
     def model(self) -> torch.nn.Module:
@@ -228,7 +230,7 @@ class Predictor:
         piece, rate = preprocess(self.pipeline, source, chain, piece, rate)
         stored = self.recipe.features.storage_dtype()
         features = extract(self.pipeline, source, piece, rate).astype(stored)  # as stored in training
-        expected = tuple(self.info["input_shape"])
+        expected = self.input_shape
         if features.shape != expected:
             raise SerkitError(f"{source}: features of shape {features.shape}, but the model expects {expected}")
         return features
@@ -254,13 +256,13 @@ class Predictor:
         return export_model(self, fmt, out)
 
 
-def _changed_components(run_dir: Path, recipe: InferenceRecipe) -> list[str]:
+def _changed_components(run: RunFolder, recipe: InferenceRecipe) -> list[str]:
     """Inference components whose installed distribution differs from the one the run was trained with."""
     from serkit.core.registry import get_registry
 
     try:
-        recorded = json.loads((run_dir / "environment.json").read_text(encoding="utf-8"))["components"]
-    except (OSError, ValueError, KeyError, TypeError):
+        recorded = run.read_environment().components
+    except SerkitError:
         return []
     origins = get_registry().origins()
     changed = []
