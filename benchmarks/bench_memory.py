@@ -34,7 +34,7 @@ def child(items: int, path: str, epochs: int) -> dict[str, float]:
     from serkit.core.settings import TrainSettings
     from serkit.data.normalise import ZScore
     from serkit.data.store import FeatureStore
-    from serkit.experiment.train import Trainer
+    from serkit.learn.trainer import Trainer
 
     torch.set_num_threads(2)
     rng = np.random.default_rng(0)

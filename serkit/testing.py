@@ -326,7 +326,7 @@ def check_trains(component: Model, input_shape: tuple[int, ...], n_classes: int,
     import torch
 
     from serkit.core.settings import TrainSettings
-    from serkit.experiment.train import Trainer
+    from serkit.learn.trainer import Trainer
 
     who = f"model '{component.name}' on input {input_shape} in {precision}"
     rng = np.random.default_rng(0)

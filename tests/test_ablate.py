@@ -11,7 +11,7 @@ import pytest
 from serkit.cli import cli
 from serkit.core.errors import SerkitError
 from serkit.core.registry import get_registry
-from serkit.experiment.ablate import load_sweep
+from serkit.studies.ablate import load_sweep
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 

@@ -26,7 +26,7 @@ from serkit.core.learner import class_weights
 from serkit.core.settings import TrainSettings
 from serkit.data.normalise import GroupNormalised, ZScore, fit_groups
 from serkit.data.pipeline import Pipeline, stored
-from serkit.experiment.train import Trainer
+from serkit.learn.trainer import Trainer
 from serkit.testing import check_component, speech_like
 
 VECTOR_RUN = ("augment=[]", 'features={name = "five_spectral", n_mels = 64}')

@@ -16,8 +16,8 @@ import serkit.builtin.crnn as crnn
 from serkit import SerkitError
 from serkit.builtin.models import CRNN
 from serkit.core.registry import get_registry
-from serkit.experiment import train
-from serkit.experiment.train import Trainer, choose_device, choose_precision
+from serkit.learn import trainer as train
+from serkit.learn.trainer import Trainer, choose_device, choose_precision
 from serkit.testing import PRECISIONS, check_model, check_trains
 
 AUTOCAST = {"fp32": None, "bf16": torch.bfloat16}
@@ -169,7 +169,7 @@ def test_bf16_trains_on_cpus_without_native_bf16():
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_training_under_each_thread_count_restores_the_setting(threads):
-    from serkit.experiment.execution import torch_threads
+    from serkit.run.jobs import torch_threads
 
     before = torch.get_num_threads()
     with torch_threads(threads):

@@ -123,7 +123,7 @@ def test_execution_settings_never_rerun_a_finished_variant(tmp_path):
 
 
 def test_resume_changes_execution_settings_only(tmp_path):
-    from serkit.experiment.runner import resume_run
+    from serkit.run.runner import resume_run
 
     (tmp_path / "recipe.toml").write_text("")
     with pytest.raises(SerkitError, match=r"resume changes execution settings only, not train\.max_epochs"):
@@ -132,8 +132,8 @@ def test_resume_changes_execution_settings_only(tmp_path):
 
 def test_ray_missing_is_one_line(monkeypatch):
     from serkit.core.settings import RaySettings
-    from serkit.experiment.execution import create_executor
-    from serkit.experiment.reporter import Reporter
+    from serkit.run.executors import create_executor
+    from serkit.run.reporter import Reporter
 
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(SerkitError, match=r"needs Ray, which is not installed: pip install 'serkit\[ray\]'"):

@@ -22,7 +22,7 @@ from serkit.cli import cli
 from serkit.core.registry import get_registry, reset_plugin_manager
 from serkit.data.cache import ArrayCache, file_digest
 from serkit.data.pipeline import Pipeline, compute_features
-from serkit.experiment.reporter import ConsoleReporter
+from serkit.run.reporter import ConsoleReporter
 
 FAST = ("augment=[]", "train.max_epochs=1")
 

@@ -1,4 +1,4 @@
-"""The run folder has one owner: serkit/experiment/runfolder.py spells every file name of the
+"""The run folder has one owner: serkit/results/folder.py spells every file name of the
 folders serkit writes; every other module asks it for paths and typed documents. Stage functions
 and the RunFolder API take and return typed records, not free-form dictionaries."""
 
@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 
 from serkit.core.errors import SerkitError
-from serkit.experiment import runfolder
-from serkit.experiment.runfolder import Environment, ModelCard, RunFolder, find_runs
+from serkit.results import folder as runfolder
+from serkit.results.folder import Environment, ModelCard, RunFolder, find_runs
 
 PACKAGE = Path(__file__).resolve().parents[1] / "serkit"
-OWNER = PACKAGE / "experiment" / "runfolder.py"
+OWNER = PACKAGE / "results" / "folder.py"
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def _names() -> set[str]:
-    """Every file name runfolder.py declares (its module-level string constants with a suffix), and
+    """Every file name folder.py declares (its module-level string constants with a suffix), and
     its folder names."""
     names: set[str] = set()
     for node in ast.parse(OWNER.read_text(encoding="utf-8")).body:
@@ -81,7 +81,7 @@ def test_no_other_module_spells_a_run_folder_file_name():
     for path in sorted(PACKAGE.rglob("*.py")):
         if path != OWNER:
             offenders += _spellings(path, names)
-    assert not offenders, "run-folder names outside serkit/experiment/runfolder.py:\n" + "\n".join(offenders)
+    assert not offenders, "run-folder names outside serkit/results/folder.py:\n" + "\n".join(offenders)
 
 
 def test_the_scan_finds_a_spelled_name(tmp_path):
@@ -104,7 +104,7 @@ def test_the_scan_finds_a_spelled_name(tmp_path):
 
 
 #: The modules whose functions are stages or the RunFolder API.
-TYPED = [PACKAGE / "experiment" / "stages.py", OWNER]
+TYPED = [PACKAGE / "run" / "stages.py", OWNER]
 
 
 @pytest.mark.parametrize("path", TYPED, ids=lambda p: p.name)
@@ -170,11 +170,11 @@ def test_a_damaged_model_card_is_named(tmp_path, content, says):
 
 
 def test_the_layout_module_reads_only_what_it_owns():
-    """runfolder.py is below the stages: it imports no stage, runner, CLI or inference module."""
+    """folder.py is below the stages: it imports no running, study, CLI or inference module."""
     imported = {
         node.module
         for node in ast.walk(ast.parse(OWNER.read_text(encoding="utf-8")))
         if isinstance(node, ast.ImportFrom) and node.module
     }
-    assert not {m for m in imported if m.startswith(("serkit.experiment.stages", "serkit.cli", "serkit.inference"))}
+    assert not {m for m in imported if m.startswith(("serkit.run.stages", "serkit.cli", "serkit.inference"))}
     assert runfolder.RunFolder.__dataclass_params__.frozen  # type: ignore[attr-defined]

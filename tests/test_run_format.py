@@ -21,7 +21,7 @@ from serkit.core.errors import SerkitError
 from serkit.core.params import validate_params
 from serkit.core.registry import get_plugin_manager
 from serkit.core.version import RUN_FORMAT
-from serkit.experiment.runfolder import RunFolder
+from serkit.results.folder import RunFolder
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FIXTURE = FIXTURES / "run-format-0"

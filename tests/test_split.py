@@ -70,7 +70,7 @@ def test_a_reused_split_keeps_its_seeds(emodb, tmp_path):
     get the recipe's seed for their repeat, not 0."""
     from serkit.core.recipe import build_recipe
     from serkit.core.registry import get_registry
-    from serkit.experiment.planning import plan_run, reload_plan
+    from serkit.run.planning import plan_run, reload_plan
 
     raw = {
         "run": {"seed": 5, "repeats": 2},

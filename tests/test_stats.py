@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from serkit.cli import cli
-from serkit.experiment import stats
-from serkit.experiment.records import RunSummary
-from serkit.experiment.runs import compare_runs
+from serkit.results import stats
+from serkit.results.records import RunSummary
+from serkit.results.runs import compare_runs
 
 
 def test_corrected_resampled_t_matches_the_hand_computed_answer():

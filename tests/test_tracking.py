@@ -132,7 +132,7 @@ def test_a_store_that_cannot_be_written_is_one_warning_at_once(cli_runner, tmp_p
     ],
 )
 def test_only_local_stores_are_probed_for_writing(uri, folder):
-    from serkit.experiment.tracking import _local_store_folder
+    from serkit.run.tracking import _local_store_folder
 
     found = _local_store_folder(uri)
     assert (str(found) if found else None) == folder

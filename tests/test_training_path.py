@@ -13,7 +13,7 @@ from serkit.builtin.models import CRNN
 from serkit.core.settings import TrainSettings
 from serkit.data.normalise import ZScore
 from serkit.data.store import FeatureStore
-from serkit.experiment.train import Trainer, keep_freed_memory
+from serkit.learn.trainer import Trainer, keep_freed_memory
 
 SHAPE = (1, 16, 24)
 

@@ -84,14 +84,14 @@ def test_a_small_search_stops_poor_trials_and_runs_the_best_once(tmp_path):
 
 
 def test_a_test_metric_can_never_select(tmp_path):
-    from serkit.experiment.tune import load_search
+    from serkit.studies.tune import load_search
 
     with pytest.raises(SerkitError, match="a test metric can never select"):
         load_search(write_search(tmp_path, tmp_path, metric="test_uar"), [], get_registry())
 
 
 def test_every_value_of_the_space_is_checked_before_any_trial(tmp_path):
-    from serkit.experiment.tune import load_search
+    from serkit.studies.tune import load_search
 
     path = write_search(tmp_path, tmp_path)
     path.write_text(path.read_text().replace("choice = [8, 16]", 'choice = [8, "wide"]'))
@@ -100,7 +100,7 @@ def test_every_value_of_the_space_is_checked_before_any_trial(tmp_path):
 
 
 def test_the_shipped_search_file_validates():
-    from serkit.experiment.tune import load_search
+    from serkit.studies.tune import load_search
 
     search = load_search(ROOT / "recipes" / "tune-quickstart.toml", [], get_registry())
     assert [d.key for d in search.space] == [
@@ -116,7 +116,7 @@ def test_a_failed_trial_is_named_by_its_own_error():
     """Ray hands back a trial's exception wrapped in a RayTaskError whose text is a traceback."""
     from ray.exceptions import RayTaskError
 
-    from serkit.experiment.tune import _failure
+    from serkit.studies.tune import _failure
 
     wrapped = RayTaskError(
         "ImplicitFunc.train",
@@ -128,7 +128,7 @@ def test_a_failed_trial_is_named_by_its_own_error():
 
 
 def test_zero_trials_is_refused_not_read_as_one(tmp_path):
-    from serkit.experiment.tune import load_search
+    from serkit.studies.tune import load_search
 
     path = write_search(tmp_path, tmp_path)
     path.write_text(path.read_text().replace("trials = 4", "trials = 0\ntime_budget_s = 60"))

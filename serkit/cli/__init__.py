@@ -129,8 +129,8 @@ def run(
     track: str | None,
 ) -> None:
     """Run the experiment described by RECIPE and write a run folder."""
-    from serkit.experiment.reporter import ConsoleReporter
-    from serkit.experiment.runner import run_recipe
+    from serkit.run.reporter import ConsoleReporter
+    from serkit.run.runner import run_recipe
 
     overrides = (*overrides, "run.skip_unreadable=true") if skip_unreadable else overrides
     split = Path(split_file) if split_file else None
@@ -147,8 +147,8 @@ def ablate(
     sweep: str, overrides: tuple[str, ...], name: str, executor: str | None, address: str | None, track: str | None
 ) -> None:
     """Run the baseline and every variant of SWEEP and compare them (rerun to resume)."""
-    from serkit.experiment.ablate import run_sweep
-    from serkit.experiment.reporter import ConsoleReporter
+    from serkit.run.reporter import ConsoleReporter
+    from serkit.studies.ablate import run_sweep
 
     run_sweep(sweep, [*overrides, *execution_overrides(executor, address, track)], ConsoleReporter(), name)
 
@@ -160,8 +160,8 @@ def ablate(
 @friendly_errors
 def tune(search: str, overrides: tuple[str, ...], address: str | None) -> None:
     """Search hyperparameters on Ray Tune (validation parts only), then run the best recipe once."""
-    from serkit.experiment.reporter import ConsoleReporter
-    from serkit.experiment.tune import run_search
+    from serkit.run.reporter import ConsoleReporter
+    from serkit.studies.tune import run_search
 
     run_search(search, [*overrides, *execution_overrides(None, address)], ConsoleReporter())
 
@@ -243,8 +243,8 @@ def export(run_dir: str, fmt: str, out: str | None) -> None:
 @friendly_errors
 def resume(run_dir: str, executor: str | None, address: str | None, track: str | None) -> None:
     """Continue an interrupted run in RUN_DIR from its last checkpoint."""
-    from serkit.experiment.reporter import ConsoleReporter
-    from serkit.experiment.runner import resume_run
+    from serkit.run.reporter import ConsoleReporter
+    from serkit.run.runner import resume_run
 
     resume_run(run_dir, ConsoleReporter(), execution_overrides(executor, address, track))
 
@@ -290,8 +290,8 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
 def audit(run_dir: str) -> None:
     """AUDIT (not a result): score every kept epoch of RUN_DIR on its test part, and show how much
     choosing epochs on the test part would add (needs train.keep_epoch_weights = true)."""
-    from serkit.experiment.audit import audit_run
-    from serkit.experiment.reporter import ConsoleReporter
+    from serkit.run.reporter import ConsoleReporter
+    from serkit.studies.audit import audit_run
 
     audit_run(run_dir, ConsoleReporter())
 
@@ -321,7 +321,7 @@ def runs() -> None:
 @friendly_errors
 def runs_list(folder: str, as_json: bool, as_csv: bool, sort: str, filters: tuple[str, ...]) -> None:
     """Every run folder under FOLDER (default ./runs): results, status and the recipe keys that differ."""
-    from serkit.experiment.runs import list_runs, rows_csv
+    from serkit.results.runs import list_runs, rows_csv
 
     rows, keys = list_runs(folder, list(filters), sort)
     if as_json:
@@ -369,8 +369,8 @@ def runs_list(folder: str, as_json: bool, as_csv: bool, sort: str, filters: tupl
 def runs_compare(run_a: str, run_b: str, metric: str, as_json: bool) -> None:
     """Compare RUN_B against RUN_A on the same test utterances: per fold, the difference with a 95 % CI
     and the test the protocol calls for (McNemar, Wilcoxon over speakers, or Nadeau-Bengio)."""
-    from serkit.experiment.runs import compare_runs
-    from serkit.experiment.stats import format_p
+    from serkit.results.runs import compare_runs
+    from serkit.results.stats import format_p
 
     result = compare_runs(Path(run_a), Path(run_b), metric)
     if as_json:
@@ -409,7 +409,7 @@ def _cache_root(folder: str | None) -> Path:
 
 def _pipelines_of_runs(folders: tuple[str, ...]) -> set[str]:
     """The cache pipelines the given run folders used (their environment.json records it)."""
-    from serkit.experiment.runfolder import RunFolder
+    from serkit.results.folder import RunFolder
 
     ids = set()
     for folder in folders:
@@ -521,7 +521,7 @@ def synth(
 ) -> None:
     """Write a synthetic acted-emotion corpus in RAVDESS's layout to OUT_DIR (eSpeak NG voices)."""
     from serkit.corpora.synth import EMOTION_CODES, SynthConfig, check_target, synthesise_corpus
-    from serkit.experiment.reporter import progress_bar
+    from serkit.run.reporter import progress_bar
 
     chosen = tuple(e.strip() for e in emotions.split(",") if e.strip()) or tuple(EMOTION_CODES)
     config = SynthConfig(actors, chosen, statements, repetitions, sample_rate, seed, noise_snr, workers)
@@ -586,7 +586,7 @@ def check(dataset: str, root: str, as_json: bool, strict: bool) -> None:
     """Count classes, speakers and formats of DATASET at ROOT and list what is wrong (e.g. ravdess ./data)."""
     from serkit.core.registry import get_registry
     from serkit.corpora.check import check_dataset, check_tables, problems
-    from serkit.experiment.reporter import progress_bar
+    from serkit.run.reporter import progress_bar
 
     entry = get_registry().get("datasets", dataset, "DATASET")
     component = entry.cls.from_params({"root": root}, "dataset")

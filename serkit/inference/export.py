@@ -15,8 +15,8 @@ from serkit.core.version import __version__
 from serkit.data.normalise import ZScore
 
 if TYPE_CHECKING:
-    from serkit.experiment.runfolder import RunFolder
     from serkit.inference.predictor import Predictor
+    from serkit.results.folder import RunFolder
 
 
 def export_model(predictor: Predictor, fmt: str, out: str | Path | None = None) -> tuple[Path, Path]:

@@ -28,8 +28,8 @@ from serkit.core.version import __version__
 from serkit.data import audio
 from serkit.data.normalise import ZScore, saved_normaliser
 from serkit.data.pipeline import Pipeline, extract, preprocess
-from serkit.experiment.learners import run_learner
-from serkit.experiment.runfolder import ModelCard, RunFolder
+from serkit.results.folder import ModelCard, RunFolder
+from serkit.results.saved_model import run_learner
 
 #: Recordings longer than this many training lengths get a window timeline.
 LONG = 2.0

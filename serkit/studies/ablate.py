@@ -38,12 +38,12 @@ from serkit.core.registry import Registry, get_registry
 from serkit.core.settings import EXECUTION_KEYS
 from serkit.core.suggest import did_you_mean
 from serkit.data.cache import digest
-from serkit.experiment.planning import plan_run
-from serkit.experiment.report import markdown_table
-from serkit.experiment.reporter import Reporter
-from serkit.experiment.runfolder import AblationFolder, RunFolder
-from serkit.experiment.stats import format_p
-from serkit.experiment.tracking import Tracking, run_tags, tracking_for
+from serkit.results.folder import AblationFolder, RunFolder
+from serkit.results.report import markdown_table
+from serkit.results.stats import format_p
+from serkit.run.planning import plan_run
+from serkit.run.reporter import Reporter
+from serkit.run.tracking import Tracking, run_tags, tracking_for
 
 SWEEP_KEYS = ("name", "base", "baseline", "set")
 VARIANT_KEYS = ("name", "set")
@@ -140,7 +140,7 @@ def preflight(sweep: Sweep) -> None:
 
 def run_sweep(path: str, overrides: list[str], reporter: Reporter | None = None, name: str = "") -> Path:
     """Run (or resume) every variant, then write the comparison; returns the sweep folder."""
-    from serkit.experiment.runner import RunSpec, execute_runs
+    from serkit.run.runner import RunSpec, execute_runs
 
     reporter = reporter or Reporter()
     registry = get_registry()
@@ -152,7 +152,7 @@ def run_sweep(path: str, overrides: list[str], reporter: Reporter | None = None,
     preflight(sweep)
     first = sweep.variants[0].recipe
     if first.run.executor == "ray":  # before the sweep folder exists
-        from serkit.experiment.ray_executor import probe_address
+        from serkit.run.executors.ray import probe_address
 
         probe_address(first.ray.address)
     output = sweep.output
@@ -292,7 +292,7 @@ def compare(
     """The comparison table (terminal, ablation.md, ablation.csv) and bar chart (ablation.png): every
     mean with a speaker-bootstrap 95 % CI, every difference from the baseline with the test its
     design calls for (serkit runs compare's)."""
-    from serkit.experiment.runs import compare_runs
+    from serkit.results.runs import compare_runs
 
     baseline = results[0]
     base = folder.variant(baseline.folder)
@@ -348,7 +348,7 @@ def compare(
 
 def _bootstrap(run: RunFolder, sweep: Sweep) -> Any:
     """The 95 % CI of UAR over the run's pooled test predictions, resampled by speaker."""
-    from serkit.experiment.stats import bootstrap_ci
+    from serkit.results.stats import bootstrap_ci
 
     rows = run.read_predictions()
     seed = sweep.variants[0].recipe.run.seed

@@ -30,7 +30,7 @@ from serkit.core.errors import SerkitError
 from serkit.core.fileio import JSONObject, write_atomic, write_json, write_text
 from serkit.core.version import RUN_FORMAT, run_format
 from serkit.data.split import SplitFile
-from serkit.experiment.records import FoldResult, RunSummary
+from serkit.results.records import FoldResult, RunSummary
 
 D = TypeVar("D")
 

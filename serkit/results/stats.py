@@ -89,7 +89,7 @@ def mcnemar(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> tuple[int, 
 
 def uar(truth: np.ndarray, predicted: np.ndarray) -> float:
     """Unweighted average recall over the classes present in ``truth``: the definition of
-    :func:`serkit.experiment.metrics.evaluate`, in plain NumPy for the bootstrap's thousand calls."""
+    :func:`serkit.results.metrics.evaluate`, in plain NumPy for the bootstrap's thousand calls."""
     recalls = [float(np.mean(predicted[truth == label] == label)) for label in np.unique(truth)]
     return float(np.mean(recalls))
 

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from serkit.core.errors import SerkitError
-from serkit.experiment import stats
-from serkit.experiment.runfolder import SPLIT, RunFolder, find_runs
+from serkit.results import stats
+from serkit.results.folder import SPLIT, RunFolder, find_runs
 
 STATUSES = ("complete", "interrupted", "failed", "damaged")
 

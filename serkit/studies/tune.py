@@ -43,8 +43,8 @@ from serkit.core.registry import Registry, get_registry
 from serkit.core.suggest import did_you_mean
 from serkit.data.cache import cache_folder
 from serkit.data.split import FoldPlan
-from serkit.experiment.reporter import Reporter
-from serkit.experiment.runfolder import BEST_RECIPE, RunFolder, SearchFolder
+from serkit.results.folder import BEST_RECIPE, RunFolder, SearchFolder
+from serkit.run.reporter import Reporter
 
 TUNE_KEYS = (
     "name",
@@ -232,7 +232,7 @@ def load_search(path: str | Path, overrides: list[str], registry: Registry) -> S
 
 def run_search(path: str, overrides: list[str], reporter: Reporter | None = None) -> Path:
     """Run the search, write its report, run the best recipe once; returns the search folder."""
-    from serkit.experiment.ray_executor import RayExecutor, import_ray, probe_address
+    from serkit.run.executors.ray import RayExecutor, import_ray, probe_address
 
     import_ray("serkit tune")
     reporter = reporter or Reporter()
@@ -276,7 +276,7 @@ def run_search(path: str, overrides: list[str], reporter: Reporter | None = None
         f"({', '.join(f'{k}={v!r}' for k, v in best.config.items())}); running it once, now scoring the test parts",
         "bold",
     )
-    from serkit.experiment.runner import execute, new_run_dir
+    from serkit.run.runner import execute, new_run_dir
 
     final_dir = new_run_dir(str(output), best_recipe.run.name)
     summary = execute(best_recipe, final_dir, registry=registry, reporter=reporter)
@@ -289,7 +289,7 @@ def run_search(path: str, overrides: list[str], reporter: Reporter | None = None
 def _warm_cache(search: Search, registry: Registry, reporter: Reporter, executor: Any) -> None:
     """The base recipe's features, computed once on the cluster before the trials start (trials whose
     values change no feature setting then only read the cache)."""
-    from serkit.experiment import stages
+    from serkit.run import stages
 
     run = SearchFolder(search.output).features
     run.write_recipe(search.recipe.to_toml())
@@ -360,7 +360,7 @@ def _tune(search: Search, registry: Registry, threads: int) -> Any:
 
 def _folds_upper_bound(search: Search, registry: Registry) -> int:
     """How many folds a trial trains (ASHA's horizon is folds x epochs)."""
-    from serkit.experiment.planning import plan_run
+    from serkit.run.planning import plan_run
 
     recipe = search.recipe
     found = recipe.protocol.prepare(recipe.dataset.scan(), recipe.dataset)
@@ -374,7 +374,7 @@ def _trainable(search: Search, threads: int) -> Any:
     def trial(config: dict[str, Any]) -> None:
         from ray import tune
 
-        from serkit.experiment.execution import torch_threads
+        from serkit.run.jobs import torch_threads
 
         context = tune.get_context()
         with torch_threads(threads):
@@ -386,9 +386,9 @@ def _trainable(search: Search, threads: int) -> Any:
 def validation_run(search: Search, config: dict[str, Any], run: RunFolder, report: Any) -> dict[str, Any]:
     """One trial: every fold trained with its validation part, the test parts untouched; reports each
     epoch's metric (``step`` = fold index x max_epochs + epoch) and, last, the mean over folds."""
-    from serkit.experiment import stages
-    from serkit.experiment.execution import logging_to
-    from serkit.experiment.runner import describe_protocol
+    from serkit.run import stages
+    from serkit.run.jobs import logging_to
+    from serkit.run.runner import describe_protocol
 
     registry = get_registry()
     recipe = search.trial_recipe(config, registry)
@@ -473,7 +473,7 @@ def _trials(search: Search, grid: Any) -> list[Trial]:
 
 def _failure(error: BaseException) -> str:
     """A failed trial's error in one line (Ray wraps it: the cause is the trial's own exception)."""
-    from serkit.experiment.execution import describe_failure
+    from serkit.run.jobs import describe_failure
 
     cause = getattr(error, "cause", None)
     lines = describe_failure(cause or error).strip().splitlines() or [type(error).__name__]
@@ -493,7 +493,7 @@ def _report(
     protocol: str,
     seconds: float,
 ) -> str:
-    from serkit.experiment.report import markdown_table
+    from serkit.results.report import markdown_table
 
     keys = [d.key for d in search.space]
     sign = 1 if search.mode == "max" else -1

@@ -20,15 +20,16 @@ from serkit.core.settings import EXECUTION_KEYS
 from serkit.core.version import __version__
 from serkit.data.cache import cache_folder
 from serkit.data.store import FeatureStore
-from serkit.experiment import stages
-from serkit.experiment.execution import Executor, Job, JobFailures, PreparedRun, create_executor, logging_to
-from serkit.experiment.learners import run_learner
-from serkit.experiment.outputs import write_outputs
-from serkit.experiment.records import FoldResult, RunSummary
-from serkit.experiment.report import metrics_table
-from serkit.experiment.reporter import Reporter, log
-from serkit.experiment.runfolder import RunFolder
-from serkit.experiment.tracking import Tracking, run_tags, tracking_for
+from serkit.results.folder import RunFolder
+from serkit.results.records import FoldResult, RunSummary
+from serkit.results.report import metrics_table
+from serkit.results.saved_model import run_learner
+from serkit.run import stages
+from serkit.run.executors import Executor, create_executor
+from serkit.run.jobs import Job, JobFailures, PreparedRun, logging_to
+from serkit.run.outputs import write_outputs
+from serkit.run.reporter import Reporter, log
+from serkit.run.tracking import Tracking, run_tags, tracking_for
 
 
 @dataclass(frozen=True)
@@ -238,7 +239,7 @@ def run_recipe(
     registry.raise_problems()
     recipe = load_recipe(recipe_path, overrides, registry)
     if recipe.run.executor == "ray":  # before the run folder exists: a wrong address leaves nothing behind
-        from serkit.experiment.ray_executor import probe_address
+        from serkit.run.executors.ray import probe_address
 
         probe_address(recipe.ray.address)
     run_dir = new_run_dir(recipe.run.output, recipe.run.name)

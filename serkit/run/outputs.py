@@ -15,11 +15,11 @@ import numpy as np
 from serkit.core.faults import crash_point
 from serkit.core.recipe import Recipe, component_sections
 from serkit.core.version import __version__
-from serkit.experiment.metrics import evaluate, spread
-from serkit.experiment.records import Corpus, FoldResult, RunSummary
-from serkit.experiment.report import plot_confusion, plot_training, render_markdown
-from serkit.experiment.runfolder import Environment, ModelCard, RunFolder
-from serkit.experiment.stages import Context
+from serkit.results.folder import Environment, ModelCard, RunFolder
+from serkit.results.metrics import evaluate, spread
+from serkit.results.records import Corpus, FoldResult, RunSummary
+from serkit.results.report import plot_confusion, plot_training, render_markdown
+from serkit.run.stages import Context
 
 PACKAGES = ("torch", "numpy", "scipy", "librosa", "audiomentations", "soundfile", "soxr", "scikit-learn", "pluggy")
 
@@ -169,7 +169,7 @@ def environment(ctx: Context, device: str, precision: str, cache: dict[str, str]
     """environment.json: versions of serkit, Python, the libraries and the distribution of every component."""
     import torch
 
-    from serkit.experiment.train import describe_device
+    from serkit.learn.trainer import describe_device
 
     packages: dict[str, str | None] = {}
     for name in PACKAGES:

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from serkit.core.version import __version__
-from serkit.experiment.records import FoldResult, RunSummary
-from serkit.experiment.reporter import Reporter, log
-from serkit.experiment.runfolder import RunFolder, TrackingState
-from serkit.experiment.runs import flatten
+from serkit.results.folder import RunFolder, TrackingState
+from serkit.results.records import FoldResult, RunSummary
+from serkit.results.runs import flatten
+from serkit.run.reporter import Reporter, log
 
 T = TypeVar("T")
 

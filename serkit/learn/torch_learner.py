@@ -9,11 +9,8 @@ import torch
 
 from serkit.core.components import Model
 from serkit.core.learner import Features, FitContext, FitOutcome, Learner, Transform
-from serkit.core.recipe import InferenceRecipe, load_inference_recipe
-from serkit.core.registry import Registry
 from serkit.core.settings import TrainSettings
-from serkit.experiment.runfolder import ModelCard, RunFolder
-from serkit.experiment.train import Trainer, choose_device, state_dict_bytes
+from serkit.learn.trainer import Trainer, choose_device, state_dict_bytes
 
 
 def make_learner(model: Model, input_shape: tuple[int, ...], n_classes: int, seed: int) -> Learner:
@@ -27,16 +24,8 @@ def make_learner(model: Model, input_shape: tuple[int, ...], n_classes: int, see
     return TorchLearner(module, n_classes)
 
 
-def run_learner(run: RunFolder, registry: Registry | None = None) -> tuple[ModelCard, InferenceRecipe, Learner]:
-    """A finished run's model card (checked), its inference recipe (training-only plugins may be
-    gone) and an empty learner of its model, ready for the weights."""
-    card = run.read_model_card()
-    recipe = load_inference_recipe(run.recipe, registry)
-    return card, recipe, make_learner(recipe.model, tuple(card.input_shape), len(card.labels), recipe.run.seed)
-
-
 class TorchLearner(Learner):
-    """A torch module trained by :class:`~serkit.experiment.train.Trainer` (Adam, early stopping)."""
+    """A torch module trained by :class:`~serkit.learn.trainer.Trainer` (Adam, early stopping)."""
 
     suffix = ".pt"
 

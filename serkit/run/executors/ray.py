@@ -21,8 +21,10 @@ from serkit.core.settings import RaySettings
 from serkit.data.cache import cache_folder
 from serkit.data.pipeline import Item, Pipeline
 from serkit.data.split import FoldPlan
-from serkit.experiment.execution import (
-    Executor,
+from serkit.results.folder import RunFolder
+from serkit.results.records import Corpus, FoldResult
+from serkit.run.executors.local import Executor
+from serkit.run.jobs import (
     Job,
     OnResult,
     Results,
@@ -32,9 +34,7 @@ from serkit.experiment.execution import (
     threads_per_job,
     torch_threads,
 )
-from serkit.experiment.records import Corpus, FoldResult
-from serkit.experiment.reporter import Reporter, log
-from serkit.experiment.runfolder import RunFolder
+from serkit.run.reporter import Reporter, log
 
 #: A lost worker (a killed process, a node gone) reruns its task this many times, from its checkpoint.
 RETRIES = 3
@@ -285,7 +285,7 @@ def _train(
 ) -> tuple[str, FoldResult | tuple[str, str]]:
     """A Ray task: one fold's training, from features in the shared cache (the driver's ``cache``
     folder, whatever the recipe says relative to the driver's working folder), into its fold folder."""
-    from serkit.experiment import stages
+    from serkit.run import stages
 
     folder = RunFolder(Path(run_dir))
     try:

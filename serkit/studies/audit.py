@@ -19,12 +19,12 @@ from serkit.core.errors import SerkitError
 from serkit.core.fileio import require_writable, write_figure, write_json, write_text
 from serkit.core.recipe import load_recipe
 from serkit.core.registry import get_registry
-from serkit.experiment import stages
-from serkit.experiment.metrics import evaluate
-from serkit.experiment.planning import reload_plan
-from serkit.experiment.report import markdown_table
-from serkit.experiment.reporter import Reporter
-from serkit.experiment.runfolder import AUDIT_PLOT, RunFolder
+from serkit.results.folder import AUDIT_PLOT, RunFolder
+from serkit.results.metrics import evaluate
+from serkit.results.report import markdown_table
+from serkit.run import stages
+from serkit.run.planning import reload_plan
+from serkit.run.reporter import Reporter
 
 
 def _check_weights(path: Path) -> None:
@@ -41,7 +41,7 @@ def _check_weights(path: Path) -> None:
 
 def audit_run(run_dir: str, reporter: Reporter | None = None) -> Path:
     """Score every kept epoch of every fold on its test part; write audit/ and return its folder."""
-    from serkit.experiment.learners import make_learner
+    from serkit.learn.torch_learner import make_learner
 
     run = RunFolder(Path(run_dir))
     folder = run.path

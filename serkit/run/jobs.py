@@ -1,7 +1,7 @@
-"""Where a run's trainings execute: one after another in this process, or as tasks on Ray.
+"""A run's trainings as jobs, for the executors (:mod:`serkit.run.executors`).
 
 The unit of work is a :class:`Job`: one (variant, repeat, fold) training of a prepared run. Both
-executors call :func:`~serkit.experiment.stages.train_fold` with the fold's seed and the same torch
+executors call :func:`~serkit.run.stages.train_fold` with the fold's seed and the same torch
 threads, so they give the same predictions; both let every other job finish when one fails, and
 report the failures by name afterwards (:class:`JobFailures`).
 """
@@ -14,17 +14,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from serkit.core.errors import SerkitError
 from serkit.data.split import FoldPlan
-from serkit.experiment.records import Corpus, FoldResult
-from serkit.experiment.reporter import Reporter, log
-from serkit.experiment.runfolder import LOG, RunFolder
+from serkit.results.folder import LOG
+from serkit.results.records import Corpus, FoldResult
+from serkit.run.reporter import Reporter, log
 
 if TYPE_CHECKING:
     from serkit.data.store import FeatureStore
-    from serkit.experiment.stages import Context, Precompute
+    from serkit.run.stages import Context
 
 
 @dataclass
@@ -109,54 +109,6 @@ def describe_failure(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, SerkitError) else f"{type(exc).__name__}: {exc}"
 
 
-class Executor:
-    """Runs jobs in this process, one after another (``run.executor = "local"``)."""
-
-    name = "local"
-    #: Whether the jobs of several runs (an ablation's variants) are best submitted together.
-    batches_runs = False
-
-    def __init__(self, threads: int = 0) -> None:
-        self.threads = threads_per_job(threads, None)
-
-    def __enter__(self) -> Executor:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def record(self) -> dict[str, Any]:
-        """What environment.json says about the execution."""
-        return {"executor": self.name, "threads_per_training": self.threads}
-
-    def precompute(self, run: RunFolder) -> Precompute | None:
-        """How missing features are computed before the feature stage reads them (None: by that stage)."""
-        return None
-
-    def check_storage(self, folders: list[Path]) -> None:
-        """Fail in one line if a worker could not see one of these folders."""
-
-    def train(
-        self, jobs: list[Job], reporter: Reporter, on_result: OnResult | None = None
-    ) -> tuple[Results, list[str]]:
-        """Every job's fold result, and a line per failed job (the others still run)."""
-        from serkit.experiment.stages import train_fold
-
-        results: Results = {}
-        failures: list[str] = []
-        with torch_threads(self.threads):
-            for job in jobs:
-                run = job.run
-                assert run.store is not None
-                try:
-                    results[job.key] = train_fold(run.ctx, job.plan, run.store, run.corpus)
-                    if on_result is not None:
-                        on_result(job, results[job.key])
-                except Exception as exc:
-                    failures.append(failed(job, reporter, exc))
-        return results, failures
-
-
 def failed(job: Job, reporter: Reporter, exc: BaseException | None = None, message: str = "", trace: str = "") -> str:
     """The line that names a failed job (shown now and in the final error); its traceback goes to run.log."""
     if exc is not None:
@@ -165,15 +117,6 @@ def failed(job: Job, reporter: Reporter, exc: BaseException | None = None, messa
     log.error("%s failed: %s", job.label, trace.rstrip() or message)
     reporter.say(f"  {line}", "red")
     return line
-
-
-def create_executor(name: str, threads: int, ray_settings: Any, reporter: Reporter) -> Executor:
-    """The executor a recipe asks for (``run.executor``)."""
-    if name == "ray":
-        from serkit.experiment.ray_executor import RayExecutor
-
-        return RayExecutor(threads, ray_settings, reporter)
-    return Executor(threads)
 
 
 @contextmanager

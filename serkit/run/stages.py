@@ -34,11 +34,11 @@ from serkit.data.normalise import GroupNormalised, fit_groups, fit_normaliser
 from serkit.data.pipeline import Item, Pipeline, compute_features
 from serkit.data.split import FoldPlan, SplitFile
 from serkit.data.store import FeatureStore
-from serkit.experiment.metrics import evaluate
-from serkit.experiment.planning import plan_run, reload_plan
-from serkit.experiment.records import Corpus, FoldResult, FoldSizes
-from serkit.experiment.reporter import Reporter, log
-from serkit.experiment.runfolder import RunFolder
+from serkit.results.folder import RunFolder
+from serkit.results.metrics import evaluate
+from serkit.results.records import Corpus, FoldResult, FoldSizes
+from serkit.run.planning import plan_run, reload_plan
+from serkit.run.reporter import Reporter, log
 
 T = TypeVar("T")
 
@@ -244,8 +244,8 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
     """Train and test one fold; a fold finished before (an interrupted run) is read back instead.
     With ``test=False`` (a tuning trial) the test part is neither normalised nor scored: the result
     has no metrics and no predictions, and is not written as a finished fold."""
-    from serkit.experiment.learners import make_learner
-    from serkit.experiment.train import seed_everything
+    from serkit.learn.torch_learner import make_learner
+    from serkit.learn.trainer import seed_everything
 
     recipe, say = ctx.recipe, ctx.reporter.say
     folder = ctx.run.fold(plan.id)
@@ -342,8 +342,8 @@ def _refit(
 ) -> tuple[Learner, dict[str, Features], JSONObject, Transform | None, str]:
     """train.refit: a new model trained on the fit and validation parts together for the epoch count
     validation chose (no early stopping, the last epoch kept), normalised by that whole part."""
-    from serkit.experiment.learners import make_learner
-    from serkit.experiment.train import seed_everything
+    from serkit.learn.torch_learner import make_learner
+    from serkit.learn.trainer import seed_everything
 
     recipe = ctx.recipe
     epochs = max(1, outcome.best_epoch)
@@ -385,7 +385,7 @@ def finished_fold(ctx: Context, plan: FoldPlan, corpus: Corpus) -> FoldResult | 
 
 def _model_damage(ctx: Context, fold: FoldResult, path: Path, n_classes: int) -> str:
     """Why a finished fold's saved model (at ``path``) cannot be used (it must load), or "" when it can."""
-    from serkit.experiment.learners import make_learner
+    from serkit.learn.torch_learner import make_learner
 
     try:
         learner = make_learner(ctx.recipe.model, tuple(fold.input_shape), n_classes, fold.seed)

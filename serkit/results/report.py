@@ -10,7 +10,7 @@ from rich.table import Table
 from serkit.core.fileio import write_figure
 
 if TYPE_CHECKING:
-    from serkit.experiment.records import RunSummary
+    from serkit.results.records import RunSummary
 
 
 def _pct(value: float) -> str:

@@ -1,1 +1,0 @@
-"""Running experiments: the stages of a run, the trainer, metrics, reports and ablation sweeps."""

@@ -1,0 +1,1 @@
+"""Learning: the trainer (Adam, early stopping, precision, checkpoints) and the learner of a torch model."""

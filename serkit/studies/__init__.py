@@ -1,0 +1,1 @@
+"""Studies built on runs: ablation sweeps, hyper-parameter searches and the selection audit."""
