@@ -27,7 +27,8 @@ import naive_pipeline
 
 from serkit.core.recipe import load_recipe
 from serkit.data.cache import ArrayCache, file_digest
-from serkit.data.pipeline import Pipeline, compute_features, extract, preprocess
+from serkit.data.compute import compute_features
+from serkit.data.pipeline import Pipeline, extract, preprocess
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "paper-emodb.toml"
 

@@ -203,8 +203,9 @@ def largest_batch(device: torch.device, dtype: torch.dtype | None) -> int:
 
 def accuracy_both_ways(folder: str, epochs: int) -> None:
     from serkit.data.cache import ArrayCache, default_cache_dir, file_digest
+    from serkit.data.compute import compute_features
     from serkit.data.normalise import ZScore
-    from serkit.data.pipeline import Pipeline, compute_features
+    from serkit.data.pipeline import Pipeline
     from serkit.data.split import plan_folds
 
     recipe = load_recipe(RECIPE, [f"dataset.root={folder}", f"train.max_epochs={epochs}", "augment=[]"])

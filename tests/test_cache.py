@@ -15,7 +15,8 @@ from serkit.cli import cli
 from serkit.core.recipe import load_recipe
 from serkit.data.cache import ArrayCache, file_digest
 from serkit.data.cachestore import cache_lock, parse_size, record_use
-from serkit.data.pipeline import Pipeline, compute_features
+from serkit.data.compute import compute_features
+from serkit.data.pipeline import Pipeline
 
 TINY = Path(__file__).resolve().parents[1] / "recipes" / "tiny.toml"
 

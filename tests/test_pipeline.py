@@ -12,7 +12,8 @@ from serkit.builtin.augmenters import GaussianNoise, PitchShiftAugmenter, TimeSt
 from serkit.builtin.features import LogMel
 from serkit.builtin.preprocessors import FixLength, Resample, TrimSilence, Wiener
 from serkit.data.cache import ArrayCache, file_digest
-from serkit.data.pipeline import Pipeline, compute_features
+from serkit.data.compute import compute_features
+from serkit.data.pipeline import Pipeline
 
 
 @pytest.fixture

@@ -21,7 +21,8 @@ from serkit.builtin.preprocessors import FixLength, Resample
 from serkit.cli import cli
 from serkit.core.registry import get_registry, reset_plugin_manager
 from serkit.data.cache import ArrayCache, file_digest
-from serkit.data.pipeline import Pipeline, compute_features
+from serkit.data.compute import compute_features
+from serkit.data.pipeline import Pipeline
 from serkit.run.reporter import ConsoleReporter
 
 FAST = ("augment=[]", "train.max_epochs=1")

@@ -231,9 +231,10 @@ def predict(
 @friendly_errors
 def export(run_dir: str, fmt: str, out: str | None) -> None:
     """Export the model of RUN_DIR as ONNX or TorchScript, with a JSON of its preprocessing and labels."""
+    from serkit.inference.export import export_model
     from serkit.inference.predictor import Predictor
 
-    model, description = Predictor.load(run_dir).export(fmt, out)
+    model, description = export_model(Predictor.load(run_dir), fmt, out)
     click.echo(f"wrote {model} and {description}")
 
 

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 
+from serkit.core.errors import SerkitError
+from serkit.core.fingerprint import fingerprint
 from serkit.core.params import ParamSpec, param, param_specs, validate_params
 
 if TYPE_CHECKING:
@@ -54,11 +56,8 @@ class Component:
     @classmethod
     def from_params(cls, values: Mapping[str, Any], where: str) -> Self:
         """Build from recipe values, raising a SerkitError that names ``where``."""
-        from serkit.core.errors import SerkitError
-        from serkit.core.paths import check_exists
-
         component = cls(**validate_params(cls, values, where))
-        check_exists(component, where)
+        component.check_paths(where)
         try:
             component.validate()
         except ValueError as exc:
@@ -68,14 +67,22 @@ class Component:
     def validate(self) -> None:
         """Check relations between parameters; raise ValueError when they do not hold."""
 
+    def check_paths(self, where: str) -> None:
+        """Every non-empty path parameter names something that exists."""
+        for name in path_params(type(self)):
+            value = getattr(self, name)
+            if value and not Path(value).expanduser().exists():
+                raise SerkitError(
+                    f"{where}.{name}: '{value}' does not exist (a relative path in a recipe or sweep file is read "
+                    "from that file's folder; one given with --set, from the working directory)"
+                )
+
     def to_params(self) -> dict[str, Any]:
         return asdict(self)
 
     def identity(self) -> dict[str, Any]:
         """Everything that determines this component's output (used in cache keys): its name, version
         and parameters, a path parameter by the content it names rather than its location."""
-        from serkit.core.paths import fingerprint
-
         params = self.to_params()
         for name in path_params(type(self)):
             if params.get(name):
@@ -238,6 +245,10 @@ class Dataset(Component):
     kind: ClassVar[str] = "dataset"
     #: Where the corpus is: a folder, or a file listing it. Subclasses redeclare it with their own help.
     root: str = param("", "the corpus's folder (or the file that lists it)", path=True)
+
+    def check_paths(self, where: str) -> None:
+        """A dataset's root is left to its scan (which names ``dataset.root``), so that a recipe can be
+        validated, listed and compared where its corpus is not."""
 
     def scan(self) -> Scan:
         raise NotImplementedError

@@ -7,6 +7,7 @@ declares; nothing in a recipe is ever evaluated as code.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import tomllib
 from collections.abc import Sequence
@@ -160,6 +161,27 @@ def load_inference_recipe(path: str | Path, registry: Registry | None = None) ->
         raise SerkitError(f"recipe '{path}': {exc}") from exc
 
 
+def resolve_paths(raw: dict[str, Any], registry: Registry, base: Path) -> None:
+    """Make every relative value of a path parameter in ``raw`` absolute against ``base`` (in place).
+
+    Values already absolute (resolved by an earlier layer) are left alone, so layers apply in
+    order: the recipe file's folder, then a sweep file's, then the working directory.
+    """
+    for kind in all_kinds():
+        section = raw.get(kind.section)
+        entries = section if isinstance(section, list) else [section]
+        for entry in entries:
+            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+                continue
+            found = registry.entries[kind.key].get(entry["name"])
+            if found is None:
+                continue  # an unknown name: the recipe check names it
+            for spec in found.cls.params():
+                value = entry.get(spec.name)
+                if spec.path and isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+                    entry[spec.name] = os.path.normpath(base / value)
+
+
 def load_recipe(
     path: str | Path,
     overrides: Sequence[str] = (),
@@ -174,8 +196,6 @@ def load_recipe(
     read from the working directory). ``file_base`` reads the file's own relative paths from another
     folder (a run folder's recipe.toml written before paths were stored absolute: the working directory).
     """
-    from serkit.core.paths import resolve_paths
-
     path = Path(path)
     registry = registry or get_registry()
     raw = read_toml(path, "recipe")

@@ -24,10 +24,10 @@ from serkit.data.pipeline import (
     Item,
     Pipeline,
     Waves,
-    _check_features,
-    _run,
+    check_features,
     finish_items,
     padded,
+    run_step,
     waves_to_extract,
 )
 
@@ -93,11 +93,11 @@ def _extract(
     for (rate, _), members in groups.items():
         where = paths[members[0][0]] + (f" and {len(members) - 1} other clip(s)" if len(members) > 1 else "")
         waves = [wave for _, _, wave in members]
-        features = _run(pipeline, extractor, where, partial(extractor.extract_batch, waves, rate))
+        features = run_step(pipeline, extractor, where, partial(extractor.extract_batch, waves, rate))
         if not isinstance(features, list) or len(features) != len(members):
             raise SerkitError(f"{pipeline.culprit(extractor)}: extract_batch must return one array per clip")
         for (utterance, index, _), array in zip(members, features, strict=True):
-            out[(utterance, index)] = _check_features(pipeline, extractor, paths[utterance], array)
+            out[(utterance, index)] = check_features(pipeline, extractor, paths[utterance], array)
     return out
 
 

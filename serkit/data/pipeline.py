@@ -8,11 +8,7 @@ the number of workers or the order in which tasks finish.
 
 from __future__ import annotations
 
-import multiprocessing
-import sys
-from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 from typing import Any
@@ -83,7 +79,7 @@ class Pipeline:
         return describe(component, self.origins.get(f"{component.kind}:{component.name}"))
 
 
-def _run(pipeline: Pipeline, component: Component, path: str, call: Callable[[], object]) -> object:
+def run_step(pipeline: Pipeline, component: Component, path: str, call: Callable[[], object]) -> object:
     return guarded(pipeline.culprit(component), call, f" on {path}")
 
 
@@ -107,7 +103,7 @@ def preprocess(
     if wave is None:
         wave, sample_rate = audio.load(path)
     for step in pipeline.preprocess if chain is None else chain:
-        result = _run(pipeline, step, path, partial(step, wave, sample_rate))
+        result = run_step(pipeline, step, path, partial(step, wave, sample_rate))
         if not (isinstance(result, tuple) and len(result) == 2):
             raise SerkitError(f"{pipeline.culprit(step)} must return (wave, sample_rate), got {type(result).__name__}")
         wave, sample_rate = _check_wave(pipeline, step, path, result[0]), int(result[1])
@@ -117,8 +113,8 @@ def preprocess(
 def extract(pipeline: Pipeline, path: str, wave: np.ndarray, sample_rate: int) -> np.ndarray:
     extractor = pipeline.features
     wave, _ = padded(extractor, wave, sample_rate)
-    features = _run(pipeline, extractor, path, lambda: extractor(wave, sample_rate))
-    return _check_features(pipeline, extractor, path, features)
+    features = run_step(pipeline, extractor, path, lambda: extractor(wave, sample_rate))
+    return check_features(pipeline, extractor, path, features)
 
 
 def padded(extractor: FeatureExtractor, wave: np.ndarray, sample_rate: int) -> tuple[np.ndarray, bool]:
@@ -143,7 +139,7 @@ def stored(pipeline: Pipeline, path: str, features: np.ndarray) -> np.ndarray:
     return out
 
 
-def _check_features(
+def check_features(
     pipeline: Pipeline, component: Component, path: str, features: object, shape: tuple[int, ...] | None = None
 ) -> np.ndarray:
     kind = pipeline.features.output_shape()
@@ -191,7 +187,7 @@ def waves_to_extract(
     for index in copies:
         augmenter: Any = pipeline.augment[index]
         rng = pipeline.augment_rng(file_hash, index)
-        copy = _run(pipeline, augmenter, path, partial(augmenter, wave.copy(), sample_rate, rng))
+        copy = run_step(pipeline, augmenter, path, partial(augmenter, wave.copy(), sample_rate, rng))
         copy = _check_wave(pipeline, augmenter, path, copy)
         waves[index] = preprocess(pipeline, path, reapply, copy, sample_rate)
     return waves, original
@@ -219,8 +215,8 @@ def finish_items(
             assert original is not None
             augmenter: Any = pipeline.augment[index]
             rng = pipeline.augment_rng(file_hash, index)
-            masked = _run(pipeline, augmenter, path, partial(augmenter, original.astype(np.float32), rng))
-            features = _check_features(pipeline, augmenter, path, masked, original.shape)
+            masked = run_step(pipeline, augmenter, path, partial(augmenter, original.astype(np.float32), rng))
+            features = check_features(pipeline, augmenter, path, masked, original.shape)
         else:
             features = extracted[index]
         features = stored(pipeline, path, features)
@@ -242,111 +238,3 @@ def _preprocessed(pipeline: Pipeline, path: str, file_hash: str, cache: ArrayCac
         cache.put("waves", key, wave)
         cache.put("rates", key, np.array([sample_rate]))
     return wave, sample_rate
-
-
-_worker_state: dict[str, Any] = {}
-
-
-def _init_worker(pipeline: Pipeline, cache: ArrayCache | None) -> None:
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)  # one BLAS/OpenMP thread per worker: the workers already fill the cores
-    _worker_state.update(pipeline=pipeline, cache=cache)
-
-
-def _worker_task(path: str, file_hash: str, augmenters: list[int | None]) -> list[np.ndarray]:
-    return process_file(_worker_state["pipeline"], path, file_hash, augmenters, _worker_state["cache"])
-
-
-def compute_features(
-    pipeline: Pipeline,
-    paths: list[str],
-    hashes: list[str],
-    items: list[Item],
-    cache: ArrayCache | None,
-    workers: int = 1,
-    progress: Callable[[int], None] = lambda n: None,
-    sink: Callable[[Item, np.ndarray], None] | None = None,
-    notes: list[str] | None = None,
-) -> dict[Item, np.ndarray]:
-    """Features for every requested item, from the cache where present, computed otherwise.
-
-    With a ``sink``, each item's array is handed to it as it arrives and not kept (the returned
-    dict is empty): memory stays bounded by one file's items, whatever the corpus size. What the
-    run should report (clips padded to an extractor's shortest input) is appended to ``notes``.
-    """
-    results: dict[Item, np.ndarray] = {}
-    store = sink or results.__setitem__
-    todo: dict[int, list[int | None]] = {}
-    found = {}
-    for utterance, augmenter in items:
-        cached = cache.get("features", pipeline.feature_key(hashes[utterance], augmenter)) if cache else None
-        if cached is not None:
-            found[(utterance, augmenter)] = cached
-        else:
-            todo.setdefault(utterance, []).append(augmenter)
-    damaged = damaged_entries(pipeline, found)
-    for item in damaged:  # recomputed, and said so
-        del found[item]
-        if cache:
-            cache.remove("features", pipeline.feature_key(hashes[item[0]], item[1]))
-        todo.setdefault(item[0], []).append(item[1])
-    if damaged and notes is not None:
-        notes.append(
-            f"{len(damaged)} damaged feature-cache entr{'y was' if len(damaged) == 1 else 'ies were'} recomputed "
-            f"(non-finite values, or a dtype or shape the pipeline does not write; e.g. {paths[damaged[0][0]]}'s)"
-        )
-    for item, cached in found.items():
-        store(item, cached)
-    progress(len(found))
-    if pipeline.features.batched:  # the model runs here, on batches; workers preprocess and augment
-        from serkit.data.batched import compute_batched
-
-        compute_batched(pipeline, paths, hashes, todo, cache, workers, store, progress, notes)
-        return results
-    if workers <= 1 or len(todo) <= 1:
-        for utterance, augmenters in todo.items():
-            arrays = process_file(pipeline, paths[utterance], hashes[utterance], augmenters, cache)
-            _collect(store, utterance, augmenters, arrays, progress)
-        return results
-    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(pipeline, cache)) as pool:
-        futures = {
-            pool.submit(_worker_task, paths[u], hashes[u], augmenters): (u, augmenters)
-            for u, augmenters in todo.items()
-        }
-        try:
-            for future in as_completed(futures):
-                utterance, augmenters = futures[future]
-                _collect(store, utterance, augmenters, future.result(), progress)
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
-    return results
-
-
-def damaged_entries(pipeline: Pipeline, found: dict[Item, np.ndarray]) -> list[Item]:
-    """Cached features that cannot be what the pipeline wrote: non-finite, of another dtype or rank,
-    or of a shape unlike that of most entries (the cache's fault, not the audio's)."""
-    dtype = np.dtype(pipeline.features.storage_dtype())
-    ranks = SHAPE_NDIM.get(pipeline.features.output_shape(), (1, 2, 3))
-    bad = [i for i, a in found.items() if a.dtype != dtype or a.ndim not in ranks or not np.all(np.isfinite(a))]
-    shapes = Counter(a.shape for i, a in found.items() if i not in bad)
-    if len(shapes) > 1:
-        common, count = shapes.most_common(1)[0]
-        if 2 * count > sum(shapes.values()):
-            bad += [i for i, a in found.items() if i not in bad and a.shape != common]
-    return bad
-
-
-def _collect(
-    store: Callable[[Item, np.ndarray], None],
-    utterance: int,
-    augmenters: list[int | None],
-    arrays: list[np.ndarray],
-    progress: Callable[[int], None],
-) -> None:
-    for augmenter, array in zip(augmenters, arrays, strict=True):
-        store((utterance, augmenter), array)
-    progress(len(arrays))

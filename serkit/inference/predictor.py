@@ -247,14 +247,6 @@ class Predictor:
     def _named(self, row: np.ndarray) -> dict[str, float]:
         return {label: round(float(p), 6) for label, p in zip(self.labels, row, strict=True)}
 
-    # -- export -----------------------------------------------------------------------------
-
-    def export(self, fmt: str, out: str | Path | None = None) -> tuple[Path, Path]:
-        """Write a self-contained model (normalisation and softmax inside) and a JSON description."""
-        from serkit.inference.export import export_model
-
-        return export_model(self, fmt, out)
-
 
 def _changed_components(run: RunFolder, recipe: InferenceRecipe) -> list[str]:
     """Inference components whose installed distribution differs from the one the run was trained with."""

@@ -273,7 +273,7 @@ def _load(run: RunFolder) -> Any:
 def _compute_batch(run_dir: str, paths: list[str], hashes: list[str], items: list[Item], root: str) -> None:
     """A Ray task: compute some items' features into the shared cache."""
     from serkit.data.cache import ArrayCache
-    from serkit.data.pipeline import compute_features
+    from serkit.data.compute import compute_features
 
     recipe, registry = _load(RunFolder(Path(run_dir)))
     pipeline = Pipeline(recipe.preprocess, recipe.augment, recipe.features, recipe.run.seed, registry.origins())
