@@ -3,6 +3,7 @@
 from serkit.core.components import (
     Augmenter,
     Dataset,
+    DownloadSource,
     FeatureAugmenter,
     FeatureExtractor,
     Fold,
@@ -21,6 +22,7 @@ from serkit.core.version import __version__
 __all__ = [
     "Augmenter",
     "Dataset",
+    "DownloadSource",
     "EstimatorModel",
     "FeatureAugmenter",
     "FeatureExtractor",

@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from serkit.core.components import Dataset, Scan, Utterance
+from serkit.core.components import Dataset, DownloadSource, Scan, Utterance
 from serkit.core.errors import SerkitError
 from serkit.core.hookspecs import hookimpl
 from serkit.core.params import param
@@ -107,6 +107,12 @@ class Ravdess(Dataset):
     """RAVDESS audio-only speech (03-01-EE-II-SS-RR-AA.wav); speaker = actor, odd actors male."""
 
     name = "ravdess"
+    source = DownloadSource(
+        url="https://zenodo.org/records/1188976/files/Audio_Speech_Actors_01-24.zip?download=1",
+        filename="Audio_Speech_Actors_01-24.zip",
+        md5="bc696df654c87fed845eb13823edef8a",  # as published on the Zenodo record
+        licence="CC BY-NC-SA 4.0 (Livingstone & Russo 2018); cite the PLoS ONE paper",
+    )
     root: str = param(help="folder holding the Actor_XX folders (or the .wav files)")
     emotions: list[str] = param([], "emotions to keep; empty keeps all eight")
 
@@ -135,6 +141,12 @@ class EmoDB(Dataset):
     """Berlin EMO-DB (SSTTTEV.wav: speaker, text, emotion letter, version)."""
 
     name = "emodb"
+    source = DownloadSource(
+        url="http://emodb.bilderbar.info/download/download.zip",
+        filename="emodb.zip",
+        root="wav",
+        licence="free for research (Burkhardt et al. 2005)",
+    )
     root: str = param(help="folder holding the .wav files (the corpus's wav/ folder)")
     emotions: list[str] = param([], "emotions to keep; empty keeps all seven")
 

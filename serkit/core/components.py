@@ -238,6 +238,19 @@ class Scan:
     unmatched: list[str] = field(default_factory=list)  # files that do not fit the naming convention
 
 
+@dataclass(frozen=True)
+class DownloadSource:
+    """Where a corpus's official archive lives and how to check it (``serkit data download`` uses it)."""
+
+    url: str
+    filename: str
+    md5: str = ""
+    sha256: str = ""
+    #: Where ``dataset.root`` points inside the extracted folder ("" for the folder itself).
+    root: str = ""
+    licence: str = ""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Dataset(Component):
     """Finds the labelled utterances of one corpus under a root folder."""
@@ -245,6 +258,9 @@ class Dataset(Component):
     kind: ClassVar[str] = "dataset"
     #: Where the corpus is: a folder, or a file listing it. Subclasses redeclare it with their own help.
     root: str = param("", "the corpus's folder (or the file that lists it)", path=True)
+
+    #: Where the corpus can be downloaded from (None: it cannot; ``serkit data download`` lists those that can).
+    source: ClassVar[DownloadSource | None] = None
 
     def check_paths(self, where: str) -> None:
         """A dataset's root is left to its scan (which names ``dataset.root``), so that a recipe can be

@@ -11,39 +11,11 @@ import urllib.error
 import urllib.request
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
+from serkit.core.components import DownloadSource
 from serkit.core.errors import SerkitError
 from serkit.core.version import __version__
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where a corpus's official archive lives and how to check it."""
-
-    url: str
-    filename: str
-    md5: str = ""
-    sha256: str = ""
-    root: str = ""  # where dataset.root points inside the extracted folder
-    licence: str = ""
-
-
-SOURCES = {
-    "ravdess": Source(
-        url="https://zenodo.org/records/1188976/files/Audio_Speech_Actors_01-24.zip?download=1",
-        filename="Audio_Speech_Actors_01-24.zip",
-        md5="bc696df654c87fed845eb13823edef8a",  # as published on the Zenodo record
-        licence="CC BY-NC-SA 4.0 (Livingstone & Russo 2018); cite the PLoS ONE paper",
-    ),
-    "emodb": Source(
-        url="http://emodb.bilderbar.info/download/download.zip",
-        filename="emodb.zip",
-        root="wav",
-        licence="free for research (Burkhardt et al. 2005)",
-    ),
-}
 
 Progress = Callable[[int, int | None], None]  # (bytes just received, total bytes or None)
 
@@ -146,10 +118,15 @@ def _first_corrupt(bundle: zipfile.ZipFile) -> str | None:
 
 
 def download_corpus(
-    name: str, to: Path, progress: Progress, url: str = "", md5: str = "", sha256: str = "", keep_archive: bool = False
-) -> tuple[Path, str, Source]:
-    """Fetch, verify and extract one corpus; returns (dataset root, archive SHA-256, source)."""
-    source = SOURCES[name]
+    source: DownloadSource,
+    to: Path,
+    progress: Progress,
+    url: str = "",
+    md5: str = "",
+    sha256: str = "",
+    keep_archive: bool = False,
+) -> tuple[Path, str]:
+    """Fetch, verify and extract one corpus; returns (dataset root, archive SHA-256)."""
     if to.exists() and (not to.is_dir() or any(to.iterdir())):
         raise SerkitError(f"{to}: folder exists and is not empty (choose another --to)")
     try:
@@ -164,4 +141,4 @@ def download_corpus(
     extract(archive, to)
     if not keep_archive:
         archive.unlink()
-    return to / source.root, digest, source
+    return to / source.root, digest

@@ -279,6 +279,31 @@ def _moving_average(rows: np.ndarray, width: int) -> np.ndarray:
     return np.stack([np.convolve(padded[:, k], kernel, mode="valid") for k in range(rows.shape[1])], axis=1)
 
 
+@dataclass
+class Batch:
+    """Predictions of many files: each readable file's, a line per file that could not be predicted,
+    and, for a run that normalises per speaker, how the speaker's statistics were fitted."""
+
+    results: list[Prediction]
+    failures: list[str]
+    speaker_note: str = ""
+
+
+def predict_files(predictor: Predictor, inputs: list[str], hop: float | None = None, smooth: int = 3) -> Batch:
+    """Every audio file given or inside a given folder, predicted (the files are taken as one
+    speaker's where the run normalises per speaker); a file that fails is named, the others go on."""
+    files = audio_files(inputs)
+    if not files:
+        raise SerkitError(f"AUDIO: no audio files ({', '.join(AUDIO_SUFFIXES)}) in {', '.join(inputs)}")
+    batch = Batch([], [], predictor.fit_speaker(files))
+    for path in files:
+        try:
+            batch.results.append(predictor.predict_file(path, hop=hop, smooth=smooth))
+        except SerkitError as exc:
+            batch.failures.append(str(exc))
+    return batch
+
+
 def audio_files(inputs: list[str]) -> list[str]:
     """Files as given, and the audio files inside given folders (sorted)."""
     found = []

@@ -1,0 +1,87 @@
+"""Commands that run experiments: run, ablate, tune, resume and audit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from serkit.cli.base import execution_overrides, executor_options, set_option
+
+
+@click.command()
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@set_option("Override a recipe key, e.g. --set train.max_epochs=3 --set dataset.root=/data/ravdess.")
+@click.option(
+    "--split",
+    "split_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Reuse the split file an earlier run saved in its folder instead of splitting anew.",
+)
+@click.option("--skip-unreadable", is_flag=True, help="Leave out unreadable audio files (listed) instead of stopping.")
+@executor_options
+def run(
+    recipe: str,
+    overrides: tuple[str, ...],
+    split_file: str | None,
+    skip_unreadable: bool,
+    executor: str | None,
+    address: str | None,
+    track: str | None,
+) -> None:
+    """Run the experiment described by RECIPE and write a run folder."""
+    from serkit.run.reporter import ConsoleReporter
+    from serkit.run.runner import run_recipe
+
+    overrides = (*overrides, "run.skip_unreadable=true") if skip_unreadable else overrides
+    split = Path(split_file) if split_file else None
+    run_recipe(recipe, [*overrides, *execution_overrides(executor, address, track)], ConsoleReporter(), split)
+
+
+@click.command()
+@click.argument("sweep", type=click.Path(dir_okay=False))
+@set_option("Override a recipe key in every variant, e.g. --set dataset.root=/data/emodb/wav.")
+@click.option("--name", default="", help="Sweep name (its folder under run.output); default from the sweep file.")
+@executor_options
+def ablate(
+    sweep: str, overrides: tuple[str, ...], name: str, executor: str | None, address: str | None, track: str | None
+) -> None:
+    """Run the baseline and every variant of SWEEP and compare them (rerun to resume)."""
+    from serkit.run.reporter import ConsoleReporter
+    from serkit.studies.ablate import run_sweep
+
+    run_sweep(sweep, [*overrides, *execution_overrides(executor, address, track)], ConsoleReporter(), name)
+
+
+@click.command()
+@click.argument("search", type=click.Path(dir_okay=False))
+@set_option("Override a recipe key in every trial, e.g. --set dataset.root=/data/emodb/wav.")
+@click.option("--address", default=None, help="Ray cluster to join: auto, or ray://host:port (default: a local one).")
+def tune(search: str, overrides: tuple[str, ...], address: str | None) -> None:
+    """Search hyperparameters on Ray Tune (validation parts only), then run the best recipe once."""
+    from serkit.run.reporter import ConsoleReporter
+    from serkit.studies.tune import run_search
+
+    run_search(search, [*overrides, *execution_overrides(None, address)], ConsoleReporter())
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@executor_options
+def resume(run_dir: str, executor: str | None, address: str | None, track: str | None) -> None:
+    """Continue an interrupted run in RUN_DIR from its last checkpoint."""
+    from serkit.run.reporter import ConsoleReporter
+    from serkit.run.runner import resume_run
+
+    resume_run(run_dir, ConsoleReporter(), execution_overrides(executor, address, track))
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+def audit(run_dir: str) -> None:
+    """AUDIT (not a result): score every kept epoch of RUN_DIR on its test part, and show how much
+    choosing epochs on the test part would add (needs train.keep_epoch_weights = true)."""
+    from serkit.run.reporter import ConsoleReporter
+    from serkit.studies.audit import audit_run
+
+    audit_run(run_dir, ConsoleReporter())

@@ -1,0 +1,112 @@
+"""`serkit runs`: list and compare run folders."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from serkit.cli.base import SerkitGroup
+
+
+@click.group(cls=SerkitGroup)
+def runs() -> None:
+    """List run folders and compare two runs with statistics that fit their protocol."""
+
+
+@runs.command("list")
+@click.argument("folder", type=click.Path(file_okay=False), default="runs")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@click.option(
+    "--sort",
+    default="date",
+    show_default=True,
+    help="name, date, dataset, protocol, accuracy, uar, epochs, wall, status.",
+)
+@click.option(
+    "--filter",
+    "filters",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Keep runs whose recipe key (or status, dataset, protocol, name) matches.",
+)
+def runs_list(folder: str, as_json: bool, as_csv: bool, sort: str, filters: tuple[str, ...]) -> None:
+    """Every run folder under FOLDER (default ./runs): results, status and the recipe keys that differ."""
+    from serkit.results.runs import list_runs, rows_csv
+
+    rows, keys = list_runs(folder, list(filters), sort)
+    if as_json:
+        click.echo(json.dumps({"differing_keys": keys, "runs": [asdict(row) for row in rows]}, indent=2))
+        return
+    if as_csv:
+        click.echo(rows_csv(rows, keys), nl=False)
+        return
+    table = Table(title=f"{len(rows)} run(s) under {escape(folder)}", title_justify="left")
+    for column in ("run", "date", "dataset", "protocol", *keys, "accuracy %", "UAR %", "epochs", "wall s", "status"):
+        table.add_column(
+            escape(column),
+            justify="right" if column in ("accuracy %", "UAR %", "epochs", "wall s") else "left",
+            overflow="fold",
+        )
+
+    def spread(mean: float | None, sd: float | None) -> str:
+        return "" if mean is None else f"{100 * mean:.2f} ± {100 * (sd or 0):.2f}"
+
+    for row in rows:
+        table.add_row(
+            escape(row.name),
+            row.date[:16].replace("T", " "),
+            escape(row.dataset),
+            escape(row.protocol[:60] + ("…" if len(row.protocol) > 60 else "")),
+            *[escape(json.dumps(row.differs[key])) for key in keys],
+            spread(row.accuracy_mean, row.accuracy_sd),
+            spread(row.uar_mean, row.uar_sd),
+            "" if row.epochs is None else f"{row.epochs:.1f}",
+            "" if row.seconds is None else f"{row.seconds:.0f}",
+            row.status,
+        )
+    Console().print(table)
+    for row in rows:
+        if row.problem:
+            click.echo(f"Warning: {row.name} is damaged: {row.problem}", err=True)
+
+
+@runs.command("compare")
+@click.argument("run_a", type=click.Path(file_okay=False, exists=True))
+@click.argument("run_b", type=click.Path(file_okay=False, exists=True))
+@click.option("--metric", type=click.Choice(["uar", "accuracy"]), default="uar", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def runs_compare(run_a: str, run_b: str, metric: str, as_json: bool) -> None:
+    """Compare RUN_B against RUN_A on the same test utterances: per fold, the difference with a 95 % CI
+    and the test the protocol calls for (McNemar, Wilcoxon over speakers, or Nadeau-Bengio)."""
+    from serkit.results.runs import compare_runs
+    from serkit.results.stats import format_p
+
+    result = compare_runs(Path(run_a), Path(run_b), metric)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+        return
+    console = Console()
+    table = Table(title=f"{metric.upper()} per fold (B - A)", title_justify="left")
+    for column in ("fold", "A %", "B %", "B - A"):
+        table.add_column(column, justify="left" if column == "fold" else "right")
+    for row in result.folds:
+        table.add_row(escape(row.fold), f"{100 * row.a:.2f}", f"{100 * row.b:.2f}", f"{100 * (row.b - row.a):+.2f}")
+    console.print(f"A: {escape(run_a)}\nB: {escape(run_b)}\nprotocol: {escape(result.protocol)}", highlight=False)
+    console.print(table)
+    c = result.comparison
+    console.print(
+        f"{c.test} ({escape(c.design)}): difference {100 * c.difference:+.2f} points, 95 % CI "
+        f"[{100 * c.ci_low:+.2f}, {100 * c.ci_high:+.2f}], p = {format_p(c.p)}",
+        highlight=False,
+    )
+    for name, value in c.extra:
+        console.print(f"  {name} = {format_p(value)}", highlight=False)
+    if c.caveat:
+        console.print(f"  note: {escape(c.caveat)}", highlight=False)
