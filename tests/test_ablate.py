@@ -79,6 +79,24 @@ def test_a_variant_named_like_the_default_baseline_is_told_why(tmp_path):
         load_sweep(twice, [], get_registry())
 
 
+@pytest.mark.parametrize(
+    ("tables", "says"),
+    [
+        ('[sweep]\nbase = "{base}"\n[[variant]]\nname = "x"\nsets = ["augment=[]"]\n', "variant[0].sets: unknown"),
+        ('[sweep]\nbase = "{base}"\nbasline = "b"\n', "sweep.basline: unknown parameter; did you mean 'baseline'?"),
+        ('[sweep]\nbase = "{base}"\nset = "augment=[]"\n', "sweep.set:"),
+        ('[sweep]\nbase = "{base}"\n[[variant]]\nset = ["augment=[]"]\n', "variant[0].name: required parameter"),
+        ('[sweep]\nbase = "{base}"\n[variants]\n', "variants: unknown table; did you mean 'variant'?"),
+    ],
+)
+def test_sweep_tables_are_declared_and_checked_like_train(tmp_path, tables, says):
+    path = tmp_path / "sweep.toml"
+    path.write_text(tables.format(base=RECIPES / "tiny.toml"))
+    with pytest.raises(SerkitError) as error:
+        load_sweep(path, [], get_registry())
+    assert says in str(error.value)
+
+
 @pytest.mark.slow
 def test_ablation_compares_variants_and_resumes(cli_runner, tmp_path, ravdess_root):
     common = (

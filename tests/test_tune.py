@@ -109,7 +109,7 @@ def test_the_shipped_search_file_validates():
         "model.dropout",
         "train.batch_size",
     ]
-    assert search.metric == "val_uar" and search.mode == "max" and search.scheduler == "asha"
+    assert search.metric == "val_uar" and search.mode == "max" and search.table.scheduler == "asha"
 
 
 def test_a_failed_trial_is_named_by_its_own_error():
@@ -132,5 +132,29 @@ def test_zero_trials_is_refused_not_read_as_one(tmp_path):
 
     path = write_search(tmp_path, tmp_path)
     path.write_text(path.read_text().replace("trials = 4", "trials = 0\ntime_budget_s = 60"))
-    with pytest.raises(SerkitError, match=r"tune\.trials: 0 trials would tune nothing"):
+    with pytest.raises(SerkitError, match=r"tune\.trials: 0 is out of range \(must be >= 1\)"):
         load_search(path, [], get_registry())
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ('schedular = "fifo"', "tune.schedular: unknown parameter; did you mean 'scheduler'?"),
+        ('time_budget_s = "soon"', "tune.time_budget_s:"),
+        ("reduction_factor = 0", "tune.reduction_factor: 0 is out of range (must be >= 2)"),
+        ('baseline = "x"', "tune.baseline: unknown parameter"),
+    ],
+)
+def test_the_tune_table_is_declared_and_checked_like_train(tmp_path, line, says):
+    """[tune] is a param()-declared table: unknown keys, choices, ranges and override strings named."""
+    from serkit.studies.tables import TuneTable
+    from serkit.studies.tune import load_search
+
+    from serkit.core.params import param_specs
+
+    assert {"base", "metric", "trials", "scheduler", "set"} <= {spec.name for spec in param_specs(TuneTable)}
+    path = write_search(tmp_path, tmp_path)
+    path.write_text(path.read_text().replace("trials = 4", f"trials = 4\n{line}"))
+    with pytest.raises(SerkitError) as error:
+        load_search(path, [], get_registry())
+    assert says in str(error.value)

@@ -33,10 +33,9 @@ from rich.table import Table
 
 from serkit.core.errors import SerkitError
 from serkit.core.fileio import write_figure, write_json, write_text
-from serkit.core.recipe import Recipe, check_run_name, component_sections, load_recipe, read_toml
+from serkit.core.recipe import Recipe, check_run_name, component_sections, read_toml
 from serkit.core.registry import Registry, get_registry
 from serkit.core.settings import EXECUTION_KEYS
-from serkit.core.suggest import did_you_mean
 from serkit.data.cache import digest
 from serkit.results.folder import AblationFolder, RunFolder
 from serkit.results.report import markdown_table
@@ -44,9 +43,7 @@ from serkit.results.stats import format_p
 from serkit.run.planning import plan_run
 from serkit.run.reporter import Reporter
 from serkit.run.tracking import Tracking, run_tags, tracking_for
-
-SWEEP_KEYS = ("name", "base", "baseline", "set")
-VARIANT_KEYS = ("name", "set")
+from serkit.studies.tables import SweepTable, VariantTable, known_tables, layered_recipe, read_table
 
 
 @dataclass(frozen=True)
@@ -68,18 +65,6 @@ class Sweep:
         return Path(self.variants[0].recipe.run.output) / self.name
 
 
-def _strings(value: Any, where: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise SerkitError(f'{where}: expected a list of "KEY=VALUE" strings')
-    return value
-
-
-def _check_keys(table: dict[str, Any], known: tuple[str, ...], where: str) -> None:
-    for key in table:
-        if key not in known:
-            raise SerkitError(f"{where}.{key}: unknown key{did_you_mean(key, known)} (known: {', '.join(known)})")
-
-
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "variant"
 
@@ -88,40 +73,34 @@ def load_sweep(path: str | Path, overrides: list[str], registry: Registry) -> Sw
     """Read a sweep file and validate the recipe of every variant (nothing runs yet)."""
     path = Path(path)
     raw = read_toml(path, "sweep")
-    _check_keys(raw, ("sweep", "variant"), f"sweep '{path}'")
-    head = raw.get("sweep")
-    if not isinstance(head, dict) or "base" not in head:
-        raise SerkitError(
-            f"sweep '{path}': needs a [sweep] table with base = \"paper.toml\" (the recipe each variant changes)"
-        )
-    _check_keys(head, SWEEP_KEYS, f"sweep '{path}': sweep")
-    base = path.parent / str(head["base"])
-    shared = _strings(head.get("set", []), f"sweep '{path}': sweep.set")
+    where = f"sweep '{path}'"
+    known_tables(raw, ("sweep", "variant"), where)
+    if not isinstance(raw.get("sweep"), dict) or "base" not in raw["sweep"]:
+        raise SerkitError(f'{where}: needs a [sweep] table with base = "paper.toml" (the recipe each variant changes)')
+    head = read_table(SweepTable, raw["sweep"], f"{where}: sweep")
+    rows = raw.get("variant", [])
+    if not isinstance(rows, list):
+        raise SerkitError(f"{where}: variant: expected [[variant]] tables")
     here = path.parent.absolute()  # relative paths in the sweep file are read from its folder
-    entries = [{"name": str(head.get("baseline", "baseline")), "set": []}, *raw.get("variant", [])]
+    entries = [VariantTable(name=head.baseline)]
+    entries += [read_table(VariantTable, row, f"{where}: variant[{k}]") for k, row in enumerate(rows)]
     variants, seen = [], set()
     for index, entry in enumerate(entries):
-        where = f"sweep '{path}': variant[{index - 1}]" if index else f"sweep '{path}': baseline"
-        if not isinstance(entry, dict) or "name" not in entry:
-            raise SerkitError(f'{where}: needs name = "..." and set = [...]')
-        _check_keys(entry, VARIANT_KEYS, where)
-        name = str(entry["name"])
-        if name in seen and index and name == entries[0]["name"] and "baseline" not in head:
+        label = f"{where}: variant[{index - 1}]" if index else f"{where}: baseline"
+        if entry.name in seen and index and entry.name == head.baseline and "baseline" not in raw["sweep"]:
             raise SerkitError(
-                f"{where}: '{name}' is the name serkit gives the baseline (the recipe unchanged, always run); "
+                f"{label}: '{entry.name}' is the name serkit gives the baseline (the recipe unchanged, always run); "
                 f'name this variant otherwise, or give the baseline another name with [sweep] baseline = "..."'
             )
-        if name in seen:
-            raise SerkitError(f"{where}: the name '{name}' is used twice")
-        seen.add(name)
-        own = _strings(entry.get("set", []), f"{where}.set")
+        if entry.name in seen:
+            raise SerkitError(f"{label}: the name '{entry.name}' is used twice")
+        seen.add(entry.name)
         try:
-            layers = [(shared, here), (list(overrides), Path.cwd()), (own, here)]
-            recipe = load_recipe(base, (), registry, layers=layers)
+            recipe = layered_recipe(path.parent / head.base, head.set, here, overrides, entry.set, here, registry)
         except SerkitError as exc:
-            raise SerkitError(f"{where} ('{name}'): {exc}") from exc
-        variants.append(Variant(name, f"{index:02d}-{slug(name)}", own, recipe))
-    return Sweep(str(head.get("name") or path.stem), path, variants)
+            raise SerkitError(f"{label} ('{entry.name}'): {exc}") from exc
+        variants.append(Variant(entry.name, f"{index:02d}-{slug(entry.name)}", list(entry.set), recipe))
+    return Sweep(head.name or path.stem, path, variants)
 
 
 def preflight(sweep: Sweep) -> None:

@@ -38,28 +38,14 @@ from typing import Any
 
 from serkit.core.errors import SerkitError
 from serkit.core.fileio import write_json, write_text
-from serkit.core.recipe import Recipe, check_run_name, load_recipe, read_toml
+from serkit.core.recipe import Recipe, check_run_name, read_toml
 from serkit.core.registry import Registry, get_registry
-from serkit.core.suggest import did_you_mean
 from serkit.data.cache import cache_folder
 from serkit.data.split import FoldPlan
 from serkit.results.folder import BEST_RECIPE, RunFolder, SearchFolder
 from serkit.run.reporter import Reporter
+from serkit.studies.tables import SEARCH_METRICS, TuneTable, known_tables, layered_recipe, read_table
 
-TUNE_KEYS = (
-    "name",
-    "base",
-    "metric",
-    "trials",
-    "time_budget_s",
-    "search",
-    "scheduler",
-    "grace_epochs",
-    "reduction_factor",
-    "concurrent",
-    "set",
-)
-METRICS = {"val_uar": "max", "val_accuracy": "max", "val_loss": "min"}
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
 
 
@@ -88,65 +74,56 @@ class Dimension:
 
 
 @dataclass(frozen=True)
-class Search:
-    name: str
-    path: Path
+class TrialRecipes:
+    """How a trial's recipe is made: the base recipe, the search file's shared overrides, the command
+    line's, then the trial's values; every folder in it absolute (trials run in Ray workers whose
+    working directory is their trial folder)."""
+
     base: Path
     shared: list[str]
+    file_folder: Path
     overrides: list[str]
-    space: list[Dimension]
-    metric: str
-    trials: int
-    time_budget_s: float
-    search: str
-    scheduler: str
-    grace_epochs: int
-    reduction_factor: int
-    concurrent: int
-    recipe: Recipe  # the base recipe with the shared overrides
     workdir: Path  # the folder `serkit tune` ran in: --set values and relative run folders are read from it
 
-    @property
-    def mode(self) -> str:
-        return METRICS[self.metric]
-
-    @property
-    def output(self) -> Path:
-        return Path(self.recipe.run.output) / self.name  # absolute: see trial_recipe
-
-    def trial_recipe(self, config: dict[str, Any], registry: Registry) -> Recipe:
-        """The base recipe with a trial's values."""
+    def __call__(self, config: dict[str, Any], registry: Registry) -> Recipe:
         own = [f"{key}={json.dumps(value)}" for key, value in config.items()]
-        layers = [(self.shared, self.path.parent), (self.overrides, self.workdir), (own, self.workdir)]
-        recipe = load_recipe(self.base, (), registry, layers=layers)
-        # Trials run in Ray workers whose working directory is their trial folder: no relative folder may remain.
+        recipe = layered_recipe(self.base, self.shared, self.file_folder, self.overrides, own, self.workdir, registry)
         run = recipe.run
         cache_dir = str(self.workdir / run.cache_dir) if run.cache_dir else ""
         return replace(recipe, run=replace(run, output=str(self.workdir / run.output), cache_dir=cache_dir))
 
 
-def _choice(table: dict[str, Any], key: str, allowed: tuple[str, ...], default: str, where: str) -> str:
-    value = str(table.get(key, default))
-    if value not in allowed:
-        raise SerkitError(f"{where}.{key}: '{value}' is not one of {', '.join(allowed)}")
-    return value
+@dataclass(frozen=True)
+class Search:
+    """A checked search file: its space, its [tune] table and the base recipe."""
 
+    name: str
+    path: Path
+    space: list[Dimension]
+    table: TuneTable
+    recipes: TrialRecipes
+    #: The base recipe with the shared overrides.
+    recipe: Recipe
 
-def _positive(table: dict[str, Any], key: str, default: float, where: str, integer: bool = True) -> Any:
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or (integer and value != int(value)):
-        raise SerkitError(f"{where}.{key}: expected a {'whole ' if integer else ''}number >= 0, got {value!r}")
-    return int(value) if integer else float(value)
+    @property
+    def base(self) -> Path:
+        return self.recipes.base
 
+    @property
+    def metric(self) -> str:
+        return self.table.metric
 
-def _trial_budget(table: dict[str, Any], where: str) -> int:
-    trials = _positive(table, "trials", 8, where)
-    if trials < 1:
-        raise SerkitError(
-            f"{where}.trials: 0 trials would tune nothing; give the most trials to run (with time_budget_s, "
-            "the search stops at whichever comes first)"
-        )
-    return int(trials)
+    @property
+    def mode(self) -> str:
+        return SEARCH_METRICS[self.table.metric]
+
+    @property
+    def output(self) -> Path:
+        return Path(self.recipe.run.output) / self.name  # absolute: see TrialRecipes
+
+    def trial_recipe(self, config: dict[str, Any], registry: Registry) -> Recipe:
+        """The base recipe with a trial's values."""
+        return self.recipes(config, registry)
 
 
 def parse_dimension(key: str, spec: Any, where: str) -> Dimension:
@@ -174,60 +151,36 @@ def load_search(path: str | Path, overrides: list[str], registry: Registry) -> S
     where = f"search '{path}'"
     path = Path(path).absolute()
     raw = read_toml(path, "search")
-    for key in raw:
-        if key not in ("tune", "space"):
-            raise SerkitError(f"{where}: {key}: unknown table{did_you_mean(key, ('tune', 'space'))} (tune, space)")
-    head = raw.get("tune")
-    if not isinstance(head, dict) or "base" not in head:
+    known_tables(raw, ("tune", "space"), where)
+    if not isinstance(raw.get("tune"), dict) or "base" not in raw["tune"]:
         raise SerkitError(f'{where}: needs a [tune] table with base = "paper.toml" (the recipe whose keys it searches)')
-    for key in head:
-        if key not in TUNE_KEYS:
-            raise SerkitError(f"{where}: tune.{key}: unknown key{did_you_mean(key, TUNE_KEYS)}")
+    metric = str(raw["tune"].get("metric", ""))
+    if metric.startswith("test"):
+        raise SerkitError(
+            f"{where}: tune.metric: '{metric}' is not one of {', '.join(SEARCH_METRICS)} (a test metric can never "
+            "select: the test parts are not scored while tuning)"
+        )
+    head = read_table(TuneTable, raw["tune"], f"{where}: tune")
     space_table = raw.get("space")
     if not isinstance(space_table, dict) or not space_table:
         raise SerkitError(
             f'{where}: needs a [space] table, e.g. "train.learning_rate" = {{ loguniform = [1e-5, 1e-2] }}'
         )
     space = [parse_dimension(key, spec, f"{where}: space") for key, spec in space_table.items()]
-    shared = head.get("set", [])
-    if not isinstance(shared, list) or not all(isinstance(v, str) for v in shared):
-        raise SerkitError(f'{where}: tune.set: expected a list of "KEY=VALUE" strings')
-    metric = str(head.get("metric", "val_uar"))
-    if metric not in METRICS:
-        hint = " (a test metric can never select: the test parts are not scored while tuning)" * metric.startswith(
-            "test"
-        )
-        raise SerkitError(f"{where}: tune.metric: '{metric}' is not one of {', '.join(METRICS)}{hint}")
-    search = Search(
-        name=str(head.get("name") or path.stem),
-        path=path,
-        base=path.parent / str(head["base"]),
-        shared=shared,
-        overrides=list(overrides),
-        space=space,
-        metric=metric,
-        trials=_trial_budget(head, f"{where}: tune"),
-        time_budget_s=_positive(head, "time_budget_s", 0, f"{where}: tune", integer=False),
-        search=_choice(head, "search", ("random", "optuna"), "optuna", f"{where}: tune"),
-        scheduler=_choice(head, "scheduler", ("asha", "fifo"), "asha", f"{where}: tune"),
-        grace_epochs=max(1, _positive(head, "grace_epochs", 1, f"{where}: tune")),
-        reduction_factor=max(2, _positive(head, "reduction_factor", 2, f"{where}: tune")),
-        concurrent=_positive(head, "concurrent", 0, f"{where}: tune"),
-        recipe=None,  # type: ignore[arg-type]  # set below, once the base is known to load
-        workdir=Path.cwd(),
-    )
-    check_run_name(search.name, f"{where}: tune.name")
+    name = head.name or path.stem
+    check_run_name(name, f"{where}: tune.name")
+    recipes = TrialRecipes(path.parent / head.base, list(head.set), path.parent, list(overrides), Path.cwd())
     try:
-        recipe = search.trial_recipe({}, registry)
+        recipe = recipes({}, registry)
     except SerkitError as exc:
         raise SerkitError(f"{where}: base recipe: {exc}") from exc
     for dimension in space:
         for value in dimension.examples():
             try:
-                search.trial_recipe({dimension.key: value}, registry)
+                recipes({dimension.key: value}, registry)
             except SerkitError as exc:
                 raise SerkitError(f'{where}: space."{dimension.key}" = {value!r}: {exc}') from exc
-    return replace(search, recipe=recipe)
+    return Search(name, path, space, head, recipes, recipe)
 
 
 def run_search(path: str, overrides: list[str], reporter: Reporter | None = None) -> Path:
@@ -239,7 +192,7 @@ def run_search(path: str, overrides: list[str], reporter: Reporter | None = None
     registry = get_registry()
     registry.raise_problems()
     search = load_search(path, overrides, registry)
-    if search.search == "optuna":
+    if search.table.search == "optuna":
         _import_optuna()
     probe_address(search.recipe.ray.address)  # before the search folder exists
     output = search.output
@@ -247,8 +200,8 @@ def run_search(path: str, overrides: list[str], reporter: Reporter | None = None
     folder = SearchFolder(output)
     base = search.recipe
     reporter.say(
-        f"tune '{search.name}': {search.trials} trial(s) over {', '.join(d.key for d in search.space)}; "
-        f"{search.search} search, {search.scheduler} scheduler, {search.mode}imise mean {search.metric} "
+        f"tune '{search.name}': {search.table.trials} trial(s) over {', '.join(d.key for d in search.space)}; "
+        f"{search.table.search} search, {search.table.scheduler} scheduler, {search.mode}imise mean {search.metric} "
         f"over validation parts -> {output}",
         "bold",
     )
@@ -317,15 +270,15 @@ def _tune(search: Search, registry: Registry, threads: int) -> Any:
     recipe = search.recipe
     max_t = _folds_upper_bound(search, registry) * recipe.train.max_epochs + 1  # the last step: the mean over folds
     scheduler = None
-    if search.scheduler == "asha":
+    if search.table.scheduler == "asha":
         scheduler = ASHAScheduler(
             time_attr="step",
             max_t=max_t,
-            grace_period=min(search.grace_epochs, max_t),
-            reduction_factor=search.reduction_factor,
+            grace_period=min(search.table.grace_epochs, max_t),
+            reduction_factor=search.table.reduction_factor,
         )
     search_alg: Any = None
-    if search.search == "optuna":
+    if search.table.search == "optuna":
         from ray.tune.search.optuna import OptunaSearch
 
         optuna = _import_optuna()
@@ -345,11 +298,11 @@ def _tune(search: Search, registry: Registry, threads: int) -> Any:
         tune_config=tune.TuneConfig(
             metric="score",
             mode=search.mode,
-            num_samples=search.trials,
-            time_budget_s=search.time_budget_s or None,
+            num_samples=search.table.trials,
+            time_budget_s=search.table.time_budget_s or None,
             search_alg=search_alg,
             scheduler=scheduler,
-            max_concurrent_trials=search.concurrent or None,
+            max_concurrent_trials=search.table.concurrent or None,
         ),
         run_config=tune.RunConfig(
             name="ray", storage_path=str(search.output), verbose=0, failure_config=tune.FailureConfig(max_failures=1)
@@ -505,7 +458,8 @@ def _report(
         "",
         f"- **Search file:** `{search.path.absolute()}`; base recipe `{search.base.absolute()}`",
         f"- **Selection:** {search.mode}imum of the mean {search.metric} over each trial's validation parts "
-        f"({search.search} search, {search.scheduler} scheduler; {len(trials)} trials, {stopped} stopped early; "
+        f"({search.table.search} search, {search.table.scheduler} scheduler; {len(trials)} trials, "
+        f"{stopped} stopped early; "
         f"{seconds:.0f} s).",
         "- **The test parts played no part in the selection:** trials were trained in validation-only mode "
         "(test parts neither normalised, predicted nor scored); the best recipe was then run once, and only "
