@@ -147,10 +147,9 @@ def test_zero_trials_is_refused_not_read_as_one(tmp_path):
 )
 def test_the_tune_table_is_declared_and_checked_like_train(tmp_path, line, says):
     """[tune] is a param()-declared table: unknown keys, choices, ranges and override strings named."""
+    from serkit.core.params import param_specs
     from serkit.studies.tables import TuneTable
     from serkit.studies.tune import load_search
-
-    from serkit.core.params import param_specs
 
     assert {"base", "metric", "trials", "scheduler", "set"} <= {spec.name for spec in param_specs(TuneTable)}
     path = write_search(tmp_path, tmp_path)
