@@ -28,7 +28,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REFERENCE = (
-    "import serkit.builtin.crnn as c, serkit.learn.trainer as t; "
+    "import serkit.builtin.crnn as c, serkit.learn.hardware as t; "
     "c.FAST_SINGLE_CHANNEL_GRAD = False; t.KEEP_FREED_MEMORY = False; "
     "from serkit.cli import main; main()"
 )

@@ -31,7 +31,8 @@ import torch
 
 from serkit.builtin.models import CRNN
 from serkit.core.recipe import load_recipe
-from serkit.learn.trainer import Trainer, choose_device
+from serkit.learn.hardware import choose_device
+from serkit.learn.trainer import Trainer
 from serkit.results.metrics import evaluate
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "paper-emodb.toml"
@@ -75,7 +76,7 @@ INPUT = (1, 128, 259)  # 3 s at 44.1 kHz, hop 512, 128 mel bands: the paper's in
 def fp32_epoch(variant: str, items: int, epochs: int) -> dict[str, float]:
     """One process's measurement: fp32 epochs of the paper CRNN through the Trainer on random features."""
     import serkit.builtin.crnn as crnn
-    import serkit.learn.trainer as train
+    import serkit.learn.hardware as train
     from serkit.core.settings import TrainSettings
 
     if variant == "reference":
@@ -263,7 +264,7 @@ def main() -> None:
         return
     compare_fp32(args.items, 1, args.rounds)
     cpu = torch.device("cpu")
-    from serkit.learn.trainer import cpu_bf16
+    from serkit.learn.hardware import cpu_bf16
 
     bf16 = cpu_bf16()
     isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "the CPU's best")

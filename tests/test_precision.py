@@ -16,8 +16,9 @@ import serkit.builtin.crnn as crnn
 from serkit import SerkitError
 from serkit.builtin.models import CRNN
 from serkit.core.registry import get_registry
-from serkit.learn import trainer as train
-from serkit.learn.trainer import Trainer, choose_device, choose_precision
+from serkit.learn import hardware as train
+from serkit.learn.hardware import choose_device, choose_precision
+from serkit.learn.trainer import Trainer
 from serkit.testing import PRECISIONS, check_model, check_trains
 
 AUTOCAST = {"fp32": None, "bf16": torch.bfloat16}

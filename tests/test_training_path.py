@@ -13,7 +13,8 @@ from serkit.builtin.models import CRNN
 from serkit.core.settings import TrainSettings
 from serkit.data.normalise import ZScore
 from serkit.data.store import FeatureStore
-from serkit.learn.trainer import Trainer, keep_freed_memory
+from serkit.learn.hardware import keep_freed_memory
+from serkit.learn.trainer import Trainer
 
 SHAPE = (1, 16, 24)
 

@@ -10,7 +10,9 @@ import torch
 from serkit.core.components import Model
 from serkit.core.learner import Features, FitContext, FitOutcome, Learner, Transform
 from serkit.core.settings import TrainSettings
-from serkit.learn.trainer import Trainer, choose_device, state_dict_bytes
+from serkit.learn.callbacks import state_dict_bytes
+from serkit.learn.hardware import choose_device
+from serkit.learn.trainer import Trainer
 
 
 def make_learner(model: Model, input_shape: tuple[int, ...], n_classes: int, seed: int) -> Learner:

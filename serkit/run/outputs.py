@@ -169,7 +169,7 @@ def environment(ctx: Context, device: str, precision: str, cache: dict[str, str]
     """environment.json: versions of serkit, Python, the libraries and the distribution of every component."""
     import torch
 
-    from serkit.learn.trainer import describe_device
+    from serkit.learn.hardware import describe_device
 
     packages: dict[str, str | None] = {}
     for name in PACKAGES:

@@ -245,8 +245,8 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
     """Train and test one fold; a fold finished before (an interrupted run) is read back instead.
     With ``test=False`` (a tuning trial) the test part is neither normalised nor scored: the result
     has no metrics and no predictions, and is not written as a finished fold."""
+    from serkit.learn.hardware import seed_everything
     from serkit.learn.torch_learner import make_learner
-    from serkit.learn.trainer import seed_everything
 
     recipe, say = ctx.recipe, ctx.reporter.say
     folder = ctx.run.fold(plan.id)
@@ -343,8 +343,8 @@ def _refit(
 ) -> tuple[Learner, dict[str, Features], JSONObject, Transform | None, str]:
     """train.refit: a new model trained on the fit and validation parts together for the epoch count
     validation chose (no early stopping, the last epoch kept), normalised by that whole part."""
+    from serkit.learn.hardware import seed_everything
     from serkit.learn.torch_learner import make_learner
-    from serkit.learn.trainer import seed_everything
 
     recipe = ctx.recipe
     epochs = max(1, outcome.best_epoch)
