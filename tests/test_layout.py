@@ -144,3 +144,14 @@ def test_listing_plugins_imports_no_heavy_library():
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]"
+
+
+def test_no_class_over_200_lines_and_no_function_over_60():
+    """Readable units: a longer one is split by what it does (compute, write, print)."""
+    long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            size = (node.end_lineno or 0) - getattr(node, "lineno", 0) + 1
+            if isinstance(node, ast.ClassDef) and size > 200 or isinstance(node, ast.FunctionDef) and size > 60:
+                long.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name} ({size} lines)")
+    assert not long, "\n".join(long)

@@ -51,6 +51,31 @@ def compute_features(
     """
     results: dict[Item, np.ndarray] = {}
     store = sink or results.__setitem__
+    found, todo = _cached(pipeline, paths, hashes, items, cache, notes)
+    for item, cached in found.items():
+        store(item, cached)
+    progress(len(found))
+    if pipeline.features.batched:  # the model runs here, on batches; workers preprocess and augment
+        compute_batched(pipeline, paths, hashes, todo, cache, workers, store, progress, notes)
+    elif workers <= 1 or len(todo) <= 1:
+        for utterance, augmenters in todo.items():
+            arrays = process_file(pipeline, paths[utterance], hashes[utterance], augmenters, cache)
+            _collect(store, utterance, augmenters, arrays, progress)
+    else:
+        _in_workers(pipeline, paths, hashes, todo, cache, workers, store, progress)
+    return results
+
+
+def _cached(
+    pipeline: Pipeline,
+    paths: list[str],
+    hashes: list[str],
+    items: list[Item],
+    cache: ArrayCache | None,
+    notes: list[str] | None,
+) -> tuple[dict[Item, np.ndarray], dict[int, list[int | None]]]:
+    """The items found in the cache, and what is left to compute per file (damaged entries are
+    removed, recomputed and said so in ``notes``)."""
     todo: dict[int, list[int | None]] = {}
     found = {}
     for utterance, augmenter in items:
@@ -60,7 +85,7 @@ def compute_features(
         else:
             todo.setdefault(utterance, []).append(augmenter)
     damaged = damaged_entries(pipeline, found)
-    for item in damaged:  # recomputed, and said so
+    for item in damaged:
         del found[item]
         if cache:
             cache.remove("features", pipeline.feature_key(hashes[item[0]], item[1]))
@@ -70,17 +95,20 @@ def compute_features(
             f"{len(damaged)} damaged feature-cache entr{'y was' if len(damaged) == 1 else 'ies were'} recomputed "
             f"(non-finite values, or a dtype or shape the pipeline does not write; e.g. {paths[damaged[0][0]]}'s)"
         )
-    for item, cached in found.items():
-        store(item, cached)
-    progress(len(found))
-    if pipeline.features.batched:  # the model runs here, on batches; workers preprocess and augment
-        compute_batched(pipeline, paths, hashes, todo, cache, workers, store, progress, notes)
-        return results
-    if workers <= 1 or len(todo) <= 1:
-        for utterance, augmenters in todo.items():
-            arrays = process_file(pipeline, paths[utterance], hashes[utterance], augmenters, cache)
-            _collect(store, utterance, augmenters, arrays, progress)
-        return results
+    return found, todo
+
+
+def _in_workers(
+    pipeline: Pipeline,
+    paths: list[str],
+    hashes: list[str],
+    todo: dict[int, list[int | None]],
+    cache: ArrayCache | None,
+    workers: int,
+    store: Callable[[Item, np.ndarray], None],
+    progress: Callable[[int], None],
+) -> None:
+    """Each file's items computed in a pool of ``workers`` processes, stored as they arrive."""
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(pipeline, cache)) as pool:
         futures = {
@@ -95,7 +123,6 @@ def compute_features(
             for future in futures:
                 future.cancel()
             raise
-    return results
 
 
 def damaged_entries(pipeline: Pipeline, found: dict[Item, np.ndarray]) -> list[Item]:

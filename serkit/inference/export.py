@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from serkit.core.errors import SerkitError
-from serkit.core.fileio import require_writable
+from serkit.core.fileio import require_writable, write_json
 from serkit.core.version import __version__
 from serkit.data.normalise import ZScore
 
@@ -21,8 +21,6 @@ if TYPE_CHECKING:
 
 def export_model(predictor: Predictor, fmt: str, out: str | Path | None = None) -> tuple[Path, Path]:
     """Write a self-contained model (normalisation and softmax inside) and a JSON description."""
-    import warnings
-
     module = getattr(predictor.learner, "module", None)
     if not isinstance(module, torch.nn.Module):
         raise SerkitError(
@@ -34,8 +32,6 @@ def export_model(predictor: Predictor, fmt: str, out: str | Path | None = None) 
             f"{predictor.run_dir}: this run normalises each speaker by its own statistics, which an exported model "
             'cannot carry; export a run trained with normalise.scope = "band" or "global"'
         )
-    wrapper = Exported(module, predictor.normaliser).eval()
-    example = torch.zeros(1, *predictor.input_shape)
     if fmt not in ("onnx", "torchscript"):
         raise SerkitError(f"--format: unknown format '{fmt}' (onnx or torchscript)")
     target = Path(out) if out else predictor.run.export_file(fmt)
@@ -44,6 +40,14 @@ def export_model(predictor: Predictor, fmt: str, out: str | Path | None = None) 
         if _belongs_to_the_run(path, predictor.run):
             raise SerkitError(f"--out: {path} would overwrite a file of the run folder; choose another name")
     require_writable(target.parent, "the folder to export into")
+    _write_model(Exported(module, predictor.normaliser).eval(), torch.zeros(1, *predictor.input_shape), fmt, target)
+    write_json(description, _description(predictor, fmt, target))
+    return target, description
+
+
+def _write_model(wrapper: torch.nn.Module, example: torch.Tensor, fmt: str, target: Path) -> None:
+    import warnings
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if fmt == "torchscript":
@@ -62,32 +66,28 @@ def export_model(predictor: Predictor, fmt: str, out: str | Path | None = None) 
                 dynamo=False,
                 dynamic_axes={"features": {0: "batch"}, "probabilities": {0: "batch"}},
             )
+
+
+def _description(predictor: Predictor, fmt: str, target: Path) -> dict[str, object]:
+    """The JSON beside an exported model: its input and output, and the preprocessing it expects."""
     recipe = predictor.recipe.to_dict()
-    description.write_text(
-        json.dumps(
-            {
-                "format": fmt,
-                "model_file": target.name,
-                "input": {
-                    "name": "features",
-                    "shape": ["batch", *predictor.input_shape],
-                    "dtype": "float32",
-                    "normalised_inside": True,
-                },
-                "output": {"name": "probabilities", "labels": predictor.labels},
-                "preprocess": recipe["preprocess"],
-                "features": recipe["features"],
-                "window_seconds": predictor.window_seconds,
-                "normaliser": predictor.card.normaliser,
-                "serkit_version": __version__,
-                "run": str(predictor.run_dir),
-            },
-            indent=2,
-        )
-        + "\n",
-        encoding="utf-8",
-    )
-    return target, description
+    return {
+        "format": fmt,
+        "model_file": target.name,
+        "input": {
+            "name": "features",
+            "shape": ["batch", *predictor.input_shape],
+            "dtype": "float32",
+            "normalised_inside": True,
+        },
+        "output": {"name": "probabilities", "labels": predictor.labels},
+        "preprocess": recipe["preprocess"],
+        "features": recipe["features"],
+        "window_seconds": predictor.window_seconds,
+        "normaliser": predictor.card.normaliser,
+        "serkit_version": __version__,
+        "run": str(predictor.run_dir),
+    }
 
 
 def _belongs_to_the_run(path: Path, run: RunFolder) -> bool:

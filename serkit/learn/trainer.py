@@ -143,22 +143,9 @@ class Trainer:
             draw(generator)
         start = time.perf_counter()
         while loop.state.epoch < settings.max_epochs and not self.early_stopping.done(loop.state):
-            tick = time.perf_counter()
-            train_loss, train_accuracy = self._epoch(model, step, draw(generator).numpy(), loop.state.epoch)
-            val_loss, val_acc, val_uar = self._score(model, x_val, y_check, nn.CrossEntropyLoss(), transform)
-            if not (np.isfinite(val_loss) and all(bool(torch.isfinite(p).all()) for p in model.parameters())):
-                what = f"the weights or the validation loss ({val_loss}) became non-finite"
-                raise self._diverged(loop.state.epoch + 1, what)
+            order = draw(generator).numpy()
+            row = self._epoch(model, step, order, loop.state.epoch, (x_val, y_check, transform))
             loop.state.epoch += 1
-            row = {
-                "epoch": loop.state.epoch,
-                "train_loss": train_loss,
-                "train_accuracy": train_accuracy,
-                "val_loss": val_loss,
-                "val_accuracy": val_acc,
-                "val_uar": val_uar,
-                "seconds": time.perf_counter() - tick,
-            }
             loop.state.history.append(row)
             for callback in callbacks:
                 callback.on_epoch_end(loop, row)
@@ -176,8 +163,17 @@ class Trainer:
             resumed_from=resumed_from,
         )
 
-    def _epoch(self, model: nn.Module, step: _Step, order: np.ndarray, done: int) -> tuple[float, float]:
-        """One pass over the fit items in ``order`` (``done`` epochs before it): mean loss and accuracy."""
+    def _epoch(
+        self,
+        model: nn.Module,
+        step: _Step,
+        order: np.ndarray,
+        done: int,
+        validation: tuple[Features, torch.Tensor, Transform | None],
+    ) -> dict[str, float]:
+        """One pass over the fit items in ``order`` (``done`` epochs before it), then the validation
+        part scored: the epoch's row of the history."""
+        tick = time.perf_counter()
         model.train()
         total_loss, correct = 0.0, 0
         for first in range(0, len(order), self.settings.batch_size):
@@ -196,7 +192,18 @@ class Trainer:
             if done == 1 and first == 0:
                 crash_point("epoch")
             correct += int((logits.argmax(1) == targets).sum())
-        return total_loss / len(order), correct / len(order)
+        val_loss, val_acc, val_uar = self._score(model, *validation)
+        if not (np.isfinite(val_loss) and all(bool(torch.isfinite(p).all()) for p in model.parameters())):
+            raise self._diverged(done + 1, f"the weights or the validation loss ({val_loss}) became non-finite")
+        return {
+            "epoch": done + 1,
+            "train_loss": total_loss / len(order),
+            "train_accuracy": correct / len(order),
+            "val_loss": val_loss,
+            "val_accuracy": val_acc,
+            "val_uar": val_uar,
+            "seconds": time.perf_counter() - tick,
+        }
 
     def _diverged(self, epoch: int, what: str) -> SerkitError:
         """The error that stops a diverging run; the checkpoint of the last finite epoch stays."""
@@ -214,13 +221,13 @@ class Trainer:
         return lambda generator: torch.multinomial(chance, len(y_fit), replacement=True, generator=generator)
 
     def _score(
-        self, model: nn.Module, x: Features, y: torch.Tensor, loss_fn: nn.Module, transform: Transform | None
+        self, model: nn.Module, x: Features, y: torch.Tensor, transform: Transform | None
     ) -> tuple[float, float, float]:
         """Loss, accuracy and UAR (mean recall over the classes present) on held-out data."""
         logits = self.logits(model, x, transform)
         hits = (logits.argmax(1) == y).float()
         recalls = [hits[y == c].mean() for c in torch.unique(y)]
-        return float(loss_fn(logits, y)), float(hits.mean()), float(torch.stack(recalls).mean())
+        return float(nn.functional.cross_entropy(logits, y)), float(hits.mean()), float(torch.stack(recalls).mean())
 
     @torch.no_grad()
     def logits(self, model: nn.Module, x: Features, transform: Transform | None = None) -> torch.Tensor:

@@ -225,8 +225,8 @@ class FoldFolder:
 
 
 @dataclass(frozen=True)
-class RunFolder:
-    """One run's folder: its paths, and its documents read and written as typed records."""
+class RunLayout:
+    """Where each file of a run folder is, and what state the folder is in."""
 
     path: Path
 
@@ -338,7 +338,10 @@ class RunFolder:
         needed = (RECIPE, MODEL_CARD) if for_predicting else (RECIPE, MODEL_CARD, METRICS)
         return [name for name in needed if not (self.path / name).is_file()]
 
-    # --- documents ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RunFolder(RunLayout):
+    """One run's folder: its paths (:class:`RunLayout`), and its documents read and written as typed records."""
 
     def write_recipe(self, text: str) -> None:
         write_text(self.recipe, text)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from serkit.core.components import Utterance
 from serkit.core.version import RUN_FORMAT
+
+if TYPE_CHECKING:
+    from serkit.data.split import FoldPlan
+from serkit.data.split import FoldPlan
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,11 @@ class FoldSizes:
     validation: int
     test: int
     augmented: int
+
+    @classmethod
+    def of(cls, plan: FoldPlan, copies: int) -> FoldSizes:
+        """A fold's part sizes in utterances, and how many augmented copies it trained on."""
+        return cls(len(plan.train), len(plan.fit), len(plan.validation), len(plan.test), len(plan.fit) * copies)
 
 
 @dataclass(frozen=True)

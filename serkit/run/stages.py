@@ -248,65 +248,34 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
     from serkit.learn.hardware import seed_everything
     from serkit.learn.torch_learner import make_learner
 
-    recipe, say = ctx.recipe, ctx.reporter.say
-    folder = ctx.run.fold(plan.id)
+    recipe = ctx.recipe
     earlier = finished_fold(ctx, plan, corpus)
     if earlier is not None:
         return earlier
     failing_fold(plan.id)
     labels = corpus.labels
-    n_aug = len(recipe.augment)
-    parts = fold_parts(plan, n_aug, test=test)
+    parts = fold_parts(plan, len(recipe.augment), test=test)
     x, y, normaliser, transform = normalised_parts(ctx, store, corpus, parts)
-
     seed_everything(plan.seed)  # initial weights (and any dropout) follow the fold's seed alone
     shape = tuple(x["fit"].shape[1:])
-    model = recipe.model
     learner = ctx.guarded(
-        model, lambda: make_learner(model, shape, len(labels), plan.seed), f" to build for input {shape}"
+        recipe.model, lambda: make_learner(recipe.model, shape, len(labels), plan.seed), f" to build for input {shape}"
     )
-    say(
-        f"  fold {plan.id}: training {model.name}: {len(x['fit'])} fit items ({len(plan.fit)} utterances x "
-        f"{n_aug + 1}), {len(x['validation'])} validation, {len(x['test'])} test; input {shape}"
+    ctx.reporter.say(
+        f"  fold {plan.id}: training {recipe.model.name}: {len(x['fit'])} fit items ({len(plan.fit)} utterances x "
+        f"{len(recipe.augment) + 1}), {len(x['validation'])} validation, {len(x['test'])} test; input {shape}"
     )
-    with ctx.timer("train"), ctx.reporter.progress(f"train {plan.id}", recipe.train.max_epochs) as task:
-
-        def on_epoch(row: dict[str, float]) -> None:
-            _log_epoch(row)
-            if ctx.on_epoch is not None:
-                ctx.on_epoch(plan, row)
-            info = (
-                f"loss {row['train_loss']:.3f}, val loss {row['val_loss']:.3f}, val UAR {100 * row['val_uar']:.1f} %, "
-                f"{row['seconds']:.1f} s"
-            )
-            task.update(completed=int(row["epoch"]), info=info)
-
-        context = FitContext(
-            recipe.train,
-            recipe.run.device,
-            plan.seed,
-            folder.checkpoint,
-            on_epoch,
-            transform,
-            epoch_weights=folder.epoch,
-        )
-        outcome = ctx.guarded(
-            model, lambda: learner.fit(x["fit"], y["fit"], x["validation"], y["validation"], context), " in training"
-        )
-        task.update(completed=len(outcome.history), total=len(outcome.history))
-    if outcome.resumed_from:
-        say(f"  resumed training from the checkpoint after epoch {outcome.resumed_from}")
+    outcome = _fit(ctx, plan, learner, x, y, transform)
     method = outcome.method
     if recipe.train.refit and test:
         with ctx.timer("train"):
             learner, x, normaliser, transform, method = _refit(ctx, plan, store, corpus, parts, outcome, shape)
-    if not test:
-        probabilities, metrics = np.zeros((0, len(labels)), np.float32), {}
-    else:
+    probabilities, metrics = np.zeros((0, len(labels)), np.float32), {}
+    if test:
         with ctx.timer("evaluate"):
             probabilities = learner.predict_proba(x["test"], transform)
             metrics = evaluate(y["test"], probabilities.argmax(1), labels)
-    model_file = folder.write_weights(learner.suffix, learner.dumps()).name
+    folder = ctx.run.fold(plan.id)
     fold = FoldResult(
         id=plan.id,
         name=plan.name,
@@ -323,13 +292,51 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
         input_shape=list(shape),
         probabilities=probabilities,
         test=plan.test,
-        sizes=FoldSizes(len(plan.train), len(plan.fit), len(plan.validation), len(plan.test), len(plan.fit) * n_aug),
-        model_file=model_file,
+        sizes=FoldSizes.of(plan, len(recipe.augment)),
+        model_file=folder.write_weights(learner.suffix, learner.dumps()).name,
         method=method,
     )
     if test:
         folder.write_result(fold)  # written last: its presence marks the fold done
     return fold
+
+
+def _fit(
+    ctx: Context,
+    plan: FoldPlan,
+    learner: Learner,
+    x: dict[str, Features],
+    y: dict[str, np.ndarray],
+    transform: Transform | None,
+) -> FitOutcome:
+    """The fold's training, with a progress bar, each epoch logged and handed to the context's
+    observer; resumed from the fold's checkpoint where an earlier attempt left one."""
+    recipe, folder = ctx.recipe, ctx.run.fold(plan.id)
+    with ctx.timer("train"), ctx.reporter.progress(f"train {plan.id}", recipe.train.max_epochs) as task:
+
+        def on_epoch(row: dict[str, float]) -> None:
+            _log_epoch(row)
+            if ctx.on_epoch is not None:
+                ctx.on_epoch(plan, row)
+            info = (
+                f"loss {row['train_loss']:.3f}, val loss {row['val_loss']:.3f}, val UAR {100 * row['val_uar']:.1f} %, "
+                f"{row['seconds']:.1f} s"
+            )
+            task.update(completed=int(row["epoch"]), info=info)
+
+        settings, device = recipe.train, recipe.run.device
+        context = FitContext(
+            settings, device, plan.seed, folder.checkpoint, on_epoch, transform, epoch_weights=folder.epoch
+        )
+        outcome = ctx.guarded(
+            recipe.model,
+            lambda: learner.fit(x["fit"], y["fit"], x["validation"], y["validation"], context),
+            " in training",
+        )
+        task.update(completed=len(outcome.history), total=len(outcome.history))
+    if outcome.resumed_from:
+        ctx.reporter.say(f"  resumed training from the checkpoint after epoch {outcome.resumed_from}")
+    return outcome
 
 
 def _refit(

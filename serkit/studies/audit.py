@@ -10,6 +10,7 @@ folder, labelled as an audit: its test-selected figure is never a result.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from serkit.core.recipe import load_recipe
 from serkit.core.registry import get_registry
 from serkit.results.folder import AUDIT_PLOT, RunFolder
 from serkit.results.metrics import evaluate
+from serkit.results.records import Corpus, FoldResult
 from serkit.results.report import markdown_table
 from serkit.run import stages
 from serkit.run.planning import reload_plan
@@ -39,100 +41,135 @@ def _check_weights(path: Path) -> None:
         ) from exc
 
 
+@dataclass
+class FoldAudit:
+    """One fold's kept epochs scored on its test part, and the epochs each selection picks."""
+
+    fold: FoldResult
+    epochs: list[int]
+    test_uar: list[float]
+    test_accuracy: list[float]
+    predictions: list[np.ndarray]
+    truth: np.ndarray
+
+    @property
+    def honest(self) -> int:
+        """The index of the epoch validation chose (the model the run reported)."""
+        best = self.fold.best_epoch
+        return self.epochs.index(best) if best in self.epochs else len(self.epochs) - 1
+
+    @property
+    def picked(self) -> int:
+        """The index of the epoch a selection on the test part would pick."""
+        return int(np.argmax(self.test_uar))
+
+    def row(self) -> dict[str, Any]:
+        honest, picked = self.honest, self.picked
+        return {
+            "fold": self.fold.id,
+            "honest_epoch": self.epochs[honest],
+            "honest_test_uar": self.test_uar[honest],
+            "test_selected_epoch": self.epochs[picked],
+            "test_selected_uar": self.test_uar[picked],
+            "gap": self.test_uar[picked] - self.test_uar[honest],
+        }
+
+    def curve(self) -> dict[str, Any]:
+        val_uar = {int(r["epoch"]): r["val_uar"] for r in self.fold.history}
+        return {
+            "fold": self.fold.id,
+            "epochs": self.epochs,
+            "test_uar": self.test_uar,
+            "test_accuracy": self.test_accuracy,
+            "val_uar": [val_uar.get(e, math.nan) for e in self.epochs],
+        }
+
+
 def audit_run(run_dir: str, reporter: Reporter | None = None) -> Path:
     """Score every kept epoch of every fold on its test part; write audit/ and return its folder."""
-    from serkit.learn.torch_learner import make_learner
-
-    run = RunFolder(Path(run_dir))
-    folder = run.path
     reporter = reporter or Reporter()
-    if not run.is_complete():
-        raise SerkitError(f"{folder}: not a finished run (no {run.metrics.name}); audit needs a complete run")
-    summary = run.read_summary()
+    run = RunFolder(Path(run_dir))
+    folds = _audited_folds(run)
     registry = get_registry()
     registry.raise_problems()
     recipe = load_recipe(run.recipe, [], registry, file_base=Path.cwd())
-    folds = [run.fold(f["id"]).read_result() for f in summary.folds]
-    for fold in folds:
-        kept = run.fold(fold.id).epoch_weights().values()
-        if not kept:
-            raise SerkitError(
-                f"{folder}: fold {fold.id} kept no per-epoch weights; run the recipe again with "
-                "--set train.keep_epoch_weights=true (torch models) to audit it"
-            )
-        for path in kept:  # every file readable before any work (and before audit/ exists)
-            _check_weights(path)
-    require_writable(folder, "the run folder")
+    require_writable(run.path, "the run folder")
     ctx = stages.Context(recipe, run, registry, reporter)
     corpus = stages.scan(ctx)
-    plans = {plan.id: plan for plan in reload_plan(recipe, corpus.utterances, run.split)}
-    labels = corpus.labels
-    rows, curves = [], []
-    honest_truth, honest_pred, picked_pred = [], [], []
-    with stages.features(ctx, corpus, list(plans.values())) as made:
-        for fold in folds:
-            parts = stages.fold_parts(plans[fold.id], len(recipe.augment))
-            x, y, _, transform = stages.normalised_parts(ctx, made.store, corpus, parts)
-            learner = make_learner(recipe.model, tuple(fold.input_shape), len(labels), fold.seed)
-            epochs, test_uar, test_acc, predictions = [], [], [], []
-            for epoch, path in run.fold(fold.id).epoch_weights().items():
-                learner.loads(path.read_bytes())
-                predicted = learner.predict_proba(x["test"], transform).argmax(1)
-                scores = evaluate(y["test"], predicted, labels)
-                epochs.append(epoch)
-                test_uar.append(scores["uar"])
-                test_acc.append(scores["accuracy"])
-                predictions.append(predicted)
-            honest = epochs.index(fold.best_epoch) if fold.best_epoch in epochs else len(epochs) - 1
-            picked = int(np.argmax(test_uar))
-            honest_truth.append(y["test"])
-            honest_pred.append(predictions[honest])
-            picked_pred.append(predictions[picked])
-            val_uar = {int(r["epoch"]): r["val_uar"] for r in fold.history}
-            rows.append(
-                {
-                    "fold": fold.id,
-                    "honest_epoch": epochs[honest],
-                    "honest_test_uar": test_uar[honest],
-                    "test_selected_epoch": epochs[picked],
-                    "test_selected_uar": test_uar[picked],
-                    "gap": test_uar[picked] - test_uar[honest],
-                }
-            )
-            curves.append(
-                {
-                    "fold": fold.id,
-                    "epochs": epochs,
-                    "test_uar": test_uar,
-                    "test_accuracy": test_acc,
-                    "val_uar": [val_uar.get(e, math.nan) for e in epochs],
-                }
-            )
-            reporter.say(
-                f"  fold {fold.id}: validation picks epoch {epochs[honest]} (test UAR {100 * test_uar[honest]:.2f} %); "
-                f"the test part would pick epoch {epochs[picked]} ({100 * test_uar[picked]:.2f} %)"
-            )
-    truth = np.concatenate(honest_truth)
+    audits = _score_epochs(ctx, corpus, folds)
+    for audit in audits:
+        row = audit.row()
+        reporter.say(
+            f"  fold {row['fold']}: validation picks epoch {row['honest_epoch']} (test UAR "
+            f"{100 * row['honest_test_uar']:.2f} %); the test part would pick epoch {row['test_selected_epoch']} "
+            f"({100 * row['test_selected_uar']:.2f} %)"
+        )
+    truth = np.concatenate([a.truth for a in audits])
     pooled = {
-        "honest_uar": evaluate(truth, np.concatenate(honest_pred), labels)["uar"],
-        "test_selected_uar": evaluate(truth, np.concatenate(picked_pred), labels)["uar"],
+        "honest_uar": evaluate(truth, np.concatenate([a.predictions[a.honest] for a in audits]), corpus.labels)["uar"],
+        "test_selected_uar": evaluate(truth, np.concatenate([a.predictions[a.picked] for a in audits]), corpus.labels)[
+            "uar"
+        ],
     }
     pooled["gap"] = pooled["test_selected_uar"] - pooled["honest_uar"]
     refit = " The run refit its models (train.refit): the audit scores the trainings before refitting." * (
         recipe.train.refit
     )
-    out = run.audit
+    protocol = run.read_summary().protocol
+    rows = [a.row() for a in audits]
     document, report, plot = run.audit_files
-    write_json(document, {"protocol": summary.protocol, "folds": rows, "pooled": pooled, "curves": curves})
-    write_text(report, _markdown(summary.protocol, rows, pooled, refit))
-    _plot(curves, rows, plot)
+    write_json(document, {"protocol": protocol, "folds": rows, "pooled": pooled, "curves": [a.curve() for a in audits]})
+    write_text(report, _markdown(protocol, rows, pooled, refit))
+    _plot([a.curve() for a in audits], rows, plot)
     reporter.say(
         f"AUDIT (not a result): pooled test UAR {100 * pooled['honest_uar']:.2f} % with the epochs validation chose, "
         f"{100 * pooled['test_selected_uar']:.2f} % if each fold's epoch were chosen on its test part: "
         f"{100 * pooled['gap']:+.2f} points of selection; {report}",
         "bold",
     )
-    return out
+    return run.audit
+
+
+def _audited_folds(run: RunFolder) -> list[FoldResult]:
+    """A complete run's folds, each with readable per-epoch weights (checked before any work)."""
+    if not run.is_complete():
+        raise SerkitError(f"{run}: not a finished run (no {run.metrics.name}); audit needs a complete run")
+    folds = [run.fold(f["id"]).read_result() for f in run.read_summary().folds]
+    for fold in folds:
+        kept = run.fold(fold.id).epoch_weights().values()
+        if not kept:
+            raise SerkitError(
+                f"{run}: fold {fold.id} kept no per-epoch weights; run the recipe again with "
+                "--set train.keep_epoch_weights=true (torch models) to audit it"
+            )
+        for path in kept:  # every file readable before any work (and before audit/ exists)
+            _check_weights(path)
+    return folds
+
+
+def _score_epochs(ctx: stages.Context, corpus: Corpus, folds: list[FoldResult]) -> list[FoldAudit]:
+    """Each fold's kept epochs scored on its test part, normalised as the run normalised it."""
+    from serkit.learn.torch_learner import make_learner
+
+    recipe, run, labels = ctx.recipe, ctx.run, corpus.labels
+    plans = {plan.id: plan for plan in reload_plan(recipe, corpus.utterances, run.split)}
+    audits = []
+    with stages.features(ctx, corpus, list(plans.values())) as made:
+        for fold in folds:
+            parts = stages.fold_parts(plans[fold.id], len(recipe.augment))
+            x, y, _, transform = stages.normalised_parts(ctx, made.store, corpus, parts)
+            learner = make_learner(recipe.model, tuple(fold.input_shape), len(labels), fold.seed)
+            audit = FoldAudit(fold, [], [], [], [], y["test"])
+            for epoch, path in run.fold(fold.id).epoch_weights().items():
+                learner.loads(path.read_bytes())
+                predicted = learner.predict_proba(x["test"], transform).argmax(1)
+                scores = evaluate(y["test"], predicted, labels)
+                audit.epochs.append(epoch)
+                audit.test_uar.append(scores["uar"])
+                audit.test_accuracy.append(scores["accuracy"])
+                audit.predictions.append(predicted)
+            audits.append(audit)
+    return audits
 
 
 def _markdown(protocol: str, rows: list[dict[str, Any]], pooled: dict[str, float], refit: str) -> str:
