@@ -1,4 +1,6 @@
-"""Public path kept for plugin packages: the base classes now live in :mod:`serkit.core.components`."""
+"""Deprecated (goes in serkit 0.4): the base classes are in :mod:`serkit`."""
+
+import warnings
 
 from serkit.core.components import (
     Augmenter,
@@ -29,3 +31,9 @@ __all__ = [
     "Scan",
     "Utterance",
 ]
+
+warnings.warn(
+    "serkit.components is deprecated and goes in serkit 0.4: use from serkit import Augmenter (every base class)",
+    DeprecationWarning,
+    stacklevel=2,
+)

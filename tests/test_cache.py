@@ -14,7 +14,7 @@ from helpers import tiny_run_args
 from serkit.cli import cli
 from serkit.core.recipe import load_recipe
 from serkit.data.cache import ArrayCache, file_digest
-from serkit.data.cachestore import cache_lock, parse_size, record_use
+from serkit.data.cache_index import cache_lock, parse_size, record_use
 from serkit.data.compute import compute_features
 from serkit.data.pipeline import Pipeline
 
@@ -91,7 +91,7 @@ def test_prune_by_age_and_size(cli_runner, used_cache):
 
 
 def test_prune_waits_for_a_run_computing_features(tmp_path):
-    from serkit.data.cachestore import prune
+    from serkit.data.cache_index import prune
 
     done = threading.Event()
     with cache_lock(tmp_path, exclusive=False):  # as a run holds it during its feature stage

@@ -118,18 +118,50 @@ def test_the_cycle_check_finds_one():
 
 
 def test_public_import_paths_still_work():
-    """What plugin packages, docs/plugins.md and generated skeletons import."""
+    """What plugin packages, docs/plugins.md and generated skeletons import: serkit, serkit.plugins
+    and serkit.testing."""
     import serkit
-    from serkit.components import Augmenter, Dataset
-    from serkit.hookspecs import hookimpl
-    from serkit.params import param
     from serkit.plugins import get_registry
     from serkit.testing import check_component, speech_like
 
-    assert serkit.Augmenter is Augmenter and serkit.Dataset is Dataset and serkit.hookimpl is hookimpl
-    assert serkit.param is param and callable(check_component) and callable(speech_like)
+    assert {"Augmenter", "Dataset", "DownloadSource", "hookimpl", "param", "SerkitError"} <= set(serkit.__all__)
+    assert callable(check_component) and callable(speech_like)
     assert set(get_registry().entries) >= {"augmenters", "models", "datasets", "protocols"}
     assert callable(serkit.load) and serkit.__version__
+
+
+@pytest.mark.parametrize(
+    ("shim", "name", "new"),
+    [
+        ("components", "Augmenter", "from serkit import Augmenter"),
+        ("hookspecs", "hookimpl", "from serkit import hookimpl"),
+        ("params", "param", "from serkit import param"),
+        ("errors", "SerkitError", "from serkit import SerkitError"),
+        ("audio", "read", "from serkit.data.audio import read"),
+        ("hookdocs", "update", "python -m serkit.authoring.hookdocs"),
+    ],
+)
+def test_the_0_2_compatibility_modules_work_and_warn_once_with_the_new_import(shim, name, new):
+    """Kept one release for plugin packages written against 0.2; importing one names its replacement."""
+    import subprocess
+    import sys
+
+    code = f"import serkit.{shim} as m; assert callable(getattr(m, {name!r}))"
+    done = subprocess.run(
+        [sys.executable, "-W", "always::DeprecationWarning", "-c", code], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("DeprecationWarning") == 1 and new in done.stderr and "serkit 0.4" in done.stderr
+
+
+def test_the_skeleton_imports_only_the_public_modules(tmp_path):
+    from serkit.authoring.scaffold import new_plugin
+
+    folder = new_plugin("augmenter", "clip_it", str(tmp_path / "serkit-clip-it"), "", True)
+    imported = set()
+    for path in Path(folder).rglob("*.py"):
+        imported |= {m for m in _imports(path) if m.startswith("serkit")}
+    assert imported <= {"serkit", "serkit.plugins", "serkit.testing", "serkit_clip_it"}, imported
 
 
 def test_listing_plugins_imports_no_heavy_library():

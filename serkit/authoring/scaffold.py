@@ -199,7 +199,7 @@ def {hook}(register):
     register({cls})
 '''
 
-TEST = """{imports}from serkit.core.registry import get_registry
+TEST = """{imports}from serkit.plugins import get_registry
 from serkit.testing import {testing}
 
 from {module} import {cls}

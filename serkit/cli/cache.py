@@ -46,8 +46,8 @@ def _pipelines_of_runs(folders: tuple[str, ...]) -> set[str]:
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def cache_info(folder: str | None, as_json: bool) -> None:
     """Size and entries by kind and by pipeline, and when each pipeline was last used."""
-    from serkit.data.cachestore import cache_info as info
-    from serkit.data.cachestore import human
+    from serkit.data.cache_index import cache_info as info
+    from serkit.data.cache_index import human
 
     report = info(_cache_root(folder))
     if as_json:
@@ -90,7 +90,7 @@ def cache_prune(
     Safe while runs are going: pruning waits for runs computing features, and a run that
     needs a removed entry later recomputes it.
     """
-    from serkit.data.cachestore import human, parse_size, prune
+    from serkit.data.cache_index import human, parse_size, prune
 
     if days is not None and days < 0:
         raise SerkitError(f"--older-than: must be 0 or more days, got {days:g}")

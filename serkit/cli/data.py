@@ -124,7 +124,7 @@ def download(corpus: str | None, to: str | None, url: str, md5: str, sha256: str
 def check(dataset: str, root: str, as_json: bool, strict: bool) -> None:
     """Count classes, speakers and formats of DATASET at ROOT and list what is wrong (e.g. ravdess ./data)."""
     from serkit.core.registry import get_registry
-    from serkit.corpora.check import check_dataset, check_tables, problems
+    from serkit.corpora.check import check_tables, problems, survey_dataset
     from serkit.run.reporter import progress_bar
 
     entry = get_registry().get("datasets", dataset, "DATASET")
@@ -133,7 +133,7 @@ def check(dataset: str, root: str, as_json: bool, strict: bool) -> None:
     console = Console(stderr=as_json)
     with progress_bar(console) as bars:
         task = bars.add_task("check", total=None, info="")
-        report = check_dataset(component, lambda n: bars.advance(task, n))
+        report = survey_dataset(component, lambda n: bars.advance(task, n))
     found = problems(report)
     if as_json:
         click.echo(json.dumps(report | {"problems": found}, indent=2))

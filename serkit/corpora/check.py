@@ -14,7 +14,7 @@ from serkit.data import audio
 from serkit.data.cache import file_digest
 
 
-def check_dataset(dataset: Dataset, progress: Callable[[int], None] = lambda n: None) -> dict[str, Any]:
+def survey_dataset(dataset: Dataset, progress: Callable[[int], None] = lambda n: None) -> dict[str, Any]:
     """Counts, audio formats, durations and problems of every file the dataset finds."""
     scan = dataset.scan()
     root = dataset.root or dataset.location()

@@ -18,7 +18,7 @@ from serkit.core.version import __version__
 from serkit.results.folder import Environment, ModelCard, RunFolder
 from serkit.results.metrics import evaluate, spread
 from serkit.results.records import Corpus, FoldResult, RunSummary
-from serkit.results.report import plot_confusion, plot_training, render_markdown
+from serkit.results.render import plot_confusion, plot_training, render_markdown
 from serkit.run.stages import Context
 
 PACKAGES = ("torch", "numpy", "scipy", "librosa", "audiomentations", "soundfile", "soxr", "scikit-learn", "pluggy")

@@ -22,7 +22,7 @@ from serkit.data.cache import cache_folder
 from serkit.data.store import FeatureStore
 from serkit.results.folder import RunFolder
 from serkit.results.records import FoldResult, RunSummary
-from serkit.results.report import metrics_table
+from serkit.results.render import metrics_table
 from serkit.results.saved_model import run_learner
 from serkit.run import stages
 from serkit.run.executors import Executor, create_executor

@@ -29,7 +29,7 @@ from serkit.core.recipe import Recipe
 from serkit.core.registry import Registry
 from serkit.data import audio
 from serkit.data.cache import ArrayCache, cache_folder, file_digest
-from serkit.data.cachestore import cache_lock, record_use
+from serkit.data.cache_index import cache_lock, record_use
 from serkit.data.compute import compute_features
 from serkit.data.normalise import GroupNormalised, fit_groups, fit_normaliser
 from serkit.data.pipeline import Item, Pipeline

@@ -38,7 +38,7 @@ from serkit.core.registry import Registry, get_registry
 from serkit.core.settings import EXECUTION_KEYS
 from serkit.data.cache import digest
 from serkit.results.folder import AblationFolder, RunFolder
-from serkit.results.report import markdown_table
+from serkit.results.render import markdown_table
 from serkit.results.stats import format_p
 from serkit.run.planning import plan_run
 from serkit.run.reporter import Reporter

@@ -446,7 +446,7 @@ def _report(
     protocol: str,
     seconds: float,
 ) -> str:
-    from serkit.results.report import markdown_table
+    from serkit.results.render import markdown_table
 
     keys = [d.key for d in search.space]
     sign = 1 if search.mode == "max" else -1

@@ -50,7 +50,7 @@ def record_use(root: Path, pipeline_id: str, description: str, entries: Iterable
 
 
 @dataclass
-class Pipeline:
+class PipelineRecord:
     id: str
     description: str
     last_use: float
@@ -58,7 +58,7 @@ class Pipeline:
 
 
 @dataclass
-class Entry:
+class CacheEntry:
     kind: str
     key: str
     path: Path
@@ -66,7 +66,7 @@ class Entry:
     mtime: float
 
 
-def scan_cache(root: Path) -> tuple[dict[tuple[str, str], Entry], list[Pipeline]]:
+def scan_cache(root: Path) -> tuple[dict[tuple[str, str], CacheEntry], list[PipelineRecord]]:
     """Every entry of the cache and every recorded pipeline."""
     entries = {}
     for kind in KINDS:
@@ -75,13 +75,13 @@ def scan_cache(root: Path) -> tuple[dict[tuple[str, str], Entry], list[Pipeline]
                 stat = path.stat()
             except FileNotFoundError:  # removed meanwhile
                 continue
-            entries[(kind, path.stem)] = Entry(kind, path.stem, path, stat.st_size, stat.st_mtime)
+            entries[(kind, path.stem)] = CacheEntry(kind, path.stem, path, stat.st_size, stat.st_mtime)
     pipelines = []
     for path in sorted((root / "pipelines").glob("*.json")):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             used = {(k, v) for k, v in data["entries"]}
-            pipelines.append(Pipeline(path.stem, str(data["pipeline"]), path.stat().st_mtime, used))
+            pipelines.append(PipelineRecord(path.stem, str(data["pipeline"]), path.stat().st_mtime, used))
         except (OSError, ValueError, KeyError, TypeError):
             continue  # unreadable records protect nothing
     return entries, pipelines
