@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,45 @@ def hostile_skops(module: str, name: str, args: list[object], loader: str = "Con
 def function_node(module: str, name: str) -> dict:
     """A skops schema node that names a function (loaded as the function itself)."""
     return {"__class__": name, "__module__": module, "__loader__": "FunctionNode"}
+
+
+def install_fake_distribution(site: Path, name: str, module: str, source: str) -> None:
+    """Lay out a distribution exactly as pip installs one: a module and its .dist-info with entry points."""
+    (site / f"{module}.py").write_text(textwrap.dedent(source))
+    info = site / f"{name.replace('-', '_')}-1.2.3.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.2.3\n")
+    (info / "entry_points.txt").write_text(f"[serkit]\n{module} = {module}\n")
+
+
+SEARCH = """
+[tune]
+name = "small"
+base = "{base}"
+metric = "{metric}"
+trials = 4
+search = "optuna"
+scheduler = "asha"
+grace_epochs = 1
+concurrent = 1  # one by one: ASHA compares each trial with those before it, in the seeded sampler's order
+set = [
+  "dataset={{name = 'emodb', root = '{root}', emotions = ['anger', 'sadness', 'neutral']}}",
+  "augment=[]",
+  "preprocess[3].seconds=1.0",
+  "train.max_epochs=4",
+  "train.patience=5",
+]
+
+[space]
+"train.learning_rate" = {{ choice = [1e-7, 3e-3] }}  # seed 7 draws 3e-3 first, then the hopeless 1e-7
+"model.lstm_units" = {{ choice = [8, 16] }}
+"""
+
+
+def write_search(tmp: Path, root: Path, metric: str = "val_loss") -> Path:
+    """A search file in ``tmp`` naming the base recipe and the corpus relative to ``tmp``, as a user's
+    search file beside its recipes would; run and cache folders are left to the command line."""
+    path = tmp / "search.toml"
+    base = os.path.relpath(ROOT / "recipes" / "tiny.toml", tmp)
+    path.write_text(SEARCH.format(base=base, root=os.path.relpath(root, tmp), metric=metric))
+    return path

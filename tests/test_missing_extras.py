@@ -1,6 +1,6 @@
 """Each optional extra forced missing, whatever this machine has installed: one line naming the
 extra to install, through the command a user runs, before anything is written. (Ray missing:
-tests/test_ray.py.)"""
+tests/run/test_ray.py.)"""
 
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ def test_tracking_without_mlflow_is_one_line(monkeypatch, tmp_path):
 
 
 def test_an_optuna_search_without_optuna_is_one_line_before_any_folder(monkeypatch, tmp_path):
-    pytest.importorskip("ray.tune", reason="serkit tune says first that it needs Ray: tests/test_ray.py")
-    from test_tune import write_search
+    pytest.importorskip("ray.tune", reason="serkit tune says first that it needs Ray: tests/run/test_ray.py")
+    from helpers import write_search
 
     monkeypatch.setitem(sys.modules, "optuna", None)
     search = write_search(tmp_path, tmp_path)

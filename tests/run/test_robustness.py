@@ -12,9 +12,8 @@ import pytest
 import soundfile
 import torch
 from click.testing import CliRunner
-from helpers import RAVDESS, need, tiny_run_args
+from helpers import RAVDESS, install_fake_distribution, need, tiny_run_args
 from rich.console import Console
-from test_registry import install_fake_distribution
 
 from serkit.builtin.features import LogMel
 from serkit.builtin.preprocessors import FixLength, Resample

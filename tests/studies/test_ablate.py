@@ -13,7 +13,7 @@ from serkit.core.errors import SerkitError
 from serkit.core.registry import get_registry
 from serkit.studies.ablate import load_sweep
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
 
 def write_sweep(tmp_path: Path, variants: str, common: str = "") -> Path:

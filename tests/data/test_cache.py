@@ -18,7 +18,7 @@ from serkit.data.cache_index import cache_lock, parse_size, record_use
 from serkit.data.compute import compute_features
 from serkit.data.pipeline import Pipeline
 
-TINY = Path(__file__).resolve().parents[1] / "recipes" / "tiny.toml"
+TINY = Path(__file__).resolve().parents[2] / "recipes" / "tiny.toml"
 
 
 @pytest.fixture

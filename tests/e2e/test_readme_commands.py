@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CI = ROOT / ".ci"
 PREFIX = "python3 -m venv .venv && . .venv/bin/activate && pip install torch==2.13.0 && "
 

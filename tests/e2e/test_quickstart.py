@@ -12,7 +12,7 @@ from serkit.core.recipe import load_recipe
 from serkit.corpora.synth import MARKER
 
 pytestmark = pytest.mark.slow
-QUICKSTART = str(Path(__file__).resolve().parents[1] / "recipes" / "quickstart.toml")
+QUICKSTART = str(Path(__file__).resolve().parents[2] / "recipes" / "quickstart.toml")
 
 
 def test_quickstart_recipe_keeps_the_papers_pipeline_shape():

@@ -5,12 +5,12 @@ from __future__ import annotations
 import inspect
 import json
 import sys
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import install_fake_distribution
 
 from serkit import Augmenter, hookimpl, param
 from serkit.cli import cli
@@ -115,15 +115,6 @@ def register_augmenters(register):
 '''
 
 
-def install_fake_distribution(site: Path, name: str, module: str, source: str) -> None:
-    """Lay out a distribution exactly as pip installs one: a module and its .dist-info with entry points."""
-    (site / f"{module}.py").write_text(textwrap.dedent(source))
-    info = site / f"{name.replace('-', '_')}-1.2.3.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.2.3\n")
-    (info / "entry_points.txt").write_text(f"[serkit]\n{module} = {module}\n")
-
-
 @pytest.fixture
 def fake_site(tmp_path, monkeypatch):
     site = tmp_path / "site"
@@ -200,11 +191,10 @@ def test_plugins_command_shows_builtin_parameters(cli_runner):
 
 
 def test_docs_hold_the_current_hook_reference():
-    from pathlib import Path
 
     from serkit.authoring.hookdocs import hook_reference
 
-    docs = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "plugins.md").read_text()
     assert hook_reference() in docs, "docs/plugins.md is stale: run python -m serkit.authoring.hookdocs docs/plugins.md"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 import pytest
-from test_registry import install_fake_distribution
+from helpers import install_fake_distribution
 
 from serkit.cli import cli
 from serkit.core.registry import reset_plugin_manager
@@ -103,7 +103,7 @@ def _doc_example(class_name: str) -> type:
 
     from serkit import Augmenter, param
 
-    text = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
+    text = (Path(__file__).resolve().parents[2] / "docs" / "plugins.md").read_text()
     (example,) = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if f"class {class_name}(" in b]
     namespace = {"Augmenter": Augmenter, "param": param, "np": np, "dataclass": dataclasses.dataclass}
     namespace["__name__"] = __name__

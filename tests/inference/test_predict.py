@@ -17,7 +17,7 @@ import serkit
 from serkit.cli import cli
 from serkit.data.pipeline import extract, preprocess
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 pytestmark = pytest.mark.slow
 
 

@@ -4,50 +4,17 @@ selection on validation parts only, the best recipe run once."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from helpers import EMODB, ROOT, need
+from helpers import EMODB, ROOT, need, write_search
 
 from serkit.core.errors import SerkitError
 from serkit.core.registry import get_registry
 
 pytest.importorskip("ray.tune", reason="Ray Tune is not installed: pip install 'serkit[ray]'")
-
-SEARCH = """
-[tune]
-name = "small"
-base = "{base}"
-metric = "{metric}"
-trials = 4
-search = "optuna"
-scheduler = "asha"
-grace_epochs = 1
-concurrent = 1  # one by one: ASHA compares each trial with those before it, in the seeded sampler's order
-set = [
-  "dataset={{name = 'emodb', root = '{root}', emotions = ['anger', 'sadness', 'neutral']}}",
-  "augment=[]",
-  "preprocess[3].seconds=1.0",
-  "train.max_epochs=4",
-  "train.patience=5",
-]
-
-[space]
-"train.learning_rate" = {{ choice = [1e-7, 3e-3] }}  # seed 7 draws 3e-3 first, then the hopeless 1e-7
-"model.lstm_units" = {{ choice = [8, 16] }}
-"""
-
-
-def write_search(tmp: Path, root: Path, metric: str = "val_loss") -> Path:
-    """A search file in ``tmp`` naming the base recipe and the corpus relative to ``tmp``, as a user's
-    search file beside its recipes would; run and cache folders are left to the command line."""
-    path = tmp / "search.toml"
-    base = os.path.relpath(ROOT / "recipes" / "tiny.toml", tmp)
-    path.write_text(SEARCH.format(base=base, root=os.path.relpath(root, tmp), metric=metric))
-    return path
 
 
 def test_a_small_search_stops_poor_trials_and_runs_the_best_once(tmp_path):

@@ -13,7 +13,7 @@ import pytest
 from serkit import Augmenter, hookimpl
 from serkit.cli import cli
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 TINY = str(RECIPES / "tiny.toml")
 
 

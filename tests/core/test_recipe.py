@@ -10,7 +10,7 @@ import pytest
 from serkit import SerkitError
 from serkit.core.recipe import apply_override, load_recipe, parse_value
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
 
 def write(tmp_path: Path, text: str) -> Path:

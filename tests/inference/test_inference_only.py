@@ -8,8 +8,7 @@ import shutil
 import subprocess
 import sys
 
-from helpers import RAVDESS, need, tiny_run_args
-from test_registry import install_fake_distribution
+from helpers import RAVDESS, install_fake_distribution, need, tiny_run_args
 
 NOISE_PLUGIN = """
 from dataclasses import dataclass

@@ -14,7 +14,7 @@ from serkit.builtin.protocols import CrossCorpus, FixedSpeakers, LeaveOneSpeaker
 from serkit.cli import cli
 from serkit.data.split import plan_folds
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
 
 @pytest.fixture(scope="module")

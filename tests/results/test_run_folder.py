@@ -16,9 +16,9 @@ from serkit.core.errors import SerkitError
 from serkit.results import folder as runfolder
 from serkit.results.folder import Environment, ModelCard, RunFolder, find_runs
 
-PACKAGE = Path(__file__).resolve().parents[1] / "serkit"
+PACKAGE = Path(__file__).resolve().parents[2] / "serkit"
 OWNER = PACKAGE / "results" / "folder.py"
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def _names() -> set[str]:

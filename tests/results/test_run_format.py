@@ -23,7 +23,7 @@ from serkit.core.registry import get_plugin_manager
 from serkit.core.version import RUN_FORMAT
 from serkit.results.folder import RunFolder
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 FIXTURE = FIXTURES / "run-format-0"
 CLIP = "Actor_02/03-01-05-02-01-01-02.wav"
 

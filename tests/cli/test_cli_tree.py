@@ -16,7 +16,7 @@ from serkit.cli.base import SerkitGroup
 from serkit.cli.reference import render
 from serkit.core.errors import SerkitError
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 
 
 def _groups(command: click.Command) -> list[click.Command]:
