@@ -188,3 +188,28 @@ def test_no_class_over_200_lines_and_no_function_over_60():
                 if size > (200 if isinstance(node, ast.ClassDef) else 60):
                     long.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name} ({size} lines)")
     assert not long, "\n".join(long)
+
+
+def test_nothing_shipped_imports_a_deprecated_module():
+    """serkit and the plugin packages in this repository use the new imports (users see no warning)."""
+    shims = {
+        "serkit.components",
+        "serkit.hookspecs",
+        "serkit.params",
+        "serkit.errors",
+        "serkit.audio",
+        "serkit.hookdocs",
+    }
+    shipped = [*PACKAGE.rglob("*.py"), *(PACKAGE.parent / "plugins").rglob("*.py")]
+    found = []
+    for path in shipped:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = set()
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+            elif isinstance(node, ast.Import):
+                names = {alias.name for alias in node.names}
+            if names & shims:
+                found.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
+    assert not found, found

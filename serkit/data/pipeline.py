@@ -1,4 +1,5 @@
-"""Preprocess, augment and extract features for every utterance, cached and in parallel.
+"""The per-file pipeline: preprocess, augment and extract one utterance's features, each step checked
+(:mod:`.compute` runs it over many files, cached and in parallel).
 
 Each utterance is one task: load, run the preprocess chain once, extract the original's
 features and those of each augmented copy it needs. Every augmented copy is seeded from the

@@ -1,4 +1,4 @@
-"""Using a trained model: load a run folder, predict emotions in new audio, export the model.
+"""Using a trained model: load a run folder and predict emotions in new audio (exports: :mod:`.export`).
 
     import serkit
     predictor = serkit.load("runs/paper-ravdess-20261124-101500")

@@ -1,4 +1,4 @@
-"""Typed records passed between the stages of a run (:mod:`.runfolder` reads and writes them)."""
+"""Typed records passed between the stages of a run (:mod:`.folder` reads and writes them)."""
 
 from __future__ import annotations
 

@@ -79,7 +79,7 @@ class RoomSimulator(Augmenter):
         return level * rng.standard_normal(t.size) * np.exp(-6.908 * t / rt60)
 
     def _measured(self, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
-        from serkit import audio
+        from serkit.data import audio
 
         files = self._impulse_responses()
         rir, rate = audio.load(str(files[int(rng.integers(len(files)))]))
