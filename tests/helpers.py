@@ -88,13 +88,14 @@ def function_node(module: str, name: str) -> dict:
     return {"__class__": name, "__module__": module, "__loader__": "FunctionNode"}
 
 
-def install_fake_distribution(site: Path, name: str, module: str, source: str) -> None:
-    """Lay out a distribution exactly as pip installs one: a module and its .dist-info with entry points."""
+def install_fake_distribution(site: Path, name: str, module: str, source: str, group: str = "serkit") -> None:
+    """Lay out a distribution exactly as pip installs one: a module and its .dist-info with entry
+    points (in ``group``: serkit's, or a mistaken one)."""
     (site / f"{module}.py").write_text(textwrap.dedent(source))
     info = site / f"{name.replace('-', '_')}-1.2.3.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.2.3\n")
-    (info / "entry_points.txt").write_text(f"[serkit]\n{module} = {module}\n")
+    (info / "entry_points.txt").write_text(f"[{group}]\n{module} = {module}\n")
 
 
 SEARCH = """

@@ -25,6 +25,11 @@ def check_distribution(registry: Registry, distribution: str, values: dict[str, 
 
     entries = [e for table in registry.entries.values() for e in table.values() if _same(e, distribution)]
     if not entries:
+        problems = [
+            p.message for p in registry.problems if _normalised(p.provider.distribution) == _normalised(distribution)
+        ]
+        if problems:
+            raise SerkitError(f"DIST: {distribution} registers no component: " + "; ".join(problems))
         known = sorted({e.provider.distribution for t in registry.entries.values() for e in t.values()})
         raise SerkitError(f"DIST: no installed distribution '{distribution}' provides components ({', '.join(known)})")
     verdicts = []
@@ -47,10 +52,11 @@ def check_distribution(registry: Registry, distribution: str, values: dict[str, 
 
 
 def _same(entry: Entry, distribution: str) -> bool:
-    def norm(text: str) -> str:
-        return text.lower().replace("_", "-")
+    return _normalised(entry.provider.distribution) == _normalised(distribution)
 
-    return norm(entry.provider.distribution) == norm(distribution)
+
+def _normalised(name: str) -> str:
+    return name.lower().replace("_", "-")
 
 
 def find_component(registry: Registry, name: str) -> list[Entry]:

@@ -172,6 +172,7 @@ def get_plugin_manager() -> pluggy.PluginManager:
             manager.register(module, name=module_name)
             _providers[module_name] = Provider(module_name, "serkit", __version__)
         _load_entry_points(manager)
+        _load_problems.extend(_foreign_groups())
         _manager = manager
     return _manager
 
@@ -235,12 +236,70 @@ def get_registry() -> Registry:
     """Collect every component from every loaded plugin."""
     manager = get_plugin_manager()
     registry = Registry(problems=list(_load_problems))
+    for name, plugin in manager.list_name_plugin():
+        if name not in DEFAULT_PLUGINS:
+            registry.problems += _registration_mistakes(manager, plugin, provider_of(name))
     for kind in all_kinds():
         hook = getattr(manager.hook, kind.hook)
         for impl in hook.get_hookimpls():
             provider = provider_of(manager.get_name(impl.plugin) or impl.plugin_name)
             _collect(registry, kind, impl, provider)
     return registry
+
+
+def _registration_mistakes(manager: pluggy.PluginManager, plugin: object, provider: Provider) -> list[Problem]:
+    """Hook functions serkit would never call: marked ``@hookimpl`` under a name that is no serkit
+    hook (a misspelling), or named like a hook without the mark."""
+    hooks = [kind.hook for kind in all_kinds()]
+    found = []
+    for attribute in sorted(dir(plugin)):
+        if not attribute.startswith("register") or not callable(getattr(plugin, attribute, None)):
+            continue
+        marked = manager.parse_hookimpl_opts(plugin, attribute) is not None
+        if marked and attribute not in hooks:
+            found.append(
+                f"'{attribute}' is marked @hookimpl but is not a serkit hook{did_you_mean(attribute, hooks)}, so "
+                f"serkit never calls it (the hooks: {', '.join(hooks)})"
+            )
+        elif not marked and attribute in hooks:
+            found.append(
+                f"'{attribute}' is not marked @hookimpl, so serkit never calls it: decorate it with @hookimpl "
+                "(from serkit import hookimpl)"
+            )
+        elif not marked and attribute.startswith("register_") and did_you_mean(attribute, hooks):
+            found.append(
+                f"'{attribute}' is neither a serkit hook{did_you_mean(attribute, hooks)} nor marked @hookimpl, "
+                "so serkit never calls it"
+            )
+    return [Problem(provider, message) for message in found]
+
+
+def _foreign_groups() -> list[Problem]:
+    """Installed entry points in a group that looks meant for serkit but is not the one it reads."""
+    allowed = _allowed_plugins()
+    found = []
+    seen = set()
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"] or "unknown"
+        for entry_point in dist.entry_points:
+            group = entry_point.group
+            if group == ENTRY_POINT_GROUP or not _normalise(group).replace(".", "-").startswith("serkit"):
+                continue
+            if (name, group, entry_point.name) in seen:
+                continue
+            seen.add((name, group, entry_point.name))
+            if allowed is not None and not {_normalise(name), _normalise(entry_point.name)} & allowed:
+                continue
+            found.append(_foreign_group(entry_point, Provider(entry_point.name, name, dist.version)))
+    return found
+
+
+def _foreign_group(entry_point: metadata.EntryPoint, provider: Provider) -> Problem:
+    return Problem(
+        provider,
+        f"its entry point is in the group '{entry_point.group}', which serkit does not read, so nothing in it "
+        f'loads: declare it as [project.entry-points.serkit] {entry_point.name} = "{entry_point.value}"',
+    )
 
 
 def _collect(registry: Registry, kind: Kind, impl: Any, provider: Provider) -> None:
