@@ -23,7 +23,7 @@ from serkit.data.store import FeatureStore
 from serkit.results.folder import RunFolder
 from serkit.results.records import FoldResult, RunSummary
 from serkit.results.render import metrics_table
-from serkit.results.saved_model import run_learner
+from serkit.results.saved_model import needed_packages_error, run_learner
 from serkit.run import stages
 from serkit.run.executors import Executor, create_executor
 from serkit.run.jobs import Job, JobFailures, PreparedRun, logging_to
@@ -265,7 +265,10 @@ def resume_run(run_dir: str, reporter: Reporter | None = None, execution: list[s
         section, _, name = key.partition(".")
         if name not in EXECUTION_KEYS.get(section, ()):
             raise SerkitError(f"--set {override}: resume changes execution settings only, not {key}")
-    recipe = load_recipe(run.recipe, execution or [], registry, file_base=Path.cwd())  # as started
+    try:
+        recipe = load_recipe(run.recipe, execution or [], registry, file_base=Path.cwd())  # as started
+    except SerkitError as exc:
+        raise needed_packages_error(run, registry) or exc from exc
     split_file = run.split if run.split.is_file() else None
     execute(recipe, folder, registry=registry, reporter=reporter, split_file=split_file)
     return folder
