@@ -67,7 +67,8 @@ def executor_options(command: Callable[..., Any]) -> Callable[..., Any]:
         "--track",
         type=click.Choice(["mlflow", "none"]),
         default=None,
-        help="Log the run to MLflow (default store: sqlite:///<run.output>/mlflow.db) [track.backend].",
+        help="Log the run to MLflow (store: track.uri, else $MLFLOW_TRACKING_URI, else "
+        "sqlite:///<run.output>/mlflow.db) [track.backend].",
     )(command)
     command = click.option(
         "--address",

@@ -94,7 +94,9 @@ class TrackSettings:
     backend: str = param(
         "none", "mlflow: log the run to MLflow (pip install 'serkit[mlflow]')", choices=("none", "mlflow")
     )
-    uri: str = param("", "MLflow tracking URI; empty: sqlite:///<run.output>/mlflow.db")
+    uri: str = param(
+        "", "MLflow tracking URI; empty: $MLFLOW_TRACKING_URI where set, else sqlite:///<run.output>/mlflow.db"
+    )
     experiment: str = param("", "MLflow experiment; empty: the run's name (an ablation's: the sweep's name)")
     timeout_s: float = param(10.0, "longest wait for one tracking call; a failure or timeout turns tracking off", gt=0)
 

@@ -260,7 +260,7 @@ def tracking_for(settings: Any, output: str, name: str, reporter: Reporter) -> T
         raise SerkitError(
             "track.backend: 'mlflow' needs MLflow, which is not installed: pip install 'serkit[mlflow]'"
         ) from None
-    uri = settings.uri or default_uri(output)
+    uri = settings.uri or os.environ.get("MLFLOW_TRACKING_URI", "") or default_uri(output)
     folder = _local_store_folder(uri)
     if folder is not None:
         from serkit.core.errors import SerkitError

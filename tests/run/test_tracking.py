@@ -22,6 +22,12 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 FAST = ("augment=[]", "train.max_epochs=2", "train.patience=5", "run.workers=1")
 
 
+@pytest.fixture(autouse=True)
+def no_tracking_uri_from_outside(monkeypatch):
+    """These tests read the default store: a developer's MLFLOW_TRACKING_URI must not redirect them."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
 def store(tmp: Path) -> MlflowClient:
     return MlflowClient(tracking_uri=f"sqlite:///{tmp / 'runs' / 'mlflow.db'}")
 
@@ -136,3 +142,26 @@ def test_only_local_stores_are_probed_for_writing(uri, folder):
 
     found = _local_store_folder(uri)
     assert (str(found) if found else None) == folder
+
+
+def test_mlflow_tracking_uri_is_honoured_and_the_recipe_wins(cli_runner, tmp_path, monkeypatch):
+    """Every MLflow user points MLFLOW_TRACKING_URI at their store: a run logs there (0.2 ignored it),
+    and a recipe's track.uri still wins over it."""
+    elsewhere = tmp_path / "team" / "mlflow.db"
+    elsewhere.parent.mkdir()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{elsewhere}")
+    result = cli_runner.invoke(cli, [*tiny_run_args(need(RAVDESS), tmp_path, *FAST), "--track", "mlflow"])
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "runs" / "mlflow.db").exists()
+    client = MlflowClient(tracking_uri=f"sqlite:///{elsewhere}")
+    (run,) = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+    assert run.info.status == "FINISHED"
+
+    from serkit.core.settings import TrackSettings
+    from serkit.run.reporter import Reporter
+    from serkit.run.tracking import tracking_for
+
+    chosen = tracking_for(
+        TrackSettings(backend="mlflow", uri=f"sqlite:///{tmp_path / 'mine.db'}"), "runs", "x", Reporter()
+    )
+    assert chosen is not None and chosen.uri == f"sqlite:///{tmp_path / 'mine.db'}"
