@@ -190,3 +190,21 @@ def test_evaluation_runs_in_float32_whatever_the_training_precision():
     fp32 = Trainer(TrainSettings(precision="fp32"), torch.device("cpu"), 0)
     assert bf16.precision == "bf16"
     assert np.allclose(bf16.predict_proba(model, x), fp32.predict_proba(model, x), atol=1e-6)
+
+
+def test_cuda_visible_devices_hides_the_gpus():
+    """CUDA_VISIBLE_DEVICES="" (a scheduler's way of giving a job no GPU): auto trains on the CPU, and
+    run.device = "cuda" stops in one line naming the setting."""
+    import subprocess
+    import sys
+
+    code = (
+        "from serkit.learn.hardware import choose_device\n"
+        "from serkit.core.errors import SerkitError\n"
+        "print(choose_device('auto'))\n"
+        "try:\n    choose_device('cuda')\nexcept SerkitError as exc:\n    print(exc)\n"
+    )
+    env = {**__import__("os").environ, "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    auto, refused = done.stdout.strip().splitlines()
+    assert auto == "cpu" and refused.startswith("run.device: 'cuda' was asked for but no CUDA device is available")

@@ -160,6 +160,21 @@ def test_an_address_where_nothing_answers_is_one_line_at_once(tmp_path, scheme):
     assert result.exit_code == 1 and "nothing answers at" in result.output and not (tmp_path / "runs").exists()
 
 
+def test_ray_address_from_the_environment_is_honoured(tmp_path, monkeypatch):
+    """RAY_ADDRESS (what Ray users set) is the cluster when ray.address is empty: probed like it, and
+    named as the source when nothing answers there."""
+    from click.testing import CliRunner
+
+    from serkit.cli import cli
+
+    address = f"127.0.0.1:{free_port()}"
+    monkeypatch.setenv("RAY_ADDRESS", address)
+    result = CliRunner().invoke(cli, [*run_args(tmp_path), "--executor", "ray"])
+    assert result.exit_code == 1
+    assert f"RAY_ADDRESS (ray.address is empty): nothing answers at {address}" in result.output
+    assert not (tmp_path / "runs").exists()
+
+
 def test_sigterm_during_ray_start_up_stops_the_run(tmp_path):
     """SIGTERM while a local Ray instance starts: the run stops, saying so, within seconds."""
     process = serkit(*run_args(tmp_path), "--executor", "ray", wait=False)

@@ -92,6 +92,25 @@ def test_unreachable_hub_id_is_one_line(monkeypatch, tmp_path):
         SSLEmbedding.from_params({"model": "someone/no-such-model"}, "features")
 
 
+def test_a_hub_id_is_found_in_the_cache_hf_home_names(tiny_models, tmp_path):
+    """HF_HOME moves the Hugging Face cache (a shared disk, a cluster's scratch): a hub id resolves to
+    the snapshot in that cache, offline, as huggingface_hub lays it out."""
+    import shutil
+    import subprocess
+    import sys
+
+    repo = tmp_path / "hf" / "hub" / "models--someone--tiny-wavlm"
+    snapshot = repo / "snapshots" / "0123456789abcdef0123456789abcdef01234567"
+    shutil.copytree(tiny_models["wavlm"], snapshot)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(snapshot.name)
+    code = "from serkit_ssl.checkpoint import resolve; print(resolve('someone/tiny-wavlm'))"
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert Path(done.stdout.strip()) == snapshot
+
+
 def test_broken_folders_are_named(tiny_models, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -8,6 +8,7 @@ Workers never write anything but the cache and their own fold folder.
 
 from __future__ import annotations
 
+import os
 import socket
 import tempfile
 import time
@@ -41,21 +42,25 @@ RETRIES = 3
 
 
 def probe_address(address: str, timeout_s: float = 5.0) -> None:
-    """Stop in one line when nothing answers at ``ray.address`` (host:port or ray://host:port), instead
-    of ray.init's minute of retries; an empty address (a local instance) and ``auto`` are left to Ray."""
+    """Stop in one line when nothing answers at the cluster address (``ray.address``, else
+    ``$RAY_ADDRESS``: host:port or ray://host:port), instead of ray.init's minute of retries; no
+    address (a local instance) and ``auto`` are left to Ray."""
+    key = "ray.address"
+    if not address and os.environ.get("RAY_ADDRESS"):
+        address, key = os.environ["RAY_ADDRESS"], "RAY_ADDRESS (ray.address is empty)"
     if address in ("", "auto"):
         return
     hostport = address.removeprefix("ray://")
     host, _, port = hostport.rpartition(":")
     if not host or not port.isdigit():
-        raise SerkitError(f"ray.address: '{address}' is not host:port, ray://host:port or auto")
+        raise SerkitError(f"{key}: '{address}' is not host:port, ray://host:port or auto")
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
     except OSError as exc:
         why = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__).lower()
         raise SerkitError(
-            f"ray.address: nothing answers at {address} ({why} within {timeout_s:g} s); start the cluster's head "
-            "there with 'ray start --head', or leave ray.address empty for a local Ray instance"
+            f"{key}: nothing answers at {address} ({why} within {timeout_s:g} s); start the cluster's head "
+            "there with 'ray start --head', or leave the address empty for a local Ray instance"
         ) from None
 
 
