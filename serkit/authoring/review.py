@@ -38,7 +38,10 @@ def check_distribution(registry: Registry, distribution: str, values: dict[str, 
         try:
             component = entry.cls.from_params(values.get(entry.cls.name, {}), entry.cls.name)
         except SerkitError as exc:
-            verdicts.append(Verdict(kind, entry.cls.name, "needs values", f"{exc} (give them with --set)"))
+            if values.get(entry.cls.name):  # values were given, and they are wrong: a failure, not a gap
+                verdicts.append(Verdict(kind, entry.cls.name, "fail", str(exc)))
+            else:
+                verdicts.append(Verdict(kind, entry.cls.name, "needs values", f"{exc} (give them with --set)"))
             continue
         try:
             check_component(component)

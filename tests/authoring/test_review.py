@@ -82,6 +82,11 @@ def test_check_runs_the_kit_on_every_component_of_a_distribution(reviewed, cli_r
         cli, ["plugins", "check", "serkit-review-me", "--set", "needy.level=0.1"], env={"COLUMNS": "250"}
     )
     assert "needy" in given.output and "needs values" not in given.output
+    wrong = cli_runner.invoke(
+        cli, ["plugins", "check", "serkit-review-me", "--set", "needy.level=-1"], env={"COLUMNS": "250"}
+    )
+    rows = {line.split("│")[2].strip(): line for line in wrong.output.splitlines() if line.count("│") >= 5}
+    assert wrong.exit_code == 1 and "fail" in rows["needy"] and "needs values" not in rows["needy"]
 
 
 def test_show_prints_one_component(reviewed, cli_runner):
