@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import pickle
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from serkit.core.components import SHAPE_NDIM
+from serkit.core.errors import SerkitError
 from serkit.data.batched import compute_batched
 from serkit.data.cache import ArrayCache
 from serkit.data.pipeline import Item, Pipeline, process_file
@@ -110,6 +112,8 @@ def _in_workers(
 ) -> None:
     """Each file's items computed in a pool of ``workers`` processes, stored as they arrive."""
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    if context.get_start_method() != "fork":
+        check_picklable(pipeline)
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(pipeline, cache)) as pool:
         futures = {
             pool.submit(_worker_task, paths[u], hashes[u], augmenters): (u, augmenters)
@@ -123,6 +127,20 @@ def _in_workers(
             for future in futures:
                 future.cancel()
             raise
+
+
+def check_picklable(pipeline: Pipeline) -> None:
+    """Every component survives pickling, as worker processes started by spawning (macOS, Windows)
+    receive them; otherwise one line naming the component, instead of pickle's own error."""
+    for component in [*pipeline.preprocess, *pipeline.augment, pipeline.features]:
+        try:
+            pickle.dumps(component)
+        except Exception as exc:
+            raise SerkitError(
+                f"{pipeline.culprit(component)} cannot be pickled ({type(exc).__name__}: {exc}); the worker "
+                "processes that compute features receive every component by pickling it: keep its fields plain "
+                "values and its class importable from its module, or set run.workers = 1"
+            ) from exc
 
 
 def damaged_entries(pipeline: Pipeline, found: dict[Item, np.ndarray]) -> list[Item]:

@@ -211,6 +211,10 @@ def _same_content(run: RunFolder, recipe: Recipe, key: str) -> bool:
     return run.recipe.is_file() and run.recipe.read_text(encoding="utf-8") == recipe.to_toml()
 
 
+#: The stages of a run's timings that compute or read its features.
+FEATURE_STAGES = ("hash files", "features")
+
+
 @dataclass(frozen=True)
 class VariantResult:
     """A finished variant's results, as sweep.json keeps them."""
@@ -224,7 +228,10 @@ class VariantResult:
     #: Each fold's UAR and accuracy.
     folds: dict[str, float]
     fold_accuracy: dict[str, float]
+    #: Wall time of the variant's run, from its preparation to its outputs, features included.
     seconds: float
+    #: The part of it spent hashing files and computing (or reading cached) features.
+    feature_seconds: float = 0.0
 
     @classmethod
     def read(cls, variant: Variant, run: RunFolder) -> VariantResult:
@@ -239,6 +246,7 @@ class VariantResult:
             folds={f["id"]: f["metrics"]["uar"] for f in summary.folds},
             fold_accuracy={f["id"]: f["metrics"]["accuracy"] for f in summary.folds},
             seconds=seconds if seconds is not None else sum(summary.timings.values()),
+            feature_seconds=sum(summary.timings.get(stage, 0.0) for stage in FEATURE_STAGES),
         )
 
 
@@ -262,6 +270,7 @@ class AblationRow:
     test: str | None
     folds: int
     seconds: float
+    feature_seconds: float
     folder: str
 
 
@@ -308,6 +317,7 @@ def compare(
                 test=test,
                 folds=int(uar["n"]),
                 seconds=result.seconds,
+                feature_seconds=result.feature_seconds,
                 folder=result.folder,
             )
         )
@@ -359,12 +369,12 @@ def _cells(row: AblationRow, first: bool, mixed: bool) -> list[str]:
     ]
     if mixed:
         cells.append("" if first else str(row.test or ""))
-    return [*cells, str(row.folds), f"{row.seconds:.0f}"]
+    return [*cells, str(row.folds), f"{row.seconds:.0f} ({row.feature_seconds:.0f})"]
 
 
 def _header(mixed: bool) -> list[str]:
     header = ["variant", "accuracy %", "UAR %", "UAR 95 % CI", "Δ acc", "Δ UAR", "Δ UAR 95 % CI", "p (UAR)"]
-    return [*header, *(["test"] if mixed else []), "folds", "wall s"]
+    return [*header, *(["test"] if mixed else []), "folds", "wall s (features)"]
 
 
 def _test_notes(tests: list[str], bootstrap_notes: list[str]) -> list[str]:
@@ -372,6 +382,10 @@ def _test_notes(tests: list[str], bootstrap_notes: list[str]) -> list[str]:
         "UAR 95 % CI: bootstrap over the pooled test predictions, resampling speakers (1000 rounds).",
     ]
     lines += [f"UAR 95 % CI: {note}." for note in bootstrap_notes]
+    lines.append(
+        "wall s: each variant's run from its preparation to its outputs, features included; in brackets the "
+        "part spent on features (the variants share the cache: a variant that changes only the model reads them)."
+    )
     explain = {
         "Nadeau-Bengio corrected resampled t": "p and Δ CI: Nadeau-Bengio corrected resampled t-test over folds "
         "(their training sets overlap; the plain paired t would overstate significance).",

@@ -129,3 +129,32 @@ def test_an_augmenter_kept_by_a_variant_reuses_the_baselines_copies(files, tmp_p
     twice = Pipeline(baseline.preprocess, [baseline.augment[0], baseline.augment[0]], baseline.features, 1)
     first, second = (compute_features(twice, paths[:1], hashes[:1], [(0, a)], None)[(0, a)] for a in (0, 1))
     assert not np.array_equal(first, second)  # a repeated augmenter draws a new copy
+
+
+def test_spawned_workers_get_a_picklable_pipeline_or_one_line_naming_the_component(files, monkeypatch):
+    """Where workers are spawned (macOS, Windows) the pipeline is pickled to them: the default
+    pipeline computes the same features there, and a component that cannot be pickled is named."""
+    from dataclasses import dataclass
+
+    from serkit import Augmenter
+    from serkit.data import compute
+
+    paths, hashes = files
+    items = [(i, a) for i in range(3) for a in (None, 0)]
+    forked = compute_features(make_pipeline(), paths[:3], hashes[:3], items, None, workers=2)
+    monkeypatch.setattr(compute.sys, "platform", "darwin")  # the start method macOS and Windows use: spawn
+    spawned = compute_features(make_pipeline(), paths[:3], hashes[:3], items, None, workers=2)
+    assert all(np.array_equal(forked[item], spawned[item]) for item in items)
+
+    @dataclass(frozen=True, kw_only=True)
+    class Local(Augmenter):  # defined in a function: no worker can import it
+        """Passes the clip through."""
+
+        name = "local_pass"
+
+        def __call__(self, wave, sample_rate, rng):
+            return wave
+
+    pipeline = Pipeline(make_pipeline().preprocess, [Local()], make_pipeline().features, seed=1)
+    with pytest.raises(SerkitError, match=r"augmenter 'local_pass' cannot be pickled .* set run.workers = 1"):
+        compute_features(pipeline, paths[:3], hashes[:3], items, None, workers=2)
