@@ -23,6 +23,12 @@ class RunSettings:
         "(an execution setting: changing it never reruns a finished ablation variant)",
         choices=("local", "ray"),
     )
+    plugin_checks: str = param(
+        "error",
+        "a plugin contract broken at run time (an augmenter drawing from the global random state): error stops "
+        "the run naming the component; warn logs it once and goes on",
+        choices=("error", "warn"),
+    )
     threads: int = param(
         0, "torch threads per training (fold); 0: every core locally, ray.num_cpus (at least 1) on Ray", ge=0
     )
@@ -103,7 +109,7 @@ class TrackSettings:
 
 #: Keys that say how a run is executed, not what it computes: they never change a result's identity.
 EXECUTION_KEYS = {
-    "run": ("executor", "workers"),
+    "run": ("executor", "workers", "plugin_checks"),
     "ray": ("address", "num_cpus", "num_gpus", "feature_batch"),
     "track": ("backend", "uri", "experiment", "timeout_s"),
 }

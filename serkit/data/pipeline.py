@@ -9,6 +9,8 @@ the number of workers or the order in which tasks finish.
 
 from __future__ import annotations
 
+import logging
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property, partial
@@ -35,6 +37,8 @@ class Pipeline:
     features: FeatureExtractor
     seed: int
     origins: dict[str, str] = field(default_factory=dict)  # component key -> "dist version"
+    #: What a broken plugin contract met at run time is: "error" stops the run, "warn" logs it once.
+    plugin_checks: str = "error"
 
     def wave_key(self, file_hash: str) -> str:
         return digest("wave", file_hash, [p.identity() for p in self.preprocess])
@@ -90,7 +94,56 @@ def _check_wave(pipeline: Pipeline, component: Component, path: str, wave: objec
         raise SerkitError(f"{pipeline.culprit(component)} returned {shape} on {path}, expected a 1-D float array")
     if wave.size == 0 or not np.all(np.isfinite(wave)):
         raise SerkitError(f"{pipeline.culprit(component)} returned an empty or non-finite waveform on {path}")
+    if wave.dtype != np.float32:
+        _warn_once(
+            pipeline,
+            component,
+            f"{pipeline.culprit(component)} returns {wave.dtype} waveforms (first on {path}); serkit casts them "
+            "to float32: return float32 to skip the copy",
+        )
     return wave.astype(np.float32, copy=False)
+
+
+#: Calls of each augmenter (per process) whose use of the global random state is checked.
+GLOBAL_RNG_CHECKS = 3
+_checked: dict[str, int] = {}
+_warned: set[str] = set()
+
+
+def run_augmenter(pipeline: Pipeline, augmenter: Component, path: str, call: Callable[[], object]) -> object:
+    """An augmenter's call; its first calls are watched for draws from the global random state
+    (NumPy's, Python's), which make copies depend on worker count and order instead of the seed."""
+    key = f"{augmenter.kind}:{augmenter.name}"
+    if _checked.get(key, 0) >= GLOBAL_RNG_CHECKS:
+        return run_step(pipeline, augmenter, path, call)
+    _checked[key] = _checked.get(key, 0) + 1
+    before = _global_random_state()
+    result = run_step(pipeline, augmenter, path, call)
+    if _global_random_state() != before:
+        message = (
+            f"{pipeline.culprit(augmenter)} drew from the global random state on {path}: its copies would depend "
+            "on worker count and order, not on the run's seed; draw from the rng serkit passes"
+        )
+        if pipeline.plugin_checks != "warn":
+            raise SerkitError(f'{message} (or set run.plugin_checks = "warn" to go on)')
+        _warn_once(pipeline, augmenter, message)
+    return result
+
+
+def _global_random_state() -> str:
+    import random
+
+    return digest("global random state", repr(np.random.get_state(legacy=False)), repr(random.getstate()))
+
+
+def _warn_once(pipeline: Pipeline, component: Component, message: str) -> None:
+    """A broken contract serkit can live with, logged once per component and process."""
+    key = f"{component.kind}:{component.name}:{message.split(' on ')[0]}"
+    if key in _warned:
+        return
+    _warned.add(key)
+    logging.getLogger("serkit").warning("%s", message)
+    warnings.warn(message, RuntimeWarning, stacklevel=2)
 
 
 def preprocess(
@@ -188,7 +241,7 @@ def waves_to_extract(
     for index in copies:
         augmenter: Any = pipeline.augment[index]
         rng = pipeline.augment_rng(file_hash, index)
-        copy = run_step(pipeline, augmenter, path, partial(augmenter, wave.copy(), sample_rate, rng))
+        copy = run_augmenter(pipeline, augmenter, path, partial(augmenter, wave.copy(), sample_rate, rng))
         copy = _check_wave(pipeline, augmenter, path, copy)
         waves[index] = preprocess(pipeline, path, reapply, copy, sample_rate)
     return waves, original
@@ -216,7 +269,7 @@ def finish_items(
             assert original is not None
             augmenter: Any = pipeline.augment[index]
             rng = pipeline.augment_rng(file_hash, index)
-            masked = run_step(pipeline, augmenter, path, partial(augmenter, original.astype(np.float32), rng))
+            masked = run_augmenter(pipeline, augmenter, path, partial(augmenter, original.astype(np.float32), rng))
             features = check_features(pipeline, augmenter, path, masked, original.shape)
         else:
             features = extracted[index]

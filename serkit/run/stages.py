@@ -194,7 +194,14 @@ def features(
         items |= set(plan.training_items(len(recipe.augment)))
     root = cache_folder(recipe.run.cache_dir)
     workers = workers or recipe.run.workers or os.cpu_count() or 1
-    pipeline = Pipeline(recipe.preprocess, recipe.augment, recipe.features, recipe.run.seed, ctx.registry.origins())
+    pipeline = Pipeline(
+        recipe.preprocess,
+        recipe.augment,
+        recipe.features,
+        recipe.run.seed,
+        ctx.registry.origins(),
+        recipe.run.plugin_checks,
+    )
     paths = [u.path for u in utterances]
     if hashes is None:
         with ctx.timer("hash files"):

@@ -188,6 +188,7 @@ def content_key(recipe: Recipe, *, legacy: bool = False) -> str:
             return ""
         data["run"].pop("executor")
         data["run"].pop("threads")
+        data["run"].pop("plugin_checks")  # added after 0.2
     else:
         for section_key, keys in EXECUTION_KEYS.items():
             for key in keys:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from serkit import SerkitError
+from serkit import Augmenter, SerkitError
 from serkit.builtin.augmenters import GaussianNoise, PitchShiftAugmenter, TimeStretchAugmenter
 from serkit.builtin.features import LogMel
 from serkit.builtin.preprocessors import FixLength, Resample, TrimSilence, Wiener
@@ -158,3 +159,52 @@ def test_spawned_workers_get_a_picklable_pipeline_or_one_line_naming_the_compone
     pipeline = Pipeline(make_pipeline().preprocess, [Local()], make_pipeline().features, seed=1)
     with pytest.raises(SerkitError, match=r"augmenter 'local_pass' cannot be pickled .* set run.workers = 1"):
         compute_features(pipeline, paths[:3], hashes[:3], items, None, workers=2)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GlobalNoise(Augmenter):
+    """Adds noise drawn from NumPy's global random state (the mistake the contract kit names)."""
+
+    name = "global_noise"
+
+    def __call__(self, wave, sample_rate, rng):
+        return (wave + 0.01 * np.random.standard_normal(wave.shape)).astype(np.float32)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Doubled(Augmenter):
+    """Returns float64."""
+
+    name = "doubled"
+
+    def __call__(self, wave, sample_rate, rng):
+        return wave.astype(np.float64)
+
+
+def test_an_augmenter_drawing_from_the_global_random_state_stops_the_run_or_warns(files, caplog):
+    """What the contract kit checks is checked at run time too, on each augmenter's first calls:
+    a draw from the global random state is an error naming the component, or with
+    run.plugin_checks = "warn" one logged line, and the run goes on."""
+    from serkit.data import pipeline as module
+
+    paths, hashes = files
+    base = make_pipeline()
+    items = [(i, 0) for i in range(2)]
+    module._checked.clear()
+    strict = Pipeline(base.preprocess, [GlobalNoise()], base.features, seed=1)
+    with pytest.raises(SerkitError, match=r"augmenter 'global_noise' drew from the global random state on .*\.wav"):
+        compute_features(strict, paths[:2], hashes[:2], items, None)
+    module._checked.clear()
+    lenient = Pipeline(base.preprocess, [GlobalNoise()], base.features, seed=1, plugin_checks="warn")
+    with pytest.warns(RuntimeWarning, match="global random state"):
+        found = compute_features(lenient, paths[:2], hashes[:2], items, None)
+    assert len(found) == 2 and "drew from the global random state" in caplog.text
+
+
+def test_float64_waveforms_are_a_warning_once_not_an_error(files, caplog):
+    paths, hashes = files
+    base = make_pipeline()
+    pipeline = Pipeline(base.preprocess, [Doubled()], base.features, seed=1)
+    with pytest.warns(RuntimeWarning, match=r"augmenter 'doubled' returns float64 waveforms .* casts them to float32"):
+        found = compute_features(pipeline, paths[:3], hashes[:3], [(i, 0) for i in range(3)], None)
+    assert len(found) == 3 and caplog.text.count("returns float64") == 1

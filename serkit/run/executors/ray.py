@@ -281,7 +281,10 @@ def _compute_batch(run_dir: str, paths: list[str], hashes: list[str], items: lis
     from serkit.data.compute import compute_features
 
     recipe, registry = _load(RunFolder(Path(run_dir)))
-    pipeline = Pipeline(recipe.preprocess, recipe.augment, recipe.features, recipe.run.seed, registry.origins())
+    run = recipe.run
+    pipeline = Pipeline(
+        recipe.preprocess, recipe.augment, recipe.features, run.seed, registry.origins(), run.plugin_checks
+    )
     compute_features(pipeline, paths, hashes, items, ArrayCache(root), 1, sink=lambda item, array: None)
 
 
