@@ -139,8 +139,8 @@ def normalise_text(recipe: Recipe) -> str:
         return "none"
     if settings.scope == "speaker":
         return (
-            "zscore per speaker (each speaker by the statistics of its own original utterances in its part; "
-            "test speakers' from their own unlabelled test audio)"
+            "zscore per speaker (each speaker's utterances by their own statistics in its part, each augmenter's "
+            "copies of them by theirs; test speakers' from their own unlabelled test audio)"
         )
     return f"{settings.method} ({settings.scope}, fitted on the training part)"
 

@@ -426,11 +426,19 @@ def normalised_parts(
         return x, y, normaliser.to_dict(), normaliser
     fitted: JSONObject = {}
     for name, items in parts.items():
-        speakers = [utterances[i].speaker for i, _ in items]
-        stats = fit_groups(x[name], speakers, [copy is None for _, copy in items], shape)
-        x[name] = GroupNormalised(x[name], speakers, stats)
-        fitted[name] = {speaker: z.to_dict() for speaker, z in stats.items()}
+        # Each speaker's originals by their own statistics, and each augmenter's copies of that speaker
+        # by theirs: a copy's level (noise raises every band) is not the original's, and copies scaled
+        # by the originals' statistics land where no test utterance is (a model then predicts one class).
+        groups = [speaker_group(utterances[i].speaker, copy) for i, copy in items]
+        stats = fit_groups(x[name], groups, [True] * len(items), shape)
+        x[name] = GroupNormalised(x[name], groups, stats)
+        fitted[name] = {group: z.to_dict() for group, z in stats.items()}
     return x, y, {"speakers": fitted}, None
+
+
+def speaker_group(speaker: str, copy: int | None) -> str:
+    """The group whose statistics normalise an item with per-speaker normalisation."""
+    return speaker if copy is None else f"{speaker} (augmenter {copy}'s copies)"
 
 
 def _log_epoch(row: dict[str, float]) -> None:
