@@ -14,6 +14,7 @@ from rich.table import Table
 
 from serkit.cli.base import KindChoice, SerkitGroup, set_option
 from serkit.core.errors import SerkitError
+from serkit.run.reporter import TableOrList
 
 
 @click.group(cls=SerkitGroup, invoke_without_command=True)
@@ -41,13 +42,23 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
         table.add_column("from")
         table.add_column("parameters")
         table.add_column("description")
+        lines = []
         for entry in entries:
             params = "\n".join(_param_line(p) for p in entry["parameters"]) or "-"
             source = f"{entry['distribution']} {entry['version']}"
             shapes = f" Gives {entry['shape']}s." if "shape" in entry else ""
             shapes += f" Takes {' or '.join(a + 's' for a in entry['accepts'])}." if "accepts" in entry else ""
             table.add_row(escape(entry["name"]), escape(source), params, escape(entry["description"] + shapes))
-        console.print(table)
+            lines += [f"{entry['name']} ({source}): {entry['description']}{shapes}"]
+            lines += [f"  {_param_text(p)}" for p in entry["parameters"]]
+        console.print(TableOrList(table, lines))
+        console.print()
+
+
+def _param_text(spec: dict[str, Any]) -> str:
+    default = "required" if spec["required"] else f"= {spec['default']!r}"
+    limits = f" ({spec['range']})" if spec["range"] else ""
+    return f"{spec['name']}: {spec['type']} {default}{limits}" + (f": {spec['help']}" if spec["help"] else "")
 
 
 def _param_line(spec: dict[str, Any]) -> str:

@@ -43,6 +43,29 @@ class Task:
         pass
 
 
+class TableOrList:
+    """A table where the console is wide enough to show it unwrapped, else the same rows as indented
+    lines (an 80-column terminal gets readable text, not cut cells)."""
+
+    def __init__(self, table: Any, lines: list[str]) -> None:
+        self.table, self.lines = table, lines
+
+    def __rich_console__(self, console: Console, options: Any) -> Iterator[Any]:
+        from rich.measure import Measurement
+        from rich.padding import Padding
+        from rich.text import Text
+
+        natural = Measurement.get(console, options.update_width(10_000), self.table).maximum
+        if natural <= options.max_width:
+            yield self.table
+            return
+        if self.table.title:
+            yield Text(str(self.table.title), style="bold")
+        for line in self.lines:  # an indented line wraps at its own indent
+            indent = len(line) - len(line.lstrip(" "))
+            yield Padding(Text(line.lstrip(" ")), (0, 0, 0, indent), expand=False) if indent else Text(line)
+
+
 class Reporter:
     """Messages go to the run log; progress and tables are dropped. Subclasses show them."""
 

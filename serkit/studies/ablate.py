@@ -41,7 +41,7 @@ from serkit.results.folder import AblationFolder, RunFolder
 from serkit.results.render import markdown_table
 from serkit.results.stats import format_p
 from serkit.run.planning import plan_run
-from serkit.run.reporter import Reporter
+from serkit.run.reporter import Reporter, TableOrList
 from serkit.run.tracking import Tracking, run_tags, tracking_for
 from serkit.studies.tables import SweepTable, VariantTable, known_tables, layered_recipe, read_table
 
@@ -415,14 +415,30 @@ def _markdown(sweep: Sweep, rows: list[AblationRow], protocols: list[str], tests
     return "\n".join(lines)
 
 
-def _rich_table(sweep: Sweep, rows: list[AblationRow], protocols: list[str]) -> Table:
+def _rich_table(sweep: Sweep, rows: list[AblationRow], protocols: list[str]) -> TableOrList:
+    """The comparison as a table, or, where the terminal is too narrow for it, a paragraph per variant."""
     mixed = len({str(r.test) for r in rows[1:] if r.test}) > 1
     table = Table(title=f"ablation '{sweep.name}' ({'; '.join(protocols)})")
     for column in _header(mixed):
         table.add_column(column, justify="left" if column in ("variant", "test") else "right")
     for i, row in enumerate(rows):
         table.add_row(*_cells(row, i == 0, mixed))
-    return table
+    return TableOrList(table, [line for i, row in enumerate(rows) for line in _lines(row, i == 0)])
+
+
+def _lines(row: AblationRow, first: bool) -> list[str]:
+    """One variant of the comparison as lines that read at any width."""
+    ci = _interval(row.uar_pooled_ci_low, row.uar_pooled_ci_high)
+    lines = [
+        f"{row.variant}{' (baseline)' * first}:",
+        f"  accuracy {_fmt(row.accuracy_mean, row.accuracy_sd)} %, UAR {_fmt(row.uar_mean, row.uar_sd)} % (CI {ci})",
+    ]
+    if not first:
+        delta_ci = _interval(row.delta_uar_ci_low, row.delta_uar_ci_high, signed=True)
+        test = f" ({row.test})" if row.test else ""
+        lines.append(f"  Δ UAR {100 * row.delta_uar:+.2f} (CI {delta_ci}), p = {format_p(row.p_uar)}{test}")
+    lines.append(f"  {row.folds} folds, {row.seconds:.0f} s ({row.feature_seconds:.0f} s features)")
+    return lines
 
 
 def _write_csv(path: Path, rows: list[AblationRow]) -> None:

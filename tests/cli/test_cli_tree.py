@@ -109,3 +109,66 @@ def test_download_lists_what_the_registry_offers(cli_runner, register_plugin):
     assert "manifest" not in listed.output and "synthetic" not in listed.output  # no source: not offered
     wrong = cli_runner.invoke(cli, ["data", "download", "mirored_corpus"])
     assert wrong.exit_code == 1 and "did you mean 'mirrored_corpus'?" in wrong.output
+
+
+def test_plugins_reads_well_at_80_columns(cli_runner):
+    listed = cli_runner.invoke(cli, ["plugins"], env={"COLUMNS": "80"})
+    assert listed.exit_code == 0
+    lines = listed.output.splitlines()
+    assert all(len(line) <= 80 for line in lines) and "…" not in listed.output
+    assert any(line.startswith("log_mel (serkit ") for line in lines)  # each component whole, not cut
+    assert any(line.strip().startswith("n_mels: int = ") for line in lines)
+
+
+def test_an_ablation_reads_well_at_80_columns():
+    """Long variant names and nine columns: the table where it fits, a paragraph per variant where not."""
+    from rich.console import Console
+
+    from serkit.studies.ablate import AblationRow, Sweep, _rich_table
+
+    row = AblationRow(
+        "five-second clips with noise and room reverberation",
+        0.6,
+        0.05,
+        0.55,
+        0.06,
+        0.5,
+        0.6,
+        0.0,
+        0.0,
+        None,
+        None,
+        None,
+        None,
+        10,
+        120.0,
+        20.0,
+        "00-x",
+    )
+    other = AblationRow(
+        "without augmentation",
+        0.5,
+        0.05,
+        0.45,
+        0.06,
+        0.4,
+        0.5,
+        -0.1,
+        -0.1,
+        -0.2,
+        0.0,
+        0.01,
+        "Wilcoxon signed-rank over speakers",
+        10,
+        60.0,
+        0.0,
+        "01-y",
+    )
+    rendered = {}
+    for width in (80, 250):
+        console = Console(width=width, record=True)
+        console.print(_rich_table(Sweep("s", Path("s.toml"), []), [row, other], ["loso"]))
+        rendered[width] = console.export_text()
+    assert "five-second clips with noise and room reverberation (baseline):" in rendered[80]
+    assert "Δ UAR -10.00 (CI [-20.00, +0.00]), p = 0.010" in rendered[80] and "…" not in rendered[80]
+    assert "┃ variant" in rendered[250]  # wide enough: the table
