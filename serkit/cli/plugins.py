@@ -97,8 +97,23 @@ def plugins_show(name: str) -> None:
                 escape(spec.name), escape(spec.type_name), escape(default), escape(spec.range_text), escape(spec.help)
             )
         console.print(table)
-        header = f"[[{kind.section}]]" if kind.many else f"[{kind.section}]"
-        console.print(escape(f'{header}\nname = "{cls.name}"'), highlight=False)
+        console.print(escape(recipe_snippet(kind.section, kind.many, cls)), highlight=False)
+
+
+def recipe_snippet(section: str, many: bool, cls: Any) -> str:
+    """The recipe lines that use a component: its name and each required parameter, with a value to
+    replace (a recipe without them does not load)."""
+    lines = [f"[[{section}]]" if many else f"[{section}]", f'name = "{cls.name}"']
+    for spec in cls.params():
+        if spec.required:
+            lines.append(f"{spec.name} = {_placeholder(spec.type_name)}  # required: {spec.help}")
+    return "\n".join(lines)
+
+
+def _placeholder(type_name: str) -> str:
+    if type_name.startswith("list"):
+        return "[]"
+    return {"int": "0", "float": "0.0", "bool": "false"}.get(type_name, '"..."')
 
 
 @plugins.command("check")

@@ -98,6 +98,20 @@ def test_show_prints_one_component(reviewed, cli_runner):
     assert missing.exit_code == 1 and "did you mean 'quiet'" in missing.output
 
 
+def test_shows_snippet_holds_the_required_parameters_and_loads_once_filled(reviewed, cli_runner):
+    """A recipe snippet without a required parameter does not load: `plugins show` gives it to replace."""
+    import tomllib
+
+    from serkit.cli.plugins import recipe_snippet
+    from serkit.core.registry import get_registry
+
+    result = cli_runner.invoke(cli, ["plugins", "show", "needy"], env={"COLUMNS": "200"})
+    assert 'name = "needy"\nlevel = 0.0  # required: level to add' in result.output
+    entry = get_registry().entries["augmenters"]["needy"]
+    table = tomllib.loads(recipe_snippet("augment", True, entry.cls).replace("0.0", "0.1"))["augment"][0]
+    assert entry.cls.from_params({k: v for k, v in table.items() if k != "name"}, "augment").level == 0.1
+
+
 def _doc_example(class_name: str) -> type:
     """The class of a docs/plugins.md example, defined as if in this module (so that it pickles)."""
     import dataclasses
