@@ -110,9 +110,17 @@ _checked: dict[str, int] = {}
 _warned: set[str] = set()
 
 
-def run_augmenter(pipeline: Pipeline, augmenter: Component, path: str, call: Callable[[], object]) -> object:
-    """An augmenter's call; its first calls are watched for draws from the global random state
-    (NumPy's, Python's), which make copies depend on worker count and order instead of the seed."""
+def run_augmenter(
+    pipeline: Pipeline,
+    augmenter: Component,
+    path: str,
+    call: Callable[[], object],
+    given: np.ndarray | None = None,
+    original: np.ndarray | None = None,
+) -> object:
+    """An augmenter's call; its first calls are watched for what the contract kit checks: draws from
+    the global random state (NumPy's, Python's), which make copies depend on worker count and order
+    instead of the seed, and changes to ``given`` (its input, a copy of ``original``) in place."""
     key = f"{augmenter.kind}:{augmenter.name}"
     if _checked.get(key, 0) >= GLOBAL_RNG_CHECKS:
         return run_step(pipeline, augmenter, path, call)
@@ -120,14 +128,26 @@ def run_augmenter(pipeline: Pipeline, augmenter: Component, path: str, call: Cal
     before = _global_random_state()
     result = run_step(pipeline, augmenter, path, call)
     if _global_random_state() != before:
-        message = (
+        _broken(
+            pipeline,
+            augmenter,
             f"{pipeline.culprit(augmenter)} drew from the global random state on {path}: its copies would depend "
-            "on worker count and order, not on the run's seed; draw from the rng serkit passes"
+            "on worker count and order, not on the run's seed; draw from the rng serkit passes",
         )
-        if pipeline.plugin_checks != "warn":
-            raise SerkitError(f'{message} (or set run.plugin_checks = "warn" to go on)')
-        _warn_once(pipeline, augmenter, message)
+    if given is not None and original is not None and not np.array_equal(given, original.astype(given.dtype)):
+        _broken(
+            pipeline,
+            augmenter,
+            f"{pipeline.culprit(augmenter)} changed its input in place on {path}; return a new array instead",
+        )
     return result
+
+
+def _broken(pipeline: Pipeline, component: Component, message: str) -> None:
+    """A plugin contract broken at run time: an error, or with run.plugin_checks = "warn" a warning."""
+    if pipeline.plugin_checks != "warn":
+        raise SerkitError(f'{message} (or set run.plugin_checks = "warn" to go on)')
+    _warn_once(pipeline, component, message)
 
 
 def _global_random_state() -> str:
@@ -241,7 +261,8 @@ def waves_to_extract(
     for index in copies:
         augmenter: Any = pipeline.augment[index]
         rng = pipeline.augment_rng(file_hash, index)
-        copy = run_augmenter(pipeline, augmenter, path, partial(augmenter, wave.copy(), sample_rate, rng))
+        given = wave.copy()
+        copy = run_augmenter(pipeline, augmenter, path, partial(augmenter, given, sample_rate, rng), given, wave)
         copy = _check_wave(pipeline, augmenter, path, copy)
         waves[index] = preprocess(pipeline, path, reapply, copy, sample_rate)
     return waves, original
@@ -269,7 +290,8 @@ def finish_items(
             assert original is not None
             augmenter: Any = pipeline.augment[index]
             rng = pipeline.augment_rng(file_hash, index)
-            masked = run_augmenter(pipeline, augmenter, path, partial(augmenter, original.astype(np.float32), rng))
+            given = original.astype(np.float32)
+            masked = run_augmenter(pipeline, augmenter, path, partial(augmenter, given, rng), given, original)
             features = check_features(pipeline, augmenter, path, masked, original.shape)
         else:
             features = extracted[index]

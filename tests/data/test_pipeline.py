@@ -208,3 +208,25 @@ def test_float64_waveforms_are_a_warning_once_not_an_error(files, caplog):
     with pytest.warns(RuntimeWarning, match=r"augmenter 'doubled' returns float64 waveforms .* casts them to float32"):
         found = compute_features(pipeline, paths[:3], hashes[:3], [(i, 0) for i in range(3)], None)
     assert len(found) == 3 and caplog.text.count("returns float64") == 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class HalveInPlace(Augmenter):
+    """Halves the clip in place (the contract says: return a new array)."""
+
+    name = "halve_in_place"
+
+    def __call__(self, wave, sample_rate, rng):
+        wave *= 0.5
+        return wave
+
+
+def test_an_augmenter_changing_its_input_in_place_is_named(files):
+    from serkit.data import pipeline as module
+
+    paths, hashes = files
+    base = make_pipeline()
+    module._checked.clear()
+    pipeline = Pipeline(base.preprocess, [HalveInPlace()], base.features, seed=1)
+    with pytest.raises(SerkitError, match=r"augmenter 'halve_in_place' changed its input in place on .*\.wav"):
+        compute_features(pipeline, paths[:1], hashes[:1], [(0, 0)], None)
