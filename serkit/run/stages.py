@@ -194,14 +194,7 @@ def features(
         items |= set(plan.training_items(len(recipe.augment)))
     root = cache_folder(recipe.run.cache_dir)
     workers = workers or recipe.run.workers or os.cpu_count() or 1
-    pipeline = Pipeline(
-        recipe.preprocess,
-        recipe.augment,
-        recipe.features,
-        recipe.run.seed,
-        ctx.registry.origins(),
-        recipe.run.plugin_checks,
-    )
+    pipeline = run_pipeline(recipe, ctx.registry)
     paths = [u.path for u in utterances]
     if hashes is None:
         with ctx.timer("hash files"):
@@ -236,6 +229,14 @@ def features(
         ctx.reporter.say(f"  features: {note}", "yellow")
     ctx.reporter.say(f"  features: {len(items)} items ({len(items) - len(utterances)} augmented), cache {root}")
     return FeatureSet(store, hashes, {"dir": str(root), "pipeline": pipeline.id}, found)
+
+
+def run_pipeline(recipe: Recipe, registry: Registry) -> Pipeline:
+    """The per-file pipeline of a recipe, with where each component comes from and its run-time checks."""
+    settings = recipe.run
+    return Pipeline(
+        recipe.preprocess, recipe.augment, recipe.features, settings.seed, registry.origins(), settings.plugin_checks
+    )
 
 
 def fold_parts(plan: FoldPlan, copies: int, *, test: bool = True) -> dict[str, list[Item]]:

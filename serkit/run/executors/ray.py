@@ -279,13 +279,12 @@ def _compute_batch(run_dir: str, paths: list[str], hashes: list[str], items: lis
     """A Ray task: compute some items' features into the shared cache."""
     from serkit.data.cache import ArrayCache
     from serkit.data.compute import compute_features
+    from serkit.run.stages import run_pipeline
 
     recipe, registry = _load(RunFolder(Path(run_dir)))
-    run = recipe.run
-    pipeline = Pipeline(
-        recipe.preprocess, recipe.augment, recipe.features, run.seed, registry.origins(), run.plugin_checks
+    compute_features(
+        run_pipeline(recipe, registry), paths, hashes, items, ArrayCache(root), 1, sink=lambda item, array: None
     )
-    compute_features(pipeline, paths, hashes, items, ArrayCache(root), 1, sink=lambda item, array: None)
 
 
 def _train(
