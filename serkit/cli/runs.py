@@ -110,3 +110,5 @@ def runs_compare(run_a: str, run_b: str, metric: str, as_json: bool) -> None:
         console.print(f"  {name} = {format_p(value)}", highlight=False)
     if c.caveat:
         console.print(f"  note: {escape(c.caveat)}", highlight=False)
+    for warning in result.warnings:
+        console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)

@@ -49,3 +49,32 @@ def spread(fold_metrics: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
         "uar": mean_sd([m["uar"] for m in fold_metrics]),
         "macro_f1": mean_sd([m["macro_avg"]["f1-score"] for m in fold_metrics]),
     }
+
+
+#: Predicted classes further than this from the test part's (total variation distance between the
+#: two class distributions, 0 to 1) make a model "near collapse" in the report.
+COLLAPSE_DISTANCE = 0.5
+
+
+def collapse_warning(metrics: dict[str, Any]) -> str:
+    """Why a model's predictions say nothing (one class for every test utterance, or predicted classes
+    far from the test part's), from its confusion matrix; "" when they are not collapsed."""
+    counts = np.asarray(metrics["confusion_matrix"])
+    true, predicted, n = counts.sum(axis=1), counts.sum(axis=0), int(counts.sum())
+    if n == 0 or np.count_nonzero(true) < 2:
+        return ""
+    labels, used = metrics["labels"], np.flatnonzero(predicted)
+    if len(used) == 1:
+        return (
+            f"collapsed: the model predicted one class ('{labels[used[0]]}') for all {n} test utterances; its "
+            "accuracy and UAR are chance figures and say nothing about the features or the model"
+        )
+    distance = 0.5 * float(np.abs(true - predicted).sum()) / n
+    if distance > COLLAPSE_DISTANCE:
+        top = int(predicted.argmax())
+        return (
+            f"near collapse: the predicted classes are far from the test part's (total variation distance "
+            f"{distance:.2f} > {COLLAPSE_DISTANCE}; {100 * predicted[top] / n:.0f} % of predictions are "
+            f"'{labels[top]}')"
+        )
+    return ""

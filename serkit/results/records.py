@@ -110,6 +110,8 @@ class RunSummary:
     training: str
     notes: list[str]
     timings: dict[str, float]
+    #: What makes the results mean less than they seem (a collapsed model), for every report.
+    warnings: list[str] = field(default_factory=list)
     format_version: int = RUN_FORMAT
 
     def to_json(self) -> dict[str, Any]:
@@ -118,4 +120,6 @@ class RunSummary:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunSummary:
-        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name != "format_version"})
+        """From metrics.json; fields added after 0.2 (with defaults) may be absent."""
+        required = {f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING}
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in required or f.name in data})

@@ -63,6 +63,7 @@ def render_markdown(summary: RunSummary) -> str:
         "",
         "## Results",
         "",
+        *[f"**Warning: {warning}.**\n" for warning in summary.warnings],
         markdown_table(
             ["accuracy", "UAR", "macro F1", "weighted F1", "test utterances"],
             [

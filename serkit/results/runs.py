@@ -22,7 +22,9 @@ from serkit.core.errors import SerkitError
 from serkit.results import stats
 from serkit.results.folder import SPLIT, RunFolder, find_runs
 
-STATUSES = ("complete", "interrupted", "failed", "damaged")
+#: complete; collapsed (complete, but its model predicted one class, or nearly: see its report);
+#: interrupted; failed; damaged (its metrics.json cannot be read).
+STATUSES = ("complete", "collapsed", "interrupted", "failed", "damaged")
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,7 @@ def read_run(run: RunFolder, base: Path) -> RunInfo:
     if run.metrics.exists():
         try:
             summary = run.read_summary()
-            status = "complete"
+            status = "collapsed" if any("collapse" in warning for warning in summary.warnings) else "complete"
             protocol, dataset = summary.protocol, str(summary.dataset.get("name", dataset))
             accuracy, uar = summary.mean["accuracy"], summary.mean["uar"]
             epochs = float(np.mean([f["epochs"] for f in summary.folds]))
@@ -205,6 +207,7 @@ class Predictions:
     rows: list[dict[str, str]]
     sizes: dict[str, dict[str, int]]
     protocol: str
+    warnings: list[str]
 
     @classmethod
     def read(cls, path: Path) -> Predictions:
@@ -213,7 +216,7 @@ class Predictions:
             raise SerkitError(f"{run}: not a finished run (no {run.metrics.name})")
         summary = run.read_summary()
         sizes = {f["id"]: f.get("sizes", {}) for f in summary.folds}
-        return cls(path, run.read_predictions(), sizes, summary.protocol)
+        return cls(path, run.read_predictions(), sizes, summary.protocol, summary.warnings)
 
     def folds(self) -> dict[str, list[dict[str, str]]]:
         out: dict[str, list[dict[str, str]]] = {}
@@ -257,6 +260,8 @@ class RunComparison:
     mean_a: float
     mean_b: float
     comparison: stats.Comparison
+    #: A run whose model collapsed, said: its difference is not a finding.
+    warnings: list[str]
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -293,6 +298,12 @@ def compare_runs(run_a: Path, run_b: Path, metric: str = "uar") -> RunComparison
         mean_a=float(np.mean([score.a for score in scores])),
         mean_b=float(np.mean([score.b for score in scores])),
         comparison=comparison,
+        warnings=[
+            f"run {name} {warning}: a difference from it is not a finding"
+            for name, run in (("A", a), ("B", b))
+            for warning in run.warnings
+            if "collapse" in warning
+        ],
     )
 
 

@@ -16,7 +16,7 @@ from serkit.core.faults import crash_point
 from serkit.core.recipe import Recipe, component_sections
 from serkit.core.version import __version__
 from serkit.results.folder import Environment, ModelCard, RunFolder
-from serkit.results.metrics import evaluate, spread
+from serkit.results.metrics import collapse_warning, evaluate, spread
 from serkit.results.records import Corpus, FoldResult, RunSummary
 from serkit.results.render import plot_confusion, plot_training, render_markdown
 from serkit.run.stages import Context
@@ -116,7 +116,19 @@ def summarise(
         training=training_text(recipe, results),
         notes=corpus.notes,
         timings=dict(timings),
+        warnings=result_warnings(pooled, results),
     )
+
+
+def result_warnings(pooled: dict[str, Any], results: list[FoldResult]) -> list[str]:
+    """The collapse of the pooled predictions, or of single folds, in words."""
+    warnings = [warning] if (warning := collapse_warning(pooled)) else []
+    folds = [r.id for r in results if len(results) > 1 and collapse_warning(r.metrics).startswith("collapsed")]
+    if folds:
+        warnings.append(
+            f"{len(folds)} of {len(results)} folds predicted one class for every test utterance: {', '.join(folds)}"
+        )
+    return warnings
 
 
 def training_text(recipe: Recipe, results: list[FoldResult]) -> str:

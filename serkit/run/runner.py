@@ -202,6 +202,8 @@ def _finish(run: PreparedRun, results: list[FoldResult]) -> RunSummary:
     reporter.show(metrics_table(summary.metrics, f"{recipe.run.name}: test results ({run.description})"))
     for stage, seconds in ctx.timer.seconds.items():
         reporter.show(f"  {stage:<14} {seconds:8.1f} s")
+    for warning in summary.warnings:
+        reporter.say(f"warning: {warning}", "bold yellow")
     accuracy, uar = 100 * summary.metrics["accuracy"], 100 * summary.metrics["uar"]
     reporter.say(f"accuracy {accuracy:.2f} %, UAR {uar:.2f} %; run folder {ctx.run_dir}", "bold green")
     return summary

@@ -24,7 +24,7 @@ import csv
 import io
 import re
 import shutil
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -233,6 +233,8 @@ class VariantResult:
     seconds: float
     #: The part of it spent hashing files and computing (or reading cached) features.
     feature_seconds: float = 0.0
+    #: What makes its results mean less than they seem (a collapsed model).
+    warnings: list[str] = field(default_factory=list)
 
     @classmethod
     def read(cls, variant: Variant, run: RunFolder) -> VariantResult:
@@ -248,6 +250,7 @@ class VariantResult:
             fold_accuracy={f["id"]: f["metrics"]["accuracy"] for f in summary.folds},
             seconds=seconds if seconds is not None else sum(summary.timings.values()),
             feature_seconds=sum(summary.timings.get(stage, 0.0) for stage in FEATURE_STAGES),
+            warnings=list(summary.warnings),
         )
 
 
@@ -273,6 +276,8 @@ class AblationRow:
     seconds: float
     feature_seconds: float
     folder: str
+    #: Why the variant's figures say nothing ("" when they do): its model collapsed.
+    collapse: str = ""
 
 
 def compare(
@@ -319,6 +324,7 @@ def compare(
                 folds=int(uar["n"]),
                 seconds=result.seconds,
                 feature_seconds=result.feature_seconds,
+                collapse=next((w for w in result.warnings if "collapse" in w), ""),
                 folder=result.folder,
             )
         )
@@ -330,6 +336,8 @@ def compare(
     sweep_record = {"name": sweep.name, "sweep_file": str(sweep.path), "rows": [asdict(r) for r in results]}
     write_json(folder.sweep, sweep_record)
     reporter.show(_rich_table(sweep, rows, protocols))
+    for line in _collapse_notes(rows):
+        reporter.say(f"  warning: {line}", "bold yellow")
     for line in _test_notes(tests, sorted(bootstrap_notes)):
         reporter.say(f"  {line}", "dim")
     reporter.say("comparison written to " + ", ".join(str(path) for path in folder.comparison_files()))
@@ -359,7 +367,7 @@ def _interval(low: float | None, high: float | None, signed: bool = False) -> st
 
 def _cells(row: AblationRow, first: bool, mixed: bool) -> list[str]:
     cells = [
-        row.variant,
+        row.variant + " (collapsed)" * bool(row.collapse),
         _fmt(row.accuracy_mean, row.accuracy_sd),
         _fmt(row.uar_mean, row.uar_sd),
         _interval(row.uar_pooled_ci_low, row.uar_pooled_ci_high),
@@ -376,6 +384,15 @@ def _cells(row: AblationRow, first: bool, mixed: bool) -> list[str]:
 def _header(mixed: bool) -> list[str]:
     header = ["variant", "accuracy %", "UAR %", "UAR 95 % CI", "Δ acc", "Δ UAR", "Δ UAR 95 % CI", "p (UAR)"]
     return [*header, *(["test"] if mixed else []), "folds", "wall s (features)"]
+
+
+def _collapse_notes(rows: list[AblationRow]) -> list[str]:
+    """A line per variant whose model collapsed: its figures, and its difference, are not findings."""
+    return [
+        f"variant '{row.variant}' {row.collapse}; its difference from the baseline is not a finding"
+        for row in rows
+        if row.collapse
+    ]
 
 
 def _test_notes(tests: list[str], bootstrap_notes: list[str]) -> list[str]:
@@ -407,6 +424,7 @@ def _markdown(sweep: Sweep, rows: list[AblationRow], protocols: list[str], tests
         f"- **Protocol:** {'; '.join(protocols)}",
         "- Mean ± standard deviation over folds and repeats; Δ is the difference from the first row "
         "(the baseline), in percentage points.",
+        *[f"- **Warning: {line}.**" for line in _collapse_notes(rows)],
         *[f"- {line}" for line in _test_notes(tests, notes)],
         "",
         markdown_table(_header(mixed), [_cells(row, i == 0, mixed) for i, row in enumerate(rows)]),
@@ -430,7 +448,7 @@ def _lines(row: AblationRow, first: bool) -> list[str]:
     """One variant of the comparison as lines that read at any width."""
     ci = _interval(row.uar_pooled_ci_low, row.uar_pooled_ci_high)
     lines = [
-        f"{row.variant}{' (baseline)' * first}:",
+        f"{row.variant}{' (baseline)' * first}{' (collapsed)' * bool(row.collapse)}:",
         f"  accuracy {_fmt(row.accuracy_mean, row.accuracy_sd)} %, UAR {_fmt(row.uar_mean, row.uar_sd)} % (CI {ci})",
     ]
     if not first:
