@@ -78,6 +78,7 @@ def render_markdown(summary: RunSummary) -> str:
         ),
         "",
         *_fold_section(summary),
+        *_group_section(metrics),
         "## Confusion matrix",
         "",
         "Rows are the true class, columns the predicted class; row percentages with counts in brackets"
@@ -99,6 +100,44 @@ def render_markdown(summary: RunSummary) -> str:
         "",
     ]
     return "\n".join(parts)
+
+
+def _group_section(metrics: dict[str, Any]) -> list[str]:
+    """Per test speaker and per group (gender): where a pooled figure hides who the model fails."""
+    if "per_speaker" not in metrics:  # run folders of serkit 0.2
+        return []
+    speakers, spread = metrics["per_speaker"], metrics["speakers"]
+    rows = [[name, str(r["n"]), _pct(r["accuracy"]), _pct(r["uar"])] for name, r in speakers.items()]
+    lines = [
+        "## Per speaker and group",
+        "",
+        f"Test speakers: {len(speakers)}; UAR {_pct(spread['mean_uar'])} ± {_pct(spread['sd_uar'])} % over "
+        f"speakers; the worst, {spread['worst']}, {_pct(spread['worst_uar'])} %; the gap between the best and "
+        f"the worst {_pct(spread['gap_uar'])} points (each speaker's UAR over the classes it has in the test part).",
+        "",
+        markdown_table(["speaker", "test utterances", "accuracy %", "UAR %"], rows),
+        "",
+    ]
+    for key, found in metrics.get("groups", {}).items():
+        group_rows = [
+            [
+                name,
+                str(r["n"]),
+                _pct(r["accuracy"]),
+                _pct(r["uar"]),
+                f"[{_pct(r['uar_ci'][0])}, {_pct(r['uar_ci'][1])}]",
+                r["resampled_by"],
+            ]
+            for name, r in found["groups"].items()
+        ]
+        lines += [
+            f"By {key}: the gap in UAR is {_pct(found['gap_uar'])} points (95 % bootstrap intervals, resampling "
+            "the unit named: speakers where a group has five or more, else utterances).",
+            "",
+            markdown_table([key, "test utterances", "accuracy %", "UAR %", "UAR 95 % CI", "resampled by"], group_rows),
+            "",
+        ]
+    return lines
 
 
 def _fold_section(summary: RunSummary) -> list[str]:

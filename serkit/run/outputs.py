@@ -16,6 +16,7 @@ from serkit.core.faults import crash_point
 from serkit.core.recipe import Recipe, component_sections
 from serkit.core.version import __version__
 from serkit.results.folder import Environment, ModelCard, RunFolder
+from serkit.results.groups import group_report
 from serkit.results.metrics import collapse_warning, evaluate, spread
 from serkit.results.records import Corpus, FoldResult, RunSummary
 from serkit.results.render import plot_confusion, plot_training, render_markdown
@@ -93,6 +94,17 @@ def summarise(
     y_true = np.array([targets[corpus.utterances[i].label] for r in results for i in r.test], dtype=np.int64)
     y_pred = np.concatenate([r.probabilities.argmax(1) for r in results])
     pooled = first.metrics if len(results) == 1 else evaluate(y_true, y_pred, labels)
+    tested = [corpus.utterances[i] for r in results for i in r.test]
+    pooled = {
+        **pooled,
+        **group_report(
+            [labels[k] for k in y_true],
+            [labels[k] for k in y_pred],
+            [u.speaker for u in tested],
+            [u.meta for u in tested],
+            recipe.run.seed,
+        ),
+    }
     return RunSummary(
         run_name=recipe.run.name,
         protocol=description,

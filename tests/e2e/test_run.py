@@ -168,3 +168,12 @@ def test_reused_split_and_resume(finished_run, ravdess_root_module, cli_runner):
         copy.write_bytes(intact[:100])
     both = cli_runner.invoke(cli, ["resume", str(resumed)], env={"COLUMNS": "300"})
     assert both.exit_code == 1 and "its fold copy" in both.output and "is damaged too" in both.output
+
+
+def test_a_runs_report_and_metrics_hold_per_speaker_and_gender_results(finished_run):
+    run_dir, _, _ = finished_run
+    metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]
+    assert set(metrics["per_speaker"]) == {"01", "02"}  # the RAVDESS sample's two actors
+    assert set(metrics["groups"]["gender"]["groups"]) == {"female", "male"}
+    report = (run_dir / "report.md").read_text()
+    assert "## Per speaker and group" in report and "By gender: the gap in UAR is" in report
