@@ -286,48 +286,14 @@ def compare(
     """The comparison table (terminal, ablation.md, ablation.csv) and bar chart (ablation.png): every
     mean with a speaker-bootstrap 95 % CI, every difference from the baseline with the test its
     design calls for (serkit runs compare's)."""
-    from serkit.results.runs import compare_runs
-
     baseline = results[0]
-    base = folder.variant(baseline.folder)
     rows = []
     bootstrap_notes: set[str] = set()
     for result in results:
-        acc, uar = result.mean["accuracy"], result.mean["uar"]
-        run = folder.variant(result.folder)
-        interval = _bootstrap(run, sweep)
+        interval = _bootstrap(folder.variant(result.folder), sweep)
         if interval.note:
             bootstrap_notes.add(interval.note)
-        test: str | None = None
-        p = low = high = None
-        if result is not baseline:
-            try:
-                comparison = compare_runs(base.path, run.path, "uar").comparison
-                test, p, low, high = comparison.test, comparison.p, comparison.ci_low, comparison.ci_high
-            except SerkitError:
-                test = "none: different test sets"
-        rows.append(
-            AblationRow(
-                variant=result.variant,
-                accuracy_mean=acc["mean"],
-                accuracy_sd=acc["sd"],
-                uar_mean=uar["mean"],
-                uar_sd=uar["sd"],
-                uar_pooled_ci_low=interval.low,
-                uar_pooled_ci_high=interval.high,
-                delta_accuracy=acc["mean"] - baseline.mean["accuracy"]["mean"],
-                delta_uar=uar["mean"] - baseline.mean["uar"]["mean"],
-                delta_uar_ci_low=low,
-                delta_uar_ci_high=high,
-                p_uar=p,
-                test=test,
-                folds=int(uar["n"]),
-                seconds=result.seconds,
-                feature_seconds=result.feature_seconds,
-                collapse=next((w for w in result.warnings if "collapse" in w), ""),
-                folder=result.folder,
-            )
-        )
+        rows.append(_row(result, baseline, folder, interval))
     protocols = sorted({result.protocol for result in results})
     tests = sorted({str(r.test) for r in rows[1:] if r.test})
     _write_csv(folder.table, rows)
@@ -342,6 +308,43 @@ def compare(
         reporter.say(f"  {line}", "dim")
     reporter.say("comparison written to " + ", ".join(str(path) for path in folder.comparison_files()))
     return rows
+
+
+def _row(result: VariantResult, baseline: VariantResult, folder: AblationFolder, interval: Any) -> AblationRow:
+    """A variant against the baseline: its figures, the difference and the test its design calls for."""
+    from serkit.results.runs import compare_runs
+
+    acc, uar = result.mean["accuracy"], result.mean["uar"]
+    test: str | None = None
+    p = low = high = None
+    if result is not baseline:
+        try:
+            comparison = compare_runs(
+                folder.variant(baseline.folder).path, folder.variant(result.folder).path
+            ).comparison
+            test, p, low, high = comparison.test, comparison.p, comparison.ci_low, comparison.ci_high
+        except SerkitError:
+            test = "none: different test sets"
+    return AblationRow(
+        variant=result.variant,
+        accuracy_mean=acc["mean"],
+        accuracy_sd=acc["sd"],
+        uar_mean=uar["mean"],
+        uar_sd=uar["sd"],
+        uar_pooled_ci_low=interval.low,
+        uar_pooled_ci_high=interval.high,
+        delta_accuracy=acc["mean"] - baseline.mean["accuracy"]["mean"],
+        delta_uar=uar["mean"] - baseline.mean["uar"]["mean"],
+        delta_uar_ci_low=low,
+        delta_uar_ci_high=high,
+        p_uar=p,
+        test=test,
+        folds=int(uar["n"]),
+        seconds=result.seconds,
+        feature_seconds=result.feature_seconds,
+        collapse=next((w for w in result.warnings if "collapse" in w), ""),
+        folder=result.folder,
+    )
 
 
 def _bootstrap(run: RunFolder, sweep: Sweep) -> Any:

@@ -155,7 +155,11 @@ def test_runs_lists_an_ablation_and_a_loso_run_and_compares_them(cli_runner, tmp
     assert listed.exit_code == 0, listed.output
     data = json.loads(listed.output)
     assert [r["name"] for r in data["runs"]] == ["loso/00-baseline", "loso/01-smaller", "loso/02-killed"]
-    assert [r["status"] for r in data["runs"]] == ["complete", "complete", "interrupted"]
+    # One epoch of a tiny CRNN on two actors may predict one class: then the run says "collapsed".
+    for row in data["runs"][:2]:
+        warnings = json.loads((Path(row["path"]) / "metrics.json").read_text())["warnings"]
+        assert row["status"] == ("collapsed" if any("collapse" in w for w in warnings) else "complete")
+    assert data["runs"][2]["status"] == "interrupted"
     assert "model.lstm_units" in data["differing_keys"]
     assert data["runs"][0]["protocol"].startswith("speaker-independent") and data["runs"][0]["folds"] == 2
     only = cli_runner.invoke(cli, ["runs", "list", str(tmp_path / "runs"), "--csv", "--filter", "model.lstm_units=8"])
