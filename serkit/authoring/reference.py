@@ -62,16 +62,19 @@ def _shapes(cls: type) -> str:
 def main(argv: list[str]) -> int:
     check = "--check" in argv
     (target,) = [a for a in argv if a != "--check"]
-    path = Path(target)
-    text = reference()
+    return write_or_check(Path(target), reference(), check, f"python -m serkit.authoring.reference {target}")
+
+
+def write_or_check(path: Path, text: str, check: bool, regenerate: str) -> int:
+    """Write a generated page, or with ``check`` exit 1 when the page on disk differs (CI's staleness check)."""
     if check:
         if not path.is_file() or path.read_text(encoding="utf-8") != text:
-            print(f"{target}: out of date; run python -m serkit.authoring.reference {target}")
+            print(f"{path}: out of date; run {regenerate}", file=sys.stderr)
             return 1
         print("up to date")
         return 0
     path.write_text(text, encoding="utf-8")
-    print(f"wrote {target}")
+    print(f"wrote {path}")
     return 0
 
 

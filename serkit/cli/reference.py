@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from serkit.authoring.reference import write_or_check
+
 HEADER = """# Command reference
 
 Generated from the command tree by `python -m serkit.cli.reference docs/cli.md`; CI checks that it
@@ -64,16 +66,7 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     target, check = Path(argv[0]), "--check" in argv[1:]
-    text = render(cli)
-    if check:
-        current = target.read_text(encoding="utf-8") if target.is_file() else ""
-        if current != text:
-            print(f"{target} is stale: run python -m serkit.cli.reference {target}", file=sys.stderr)
-            return 1
-        return 0
-    target.write_text(text, encoding="utf-8")
-    print(f"wrote {target}")
-    return 0
+    return write_or_check(target, render(cli), check, f"python -m serkit.cli.reference {target}")
 
 
 if __name__ == "__main__":
