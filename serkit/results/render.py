@@ -79,6 +79,7 @@ def render_markdown(summary: RunSummary) -> str:
         "",
         *_fold_section(summary),
         *_group_section(metrics),
+        *_calibration_section(metrics),
         "## Confusion matrix",
         "",
         "Rows are the true class, columns the predicted class; row percentages with counts in brackets"
@@ -100,6 +101,22 @@ def render_markdown(summary: RunSummary) -> str:
         "",
     ]
     return "\n".join(parts)
+
+
+def _calibration_section(metrics: dict[str, Any]) -> list[str]:
+    """How far the predicted probabilities can be trusted (absent from run folders of serkit 0.2)."""
+    if "calibration" not in metrics:
+        return []
+    c = metrics["calibration"]
+    return [
+        "## Calibration",
+        "",
+        "Of the (pooled) test predictions: expected calibration error "
+        f"(top class, {c['bins']} equal-width bins of its probability) {100 * c['ece']:.2f} %, classwise "
+        f"{100 * c['classwise_ece']:.2f} %; Brier score {c['brier']:.4f} (Σ over classes, mean over utterances); "
+        f"log loss {c['log_loss']:.4f}. No calibration was fitted: these are the model's own probabilities.",
+        "",
+    ]
 
 
 def _group_section(metrics: dict[str, Any]) -> list[str]:

@@ -15,6 +15,7 @@ import numpy as np
 from serkit.core.faults import crash_point
 from serkit.core.recipe import Recipe, component_sections
 from serkit.core.version import __version__
+from serkit.results.calibration import calibration_report
 from serkit.results.folder import Environment, ModelCard, RunFolder
 from serkit.results.groups import group_report
 from serkit.results.metrics import collapse_warning, evaluate, spread
@@ -95,6 +96,7 @@ def summarise(
     y_pred = np.concatenate([r.probabilities.argmax(1) for r in results])
     pooled = first.metrics if len(results) == 1 else evaluate(y_true, y_pred, labels)
     tested = [corpus.utterances[i] for r in results for i in r.test]
+    probabilities = np.concatenate([r.probabilities for r in results])
     pooled = {
         **pooled,
         **group_report(
@@ -104,6 +106,7 @@ def summarise(
             [u.meta for u in tested],
             recipe.run.seed,
         ),
+        "calibration": calibration_report(y_true, probabilities),
     }
     return RunSummary(
         run_name=recipe.run.name,

@@ -177,3 +177,6 @@ def test_a_runs_report_and_metrics_hold_per_speaker_and_gender_results(finished_
     assert set(metrics["groups"]["gender"]["groups"]) == {"female", "male"}
     report = (run_dir / "report.md").read_text()
     assert "## Per speaker and group" in report and "By gender: the gap in UAR is" in report
+    calibration = metrics["calibration"]
+    assert 0 <= calibration["ece"] <= 1 and calibration["log_loss"] > 0 and calibration["bins"] == 15
+    assert "## Calibration" in report and "expected calibration error (top class, 15 equal-width bins" in report
