@@ -7,7 +7,7 @@ from typing import Any
 
 from serkit.core.errors import SerkitError
 from serkit.core.kinds import by_key
-from serkit.core.registry import Entry, Registry
+from serkit.core.registry import Entry, Registry, normalise_name
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,9 @@ def check_distribution(registry: Registry, distribution: str, values: dict[str, 
     entries = [e for table in registry.entries.values() for e in table.values() if _same(e, distribution)]
     if not entries:
         problems = [
-            p.message for p in registry.problems if _normalised(p.provider.distribution) == _normalised(distribution)
+            p.message
+            for p in registry.problems
+            if normalise_name(p.provider.distribution) == normalise_name(distribution)
         ]
         if problems:
             raise SerkitError(f"DIST: {distribution} registers no component: " + "; ".join(problems))
@@ -55,11 +57,7 @@ def check_distribution(registry: Registry, distribution: str, values: dict[str, 
 
 
 def _same(entry: Entry, distribution: str) -> bool:
-    return _normalised(entry.provider.distribution) == _normalised(distribution)
-
-
-def _normalised(name: str) -> str:
-    return name.lower().replace("_", "-")
+    return normalise_name(entry.provider.distribution) == normalise_name(distribution)
 
 
 def find_component(registry: Registry, name: str) -> list[Entry]:

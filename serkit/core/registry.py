@@ -190,10 +190,11 @@ def _allowed_plugins() -> set[str] | None:
     value = os.environ.get("SERKIT_LOAD_PLUGINS")
     if value is None:
         return None
-    return {_normalise(name) for name in value.split(",") if name.strip()}
+    return {normalise_name(name) for name in value.split(",") if name.strip()}
 
 
-def _normalise(name: str) -> str:
+def normalise_name(name: str) -> str:
+    """A distribution or entry-point name as pip compares them (case, and ``_`` against ``-``)."""
     return name.strip().lower().replace("_", "-")
 
 
@@ -203,7 +204,7 @@ def _load_entry_points(manager: pluggy.PluginManager) -> None:
         dist = entry_point.dist
         dist_name = dist.metadata["Name"] if dist else "unknown"
         dist_version = dist.version if dist else "?"
-        if allowed is not None and not {_normalise(dist_name), _normalise(entry_point.name)} & allowed:
+        if allowed is not None and not {normalise_name(dist_name), normalise_name(entry_point.name)} & allowed:
             _filtered_out.append(dist_name)
             continue
         provider = Provider(entry_point.name, dist_name, dist_version)
@@ -283,12 +284,12 @@ def _foreign_groups() -> list[Problem]:
         name = dist.metadata["Name"] or "unknown"
         for entry_point in dist.entry_points:
             group = entry_point.group
-            if group == ENTRY_POINT_GROUP or not _normalise(group).replace(".", "-").startswith("serkit"):
+            if group == ENTRY_POINT_GROUP or not normalise_name(group).replace(".", "-").startswith("serkit"):
                 continue
             if (name, group, entry_point.name) in seen:
                 continue
             seen.add((name, group, entry_point.name))
-            if allowed is not None and not {_normalise(name), _normalise(entry_point.name)} & allowed:
+            if allowed is not None and not {normalise_name(name), normalise_name(entry_point.name)} & allowed:
                 continue
             found.append(_foreign_group(entry_point, Provider(entry_point.name, name, dist.version)))
     return found

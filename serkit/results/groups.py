@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from serkit.results.metrics import mean_sd
 from serkit.results.stats import bootstrap_ci, uar
 
 #: Utterance metadata reported as groups where every test utterance has it.
@@ -33,12 +34,12 @@ def spread_of(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     between the best and the worst."""
     uars = {name: r["uar"] for name, r in results.items()}
     worst, best = min(uars, key=uars.__getitem__), max(uars, key=uars.__getitem__)
-    values = np.array(list(uars.values()))
+    spread = mean_sd(list(uars.values()))
     return {
         "worst": worst,
         "worst_uar": uars[worst],
-        "mean_uar": float(values.mean()),
-        "sd_uar": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+        "mean_uar": spread["mean"],
+        "sd_uar": spread["sd"],
         "gap_uar": uars[best] - uars[worst],
     }
 
