@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
+from serkit.core.errors import SerkitError
 from serkit.core.settings import TrainSettings
 
 #: Applied to each batch of stored features on the way to the model (the fitted normaliser).
@@ -86,6 +87,12 @@ class Learner(ABC):
     @abstractmethod
     def loads(self, data: bytes) -> None:
         """Restore a fitted model saved by :meth:`dumps` (raise an exception if it does not fit)."""
+
+    def calibrate(self, method: str, x_val: Features, y_val: np.ndarray, transform: Transform | None) -> str:
+        """Calibrate the fitted model on the validation part by ``method`` (sigmoid, isotonic), inside the
+        model that :meth:`dumps` saves; returns a note for the report ("" if none). Temperature scaling
+        needs nothing of a learner."""
+        raise SerkitError(f"calibrate.method: '{method}' calibrates scikit-learn models only (use \"temperature\")")
 
 
 def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:

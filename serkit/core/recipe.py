@@ -32,13 +32,23 @@ from serkit.core.errors import SerkitError
 from serkit.core.kinds import Kind, all_kinds
 from serkit.core.params import validate_params
 from serkit.core.registry import Registry, get_registry
-from serkit.core.settings import NormaliseSettings, RaySettings, RunSettings, TrackSettings, TrainSettings
+from serkit.core.settings import (
+    CalibrateSettings,
+    NormaliseSettings,
+    RaySettings,
+    ReportSettings,
+    RunSettings,
+    TrackSettings,
+    TrainSettings,
+)
 from serkit.core.suggest import did_you_mean
 
 SETTINGS: dict[str, type] = {
     "run": RunSettings,
     "normalise": NormaliseSettings,
     "train": TrainSettings,
+    "calibrate": CalibrateSettings,
+    "report": ReportSettings,
     "ray": RaySettings,
     "track": TrackSettings,
 }
@@ -46,11 +56,12 @@ SETTINGS: dict[str, type] = {
 
 def section_order() -> list[str]:
     """Recipe sections in the order ``recipe.toml`` writes them: ``[run]``, the component kinds in
-    table order with ``[normalise]`` just before the model it feeds, ``[train]``, ``[ray]`` and ``[track]`` last."""
+    table order with ``[normalise]`` just before the model it feeds, ``[train]``, ``[calibrate]``, ``[report]``,
+    ``[ray]`` and ``[track]`` last."""
     order = ["run"]
     for kind in all_kinds():
         order += ["normalise", kind.section] if kind.section == "model" else [kind.section]
-    return [*order, "train", "ray", "track"]
+    return [*order, "train", "calibrate", "report", "ray", "track"]
 
 
 def component_sections() -> dict[str, Kind]:
@@ -70,6 +81,8 @@ class Recipe:
     normalise: NormaliseSettings
     model: Model
     train: TrainSettings
+    calibrate: CalibrateSettings = field(default_factory=CalibrateSettings)
+    report: ReportSettings = field(default_factory=ReportSettings)
     ray: RaySettings = field(default_factory=RaySettings)
     track: TrackSettings = field(default_factory=TrackSettings)
     source: str = "<recipe>"
@@ -301,7 +314,26 @@ def build_recipe(raw: dict[str, Any], registry: Registry, source: str = "<recipe
         (values if key in fields else more)[key] = value
     recipe = Recipe(**values, more=more)
     check_shapes(recipe.features, recipe.model, recipe.augment)
+    check_calibration(recipe)
     return recipe
+
+
+def check_calibration(recipe: Recipe) -> None:
+    """Calibration is fitted on the validation part: refit leaves none, and scikit-learn's methods need
+    a scikit-learn model."""
+    method = recipe.calibrate.method
+    if method == "none":
+        return
+    if recipe.train.refit:
+        raise SerkitError(
+            f"calibrate.method: '{method}' is fitted on the validation part, which train.refit = true trains on; "
+            "set one of them"
+        )
+    if method in ("sigmoid", "isotonic") and recipe.model.implement != "estimator":
+        raise SerkitError(
+            f"calibrate.method: '{method}' is scikit-learn's calibration of a scikit-learn model; model "
+            f"'{recipe.model.name}' is not one (use \"temperature\")"
+        )
 
 
 def check_run_name(name: str, key: str = "run.name") -> None:

@@ -1,4 +1,5 @@
-"""The recipe's settings sections: ``[run]``, ``[normalise]``, ``[train]``, ``[ray]`` and ``[track]``."""
+"""The recipe's settings sections: ``[run]``, ``[normalise]``, ``[train]``, ``[calibrate]``, ``[report]``,
+``[ray]`` and ``[track]``."""
 
 from __future__ import annotations
 
@@ -82,6 +83,30 @@ class TrainSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CalibrateSettings:
+    """Calibration of the model's probabilities, fitted on each fold's validation part (never the test part)."""
+
+    method: str = param(
+        "none",
+        "temperature: one temperature dividing the model's log-probabilities (a torch model's logits), any model; "
+        "sigmoid or isotonic: scikit-learn's CalibratedClassifierCV around a fitted scikit-learn model. Kept in the "
+        "model, so predict gives calibrated probabilities; needs the validation part (not with train.refit)",
+        choices=("none", "temperature", "sigmoid", "isotonic"),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportSettings:
+    """What the report breaks the results down by (reporting only: never changes a result)."""
+
+    groups: list[str] = param(
+        ["gender"],
+        "utterance metadata (manifest columns) to report results per group of, with bootstrap intervals and the "
+        "gap; a column some test utterance lacks is named in the report",
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
 class RaySettings:
     """Where and how Ray runs the trainings when ``run.executor = "ray"`` (execution settings only)."""
 
@@ -112,4 +137,5 @@ EXECUTION_KEYS = {
     "run": ("executor", "workers", "plugin_checks"),
     "ray": ("address", "num_cpus", "num_gpus", "feature_batch"),
     "track": ("backend", "uri", "experiment", "timeout_s"),
+    "report": ("groups",),
 }

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 
 def export_model(predictor: Predictor, fmt: str, out: str | Path | None = None) -> tuple[Path, Path]:
-    """Write a self-contained model (normalisation and softmax inside) and a JSON description."""
+    """Write a self-contained model (normalisation, the calibration's temperature and softmax inside) and a
+    JSON description."""
     module = getattr(predictor.learner, "module", None)
     if not isinstance(module, torch.nn.Module):
         raise SerkitError(
@@ -40,7 +41,9 @@ def export_model(predictor: Predictor, fmt: str, out: str | Path | None = None) 
         if _belongs_to_the_run(path, predictor.run):
             raise SerkitError(f"--out: {path} would overwrite a file of the run folder; choose another name")
     require_writable(target.parent, "the folder to export into")
-    _write_model(Exported(module, predictor.normaliser).eval(), torch.zeros(1, *predictor.input_shape), fmt, target)
+    temperature = predictor.calibration.temperature if predictor.calibration else 1.0
+    wrapper = Exported(module, predictor.normaliser, temperature).eval()
+    _write_model(wrapper, torch.zeros(1, *predictor.input_shape), fmt, target)
     write_json(description, _description(predictor, fmt, target))
     return target, description
 
@@ -80,7 +83,7 @@ def _description(predictor: Predictor, fmt: str, target: Path) -> dict[str, obje
             "dtype": "float32",
             "normalised_inside": True,
         },
-        "output": {"name": "probabilities", "labels": predictor.labels},
+        "output": {"name": "probabilities", "labels": predictor.labels, "calibration": predictor.card.calibration},
         "preprocess": recipe["preprocess"],
         "features": recipe["features"],
         "window_seconds": predictor.window_seconds,
@@ -107,16 +110,18 @@ def _belongs_to_the_run(path: Path, run: RunFolder) -> bool:
 
 
 class Exported(torch.nn.Module):
-    """Raw features in, class probabilities out: z-score, the model, softmax."""
+    """Raw features in, class probabilities out: z-score, the model, softmax of the logits over the
+    calibration's temperature (1 where the run was not calibrated)."""
 
     mean: torch.Tensor
     std: torch.Tensor
 
-    def __init__(self, model: torch.nn.Module, normaliser: ZScore) -> None:
+    def __init__(self, model: torch.nn.Module, normaliser: ZScore, temperature: float = 1.0) -> None:
         super().__init__()
         self.model = model
+        self.temperature = float(temperature)
         self.register_buffer("mean", torch.from_numpy(np.asarray(normaliser.mean, np.float32)))
         self.register_buffer("std", torch.from_numpy(np.asarray(normaliser.std, np.float32)))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.model((features - self.mean) / self.std), dim=1)
+        return torch.softmax(self.model((features - self.mean) / self.std) / self.temperature, dim=1)

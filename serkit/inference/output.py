@@ -21,15 +21,21 @@ def print_table(console: Console, results: list[Prediction], predictor: Any, fai
     table.add_column("emotion", style="bold")
     for label in predictor.labels:
         table.add_column(label, justify="right")
+    table.add_column("uncertainty", justify="right")
     table.add_column("notes")
     for result in results:
         table.add_row(
             escape(result.source),
             result.label,
             *[f"{100 * result.probabilities[label]:.1f}" for label in predictor.labels],
+            f"{result.uncertainty:.2f}",
             escape("; ".join(result.notes)),
         )
     console.print(table)
+    console.print(
+        f"{escape(predictor.calibration_note)}; uncertainty: entropy of the probabilities / log(classes), "
+        "0 sure to 1 uniform"
+    )
     for result in results:
         if result.windows:
             timeline = Table(title=f"timeline of {escape(result.source)} (smoothed over windows)", title_justify="left")
@@ -51,9 +57,10 @@ def print_table(console: Console, results: list[Prediction], predictor: Any, fai
 
 def print_csv(results: list[Prediction], labels: list[str]) -> None:
     writer = csv.writer(sys.stdout)
-    writer.writerow(["file", "start", "end", "emotion", *[f"p_{label}" for label in labels]])
+    writer.writerow(["file", "start", "end", "emotion", *[f"p_{label}" for label in labels], "uncertainty"])
     for result in results:
-        writer.writerow([result.source, "", "", result.label, *[f"{result.probabilities[k]:.6f}" for k in labels]])
+        probabilities = [f"{result.probabilities[k]:.6f}" for k in labels]
+        writer.writerow([result.source, "", "", result.label, *probabilities, f"{result.uncertainty:.6f}"])
         for window in result.windows:
             writer.writerow(
                 [
@@ -62,6 +69,7 @@ def print_csv(results: list[Prediction], labels: list[str]) -> None:
                     window.end,
                     window.label,
                     *[f"{window.probabilities[k]:.6f}" for k in labels],
+                    "",
                 ]
             )
 
@@ -93,5 +101,6 @@ def predictions_document(run: str, predictor: Any, results: list[Prediction], fa
         "run": run,
         "predictions": [r.to_dict() for r in results],
         "errors": failures,
+        "calibration": predictor.card.calibration,
         "notes": [predictor.version_note] if predictor.version_note else [],
     }

@@ -28,6 +28,7 @@ from serkit.core.version import __version__
 from serkit.data import audio
 from serkit.data.normalise import ZScore, saved_normaliser
 from serkit.data.pipeline import Pipeline, extract, preprocess
+from serkit.learn.calibration import Calibration
 from serkit.results.folder import ModelCard, RunFolder
 from serkit.results.saved_model import run_learner
 
@@ -65,11 +66,17 @@ class Prediction:
     def label(self) -> str:
         return max(self.probabilities, key=self.probabilities.__getitem__)
 
+    @property
+    def uncertainty(self) -> float:
+        """The entropy of the probabilities over its largest value, log(classes): 0 sure, 1 uniform."""
+        return normalised_entropy(np.array(list(self.probabilities.values())))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "file": self.source,
             "label": self.label,
             "probabilities": self.probabilities,
+            "uncertainty": round(self.uncertainty, 6),
             "duration": round(self.duration, 3),
             "windows": [
                 {
@@ -97,6 +104,14 @@ class Predictor:
         self.labels: list[str] = list(card.labels)
         self.input_shape = tuple(card.input_shape)
         self.learner = learner
+        #: Temperature scaling kept beside the model (scikit-learn's calibrators are inside it), or None.
+        self.calibration = Calibration.from_json(card.calibration)
+        #: What the probabilities are, in words (every output says it).
+        self.calibration_note = (
+            f"probabilities calibrated: {self.calibration.describe()}"
+            if self.calibration
+            else "probabilities not calibrated (the run had no [calibrate])"
+        )
         #: Per-speaker runs: features are normalised by statistics of the speaker's own recordings,
         #: set by :meth:`fit_speaker` before predicting.
         self.per_speaker = card.per_speaker
@@ -192,7 +207,8 @@ class Predictor:
         return Prediction(source, self._named(probabilities.mean(axis=0)), duration, timeline, notes)
 
     def _probabilities(self, features: np.ndarray) -> np.ndarray:
-        return self.learner.predict_proba(features)
+        probabilities = self.learner.predict_proba(features)
+        return self.calibration.apply(probabilities) if self.calibration else probabilities
 
     @staticmethod
     def _windows(
@@ -269,6 +285,16 @@ def _changed_components(run: RunFolder, recipe: InferenceRecipe) -> list[str]:
             if then and now and then != now:
                 changed.append(f"{section} '{component.name}' from {then}, now {now}")
     return changed
+
+
+def normalised_entropy(probabilities: np.ndarray) -> float:
+    """-Σ p log p / log K of one row of K probabilities (0 for one class)."""
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), 0.0, 1.0)
+    if p.size < 2 or p.sum() <= 0:
+        return 0.0
+    p = p / p.sum()
+    nonzero = p[p > 0]
+    return float(-np.sum(nonzero * np.log(nonzero)) / np.log(p.size))
 
 
 def _moving_average(rows: np.ndarray, width: int) -> np.ndarray:

@@ -14,7 +14,7 @@ A run folder::
     recipe.toml  split.json  run.log  environment.json
     folds/<id>/  result.json  model.pt|model.skops  checkpoint.pt  epochs/NNN.pt  train.log
     predictions.csv  model.pt|model.skops  model.json  history.json  report.md
-    confusion_matrix.png  training_curves.png  metrics.json (written last: the run is complete)
+    confusion_matrix.png  training_curves.png  reliability.png  metrics.json (written last: the run is complete)
     mlflow.json  wall_time.json  recipe.content.json  audit/  (written by tracking, ablate, audit)
 """
 
@@ -44,6 +44,7 @@ HISTORY = "history.json"
 REPORT = "report.md"
 CONFUSION_PLOT = "confusion_matrix.png"
 TRAINING_PLOT = "training_curves.png"
+RELIABILITY_PLOT = "reliability.png"
 METRICS = "metrics.json"
 TRACKING_STATE = "mlflow.json"
 WALL_TIME = "wall_time.json"
@@ -114,6 +115,8 @@ class ModelCard:
     weights_file: str = TORCH_WEIGHTS
     #: Each fold's weights, relative to the run folder.
     fold_weights: dict[str, str] = field(default_factory=dict)
+    #: The calibration of the model's fold, fitted on its validation part (empty: not calibrated).
+    calibration: JSONObject = field(default_factory=dict)
     format_version: int = RUN_FORMAT
 
     def to_json(self) -> JSONObject:
@@ -278,6 +281,10 @@ class RunLayout:
     @property
     def training_plot(self) -> Path:
         return self.path / TRAINING_PLOT
+
+    @property
+    def reliability_plot(self) -> Path:
+        return self.path / RELIABILITY_PLOT
 
     @property
     def metrics(self) -> Path:

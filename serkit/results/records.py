@@ -70,13 +70,33 @@ class FoldResult:
     model_file: str = ""
     #: How the model was trained, in words.
     method: str = ""
+    #: The calibration fitted on the fold's validation part (``Calibration.to_json``), where calibrated.
+    calibration: dict[str, Any] = field(default_factory=dict)
+    #: The test probabilities before calibration, where calibrated (``probabilities`` are after it).
+    uncalibrated: np.ndarray | None = None
 
     #: The keys of a fold in metrics.json.
-    SUMMARY = ("id", "name", "repeat", "seed", "metrics", "best_epoch", "epochs", "stopped_early", "sizes")
+    SUMMARY = (
+        "id",
+        "name",
+        "repeat",
+        "seed",
+        "metrics",
+        "best_epoch",
+        "epochs",
+        "stopped_early",
+        "sizes",
+        "calibration",
+    )
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
-        return data | {"probabilities": self.probabilities.tolist(), "sizes": asdict(self.sizes)}
+        before = None if self.uncalibrated is None else self.uncalibrated.tolist()
+        return data | {
+            "probabilities": self.probabilities.tolist(),
+            "sizes": asdict(self.sizes),
+            "uncalibrated": before,
+        }
 
     def summary(self) -> dict[str, Any]:
         data = self.to_json()
@@ -86,6 +106,8 @@ class FoldResult:
     def from_json(cls, data: dict[str, Any]) -> FoldResult:
         values = {f.name: data[f.name] for f in fields(cls) if f.name in data or f.default is MISSING}
         values["probabilities"] = np.asarray(data["probabilities"], dtype=np.float64)
+        if data.get("uncalibrated") is not None:
+            values["uncalibrated"] = np.asarray(data["uncalibrated"], dtype=np.float64)
         values["sizes"] = FoldSizes(**data["sizes"])
         return cls(**values)
 

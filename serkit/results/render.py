@@ -103,18 +103,56 @@ def render_markdown(summary: RunSummary) -> str:
     return "\n".join(parts)
 
 
+#: Fewer validation utterances than this make a fitted calibration noisy (the report says so).
+SMALL_CALIBRATION = 50
+
+
 def _calibration_section(metrics: dict[str, Any]) -> list[str]:
-    """How far the predicted probabilities can be trusted (absent from run folders of serkit 0.2)."""
+    """How far the predicted probabilities can be trusted, before and after a fitted calibration
+    (absent from run folders of serkit 0.2)."""
     if "calibration" not in metrics:
         return []
-    c = metrics["calibration"]
-    return [
+
+    def figures(c: dict[str, Any]) -> list[str]:
+        return [f"{100 * c['ece']:.2f}", f"{100 * c['classwise_ece']:.2f}", f"{c['brier']:.4f}", f"{c['log_loss']:.4f}"]
+
+    after, bins = metrics["calibration"], metrics["calibration"]["bins"]
+    header = ["probabilities", "ECE %", "classwise ECE %", "Brier", "log loss"]
+    lines = [
         "## Calibration",
         "",
-        "Of the (pooled) test predictions: expected calibration error "
-        f"(top class, {c['bins']} equal-width bins of its probability) {100 * c['ece']:.2f} %, classwise "
-        f"{100 * c['classwise_ece']:.2f} %; Brier score {c['brier']:.4f} (Σ over classes, mean over utterances); "
-        f"log loss {c['log_loss']:.4f}. No calibration was fitted: these are the model's own probabilities.",
+        f"Of the (pooled) test predictions: expected calibration error of the top class ({bins} equal-width bins "
+        "of its probability; reliability.png draws them), classwise ECE (the mean over classes), Brier score "
+        "(Σ over classes, mean over utterances) and log loss.",
+        "",
+    ]
+    fitted = metrics.get("calibrated")
+    if not fitted:
+        rows = [["the model's own (no calibration fitted)", *figures(after)]]
+        return [*lines, markdown_table(header, rows), ""]
+    first = next(iter(fitted["folds"].values()))
+    how = (
+        f"temperature scaling (T = {first['temperature']:.3f}"
+        + (", one per fold)" if len(fitted["folds"]) > 1 else ")")
+        if fitted["method"] == "temperature"
+        else f"scikit-learn's {fitted['method']} calibration (CalibratedClassifierCV around the fitted model)"
+    )
+    before = fitted["before"]
+    fewest = min(int(record["fitted_on"]) for record in fitted["folds"].values())
+    small = (
+        f" The calibration was fitted on as few as {fewest} validation utterances: it is itself uncertain, and may "
+        "make the test figures worse."
+        if fewest < SMALL_CALIBRATION
+        else ""
+    )
+    small += f" Note: {first['note']}." if first.get("note") else ""
+    rows = [["before calibration", *figures(metrics["calibration_before"])], ["after calibration", *figures(after)]]
+    return [
+        *lines,
+        f"Calibrated by {how}, fitted on {fitted['fitted_on']}; the results above are the calibrated model's "
+        f"(before calibration: accuracy {_pct(before['accuracy'])} %, UAR {_pct(before['uar'])} %).{small}",
+        "",
+        markdown_table(header, rows),
         "",
     ]
 
@@ -233,6 +271,36 @@ def plot_confusion(metrics: dict[str, Any], path: Path, title: str) -> None:
                 color=colour,
             )
     figure.colorbar(image, ax=axes, label="% of true class")
+    write_figure(figure, path)
+
+
+def plot_reliability(metrics: dict[str, Any], path: Path, title: str) -> None:
+    """The reliability diagram of the top class: accuracy against mean confidence per bin (before and
+    after calibration where one was fitted), bins sized by how many predictions fall in them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(5, 5))
+    axes.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfectly calibrated")
+    curves = [("calibration_before", "before calibration", "C1"), ("calibration", "the model's", "C0")]
+    if "calibration_before" in metrics:
+        curves[1] = ("calibration", "after calibration", "C0")
+    for key, label, colour in curves:
+        if key not in metrics:
+            continue
+        c = metrics[key]
+        curve = c["reliability"]
+        sizes = [20 + 200 * n / max(1, sum(curve["count"])) for n in curve["count"]]
+        axes.plot(curve["confidence"], curve["accuracy"], color=colour, label=f"{label} (ECE {100 * c['ece']:.1f} %)")
+        axes.scatter(curve["confidence"], curve["accuracy"], s=sizes, color=colour, alpha=0.6)
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1)
+    axes.set_xlabel(f"confidence (top-class probability, {metrics['calibration']['bins']} bins)")
+    axes.set_ylabel("accuracy in the bin")
+    axes.set_title(title)
+    axes.legend(loc="upper left", fontsize=8)
     write_figure(figure, path)
 
 

@@ -20,7 +20,7 @@ from serkit.results.folder import Environment, ModelCard, RunFolder
 from serkit.results.groups import group_report
 from serkit.results.metrics import collapse_warning, evaluate, spread
 from serkit.results.records import Corpus, FoldResult, RunSummary
-from serkit.results.render import plot_confusion, plot_training, render_markdown
+from serkit.results.render import plot_confusion, plot_reliability, plot_training, render_markdown
 from serkit.run.stages import Context
 
 PACKAGES = ("torch", "numpy", "scipy", "librosa", "audiomentations", "soundfile", "soxr", "scikit-learn", "pluggy")
@@ -42,6 +42,7 @@ def write_outputs(
         scope = first.name if len(results) == 1 else f"pooled over {len(results)} folds"
         plot_confusion(summary.metrics, run.confusion_plot, f"{recipe.run.name} ({scope})")
         plot_training([r.history for r in results], [r.best_epoch for r in results], run.training_plot)
+        plot_reliability(summary.metrics, run.reliability_plot, f"{recipe.run.name} ({scope})")
         run.write_environment(environment(ctx, first.device, first.precision, cache))
     crash_point("outputs")
     summary = replace(summary, timings=dict(ctx.timer.seconds))
@@ -78,6 +79,7 @@ def model_card(recipe: Recipe, results: list[FoldResult], labels: list[str], run
         weights=f"{first.model_file} (fold {first.id})",
         weights_file=first.model_file,
         fold_weights={r.id: run.relative(run.fold(r.id).model(r)) for r in results},
+        calibration=first.calibration,
     )
 
 
@@ -107,6 +109,7 @@ def summarise(
             recipe.run.seed,
         ),
         "calibration": calibration_report(y_true, probabilities),
+        **calibration_change(results, y_true, labels),
     }
     return RunSummary(
         run_name=recipe.run.name,
@@ -133,6 +136,23 @@ def summarise(
         timings=dict(timings),
         warnings=result_warnings(pooled, results),
     )
+
+
+def calibration_change(results: list[FoldResult], y_true: np.ndarray, labels: list[str]) -> dict[str, Any]:
+    """Where the run was calibrated: how (each fold's record) and the test figures before calibration."""
+    if not all(r.calibration and r.uncalibrated is not None for r in results):
+        return {}
+    before = np.concatenate([r.uncalibrated for r in results if r.uncalibrated is not None])
+    plain = evaluate(y_true, before.argmax(1), labels)
+    return {
+        "calibration_before": calibration_report(y_true, before),
+        "calibrated": {
+            "method": results[0].calibration["method"],
+            "fitted_on": "each fold's validation part (taken from its training part; never its test part)",
+            "folds": {r.id: r.calibration for r in results},
+            "before": {"accuracy": plain["accuracy"], "uar": plain["uar"]},
+        },
+    }
 
 
 def result_warnings(pooled: dict[str, Any], results: list[FoldResult]) -> list[str]:

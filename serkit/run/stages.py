@@ -35,6 +35,7 @@ from serkit.data.normalise import GroupNormalised, fit_groups, fit_normaliser
 from serkit.data.pipeline import Item, Pipeline
 from serkit.data.split import FoldPlan, SplitFile
 from serkit.data.store import FeatureStore
+from serkit.learn.calibration import Calibration, calibrate
 from serkit.results.folder import RunFolder
 from serkit.results.metrics import evaluate
 from serkit.results.records import Corpus, FoldResult, FoldSizes
@@ -279,9 +280,13 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
         with ctx.timer("train"):
             learner, x, normaliser, transform, method = _refit(ctx, plan, store, corpus, parts, outcome, shape)
     probabilities, metrics = np.zeros((0, len(labels)), np.float32), {}
+    calibration, uncalibrated = None, None
     if test:
         with ctx.timer("evaluate"):
             probabilities = learner.predict_proba(x["test"], transform)
+            if recipe.calibrate.method != "none":
+                uncalibrated = probabilities
+                calibration, probabilities = _calibrated(ctx, plan, learner, x, y, transform, labels, probabilities)
             metrics = evaluate(y["test"], probabilities.argmax(1), labels)
     folder = ctx.run.fold(plan.id)
     fold = FoldResult(
@@ -303,10 +308,36 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
         sizes=FoldSizes.of(plan, len(recipe.augment)),
         model_file=folder.write_weights(learner.suffix, learner.dumps()).name,
         method=method,
+        calibration=calibration.to_json() if calibration else {},
+        uncalibrated=uncalibrated,
     )
     if test:
         folder.write_result(fold)  # written last: its presence marks the fold done
     return fold
+
+
+def _calibrated(
+    ctx: Context,
+    plan: FoldPlan,
+    learner: Learner,
+    x: dict[str, Features],
+    y: dict[str, np.ndarray],
+    transform: Transform | None,
+    labels: list[str],
+    probabilities: np.ndarray,
+) -> tuple[Calibration, np.ndarray]:
+    """[calibrate]: the calibration fitted on the fold's validation part, and the test part's
+    ``probabilities`` (the model's own) calibrated by it."""
+    method = ctx.recipe.calibrate.method
+    calibration = ctx.guarded(
+        ctx.recipe.model,
+        lambda: calibrate(learner, method, x["validation"], y["validation"], transform, labels, f"fold {plan.id}"),
+        " in calibration",
+    )
+    if calibration.inside_model:  # scikit-learn's calibrators changed the learner's model
+        probabilities = learner.predict_proba(x["test"], transform)
+    ctx.reporter.say(f"  fold {plan.id}: {calibration.describe()}")
+    return calibration, calibration.apply(probabilities)
 
 
 def _fit(

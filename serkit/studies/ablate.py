@@ -183,6 +183,9 @@ def content_key(recipe: Recipe, *, legacy: bool = False) -> str:
     data = recipe.to_dict()
     data.pop("ray")
     data.pop("track")
+    data.pop("report")  # reporting only
+    if recipe.calibrate.method == "none":
+        data.pop("calibrate")  # added after 0.2: a run without calibration keeps its key
     if legacy:
         if recipe.run.executor != "local" or recipe.run.threads:
             return ""
