@@ -104,7 +104,8 @@ class FoldResult:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FoldResult:
-        values = {f.name: data[f.name] for f in fields(cls) if f.name in data or f.default is MISSING}
+        required = {f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING}
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data or f.name in required}
         values["probabilities"] = np.asarray(data["probabilities"], dtype=np.float64)
         if data.get("uncalibrated") is not None:
             values["uncalibrated"] = np.asarray(data["uncalibrated"], dtype=np.float64)

@@ -122,7 +122,7 @@ def _calibration_section(metrics: dict[str, Any]) -> list[str]:
         "## Calibration",
         "",
         f"Of the (pooled) test predictions: expected calibration error of the top class ({bins} equal-width bins "
-        "of its probability; reliability.png draws them), classwise ECE (the mean over classes), Brier score "
+        "of its probability; the reliability diagram draws them), classwise ECE (the mean over classes), Brier score "
         "(Σ over classes, mean over utterances) and log loss.",
         "",
     ]

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -279,15 +279,10 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
     if recipe.train.refit and test:
         with ctx.timer("train"):
             learner, x, normaliser, transform, method = _refit(ctx, plan, store, corpus, parts, outcome, shape)
-    probabilities, metrics = np.zeros((0, len(labels)), np.float32), {}
-    calibration, uncalibrated = None, None
+    metrics: dict[str, Any] = {}
+    probabilities, calibration, uncalibrated = np.zeros((0, len(labels)), np.float32), None, None
     if test:
-        with ctx.timer("evaluate"):
-            probabilities = learner.predict_proba(x["test"], transform)
-            if recipe.calibrate.method != "none":
-                uncalibrated = probabilities
-                calibration, probabilities = _calibrated(ctx, plan, learner, x, y, transform, labels, probabilities)
-            metrics = evaluate(y["test"], probabilities.argmax(1), labels)
+        probabilities, metrics, calibration, uncalibrated = _evaluate(ctx, plan, learner, x, y, transform, labels)
     folder = ctx.run.fold(plan.id)
     fold = FoldResult(
         id=plan.id,
@@ -314,6 +309,26 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
     if test:
         folder.write_result(fold)  # written last: its presence marks the fold done
     return fold
+
+
+def _evaluate(
+    ctx: Context,
+    plan: FoldPlan,
+    learner: Learner,
+    x: dict[str, Features],
+    y: dict[str, np.ndarray],
+    transform: Transform | None,
+    labels: list[str],
+) -> tuple[np.ndarray, dict[str, Any], Calibration | None, np.ndarray | None]:
+    """The test part's probabilities and metrics, and, with [calibrate], the calibration and the
+    probabilities before it."""
+    with ctx.timer("evaluate"):
+        probabilities = learner.predict_proba(x["test"], transform)
+        calibration, uncalibrated = None, None
+        if ctx.recipe.calibrate.method != "none":
+            uncalibrated = probabilities
+            calibration, probabilities = _calibrated(ctx, plan, learner, x, y, transform, labels, probabilities)
+        return probabilities, evaluate(y["test"], probabilities.argmax(1), labels), calibration, uncalibrated
 
 
 def _calibrated(
