@@ -24,7 +24,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module", params=["fp32", "bf16"])
 def trained(tmp_path_factory, request) -> Path:
     """A run folder of the tiny recipe (1.5 s clips at 16 kHz), trained for one epoch in each CPU
-    precision (bf16 is what ``auto`` picks on CPUs with native bf16; forced, it runs on any CPU)."""
+    precision (bf16 is what ``auto`` picks on CPUs with native bf16; forced, it runs on any CPU); the
+    bf16 run is calibrated by temperature scaling, so predict and export are tried with and without."""
     from click.testing import CliRunner
     from helpers import RAVDESS, need
 
@@ -44,6 +45,8 @@ def trained(tmp_path_factory, request) -> Path:
         f"run.output={tmp / 'runs'}",
         "--set",
         f"run.cache_dir={tmp / 'cache'}",
+        "--set",
+        f"calibrate.method={'temperature' if request.param == 'bf16' else 'none'}",
     ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.special import softmax
+from sklearn.calibration import calibration_curve
 from sklearn.metrics import log_loss
 
-from serkit.results.calibration import calibration_report, expected_calibration_error
+from serkit.inference.predictor import normalised_entropy
+from serkit.learn.calibration import fit_temperature, temperature_scaled
+from serkit.results.calibration import calibration_report, expected_calibration_error, reliability_bins
 
 
 def test_ece_on_a_known_answer():
@@ -26,3 +30,45 @@ def test_the_report_agrees_with_scikit_learn():
     assert report["brier"] == pytest.approx(0.24)
     assert report["log_loss"] == pytest.approx(log_loss(truth, p, labels=[0, 1, 2]))
     assert 0 <= report["ece"] <= 1 and 0 <= report["classwise_ece"] <= 1 and report["bins"] == 15
+
+
+def test_temperature_scaling_recovers_a_known_temperature():
+    # Labels drawn from softmax(z / 2): the model's own probabilities softmax(z) are overconfident by T = 2.
+    rng = np.random.default_rng(0)
+    logits = 3 * rng.standard_normal((20000, 4))
+    truth = softmax(logits / 2.0, axis=1)
+    y = np.array([rng.choice(4, p=row) for row in truth])
+    found = fit_temperature(softmax(logits, axis=1), y)
+    assert found == pytest.approx(2.0, rel=0.05)
+    scaled = temperature_scaled(softmax(logits, axis=1), found)
+    assert np.array_equal(scaled.argmax(1), logits.argmax(1))  # never changes the predicted class
+    assert np.allclose(temperature_scaled(softmax(logits, axis=1), 1.0), softmax(logits, axis=1), atol=1e-9)
+
+
+def test_reliability_bins_are_scikit_learns_calibration_curve():
+    rng = np.random.default_rng(1)
+    confidence = rng.uniform(0.05, 0.999, 500)
+    correct = (rng.uniform(size=500) < confidence).astype(float)
+    bins = reliability_bins(correct, confidence)
+    accuracy, mean_confidence = calibration_curve(correct, confidence, n_bins=15, strategy="uniform")
+    assert np.allclose(bins["accuracy"], accuracy) and np.allclose(bins["confidence"], mean_confidence)
+    assert sum(bins["count"]) == 500
+
+
+def test_uncertainty_is_normalised_entropy():
+    assert normalised_entropy(np.full(4, 0.25)) == pytest.approx(1.0)
+    assert normalised_entropy(np.array([1.0, 0.0, 0.0])) == 0.0
+    assert normalised_entropy(np.array([0.5, 0.5, 0.0, 0.0])) == pytest.approx(np.log(2) / np.log(4))
+
+
+def test_an_exported_model_divides_its_logits_by_the_temperature():
+    import torch
+
+    from serkit.data.normalise import ZScore
+    from serkit.inference.export import Exported
+
+    module = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(6, 3))
+    features = torch.randn(5, 2, 3)
+    plain = Exported(module, ZScore(np.zeros((2, 1)), np.ones((2, 1))))(features).detach().numpy()
+    hot = Exported(module, ZScore(np.zeros((2, 1)), np.ones((2, 1))), 1.7)(features).detach().numpy()
+    assert np.allclose(hot, temperature_scaled(plain, 1.7), atol=1e-6)
