@@ -110,5 +110,25 @@ def runs_compare(run_a: str, run_b: str, metric: str, as_json: bool) -> None:
         console.print(f"  {name} = {format_p(value)}", highlight=False)
     if c.caveat:
         console.print(f"  note: {escape(c.caveat)}", highlight=False)
+    for key, found in result.groups.items():
+        groups = Table(title=f"UAR per {key} (B - A, paired bootstrap 95 % CI)", title_justify="left")
+        for column in (key, "test utterances", "A %", "B %", "B - A", "95 % CI", "resampled by"):
+            groups.add_column(column, justify="left" if column in (key, "resampled by") else "right")
+        for name, row in found["groups"].items():
+            low, high = row["ci"]
+            groups.add_row(
+                escape(name),
+                str(row["n"]),
+                f"{100 * row['uar_a']:.2f}",
+                f"{100 * row['uar_b']:.2f}",
+                f"{100 * row['difference']:+.2f}",
+                f"[{100 * low:+.2f}, {100 * high:+.2f}]",
+                row["resampled_by"],
+            )
+        console.print(groups)
+        console.print(
+            f"  gap between {key} groups: A {100 * found['gap_a']:.2f}, B {100 * found['gap_b']:.2f} points",
+            highlight=False,
+        )
     for warning in result.warnings:
         console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)

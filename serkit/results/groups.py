@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from serkit.results.metrics import mean_sd
-from serkit.results.stats import bootstrap_ci, uar
+from serkit.results.stats import bootstrap_ci, paired_bootstrap_ci, uar
 
 #: Utterance metadata reported as groups where every test utterance has it.
 GROUP_KEYS = ("gender",)
@@ -50,19 +50,25 @@ def group_report(
     speakers: Sequence[str],
     meta: Sequence[dict[str, Any]],
     seed: int = 0,
+    keys: Sequence[str] = GROUP_KEYS,
 ) -> dict[str, Any]:
-    """Per speaker (figures, the worst, the spread) and, for each metadata key every test utterance
-    has (gender), per group with a 95 % bootstrap interval of its UAR (resampling its speakers, or its
-    utterances below five speakers: the ``unit`` says which) and the gap between the groups."""
+    """Per speaker (figures, the worst, the spread) and, for each metadata key in ``keys`` (``[report]
+    groups``), per group with a 95 % bootstrap interval of its UAR (resampling its speakers, or its
+    utterances below five speakers: the ``unit`` says which) and the gap between the groups. A key some
+    test utterance lacks, or with one group only, is named in ``group_notes`` instead."""
     speaker = by_group(truth, predicted, speakers)
     report: dict[str, Any] = {"per_speaker": speaker, "speakers": spread_of(speaker)}
     groups: dict[str, Any] = {}
-    for key in GROUP_KEYS:
-        if not all(key in m for m in meta):
+    notes: list[str] = []
+    for key in keys:
+        values = [group_value(m, key) for m in meta]
+        lacking = values.count("")
+        if lacking:
+            notes.append(f"report.groups: {lacking} of {len(values)} test utterances record no '{key}'; not reported")
             continue
-        values = [str(m[key]) for m in meta]
         results = by_group(truth, predicted, values)
         if len(results) < 2:
+            notes.append(f"report.groups: every test utterance has {key} '{values[0]}'; no groups to compare")
             continue
         t, p, s, v = (np.asarray(a) for a in (truth, predicted, speakers, values))
         for name, result in results.items():
@@ -71,4 +77,40 @@ def group_report(
             result |= {"uar_ci": [interval.low, interval.high], "resampled_by": interval.unit}
         groups[key] = {"groups": results, **spread_of(results)}
     report["groups"] = groups
+    report["group_notes"] = notes
     return report
+
+
+def group_value(meta: dict[str, Any], key: str) -> str:
+    """An utterance's value of a metadata key as text ("" where it has none: absent or an empty cell)."""
+    value = meta.get(key)
+    return "" if value is None else str(value).strip()
+
+
+def paired_group_differences(
+    truth: Sequence[str],
+    predicted_a: Sequence[str],
+    predicted_b: Sequence[str],
+    speakers: Sequence[str],
+    groups: Sequence[str],
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Two runs on the same test utterances, per group: each run's UAR, the difference B − A with a
+    paired bootstrap 95 % CI, and each run's gap between its best and worst group."""
+    t, a, b, s, g = (np.asarray(x) for x in (truth, predicted_a, predicted_b, speakers, groups))
+    rows: dict[str, dict[str, Any]] = {}
+    for name in sorted(set(g.tolist())):
+        mask = g == name
+        ua, ub = uar(t[mask], a[mask]), uar(t[mask], b[mask])
+        interval = paired_bootstrap_ci(t[mask], a[mask], b[mask], s[mask], seed=seed)
+        rows[str(name)] = {
+            "n": int(mask.sum()),
+            "uar_a": ua,
+            "uar_b": ub,
+            "difference": ub - ua,
+            "ci": [interval.low, interval.high],
+            "resampled_by": interval.unit,
+        }
+    gap_a = max(r["uar_a"] for r in rows.values()) - min(r["uar_a"] for r in rows.values())
+    gap_b = max(r["uar_b"] for r in rows.values()) - min(r["uar_b"] for r in rows.values())
+    return {"groups": rows, "gap_a": gap_a, "gap_b": gap_b}

@@ -192,6 +192,7 @@ def _group_section(metrics: dict[str, Any]) -> list[str]:
             markdown_table([key, "test utterances", "accuracy %", "UAR %", "UAR 95 % CI", "resampled by"], group_rows),
             "",
         ]
+    lines += [f"- {note}" for note in metrics.get("group_notes", [])] + [""] * bool(metrics.get("group_notes"))
     return lines
 
 

@@ -11,7 +11,7 @@ import csv
 import io
 import json
 import tomllib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import numpy as np
 from serkit.core.errors import SerkitError
 from serkit.results import stats
 from serkit.results.folder import SPLIT, RunFolder, find_runs
+from serkit.results.groups import paired_group_differences
 
 #: complete; collapsed (complete, but its model predicted one class, or nearly: see its report);
 #: interrupted; failed; damaged (its metrics.json cannot be read).
@@ -262,6 +263,9 @@ class RunComparison:
     comparison: stats.Comparison
     #: A run whose model collapsed, said: its difference is not a finding.
     warnings: list[str]
+    #: Per group of each metadata column both runs' predictions carry ([report] groups): each run's UAR,
+    #: the paired bootstrap CI of the difference, and each run's gap between groups.
+    groups: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -304,7 +308,29 @@ def compare_runs(run_a: Path, run_b: Path, metric: str = "uar") -> RunComparison
             for warning in run.warnings
             if "collapse" in warning
         ],
+        groups=group_differences(a.rows, b.rows),
     )
+
+
+#: The columns of predictions.csv that are not a group's (the rest: p_<class>, then the groups).
+PREDICTION_COLUMNS = ("fold", "file", "speaker", "true", "predicted")
+
+
+def group_differences(rows_a: list[dict[str, str]], rows_b: list[dict[str, str]]) -> dict[str, Any]:
+    """Per group column both runs' predictions carry (and every utterance has): the groups' paired
+    differences (the same utterances, matched by fold and file)."""
+    keys = [k for k in (rows_a[0] if rows_a else {}) if k not in PREDICTION_COLUMNS and not k.startswith("p_")]
+    keys = [k for k in keys if rows_b and k in rows_b[0] and all(r[k] for r in rows_a)]
+    if not keys:
+        return {}
+    b_of = {(r["fold"], r["file"]): r for r in rows_b}
+    if sorted(b_of) != sorted((r["fold"], r["file"]) for r in rows_a):
+        return {}  # different test utterances: nothing to pair
+    matched = [b_of[(r["fold"], r["file"])] for r in rows_a]
+    truth, speakers = [r["true"] for r in rows_a], [r["speaker"] for r in rows_a]
+    a, b = [r["predicted"] for r in rows_a], [r["predicted"] for r in matched]
+    found = {key: paired_group_differences(truth, a, b, speakers, [r[key] for r in rows_a]) for key in keys}
+    return {key: value for key, value in found.items() if len(value["groups"]) > 1}
 
 
 def _test(

@@ -102,6 +102,22 @@ class Interval:
     note: str = ""
 
 
+def _resamples(speakers: np.ndarray, rounds: int, seed: int) -> tuple[list[np.ndarray], str, str]:
+    """Bootstrap index sets: speakers drawn with their utterances, or utterances where there are fewer
+    than five speakers; with the unit and, for utterances, a note saying what that ignores."""
+    rng = np.random.default_rng(seed)
+    unique = np.unique(speakers)
+    if len(unique) >= MIN_SPEAKERS_FOR_SPEAKER_BOOTSTRAP:
+        members = [np.flatnonzero(speakers == speaker) for speaker in unique]
+        draws = [np.concatenate([members[k] for k in rng.integers(0, len(unique), len(unique))]) for _ in range(rounds)]
+        return draws, "speaker", ""
+    note = (
+        f"resampled by utterance: the test set has {len(unique)} speaker(s), fewer than "
+        f"{MIN_SPEAKERS_FOR_SPEAKER_BOOTSTRAP}, so the interval ignores between-speaker variation"
+    )
+    return [rng.integers(0, len(speakers), len(speakers)) for _ in range(rounds)], "utterance", note
+
+
 def bootstrap_ci(
     truth: Sequence[str],
     predicted: Sequence[str],
@@ -112,25 +128,24 @@ def bootstrap_ci(
 ) -> Interval:
     """95 % percentile bootstrap CI of accuracy or UAR over pooled test predictions, resampling
     speakers (their utterances together), or utterances where there are too few speakers."""
-    t, p, s = np.asarray(truth), np.asarray(predicted), np.asarray(speakers)
+    t, p = np.asarray(truth), np.asarray(predicted)
     score = uar if metric == "uar" else (lambda x, y: float(np.mean(x == y)))
-    rng = np.random.default_rng(seed)
-    unique = np.unique(s)
-    values = []
-    if len(unique) >= MIN_SPEAKERS_FOR_SPEAKER_BOOTSTRAP:
-        members = [np.flatnonzero(s == speaker) for speaker in unique]
-        for _ in range(rounds):
-            chosen = np.concatenate([members[k] for k in rng.integers(0, len(unique), len(unique))])
-            values.append(score(t[chosen], p[chosen]))
-        unit, note = "speaker", ""
-    else:
-        for _ in range(rounds):
-            chosen = rng.integers(0, len(t), len(t))
-            values.append(score(t[chosen], p[chosen]))
-        unit = "utterance"
-        note = (
-            f"resampled by utterance: the test set has {len(unique)} speaker(s), fewer than "
-            f"{MIN_SPEAKERS_FOR_SPEAKER_BOOTSTRAP}, so the interval ignores between-speaker variation"
-        )
-    low, high = np.percentile(values, [2.5, 97.5])
+    draws, unit, note = _resamples(np.asarray(speakers), rounds, seed)
+    low, high = np.percentile([score(t[chosen], p[chosen]) for chosen in draws], [2.5, 97.5])
+    return Interval(float(low), float(high), unit, note)
+
+
+def paired_bootstrap_ci(
+    truth: Sequence[str],
+    predicted_a: Sequence[str],
+    predicted_b: Sequence[str],
+    speakers: Sequence[str],
+    rounds: int = 1000,
+    seed: int = 0,
+) -> Interval:
+    """95 % percentile bootstrap CI of UAR(b) − UAR(a) on the same test utterances, both runs'
+    predictions resampled together (by speaker, or by utterance below five speakers)."""
+    t, a, b = np.asarray(truth), np.asarray(predicted_a), np.asarray(predicted_b)
+    draws, unit, note = _resamples(np.asarray(speakers), rounds, seed)
+    low, high = np.percentile([uar(t[c], b[c]) - uar(t[c], a[c]) for c in draws], [2.5, 97.5])
     return Interval(float(low), float(high), unit, note)

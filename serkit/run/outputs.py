@@ -6,6 +6,7 @@ import csv
 import io
 import os
 import platform
+from collections.abc import Sequence
 from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -17,7 +18,7 @@ from serkit.core.recipe import Recipe, component_sections
 from serkit.core.version import __version__
 from serkit.results.calibration import calibration_report
 from serkit.results.folder import Environment, ModelCard, RunFolder
-from serkit.results.groups import group_report
+from serkit.results.groups import group_report, group_value
 from serkit.results.metrics import collapse_warning, evaluate, spread
 from serkit.results.records import Corpus, FoldResult, RunSummary
 from serkit.results.render import plot_confusion, plot_reliability, plot_training, render_markdown
@@ -34,7 +35,7 @@ def write_outputs(
     recipe, run = ctx.recipe, ctx.run
     first = results[0]
     with ctx.timer("report"):
-        run.write_predictions(predictions_csv(results, corpus, recipe.dataset.location()))
+        run.write_predictions(predictions_csv(results, corpus, recipe.dataset.location(), recipe.report.groups))
         run.copy_weights(run.fold(first.id).model(first), run.weights_file(first.model_file))
         run.write_model_card(model_card(recipe, results, corpus.labels, run))
         summary = summarise(recipe, results, corpus, description, started, ctx.timer.seconds)
@@ -51,18 +52,19 @@ def write_outputs(
     return summary
 
 
-def predictions_csv(results: list[FoldResult], corpus: Corpus, root: str) -> str:
-    """One row per test prediction: fold, file (relative to the dataset), speaker, truth, prediction, probabilities."""
+def predictions_csv(results: list[FoldResult], corpus: Corpus, root: str, groups: Sequence[str] = ()) -> str:
+    """One row per test prediction: fold, file (relative to the dataset), speaker, truth, prediction,
+    probabilities, and a column per ``[report] groups`` key (for per-group comparisons of runs)."""
     labels = corpus.labels
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["fold", "file", "speaker", "true", "predicted", *[f"p_{label}" for label in labels]])
+    writer.writerow(["fold", "file", "speaker", "true", "predicted", *[f"p_{label}" for label in labels], *groups])
     for result in results:
         for index, probs in zip(result.test, result.probabilities, strict=True):
             u = corpus.utterances[index]
             predicted = labels[int(np.argmax(probs))]
             row = [result.id, os.path.relpath(u.path, root), u.speaker, u.label, predicted]
-            writer.writerow(row + [f"{p:.6f}" for p in probs])
+            writer.writerow(row + [f"{p:.6f}" for p in probs] + [group_value(u.meta, key) for key in groups])
     return buffer.getvalue()
 
 
@@ -107,6 +109,7 @@ def summarise(
             [u.speaker for u in tested],
             [u.meta for u in tested],
             recipe.run.seed,
+            recipe.report.groups,
         ),
         "calibration": calibration_report(y_true, probabilities),
         **calibration_change(results, y_true, labels),

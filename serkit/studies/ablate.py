@@ -300,7 +300,8 @@ def compare(
     protocols = sorted({result.protocol for result in results})
     tests = sorted({str(r.test) for r in rows[1:] if r.test})
     _write_csv(folder.table, rows)
-    write_text(folder.report, _markdown(sweep, rows, protocols, tests, sorted(bootstrap_notes)))
+    markdown = _markdown(sweep, rows, protocols, tests, sorted(bootstrap_notes)) + _group_markdown(results, folder)
+    write_text(folder.report, markdown)
     _plot(rows, folder.plot, sweep.name)
     sweep_record = {"name": sweep.name, "sweep_file": str(sweep.path), "rows": [asdict(r) for r in results]}
     write_json(folder.sweep, sweep_record)
@@ -437,6 +438,35 @@ def _markdown(sweep: Sweep, rows: list[AblationRow], protocols: list[str], tests
         "",
     ]
     return "\n".join(lines)
+
+
+def _group_markdown(results: list[VariantResult], folder: AblationFolder) -> str:
+    """Per group ([report] groups columns in every variant's predictions): each variant's UAR per group
+    against the baseline's on the same utterances, with a paired bootstrap 95 % CI, and both gaps."""
+    from serkit.results.runs import group_differences
+
+    baseline = folder.variant(results[0].folder).read_predictions()
+    tables: dict[str, list[list[str]]] = {}
+    for result in results[1:]:
+        found = group_differences(baseline, folder.variant(result.folder).read_predictions())
+        for key, comparison in found.items():
+            rows = tables.setdefault(key, [])
+            for name, row in comparison["groups"].items():
+                low, high = row["ci"]
+                interval = f"[{100 * low:+.2f}, {100 * high:+.2f}]"
+                figures = [_pct(row["uar_a"]), _pct(row["uar_b"]), f"{100 * row['difference']:+.2f}"]
+                rows.append([result.variant, name, *figures, interval, row["resampled_by"]])
+            gap_a, gap_b = comparison["gap_a"], comparison["gap_b"]
+            rows.append([result.variant, "gap", _pct(gap_a), _pct(gap_b), f"{100 * (gap_b - gap_a):+.2f}", "", ""])
+    lines = []
+    for key, rows in tables.items():
+        header = ["variant", key, "baseline UAR %", "variant UAR %", "Δ UAR", "Δ 95 % CI (paired bootstrap)", "by"]
+        lines += [f"\n## UAR per {key}\n", markdown_table(header, rows), ""]
+    return "\n".join(lines)
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.2f}"
 
 
 def _rich_table(sweep: Sweep, rows: list[AblationRow], protocols: list[str]) -> TableOrList:
