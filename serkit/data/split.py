@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +143,8 @@ class SplitFile:
     protocol: str
     folds: list[SavedFold]
     format_version: int = RUN_FORMAT
+    #: The split audit (``SplitAudit.to_json``): written once the run has the files' digests and features.
+    audit: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of(cls, plans: list[FoldPlan], utterances: list[Utterance], root: str, description: str) -> SplitFile:
@@ -167,7 +169,7 @@ class SplitFile:
                 }
                 for f in self.folds
             ],
-        }
+        } | ({"audit": self.audit} if self.audit else {})
 
     @classmethod
     def read(cls, path: str | Path) -> SplitFile:
@@ -190,7 +192,8 @@ class SplitFile:
             raise
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise SerkitError(f"{path}: not a serkit split file ({exc})") from exc
-        return cls(str(data.get("protocol", "")), folds, version)
+        audit = data.get("audit", {})
+        return cls(str(data.get("protocol", "")), folds, version, audit if isinstance(audit, dict) else {})
 
     def plans(
         self, utterances: list[Utterance], root: str, default_seed: Callable[[int], int], where: str | Path

@@ -133,8 +133,10 @@ class RunSummary:
     training: str
     notes: list[str]
     timings: dict[str, float]
-    #: What makes the results mean less than they seem (a collapsed model), for every report.
+    #: What makes the results mean less than they seem (a collapsed model, leakage across parts).
     warnings: list[str] = field(default_factory=list)
+    #: The split audit (``SplitAudit.to_json``): what the parts share (absent before serkit 0.3).
+    split_audit: dict[str, Any] = field(default_factory=dict)
     format_version: int = RUN_FORMAT
 
     def to_json(self) -> dict[str, Any]:

@@ -78,6 +78,7 @@ def render_markdown(summary: RunSummary) -> str:
         ),
         "",
         *_fold_section(summary),
+        *_split_audit_section(summary),
         *_group_section(metrics),
         *_calibration_section(metrics),
         "## Confusion matrix",
@@ -101,6 +102,22 @@ def render_markdown(summary: RunSummary) -> str:
         "",
     ]
     return "\n".join(parts)
+
+
+def _split_audit_section(summary: RunSummary) -> list[str]:
+    """What the parts of the split share (absent from run folders before serkit 0.3)."""
+    audit = summary.split_audit
+    if not audit:
+        return []
+    found = [f"- **Warning:** {w}" for w in audit.get("warnings", [])] + [f"- {n}" for n in audit.get("notes", [])]
+    return [
+        "## Split audit",
+        "",
+        f"Checked: {'; '.join(audit.get('checked', []))}.",
+        "",
+        *(found or ["- Nothing shared across parts."]),
+        "",
+    ]
 
 
 #: Fewer validation utterances than this make a fitted calibration noisy (the report says so).

@@ -16,6 +16,7 @@ import numpy as np
 from serkit.core.faults import crash_point
 from serkit.core.recipe import Recipe, component_sections
 from serkit.core.version import __version__
+from serkit.data.leakage import SplitAudit
 from serkit.results.calibration import calibration_report
 from serkit.results.folder import Environment, ModelCard, RunFolder
 from serkit.results.groups import group_report, group_value
@@ -38,7 +39,8 @@ def write_outputs(
         run.write_predictions(predictions_csv(results, corpus, recipe.dataset.location(), recipe.report.groups))
         run.copy_weights(run.fold(first.id).model(first), run.weights_file(first.model_file))
         run.write_model_card(model_card(recipe, results, corpus.labels, run))
-        summary = summarise(recipe, results, corpus, description, started, ctx.timer.seconds)
+        audit = SplitAudit.from_json(run.read_split().audit) if run.split.is_file() else None
+        summary = summarise(recipe, results, corpus, description, started, ctx.timer.seconds, audit)
         run.write_history([r.history for r in results])
         scope = first.name if len(results) == 1 else f"pooled over {len(results)} folds"
         plot_confusion(summary.metrics, run.confusion_plot, f"{recipe.run.name} ({scope})")
@@ -92,9 +94,12 @@ def summarise(
     description: str,
     started: str,
     timings: dict[str, float],
+    audit: SplitAudit | None = None,
 ) -> RunSummary:
-    """The run's results: pooled over folds where there are several, with mean ± sd and each fold."""
+    """The run's results: pooled over folds where there are several, with mean ± sd and each fold;
+    ``audit`` is the split audit (its warnings join the results')."""
     first, labels = results[0], corpus.labels
+    audit = audit or SplitAudit()
     targets = {label: k for k, label in enumerate(labels)}
     y_true = np.array([targets[corpus.utterances[i].label] for r in results for i in r.test], dtype=np.int64)
     y_pred = np.concatenate([r.probabilities.argmax(1) for r in results])
@@ -137,7 +142,8 @@ def summarise(
         training=training_text(recipe, results),
         notes=corpus.notes,
         timings=dict(timings),
-        warnings=result_warnings(pooled, results),
+        warnings=result_warnings(pooled, results) + audit.warnings,
+        split_audit=audit.to_json(),
     )
 
 

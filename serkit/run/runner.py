@@ -185,6 +185,7 @@ def _prepare(spec: RunSpec, registry: Registry, reporter: Reporter, executor: Ex
             description = describe_protocol(recipe, corpus)
             reporter.say(f"  protocol: {description}")
             made = stages.features(ctx, corpus, plans, precompute=executor.precompute(run))
+            stages.audit_split(ctx, corpus, plans, made)
             store: FeatureStore | None = made.store
             if executor.batches_runs:  # each training reads the cache on its own node
                 made.close()

@@ -31,6 +31,8 @@ from serkit.data import audio
 from serkit.data.cache import ArrayCache, cache_folder, file_digest
 from serkit.data.cache_index import cache_lock, record_use
 from serkit.data.compute import compute_features
+from serkit.data.leakage import SplitAudit, fingerprints, near_pairs
+from serkit.data.leakage import audit_split as split_leakage
 from serkit.data.normalise import GroupNormalised, fit_groups, fit_normaliser
 from serkit.data.pipeline import Item, Pipeline
 from serkit.data.split import FoldPlan, SplitFile
@@ -230,6 +232,35 @@ def features(
         ctx.reporter.say(f"  features: {note}", "yellow")
     ctx.reporter.say(f"  features: {len(items)} items ({len(items) - len(utterances)} augmented), cache {root}")
     return FeatureSet(store, hashes, {"dir": str(root), "pipeline": pipeline.id}, found)
+
+
+def audit_split(ctx: Context, corpus: Corpus, plans: list[FoldPlan], made: FeatureSet) -> SplitAudit:
+    """The split audit (speakers, identical and near-identical audio across parts, shared sentences,
+    pretraining data), said and kept in split.json; needs the files' digests and their features."""
+    recipe, utterances = ctx.recipe, corpus.utterances
+    with ctx.timer("split audit"):
+        view = made.store.view([(i, None) for i in range(len(utterances))])
+        shape = recipe.features.output_shape()
+        prints = np.concatenate(
+            [fingerprints(view[np.arange(a, min(a + 256, len(view)))], shape) for a in range(0, len(view), 256)]
+        )
+        root = recipe.dataset.location()
+        audit = split_leakage(
+            utterances,
+            plans,
+            lambda i: os.path.relpath(utterances[i].path, root),
+            speaker_independent=recipe.protocol.speaker_independent,
+            digests=made.hashes,
+            near=near_pairs(prints),
+            trained_on=list(getattr(recipe.features, "trained_on", ()) or ()),
+            corpus=recipe.dataset.name,
+        )
+        ctx.run.write_split(replace(ctx.run.read_split(), audit=audit.to_json()))
+    for warning in audit.warnings:
+        ctx.reporter.say(f"  split audit warning: {warning}", "yellow")
+    for note in audit.notes:
+        ctx.reporter.say(f"  split audit: {note}", "dim")
+    return audit
 
 
 def run_pipeline(recipe: Recipe, registry: Registry) -> Pipeline:
