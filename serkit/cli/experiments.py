@@ -77,11 +77,35 @@ def resume(run_dir: str, executor: str | None, address: str | None, track: str |
 
 
 @click.command()
-@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
-def audit(run_dir: str) -> None:
-    """AUDIT (not a result): score every kept epoch of RUN_DIR on its test part, and show how much
-    choosing epochs on the test part would add (needs train.keep_epoch_weights = true)."""
-    from serkit.run.reporter import ConsoleReporter
-    from serkit.studies.audit import audit_run
+@click.argument("path", type=click.Path(exists=True))
+@click.option(
+    "--recipe",
+    "recipe_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The recipe a split file is of (its dataset and features); default: the recipe.toml beside it.",
+)
+@set_option("Override a key of that recipe, e.g. --set dataset.root=/data/emodb.")
+@click.option("--json", "as_json", is_flag=True, help="Print the split audit as JSON (and nothing else).")
+def audit(path: str, recipe_file: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
+    """Audit a run folder or a split file. The split audit: speakers in more than one part, byte- and
+    near-identical audio across parts, shared sentences, pretraining corpora. For a run that kept its
+    epochs (train.keep_epoch_weights), AUDIT (not a result): score every kept epoch on the test part and
+    show how much choosing epochs on the test part would add."""
+    import json
 
-    audit_run(run_dir, ConsoleReporter())
+    from serkit.run.reporter import ConsoleReporter, Reporter
+    from serkit.studies.audit import audit_run, kept_epochs
+    from serkit.studies.split_audit import audit_split_file
+
+    found = audit_split_file(path, recipe_file, list(overrides), Reporter() if as_json else ConsoleReporter())
+    if as_json:
+        click.echo(json.dumps(found.to_json(), indent=2))
+        return
+    click.echo(f"split audit: {len(found.warnings)} warning(s), {len(found.notes)} note(s)")
+    if not Path(path).is_dir():
+        return
+    missing = kept_epochs(path)
+    if missing:
+        click.echo(f"selection audit skipped: {missing}")
+        return
+    audit_run(path, ConsoleReporter())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -185,7 +185,8 @@ def _prepare(spec: RunSpec, registry: Registry, reporter: Reporter, executor: Ex
             description = describe_protocol(recipe, corpus)
             reporter.say(f"  protocol: {description}")
             made = stages.features(ctx, corpus, plans, precompute=executor.precompute(run))
-            stages.audit_split(ctx, corpus, plans, made)
+            audit = stages.audit_split(ctx, corpus, plans, made)
+            run.write_split(replace(run.read_split(), audit=audit.to_json()))
             store: FeatureStore | None = made.store
             if executor.batches_runs:  # each training reads the cache on its own node
                 made.close()

@@ -236,7 +236,7 @@ def features(
 
 def audit_split(ctx: Context, corpus: Corpus, plans: list[FoldPlan], made: FeatureSet) -> SplitAudit:
     """The split audit (speakers, identical and near-identical audio across parts, shared sentences,
-    pretraining data), said and kept in split.json; needs the files' digests and their features."""
+    pretraining data), said; needs the files' digests and their features."""
     recipe, utterances = ctx.recipe, corpus.utterances
     with ctx.timer("split audit"):
         view = made.store.view([(i, None) for i in range(len(utterances))])
@@ -255,7 +255,6 @@ def audit_split(ctx: Context, corpus: Corpus, plans: list[FoldPlan], made: Featu
             trained_on=list(getattr(recipe.features, "trained_on", ()) or ()),
             corpus=recipe.dataset.name,
         )
-        ctx.run.write_split(replace(ctx.run.read_split(), audit=audit.to_json()))
     for warning in audit.warnings:
         ctx.reporter.say(f"  split audit warning: {warning}", "yellow")
     for note in audit.notes:

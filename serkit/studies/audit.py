@@ -130,6 +130,20 @@ def audit_run(run_dir: str, reporter: Reporter | None = None) -> Path:
     return run.audit
 
 
+def kept_epochs(run_dir: str | Path) -> str:
+    """Why a run cannot have its epoch selection audited (it kept no per-epoch weights), or ""."""
+    run = RunFolder(Path(run_dir))
+    if not run.is_complete():
+        return ""  # the audit names the problem
+    for fold in run.read_summary().folds:
+        if not run.fold(fold["id"]).epoch_weights():
+            return (
+                f"fold {fold['id']} kept no per-epoch weights; run the recipe again with "
+                "--set train.keep_epoch_weights=true (torch models) to audit its epoch selection"
+            )
+    return ""
+
+
 def _audited_folds(run: RunFolder) -> list[FoldResult]:
     """A complete run's folds, each with readable per-epoch weights (checked before any work)."""
     if not run.is_complete():
