@@ -1,0 +1,65 @@
+"""The split audit's rules on known answers (on real runs: tests/studies/test_split_audit.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from serkit.core.components import Utterance
+from serkit.data.leakage import audit_split, fingerprints, near_pairs
+from serkit.data.split import FoldPlan
+
+
+def _corpus() -> list[Utterance]:
+    return [Utterance(f"/c/{s}_{k}.wav", "ab"[k % 2], s, {"text": f"t{k % 3}"}) for s in "wxyz" for k in range(4)]
+
+
+def _name(i: int) -> str:
+    return f"file{i}"
+
+
+def test_near_pairs_finds_a_scaled_and_shifted_copy_only():
+    rng = np.random.default_rng(0)
+    rows = rng.standard_normal((40, 64))
+    rows[39] = 0.7 * rows[3] + 0.01 * rng.standard_normal(64)
+    assert [(i, j) for i, j, _ in near_pairs(rows)] == [(3, 39)]
+    assert [p[:2] for p in near_pairs(rows, block=7)] == [(3, 39)]  # blocks change nothing
+
+
+def test_fingerprints_pool_time_into_sixteen_segments():
+    image = np.arange(2 * 1 * 4 * 32, dtype=np.float32).reshape(2, 1, 4, 32)
+    assert fingerprints(image, "image").shape == (2, 4 * 16)
+    assert fingerprints(np.ones((3, 50, 8)), "sequence").shape == (3, 8 * 16)
+    assert fingerprints(np.ones((3, 88)), "vector").shape == (3, 88)
+
+
+def test_a_clean_speaker_independent_split_has_no_warning():
+    corpus = _corpus()
+    plan = FoldPlan("w", list(range(4, 14)), [14, 15], [0, 1, 2, 3])
+    audit = audit_split(corpus, [plan], _name, speaker_independent=True, digests=[str(i) for i in range(16)], near=[])
+    assert audit.warnings == []
+    assert audit.notes == [
+        "in 1 of 1 fold(s) the test part's sentences (metadata 'text') also occur in training: the model may use "
+        "lexical content (EMO-DB and RAVDESS share their sentences across speakers by design, so every split of "
+        "them does)"
+    ]
+
+
+def test_planted_leaks_are_warned_about():
+    corpus = _corpus()
+    plan = FoldPlan("w", [3, *range(4, 14)], [14, 15], [0, 1, 2])  # speaker w's file 3 trained on
+    digests = [str(i) for i in range(16)]
+    digests[5] = digests[0]  # a test file byte-identical to a fit file
+    digests[15] = digests[6]  # a validation file byte-identical to a fit file
+    audit = audit_split(
+        corpus, [plan], _name, speaker_independent=True, digests=digests, near=[(1, 9, 0.991)],
+        trained_on=["IEMOCAP", "EMO-DB"], corpus="emodb",
+    )  # fmt: skip
+    text = "\n".join(audit.warnings)
+    assert "speaker(s) w in both the training and the test part of 1 of 1 fold(s)" in text
+    assert "1 byte-identical pair(s) across parts in 1 of 1 fold(s) (the model is tested on audio it was " in text
+    assert "file0 (test) and file5 (fit)" in text
+    assert "(early stopping watches audio the model is trained on): file6 (fit) and file15 (validation)" in text
+    assert "1 near-identical pair(s) across parts" in text and "file1 (test) and file9 (fit, r = 0.991)" in text
+    assert "pretrained on emodb (features.trained_on: IEMOCAP, EMO-DB)" in text
+    dependent = audit_split(corpus, [plan], _name, speaker_independent=False, digests=[str(i) for i in range(16)])
+    assert dependent.warnings == [] and dependent.notes[0].startswith("speaker-dependent by design: 1 speaker(s)")
