@@ -162,7 +162,7 @@ def _shared_audio(
     kind: str,
 ) -> None:
     """A warning per kind of pair (test with training, validation with fit) found across parts."""
-    across: dict[str, list[str]] = defaultdict(list)
+    across: dict[str, dict[tuple[int, int], str]] = defaultdict(dict)  # each pair named as first found
     folds: dict[str, set[str]] = defaultdict(set)
     for plan in plans:
         part = _parts(plan)
@@ -172,14 +172,11 @@ def _shared_audio(
                 continue
             leak = "test" if "test" in (a, b) else "validation"
             figure = "" if kind == "byte-identical" else f", r = {score:.3f}"
-            pair = f"{name_of(i)} ({a}) and {name_of(j)} ({b}{figure})"
-            if pair not in across[leak]:
-                across[leak].append(pair)
+            across[leak].setdefault((i, j), f"{name_of(i)} ({a}) and {name_of(j)} ({b}{figure})")
             folds[leak].add(plan.id)
-    for leak, found in across.items():
-        examples = "; ".join(found[:EXAMPLES]) + (
-            f"; and {len(found) - EXAMPLES} more" if len(found) > EXAMPLES else ""
-        )
+    for leak, named in across.items():
+        found = list(named.values())
+        examples = _some(found, "; ")
         effect = (
             "the model is tested on audio it was trained on"
             if leak == "test"

@@ -248,7 +248,7 @@ def audit_split(ctx: Context, corpus: Corpus, plans: list[FoldPlan], made: Featu
         audit = split_leakage(
             utterances,
             plans,
-            lambda i: os.path.relpath(utterances[i].path, root),
+            lambda i: _name_in(utterances[i].path, root),
             speaker_independent=recipe.protocol.speaker_independent,
             digests=made.hashes,
             near=near_pairs(prints),
@@ -260,6 +260,12 @@ def audit_split(ctx: Context, corpus: Corpus, plans: list[FoldPlan], made: Featu
     for note in audit.notes:
         ctx.reporter.say(f"  split audit: {note}", "dim")
     return audit
+
+
+def _name_in(path: str, root: str) -> str:
+    """A file's path relative to the dataset's folder, or as it is where it lies outside it."""
+    relative = os.path.relpath(path, root)
+    return path if relative.startswith("..") else relative
 
 
 def run_pipeline(recipe: Recipe, registry: Registry) -> Pipeline:

@@ -70,4 +70,6 @@ def test_a_manifest_column_is_reported_and_compared_per_group(cli_runner, tmp_pa
     assert younger["n"] == 40 and younger["ci"][0] <= younger["difference"] <= younger["ci"][1]
     assert younger["uar_a"] == pytest.approx(bands["groups"]["younger"]["uar"])
     table = cli_runner.invoke(cli, ["runs", "compare", str(base), str(other)], env={"COLUMNS": "200"})
-    assert "UAR per age_band (B - A, paired bootstrap 95 % CI)" in table.output and "gap between age_band" in table.output
+    assert (
+        "UAR per age_band (B - A, paired bootstrap 95 % CI)" in table.output and "gap between age_band" in table.output
+    )
