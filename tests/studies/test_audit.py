@@ -45,11 +45,13 @@ def test_audit_scores_every_epoch_and_keeps_the_honest_pick_apart(cli_runner, tm
     assert not (damaged / "audit").exists()
 
 
-def test_audit_without_epoch_weights_is_one_line(cli_runner, tmp_path):
+def test_audit_without_epoch_weights_audits_the_split_and_says_why_not_the_epochs(cli_runner, tmp_path):
     assert cli_runner.invoke(cli, tiny_run_args(need(RAVDESS), tmp_path, *FAST, "train.max_epochs=1")).exit_code == 0
-    result = cli_runner.invoke(cli, ["audit", str(only_run(tmp_path))])
-    assert result.exit_code == 1
-    assert "--set train.keep_epoch_weights=true" in result.output and len(result.output.strip().splitlines()) == 1
+    result = cli_runner.invoke(cli, ["audit", str(only_run(tmp_path))], terminal_width=300)
+    assert result.exit_code == 0, result.output
+    assert "split audit: 0 warning(s), 2 note(s)" in result.output
+    assert "selection audit skipped: fold random kept no per-epoch weights" in result.output
+    assert "--set train.keep_epoch_weights=true" in result.output and not (only_run(tmp_path) / "audit").exists()
 
 
 def test_refit_retrains_on_fit_and_validation_for_the_chosen_epoch_count(cli_runner, tmp_path):

@@ -36,6 +36,11 @@ class SSLEmbedding(FeatureExtractor):
     device: str = param("auto", "where the model runs: auto uses CUDA when present", choices=("auto", "cpu", "cuda"))
     batch_size: int = param(8, "clips per forward pass", ge=1)
     max_item_mb: float = param(4.0, "refuse per-frame features larger than this per clip, in MB as stored", gt=0)
+    trained_on: list[str] = param(
+        [],
+        "corpora the checkpoint was trained or fine-tuned on (e.g. emotion2vec+: EmoBox's); the split audit warns "
+        "when a run tests on one of them. Not part of the cache key",
+    )
 
     def validate(self) -> None:
         if not self.model:
@@ -65,7 +70,7 @@ class SSLEmbedding(FeatureExtractor):
 
     def identity(self) -> dict[str, Any]:
         """The checkpoint by content (config and weights), not by where it lies; the device it runs on."""
-        params = {k: v for k, v in self.to_params().items() if k not in ("model", "batch_size", "max_item_mb")}
+        params = {k: v for k, v in self.to_params().items() if k not in ("model", "batch_size", "max_item_mb", "trained_on")}
         params["device"] = self._device()
         return {
             "name": self.name,

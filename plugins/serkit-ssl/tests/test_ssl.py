@@ -73,6 +73,7 @@ def test_cache_identity_is_the_checkpoints_content(tiny_models, tmp_path):
     moved = shutil.copytree(tiny_models["wavlm"], tmp_path / "elsewhere")
     here, there = SSLEmbedding(model=str(tiny_models["wavlm"])), SSLEmbedding(model=str(moved))
     assert here.identity() == there.identity()
+    assert SSLEmbedding(model=str(moved), trained_on=["IEMOCAP"]).identity() == here.identity()  # not a feature
     assert here.identity() != SSLEmbedding(model=str(tiny_models["hubert"])).identity()
     config = json.loads((moved / "config.json").read_text())
     config["layer_norm_eps"] = 1e-6
@@ -182,6 +183,7 @@ def test_the_ssl_recipe_end_to_end_with_a_tiny_model(tiny_models, tmp_path):
         f"dataset.root={ravdess}",
         'protocol={name = "random"}',  # two actors: too few for speaker folds
         "train.max_epochs=2",
+        'features.trained_on=["RAVDESS", "IEMOCAP"]',
         f"run.output={tmp_path / 'runs'}",
         f"run.cache_dir={tmp_path / 'cache'}",
     ]
@@ -192,6 +194,8 @@ def test_the_ssl_recipe_end_to_end_with_a_tiny_model(tiny_models, tmp_path):
     assert result.exit_code == 0, result.output
     run = next((tmp_path / "runs").iterdir())
     assert json.loads((run / "model.json").read_text())["input_shape"] == [3, 149, 16]  # 3 layers, 3 s at 20 ms
+    warnings = json.loads((run / "metrics.json").read_text())["warnings"]
+    assert any("pretrained on ravdess (features.trained_on: RAVDESS, IEMOCAP)" in w for w in warnings)
     clip = sorted(ravdess.rglob("*.wav"))[0]
     predicted = CliRunner().invoke(cli, ["predict", str(run), str(clip), "--json"])
     assert predicted.exit_code == 0, predicted.output
