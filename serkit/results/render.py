@@ -313,10 +313,10 @@ def plot_reliability(metrics: dict[str, Any], path: Path, title: str) -> None:
         sizes = [20 + 200 * n / max(1, sum(curve["count"])) for n in curve["count"]]
         axes.plot(curve["confidence"], curve["accuracy"], color=colour, label=f"{label} (ECE {100 * c['ece']:.1f} %)")
         axes.scatter(curve["confidence"], curve["accuracy"], s=sizes, color=colour, alpha=0.6)
-    axes.set_xlim(0, 1)
-    axes.set_ylim(0, 1)
+    axes.set_xlim(-0.02, 1.02)
+    axes.set_ylim(-0.02, 1.02)
     axes.set_xlabel(f"confidence (top-class probability, {metrics['calibration']['bins']} bins)")
-    axes.set_ylabel("accuracy in the bin")
+    axes.set_ylabel("accuracy in the bin (marker size: predictions in it)")
     axes.set_title(title)
     axes.legend(loc="upper left", fontsize=8)
     write_figure(figure, path)

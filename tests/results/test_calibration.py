@@ -72,3 +72,23 @@ def test_an_exported_model_divides_its_logits_by_the_temperature():
     plain = Exported(module, ZScore(np.zeros((2, 1)), np.ones((2, 1))))(features).detach().numpy()
     hot = Exported(module, ZScore(np.zeros((2, 1)), np.ones((2, 1))), 1.7)(features).detach().numpy()
     assert np.allclose(hot, temperature_scaled(plain, 1.7), atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["sigmoid", "isotonic"])
+def test_a_calibrated_scikit_learn_model_saves_and_loads_with_its_calibrators(method):
+    from serkit.builtin.classical import SVM
+    from serkit.core.learner import FitContext
+    from serkit.core.settings import TrainSettings
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((90, 5)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 0.8)
+    learner = SVM().learner((5,), 3, 0)
+    learner.fit(x[:60], y[:60], x[60:], y[60:], FitContext(TrainSettings()))
+    before = learner.predict_proba(x)
+    note = learner.calibrate(method, x[60:], y[60:], None)
+    after = learner.predict_proba(x)
+    assert "already sigmoid-calibrated" in note and not np.allclose(before, after)
+    restored = SVM().learner((5,), 3, 0)
+    restored.loads(learner.dumps())  # the calibrators are on skops's allow-list: nothing refused
+    assert np.allclose(restored.predict_proba(x), after)
