@@ -31,7 +31,12 @@ def audit_split_file(
     split_file = run.split if run else path
     if not split_file.is_file():
         raise SerkitError(f"{path}: no split file to audit ({split_file.name} is missing)")
-    recipe_path = Path(recipe_file) if recipe_file else (run.recipe if run else path.parent / "recipe.toml")
+    if run is not None and not run.is_complete():
+        raise SerkitError(
+            f"{run}: not a finished run (no {run.metrics.name}); audit needs a complete run (its split alone: "
+            f"serkit audit {run.split})"
+        )
+    recipe_path = Path(recipe_file) if recipe_file else (run.recipe if run else RunFolder(path.parent).recipe)
     if not recipe_path.is_file():
         raise SerkitError(
             f"{path}: no recipe names the dataset and features this split is of (give --recipe; {recipe_path} "

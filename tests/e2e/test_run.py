@@ -179,4 +179,6 @@ def test_a_runs_report_and_metrics_hold_per_speaker_and_gender_results(finished_
     assert "## Per speaker and group" in report and "By gender: the gap in UAR is" in report
     calibration = metrics["calibration"]
     assert 0 <= calibration["ece"] <= 1 and calibration["log_loss"] > 0 and calibration["bins"] == 15
-    assert "## Calibration" in report and "expected calibration error (top class, 15 equal-width bins" in report
+    assert "## Calibration" in report and "expected calibration error of the top class (15 equal-width bins" in report
+    assert "| the model's own (no calibration fitted) |" in report
+    assert (run_dir / "reliability.png").stat().st_size > 1000

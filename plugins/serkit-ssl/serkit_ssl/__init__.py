@@ -70,7 +70,8 @@ class SSLEmbedding(FeatureExtractor):
 
     def identity(self) -> dict[str, Any]:
         """The checkpoint by content (config and weights), not by where it lies; the device it runs on."""
-        params = {k: v for k, v in self.to_params().items() if k not in ("model", "batch_size", "max_item_mb", "trained_on")}
+        outside = ("model", "batch_size", "max_item_mb", "trained_on")  # where it lies, how it runs, what it heard
+        params = {k: v for k, v in self.to_params().items() if k not in outside}
         params["device"] = self._device()
         return {
             "name": self.name,
