@@ -129,3 +129,47 @@ def write_search(tmp: Path, root: Path, metric: str = "val_loss") -> Path:
     base = os.path.relpath(ROOT / "recipes" / "tiny.toml", tmp)
     path.write_text(SEARCH.format(base=base, root=os.path.relpath(root, tmp), metric=metric))
     return path
+
+
+CHROMIUM = Path(os.environ.get("SERKIT_CHROMIUM", "/usr/bin/chromium"))
+#: Each image's figure id and natural width (0 where it did not decode).
+FIGURES = "els => els.map(e => [e.closest('figure').id, e.naturalWidth])"
+
+
+def render_in_chromium(page: Path, shot: Path) -> dict:
+    """Open an HTML file in headless Chromium (Debian's, driven by Playwright; skip, saying why, where
+    either is missing): console errors, each image's natural width, the ids of the sections, and a
+    full-page screenshot written to ``shot``."""
+    if not CHROMIUM.is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set SERKIT_CHROMIUM)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("Playwright is not installed (pip install playwright; it drives the installed Chromium)")
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            tab = browser.new_page(viewport={"width": 1280, "height": 900})
+            errors: list[str] = []
+            tab.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+            tab.on("pageerror", lambda error: errors.append(str(error)))
+            tab.goto(page.resolve().as_uri())
+            tab.screenshot(path=str(shot), full_page=True)
+            return {
+                "errors": errors,
+                "images": tab.eval_on_selector_all(
+                    "img", "els => els.map(e => [e.closest('figure').id, e.naturalWidth])"
+                ),
+                "sections": tab.eval_on_selector_all("section", "els => els.map(e => e.id)"),
+                "tables": tab.eval_on_selector_all("#results table", "els => els.length"),
+            }
+        finally:
+            browser.close()
+
+
+def not_blank(shot: Path) -> bool:
+    """Whether a screenshot shows something: enough pixels away from the page's background colour."""
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(str(shot))[..., :3]
+    return float((abs(pixels - pixels[0, 0]).sum(axis=-1) > 0.1).mean()) > 0.02

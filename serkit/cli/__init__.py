@@ -26,6 +26,7 @@ for command in (
     plugins.plugins,
     experiments.audit,
     runs.runs,
+    runs.report,
     cache.cache,
     data.data,
 ):

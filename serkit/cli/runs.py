@@ -132,3 +132,34 @@ def runs_compare(run_a: str, run_b: str, metric: str, as_json: bool) -> None:
         )
     for warning in result.warnings:
         console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
+
+
+@click.command()
+@click.argument("folder", type=click.Path(file_okay=False, exists=True))
+@click.option("--open", "open_page", is_flag=True, help="Open the page in your web browser.")
+def report(folder: str, open_page: bool) -> None:
+    """Write the HTML page of a finished run or ablation FOLDER (report.html, ablation.html) anew,
+    from its results (serkit 0.2 run folders included)."""
+    from serkit.core.errors import SerkitError
+    from serkit.core.fileio import write_text
+    from serkit.results.folder import AblationFolder, RunFolder
+    from serkit.results.html import ablation_page, run_page
+    from serkit.studies.ablate import read_rows
+
+    run, ablation = RunFolder(Path(folder)), AblationFolder(Path(folder))
+    if run.is_complete():
+        write_text(run.html_report, run_page(run.read_summary(), run))
+        written = run.html_report
+    elif ablation.table.is_file() and ablation.report.is_file():
+        write_text(ablation.html_report, ablation_page(ablation, read_rows(ablation)))
+        written = ablation.html_report
+    else:
+        raise SerkitError(
+            f"{folder}: neither a finished run (no metrics.json) nor a finished ablation (no ablation.csv)"
+        )
+    click.echo(f"wrote {written}")
+    if open_page:
+        import webbrowser
+
+        if not webbrowser.open(written.resolve().as_uri()):
+            click.echo("no web browser found here: open the file by hand", err=True)

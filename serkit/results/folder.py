@@ -14,7 +14,8 @@ A run folder::
     recipe.toml  split.json  run.log  environment.json
     folds/<id>/  result.json  model.pt|model.skops  checkpoint.pt  epochs/NNN.pt  train.log
     predictions.csv  model.pt|model.skops  model.json  history.json  report.md
-    confusion_matrix.png  training_curves.png  reliability.png  metrics.json (written last: the run is complete)
+    report.html  confusion_matrix.png  training_curves.png  reliability.png
+    metrics.json (written last: the run is complete)
     mlflow.json  wall_time.json  recipe.content.json  audit/  (written by tracking, ablate, audit)
 """
 
@@ -42,6 +43,7 @@ PREDICTIONS = "predictions.csv"
 MODEL_CARD = "model.json"
 HISTORY = "history.json"
 REPORT = "report.md"
+REPORT_HTML = "report.html"
 CONFUSION_PLOT = "confusion_matrix.png"
 TRAINING_PLOT = "training_curves.png"
 RELIABILITY_PLOT = "reliability.png"
@@ -63,6 +65,7 @@ TORCH_WEIGHTS, ESTIMATOR_WEIGHTS = "model.pt", "model.skops"
 EXPORTS = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt"}
 #: An ablation's folder.
 ABLATION_CSV, ABLATION_REPORT, ABLATION_PLOT, SWEEP = "ablation.csv", "ablation.md", "ablation.png", "sweep.json"
+ABLATION_HTML = "ablation.html"
 #: A search's folder.
 TRIALS_FOLDER, TRIALS, TRIAL, BEST_RECIPE, SEARCH_REPORT = "trials", "trials.json", "trial.json", "best.toml", "tune.md"
 #: A search's folder for the base recipe's features, computed once before the trials.
@@ -275,6 +278,10 @@ class RunLayout:
         return self.path / REPORT
 
     @property
+    def html_report(self) -> Path:
+        return self.path / REPORT_HTML
+
+    @property
     def confusion_plot(self) -> Path:
         return self.path / CONFUSION_PLOT
 
@@ -420,6 +427,9 @@ class RunFolder(RunLayout):
     def write_report(self, text: str) -> None:
         write_text(self.report, text)
 
+    def write_html_report(self, text: str) -> None:
+        write_text(self.html_report, text)
+
     def read_wall_time(self) -> float | None:
         """Seconds from the start of the run's preparation to its outputs (written by ablate), if recorded."""
         try:
@@ -494,11 +504,15 @@ class AblationFolder:
         return self.path / ABLATION_PLOT
 
     @property
+    def html_report(self) -> Path:
+        return self.path / ABLATION_HTML
+
+    @property
     def sweep(self) -> Path:
         return self.path / SWEEP
 
     def comparison_files(self) -> list[Path]:
-        return [self.report, self.table, self.plot]
+        return [self.report, self.html_report, self.table, self.plot]
 
 
 @dataclass(frozen=True)

@@ -262,6 +262,11 @@ def metrics_table(metrics: dict[str, Any], title: str) -> Table:
 
 
 def plot_confusion(metrics: dict[str, Any], path: Path, title: str) -> None:
+    write_figure(confusion_figure(metrics, title), path)
+
+
+def confusion_figure(metrics: dict[str, Any], title: str) -> Any:
+    """The confusion matrix as row percentages with counts, a matplotlib figure."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -289,7 +294,7 @@ def plot_confusion(metrics: dict[str, Any], path: Path, title: str) -> None:
                 color=colour,
             )
     figure.colorbar(image, ax=axes, label="% of true class")
-    write_figure(figure, path)
+    return figure
 
 
 def plot_reliability(metrics: dict[str, Any], path: Path, title: str) -> None:
@@ -349,3 +354,70 @@ def plot_training(histories: list[list[dict[str, float]]], best_epochs: list[int
         axes.set_title(title if single else f"{title} ({len(histories)} folds)")
         axes.legend()
     write_figure(figure, path)
+
+
+def png_bytes(figure: Any, dpi: int = 110) -> bytes:
+    """A matplotlib figure as PNG bytes (closed after)."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def group_bars(metrics: dict[str, Any]) -> bytes:
+    """UAR per test speaker (worst first, the mean dashed) and per group of each reported key with its
+    95 % bootstrap interval, as PNG bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    speakers = sorted(metrics["per_speaker"].items(), key=lambda item: item[1]["uar"])
+    groups = metrics.get("groups", {})
+    widths = [max(2.5, 0.35 * len(speakers))] + [1.2 + 0.8 * len(g["groups"]) for g in groups.values()]
+    figure, axes = plt.subplots(1, len(widths), figsize=(sum(widths) + 1, 3.6), width_ratios=widths, squeeze=False)
+    first = axes[0][0]
+    first.bar([name for name, _ in speakers], [100 * r["uar"] for _, r in speakers], color="C0")
+    first.axhline(100 * metrics["speakers"]["mean_uar"], color="grey", linestyle="--", label="mean over speakers")
+    first.set_title("per test speaker")
+    first.set_ylabel("UAR %")
+    first.tick_params(axis="x", rotation=90 if len(speakers) > 12 else 0)
+    first.legend(fontsize=8)
+    for axis, (key, found) in zip(axes[0][1:], groups.items(), strict=True):
+        names = list(found["groups"])
+        values = [100 * found["groups"][n]["uar"] for n in names]
+        low = [v - 100 * found["groups"][n]["uar_ci"][0] for v, n in zip(values, names, strict=True)]
+        high = [100 * found["groups"][n]["uar_ci"][1] - v for v, n in zip(values, names, strict=True)]
+        axis.bar(names, values, yerr=[low, high], capsize=4, color="C2")
+        axis.set_title(f"per {key} (95 % CI)")
+    for axis in axes[0]:
+        axis.set_ylim(0, 100)
+    return png_bytes(figure)
+
+
+def forest_plot(rows: list[dict[str, str]]) -> bytes:
+    """Δ UAR of every variant against the baseline (ablation.csv's rows) with its 95 % interval, the
+    test named beside each, as PNG bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    variants = rows[1:]
+    figure, axes = plt.subplots(figsize=(8, 1.2 + 0.55 * max(1, len(variants))))
+    for y, row in enumerate(reversed(variants)):
+        delta = 100 * float(row["delta_uar"])
+        low, high = row.get("delta_uar_ci_low"), row.get("delta_uar_ci_high")
+        if low and high:
+            axes.plot([100 * float(low), 100 * float(high)], [y, y], color="C0")
+        axes.plot([delta], [y], "s", color="C3" if row.get("collapse") else "C0")
+        label = f"{row['variant']}{' (collapsed)' if row.get('collapse') else ''}\n{row.get('test') or ''}"
+        axes.text(1.02, y, label, transform=axes.get_yaxis_transform(), va="center", fontsize=8)
+    axes.axvline(0, color="grey", linestyle="--")
+    axes.set_yticks([])
+    axes.set_xlabel(f"Δ UAR against the baseline '{rows[0]['variant']}' (points, 95 % interval)")
+    return png_bytes(figure)

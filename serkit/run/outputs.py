@@ -20,6 +20,7 @@ from serkit.data.leakage import SplitAudit
 from serkit.results.calibration import calibration_report
 from serkit.results.folder import Environment, ModelCard, RunFolder
 from serkit.results.groups import group_report, group_value
+from serkit.results.html import run_page
 from serkit.results.metrics import collapse_warning, evaluate, spread
 from serkit.results.records import Corpus, FoldResult, RunSummary
 from serkit.results.render import plot_confusion, plot_reliability, plot_training, render_markdown
@@ -50,6 +51,7 @@ def write_outputs(
     crash_point("outputs")
     summary = replace(summary, timings=dict(ctx.timer.seconds))
     run.write_report(render_markdown(summary))
+    run.write_html_report(run_page(summary, run))
     run.write_summary(summary)
     return summary
 

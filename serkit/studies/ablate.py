@@ -38,6 +38,7 @@ from serkit.core.registry import Registry, get_registry
 from serkit.core.settings import EXECUTION_KEYS
 from serkit.data.cache import digest
 from serkit.results.folder import AblationFolder, RunFolder
+from serkit.results.html import ablation_page
 from serkit.results.render import markdown_table
 from serkit.results.stats import format_p
 from serkit.run.planning import plan_run
@@ -303,6 +304,7 @@ def compare(
     markdown = _markdown(sweep, rows, protocols, tests, sorted(bootstrap_notes)) + _group_markdown(results, folder)
     write_text(folder.report, markdown)
     _plot(rows, folder.plot, sweep.name)
+    write_text(folder.html_report, ablation_page(folder, read_rows(folder)))
     sweep_record = {"name": sweep.name, "sweep_file": str(sweep.path), "rows": [asdict(r) for r in results]}
     write_json(folder.sweep, sweep_record)
     reporter.show(_rich_table(sweep, rows, protocols))
@@ -493,6 +495,12 @@ def _lines(row: AblationRow, first: bool) -> list[str]:
         lines.append(f"  Δ UAR {100 * row.delta_uar:+.2f} (CI {delta_ci}), p = {format_p(row.p_uar)}{test}")
     lines.append(f"  {row.folds} folds, {row.seconds:.0f} s ({row.feature_seconds:.0f} s features)")
     return lines
+
+
+def read_rows(folder: AblationFolder) -> list[dict[str, str]]:
+    """The comparison's rows as ablation.csv holds them."""
+    with folder.table.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
 
 
 def _write_csv(path: Path, rows: list[AblationRow]) -> None:

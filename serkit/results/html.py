@@ -1,0 +1,146 @@
+"""Self-contained HTML pages of a run and of an ablation: the markdown report's text (one source for
+both), figures embedded as PNG data, inline styles, no script, no network, and no absolute path of
+the machine that wrote them. A run's page is well under 2 MB (figures at 110 dpi)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from serkit.results.folder import AblationFolder, RunFolder
+from serkit.results.records import RunSummary
+from serkit.results.render import confusion_figure, forest_plot, group_bars, png_bytes, render_markdown
+
+#: Sections shown right after the warnings, wherever the report has them.
+FIRST = ("Data notes",)
+
+STYLE = """
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d2330; margin: 0; }
+main { max-width: 1100px; margin: 0 auto; padding: 1.5rem 2rem 3rem; }
+h1 { font-size: 1.6rem; margin: 0 0 .8rem; } h2 { font-size: 1.2rem; margin: 2rem 0 .6rem;
+  border-bottom: 1px solid #d8dce4; padding-bottom: .2rem; }
+table { border-collapse: collapse; margin: .6rem 0; font-size: 13.5px; font-variant-numeric: tabular-nums; }
+th, td { border: 1px solid #d8dce4; padding: .25rem .55rem; text-align: right; }
+th:first-child, td:first-child { text-align: left; } th { background: #f1f3f7; }
+.table { overflow-x: auto; }
+figure { margin: 1rem 0; } figure img { max-width: min(100%, 820px); height: auto; border: 1px solid #eceef2; }
+figcaption { font-size: 13px; color: #5a6273; }
+#warnings { border-left: 4px solid #c7831a; background: #fff7e8; padding: .5rem 1rem; margin: 1rem 0; }
+#warnings.none { border-color: #3b8c4b; background: #eef8f0; }
+code { background: #f1f3f7; padding: 0 .2rem; border-radius: 3px; }
+@media print { main { max-width: none; padding: 0; } figure, table { break-inside: avoid; } }
+"""
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A PNG shown under a section of the page."""
+
+    section: str  #: the heading of the section it belongs to
+    name: str  #: its element id
+    caption: str
+    png: bytes
+
+
+def markdown_html(text: str) -> str:
+    """Markdown (the report's subset: paragraphs, lists, tables, emphasis, code) as HTML; any HTML in
+    the text is shown as text."""
+    import markdown
+
+    return markdown.markdown(text.replace("<", "&lt;").replace(">", "&gt;"), extensions=["tables"])
+
+
+def page(markdown_text: str, figures: list[Figure], warnings: list[str], private: list[tuple[str, str]]) -> str:
+    """A page from a report in markdown: its title and first block, a warnings block, then every ``##``
+    section (with its figures). ``private``: (text, replacement) pairs applied to all text first
+    (absolute paths of the machine that wrote the report)."""
+    for secret, shown in private:
+        if secret:
+            markdown_text = markdown_text.replace(secret, shown)
+            warnings = [w.replace(secret, shown) for w in warnings]
+    head, *sections = re.split(r"^## ", markdown_text, flags=re.MULTILINE)
+    title = head.splitlines()[0].lstrip("# ").strip()
+    intro = "\n".join(head.splitlines()[1:])
+    warning_items = "".join(f"<li>{html.escape(w)}</li>" for w in warnings)
+    block = (
+        f'<section id="warnings"><h2>Warnings</h2><ul>{warning_items}</ul></section>'
+        if warnings
+        else '<section id="warnings" class="none"><p>No warnings: no collapse, no leakage found by the split '
+        "audit.</p></section>"
+    )
+    parts = [f"<h1>{html.escape(title).replace('`', '')}</h1>", markdown_html(intro), block]
+    first = [s for s in sections if s.startswith(FIRST)]  # data notes go up beside the warnings
+    for section in first + [s for s in sections if not s.startswith(FIRST)]:
+        heading, _, body = section.partition("\n")
+        body = "\n".join(line for line in body.splitlines() if not line.startswith("**Warning: "))
+        slug = re.sub(r"[^a-z0-9]+", "-", heading.lower()).strip("-")
+        content = re.sub(r"(<table>.*?</table>)", r'<div class="table">\1</div>', markdown_html(body), flags=re.S)
+        shown = "".join(_figure(f) for f in figures if f.section == heading.strip())
+        parts.append(f'<section id="{slug}"><h2>{html.escape(heading.strip())}</h2>{content}{shown}</section>')
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title).replace('`', '')}</title><style>{STYLE}</style></head>"
+        f"<body><main>{''.join(parts)}</main></body></html>\n"
+    )
+
+
+def _figure(figure: Figure) -> str:
+    data = base64.b64encode(figure.png).decode("ascii")
+    caption = html.escape(figure.caption)
+    return (
+        f'<figure id="{figure.name}"><img alt="{caption}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{caption}</figcaption></figure>"
+    )
+
+
+def private_paths(*paths: str | Path) -> list[tuple[str, str]]:
+    """Each absolute path replaced by its last part, and the home folder by ``~`` (longest first)."""
+    pairs = [(str(Path(p).resolve()), Path(p).name) for p in paths if p] + [(str(p), Path(p).name) for p in paths if p]
+    pairs.append((str(Path.home()), "~"))
+    return sorted({(a, b) for a, b in pairs if a not in ("", "/", ".")}, key=lambda pair: -len(pair[0]))
+
+
+def run_page(summary: RunSummary, folder: RunFolder) -> str:
+    """A run's page: its report, the training curves, per-speaker and per-group bars with intervals,
+    the reliability diagram and the confusion matrix (figures the folder lacks, as 0.2 ones do, left out)."""
+    trained = any(len(fold.get("history", [])) > 1 or fold.get("epochs", 0) > 1 for fold in summary.folds)
+    figures = [
+        Figure(section, name, caption, path.read_bytes())
+        for section, name, caption, path in (
+            ("Results", "training-curves", "Training and validation curves", folder.training_plot if trained else None),
+            ("Calibration", "reliability", "Reliability diagram of the top class", folder.reliability_plot),
+            ("Confusion matrix", "confusion", "Confusion matrix (row percentages, counts)", folder.confusion_plot),
+        )
+        if path is not None and path.is_file()
+    ]
+    if not folder.confusion_plot.is_file():  # a folder that lost it, or never had it: drawn from its metrics
+        png = png_bytes(confusion_figure(summary.metrics, summary.run_name))
+        figures.append(Figure("Confusion matrix", "confusion", "Confusion matrix (row percentages, counts)", png))
+    if "per_speaker" in summary.metrics:
+        caption = "UAR per test speaker and per group, with 95 % bootstrap intervals for groups"
+        figures.append(Figure("Per speaker and group", "groups", caption, group_bars(summary.metrics)))
+    private = private_paths(summary.dataset.get("root", ""), folder.path)
+    return page(render_markdown(summary), figures, summary.warnings, private)
+
+
+def ablation_page(folder: AblationFolder, rows: list[dict[str, str]]) -> str:
+    """An ablation's page: its comparison (ablation.md), a forest plot of every variant's Δ UAR with its
+    interval and test, and the bar chart; ``rows`` are ablation.csv's."""
+    text = folder.report.read_text(encoding="utf-8")
+    text += (
+        "\n## Effects\n\nΔ UAR of every variant against the baseline (percentage points), with its 95 % "
+        "interval and the test that gave it; a collapsed variant is marked.\n"
+    )
+    figures = [Figure("Effects", "forest", "Δ UAR against the baseline, 95 % intervals", forest_plot(rows))]
+    if folder.plot.is_file():
+        figures.append(Figure("Effects", "bars", "UAR per variant (mean ± sd over folds)", folder.plot.read_bytes()))
+    warnings = [
+        f"variant '{row['variant']}' {row['collapse']}; its difference from the baseline is not a finding"
+        for row in rows
+        if row.get("collapse")
+    ]
+    return page(text, figures, warnings, private_paths(folder.path))
