@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import EMODB, ROOT, need
+from helpers import EMODB, ROOT, need, not_blank, render_in_chromium
 
 from serkit.cli import cli
 
@@ -62,6 +62,10 @@ def test_a_manifest_column_is_reported_and_compared_per_group(cli_runner, tmp_pa
     assert "By age_band: the gap in UAR is" in (base / "report.md").read_text()
     ablation = (folder / "ablation.md").read_text()
     assert "## UAR per age_band" in ablation and "| C=0.05 | younger |" in ablation and "| C=0.05 | gap |" in ablation
+    shown = render_in_chromium(folder / "ablation.html", tmp_path / "ablation.png")
+    assert shown["errors"] == [] and {"forest", "bars"} <= {name for name, _ in shown["images"]}
+    assert shown["sections"][0] == "warnings" and "uar-per-age-band" in shown["sections"]
+    assert not_blank(tmp_path / "ablation.png") and "Nadeau-Bengio" in (folder / "ablation.html").read_text()
     compared = cli_runner.invoke(cli, ["runs", "compare", str(base), str(other), "--json"])
     assert compared.exit_code == 0, compared.output
     groups = json.loads(compared.output)["groups"]
