@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from serkit.results.folder import AblationFolder, RunFolder
+from serkit.results.folder import AblationFolder, RunFolder, read_json
 from serkit.results.records import RunSummary
 from serkit.results.render import confusion_figure, forest_plot, group_bars, png_bytes, render_markdown
 
@@ -71,7 +71,7 @@ def page(markdown_text: str, figures: list[Figure], warnings: list[str], private
         else '<section id="warnings" class="none"><p>No warnings: no collapse, no leakage found by the split '
         "audit.</p></section>"
     )
-    parts = [f"<h1>{html.escape(title).replace('`', '')}</h1>", markdown_html(intro), block]
+    parts = [f"<h1>{html.escape(title).replace('`', '')}</h1>", block, markdown_html(intro)]
     first = [s for s in sections if s.startswith(FIRST)]  # data notes go up beside the warnings
     for section in first + [s for s in sections if not s.startswith(FIRST)]:
         heading, _, body = section.partition("\n")
@@ -143,4 +143,5 @@ def ablation_page(folder: AblationFolder, rows: list[dict[str, str]]) -> str:
         for row in rows
         if row.get("collapse")
     ]
-    return page(text, figures, warnings, private_paths(folder.path))
+    sweep_file = str(read_json(folder.sweep, "sweep record").get("sweep_file", "")) if folder.sweep.is_file() else ""
+    return page(text, figures, warnings, private_paths(folder.path, sweep_file))

@@ -304,9 +304,9 @@ def compare(
     markdown = _markdown(sweep, rows, protocols, tests, sorted(bootstrap_notes)) + _group_markdown(results, folder)
     write_text(folder.report, markdown)
     _plot(rows, folder.plot, sweep.name)
-    write_text(folder.html_report, ablation_page(folder, read_rows(folder)))
     sweep_record = {"name": sweep.name, "sweep_file": str(sweep.path), "rows": [asdict(r) for r in results]}
     write_json(folder.sweep, sweep_record)
+    write_text(folder.html_report, ablation_page(folder, read_rows(folder)))
     reporter.show(_rich_table(sweep, rows, protocols))
     for line in _collapse_notes(rows):
         reporter.say(f"  warning: {line}", "bold yellow")
