@@ -120,6 +120,16 @@ class FiveSpectral(FeatureExtractor):
         ]
         return np.concatenate([part.mean(axis=1) for part in parts]).astype(np.float32)
 
+    def columns(self) -> list[str]:
+        pitch = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
+        return (
+            [f"mfcc {k + 1}" for k in range(self.n_mfcc)]
+            + [f"chroma {name}" for name in pitch]
+            + [f"mel {k + 1}" for k in range(self.n_mels)]
+            + [f"contrast {k + 1}" for k in range(7)]
+            + [f"tonnetz {k + 1}" for k in range(6)]
+        )
+
 
 @hookimpl
 def register_feature_extractors(register):

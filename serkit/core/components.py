@@ -192,6 +192,11 @@ class FeatureExtractor(Component):
         """The dtype this instance's output is stored in (one of :data:`STORAGE_DTYPES`)."""
         return self.storage
 
+    def columns(self) -> list[str] | None:
+        """The name of each value of a vector (each descriptor of a sequence), where known: reports name
+        the features that matter by it. None: "dimension N"."""
+        return None
+
 
 @dataclass(frozen=True, kw_only=True)
 class Model(Component):

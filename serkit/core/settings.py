@@ -104,6 +104,11 @@ class ReportSettings:
         "utterance metadata (manifest columns) to report results per group of, with bootstrap intervals and the "
         "gap; a column some test utterance lacks is named in the report",
     )
+    explain: bool = param(
+        True,
+        "what the features say, on each fold's validation part: permutation importance of vector features (costs "
+        "dimensions x 5 predictions of the validation part per fold), an occlusion map of image features",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,5 +142,5 @@ EXECUTION_KEYS = {
     "run": ("executor", "workers", "plugin_checks"),
     "ray": ("address", "num_cpus", "num_gpus", "feature_batch"),
     "track": ("backend", "uri", "experiment", "timeout_s"),
-    "report": ("groups",),
+    "report": ("groups", "explain"),
 }

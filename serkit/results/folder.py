@@ -14,7 +14,7 @@ A run folder::
     recipe.toml  split.json  run.log  environment.json
     folds/<id>/  result.json  model.pt|model.skops  checkpoint.pt  epochs/NNN.pt  train.log
     predictions.csv  model.pt|model.skops  model.json  history.json  report.md
-    report.html  confusion_matrix.png  training_curves.png  reliability.png
+    report.html  confusion_matrix.png  training_curves.png  reliability.png  occlusion.png (image features)
     metrics.json (written last: the run is complete)
     mlflow.json  wall_time.json  recipe.content.json  audit/  (written by tracking, ablate, audit)
 """
@@ -47,6 +47,7 @@ REPORT_HTML = "report.html"
 CONFUSION_PLOT = "confusion_matrix.png"
 TRAINING_PLOT = "training_curves.png"
 RELIABILITY_PLOT = "reliability.png"
+OCCLUSION_PLOT = "occlusion.png"
 METRICS = "metrics.json"
 TRACKING_STATE = "mlflow.json"
 WALL_TIME = "wall_time.json"
@@ -292,6 +293,10 @@ class RunLayout:
     @property
     def reliability_plot(self) -> Path:
         return self.path / RELIABILITY_PLOT
+
+    @property
+    def occlusion_plot(self) -> Path:
+        return self.path / OCCLUSION_PLOT
 
     @property
     def metrics(self) -> Path:

@@ -12,7 +12,14 @@ from pathlib import Path
 
 from serkit.results.folder import AblationFolder, RunFolder, read_json
 from serkit.results.records import RunSummary
-from serkit.results.render import confusion_figure, forest_plot, group_bars, png_bytes, render_markdown
+from serkit.results.render import (
+    confusion_figure,
+    forest_plot,
+    group_bars,
+    importance_bars,
+    png_bytes,
+    render_markdown,
+)
 
 #: Sections shown right after the warnings, wherever the report has them.
 FIRST = ("Data notes",)
@@ -113,6 +120,7 @@ def run_page(summary: RunSummary, folder: RunFolder) -> str:
         for section, name, caption, path in (
             ("Results", "training-curves", "Training and validation curves", folder.training_plot if trained else None),
             ("Calibration", "reliability", "Reliability diagram of the top class", folder.reliability_plot),
+            ("What the features say", "occlusion", "Occlusion map per class", folder.occlusion_plot),
             ("Confusion matrix", "confusion", "Confusion matrix (row percentages, counts)", folder.confusion_plot),
         )
         if path is not None and path.is_file()
@@ -123,6 +131,10 @@ def run_page(summary: RunSummary, folder: RunFolder) -> str:
     if "per_speaker" in summary.metrics:
         caption = "UAR per test speaker and per group, with 95 % bootstrap intervals for groups"
         figures.append(Figure("Per speaker and group", "groups", caption, group_bars(summary.metrics)))
+    if "importance" in summary.metrics.get("features_say", {}):
+        caption = "The dimensions whose shuffling costs the most validation UAR"
+        png = importance_bars(summary.metrics["features_say"]["importance"])
+        figures.append(Figure("What the features say", "importance", caption, png))
     private = private_paths(summary.dataset.get("root", ""), folder.path)
     return page(render_markdown(summary), figures, summary.warnings, private)
 

@@ -74,6 +74,8 @@ class FoldResult:
     calibration: dict[str, Any] = field(default_factory=dict)
     #: The test probabilities before calibration, where calibrated (``probabilities`` are after it).
     uncalibrated: np.ndarray | None = None
+    #: What the features say on the validation part: ``importance`` (vectors) or ``occlusion`` (images).
+    explanation: dict[str, Any] = field(default_factory=dict)
 
     #: The keys of a fold in metrics.json.
     SUMMARY = (

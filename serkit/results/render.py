@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from rich.table import Table
 
 from serkit.core.fileio import write_figure
@@ -81,6 +82,7 @@ def render_markdown(summary: RunSummary) -> str:
         *_split_audit_section(summary),
         *_group_section(metrics),
         *_calibration_section(metrics),
+        *_features_section(metrics),
         "## Confusion matrix",
         "",
         "Rows are the true class, columns the predicted class; row percentages with counts in brackets"
@@ -102,6 +104,26 @@ def render_markdown(summary: RunSummary) -> str:
         "",
     ]
     return "\n".join(parts)
+
+
+def _features_section(metrics: dict[str, Any]) -> list[str]:
+    """What the features say, on the validation parts (absent before serkit 0.3, and for sequences)."""
+    found = metrics.get("features_say", {})
+    lines = ["## What the features say", ""] if found else []
+    if "importance" in found:
+        importance = found["importance"]
+        rows = [
+            [r["feature"], f"{100 * r['uar_drop']:.2f}", f"{100 * r['sd_over_folds']:.2f}"] for r in importance["top"]
+        ]
+        lines += [
+            f"The dimensions that matter most, by {importance['method']}.",
+            "",
+            markdown_table(["feature", "UAR drop (points)", "sd over folds"], rows),
+            "",
+        ]
+    if "occlusion" in found:
+        lines += [f"Where the model looks, by {found['occlusion']['method']} (the occlusion map, per class).", ""]
+    return lines
 
 
 def _split_audit_section(summary: RunSummary) -> list[str]:
@@ -420,4 +442,52 @@ def forest_plot(rows: list[dict[str, str]]) -> bytes:
     axes.axvline(0, color="grey", linestyle="--")
     axes.set_yticks([])
     axes.set_xlabel(f"Δ UAR against the baseline '{rows[0]['variant']}' (points, 95 % interval)")
+    return png_bytes(figure)
+
+
+def plot_occlusion(occlusion: dict[str, Any], path: Path) -> None:
+    """Each class's occlusion map: the drop in its probability per (frequency, time) patch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    maps, labels = np.asarray(occlusion["map"]), occlusion["labels"]
+    columns = min(4, len(labels))
+    rows = -(-len(labels) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(3 * columns, 2.6 * rows), squeeze=False)
+    limit = max(float(np.abs(maps).max()), 1e-6)
+    for k, axis in enumerate(axes.flat):
+        if k >= len(labels):
+            axis.axis("off")
+            continue
+        image = axis.imshow(maps[k], origin="lower", aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit)
+        axis.set_title(labels[k], fontsize=9)
+        axis.set_xlabel("time", fontsize=8)
+        axis.set_ylabel("frequency", fontsize=8)
+        axis.set_xticks([])
+        axis.set_yticks([])
+    figure.colorbar(image, ax=axes, label="drop in the class's probability")
+    write_figure(figure, path)
+
+
+def importance_bars(importance: dict[str, Any]) -> bytes:
+    """The top dimensions' UAR drop with its sd over folds, largest on top, as PNG bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    top = list(reversed(importance["top"]))
+    figure, axes = plt.subplots(figsize=(7, 0.8 + 0.3 * len(top)))
+    axes.barh(
+        [row["feature"] for row in top],
+        [100 * row["uar_drop"] for row in top],
+        xerr=[100 * row["sd_over_folds"] for row in top],
+        color="C4",
+        capsize=2,
+    )
+    axes.axvline(0, color="grey", linewidth=0.8)
+    axes.set_xlabel("drop in validation UAR when shuffled (points; sd over folds)")
+    axes.tick_params(axis="y", labelsize=8)
     return png_bytes(figure)

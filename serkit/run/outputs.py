@@ -18,12 +18,13 @@ from serkit.core.recipe import Recipe, component_sections
 from serkit.core.version import __version__
 from serkit.data.leakage import SplitAudit
 from serkit.results.calibration import calibration_report
+from serkit.results.features import feature_report
 from serkit.results.folder import Environment, ModelCard, RunFolder
 from serkit.results.groups import group_report, group_value
 from serkit.results.html import run_page
 from serkit.results.metrics import collapse_warning, evaluate, spread
 from serkit.results.records import Corpus, FoldResult, RunSummary
-from serkit.results.render import plot_confusion, plot_reliability, plot_training, render_markdown
+from serkit.results.render import plot_confusion, plot_occlusion, plot_reliability, plot_training, render_markdown
 from serkit.run.stages import Context
 
 PACKAGES = ("torch", "numpy", "scipy", "librosa", "audiomentations", "soundfile", "soxr", "scikit-learn", "pluggy")
@@ -47,6 +48,8 @@ def write_outputs(
         plot_confusion(summary.metrics, run.confusion_plot, f"{recipe.run.name} ({scope})")
         plot_training([r.history for r in results], [r.best_epoch for r in results], run.training_plot)
         plot_reliability(summary.metrics, run.reliability_plot, f"{recipe.run.name} ({scope})")
+        if "occlusion" in summary.metrics["features_say"]:
+            plot_occlusion(summary.metrics["features_say"]["occlusion"], run.occlusion_plot)
         run.write_environment(environment(ctx, first.device, first.precision, cache))
     crash_point("outputs")
     summary = replace(summary, timings=dict(ctx.timer.seconds))
@@ -120,6 +123,7 @@ def summarise(
         ),
         "calibration": calibration_report(y_true, probabilities),
         **calibration_change(results, y_true, labels),
+        "features_say": feature_report(results, recipe.features.columns(), labels),
     }
     return RunSummary(
         run_name=recipe.run.name,

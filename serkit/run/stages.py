@@ -38,6 +38,7 @@ from serkit.data.pipeline import Item, Pipeline
 from serkit.data.split import FoldPlan, SplitFile
 from serkit.data.store import FeatureStore
 from serkit.learn.calibration import Calibration, calibrate
+from serkit.learn.explain import occlusion_map, permutation_importance_of
 from serkit.results.folder import RunFolder
 from serkit.results.metrics import evaluate
 from serkit.results.records import Corpus, FoldResult, FoldSizes
@@ -315,17 +316,15 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
     if recipe.train.refit and test:
         with ctx.timer("train"):
             learner, x, normaliser, transform, method = _refit(ctx, plan, store, corpus, parts, outcome, shape)
-    metrics: dict[str, Any] = {}
-    probabilities, calibration, uncalibrated = np.zeros((0, len(labels)), np.float32), None, None
-    if test:
-        probabilities, metrics, calibration, uncalibrated = _evaluate(ctx, plan, learner, x, y, transform, labels)
+    untested = Tested(np.zeros((0, len(labels)), np.float32))
+    tested = _evaluate(ctx, plan, learner, x, y, transform, labels) if test else untested
     folder = ctx.run.fold(plan.id)
     fold = FoldResult(
         id=plan.id,
         name=plan.name,
         repeat=plan.repeat,
         seed=plan.seed,
-        metrics=metrics,
+        metrics=tested.metrics,
         history=outcome.history,
         best_epoch=outcome.best_epoch,
         epochs=len(outcome.history),
@@ -334,17 +333,30 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
         precision=outcome.precision,
         normaliser=normaliser,
         input_shape=list(shape),
-        probabilities=probabilities,
+        probabilities=tested.probabilities,
         test=plan.test,
         sizes=FoldSizes.of(plan, len(recipe.augment)),
         model_file=folder.write_weights(learner.suffix, learner.dumps()).name,
         method=method,
-        calibration=calibration.to_json() if calibration else {},
-        uncalibrated=uncalibrated,
+        calibration=tested.calibration.to_json() if tested.calibration else {},
+        uncalibrated=tested.uncalibrated,
+        explanation=tested.explanation,
     )
     if test:
         folder.write_result(fold)  # written last: its presence marks the fold done
     return fold
+
+
+@dataclass
+class Tested:
+    """A fold's model on its test part: probabilities (calibrated where [calibrate] asks), metrics, the
+    calibration and the probabilities before it, and what the features say on the validation part."""
+
+    probabilities: np.ndarray
+    metrics: dict[str, Any] = field(default_factory=dict)
+    calibration: Calibration | None = None
+    uncalibrated: np.ndarray | None = None
+    explanation: dict[str, Any] = field(default_factory=dict)
 
 
 def _evaluate(
@@ -355,16 +367,50 @@ def _evaluate(
     y: dict[str, np.ndarray],
     transform: Transform | None,
     labels: list[str],
-) -> tuple[np.ndarray, dict[str, Any], Calibration | None, np.ndarray | None]:
-    """The test part's probabilities and metrics, and, with [calibrate], the calibration and the
-    probabilities before it."""
+) -> Tested:
+    """The fold's model tested: calibrated first where [calibrate] asks, explained after."""
     with ctx.timer("evaluate"):
         probabilities = learner.predict_proba(x["test"], transform)
-        calibration, uncalibrated = None, None
+        tested = Tested(probabilities)
         if ctx.recipe.calibrate.method != "none":
-            uncalibrated = probabilities
-            calibration, probabilities = _calibrated(ctx, plan, learner, x, y, transform, labels, probabilities)
-        return probabilities, evaluate(y["test"], probabilities.argmax(1), labels), calibration, uncalibrated
+            tested.uncalibrated = probabilities
+            tested.calibration, tested.probabilities = _calibrated(
+                ctx, plan, learner, x, y, transform, labels, probabilities
+            )
+        tested.metrics = evaluate(y["test"], tested.probabilities.argmax(1), labels)
+    if ctx.recipe.report.explain:
+        tested.explanation = _explain(ctx, plan, learner, x["validation"], y["validation"], transform, len(labels))
+    return tested
+
+
+def _explain(
+    ctx: Context,
+    plan: FoldPlan,
+    learner: Learner,
+    x: Features,
+    y: np.ndarray,
+    transform: Transform | None,
+    n_classes: int,
+) -> dict[str, Any]:
+    """What the features say on the validation part: permutation importance of vectors, an
+    occlusion map of images (sequences: nothing yet)."""
+    shape = ctx.recipe.features.output_shape()
+    with ctx.timer("explain"):
+        if shape == "vector":
+            found = ctx.guarded(
+                ctx.recipe.model,
+                lambda: permutation_importance_of(learner, x, y, transform, plan.seed),
+                " in explaining",
+            )
+            return {"importance": found} if found else {}
+        if shape == "image":
+            occluded = ctx.guarded(
+                ctx.recipe.model,
+                lambda: occlusion_map(learner, x, y, transform, n_classes, plan.seed),
+                " in explaining",
+            )
+            return {"occlusion": occluded} if occluded else {}
+    return {}
 
 
 def _calibrated(

@@ -1,0 +1,71 @@
+"""What the features say: permutation importance of vector features (scikit-learn's
+``permutation_importance``) and occlusion maps of image features, both on a fold's validation part
+(never its test part), with the model as tested."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from serkit.core.learner import Features, Learner, Transform
+
+#: Vectors longer than this are not permuted (a report says so): each dimension costs repeats predictions.
+MAX_DIMENSIONS = 1024
+#: Permutations of each dimension.
+REPEATS = 5
+#: Occlusion patches along frequency and time, and the validation items occluded at most.
+GRID, MAX_ITEMS = (8, 8), 32
+
+
+def _rows(x: Features, transform: Transform | None) -> np.ndarray:
+    rows = x[np.arange(len(x))]
+    return np.asarray(transform(rows) if transform else rows, dtype=np.float32)
+
+
+def _uar(y: np.ndarray, predicted: np.ndarray) -> float:
+    return float(np.mean([np.mean(predicted[y == c] == c) for c in np.unique(y)]))
+
+
+def permutation_importance_of(
+    learner: Learner, x: Features, y: np.ndarray, transform: Transform | None, seed: int
+) -> dict[str, list[float]]:
+    """The drop in validation UAR when each dimension of a vector is shuffled (mean and sd over
+    :data:`REPEATS` shuffles); empty where the vectors are longer than :data:`MAX_DIMENSIONS`."""
+    from sklearn.inspection import permutation_importance
+
+    rows = _rows(x, transform)
+    if rows.ndim != 2 or rows.shape[1] > MAX_DIMENSIONS or len(np.unique(y)) < 2:
+        return {}
+
+    def score(_: object, features: np.ndarray, truth: np.ndarray) -> float:
+        return _uar(truth, learner.predict_proba(features).argmax(1))
+
+    found = permutation_importance(learner, rows, y, scoring=score, n_repeats=REPEATS, random_state=seed)
+    return {"mean": found.importances_mean.tolist(), "sd": found.importances_std.tolist()}
+
+
+def occlusion_map(
+    learner: Learner, x: Features, y: np.ndarray, transform: Transform | None, n_classes: int, seed: int
+) -> list[list[list[float]]]:
+    """Per class, the mean drop in that class's probability over its validation items (at most
+    :data:`MAX_ITEMS`) when each patch of a :data:`GRID` over (frequency, time) is set to zero, the
+    normalised mean; empty for features that are not images."""
+    rows = _rows(x, transform)
+    if rows.ndim != 4 or len(rows) == 0:
+        return []
+    chosen = np.sort(np.random.default_rng(seed).permutation(len(rows))[:MAX_ITEMS])
+    rows, y = rows[chosen], y[chosen]
+    base = learner.predict_proba(rows)
+    bands, frames = rows.shape[2], rows.shape[3]
+    f_edges = np.linspace(0, bands, GRID[0] + 1).astype(int)
+    t_edges = np.linspace(0, frames, GRID[1] + 1).astype(int)
+    drops = np.zeros((n_classes, GRID[0], GRID[1]))
+    for i in range(GRID[0]):  # one prediction per frequency band of patches (GRID[1] copies of the items)
+        hidden = np.repeat(rows[np.newaxis], GRID[1], axis=0)
+        for j in range(GRID[1]):
+            hidden[j, :, :, f_edges[i] : f_edges[i + 1], t_edges[j] : t_edges[j + 1]] = 0.0
+        after = learner.predict_proba(hidden.reshape(-1, *rows.shape[1:])).reshape(GRID[1], len(rows), -1)
+        for k in range(n_classes):
+            members = y == k
+            if members.any():
+                drops[k, i] = np.mean(base[members, k][np.newaxis] - after[:, members, k], axis=1)
+    return drops.tolist()
