@@ -4,11 +4,12 @@ machine's paths, and `serkit report` for an existing (0.2) run folder."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
-from helpers import RAVDESS, need, not_blank, render_in_chromium, tiny_run_args
+from helpers import EMODB, RAVDESS, ROOT, need, not_blank, render_in_chromium, tiny_run_args
 
 from serkit.cli import cli
 
@@ -48,3 +49,28 @@ def test_serkit_report_writes_the_page_of_a_0_2_run_folder(cli_runner, tmp_path)
     assert (
         missing.exit_code == 1 and "neither a finished run (no metrics.json) nor a finished ablation" in missing.output
     )
+
+
+def test_the_egemaps_page_names_its_top_features(cli_runner, tmp_path):
+    pytest.importorskip("serkit_opensmile", reason="the openSMILE plugin is not installed (./plugins/serkit-opensmile)")
+    rows, taken = [], {}
+    for path in sorted(need(EMODB).glob("*.wav")):
+        speaker, label = path.name[:2], path.name[5]
+        if speaker in ("03", "08", "09", "10") and label in "WN" and taken.get((speaker, label), 0) < 4:
+            taken[speaker, label] = taken.get((speaker, label), 0) + 1
+            rows.append(f"{path},{label},{speaker}")
+    manifest = tmp_path / "emodb.csv"
+    manifest.write_text("path,label,speaker\n" + "\n".join(rows) + "\n")
+    dataset = f"dataset={{name = 'manifest', root = '{manifest}'}}"
+    args = ["run", str(ROOT / "recipes" / "egemaps-svm.toml"), "--set", dataset]
+    for override in (f"run.output={tmp_path / 'runs'}", f"run.cache_dir={tmp_path / 'cache'}"):
+        args += ["--set", override]
+    result = cli_runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    (run,) = (tmp_path / "runs").iterdir()
+    top = json.loads((run / "metrics.json").read_text())["metrics"]["features_say"]["importance"]["top"]
+    assert len(top) == 15 and all("_sma3" in row["feature"] for row in top)  # eGeMAPS's own names
+    shown = render_in_chromium(run / "report.html", tmp_path / "egemaps.png")
+    assert shown["errors"] == [] and "importance" in {name for name, _ in shown["images"]}
+    assert "what-the-features-say" in shown["sections"] and top[0]["feature"] in (run / "report.html").read_text()
+    assert "training-curves" not in {name for name, _ in shown["images"]}  # an SVM has no epochs to draw

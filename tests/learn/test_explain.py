@@ -1,0 +1,53 @@
+"""What the features say, on known answers: a model that reads one dimension (or one patch) only."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from serkit.core.learner import Learner
+from serkit.learn.explain import GRID, occlusion_map, permutation_importance_of
+
+
+class ReadsOne(Learner):
+    """Class 1 where the watched value is positive: dimension ``d`` of a vector, or the mean of the
+    image's lowest-frequency, earliest patch."""
+
+    def __init__(self, d: int = 0) -> None:
+        self.d = d
+
+    def fit(self, *args):  # type: ignore[no-untyped-def]
+        raise NotImplementedError
+
+    def predict_proba(self, x, transform=None):  # type: ignore[no-untyped-def]
+        x = np.asarray(x)
+        watched = x[:, self.d] if x.ndim == 2 else x[:, 0, :8, :8].mean(axis=(1, 2))
+        p = 1 / (1 + np.exp(-4 * watched))
+        return np.stack([1 - p, p], axis=1)
+
+    def dumps(self) -> bytes:
+        return b""
+
+    def loads(self, data: bytes) -> None:
+        pass
+
+
+def test_permutation_importance_finds_the_one_dimension_read():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((80, 6)).astype(np.float32)
+    y = (x[:, 3] > 0).astype(np.int64)
+    found = permutation_importance_of(ReadsOne(3), x, y, None, seed=0)
+    assert int(np.argmax(found["mean"])) == 3 and found["mean"][3] > 0.3
+    assert max(abs(v) for k, v in enumerate(found["mean"]) if k != 3) == 0.0
+    assert (
+        permutation_importance_of(ReadsOne(3), np.zeros((4, 2000), np.float32), np.array([0, 1, 0, 1]), None, 0) == {}
+    )
+
+
+def test_the_occlusion_map_lights_up_the_patch_read():
+    rng = np.random.default_rng(1)
+    images = rng.standard_normal((40, 1, 64, 64)).astype(np.float32)
+    y = (images[:, 0, :8, :8].mean(axis=(1, 2)) > 0).astype(np.int64)
+    found = np.asarray(occlusion_map(ReadsOne(), images, y, None, 2, seed=0))
+    assert found.shape == (2, *GRID)
+    assert np.unravel_index(np.abs(found[1]).argmax(), GRID) == (0, 0)  # the patch it reads, and no other
+    assert np.count_nonzero(np.abs(found[1]) > 1e-9) == 1
