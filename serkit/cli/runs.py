@@ -82,13 +82,19 @@ def runs_list(folder: str, as_json: bool, as_csv: bool, sort: str, filters: tupl
 @click.argument("run_b", type=click.Path(file_okay=False, exists=True))
 @click.option("--metric", type=click.Choice(["uar", "accuracy"]), default="uar", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def runs_compare(run_a: str, run_b: str, metric: str, as_json: bool) -> None:
+@click.option("--html", "html_file", type=click.Path(dir_okay=False), help="Also write the comparison as a page.")
+def runs_compare(run_a: str, run_b: str, metric: str, as_json: bool, html_file: str | None) -> None:
     """Compare RUN_B against RUN_A on the same test utterances: per fold, the difference with a 95 % CI
     and the test the protocol calls for (McNemar, Wilcoxon over speakers, or Nadeau-Bengio)."""
     from serkit.results.runs import compare_runs
     from serkit.results.stats import format_p
 
     result = compare_runs(Path(run_a), Path(run_b), metric)
+    if html_file:
+        from serkit.core.fileio import write_text
+        from serkit.results.html import comparison_page
+
+        write_text(html_file, comparison_page(result))
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
         return

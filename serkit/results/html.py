@@ -9,6 +9,7 @@ import html
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from serkit.results.folder import AblationFolder, RunFolder, read_json
 from serkit.results.records import RunSummary
@@ -17,9 +18,11 @@ from serkit.results.render import (
     forest_plot,
     group_bars,
     importance_bars,
+    markdown_table,
     png_bytes,
     render_markdown,
 )
+from serkit.results.runs import RunComparison
 
 #: Sections shown right after the warnings, wherever the report has them.
 FIRST = ("Data notes",)
@@ -157,3 +160,47 @@ def ablation_page(folder: AblationFolder, rows: list[dict[str, str]]) -> str:
     ]
     sweep_file = str(read_json(folder.sweep, "sweep record").get("sweep_file", "")) if folder.sweep.is_file() else ""
     return page(text, figures, warnings, private_paths(folder.path, sweep_file))
+
+
+def comparison_page(result: RunComparison) -> str:
+    """`serkit runs compare --html`: per fold, the test the design calls for, per group, as a page."""
+    from serkit.results.stats import format_p
+
+    c, metric = result.comparison, result.metric.upper()
+    folds = [[f.fold, f"{100 * f.a:.2f}", f"{100 * f.b:.2f}", f"{100 * (f.b - f.a):+.2f}"] for f in result.folds]
+    lines = [
+        f"# Run B against run A ({metric})",
+        "",
+        f"- **A:** `{result.run_a}`",
+        f"- **B:** `{result.run_b}`",
+        f"- **Protocol:** {result.protocol}",
+        "",
+        "## Test",
+        "",
+        f"{c.test} ({c.design}): difference {100 * c.difference:+.2f} points, 95 % CI [{100 * c.ci_low:+.2f}, "
+        f"{100 * c.ci_high:+.2f}], p = {format_p(c.p)}."
+        + "".join(f" {name} = {format_p(value)}." for name, value in c.extra)
+        + (f" Note: {c.caveat}." if c.caveat else ""),
+        "",
+        f"## {metric} per fold",
+        "",
+        markdown_table(["fold", "A %", "B %", "B - A"], folds),
+        "",
+    ]
+    for key, found in result.groups.items():
+        rows = [_group_row(name, r) for name, r in found["groups"].items()]
+        lines += [
+            f"## UAR per {key}",
+            "",
+            f"Paired bootstrap 95 % intervals of B − A; the gap between {key} groups: A {100 * found['gap_a']:.2f}, "
+            f"B {100 * found['gap_b']:.2f} points.",
+            "",
+            markdown_table([key, "test utterances", "A %", "B %", "B - A", "95 % CI", "resampled by"], rows),
+            "",
+        ]
+    return page("\n".join(lines), [], result.warnings, private_paths(result.run_a, result.run_b))
+
+
+def _group_row(name: str, r: dict[str, Any]) -> list[str]:
+    figures = [f"{100 * r['uar_a']:.2f}", f"{100 * r['uar_b']:.2f}", f"{100 * r['difference']:+.2f}"]
+    return [name, str(r["n"]), *figures, f"[{100 * r['ci'][0]:+.2f}, {100 * r['ci'][1]:+.2f}]", r["resampled_by"]]

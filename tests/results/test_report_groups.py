@@ -74,7 +74,13 @@ def test_a_manifest_column_is_reported_and_compared_per_group(cli_runner, tmp_pa
     younger = groups["age_band"]["groups"]["younger"]
     assert younger["n"] == 40 and younger["ci"][0] <= younger["difference"] <= younger["ci"][1]
     assert younger["uar_a"] == pytest.approx(bands["groups"]["younger"]["uar"])
-    table = cli_runner.invoke(cli, ["runs", "compare", str(base), str(other)], env={"COLUMNS": "200"})
+    page = tmp_path / "compare.html"
+    table = cli_runner.invoke(
+        cli, ["runs", "compare", str(base), str(other), "--html", str(page)], env={"COLUMNS": "200"}
+    )
+    shown = render_in_chromium(page, tmp_path / "compare.png")
+    assert shown["errors"] == [] and {"warnings", "test", "uar-per-fold", "uar-per-age-band"} <= set(shown["sections"])
+    assert str(tmp_path) not in page.read_text() and not_blank(tmp_path / "compare.png")
     assert (
         "UAR per age_band (B - A, paired bootstrap 95 % CI)" in table.output and "gap between age_band" in table.output
     )
