@@ -74,3 +74,18 @@ def test_the_egemaps_page_names_its_top_features(cli_runner, tmp_path):
     assert shown["errors"] == [] and "importance" in {name for name, _ in shown["images"]}
     assert "what-the-features-say" in shown["sections"] and top[0]["feature"] in (run / "report.html").read_text()
     assert "training-curves" not in {name for name, _ in shown["images"]}  # an SVM has no epochs to draw
+
+
+def test_report_open_hands_the_page_to_the_users_browser(cli_runner, tmp_path, monkeypatch):
+    import webbrowser
+
+    old = shutil.copytree(FIXTURES / "run-format-0", tmp_path / "old-run")
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\necho "$1" > {opened}\n')
+    browser.chmod(0o755)
+    monkeypatch.setenv("BROWSER", str(browser))
+    monkeypatch.setattr(webbrowser, "_tryorder", None)  # read $BROWSER again
+    result = cli_runner.invoke(cli, ["report", str(old), "--open"])
+    assert result.exit_code == 0, result.output
+    assert opened.read_text().strip() == (old / "report.html").resolve().as_uri()
