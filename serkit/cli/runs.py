@@ -161,7 +161,8 @@ def report(folder: str, open_page: bool) -> None:
         written = ablation.html_report
     else:
         raise SerkitError(
-            f"{folder}: neither a finished run (no metrics.json) nor a finished ablation (no ablation.csv)"
+            f"{folder}: neither a finished run (no {run.metrics.name}) nor a finished ablation "
+            f"(no {ablation.table.name})"
         )
     click.echo(f"wrote {written}")
     if open_page:
