@@ -51,3 +51,27 @@ def test_the_occlusion_map_lights_up_the_patch_read():
     assert found.shape == (2, *GRID)
     assert np.unravel_index(np.abs(found[1]).argmax(), GRID) == (0, 0)  # the patch it reads, and no other
     assert np.count_nonzero(np.abs(found[1]) > 1e-9) == 1
+
+
+def test_the_batched_importance_is_scikit_learns_permutation_importance():
+    from sklearn.inspection import permutation_importance
+    from sklearn.linear_model import LogisticRegression
+
+    from serkit.learn.explain import REPEATS, _uar
+
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((60, 7)).astype(np.float32)
+    y = (x[:, 1] + 0.5 * x[:, 4] + 0.3 * rng.standard_normal(60) > 0).astype(np.int64) + (x[:, 2] > 1)
+    model = LogisticRegression().fit(x, y)
+
+    class Fitted(ReadsOne):
+        def predict_proba(self, features, transform=None):  # type: ignore[no-untyped-def]
+            return model.predict_proba(np.asarray(features))
+
+    def score(estimator, features, truth):  # type: ignore[no-untyped-def]
+        return _uar(truth, estimator.predict_proba(features).argmax(1))
+
+    ours = permutation_importance_of(Fitted(), x, y, None, seed=5)
+    theirs = permutation_importance(Fitted(), x, y, scoring=score, n_repeats=REPEATS, random_state=5)
+    assert np.allclose(ours["mean"], theirs.importances_mean) and np.allclose(ours["sd"], theirs.importances_std)
+    assert max(ours["mean"]) > 0.05  # not a comparison of zeros
