@@ -20,6 +20,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -278,8 +279,39 @@ def check_target(out_dir: str | Path) -> Path:
     return out
 
 
-def _synthesise_job(job: tuple[str, SynthConfig, int]) -> int:
-    return synthesise_actor(*job)
+def _synthesise_in_child(folder: str, config: SynthConfig, actor: int) -> None:
+    """A child process's work: one actor, or the error in one line beside the actor's folder."""
+    try:
+        synthesise_actor(folder, config, actor)
+    except BaseException as exc:
+        (Path(folder) / f".error-{actor:02d}").write_text(f"{type(exc).__name__}: {exc}", encoding="utf-8")
+        raise SystemExit(1) from None
+
+
+def _run_actors(
+    context: Any, folder: Path, config: SynthConfig, workers: int, progress: Callable[[int], None], out: Path
+) -> None:
+    """One fresh process per actor, at most ``workers`` at a time, each started from this (main) thread:
+    a multiprocessing pool replaces exhausted workers from a helper thread, and a worker forked while
+    another thread held the task queue's lock waited for it forever (seen once in CI: the quickstart hung)."""
+    pending = list(range(1, config.actors + 1))
+    running: list[tuple[Any, int]] = []
+    while pending or running:
+        while pending and len(running) < workers:
+            actor = pending.pop(0)
+            process = context.Process(target=_synthesise_in_child, args=(str(folder), config, actor))
+            process.start()
+            running.append((process, actor))
+        process, actor = running.pop(0)
+        process.join()
+        if process.exitcode != 0:
+            for other, _ in running:
+                other.terminate()
+                other.join()
+            error = folder / f".error-{actor:02d}"
+            why = error.read_text(encoding="utf-8") if error.is_file() else f"exit code {process.exitcode}"
+            raise SerkitError(f"synthesis into {out} failed: {why} (actor {actor})")
+        progress(len(list((folder / f"Actor_{actor:02d}").glob("*.wav"))))
 
 
 def synthesise_corpus(
@@ -300,10 +332,7 @@ def synthesise_corpus(
         # One fresh process per actor (eSpeak never runs in this one), so every actor starts from
         # the same eSpeak state.
         context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-        jobs = [(str(partial), config, actor) for actor in range(1, config.actors + 1)]
-        with context.Pool(workers, maxtasksperchild=1) as pool:
-            for count in pool.imap(_synthesise_job, jobs):
-                progress(count)
+        _run_actors(context, partial, config, workers, progress, out)
         marker = {"generator": "serkit data synth", "layout": "RAVDESS", **config.describe()}
         (partial / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
         if out.exists():
