@@ -13,6 +13,13 @@ from serkit.core.errors import SerkitError
 from serkit.core.hookspecs import hookimpl
 from serkit.core.params import param
 from serkit.core.suggest import did_you_mean
+from serkit.corpora.crema_d import CremaD
+from serkit.corpora.mesd import Mesd
+from serkit.corpora.named import count_warnings, odd_names_warning, restrict, wav_files
+from serkit.corpora.savee import Savee
+from serkit.corpora.shemo import Shemo
+from serkit.corpora.subesco import Subesco
+from serkit.corpora.tess import Tess
 
 RAVDESS_EMOTIONS = {
     "01": "neutral",
@@ -39,43 +46,6 @@ EMODB_COUNTS = {"anger": 127, "boredom": 81, "disgust": 46, "fear": 69, "happine
 EMODB_MALE = {"03", "10", "11", "12", "15"}
 EMODB_SPEAKERS = {"03", "08", "09", "10", "11", "12", "13", "14", "15", "16"}
 EMODB_NAME = re.compile(r"^(\d\d)([ab]\d\d)([A-Z])([a-z])\.wav$")
-
-
-def wav_files(root: str, key: str = "dataset.root") -> list[Path]:
-    """Every .wav file under ``root``, sorted; a SerkitError if the folder is missing."""
-    folder = Path(root).expanduser()
-    if not folder.is_dir():
-        raise SerkitError(f"{key}: folder '{root}' does not exist")
-    # broken links are kept, so that the scan names them rather than leaving them out silently
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() == ".wav" and (p.is_file() or p.is_symlink()))
-
-
-def restrict(utterances: list[Utterance], labels: list[str], emotions: list[str]) -> tuple[list[Utterance], list[str]]:
-    """Keep only the requested emotions (all when ``emotions`` is empty): the utterances and the class order."""
-    unknown = sorted(set(emotions) - set(labels))
-    if unknown:
-        raise SerkitError(f"dataset.emotions: unknown emotion(s) {', '.join(unknown)} (known: {', '.join(labels)})")
-    if not emotions:
-        return utterances, labels
-    return [u for u in utterances if u.label in emotions], [label for label in labels if label in emotions]
-
-
-def odd_names_warning(odd: list[str]) -> list[str]:
-    return [f"{len(odd)} .wav file(s) do not follow the naming convention, e.g. {odd[0]}"] if odd else []
-
-
-def count_warnings(utterances: list[Utterance], labels: list[str], expected: dict[str, int] | None) -> list[str]:
-    """Missing classes, and class counts that differ from a corpus's published counts."""
-    counts = Counter(u.label for u in utterances)
-    notes = []
-    missing = [label for label in labels if counts[label] == 0]
-    if missing:
-        notes.append(f"no files for class(es): {', '.join(missing)}")
-    if expected:
-        off = [f"{k} {counts[k]}/{n}" for k, n in expected.items() if counts[k] != n]
-        if off:
-            notes.append("class counts differ from the published corpus: " + ", ".join(off))
-    return notes
 
 
 def parse_ravdess(root: str) -> tuple[list[Utterance], list[str], list[str]]:
@@ -113,6 +83,11 @@ class Ravdess(Dataset):
         md5="bc696df654c87fed845eb13823edef8a",  # as published on the Zenodo record
         licence="CC BY-NC-SA 4.0 (Livingstone & Russo 2018); cite the PLoS ONE paper",
     )
+    citation = """@article{livingstone2018ravdess,
+  author = {Livingstone, Steven R. and Russo, Frank A.},
+  title = {The {Ryerson} Audio-Visual Database of Emotional Speech and Song ({RAVDESS})},
+  journal = {PLOS ONE}, volume = {13}, number = {5}, pages = {e0196391}, year = {2018}
+}"""
     root: str = param(help="folder holding the Actor_XX folders (or the .wav files)")
     emotions: list[str] = param([], "emotions to keep; empty keeps all eight")
 
@@ -147,6 +122,11 @@ class EmoDB(Dataset):
         root="wav",
         licence="free for research (Burkhardt et al. 2005)",
     )
+    citation = """@inproceedings{burkhardt2005emodb,
+  author = {Burkhardt, Felix and Paeschke, Astrid and Rolfes, Miriam and Sendlmeier, Walter F. and Weiss, Benjamin},
+  title = {A database of {German} emotional speech},
+  booktitle = {Proc. Interspeech 2005}, pages = {1517--1520}, year = {2005}
+}"""
     root: str = param(help="folder holding the .wav files (the corpus's wav/ folder)")
     emotions: list[str] = param([], "emotions to keep; empty keeps all seven")
 
@@ -276,5 +256,5 @@ class Manifest(Dataset):
 
 @hookimpl
 def register_datasets(register):
-    for cls in (Ravdess, EmoDB, Synthetic, Manifest):
+    for cls in (Ravdess, EmoDB, Synthetic, Manifest, CremaD, Tess, Savee, Subesco, Shemo, Mesd):
         register(cls)

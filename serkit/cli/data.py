@@ -142,3 +142,16 @@ def check(dataset: str, root: str, as_json: bool, strict: bool) -> None:
             console.print(renderable)
     if strict and found:
         sys.exit(1)
+
+
+@data.command()
+@click.argument("dataset")
+def cite(dataset: str) -> None:
+    """Print how to cite DATASET (BibTeX), e.g. serkit data cite crema_d."""
+    from serkit.core.registry import get_registry
+
+    entry = get_registry().get("datasets", dataset, "DATASET")
+    citation = getattr(entry.cls, "citation", "")
+    if not citation:
+        raise SerkitError(f"DATASET: '{dataset}' records no citation (its provider, {entry.provider}, gives none)")
+    click.echo(citation)

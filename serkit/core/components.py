@@ -266,6 +266,8 @@ class Dataset(Component):
 
     #: Where the corpus can be downloaded from (None: it cannot; ``serkit data download`` lists those that can).
     source: ClassVar[DownloadSource | None] = None
+    #: How to cite the corpus, as BibTeX (``serkit data cite NAME``); empty where none is recorded.
+    citation: ClassVar[str] = ""
 
     def check_paths(self, where: str) -> None:
         """A dataset's root is left to its scan (which names ``dataset.root``), so that a recipe can be
