@@ -150,6 +150,8 @@ class Environment:
     cache: dict[str, str] = field(default_factory=dict)
     #: How the trainings were executed (serkit 0.2 and later).
     execution: JSONObject = field(default_factory=dict)
+    #: The licence of the corpus the run used, where its dataset records one (serkit 0.3 and later).
+    dataset_licence: str = ""
 
 
 @dataclass(frozen=True)

@@ -256,4 +256,11 @@ def environment(ctx: Context, device: str, precision: str, cache: dict[str, str]
         components=components,
         cache=dict(cache),
         execution=ctx.execution,
+        dataset_licence=dataset_licence(ctx.recipe.dataset),
     )
+
+
+def dataset_licence(dataset: Any) -> str:
+    """The corpus's licence as its dataset records it (a corpus module's, or its download's), or ""."""
+    source = getattr(dataset, "source", None)
+    return str(getattr(dataset, "licence", "") or (source.licence if source else ""))

@@ -133,3 +133,4 @@ def test_a_run_on_real_speech_named_as_crema_d(cli_runner, tmp_path):
     assert summary["dataset"]["labels"] == list(CremaD.labels) and summary["dataset"]["speakers"] == 4
     assert summary["metrics"]["uar"] > 1 / 6  # above chance on real speech
     assert any(note.startswith("licence: Open Database License") for note in summary["notes"])
+    assert json.loads((run / "environment.json").read_text())["dataset_licence"] == CremaD.licence
