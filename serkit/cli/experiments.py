@@ -94,7 +94,7 @@ def audit(path: str, recipe_file: str | None, overrides: tuple[str, ...], as_jso
     import json
 
     from serkit.run.reporter import ConsoleReporter, Reporter
-    from serkit.studies.audit import audit_run, kept_epochs
+    from serkit.studies.audit import audit_run, epoch_audit_blocker
     from serkit.studies.split_audit import audit_split_file
 
     found = audit_split_file(path, recipe_file, list(overrides), Reporter() if as_json else ConsoleReporter())
@@ -104,7 +104,7 @@ def audit(path: str, recipe_file: str | None, overrides: tuple[str, ...], as_jso
     click.echo(f"split audit: {len(found.warnings)} warning(s), {len(found.notes)} note(s)")
     if not Path(path).is_dir():
         return
-    missing = kept_epochs(path)
+    missing = epoch_audit_blocker(path)
     if missing:
         click.echo(f"selection audit skipped: {missing}")
         return

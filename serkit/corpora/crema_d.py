@@ -14,7 +14,7 @@ from serkit.core.params import param
 from serkit.corpora.named import NamedCorpus
 
 EMOTIONS = {"ANG": "anger", "DIS": "disgust", "FEA": "fear", "HAP": "happiness", "NEU": "neutral", "SAD": "sadness"}
-LEVELS = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified"}
+LEVELS = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified", "X": "unspecified"}  # 1040_ITH_SAD_X.wav
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,7 +25,7 @@ class CremaD(NamedCorpus):
     root: str = param(help="the AudioWAV folder (VideoDemographics.csv beside or inside it gives sex and age)")
     title = "CREMA-D"
     example = "1001_DFA_ANG_XX.wav"
-    pattern = re.compile(r"^(\d{4})_([A-Z]{3})_(ANG|DIS|FEA|HAP|NEU|SAD)_(LO|MD|HI|XX)\.wav$")
+    pattern = re.compile(r"^(\d{4})_([A-Z]{3})_(ANG|DIS|FEA|HAP|NEU|SAD)_(LO|MD|HI|XX|X)\.wav$")
     labels = tuple(EMOTIONS.values())
     published: ClassVar[dict[str, int] | None] = {**dict.fromkeys(EMOTIONS.values(), 1271), "neutral": 1087}
     speakers = 91

@@ -32,7 +32,7 @@ class Mesd(NamedCorpus):
     pattern = re.compile(r"^(Anger|Disgust|Fear|Happiness|Neutral|Sadness)_([FMC])_([AB])_(.+)\.wav$")
     labels = tuple(EMOTIONS.values())
     published = dict.fromkeys(EMOTIONS.values(), 144)
-    speakers = 3
+    speakers = 3  # voices named in the files (11 speakers: 3 women, 2 men, 6 children)
     licence = "CC BY 4.0 (Duville et al. 2021)"
     obtain = "get it from Mendeley Data (doi:10.17632/cy34mh68j9) and point dataset.root at its folder of .wav files"
     citation = """@article{duville2021mesd,
@@ -44,11 +44,13 @@ class Mesd(NamedCorpus):
 
     def utterance(self, path: Path, match: re.Match[str]) -> Utterance | None:
         emotion, voice, corpus, word = match.groups()
-        meta = {"gender": VOICES[voice], "word_corpus": corpus, "sentence": word}
+        meta = {"voice": VOICES[voice], "word_corpus": corpus, "sentence": word}
+        if voice != "C":
+            meta["gender"] = VOICES[voice]
         return Utterance(str(path), EMOTIONS[emotion], VOICES[voice], meta)
 
     def design_notes(self, utterances: list[Utterance]) -> list[str]:
         return [
-            "the file names name a voice (female, male, child), not a speaker: serkit takes each voice as one "
-            "speaker, so speaker-independent protocols hold out a whole voice"
+            "the file names name a voice (female, male, child), not one of the 11 speakers behind them: serkit "
+            "takes each voice as one speaker, so speaker-independent protocols hold out a whole voice"
         ]

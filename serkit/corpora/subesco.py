@@ -12,6 +12,7 @@ from serkit.corpora.named import NamedCorpus
 
 EMOTIONS = {
     "ANGER": "anger",
+    "ANGRY": "anger",  # the released files' spelling
     "DISGUST": "disgust",
     "FEAR": "fear",
     "HAPPY": "happiness",
@@ -30,8 +31,8 @@ class Subesco(NamedCorpus):
     root: str = param(help="the folder holding the .wav files")
     title = "SUBESCO"
     example = "F_02_MONIKA_S_1_NEUTRAL_5.wav"
-    pattern = re.compile(r"^([FM])_(\d\d)_([A-Za-z]+)_S_(\d{1,2})_([A-Z]+)_(\d)\.wav$")
-    labels = tuple(EMOTIONS.values())
+    pattern = re.compile(r"^([FM])_(\d\d)_([A-Za-z]+)_S_(\d{1,2})_([A-Z]+)_(\d)\]?\.wav$")  # one file ends "3].wav"
+    labels = tuple(dict.fromkeys(EMOTIONS.values()))
     published = dict.fromkeys(EMOTIONS.values(), 1000)
     speakers = 20
     licence = "CC BY 4.0 (Sultana et al. 2021)"

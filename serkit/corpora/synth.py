@@ -279,6 +279,13 @@ def check_target(out_dir: str | Path) -> Path:
     return out
 
 
+def process_context() -> Any:
+    """Where actors are synthesised: forked from a clean single-threaded server (Linux), never from this
+    process, whose other threads (a progress bar's) may hold a lock at the moment of forking; spawned
+    elsewhere."""
+    return multiprocessing.get_context("forkserver" if sys.platform == "linux" else "spawn")
+
+
 def _synthesise_in_child(folder: str, config: SynthConfig, actor: int) -> None:
     """A child process's work: one actor, or the error in one line beside the actor's folder."""
     try:
@@ -331,7 +338,7 @@ def synthesise_corpus(
         workers = min(config.workers or os.cpu_count() or 1, config.actors)
         # One fresh process per actor (eSpeak never runs in this one), so every actor starts from
         # the same eSpeak state.
-        context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+        context = process_context()
         _run_actors(context, partial, config, workers, progress, out)
         marker = {"generator": "serkit data synth", "layout": "RAVDESS", **config.describe()}
         (partial / MARKER).write_text(json.dumps(marker, indent=2) + "\n")

@@ -29,11 +29,14 @@ class Tess(NamedCorpus):
     root: str = param(help="the folder holding the .wav files (any subfolders)")
     title = "TESS"
     example = "OAF_back_angry.wav"
-    pattern = re.compile(r"^(OAF|YAF)_([A-Za-z]+)_(angry|disgust|fear|happy|neutral|ps|sad)\.wav$", re.IGNORECASE)
+    pattern = re.compile(r"^(OAF|OA|YAF)_([A-Za-z]+)_(angry|disgust|fear|happy|neutral|ps|sad)\.wav$", re.IGNORECASE)
     labels = tuple(EMOTIONS.values())
     published = dict.fromkeys(EMOTIONS.values(), 400)
     speakers = 2
-    licence = "CC BY-NC 4.0 as published (Dupuis & Pichora-Fuller 2010)"
+    licence = (
+        "non-commercial: CC BY-NC-ND 4.0 or CC BY-NC 4.0 by the source (read its Borealis record; "
+        "Dupuis & Pichora-Fuller 2010)"
+    )
     non_commercial = True
     obtain = "get it from the University of Toronto's Borealis repository (doi:10.5683/SP2/E8H2MF)"
     citation = """@misc{dupuis2010tess,
@@ -45,6 +48,7 @@ class Tess(NamedCorpus):
 
     def utterance(self, path: Path, match: re.Match[str]) -> Utterance | None:
         speaker, word, emotion = match.groups()
+        speaker = "OAF" if speaker.upper() == "OA" else speaker  # the release's one OA_bite_neutral.wav
         meta = {"gender": "female", "sentence": word.lower(), "age": "64" if speaker.upper() == "OAF" else "26"}
         return Utterance(str(path), EMOTIONS[emotion.lower()], speaker.upper(), meta)
 

@@ -24,8 +24,15 @@ from serkit.results.render import (
 )
 from serkit.results.runs import RunComparison
 
+#: What a page may load and run: its own inline styles and embedded images, nothing else (no script, no
+#: network), whatever a file, speaker or label name in its text holds.
+POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
 #: Sections shown right after the warnings, wherever the report has them.
 FIRST = ("Data notes",)
+
+#: An absolute POSIX path of two or more parts (its last part kept).
+ABSOLUTE = re.compile(r"(?<![\w.~])/(?:[\w.+@-]+/)+([\w.+@-]+)")
 
 STYLE = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d2330; margin: 0; }
@@ -63,14 +70,23 @@ def markdown_html(text: str) -> str:
     return markdown.markdown(text.replace("<", "&lt;").replace(">", "&gt;"), extensions=["tables"])
 
 
-def page(markdown_text: str, figures: list[Figure], warnings: list[str], private: list[tuple[str, str]]) -> str:
+def page(
+    markdown_text: str,
+    figures: list[Figure],
+    warnings: list[str],
+    private: list[tuple[str, str]],
+    clean: str = "No warnings.",
+) -> str:
     """A page from a report in markdown: its title and first block, a warnings block, then every ``##``
     section (with its figures). ``private``: (text, replacement) pairs applied to all text first
-    (absolute paths of the machine that wrote the report)."""
+    (absolute paths of the machine that wrote the report; any other absolute path is cut to its last
+    part); ``clean`` is what the warnings block says where there are none."""
     for secret, shown in private:
         if secret:
             markdown_text = markdown_text.replace(secret, shown)
             warnings = [w.replace(secret, shown) for w in warnings]
+    markdown_text = ABSOLUTE.sub(r"…/\1", markdown_text)
+    warnings = [ABSOLUTE.sub(r"…/\1", w) for w in warnings]
     head, *sections = re.split(r"^## ", markdown_text, flags=re.MULTILINE)
     title = head.splitlines()[0].lstrip("# ").strip()
     intro = "\n".join(head.splitlines()[1:])
@@ -78,8 +94,7 @@ def page(markdown_text: str, figures: list[Figure], warnings: list[str], private
     block = (
         f'<section id="warnings"><h2>Warnings</h2><ul>{warning_items}</ul></section>'
         if warnings
-        else '<section id="warnings" class="none"><p>No warnings: no collapse, no leakage found by the split '
-        "audit.</p></section>"
+        else f'<section id="warnings" class="none"><p>{html.escape(clean)}</p></section>'
     )
     parts = [f"<h1>{html.escape(title).replace('`', '')}</h1>", block, markdown_html(intro)]
     first = [s for s in sections if s.startswith(FIRST)]  # data notes go up beside the warnings
@@ -92,6 +107,7 @@ def page(markdown_text: str, figures: list[Figure], warnings: list[str], private
         parts.append(f'<section id="{slug}"><h2>{html.escape(heading.strip())}</h2>{content}{shown}</section>')
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{POLICY}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{html.escape(title).replace('`', '')}</title><style>{STYLE}</style></head>"
         f"<body><main>{''.join(parts)}</main></body></html>\n"
@@ -139,7 +155,9 @@ def run_page(summary: RunSummary, folder: RunFolder) -> str:
         png = importance_bars(summary.metrics["features_say"]["importance"])
         figures.append(Figure("What the features say", "importance", caption, png))
     private = private_paths(summary.dataset.get("root", ""), folder.path)
-    return page(render_markdown(summary), figures, summary.warnings, private)
+    audited = " and none from the split audit" if summary.split_audit else " (this run predates the split audit)"
+    clean = f"No warnings: the model did not collapse{audited}."
+    return page(render_markdown(summary), figures, summary.warnings, private, clean)
 
 
 def ablation_page(folder: AblationFolder, rows: list[dict[str, str]]) -> str:
@@ -153,13 +171,16 @@ def ablation_page(folder: AblationFolder, rows: list[dict[str, str]]) -> str:
     figures = [Figure("Effects", "forest", "Δ UAR against the baseline, 95 % intervals", forest_plot(rows))]
     if folder.plot.is_file():
         figures.append(Figure("Effects", "bars", "UAR per variant (mean ± sd over folds)", folder.plot.read_bytes()))
-    warnings = [
-        f"variant '{row['variant']}' {row['collapse']}; its difference from the baseline is not a finding"
-        for row in rows
-        if row.get("collapse")
-    ]
+    warnings = []
+    for row in rows:
+        run = folder.variant(row["folder"])
+        found = run.read_summary().warnings if run.is_complete() else []
+        for warning in found:
+            finding = "; its difference from the baseline is not a finding" if "collapse" in warning else ""
+            warnings.append(f"variant '{row['variant']}': {warning}{finding}")
     sweep_file = str(read_json(folder.sweep, "sweep record").get("sweep_file", "")) if folder.sweep.is_file() else ""
-    return page(text, figures, warnings, private_paths(folder.path, sweep_file))
+    clean = "No warnings in any variant: no collapse, and none from the split audits."
+    return page(text, figures, warnings, private_paths(folder.path, sweep_file), clean)
 
 
 def comparison_page(result: RunComparison) -> str:
@@ -198,7 +219,8 @@ def comparison_page(result: RunComparison) -> str:
             markdown_table([key, "test utterances", "A %", "B %", "B - A", "95 % CI", "resampled by"], rows),
             "",
         ]
-    return page("\n".join(lines), [], result.warnings, private_paths(result.run_a, result.run_b))
+    clean = "No warnings in either run: no collapse, and none from their split audits."
+    return page("\n".join(lines), [], result.warnings, private_paths(result.run_a, result.run_b), clean)
 
 
 def _group_row(name: str, r: dict[str, Any]) -> list[str]:

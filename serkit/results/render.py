@@ -170,9 +170,10 @@ def _calibration_section(metrics: dict[str, Any]) -> list[str]:
         rows = [["the model's own (no calibration fitted)", *figures(after)]]
         return [*lines, markdown_table(header, rows), ""]
     first = next(iter(fitted["folds"].values()))
+    temperatures = [float(record.get("temperature", 1.0)) for record in fitted["folds"].values()]
+    low, high = min(temperatures), max(temperatures)
     how = (
-        f"temperature scaling (T = {first['temperature']:.3f}"
-        + (", one per fold)" if len(fitted["folds"]) > 1 else ")")
+        f"temperature scaling (T = {low:.3f}" + (f" to {high:.3f}, one per fold)" if len(temperatures) > 1 else ")")
         if fitted["method"] == "temperature"
         else f"scikit-learn's {fitted['method']} calibration (CalibratedClassifierCV around the fitted model)"
     )
@@ -188,7 +189,8 @@ def _calibration_section(metrics: dict[str, Any]) -> list[str]:
     rows = [["before calibration", *figures(metrics["calibration_before"])], ["after calibration", *figures(after)]]
     return [
         *lines,
-        f"Calibrated by {how}, fitted on {fitted['fitted_on']}; the results above are the calibrated model's "
+        f"Calibrated by {how}, fitted on {fitted.get('fitted_where', fitted.get('fitted_on', ''))}; the results "
+        "above are the calibrated model's "
         f"(before calibration: accuracy {_pct(before['accuracy'])} %, UAR {_pct(before['uar'])} %).{small}",
         "",
         markdown_table(header, rows),

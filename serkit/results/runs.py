@@ -304,9 +304,10 @@ def compare_runs(run_a: Path, run_b: Path, metric: str = "uar") -> RunComparison
         comparison=comparison,
         warnings=[
             f"run {name} {warning}: a difference from it is not a finding"
+            if "collapse" in warning
+            else f"run {name}: {warning}"
             for name, run in (("A", a), ("B", b))
             for warning in run.warnings
-            if "collapse" in warning
         ],
         groups=group_differences(a.rows, b.rows),
     )

@@ -63,9 +63,11 @@ def predictions_csv(results: list[FoldResult], corpus: Corpus, root: str, groups
     """One row per test prediction: fold, file (relative to the dataset), speaker, truth, prediction,
     probabilities, and a column per ``[report] groups`` key (for per-group comparisons of runs)."""
     labels = corpus.labels
+    fixed = ["fold", "file", "speaker", "true", "predicted", *[f"p_{label}" for label in labels]]
+    groups = [key for key in groups if key not in fixed]  # a column of its own already
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["fold", "file", "speaker", "true", "predicted", *[f"p_{label}" for label in labels], *groups])
+    writer.writerow([*fixed, *groups])
     for result in results:
         for index, probs in zip(result.test, result.probabilities, strict=True):
             u = corpus.utterances[index]
@@ -163,7 +165,7 @@ def calibration_change(results: list[FoldResult], y_true: np.ndarray, labels: li
         "calibration_before": calibration_report(y_true, before),
         "calibrated": {
             "method": results[0].calibration["method"],
-            "fitted_on": "each fold's validation part (taken from its training part; never its test part)",
+            "fitted_where": "each fold's validation part (taken from its training part; never its test part)",
             "folds": {r.id: r.calibration for r in results},
             "before": {"accuracy": plain["accuracy"], "uar": plain["uar"]},
         },

@@ -378,7 +378,7 @@ def _evaluate(
                 ctx, plan, learner, x, y, transform, labels, probabilities
             )
         tested.metrics = evaluate(y["test"], tested.probabilities.argmax(1), labels)
-    if ctx.recipe.report.explain:
+    if ctx.recipe.report.explain and not ctx.recipe.train.refit:  # a refit model has trained on validation
         tested.explanation = _explain(ctx, plan, learner, x["validation"], y["validation"], transform, len(labels))
     return tested
 

@@ -130,7 +130,7 @@ def audit_run(run_dir: str, reporter: Reporter | None = None) -> Path:
     return run.audit
 
 
-def kept_epochs(run_dir: str | Path) -> str:
+def epoch_audit_blocker(run_dir: str | Path) -> str:
     """Why a run cannot have its epoch selection audited (it kept no per-epoch weights), or ""."""
     run = RunFolder(Path(run_dir))
     if not run.is_complete():

@@ -44,7 +44,9 @@ def audit_split_file(
         )
     registry = get_registry()
     registry.raise_problems()
-    recipe = load_recipe(recipe_path, overrides or [], registry, file_base=Path.cwd())
+    # a run folder's recipe.toml (absolute paths; older ones relative to where the run started) or the user's file
+    base = Path.cwd() if recipe_file is None and run is not None else None
+    recipe = load_recipe(recipe_path, overrides or [], registry, file_base=base)
     recipe = replace(recipe, augment=[])  # the originals are what parts share
     ctx = stages.Context(recipe, run or RunFolder(path.parent), registry, reporter)
     corpus = stages.scan(ctx)

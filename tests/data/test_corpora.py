@@ -45,7 +45,7 @@ CASES = [
     (Shemo, ["F01A01.wav", "M45W12.wav", "F01F03.wav"], ["F01", "M45", "F01"], ["anger", "surprise", "fear"],
      {"gender": "female", "item": "01"}),
     (Mesd, ["Anger_C_A_abajo.wav", "Sadness_F_B_casa.wav", "Neutral_M_A_sol.wav"], ["child", "female", "male"],
-     ["anger", "sadness", "neutral"], {"gender": "child", "word_corpus": "A", "sentence": "abajo"}),
+     ["anger", "sadness", "neutral"], {"voice": "child", "word_corpus": "A", "sentence": "abajo"}),
 ]  # fmt: skip
 
 
@@ -63,6 +63,19 @@ def test_each_corpus_reads_its_published_names(tmp_path, corpus, names, speakers
         assert any(w.startswith("class counts differ from the published corpus") for w in scan.warnings)
     kept = corpus(root=str(root), emotions=[labels[0]]).scan()
     assert {u.label for u in kept.utterances} == {labels[0]}
+
+
+def test_the_releases_known_odd_names_are_read(tmp_path):
+    """Names the released corpora hold beside their conventions: SUBESCO spells anger ANGRY and has one
+    "3].wav"; CREMA-D has one level "X"; TESS has one "OA_" for OAF."""
+    subesco = Subesco(
+        root=str(_write(tmp_path / "s", ["M_01_RAHIM_S_1_ANGRY_1.wav", "F_02_MONIKA_S_2_SURPRISE_3].wav"]))
+    )
+    assert [u.label for u in subesco.scan().utterances] == ["surprise", "anger"]
+    (crema,) = CremaD(root=str(_write(tmp_path / "c", ["1040_ITH_SAD_X.wav"]))).scan().utterances
+    assert crema.label == "sadness" and crema.meta["level"] == "unspecified"
+    (tess,) = Tess(root=str(_write(tmp_path / "t", ["OAF_neutral/OA_bite_neutral.wav"]))).scan().utterances
+    assert tess.speaker == "OAF" and tess.label == "neutral"
 
 
 def test_a_folder_without_the_corpus_says_where_to_get_it(tmp_path):
@@ -96,7 +109,7 @@ def test_data_cite_and_data_check(cli_runner, tmp_path):
     assert missing.exit_code == 1 and "records no citation" in missing.output
     root = _write(tmp_path / "tess", ["OAF_back_angry.wav", "YAF_back_sad.wav"])
     checked = json.loads(cli_runner.invoke(cli, ["data", "check", "tess", str(root), "--json"]).stdout)
-    assert "licence: CC BY-NC 4.0 as published (Dupuis & Pichora-Fuller 2010)" in checked["notes"]
+    assert f"licence: {Tess.licence}" in checked["notes"] and "non-commercial" in Tess.licence
 
 
 @pytest.mark.slow

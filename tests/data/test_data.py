@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import shutil
 import zipfile
 from pathlib import Path
@@ -82,6 +83,8 @@ def test_synthesis_refuses_a_used_folder_and_leaves_nothing_half_written(small_c
         raise RuntimeError("voice missing")
 
     monkeypatch.setattr(serkit.corpora.synth, "synthesise_actor", broken)
+    # forked from this process, so that the children see the broken synthesis (forkserver's would not)
+    monkeypatch.setattr(serkit.corpora.synth, "process_context", lambda: multiprocessing.get_context("fork"))
     with pytest.raises(SerkitError, match=r"synthesis into .*failed: RuntimeError: voice missing"):
         synthesise_corpus(tmp_path / "broken", SMALL)
     assert not (tmp_path / "broken").exists()

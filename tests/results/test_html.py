@@ -89,3 +89,17 @@ def test_report_open_hands_the_page_to_the_users_browser(cli_runner, tmp_path, m
     result = cli_runner.invoke(cli, ["report", str(old), "--open"])
     assert result.exit_code == 0, result.output
     assert opened.read_text().strip() == (old / "report.html").resolve().as_uri()
+
+
+def test_a_page_runs_nothing_and_fetches_nothing_whatever_its_text_holds():
+    from serkit.results.html import POLICY, page
+
+    hostile = (
+        "# serkit run `x`\n\n- file [x](javascript:alert(1)) and ![](http://example.org/x.png) and <script>1</script>\n"
+        "- dataset at /home/someone/corpora/emodb/wav\n"
+    )
+    text = page(hostile, [], ["speaker <b>1</b> in /srv/data/private/a.wav"], [])
+    assert f'<meta http-equiv="Content-Security-Policy" content="{POLICY}">' in text
+    assert "default-src 'none'" in POLICY and "img-src data:" in POLICY  # no script, nothing from the network
+    assert "<script>" not in text and "<b>1</b>" not in text
+    assert "/home/someone" not in text and "…/wav" in text and "…/a.wav" in text
