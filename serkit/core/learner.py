@@ -106,6 +106,11 @@ def validation_scores(probabilities: np.ndarray, y: np.ndarray) -> tuple[float, 
     """Cross-entropy, accuracy and UAR (mean recall over the classes present) of held-out predictions."""
     picked = probabilities[np.arange(len(y)), y]
     loss = float(-np.mean(np.log(np.clip(picked, 1e-12, None))))
-    hits = probabilities.argmax(1) == y
-    recalls = [hits[y == c].mean() for c in np.unique(y)]
-    return loss, float(hits.mean()), float(np.mean(recalls))
+    predicted = probabilities.argmax(1)
+    return loss, float(np.mean(predicted == y)), macro_recall(y, predicted)
+
+
+def macro_recall(y: np.ndarray, predicted: np.ndarray) -> float:
+    """UAR: the mean recall over the classes present in ``y``."""
+    hits = predicted == y
+    return float(np.mean([hits[y == c].mean() for c in np.unique(y)]))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from serkit.core.learner import Features, Learner, Transform
+from serkit.core.learner import Features, Learner, Transform, macro_recall
 
 #: Vectors longer than this are not permuted (a report says so): each dimension costs repeats predictions.
 MAX_DIMENSIONS = 1024
@@ -19,10 +19,6 @@ GRID, MAX_ITEMS = (8, 8), 32
 def _rows(x: Features, transform: Transform | None) -> np.ndarray:
     rows = x[np.arange(len(x))]
     return np.asarray(transform(rows) if transform else rows, dtype=np.float32)
-
-
-def _uar(y: np.ndarray, predicted: np.ndarray) -> float:
-    return float(np.mean([np.mean(predicted[y == c] == c) for c in np.unique(y)]))
 
 
 def shuffles(n: int, seed: int, repeats: int = REPEATS) -> list[np.ndarray]:
@@ -49,7 +45,7 @@ def permutation_importance_of(
     if rows.ndim != 2 or rows.shape[1] > MAX_DIMENSIONS or len(np.unique(y)) < 2:
         return {}
     n, dims = rows.shape
-    baseline = _uar(y, learner.predict_proba(rows).argmax(1))
+    baseline = macro_recall(y, learner.predict_proba(rows).argmax(1))
     orders = shuffles(n, seed)
     drops = np.zeros((dims, len(orders)))
     per_call = max(1, 2_000_000 // max(1, n * dims * len(orders)))  # columns per prediction: ~8 MB of rows
@@ -60,7 +56,7 @@ def permutation_importance_of(
             copies[k, :, column] = rows[order, column]
         predicted = learner.predict_proba(copies.reshape(-1, dims)).argmax(1).reshape(len(copies), n)
         for k, (column, r) in enumerate((c, r) for c in columns for r in range(len(orders))):
-            drops[column, r] = baseline - _uar(y, predicted[k])
+            drops[column, r] = baseline - macro_recall(y, predicted[k])
     return {"mean": drops.mean(axis=1).tolist(), "sd": drops.std(axis=1).tolist()}
 
 

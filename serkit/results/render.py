@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from serkit.results.records import RunSummary
 
 
-def _pct(value: float) -> str:
+def pct(value: float) -> str:
     return f"{100 * value:.2f}"
 
 
@@ -28,10 +28,10 @@ def recognition_rows(metrics: dict[str, Any]) -> list[list[str]]:
     rows = []
     for label in metrics["labels"]:
         c = metrics["per_class"][label]
-        rows.append([label, _pct(c["precision"]), _pct(c["recall"]), _pct(c["f1-score"]), str(c["support"])])
+        rows.append([label, pct(c["precision"]), pct(c["recall"]), pct(c["f1-score"]), str(c["support"])])
     for key, title in (("macro_avg", "macro avg"), ("weighted_avg", "weighted avg")):
         c = metrics[key]
-        rows.append([title, _pct(c["precision"]), _pct(c["recall"]), _pct(c["f1-score"]), str(int(c["support"]))])
+        rows.append([title, pct(c["precision"]), pct(c["recall"]), pct(c["f1-score"]), str(int(c["support"]))])
     return rows
 
 
@@ -69,10 +69,10 @@ def render_markdown(summary: RunSummary) -> str:
             ["accuracy", "UAR", "macro F1", "weighted F1", "test utterances"],
             [
                 [
-                    _pct(metrics["accuracy"]),
-                    _pct(metrics["uar"]),
-                    _pct(metrics["macro_avg"]["f1-score"]),
-                    _pct(metrics["weighted_avg"]["f1-score"]),
+                    pct(metrics["accuracy"]),
+                    pct(metrics["uar"]),
+                    pct(metrics["macro_avg"]["f1-score"]),
+                    pct(metrics["weighted_avg"]["f1-score"]),
                     str(metrics["n_test"]),
                 ]
             ],
@@ -191,7 +191,7 @@ def _calibration_section(metrics: dict[str, Any]) -> list[str]:
         *lines,
         f"Calibrated by {how}, fitted on {fitted.get('fitted_where', fitted.get('fitted_on', ''))}; the results "
         "above are the calibrated model's "
-        f"(before calibration: accuracy {_pct(before['accuracy'])} %, UAR {_pct(before['uar'])} %).{small}",
+        f"(before calibration: accuracy {pct(before['accuracy'])} %, UAR {pct(before['uar'])} %).{small}",
         "",
         markdown_table(header, rows),
         "",
@@ -203,13 +203,13 @@ def _group_section(metrics: dict[str, Any]) -> list[str]:
     if "per_speaker" not in metrics:  # run folders of serkit 0.2
         return []
     speakers, spread = metrics["per_speaker"], metrics["speakers"]
-    rows = [[name, str(r["n"]), _pct(r["accuracy"]), _pct(r["uar"])] for name, r in speakers.items()]
+    rows = [[name, str(r["n"]), pct(r["accuracy"]), pct(r["uar"])] for name, r in speakers.items()]
     lines = [
         "## Per speaker and group",
         "",
-        f"Test speakers: {len(speakers)}; UAR {_pct(spread['mean_uar'])} ± {_pct(spread['sd_uar'])} % over "
-        f"speakers; the worst, {spread['worst']}, {_pct(spread['worst_uar'])} %; the gap between the best and "
-        f"the worst {_pct(spread['gap_uar'])} points (each speaker's UAR over the classes it has in the test part).",
+        f"Test speakers: {len(speakers)}; UAR {pct(spread['mean_uar'])} ± {pct(spread['sd_uar'])} % over "
+        f"speakers; the worst, {spread['worst']}, {pct(spread['worst_uar'])} %; the gap between the best and "
+        f"the worst {pct(spread['gap_uar'])} points (each speaker's UAR over the classes it has in the test part).",
         "",
         markdown_table(["speaker", "test utterances", "accuracy %", "UAR %"], rows),
         "",
@@ -219,15 +219,15 @@ def _group_section(metrics: dict[str, Any]) -> list[str]:
             [
                 name,
                 str(r["n"]),
-                _pct(r["accuracy"]),
-                _pct(r["uar"]),
-                f"[{_pct(r['uar_ci'][0])}, {_pct(r['uar_ci'][1])}]",
+                pct(r["accuracy"]),
+                pct(r["uar"]),
+                f"[{pct(r['uar_ci'][0])}, {pct(r['uar_ci'][1])}]",
                 r["resampled_by"],
             ]
             for name, r in found["groups"].items()
         ]
         lines += [
-            f"By {key}: the gap in UAR is {_pct(found['gap_uar'])} points (95 % bootstrap intervals, resampling "
+            f"By {key}: the gap in UAR is {pct(found['gap_uar'])} points (95 % bootstrap intervals, resampling "
             "the unit named: speakers where a group has five or more, else utterances).",
             "",
             markdown_table([key, "test utterances", "accuracy %", "UAR %", "UAR 95 % CI", "resampled by"], group_rows),
@@ -245,14 +245,14 @@ def _fold_section(summary: RunSummary) -> list[str]:
     spread = summary.mean
 
     def pm(key: str) -> str:
-        return f"{_pct(spread[key]['mean'])} ± {_pct(spread[key]['sd'])}"
+        return f"{pct(spread[key]['mean'])} ± {pct(spread[key]['sd'])}"
 
     rows = [
         [
             f["id"],
-            _pct(f["metrics"]["accuracy"]),
-            _pct(f["metrics"]["uar"]),
-            _pct(f["metrics"]["macro_avg"]["f1-score"]),
+            pct(f["metrics"]["accuracy"]),
+            pct(f["metrics"]["uar"]),
+            pct(f["metrics"]["macro_avg"]["f1-score"]),
             str(f["metrics"]["n_test"]),
             str(f["epochs"]),
             str(f["best_epoch"]),
@@ -280,8 +280,8 @@ def metrics_table(metrics: dict[str, Any], title: str) -> Table:
     for row in recognition_rows(metrics):
         table.add_row(*row)
     table.add_section()
-    table.add_row("accuracy", "", _pct(metrics["accuracy"]), "", str(metrics["n_test"]))
-    table.add_row("UAR", "", _pct(metrics["uar"]), "", "")
+    table.add_row("accuracy", "", pct(metrics["accuracy"]), "", str(metrics["n_test"]))
+    table.add_row("UAR", "", pct(metrics["uar"]), "", "")
     return table
 
 

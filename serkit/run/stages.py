@@ -372,11 +372,20 @@ def _evaluate(
     with ctx.timer("evaluate"):
         probabilities = learner.predict_proba(x["test"], transform)
         tested = Tested(probabilities)
-        if ctx.recipe.calibrate.method != "none":
-            tested.uncalibrated = probabilities
-            tested.calibration, tested.probabilities = _calibrated(
-                ctx, plan, learner, x, y, transform, labels, probabilities
+        method = ctx.recipe.calibrate.method
+        if method != "none":  # fitted on the validation part, then applied to the test part's probabilities
+            calibration = ctx.guarded(
+                ctx.recipe.model,
+                lambda: calibrate(
+                    learner, method, x["validation"], y["validation"], transform, labels, f"fold {plan.id}"
+                ),
+                " in calibration",
             )
+            if calibration.inside_model:  # scikit-learn's calibrators changed the learner's model
+                probabilities = learner.predict_proba(x["test"], transform)
+            ctx.reporter.say(f"  fold {plan.id}: {calibration.describe()}")
+            tested.uncalibrated, tested.calibration = tested.probabilities, calibration
+            tested.probabilities = calibration.apply(probabilities)
         tested.metrics = evaluate(y["test"], tested.probabilities.argmax(1), labels)
     if ctx.recipe.report.explain and not ctx.recipe.train.refit:  # a refit model has trained on validation
         tested.explanation = _explain(ctx, plan, learner, x["validation"], y["validation"], transform, len(labels))
@@ -411,30 +420,6 @@ def _explain(
             )
             return {"occlusion": occluded} if occluded else {}
     return {}
-
-
-def _calibrated(
-    ctx: Context,
-    plan: FoldPlan,
-    learner: Learner,
-    x: dict[str, Features],
-    y: dict[str, np.ndarray],
-    transform: Transform | None,
-    labels: list[str],
-    probabilities: np.ndarray,
-) -> tuple[Calibration, np.ndarray]:
-    """[calibrate]: the calibration fitted on the fold's validation part, and the test part's
-    ``probabilities`` (the model's own) calibrated by it."""
-    method = ctx.recipe.calibrate.method
-    calibration = ctx.guarded(
-        ctx.recipe.model,
-        lambda: calibrate(learner, method, x["validation"], y["validation"], transform, labels, f"fold {plan.id}"),
-        " in calibration",
-    )
-    if calibration.inside_model:  # scikit-learn's calibrators changed the learner's model
-        probabilities = learner.predict_proba(x["test"], transform)
-    ctx.reporter.say(f"  fold {plan.id}: {calibration.describe()}")
-    return calibration, calibration.apply(probabilities)
 
 
 def _fit(

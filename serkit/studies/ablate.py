@@ -39,7 +39,8 @@ from serkit.core.settings import EXECUTION_KEYS
 from serkit.data.cache import digest
 from serkit.results.folder import AblationFolder, RunFolder
 from serkit.results.html import ablation_page
-from serkit.results.render import markdown_table
+from serkit.results.render import markdown_table, pct
+from serkit.results.runs import RunComparison, compare_runs
 from serkit.results.stats import format_p
 from serkit.run.planning import plan_run
 from serkit.run.reporter import Reporter, TableOrList
@@ -291,17 +292,18 @@ def compare(
     mean with a speaker-bootstrap 95 % CI, every difference from the baseline with the test its
     design calls for (serkit runs compare's)."""
     baseline = results[0]
+    comparisons = {result.variant: _compared(baseline, result, folder) for result in results[1:]}
     rows = []
     bootstrap_notes: set[str] = set()
     for result in results:
         interval = _bootstrap(folder.variant(result.folder), sweep)
         if interval.note:
             bootstrap_notes.add(interval.note)
-        rows.append(_row(result, baseline, folder, interval))
+        rows.append(_row(result, baseline, comparisons.get(result.variant), interval))
     protocols = sorted({result.protocol for result in results})
     tests = sorted({str(r.test) for r in rows[1:] if r.test})
     _write_csv(folder.table, rows)
-    markdown = _markdown(sweep, rows, protocols, tests, sorted(bootstrap_notes)) + _group_markdown(results, folder)
+    markdown = _markdown(sweep, rows, protocols, tests, sorted(bootstrap_notes)) + _group_markdown(comparisons)
     write_text(folder.report, markdown)
     _plot(rows, folder.plot, sweep.name)
     sweep_record = {"name": sweep.name, "sweep_file": str(sweep.path), "rows": [asdict(r) for r in results]}
@@ -316,21 +318,26 @@ def compare(
     return rows
 
 
-def _row(result: VariantResult, baseline: VariantResult, folder: AblationFolder, interval: Any) -> AblationRow:
-    """A variant against the baseline: its figures, the difference and the test its design calls for."""
-    from serkit.results.runs import compare_runs
+def _compared(baseline: VariantResult, result: VariantResult, folder: AblationFolder) -> RunComparison | None:
+    """``serkit runs compare`` of a variant against the baseline (None: they tested different utterances)."""
+    try:
+        return compare_runs(folder.variant(baseline.folder).path, folder.variant(result.folder).path)
+    except SerkitError:
+        return None
 
+
+def _row(
+    result: VariantResult, baseline: VariantResult, comparison: RunComparison | None, interval: Any
+) -> AblationRow:
+    """A variant against the baseline: its figures, the difference and the test its design calls for."""
     acc, uar = result.mean["accuracy"], result.mean["uar"]
     test: str | None = None
     p = low = high = None
-    if result is not baseline:
-        try:
-            comparison = compare_runs(
-                folder.variant(baseline.folder).path, folder.variant(result.folder).path
-            ).comparison
-            test, p, low, high = comparison.test, comparison.p, comparison.ci_low, comparison.ci_high
-        except SerkitError:
-            test = "none: different test sets"
+    if comparison is not None:
+        found = comparison.comparison
+        test, p, low, high = found.test, found.p, found.ci_low, found.ci_high
+    elif result is not baseline:
+        test = "none: different test sets"
     return AblationRow(
         variant=result.variant,
         accuracy_mean=acc["mean"],
@@ -442,33 +449,25 @@ def _markdown(sweep: Sweep, rows: list[AblationRow], protocols: list[str], tests
     return "\n".join(lines)
 
 
-def _group_markdown(results: list[VariantResult], folder: AblationFolder) -> str:
+def _group_markdown(comparisons: dict[str, RunComparison | None]) -> str:
     """Per group ([report] groups columns in every variant's predictions): each variant's UAR per group
     against the baseline's on the same utterances, with a paired bootstrap 95 % CI, and both gaps."""
-    from serkit.results.runs import group_differences
-
-    baseline = folder.variant(results[0].folder).read_predictions()
     tables: dict[str, list[list[str]]] = {}
-    for result in results[1:]:
-        found = group_differences(baseline, folder.variant(result.folder).read_predictions())
-        for key, comparison in found.items():
+    for variant, compared in comparisons.items():
+        for key, comparison in (compared.groups if compared else {}).items():
             rows = tables.setdefault(key, [])
             for name, row in comparison["groups"].items():
                 low, high = row["ci"]
                 interval = f"[{100 * low:+.2f}, {100 * high:+.2f}]"
-                figures = [_pct(row["uar_a"]), _pct(row["uar_b"]), f"{100 * row['difference']:+.2f}"]
-                rows.append([result.variant, name, *figures, interval, row["resampled_by"]])
+                figures = [pct(row["uar_a"]), pct(row["uar_b"]), f"{100 * row['difference']:+.2f}"]
+                rows.append([variant, name, *figures, interval, row["resampled_by"]])
             gap_a, gap_b = comparison["gap_a"], comparison["gap_b"]
-            rows.append([result.variant, "gap", _pct(gap_a), _pct(gap_b), f"{100 * (gap_b - gap_a):+.2f}", "", ""])
+            rows.append([variant, "gap", pct(gap_a), pct(gap_b), f"{100 * (gap_b - gap_a):+.2f}", "", ""])
     lines = []
     for key, rows in tables.items():
         header = ["variant", key, "baseline UAR %", "variant UAR %", "Δ UAR", "Δ 95 % CI (paired bootstrap)", "by"]
         lines += [f"\n## UAR per {key}\n", markdown_table(header, rows), ""]
     return "\n".join(lines)
-
-
-def _pct(value: float) -> str:
-    return f"{100 * value:.2f}"
 
 
 def _rich_table(sweep: Sweep, rows: list[AblationRow], protocols: list[str]) -> TableOrList:

@@ -57,7 +57,8 @@ def test_the_batched_importance_is_scikit_learns_permutation_importance():
     from sklearn.inspection import permutation_importance
     from sklearn.linear_model import LogisticRegression
 
-    from serkit.learn.explain import REPEATS, _uar
+    from serkit.core.learner import macro_recall
+    from serkit.learn.explain import REPEATS
 
     rng = np.random.default_rng(2)
     x = rng.standard_normal((60, 7)).astype(np.float32)
@@ -69,7 +70,7 @@ def test_the_batched_importance_is_scikit_learns_permutation_importance():
             return model.predict_proba(np.asarray(features))
 
     def score(estimator, features, truth):  # type: ignore[no-untyped-def]
-        return _uar(truth, estimator.predict_proba(features).argmax(1))
+        return macro_recall(truth, estimator.predict_proba(features).argmax(1))
 
     ours = permutation_importance_of(Fitted(), x, y, None, seed=5)
     theirs = permutation_importance(Fitted(), x, y, scoring=score, n_repeats=REPEATS, random_state=5)
