@@ -16,6 +16,7 @@ from serkit.core.components import (
 from serkit.core.errors import SerkitError
 from serkit.core.estimator import EstimatorModel
 from serkit.core.hookspecs import hookimpl
+from serkit.core.labels import LabelMap
 from serkit.core.params import param
 from serkit.core.version import __version__
 
@@ -27,6 +28,7 @@ __all__ = [
     "FeatureAugmenter",
     "FeatureExtractor",
     "Fold",
+    "LabelMap",
     "Model",
     "Preprocessor",
     "Protocol",

@@ -184,30 +184,34 @@ class CrossCorpus(Protocol):
         test_component = entry.cls.from_params({"root": self.test_root}, "protocol (test dataset)")
         assert isinstance(test_component, Dataset)
         test_scan = test_component.scan()
+        if scan.relabel is not None:  # the recipe's [labels], on the test corpus as on the training one
+            test_scan = scan.relabel.apply(test_scan, f"test corpus '{self.test_dataset}'")
         train, train_dropped = _mapped(scan.utterances, self.train_map, "train")
         test, test_dropped = _mapped(test_scan.utterances, self.test_map, "test")
-        shared = list(dict.fromkeys(u.label for u in train))
-        train_counts, test_counts = Counter(u.label for u in train), Counter(u.label for u in test)
-        for key, counts, name in (
-            ("train_map", train_counts, dataset.name),
-            ("test_map", test_counts, self.test_dataset),
-        ):
-            empty = [label for label in shared if counts[label] == 0]
-            if empty:
-                raise SerkitError(
-                    f"protocol.{key}: shared class(es) {', '.join(empty)} have no utterances in {name} after mapping"
-                )
+        found = set(u.label for u in train)
+        shared = [label for label in scan.labels if label in found] + sorted(found - set(scan.labels))
+        test_counts = Counter(u.label for u in test)
+        both = [label for label in shared if test_counts[label]]
+        hint = f"; map them, or keep the classes both corpora have with labels.keep = {both!r}" if both else ""
+        empty = [label for label in shared if test_counts[label] == 0]
+        if empty:
+            raise SerkitError(
+                f"protocol.test_map: training class(es) {', '.join(empty)} have no utterances in {self.test_dataset} "
+                f"after mapping{hint}"
+            )
         extra = sorted(set(test_counts) - set(shared))
         if extra:
-            raise SerkitError(f"protocol.test_map: class(es) {', '.join(extra)} do not occur in the training data")
+            raise SerkitError(
+                f"protocol.test_map: class(es) {', '.join(extra)} do not occur in the training data{hint}"
+            )
         notes = [*scan.notes, *(f"test corpus: {note}" for note in test_scan.notes)]
-        warnings = list(scan.warnings)
+        warnings = [*scan.warnings, *(f"test corpus: {warning}" for warning in test_scan.warnings)]
         for side, dropped in (("training", train_dropped), ("test", test_dropped)):
             if dropped:
                 warnings.append(
                     f"unmapped {side} classes left out: " + ", ".join(f"{k} ({n})" for k, n in sorted(dropped.items()))
                 )
-        return Scan(train + test, shared, notes, warnings, scan.ignored, scan.unmatched)
+        return Scan(train + test, shared, notes, warnings, scan.ignored, scan.unmatched, scan.relabel)
 
     def split(self, utterances: list[Utterance], seed: int) -> list[Fold]:
         train = [i for i, u in enumerate(utterances) if u.meta.get("corpus") == "train"]

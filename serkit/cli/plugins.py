@@ -53,6 +53,20 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
             lines += [f"  {_param_text(p)}" for p in entry["parameters"]]
         console.print(TableOrList(table, lines))
         console.print()
+    _print_label_maps(console, document["label_maps"])
+
+
+def _print_label_maps(console: Console, label_maps: list[dict[str, Any]]) -> None:
+    table = Table(title="label maps ([labels] map = NAME)", title_justify="left")
+    for column in ("name", "from", "classes", "description"):
+        table.add_column(column, style="bold" if column == "name" else None)
+    lines = []
+    for entry in label_maps:
+        source = f"{entry['distribution']} {entry['version']}"
+        classes = ", ".join(entry["classes"])
+        table.add_row(escape(entry["name"]), escape(source), escape(classes), escape(entry["description"]))
+        lines += [f"{entry['name']} ({source}): {entry['description']}", f"  classes: {classes}"]
+    console.print(TableOrList(table, lines))
 
 
 def _param_text(spec: dict[str, Any]) -> str:

@@ -31,6 +31,7 @@ from serkit.core.params import ParamSpec, param, param_specs, validate_params
 if TYPE_CHECKING:
     import torch
 
+    from serkit.core.labels import Relabel
     from serkit.core.learner import Learner
 
 
@@ -241,6 +242,9 @@ class Scan:
     warnings: list[str] = field(default_factory=list)  # what is missing or unexpected
     ignored: list[str] = field(default_factory=list)  # files of the corpus that are not used (song, video)
     unmatched: list[str] = field(default_factory=list)  # files that do not fit the naming convention
+    #: The recipe's ``[labels]`` map as applied to these utterances (a protocol that reads another corpus,
+    #: such as ``cross_corpus``, applies it there too); None where the labels are the corpus's own.
+    relabel: Relabel | None = None
 
 
 @dataclass(frozen=True)

@@ -43,3 +43,9 @@ def register_datasets(register):
 @hookspec
 def register_protocols(register):
     """Register evaluation protocols (subclasses of ``serkit.Protocol``) that split utterances into folds."""
+
+
+@hookspec
+def register_label_maps(register):
+    """Register label maps (``serkit.LabelMap``, or ``LabelMap.from_toml(path)``) that put corpora's labels on one
+    shared set; a recipe names one in ``[labels] map``."""

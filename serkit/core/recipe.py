@@ -30,10 +30,12 @@ from serkit.core.components import (
 )
 from serkit.core.errors import SerkitError
 from serkit.core.kinds import Kind, all_kinds
+from serkit.core.labels import Relabel
 from serkit.core.params import validate_params
 from serkit.core.registry import Registry, get_registry
 from serkit.core.settings import (
     CalibrateSettings,
+    LabelsSettings,
     NormaliseSettings,
     RaySettings,
     ReportSettings,
@@ -45,6 +47,7 @@ from serkit.core.suggest import did_you_mean
 
 SETTINGS: dict[str, type] = {
     "run": RunSettings,
+    "labels": LabelsSettings,
     "normalise": NormaliseSettings,
     "train": TrainSettings,
     "calibrate": CalibrateSettings,
@@ -56,11 +59,12 @@ SETTINGS: dict[str, type] = {
 
 def section_order() -> list[str]:
     """Recipe sections in the order ``recipe.toml`` writes them: ``[run]``, the component kinds in
-    table order with ``[normalise]`` just before the model it feeds, ``[train]``, ``[calibrate]``, ``[report]``,
-    ``[ray]`` and ``[track]`` last."""
+    table order with ``[labels]`` after the dataset and ``[normalise]`` just before the model it feeds,
+    ``[train]``, ``[calibrate]``, ``[report]``, ``[ray]`` and ``[track]`` last."""
     order = ["run"]
     for kind in all_kinds():
         order += ["normalise", kind.section] if kind.section == "model" else [kind.section]
+        order += ["labels"] if kind.section == "dataset" else []
     return [*order, "train", "calibrate", "report", "ray", "track"]
 
 
@@ -82,6 +86,7 @@ class Recipe:
     model: Model
     train: TrainSettings
     calibrate: CalibrateSettings = field(default_factory=CalibrateSettings)
+    labels: LabelsSettings = field(default_factory=LabelsSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
     ray: RaySettings = field(default_factory=RaySettings)
     track: TrackSettings = field(default_factory=TrackSettings)
@@ -315,7 +320,26 @@ def build_recipe(raw: dict[str, Any], registry: Registry, source: str = "<recipe
     recipe = Recipe(**values, more=more)
     check_shapes(recipe.features, recipe.model, recipe.augment)
     check_calibration(recipe)
+    relabel_of(recipe, registry)
     return recipe
+
+
+def relabel_of(recipe: Recipe, registry: Registry | None = None) -> Relabel | None:
+    """What the recipe's ``[labels]`` does (None: nothing); a SerkitError for an unknown map or class."""
+    settings = recipe.labels
+    if not settings.map and not settings.keep:
+        return None
+    label_map = (registry or get_registry()).label_map(settings.map, "labels.map") if settings.map else None
+    if label_map is not None:
+        unknown = [label for label in settings.keep if label not in label_map.classes]
+        if unknown:
+            raise SerkitError(
+                f"labels.keep: {', '.join(unknown)} not among label map '{label_map.name}''s classes "
+                f"({', '.join(label_map.classes)})"
+            )
+    if len(set(settings.keep)) != len(settings.keep):
+        raise SerkitError("labels.keep: a class is listed twice")
+    return Relabel(label_map, tuple(settings.keep))
 
 
 def check_calibration(recipe: Recipe) -> None:

@@ -21,6 +21,7 @@ from serkit.core.components import Component, FeatureExtractor, Model
 from serkit.core.errors import SerkitError
 from serkit.core.guard import describe
 from serkit.core.kinds import Kind, all_kinds, by_key, kind_of
+from serkit.core.labels import LabelMap
 from serkit.core.params import param_specs, supported
 from serkit.core.suggest import did_you_mean
 from serkit.core.version import __version__
@@ -36,6 +37,7 @@ DEFAULT_PLUGINS = (
     "serkit.builtin.models",
     "serkit.builtin.datasets",
     "serkit.builtin.protocols",
+    "serkit.builtin.labelmaps",
 )
 
 
@@ -75,12 +77,35 @@ class Problem:
         return f"plugin package {self.provider} (entry point '{self.provider.plugin}'): {self.message}"
 
 
+@dataclass(frozen=True)
+class LabelMapEntry:
+    """One registered label map and the plugin that provided it."""
+
+    label_map: LabelMap
+    provider: Provider
+
+
+#: The hook that registers label maps (data, not components: no kind of their own).
+LABEL_MAP_HOOK = "register_label_maps"
+
+
 @dataclass
 class Registry:
-    """Every component by kind and name, with the problems met while collecting them."""
+    """Every component by kind and name, and every label map, with the problems met while collecting them."""
 
     entries: dict[str, dict[str, Entry]] = field(default_factory=lambda: {k.key: {} for k in all_kinds()})
     problems: list[Problem] = field(default_factory=list)
+    label_maps: dict[str, LabelMapEntry] = field(default_factory=dict)
+
+    def label_map(self, name: str, where: str) -> LabelMap:
+        """The label map called ``name``, or a SerkitError naming ``where`` and the closest name."""
+        if name not in self.label_maps:
+            known = ", ".join(sorted(self.label_maps)) or "none"
+            raise SerkitError(
+                f"{where}: unknown label map '{name}'{did_you_mean(name, self.label_maps)} (available: {known}; "
+                "serkit plugins lists them)"
+            )
+        return self.label_maps[name].label_map
 
     def get(self, kind: str, name: Any, where: str) -> Entry:
         """The entry for ``name``, or a SerkitError naming ``where`` and the closest name."""
@@ -132,7 +157,18 @@ class Registry:
             {"plugin": p.provider.plugin, "distribution": p.provider.distribution, "error": p.message}
             for p in self.problems
         ]
-        return {"components": components, "problems": problems}
+        label_maps = [
+            {
+                "name": name,
+                "distribution": entry.provider.distribution,
+                "version": entry.provider.version,
+                "description": entry.label_map.description,
+                "classes": list(entry.label_map.classes),
+                "aliases": dict(entry.label_map.aliases),
+            }
+            for name, entry in sorted(self.label_maps.items())
+        ]
+        return {"components": components, "label_maps": label_maps, "problems": problems}
 
     def raise_problems(self) -> None:
         """Stop with the first plugin problem (used before a run starts)."""
@@ -245,13 +281,35 @@ def get_registry() -> Registry:
         for impl in hook.get_hookimpls():
             provider = provider_of(manager.get_name(impl.plugin) or impl.plugin_name)
             _collect(registry, kind, impl, provider)
+    for impl in getattr(manager.hook, LABEL_MAP_HOOK).get_hookimpls():
+        _collect_label_maps(registry, impl, provider_of(manager.get_name(impl.plugin) or impl.plugin_name))
     return registry
+
+
+def _collect_label_maps(registry: Registry, impl: Any, provider: Provider) -> None:
+    found: list[Any] = []
+    try:
+        impl.function(register=found.append)
+        for label_map in found:
+            if not isinstance(label_map, LabelMap):
+                raise TypeError(f"{label_map!r} is not a serkit.LabelMap")
+    except Exception as exc:  # a third-party plugin may fail in any way
+        registry.problems.append(Problem(provider, f"{LABEL_MAP_HOOK} failed: {type(exc).__name__}: {exc}"))
+        return
+    for label_map in found:
+        if label_map.name in registry.label_maps:
+            other = registry.label_maps[label_map.name].provider
+            registry.problems.append(
+                Problem(provider, f"label map '{label_map.name}' is registered by both {other} and {provider}")
+            )
+            continue
+        registry.label_maps[label_map.name] = LabelMapEntry(label_map, provider)
 
 
 def _registration_mistakes(manager: pluggy.PluginManager, plugin: object, provider: Provider) -> list[Problem]:
     """Hook functions serkit would never call: marked ``@hookimpl`` under a name that is no serkit
     hook (a misspelling), or named like a hook without the mark."""
-    hooks = [kind.hook for kind in all_kinds()]
+    hooks = [kind.hook for kind in all_kinds()] + [LABEL_MAP_HOOK]
     found = []
     for attribute in sorted(dir(plugin)):
         if not attribute.startswith("register") or not callable(getattr(plugin, attribute, None)):

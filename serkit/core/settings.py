@@ -1,4 +1,4 @@
-"""The recipe's settings sections: ``[run]``, ``[normalise]``, ``[train]``, ``[calibrate]``, ``[report]``,
+"""The recipe's settings sections: ``[run]``, ``[labels]``, ``[normalise]``, ``[train]``, ``[calibrate]``, ``[report]``,
 ``[ray]`` and ``[track]``."""
 
 from __future__ import annotations
@@ -80,6 +80,19 @@ class TrainSettings:
         "after early stopping, train again on the whole training part (validation included) for the best epoch "
         "count and test that model",
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class LabelsSettings:
+    """Which classes a run uses, by what names: applied to every corpus the run reads (a cross-corpus test
+    corpus too), before the split."""
+
+    map: str = param(
+        "",
+        "a label map putting the corpus's labels on a shared set (serkit plugins lists them: basic, ekman, "
+        "four-class, ...); labels it leaves out are dropped and named in one warning; empty: the corpus's own labels",
+    )
+    keep: list[str] = param([], "classes to keep (after the map), in this order; empty keeps every class")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from serkit.core.components import Utterance
+from serkit.core.components import Component, Scan, Utterance
 from serkit.core.guard import guarded
-from serkit.core.recipe import Recipe
+from serkit.core.recipe import Recipe, relabel_of
 from serkit.data.split import FoldPlan, load_split, plan_folds
 
 
 def fold_seed(run_seed: int, repeat: int) -> int:
     """The seed of every fold of one repeat: its split, validation part, initial weights and batch order."""
     return run_seed + repeat
+
+
+def prepared_scan(recipe: Recipe, guard: Callable[[Component, Callable[[], Scan]], Scan] | None = None) -> Scan:
+    """The utterances a run uses: the dataset's scan, relabelled by ``[labels]``, adjusted by the protocol
+    (``guard`` runs each component's code, naming it if it fails)."""
+    dataset, protocol = recipe.dataset, recipe.protocol
+    run = guard or (lambda component, action: guarded(f"{component.kind} '{component.name}'", action))
+    found = run(dataset, dataset.scan)
+    relabel = relabel_of(recipe)
+    if relabel is not None:
+        found = relabel.apply(found, f"dataset '{dataset.name}'")
+    return run(protocol, lambda: protocol.prepare(found, dataset))
 
 
 def plan_run(recipe: Recipe, utterances: list[Utterance], who: str = "") -> tuple[list[FoldPlan], list[str]]:

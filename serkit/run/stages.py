@@ -42,7 +42,7 @@ from serkit.learn.explain import occlusion_map, permutation_importance_of
 from serkit.results.folder import RunFolder
 from serkit.results.metrics import evaluate
 from serkit.results.records import Corpus, FoldResult, FoldSizes
-from serkit.run.planning import plan_run, reload_plan
+from serkit.run.planning import plan_run, prepared_scan, reload_plan
 from serkit.run.reporter import Reporter, log
 
 T = TypeVar("T")
@@ -92,9 +92,8 @@ class Context:
 def scan(ctx: Context) -> Corpus:
     """The dataset's utterances (after the protocol's adjustments), unreadable files checked."""
     recipe, say = ctx.recipe, ctx.reporter.say
-    dataset, protocol = recipe.dataset, recipe.protocol
-    found = ctx.guarded(dataset, dataset.scan)
-    found = ctx.guarded(protocol, lambda: protocol.prepare(found, dataset))
+    dataset = recipe.dataset
+    found = prepared_scan(recipe, lambda component, action: ctx.guarded(component, action))
     notes = list(found.notes) + list(found.warnings)
     for note in found.notes:
         say(f"  dataset: {note}", "dim")

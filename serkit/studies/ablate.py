@@ -42,7 +42,7 @@ from serkit.results.html import ablation_page
 from serkit.results.render import markdown_table, pct
 from serkit.results.runs import RunComparison, compare_runs
 from serkit.results.stats import format_p
-from serkit.run.planning import plan_run
+from serkit.run.planning import plan_run, prepared_scan
 from serkit.run.reporter import Reporter, TableOrList
 from serkit.run.tracking import Tracking, run_tags, tracking_for
 from serkit.studies.tables import SweepTable, VariantTable, known_tables, layered_recipe, read_table
@@ -110,10 +110,10 @@ def preflight(sweep: Sweep) -> None:
     scans: dict[str, Any] = {}
     for variant in sweep.variants:
         recipe = variant.recipe
-        key = repr(recipe.dataset.identity()) + repr(recipe.protocol.identity())
+        key = repr(recipe.dataset.identity()) + repr(recipe.protocol.identity()) + repr(recipe.labels)
         try:
             if key not in scans:
-                scans[key] = recipe.protocol.prepare(recipe.dataset.scan(), recipe.dataset)
+                scans[key] = prepared_scan(recipe)
             plan_run(recipe, scans[key].utterances)
         except SerkitError as exc:
             raise SerkitError(f"sweep '{sweep.path}': variant '{variant.name}': {exc}") from exc
@@ -188,6 +188,8 @@ def content_key(recipe: Recipe, *, legacy: bool = False) -> str:
     data.pop("report")  # reporting only
     if recipe.calibrate.method == "none":
         data.pop("calibrate")  # added after 0.2: a run without calibration keeps its key
+    if not recipe.labels.map and not recipe.labels.keep:
+        data.pop("labels")  # likewise
     if legacy:
         if recipe.run.executor != "local" or recipe.run.threads:
             return ""

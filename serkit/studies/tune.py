@@ -313,10 +313,10 @@ def _tune(search: Search, registry: Registry, threads: int) -> Any:
 
 def _folds_upper_bound(search: Search, registry: Registry) -> int:
     """How many folds a trial trains (ASHA's horizon is folds x epochs)."""
-    from serkit.run.planning import plan_run
+    from serkit.run.planning import plan_run, prepared_scan
 
     recipe = search.recipe
-    found = recipe.protocol.prepare(recipe.dataset.scan(), recipe.dataset)
+    found = prepared_scan(recipe)
     plans, _ = plan_run(recipe, found.utterances)
     return len(plans)
 
