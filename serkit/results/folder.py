@@ -67,6 +67,9 @@ EXPORTS = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt"}
 #: An ablation's folder.
 ABLATION_CSV, ABLATION_REPORT, ABLATION_PLOT, SWEEP = "ablation.csv", "ablation.md", "ablation.png", "sweep.json"
 ABLATION_HTML = "ablation.html"
+#: A cross-corpus study's folder.
+MATRIX_CSV, MATRIX_REPORT, MATRIX_PLOT, MATRIX_HTML = "matrix.csv", "crosscorpus.md", "matrix.png", "crosscorpus.html"
+MATRIX_RECORD = "crosscorpus.json"
 #: A search's folder.
 TRIALS_FOLDER, TRIALS, TRIAL, BEST_RECIPE, SEARCH_REPORT = "trials", "trials.json", "trial.json", "best.toml", "tune.md"
 #: A search's folder for the base recipe's features, computed once before the trials.
@@ -520,6 +523,31 @@ class AblationFolder:
 
     def comparison_files(self) -> list[Path]:
         return [self.report, self.html_report, self.table, self.plot]
+
+
+@dataclass(frozen=True)
+class CrossCorpusFolder(AblationFolder):
+    """A cross-corpus study's folder: a run folder per (training corpus, test corpus) and the matrix."""
+
+    @property
+    def table(self) -> Path:
+        return self.path / MATRIX_CSV
+
+    @property
+    def report(self) -> Path:
+        return self.path / MATRIX_REPORT
+
+    @property
+    def plot(self) -> Path:
+        return self.path / MATRIX_PLOT
+
+    @property
+    def html_report(self) -> Path:
+        return self.path / MATRIX_HTML
+
+    @property
+    def sweep(self) -> Path:
+        return self.path / MATRIX_RECORD
 
 
 @dataclass(frozen=True)

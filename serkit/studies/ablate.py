@@ -105,7 +105,7 @@ def load_sweep(path: str | Path, overrides: list[str], registry: Registry) -> Sw
     return Sweep(head.name or path.stem, path, variants)
 
 
-def preflight(sweep: Sweep) -> None:
+def preflight(sweep: Sweep, what: str = "sweep", member: str = "variant") -> None:
     """Check every variant's data and protocol before any training: impossible folds fail here."""
     scans: dict[str, Any] = {}
     for variant in sweep.variants:
@@ -116,13 +116,11 @@ def preflight(sweep: Sweep) -> None:
                 scans[key] = prepared_scan(recipe)
             plan_run(recipe, scans[key].utterances)
         except SerkitError as exc:
-            raise SerkitError(f"sweep '{sweep.path}': variant '{variant.name}': {exc}") from exc
+            raise SerkitError(f"{what} '{sweep.path}': {member} '{variant.name}': {exc}") from exc
 
 
 def run_sweep(path: str, overrides: list[str], reporter: Reporter | None = None, name: str = "") -> Path:
     """Run (or resume) every variant, then write the comparison; returns the sweep folder."""
-    from serkit.run.runner import RunSpec, execute_runs
-
     reporter = reporter or Reporter()
     registry = get_registry()
     registry.raise_problems()
@@ -140,6 +138,21 @@ def run_sweep(path: str, overrides: list[str], reporter: Reporter | None = None,
     output.mkdir(parents=True, exist_ok=True)
     folder = AblationFolder(output)
     reporter.say(f"sweep '{sweep.name}': {len(sweep.variants)} runs -> {output}", "bold")
+    tracker, parent = run_variants(sweep, folder, registry, reporter, "ablation")
+    results = [VariantResult.read(variant, folder.variant(variant.folder)) for variant in sweep.variants]
+    compare(sweep, results, folder, reporter)
+    if tracker is not None:
+        tracker.finish(parent, output, None, "FINISHED", files=folder.comparison_files())
+    return output
+
+
+def run_variants(
+    sweep: Sweep, folder: AblationFolder, registry: Registry, reporter: Reporter, kind: str
+) -> tuple[Any, Any]:
+    """Run every variant not finished earlier, each in its run folder under ``folder`` (a folder whose recipe
+    changed is moved aside), tracked under one parent run; returns the tracker and the parent run to end."""
+    from serkit.run.runner import RunSpec, execute_runs
+
     todo: list[RunSpec] = []
     for variant in sweep.variants:
         run = folder.variant(variant.folder)
@@ -160,21 +173,17 @@ def run_sweep(path: str, overrides: list[str], reporter: Reporter | None = None,
     parent = None
     if tracker is not None:
         tags = {"serkit.sweep": sweep.name, "serkit.sweep_file": str(sweep.path.absolute())}
-        parent = tracker.start(output, sweep.name, tags | run_tags("ablation", base.dataset.name, base.run.executor))
-    tracking = Tracking(tracker, parent)
+        parent = tracker.start(folder.path, sweep.name, tags | run_tags(kind, base.dataset.name, base.run.executor))
     if todo:
         try:
+            tracking = Tracking(tracker, parent)
             for done in execute_runs(todo, registry=registry, reporter=reporter, tracking=tracking):
                 done.spec.run.write_wall_time(done.seconds)
         except BaseException:
             if tracker is not None:
                 tracker.end(parent, "FAILED")
             raise
-    results = [VariantResult.read(variant, folder.variant(variant.folder)) for variant in sweep.variants]
-    compare(sweep, results, folder, reporter)
-    if tracker is not None:
-        tracker.finish(parent, output, None, "FINISHED", files=folder.comparison_files())
-    return output
+    return tracker, parent
 
 
 def content_key(recipe: Recipe, *, legacy: bool = False) -> str:
