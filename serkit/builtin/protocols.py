@@ -241,5 +241,7 @@ def _mapped(utterances: list[Utterance], mapping: dict[str, str], corpus: str) -
 
 @hookimpl
 def register_protocols(register):
-    for cls in (RandomSplit, SpeakerKFold, LeaveOneSpeakerOut, FixedSpeakers, CrossCorpus):
+    from serkit.corpora.emobox import EmoBoxFolds
+
+    for cls in (RandomSplit, SpeakerKFold, LeaveOneSpeakerOut, FixedSpeakers, CrossCorpus, EmoBoxFolds):
         register(cls)
