@@ -13,8 +13,12 @@ from serkit.core.errors import SerkitError
 from serkit.core.hookspecs import hookimpl
 from serkit.core.params import param
 from serkit.core.suggest import did_you_mean
+from serkit.corpora.banglaser import BanglaSer
 from serkit.corpora.crema_d import CremaD
+from serkit.corpora.emov_db import EmovDb
+from serkit.corpora.iemocap import Iemocap
 from serkit.corpora.mesd import Mesd
+from serkit.corpora.msp_podcast import MspPodcast
 from serkit.corpora.named import count_warnings, odd_names_warning, restrict, wav_files
 from serkit.corpora.savee import Savee
 from serkit.corpora.shemo import Shemo
@@ -256,5 +260,6 @@ class Manifest(Dataset):
 
 @hookimpl
 def register_datasets(register):
-    for cls in (Ravdess, EmoDB, Synthetic, Manifest, CremaD, Tess, Savee, Subesco, Shemo, Mesd):
+    named = (CremaD, Tess, Savee, Subesco, Shemo, Mesd, BanglaSer, EmovDb, Iemocap, MspPodcast)
+    for cls in (Ravdess, EmoDB, Synthetic, Manifest, *named):
         register(cls)

@@ -227,6 +227,40 @@ class CrossCorpus(Protocol):
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class Partition(Protocol):
+    """A corpus's own partitions (MSP-Podcast's Split_Set, a manifest's column): train on some, test on one."""
+
+    name = "partition"
+    column: str = param("split", "the utterance metadata (a manifest column) that names each utterance's partition")
+    train: list[str] = param(["Train"], "the partitions to train on (validation is drawn from them)")
+    test: str = param("Test1", "the partition to test on")
+
+    def split(self, utterances: list[Utterance], seed: int) -> list[Fold]:
+        values = [u.meta.get(self.column) for u in utterances]
+        lacking = [u.path for u, value in zip(utterances, values, strict=True) if value is None]
+        if lacking:
+            raise SerkitError(f"protocol.column: {len(lacking)} utterance(s) have no '{self.column}', e.g. {lacking[0]}")
+        found = sorted({str(v) for v in values})
+        for key, named in (("train", self.train), ("test", [self.test])):
+            absent = [v for v in named if v not in found]
+            if absent:
+                raise SerkitError(
+                    f"protocol.{key}: no utterance in partition(s) {', '.join(absent)} (found: {', '.join(found)})"
+                )
+        train = [i for i, v in enumerate(values) if v in self.train]
+        test = [i for i, v in enumerate(values) if v == self.test]
+        return [Fold(self.test, train, test)]
+
+    def describe(self, utterances: list[Utterance]) -> str:
+        train = {u.speaker for u in utterances if u.meta.get(self.column) in self.train}
+        test = {u.speaker for u in utterances if u.meta.get(self.column) == self.test}
+        design = (
+            f"speaker-dependent ({len(train & test)} speakers on both sides)" if train & test else "speaker-independent"
+        )
+        return f"{design}: the corpus's partitions, train on {', '.join(self.train)}, test on {self.test}"
+
+
 def _mapped(utterances: list[Utterance], mapping: dict[str, str], corpus: str) -> tuple[list[Utterance], Counter]:
     kept: list[Utterance] = []
     dropped: Counter[str] = Counter()
@@ -243,5 +277,5 @@ def _mapped(utterances: list[Utterance], mapping: dict[str, str], corpus: str) -
 def register_protocols(register):
     from serkit.corpora.emobox import EmoBoxFolds
 
-    for cls in (RandomSplit, SpeakerKFold, LeaveOneSpeakerOut, FixedSpeakers, CrossCorpus, EmoBoxFolds):
+    for cls in (RandomSplit, SpeakerKFold, LeaveOneSpeakerOut, FixedSpeakers, CrossCorpus, Partition, EmoBoxFolds):
         register(cls)

@@ -15,7 +15,9 @@ from helpers import EMODB, need
 
 from serkit.cli import cli
 from serkit.core.errors import SerkitError
+from serkit.corpora.banglaser import BanglaSer
 from serkit.corpora.crema_d import CremaD
+from serkit.corpora.emov_db import EmovDb
 from serkit.corpora.mesd import Mesd
 from serkit.corpora.savee import Savee
 from serkit.corpora.shemo import Shemo
@@ -46,6 +48,10 @@ CASES = [
      {"gender": "female", "item": "01"}),
     (Mesd, ["Anger_C_A_abajo.wav", "Sadness_F_B_casa.wav", "Neutral_M_A_sol.wav"], ["child", "female", "male"],
      ["anger", "sadness", "neutral"], {"voice": "child", "word_corpus": "A", "sentence": "abajo"}),
+    (BanglaSer, ["03-01-02-01-02-01-17.wav", "03-01-05-02-01-03-34.wav", "03-01-04-01-03-02-01.wav"],
+     ["17", "34", "01"], ["sadness", "neutral", "surprise"], {"intensity": "normal", "statement": "02"}),
+    (EmovDb, ["bea_Amused/amused_1-15_0001.wav", "josh_Sleepy/sleepiness_57-84_0070.wav", "sam_Angry/anger_1-28_0003.wav"],
+     ["bea", "josh", "sam"], ["amusement", "sleepiness", "anger"], {"gender": "female", "sentence": "0001"}),
 ]  # fmt: skip
 
 
