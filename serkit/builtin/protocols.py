@@ -240,7 +240,9 @@ class Partition(Protocol):
         values = [u.meta.get(self.column) for u in utterances]
         lacking = [u.path for u, value in zip(utterances, values, strict=True) if value is None]
         if lacking:
-            raise SerkitError(f"protocol.column: {len(lacking)} utterance(s) have no '{self.column}', e.g. {lacking[0]}")
+            raise SerkitError(
+                f"protocol.column: {len(lacking)} utterance(s) have no '{self.column}', e.g. {lacking[0]}"
+            )
         found = sorted({str(v) for v in values})
         for key, named in (("train", self.train), ("test", [self.test])):
             absent = [v for v in named if v not in found]

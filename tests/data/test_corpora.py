@@ -50,7 +50,8 @@ CASES = [
      ["anger", "sadness", "neutral"], {"voice": "child", "word_corpus": "A", "sentence": "abajo"}),
     (BanglaSer, ["03-01-02-01-02-01-17.wav", "03-01-05-02-01-03-34.wav", "03-01-04-01-03-02-01.wav"],
      ["17", "34", "01"], ["sadness", "neutral", "surprise"], {"intensity": "normal", "statement": "02"}),
-    (EmovDb, ["bea_Amused/amused_1-15_0001.wav", "josh_Sleepy/sleepiness_57-84_0070.wav", "sam_Angry/anger_1-28_0003.wav"],
+    (EmovDb,
+     ["bea_Amused/amused_1-15_0001.wav", "josh_Sleepy/sleepiness_57-84_0070.wav", "sam_Angry/anger_1-28_0003.wav"],
      ["bea", "josh", "sam"], ["amusement", "sleepiness", "anger"], {"gender": "female", "sentence": "0001"}),
 ]  # fmt: skip
 
