@@ -83,14 +83,16 @@ def download(corpus: str | None, to: str | None, url: str, md5: str, sha256: str
     }
     providers = {name: registry.entries["datasets"][name].provider for name in sources}
     console = Console()
+    manual = {
+        name: entry.cls.obtain
+        for name, entry in registry.entries["datasets"].items()
+        if name not in sources and issubclass(entry.cls, Dataset) and entry.cls.obtain
+    }
     if corpus is None:
-        table = Table(title="corpora serkit data download can fetch", title_justify="left")
-        for column in ("name", "from", "licence", "archive"):
-            table.add_column(column)
-        for name, source in sources.items():
-            table.add_row(escape(name), escape(str(providers[name])), escape(source.licence), escape(source.url))
-        console.print(table)
+        _list_sources(console, sources, providers, manual)
         return
+    if corpus in manual:
+        raise SerkitError(f"CORPUS: '{corpus}' has no public archive serkit can fetch: {manual[corpus]}")
     if corpus not in sources:
         known = ", ".join(sources) or "none"
         raise SerkitError(f"CORPUS: no downloadable corpus '{corpus}'{did_you_mean(corpus, list(sources))} ({known})")
@@ -114,6 +116,23 @@ def download(corpus: str | None, to: str | None, url: str, md5: str, sha256: str
         f"use it with: --set dataset.root={root}",
     ):
         console.print(line, highlight=False, soft_wrap=True)
+
+
+def _list_sources(console: Console, sources: dict, providers: dict, manual: dict[str, str]) -> None:
+    table = Table(title="corpora serkit data download can fetch", title_justify="left")
+    for column in ("name", "from", "licence", "archive"):
+        table.add_column(column)
+    for name, source in sources.items():
+        archives = source.url + (f" (+ {len(source.parts)} more parts)" if source.parts else "")
+        table.add_row(escape(name), escape(str(providers[name])), escape(source.licence), escape(archives))
+    console.print(table)
+    if manual:
+        listing = Table(title="corpora to get by hand (serkit reads them once you have them)", title_justify="left")
+        listing.add_column("name")
+        listing.add_column("where to get it")
+        for name, text in manual.items():
+            listing.add_row(escape(name), escape(text))
+        console.print(listing)
 
 
 @data.command()

@@ -258,6 +258,20 @@ class DownloadSource:
     #: Where ``dataset.root`` points inside the extracted folder ("" for the folder itself).
     root: str = ""
     licence: str = ""
+    #: Further archives (file names at the same address as ``filename``) extracted into the same folder,
+    #: for corpora published in parts (one archive per speaker or per speaker and style).
+    parts: tuple[str, ...] = ()
+    #: Extract each archive into a folder named after it (``bea_Amused.tar.gz`` into ``bea_Amused/``).
+    folders: bool = False
+
+    def archives(self, url: str = "") -> list[tuple[str, str]]:
+        """(address, file name) of every archive; ``url`` replaces the first address (a mirror), and for a
+        corpus in parts names the folder that holds them all."""
+        base = self.url.rsplit("/", 1)[0] if self.url else ""
+        if self.parts:
+            folder = url.rstrip("/") if url else base
+            return [(f"{folder}/{name}", name) for name in (self.filename, *self.parts)]
+        return [(url or self.url, self.filename)]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -272,6 +286,8 @@ class Dataset(Component):
     source: ClassVar[DownloadSource | None] = None
     #: How to cite the corpus, as BibTeX (``serkit data cite NAME``); empty where none is recorded.
     citation: ClassVar[str] = ""
+    #: Where to get a corpus serkit cannot download, and what ``root`` should name (``serkit data download`` says it).
+    obtain: ClassVar[str] = ""
 
     def check_paths(self, where: str) -> None:
         """A dataset's root is left to its scan (which names ``dataset.root``), so that a recipe can be

@@ -1,12 +1,14 @@
-"""`serkit data download`: fetch a corpus archive with resume, verify it, extract it safely."""
+"""`serkit data download`: fetch a corpus's archives with resume, verify them, extract them safely."""
 
 from __future__ import annotations
 
 import hashlib
 import http.client
 import os
+import re
 import shutil
 import stat
+import tarfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -80,22 +82,32 @@ def verify(path: Path, md5: str = "", sha256: str = "") -> str:
     return digests["sha256"].hexdigest()
 
 
-def extract(archive: Path, target: Path) -> Path:
-    """Extract a zip archive into ``target`` (new or empty), refusing entries that escape it."""
+def unpack(archive: Path, staging: Path, target: Path) -> None:
+    """Unpack one archive into ``staging`` (named ``target`` in messages), by its kind."""
+    name = archive.name.lower()
+    if name.endswith((".tar.gz", ".tgz", ".tar")):
+        _untar(archive, staging, target)
+    else:
+        _unzip(archive, staging, target)
+
+
+def _escapes(name: str, base: Path, is_link: bool) -> bool:
+    destination = (base / name).resolve()
+    return Path(name).is_absolute() or ".." in Path(name).parts or not destination.is_relative_to(base) or is_link
+
+
+def _unzip(archive: Path, staging: Path, target: Path) -> None:
     try:
         bundle = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as exc:
         raise SerkitError(f"{archive}: not a readable zip archive (truncated or corrupt: {exc})") from exc
-    staging = target.parent / f".{target.name}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
     with bundle:
         base = staging.resolve()
         for info in bundle.infolist():
-            name = info.filename
-            destination = (base / name).resolve()
-            is_link = stat.S_ISLNK(info.external_attr >> 16)
-            if Path(name).is_absolute() or ".." in Path(name).parts or not destination.is_relative_to(base) or is_link:
-                raise SerkitError(f"{archive}: entry '{name}' would be written outside {target}; refusing to extract")
+            if _escapes(info.filename, base, stat.S_ISLNK(info.external_attr >> 16)):
+                raise SerkitError(
+                    f"{archive}: entry '{info.filename}' would be written outside {target}; refusing to extract"
+                )
         broken = _first_corrupt(bundle)
         if broken:
             raise SerkitError(f"{archive}: entry '{broken}' is corrupt (CRC mismatch); delete the archive and retry")
@@ -104,10 +116,25 @@ def extract(archive: Path, target: Path) -> Path:
         except (OSError, zipfile.BadZipFile, EOFError) as exc:
             shutil.rmtree(staging, ignore_errors=True)
             raise SerkitError(f"{archive}: extraction failed ({exc})") from exc
-    if target.exists():
-        target.rmdir()  # only an empty folder may be replaced (checked by the caller)
-    os.replace(staging, target)
-    return target
+
+
+def _untar(archive: Path, staging: Path, target: Path) -> None:
+    """A tar archive: every member a plain file or folder inside the target, extracted with tarfile's
+    ``data`` filter as well (no links, devices or absolute paths)."""
+    try:
+        with tarfile.open(archive) as bundle:
+            members = bundle.getmembers()
+            base = staging.resolve()
+            for member in members:
+                if _escapes(member.name, base, not (member.isfile() or member.isdir())):
+                    raise SerkitError(
+                        f"{archive}: entry '{member.name}' would be written outside {target} or is not a plain "
+                        "file; refusing to extract"
+                    )
+            bundle.extractall(staging, members=members, filter="data")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise SerkitError(f"{archive}: not a readable tar archive (truncated or corrupt: {exc})") from exc
 
 
 def _first_corrupt(bundle: zipfile.ZipFile) -> str | None:
@@ -126,19 +153,33 @@ def download_corpus(
     sha256: str = "",
     keep_archive: bool = False,
 ) -> tuple[Path, str]:
-    """Fetch, verify and extract one corpus; returns (dataset root, archive SHA-256)."""
+    """Fetch, verify and extract one corpus (every archive of one in parts); returns (dataset root, the
+    archives' SHA-256 digests, comma-separated)."""
     if to.exists() and (not to.is_dir() or any(to.iterdir())):
         raise SerkitError(f"{to}: folder exists and is not empty (choose another --to)")
     try:
         to.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise SerkitError(f"{to.parent}: cannot create the folder ({exc.strerror or exc})") from exc
-    archive = to.parent / f"{to.name}-{source.filename}"
-    if not archive.exists():
-        fetch(url or source.url, archive, progress)
-    checks = (md5, sha256) if (md5 or sha256 or url) else (source.md5, source.sha256)
-    digest = verify(archive, *checks)
-    extract(archive, to)
+    if source.parts and (md5 or sha256):
+        raise SerkitError("--md5/--sha256: this corpus comes in several archives; they cannot share one checksum")
+    archives, digests = [], []
+    for address, filename in source.archives(url):
+        archive = to.parent / f"{to.name}-{filename}"
+        if not archive.exists():
+            fetch(address, archive, progress)
+        checks = (md5, sha256) if (md5 or sha256 or url) else (source.md5, source.sha256)
+        digests.append(verify(archive, *checks))
+        archives.append(archive)
+    staging = to.parent / f".{to.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    for archive in archives:
+        stem = re.sub(r"(\.tar\.gz|\.tgz|\.tar|\.zip)$", "", archive.name.removeprefix(f"{to.name}-"))
+        unpack(archive, staging / stem if source.folders else staging, to)
+    if to.exists():
+        to.rmdir()  # empty, checked above
+    os.replace(staging, to)
     if not keep_archive:
-        archive.unlink()
-    return to / source.root, digest
+        for archive in archives:
+            archive.unlink()
+    return to / source.root, ", ".join(digests)

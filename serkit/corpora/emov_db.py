@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from serkit.core.components import Utterance
+from serkit.core.components import DownloadSource, Utterance
 from serkit.core.params import param
 from serkit.corpora.named import NamedCorpus
 
@@ -20,6 +20,17 @@ EMOTIONS = {
 }
 FOLDERS = {"Amused": "amused", "Angry": "anger", "Disgusted": "disgust", "Neutral": "neutral", "Sleepy": "sleepiness"}
 GENDERS = {"bea": "female", "jenie": "female", "josh": "male", "sam": "male"}
+#: OpenSLR's archives (resource 115): one per speaker and style; josh recorded three styles.
+ARCHIVES = tuple(
+    f"{speaker}_{style}"
+    for speaker, styles in (
+        ("bea", "Amused Angry Disgusted Neutral Sleepy"),
+        ("jenie", "Amused Angry Disgusted Neutral Sleepy"),
+        ("josh", "Amused Neutral Sleepy"),
+        ("sam", "Amused Angry Disgusted Neutral Sleepy"),
+    )
+    for style in styles.split()
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,6 +39,13 @@ class EmovDb(NamedCorpus):
     the sentence range and the sentence number)."""
 
     name = "emov_db"
+    source = DownloadSource(
+        url="https://www.openslr.org/resources/115/bea_Amused.tar.gz",
+        filename="bea_Amused.tar.gz",
+        parts=tuple(f"{archive}.tar.gz" for archive in ARCHIVES[1:]),
+        folders=True,
+        licence="non-commercial research only (Adigwe et al. 2018)",
+    )
     root: str = param(help="the folder holding the <speaker>_<Emotion> folders")
     title = "EmoV-DB"
     example = "bea_Amused/amused_1-15_0001.wav"

@@ -55,6 +55,10 @@ class Iemocap(Dataset):
   title = {{IEMOCAP}: interactive emotional dyadic motion capture database},
   journal = {Language Resources and Evaluation}, volume = {42}, number = {4}, pages = {335--359}, year = {2008}
 }"""
+    obtain = (
+        "request it from sail.usc.edu/iemocap (a licence agreement) and point dataset.root at its "
+        "IEMOCAP_full_release folder"
+    )
     licence = "IEMOCAP's release agreement with USC SAIL: research only, no redistribution"
 
     def scan(self) -> Scan:
@@ -62,8 +66,7 @@ class Iemocap(Dataset):
         sessions = sorted(root.glob("Session[1-5]"))
         if not sessions:
             raise SerkitError(
-                f"dataset.root: no IEMOCAP sessions (Session1 ... Session5) under '{self.root}'; request the corpus "
-                "from sail.usc.edu/iemocap and point dataset.root at its IEMOCAP_full_release folder"
+                f"dataset.root: no IEMOCAP sessions (Session1 ... Session5) under '{self.root}'; {self.obtain}"
             )
         utterances, ignored, missing = [], [], []
         for session in sessions:

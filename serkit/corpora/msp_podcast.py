@@ -34,6 +34,10 @@ class MspPodcast(Dataset):
     name = "msp_podcast"
     root: str = param(help="the corpus folder (holding Labels/labels_consensus.csv and Audios/)")
     emotions: list[str] = param([], "emotions to keep; empty keeps every agreed category (X, no agreement, is out)")
+    obtain = (
+        "request an academic licence from UT Dallas's MSP lab (ecs.utdallas.edu/research/researchlabs/msp-lab) "
+        "and point dataset.root at the corpus folder"
+    )
     licence = "MSP-Podcast's academic licence from UT Dallas: research only, no redistribution"
     citation = """@article{lotfian2019msppodcast,
   author = {Lotfian, Reza and Busso, Carlos},
@@ -46,10 +50,7 @@ class MspPodcast(Dataset):
         root = Path(self.root).expanduser()
         labels_file = root / "Labels" / "labels_consensus.csv"
         if not labels_file.is_file():
-            raise SerkitError(
-                f"dataset.root: no Labels/labels_consensus.csv under '{self.root}'; MSP-Podcast is licensed by UT "
-                "Dallas (ecs.utdallas.edu/research/researchlabs/msp-lab): point dataset.root at the corpus folder"
-            )
+            raise SerkitError(f"dataset.root: no Labels/labels_consensus.csv under '{self.root}'; {self.obtain}")
         with labels_file.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
             absent = [c for c in COLUMNS if c not in (reader.fieldnames or [])]

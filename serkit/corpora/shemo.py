@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from serkit.core.components import Utterance
+from serkit.core.components import DownloadSource, Utterance
 from serkit.core.params import param
 from serkit.corpora.named import NamedCorpus
 
@@ -18,6 +18,12 @@ class Shemo(NamedCorpus):
     """Sharif Emotional Speech Database (F01A01.wav: sex, speaker, emotion letter, utterance)."""
 
     name = "shemo"
+    source = DownloadSource(
+        url="https://github.com/mansourehk/ShEMO/raw/master/female.zip",
+        filename="female.zip",
+        parts=("male.zip",),
+        licence="free for research; see the ShEMO repository",
+    )
     root: str = param(help="the folder holding the female and male folders (or the .wav files)")
     title = "ShEMO"
     example = "F01A01.wav"

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from serkit.core.components import Utterance
+from serkit.core.components import DownloadSource, Utterance
 from serkit.core.params import param
 from serkit.corpora.named import NamedCorpus
 
@@ -28,6 +28,11 @@ class Subesco(NamedCorpus):
     sentence, emotion, take)."""
 
     name = "subesco"
+    source = DownloadSource(
+        url="https://zenodo.org/records/4526477/files/SUBESCO.zip?download=1",
+        filename="SUBESCO.zip",
+        licence="CC BY 4.0 (Sultana et al. 2021)",
+    )
     root: str = param(help="the folder holding the .wav files")
     title = "SUBESCO"
     example = "F_02_MONIKA_S_1_NEUTRAL_5.wav"

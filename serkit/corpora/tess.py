@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from serkit.core.components import Utterance
+from serkit.core.components import DownloadSource, Utterance
 from serkit.core.params import param
 from serkit.corpora.named import NamedCorpus
 
@@ -26,6 +26,11 @@ class Tess(NamedCorpus):
     """Toronto emotional speech set (OAF_back_angry.wav: speaker, word, emotion; ps = pleasant surprise)."""
 
     name = "tess"
+    source = DownloadSource(
+        url="https://borealis.ca/api/access/dataset/:persistentId/?persistentId=doi:10.5683/SP2/E8H2MF",
+        filename="tess.zip",
+        licence="non-commercial (CC BY-NC-ND 4.0 or CC BY-NC 4.0; read its Borealis record)",
+    )
     root: str = param(help="the folder holding the .wav files (any subfolders)")
     title = "TESS"
     example = "OAF_back_angry.wav"
