@@ -147,7 +147,7 @@ def run_sweep(path: str, overrides: list[str], reporter: Reporter | None = None,
 
 
 def run_variants(
-    sweep: Sweep, folder: AblationFolder, registry: Registry, reporter: Reporter, kind: str
+    sweep: Sweep, folder: AblationFolder, registry: Registry, reporter: Reporter, kind: str, member: str = "variant"
 ) -> tuple[Any, Any]:
     """Run every variant not finished earlier, each in its run folder under ``folder`` (a folder whose recipe
     changed is moved aside), tracked under one parent run; returns the tracker and the parent run to end."""
@@ -160,14 +160,14 @@ def run_variants(
         if run.path.exists() and not _same_content(run, variant.recipe, key):
             aside = run.path.with_name(f"{run.name}.replaced-{datetime.now():%Y%m%d-%H%M%S}")
             shutil.move(run.path, aside)
-            reporter.say(f"variant '{variant.name}' changed since its last run; the old folder is kept as {aside}")
+            reporter.say(f"{member} '{variant.name}' changed since its last run; the old folder is kept as {aside}")
         if run.is_complete():
-            reporter.say(f"variant '{variant.name}': finished earlier, reusing {run}")
+            reporter.say(f"{member} '{variant.name}': finished earlier, reusing {run}")
             continue
         run.path.mkdir(parents=True, exist_ok=True)
         run.write_content_key(key)
         split_file = run.split if run.split.is_file() else None
-        todo.append(RunSpec(variant.recipe, run.path, split_file, f"variant '{variant.name}'"))
+        todo.append(RunSpec(variant.recipe, run.path, split_file, f"{member} '{variant.name}'"))
     base = sweep.variants[0].recipe
     tracker = tracking_for(base.track, base.run.output, sweep.name, reporter)
     parent = None

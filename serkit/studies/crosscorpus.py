@@ -203,7 +203,7 @@ def run_study(path: str, overrides: list[str], reporter: Reporter | None = None,
         f"{', '.join(classes)} -> {folder.path}",
         "bold",
     )
-    tracker, parent = run_variants(sweep, folder, registry, reporter, "crosscorpus")
+    tracker, parent = run_variants(sweep, folder, registry, reporter, "crosscorpus", "run")
     cells = [_cell(variant, folder, first.run.seed) for variant in sweep.variants]
     write_matrix(sweep, corpora, classes, cells, folder, reporter)
     if tracker is not None:

@@ -270,3 +270,26 @@ def test_a_node_that_cannot_see_the_cache_stops_the_run_in_one_line(tmp_path):
     assert done.returncode == 1, done.stdout + done.stderr
     error = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("Error:")]
     assert len(error) == 1 and f"cannot see {cache}" in error[0], done.stdout + done.stderr
+
+
+def test_a_cross_corpus_matrix_on_ray_equals_the_local_one(tmp_path):
+    """EMO-DB (five speakers) x the RAVDESS sample, eGeMAPS and an SVM: every run a Ray task, the same matrix."""
+    pytest.importorskip("opensmile", reason="the openSMILE plugin (plugins/serkit-opensmile) is not installed")
+    from helpers import emodb_subset
+
+    spec = tmp_path / "cc.toml"
+    spec.write_text(
+        f'[crosscorpus]\nname = "cc"\nbase = "{ROOT / "recipes" / "egemaps-svm.toml"}"\n'
+        'set = ["report.explain=false"]\n'
+        f'[[corpus]]\nname = "emodb"\nroot = "{emodb_subset(tmp_path / "emodb", ("03", "09", "10", "11", "12"))}"\n'
+        f'[[corpus]]\nname = "ravdess"\nroot = "{need(RAVDESS)}"\n'
+    )
+    matrices = []
+    for executor in ("local", "ray"):
+        where = ["--set", f"run.output={tmp_path / executor}", "--set", f"run.cache_dir={tmp_path / 'cache'}"]
+        done = serkit("crosscorpus", str(spec), *where, "--executor", executor, "--set", "run.workers=1")
+        assert done.returncode == 0, done.stdout + done.stderr
+        matrices.append((tmp_path / executor / "cc" / "matrix.csv").read_text())
+    assert matrices[0] == matrices[1]
+    environment = json.loads((tmp_path / "ray" / "cc" / "01-emodb-to-ravdess" / "environment.json").read_text())
+    assert environment["execution"]["executor"] == "ray"
