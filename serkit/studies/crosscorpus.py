@@ -262,7 +262,7 @@ def write_matrix(
     record = {"name": sweep.name, "spec_file": str(sweep.path), "classes": classes, "cells": [asdict(c) for c in cells]}
     write_json(folder.sweep, record)
     warnings = [f"{c.train} → {c.test}: {c.warnings}" for c in cells if c.warnings]
-    figures = [Figure("Runs", "matrix", "UAR % with 95 % bootstrap intervals", folder.plot.read_bytes())]
+    figures = [Figure("Results", "matrix", "UAR % with 95 % bootstrap intervals", folder.plot.read_bytes())]
     clean = "No warnings in any run: no collapse, and none from the split audits."
     write_text(folder.html_report, page(text, figures, warnings, private_paths(folder.path, sweep.path), clean))
     table = Table(title=f"cross-corpus '{sweep.name}': UAR % [95 % CI], rows train, columns test")
@@ -288,6 +288,8 @@ def _markdown(sweep: Sweep, header: list[str], body: list[list[str]], cells: lis
         "",
         f"- **Spec file:** `{sweep.path}`",
         *[f"- {line}" for line in notes],
+        "",
+        "## Results",
         "",
         markdown_table(header, body),
         "",

@@ -1,5 +1,5 @@
 """Pages CI checks after it runs the recipes that make them (the quickstart, egemaps-svm on the
-EMO-DB copy, the eGeMAPS ablation): SERKIT_PAGES lists them, separated by ':'. Each renders in
+EMO-DB copy, the eGeMAPS ablation, the cross-corpus matrix): SERKIT_PAGES lists them, separated by ':'. Each renders in
 headless Chromium with no console error, its warnings block first, every image decoded and a
 screenshot that is not blank; a run's page has its results table, an eGeMAPS page its top features."""
 
@@ -28,3 +28,5 @@ def test_a_page_made_by_a_recipe_renders(page, tmp_path):
         assert "importance" in {name for name, _ in shown["images"]} and "_sma3" in text
     if page.name == "ablation.html":
         assert "forest" in {name for name, _ in shown["images"]}
+    if page.name == "crosscorpus.html":
+        assert shown["tables"] == 1 and "matrix" in {name for name, _ in shown["images"]}
