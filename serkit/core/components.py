@@ -150,9 +150,10 @@ SHAPES = {
     "image": "(channels, bands, frames) or (channels, frames)",
     "sequence": "(frames, dims), or (layers, frames, dims) for stacked layers",
     "vector": "(dims,)",
+    "waveform": "(samples,): the preprocessed signal, for models that learn from audio (ssl_finetune)",
 }
 #: Array dimensions of each shape.
-SHAPE_NDIM = {"image": (2, 3), "sequence": (2, 3), "vector": (1,)}
+SHAPE_NDIM = {"image": (2, 3), "sequence": (2, 3), "vector": (1,), "waveform": (1,)}
 #: dtypes features may be stored in (the feature cache and the training store).
 STORAGE_DTYPES = ("float16", "float32")
 

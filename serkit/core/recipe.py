@@ -319,6 +319,7 @@ def build_recipe(raw: dict[str, Any], registry: Registry, source: str = "<recipe
         (values if key in fields else more)[key] = value
     recipe = Recipe(**values, more=more)
     check_shapes(recipe.features, recipe.model, recipe.augment)
+    check_waveform_normalisation(recipe)
     check_calibration(recipe)
     relabel_of(recipe, registry)
     return recipe
@@ -340,6 +341,16 @@ def relabel_of(recipe: Recipe, registry: Registry | None = None) -> Relabel | No
     if len(set(settings.keep)) != len(settings.keep):
         raise SerkitError("labels.keep: a class is listed twice")
     return Relabel(label_map, tuple(settings.keep))
+
+
+def check_waveform_normalisation(recipe: Recipe) -> None:
+    """Per-dimension statistics of a waveform would be per sample index: meaningless, so refused."""
+    normalise = recipe.normalise
+    if recipe.features.output_shape() == "waveform" and normalise.method == "zscore" and normalise.scope == "band":
+        raise SerkitError(
+            'normalise.scope: "band" statistics of a waveform would be per sample index; use method = "none" '
+            '(a speech encoder normalises each clip itself) or scope = "global" or "speaker"'
+        )
 
 
 def check_calibration(recipe: Recipe) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -121,7 +122,11 @@ class Trainer:
         """Train ``model``; ``n_classes`` (for class weights and balanced sampling) defaults to the labels seen."""
         settings = self.settings
         model = self._prepare(model)
-        optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+        optimizer = torch.optim.Adam(
+            _parameter_groups(model, settings.learning_rate),
+            lr=settings.learning_rate,
+            weight_decay=settings.weight_decay,
+        )
         n_classes = n_classes or int(max(y_fit.max(), y_val.max())) + 1
         weights = torch.from_numpy(class_weights(y_fit, n_classes)).float().to(self.device)
         step = _Step(
@@ -243,6 +248,16 @@ class Trainer:
 
     def predict_proba(self, model: nn.Module, x: Features, transform: Transform | None = None) -> np.ndarray:
         return torch.softmax(self.logits(model, x, transform), dim=1).cpu().numpy()
+
+
+def _parameter_groups(model: nn.Module, learning_rate: float) -> Any:
+    """What the optimiser trains: the model's own parameter groups where it declares them (a
+    ``parameter_groups(learning_rate)`` method: per-group learning rates, frozen parts left out), else
+    every parameter that requires a gradient."""
+    declared = getattr(model, "parameter_groups", None)
+    if callable(declared):
+        return declared(learning_rate)
+    return [p for p in model.parameters() if p.requires_grad]
 
 
 def _fits_on_device(x: Features, device: torch.device, share: float = 0.5) -> bool:

@@ -142,3 +142,10 @@ def _whisper_frames(processor: Any, samples: int) -> int:
 @hookimpl
 def register_feature_extractors(register):
     register(SSLEmbedding)
+
+
+@hookimpl
+def register_models(register):
+    from serkit_ssl.finetune import SSLFinetune
+
+    register(SSLFinetune)

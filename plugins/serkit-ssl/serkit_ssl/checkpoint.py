@@ -138,3 +138,23 @@ def load(folder: str, device: str) -> tuple[Any, Any]:
         raise SerkitError(f"features.model: cannot load the checkpoint in {folder} ({message})") from None
     encoder = model.get_encoder() if hasattr(model, "get_encoder") and model.config.model_type == "whisper" else model
     return encoder.eval().to(device), processor
+
+
+def load_trainable(folder: str) -> tuple[Any, bool]:
+    """A fresh copy of the encoder to fine-tune (never the cached one the extractor runs), and whether its
+    processor normalises each clip (``do_normalize``)."""
+    from transformers import AutoModel
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    safetensors = any((Path(folder) / name).is_file() for name in WEIGHT_FILES if "safetensors" in name)
+    try:
+        model = AutoModel.from_pretrained(folder, trust_remote_code=False, use_safetensors=safetensors or None)
+    except Exception as exc:
+        message = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise SerkitError(f"model.model: cannot load the checkpoint in {folder} ({message})") from None
+    # LayerDrop skips whole layers in training, and transformers then leaves their hidden states out:
+    # the learned sum over layers needs every one (the layers' own dropout still applies).
+    model.config.layerdrop = 0.0
+    return model, bool(_json(Path(folder) / "preprocessor_config.json").get("do_normalize", True))
