@@ -75,6 +75,14 @@ class TrainSettings:
     keep_epoch_weights: bool = param(
         False, "torch models: keep every epoch's weights in the fold's folder, for serkit audit"
     )
+    schedule: str = param(
+        "constant",
+        "learning rate over training: constant, or cosine: linear warm-up over warmup_epochs, then a cosine decay "
+        "to zero at max_epochs (per optimiser step)",
+        choices=("constant", "cosine"),
+    )
+    warmup_epochs: float = param(0.0, "epochs of linear learning-rate warm-up (schedule = cosine)", ge=0)
+    accumulate: int = param(1, "torch models: mini-batches whose gradients are summed before each optimiser step", ge=1)
     refit: bool = param(
         False,
         "after early stopping, train again on the whole training part (validation included) for the best epoch "

@@ -3,6 +3,7 @@ happens between epochs (early stopping, checkpoints, kept weights, reporting) as
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -181,18 +182,25 @@ class Trainer:
         tick = time.perf_counter()
         model.train()
         total_loss, correct = 0.0, 0
-        for first in range(0, len(order), self.settings.batch_size):
-            batch = order[first : first + self.settings.batch_size]
+        size, accumulate = self.settings.batch_size, self.settings.accumulate
+        starts = range(0, len(order), size)
+        per_epoch = math.ceil(len(starts) / accumulate)  # optimiser steps
+        step.optimizer.zero_grad(set_to_none=True)
+        for k, first in enumerate(starts):
+            batch = order[first : first + size]
             inputs, targets = step.rows(batch), step.targets[torch.from_numpy(batch).to(self.device)]
-            step.optimizer.zero_grad(set_to_none=True)
             with self._autocast():
                 logits = model(inputs)
                 loss = step.loss_fn(logits.float(), targets)
             if not torch.isfinite(loss):
                 raise self._diverged(done + 1, f"the training loss became {loss.item()}")
-            step.scaler.scale(loss).backward()
-            step.scaler.step(step.optimizer)
-            step.scaler.update()
+            group = min(accumulate, len(starts) - (k - k % accumulate))  # batches in this optimiser step
+            step.scaler.scale(loss / group).backward()
+            if (k + 1) % accumulate == 0 or k + 1 == len(starts):
+                self._set_learning_rate(step.optimizer, done * per_epoch + k // accumulate, per_epoch)
+                step.scaler.step(step.optimizer)
+                step.scaler.update()
+                step.optimizer.zero_grad(set_to_none=True)
             total_loss += loss.item() * len(batch)
             if done == 1 and first == 0:
                 crash_point("epoch")
@@ -209,6 +217,23 @@ class Trainer:
             "val_uar": val_uar,
             "seconds": time.perf_counter() - tick,
         }
+
+    def _set_learning_rate(self, optimizer: torch.optim.Optimizer, index: int, per_epoch: int) -> None:
+        """Each group's learning rate for optimiser step ``index`` (from the start of training, so a resumed
+        run continues the schedule): its base rate, or under ``schedule = "cosine"`` a linear warm-up then
+        a cosine decay to zero at ``max_epochs``."""
+        for group in optimizer.param_groups:
+            group.setdefault("base_lr", group["lr"])
+        if self.settings.schedule == "constant":
+            return
+        warmup = self.settings.warmup_epochs * per_epoch
+        total = self.settings.max_epochs * per_epoch
+        if index < warmup:
+            factor = (index + 1) / warmup
+        else:
+            factor = 0.5 * (1 + math.cos(math.pi * min(1.0, (index - warmup) / max(1.0, total - warmup))))
+        for group in optimizer.param_groups:
+            group["lr"] = group["base_lr"] * factor
 
     def _diverged(self, epoch: int, what: str) -> SerkitError:
         """The error that stops a diverging run; the checkpoint of the last finite epoch stays."""

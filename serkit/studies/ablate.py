@@ -186,6 +186,10 @@ def run_variants(
     return tracker, parent
 
 
+#: Training settings added after the content keys' second version, with their defaults.
+TRAIN_KEYS_ADDED = {"schedule": "constant", "warmup_epochs": 0.0, "accumulate": 1}
+
+
 def content_key(recipe: Recipe, *, legacy: bool = False) -> str:
     """The recipe by what it means: settings, and each component's identity, in which a path parameter
     counts by the content it names. Moving a checkout or a corpus keeps the key; editing a file changes it;
@@ -199,6 +203,9 @@ def content_key(recipe: Recipe, *, legacy: bool = False) -> str:
         data.pop("calibrate")  # added after 0.2: a run without calibration keeps its key
     if not recipe.labels.map and not recipe.labels.keep:
         data.pop("labels")  # likewise
+    for key, default in TRAIN_KEYS_ADDED.items():
+        if data["train"].get(key) == default:
+            data["train"].pop(key)  # likewise: a run that does not use them keeps its key
     if legacy:
         if recipe.run.executor != "local" or recipe.run.threads:
             return ""

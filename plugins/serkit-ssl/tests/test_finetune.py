@@ -102,3 +102,17 @@ def test_recipe_mistakes_are_named(tiny_models):
         load_recipe(RECIPE, [f"model.model={tiny_models['wavlm']}", "model.freeze_layers=5"])
     with pytest.raises(SerkitError, match=r'normalise\.scope: "band" statistics of a waveform'):
         load_recipe(RECIPE, [f"model.model={tiny_models['wavlm']}", "normalise.method=zscore"])
+
+
+def test_parameter_groups_the_trainer_uses(tiny_models):
+    from serkit_ssl.finetune import SSLFinetune
+
+    options = SSLFinetune(model=str(tiny_models["wavlm"]), freeze_layers=1, head_learning_rate=1e-2, layer_decay=0.5)
+    module = options.build((16000,), 3)
+    groups = module.parameter_groups(1e-4)
+    rates = [group["lr"] for group in groups]
+    assert rates == [1e-2, 1e-4, 1e-4 * 0.5**2]  # head; layer 2 of 2 (layer 1 frozen); the unfrozen rest
+    grouped = {id(p) for group in groups for p in group["params"]}
+    trainable = {id(p) for p in module.parameters() if p.requires_grad}
+    assert grouped == trainable and len(grouped) < len(list(module.parameters()))
+    assert not any(p.requires_grad for p in module.encoder.feature_extractor.parameters())
