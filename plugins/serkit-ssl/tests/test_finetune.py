@@ -1,7 +1,7 @@
 """Fine-tuning tiny wav2vec 2.0, HuBERT and WavLM encoders end to end on the RAVDESS sample through
 `serkit run` (the waveform features, serkit's trainer, bf16 where the CPU has it): the training loss
 falls, frozen parts stay bit-identical and the rest changes, the same seed gives the same weights,
-and predict reads the run."""
+predict reads the run and its ONNX and TorchScript exports agree with it."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def test_fine_tuning_lowers_the_loss_and_changes_only_what_is_not_frozen(tiny_mo
     assert used == precision if precision != "auto" else used in ("bf16", "fp32")  # bf16 forced on any CPU
 
 
-def test_the_same_seed_gives_the_same_weights_and_predict_reads_the_run(tiny_models, tmp_path):
+def test_the_same_seed_gives_the_same_weights_and_predict_and_export_read_the_run(tiny_models, tmp_path):
     first = _run(tmp_path, tiny_models["wavlm"], "one")
     second = _run(tmp_path, tiny_models["wavlm"], "two")
     one, two = _weights(first), _weights(second)
@@ -93,6 +93,36 @@ def test_the_same_seed_gives_the_same_weights_and_predict_reads_the_run(tiny_mod
     assert predicted.exit_code == 0, predicted.output
     (found,) = json.loads(predicted.stdout)["predictions"]
     assert set(found["probabilities"]) == {"angry", "calm", "sad"} and found["label"] in found["probabilities"]
+    _exports_agree(first, clip, tmp_path)
+
+
+def _exports_agree(run: Path, clip: Path, tmp: Path) -> None:
+    """ONNX and TorchScript exports of the fine-tuned model give the run's probabilities on a 1 s clip."""
+    import numpy as np
+    import soundfile
+
+    import serkit
+    from serkit.data.pipeline import extract, preprocess
+
+    wave, rate = soundfile.read(clip, dtype="float32")
+    clip = tmp / "one-second.wav"  # one window: predict's probabilities are the model's on these features
+    soundfile.write(clip, wave[rate // 2 : rate // 2 + rate], rate)
+    predictor = serkit.load(run)
+    features = extract(
+        predictor.pipeline, str(clip), *preprocess(predictor.pipeline, str(clip), predictor.recipe.preprocess)
+    )
+    expected = predictor.predict_file(str(clip)).probabilities
+    for fmt in ("onnx", "torchscript"):
+        out = tmp / f"model.{fmt}"
+        result = CliRunner().invoke(cli, ["export", str(run), "--format", fmt, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        if fmt == "onnx":
+            onnxruntime = pytest.importorskip("onnxruntime", reason="pip install 'serkit[test]'")
+            session = onnxruntime.InferenceSession(str(out))
+            got = session.run(None, {"features": features[None].astype(np.float32)})[0][0]
+        else:
+            got = torch.jit.load(str(out))(torch.from_numpy(features[None].astype(np.float32)))[0].detach().numpy()
+        assert np.allclose(got, list(expected.values()), atol=1e-4), (fmt, got, expected)
 
 
 def test_recipe_mistakes_are_named(tiny_models):
