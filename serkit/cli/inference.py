@@ -58,10 +58,11 @@ def predict(
 
 @click.command()
 @click.argument("run_dir", type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript"]), required=True)
-@click.option("--out", type=click.Path(dir_okay=False), help="Model file to write (default: inside RUN_DIR).")
+@click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript", "pretrained"]), required=True)
+@click.option("--out", type=click.Path(), help="Model file (pretrained: folder) to write (default: inside RUN_DIR).")
 def export(run_dir: str, fmt: str, out: str | None) -> None:
-    """Export the model of RUN_DIR as ONNX or TorchScript, with a JSON of its preprocessing and labels."""
+    """Export the model of RUN_DIR as ONNX or TorchScript, with a JSON of its preprocessing and labels; or, for a
+    fine-tuned speech encoder (ssl_finetune), the encoder as a Hugging Face checkpoint folder (pretrained)."""
     from serkit.inference.export import export_model
     from serkit.inference.predictor import Predictor
 

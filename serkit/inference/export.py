@@ -28,13 +28,15 @@ def export_model(predictor: Predictor, fmt: str, out: str | Path | None = None) 
             f"model '{predictor.recipe.model.name}' is not a torch module: ONNX and TorchScript export apply to torch "
             "models only; use its run folder with serkit predict or serkit.load()"
         )
+    if fmt == "pretrained":
+        return _export_pretrained(predictor, module, out)
     if predictor.normaliser is None:
         raise SerkitError(
             f"{predictor.run_dir}: this run normalises each speaker by its own statistics, which an exported model "
             'cannot carry; export a run trained with normalise.scope = "band" or "global"'
         )
     if fmt not in ("onnx", "torchscript"):
-        raise SerkitError(f"--format: unknown format '{fmt}' (onnx or torchscript)")
+        raise SerkitError(f"--format: unknown format '{fmt}' (onnx, torchscript or pretrained)")
     target = Path(out) if out else predictor.run.export_file(fmt)
     description = target.with_name(f"{target.name}.json")
     for path in (target, description):
@@ -45,6 +47,25 @@ def export_model(predictor: Predictor, fmt: str, out: str | Path | None = None) 
     wrapper = Exported(module, predictor.normaliser, temperature).eval()
     _write_model(wrapper, torch.zeros(1, *predictor.input_shape), fmt, target)
     write_json(description, _description(predictor, fmt, target))
+    return target, description
+
+
+def _export_pretrained(predictor: Predictor, module: torch.nn.Module, out: str | Path | None) -> tuple[Path, Path]:
+    """The fine-tuned encoder in its library's own format (a model whose module has ``save_pretrained``), usable
+    outside serkit (e.g. as the ``ssl`` extractor's checkpoint); the classification head stays in the run."""
+    save = getattr(module, "save_pretrained", None)
+    if not callable(save):
+        raise SerkitError(
+            f"--format pretrained: model '{predictor.recipe.model.name}' has no pretrained encoder to save "
+            "(ssl_finetune has); use onnx or torchscript"
+        )
+    target = Path(out) if out else predictor.run.export_file("pretrained")
+    if target.exists() and any(target.iterdir()):
+        raise SerkitError(f"--out: {target} exists and is not empty; choose another folder")
+    require_writable(target.parent, "the folder to export into")
+    save(target)
+    description = target / "serkit.json"
+    write_json(description, _description(predictor, "pretrained", target))
     return target, description
 
 

@@ -63,7 +63,7 @@ AUDIT_JSON, AUDIT_REPORT, AUDIT_PLOT = "audit.json", "audit.md", "curves.png"
 #: Weights as each kind of learner writes them (``model`` + the learner's suffix).
 MODEL_STEM = "model"
 TORCH_WEIGHTS, ESTIMATOR_WEIGHTS = "model.pt", "model.skops"
-EXPORTS = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt"}
+EXPORTS = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt", "pretrained": "pretrained"}
 #: An ablation's folder.
 ABLATION_CSV, ABLATION_REPORT, ABLATION_PLOT, SWEEP = "ablation.csv", "ablation.md", "ablation.png", "sweep.json"
 ABLATION_HTML = "ablation.html"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -22,6 +24,7 @@ class FinetuneModule(nn.Module):
     def __init__(self, options: SSLFinetune, checkpoint: Checkpoint, n_classes: int) -> None:
         super().__init__()
         self.encoder, self.normalise = load_trainable(str(checkpoint.folder))
+        self.source = checkpoint.folder
         if options.gradient_checkpointing:
             self.encoder.gradient_checkpointing_enable()
         self.layers = checkpoint.layers
@@ -51,6 +54,14 @@ class FinetuneModule(nn.Module):
             wave = (wave - mean) / torch.sqrt(wave.var(dim=1, keepdim=True, unbiased=False) + 1e-7)
         hidden = self.encoder(wave, output_hidden_states=True).hidden_states
         return self.head(torch.stack(hidden, dim=1))
+
+    def save_pretrained(self, folder: Path) -> None:
+        """The fine-tuned encoder as a checkpoint folder (safetensors, config, the processor's settings): what
+        ``serkit export --format pretrained`` writes, loadable by transformers and by the ``ssl`` extractor."""
+        self.encoder.save_pretrained(folder, safe_serialization=True)
+        processor = self.source / "preprocessor_config.json"
+        if processor.is_file():
+            shutil.copyfile(processor, Path(folder) / processor.name)
 
     def parameter_groups(self, learning_rate: float) -> list[dict[str, Any]]:
         """The trainable parameters by learning rate: the head's, each transformer layer's (decayed with

@@ -10,6 +10,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("transformers", reason="install it: pip install ./plugins/serkit-ssl")
@@ -94,6 +95,23 @@ def test_the_same_seed_gives_the_same_weights_and_predict_and_export_read_the_ru
     (found,) = json.loads(predicted.stdout)["predictions"]
     assert set(found["probabilities"]) == {"angry", "calm", "sad"} and found["label"] in found["probabilities"]
     _exports_agree(first, clip, tmp_path)
+    _encoder_exported(first, one)
+
+
+def _encoder_exported(run: Path, weights: dict[str, torch.Tensor]) -> None:
+    """--format pretrained: the fine-tuned encoder as a checkpoint folder transformers and the ssl extractor read."""
+    from serkit_ssl import SSLEmbedding
+
+    result = CliRunner().invoke(cli, ["export", str(run), "--format", "pretrained"])
+    assert result.exit_code == 0, result.output
+    folder = run / "pretrained"
+    saved = load_file(folder / "model.safetensors")
+    assert saved.keys() == {k.removeprefix("encoder.") for k in weights if k.startswith("encoder.")}
+    assert all(torch.equal(saved[k], weights[f"encoder.{k}"]) for k in saved)
+    embedding = SSLEmbedding(model=str(folder), pooling="mean")
+    assert embedding(np.zeros(16000, np.float32), 16000).shape == (3 * 16,)  # 3 hidden states x 16 dims
+    again = CliRunner().invoke(cli, ["export", str(run), "--format", "pretrained"])
+    assert again.exit_code == 1 and "exists and is not empty" in again.output
 
 
 def _exports_agree(run: Path, clip: Path, tmp: Path) -> None:
