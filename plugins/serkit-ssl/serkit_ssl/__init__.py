@@ -36,6 +36,13 @@ class SSLEmbedding(FeatureExtractor):
     device: str = param("auto", "where the model runs: auto uses CUDA when present", choices=("auto", "cpu", "cuda"))
     batch_size: int = param(8, "clips per forward pass", ge=1)
     max_item_mb: float = param(4.0, "refuse per-frame features larger than this per clip, in MB as stored", gt=0)
+    whisper_window: str = param(
+        "padded",
+        "Whisper only. padded: every clip padded to the model's 30 s window, as it was trained (a 3 s clip costs "
+        "ten times its length); clip: the encoder on the clip's own length, its positional embeddings cut to it "
+        "(faster: benchmarks/whisper_window.py; the features differ)",
+        choices=("padded", "clip"),
+    )
     trained_on: list[str] = param(
         [],
         "corpora the checkpoint was trained or fine-tuned on (e.g. emotion2vec+: EmoBox's); the split audit warns "
@@ -99,9 +106,15 @@ class SSLEmbedding(FeatureExtractor):
         out: list[np.ndarray] = []
         for start in range(0, len(waves), self.batch_size):
             chunk = waves[start : start + self.batch_size]
-            inputs = processor(chunk, sampling_rate=rate, return_tensors="pt")
+            clip = checkpoint.model_type == "whisper" and self.whisper_window == "clip"
+            inputs = processor(
+                chunk, sampling_rate=rate, return_tensors="pt", **(_clip_padding(processor) if clip else {})
+            )
             with torch.inference_mode():
-                hidden = encoder(**inputs.to(device), output_hidden_states=True).hidden_states
+                if clip:
+                    hidden = whisper_clip_states(encoder, inputs["input_features"].to(device))
+                else:
+                    hidden = encoder(**inputs.to(device), output_hidden_states=True).hidden_states
             stacked = torch.stack([hidden[layer] for layer in self.kept_layers()], dim=1).float()
             if checkpoint.model_type == "whisper":  # drop the frames of the padding to 30 s
                 stacked = stacked[:, :, : _whisper_frames(processor, len(chunk[0]))]
@@ -131,6 +144,31 @@ class SSLEmbedding(FeatureExtractor):
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _clip_padding(processor: Any) -> dict[str, Any]:
+    """Whisper's log-mel frames of the clip itself (to an even count, as its second convolution halves them)."""
+    return {"padding": "longest", "pad_to_multiple_of": 2 * int(processor.hop_length)}
+
+
+def whisper_clip_states(encoder: Any, features: Any) -> list[Any]:
+    """A Whisper encoder's hidden states for log-mel ``features`` of any length up to its window: its own
+    forward pass, with the positional embeddings cut to the frames there are (transformers insists on the
+    full window). The states are those ``output_hidden_states`` gives: the input embedding, each layer's
+    output, the last after the final layer norm."""
+    import torch
+    from torch.nn.functional import gelu
+
+    frames = min(features.shape[-1], 2 * encoder.embed_positions.num_embeddings)
+    x = gelu(encoder.conv2(gelu(encoder.conv1(features[..., :frames])))).permute(0, 2, 1)
+    x = x + encoder.embed_positions.weight[: x.shape[1]]
+    states = [x]
+    for layer in encoder.layers:
+        out = layer(x, None)
+        x = out[0] if isinstance(out, tuple) else out
+        states.append(x)
+    states[-1] = encoder.layer_norm(x)
+    return [torch.as_tensor(state) for state in states]
 
 
 def _whisper_frames(processor: Any, samples: int) -> int:

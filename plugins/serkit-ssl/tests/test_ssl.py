@@ -199,3 +199,16 @@ def test_the_ssl_recipe_end_to_end_with_a_tiny_model(tiny_models, tmp_path):
     clip = sorted(ravdess.rglob("*.wav"))[0]
     predicted = CliRunner().invoke(cli, ["predict", str(run), str(clip), "--json"])
     assert predicted.exit_code == 0, predicted.output
+
+
+def test_whisper_on_the_clips_own_length(tiny_models):
+    """whisper_window = "clip": at the window's own length exactly the padded model's states (the tiny
+    model's window is 2 s); shorter clips keep their shapes, finite, and different features in the cache."""
+    wave = speech_like(16000, seconds=2.0)
+    padded = SSLEmbedding(model=str(tiny_models["whisper"]), pooling="none")
+    clip = SSLEmbedding(model=str(tiny_models["whisper"]), pooling="none", whisper_window="clip")
+    assert np.array_equal(clip(wave, 16000), padded(wave, 16000))
+    short = wave[:12345]
+    assert clip(short, 16000).shape == padded(short, 16000).shape == (3, 39, 16)
+    assert np.isfinite(clip(short, 16000)).all() and not np.allclose(clip(short, 16000), padded(short, 16000))
+    assert clip.identity() != padded.identity()
