@@ -188,15 +188,17 @@ class CrossCorpus(Protocol):
             test_scan = scan.relabel.apply(test_scan, f"test corpus '{self.test_dataset}'")
         train, train_dropped = _mapped(scan.utterances, self.train_map, "train")
         test, test_dropped = _mapped(test_scan.utterances, self.test_map, "test")
-        found = set(u.label for u in train)
-        shared = [label for label in scan.labels if label in found] + sorted(found - set(scan.labels))
+        if self.train_map:  # the order the mapped classes first occur in (as serkit 0.2 had it)
+            shared = list(dict.fromkeys(u.label for u in train))
+        else:  # the dataset's (or the label map's) class order
+            shared = [label for label in scan.labels if any(u.label == label for u in train)]
         test_counts = Counter(u.label for u in test)
         both = [label for label in shared if test_counts[label]]
         hint = f"; map them, or keep the classes both corpora have with labels.keep = {both!r}" if both else ""
         empty = [label for label in shared if test_counts[label] == 0]
         if empty:
             raise SerkitError(
-                f"protocol.test_map: training class(es) {', '.join(empty)} have no utterances in {self.test_dataset} "
+                f"protocol.test_map: shared class(es) {', '.join(empty)} have no utterances in {self.test_dataset} "
                 f"after mapping{hint}"
             )
         extra = sorted(set(test_counts) - set(shared))

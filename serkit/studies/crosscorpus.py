@@ -104,7 +104,7 @@ def load_study(path: str | Path, overrides: list[str], registry: Registry) -> tu
     where = f"crosscorpus spec '{path}'"
     known_tables(raw, ("crosscorpus", "corpus"), where)
     if not isinstance(raw.get("crosscorpus"), dict):
-        raise SerkitError(f'{where}: needs a [crosscorpus] table with base = "recipe.toml"')
+        raise SerkitError(f'{where}: needs a [crosscorpus] table with base = "paper.toml"')
     head = read_table(CrossCorpusTable, raw["crosscorpus"], f"{where}: crosscorpus")
     rows = raw.get("corpus", [])
     if not isinstance(rows, list) or len(rows) < 2:
