@@ -39,6 +39,14 @@ class SSLFinetune(Model):
     gradient_checkpointing: bool = param(
         False, "recompute the encoder's activations in the backward pass (less memory)"
     )
+    lora_rank: int = param(
+        0,
+        "LoRA adapters of this rank (peft) on the transformer's attention projections and feed-forward layers "
+        "(WavLM: feed-forward only, its attention never calls its projections): only they and the head train, the "
+        "encoder's own weights stay fixed; 0: fine-tune the weights themselves",
+        ge=0,
+    )
+    lora_alpha: float = param(16.0, "LoRA's scaling numerator (the adapters' output is scaled by alpha / rank)", gt=0)
     hidden: int = param(256, "units of the head's projection before pooling", ge=1)
     attention: int = param(128, "units of the head's attention scorer", ge=1)
     dropout: float = param(0.1, "dropout after the head's projection", ge=0, lt=1)

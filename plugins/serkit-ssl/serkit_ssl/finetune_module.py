@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,21 @@ from serkit_ssl.checkpoint import Checkpoint, load_trainable
 
 if TYPE_CHECKING:
     from serkit_ssl.finetune import SSLFinetune
+
+
+def _add_lora(encoder: nn.Module, rank: int, alpha: float) -> Any:
+    """LoRA adapters (peft) on the attention projections and the feed-forward layers, injected into
+    ``encoder`` in place (which is what runs); every other encoder weight is frozen. Returns peft's
+    wrapper, kept to merge the adapters on export."""
+    from peft import LoraConfig, get_peft_model
+
+    names = {name.rsplit(".", 1)[-1] for name, _ in encoder.named_modules()}
+    wanted = ["q_proj", "k_proj", "v_proj", "out_proj", "intermediate_dense", "output_dense"]
+    if encoder.config.model_type == "wavlm":  # its attention reads the projections' weights, never calls them
+        wanted = wanted[4:]
+    targets = [name for name in wanted if name in names]
+    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0, target_modules=targets)
+    return get_peft_model(encoder, config)
 
 
 class FinetuneModule(nn.Module):
@@ -33,6 +49,10 @@ class FinetuneModule(nn.Module):
         self.head_learning_rate = options.head_learning_rate
         self.layer_decay = options.layer_decay
         self._freeze(options.freeze_feature_encoder, options.freeze_layers)
+        # peft's wrapper, kept out of the module's registry (its weights are the encoder's, in place)
+        self.__dict__["lora"] = (
+            _add_lora(self.encoder, options.lora_rank, options.lora_alpha) if options.lora_rank else None
+        )
 
     def _freeze(self, feature_encoder: bool, layers: int) -> None:
         if feature_encoder:  # every family's convolutional front end is its feature_extractor
@@ -57,8 +77,10 @@ class FinetuneModule(nn.Module):
 
     def save_pretrained(self, folder: Path) -> None:
         """The fine-tuned encoder as a checkpoint folder (safetensors, config, the processor's settings): what
-        ``serkit export --format pretrained`` writes, loadable by transformers and by the ``ssl`` extractor."""
-        self.encoder.save_pretrained(folder, safe_serialization=True)
+        ``serkit export --format pretrained`` writes, loadable by transformers and by the ``ssl`` extractor.
+        LoRA adapters are merged into a copy of the weights first."""
+        encoder = copy.deepcopy(self.lora).merge_and_unload() if self.lora is not None else self.encoder
+        encoder.save_pretrained(folder, safe_serialization=True)
         processor = self.source / "preprocessor_config.json"
         if processor.is_file():
             shutil.copyfile(processor, Path(folder) / processor.name)

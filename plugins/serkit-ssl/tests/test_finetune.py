@@ -164,3 +164,24 @@ def test_parameter_groups_the_trainer_uses(tiny_models):
     trainable = {id(p) for p in module.parameters() if p.requires_grad}
     assert grouped == trainable and len(grouped) < len(list(module.parameters()))
     assert not any(p.requires_grad for p in module.encoder.feature_extractor.parameters())
+
+
+@pytest.mark.parametrize(("family", "adapted"), [("wav2vec2", 6), ("wavlm", 2)])
+def test_lora_trains_only_the_adapters_and_the_head_and_exports_merged(tiny_models, tmp_path, family, adapted):
+    run = _run(tmp_path, tiny_models[family], "lora", "model.lora_rank=4", "model.freeze_feature_encoder=false")
+    history = json.loads((run / "history.json").read_text())[0]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    trained = _weights(run)
+    original = load_file(tiny_models[family] / "model.safetensors")
+    base = {k: v for k, v in trained.items() if k.startswith("encoder.") and "lora_" not in k}
+    adapters = [k for k in trained if "lora_B" in k]
+    assert len(adapters) == 2 * adapted  # two layers: 4 attention projections and 2 feed-forward layers each
+    renamed = {k.removeprefix("encoder.").replace(".base_layer", ""): v for k, v in base.items()}
+    assert renamed.keys() == original.keys() and all(torch.equal(renamed[k], original[k]) for k in original)
+    assert all(trained[k].abs().sum() > 0 for k in adapters)  # B starts at zero: trained, it is not
+    result = CliRunner().invoke(cli, ["export", str(run), "--format", "pretrained"])
+    assert result.exit_code == 0, result.output
+    merged = load_file(run / "pretrained" / "model.safetensors")
+    assert merged.keys() == original.keys()
+    changed = [k for k in original if not torch.equal(merged[k], original[k])]
+    assert len(changed) == 2 * adapted and all(k.endswith(("_proj.weight", "_dense.weight")) for k in changed)
