@@ -246,6 +246,7 @@ EXAMPLE_INPUTS: dict[str, list[tuple[int, ...]]] = {
     "image": [(1, 40, 101)],
     "sequence": [(50, 12), (3, 50, 12)],
     "vector": [(24,), (6,)],  # few dimensions too: k nearest neighbours then saves a KD tree
+    "waveform": [(16000,)],  # one second at 16 kHz
 }
 
 

@@ -48,6 +48,9 @@ class FitContext:
     keep_last_epoch: bool = False
     #: Where epoch N's weights go when ``settings.keep_epoch_weights`` asks to keep them (for ``serkit audit``).
     epoch_weights: Callable[[int], Path] | None = None
+    #: Ray Train workers one torch training is spread over (``ray.train_workers``), and where Ray runs.
+    workers: int = 1
+    ray_address: str = ""
 
 
 @dataclass

@@ -142,6 +142,13 @@ class RaySettings:
     num_cpus: float = param(1.0, "CPUs each training (fold) reserves", gt=0)
     num_gpus: float = param(0.0, "GPUs each training reserves; fractions let several small models share one", ge=0)
     feature_batch: int = param(64, "files per Ray task when features are computed on the cluster", ge=1)
+    train_workers: int = param(
+        1,
+        "torch models: workers one training is spread over with Ray Train (data parallel: each takes a share of "
+        "every batch, gradients averaged; gloo on CPUs, NCCL on GPUs), restarted from the fold's checkpoint when "
+        "one dies; 1: one process",
+        ge=1,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -161,7 +168,7 @@ class TrackSettings:
 #: Keys that say how a run is executed, not what it computes: they never change a result's identity.
 EXECUTION_KEYS = {
     "run": ("executor", "workers", "plugin_checks"),
-    "ray": ("address", "num_cpus", "num_gpus", "feature_batch"),
+    "ray": ("address", "num_cpus", "num_gpus", "feature_batch", "train_workers"),
     "track": ("backend", "uri", "experiment", "timeout_s"),
     "report": ("groups", "explain"),
 }

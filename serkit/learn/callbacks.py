@@ -88,12 +88,16 @@ class Checkpoint(Callback):
 
     path: Path
     device: torch.device
+    #: Whether this process writes it (one of several data-parallel workers reads it only).
+    save: bool = True
 
     def on_fit_start(self, loop: Loop) -> None:
         if self.path.exists():
             loop.state = self._read(loop)
 
     def on_epoch_end(self, loop: Loop, row: dict[str, float]) -> None:
+        if not self.save:
+            return
         payload = {
             "model": loop.model.state_dict(),
             "optimizer": loop.optimizer.state_dict(),

@@ -66,16 +66,19 @@ class Trainer:
         checkpoint: Path | None = None,
         keep_last_epoch: bool = False,
         epoch_weights: Callable[[int], Path] | None = None,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         self.settings = settings
         self.device = device
         self.seed = seed
         self.checkpoint = checkpoint
+        #: (rank, world size) of data-parallel training: each worker takes every world-th item of a batch.
+        self.rank, self.world = shard
         self.early_stopping = EarlyStopping(settings.patience, keep_last_epoch)
         self.callbacks: list[Callback] = [self.early_stopping]
         if checkpoint is not None:
-            self.callbacks.append(Checkpoint(checkpoint, device))
-        if settings.keep_epoch_weights and epoch_weights is not None:
+            self.callbacks.append(Checkpoint(checkpoint, device, save=self.rank == 0))
+        if settings.keep_epoch_weights and epoch_weights is not None and self.rank == 0:
             self.callbacks.append(KeepEpochWeights(epoch_weights))
         self.autocast_dtype = choose_precision(settings.precision, device)
         if device.type == "cuda":
@@ -187,24 +190,32 @@ class Trainer:
         per_epoch = math.ceil(len(starts) / accumulate)  # optimiser steps
         step.optimizer.zero_grad(set_to_none=True)
         for k, first in enumerate(starts):
-            batch = order[first : first + size]
-            inputs, targets = step.rows(batch), step.targets[torch.from_numpy(batch).to(self.device)]
-            with self._autocast():
-                logits = model(inputs)
-                loss = step.loss_fn(logits.float(), targets)
-            if not torch.isfinite(loss):
-                raise self._diverged(done + 1, f"the training loss became {loss.item()}")
+            whole = order[first : first + size]
+            batch = whole[self.rank :: self.world]  # this worker's share (all of it in one process)
             group = min(accumulate, len(starts) - (k - k % accumulate))  # batches in this optimiser step
-            step.scaler.scale(loss / group).backward()
+            if len(batch):
+                inputs, targets = step.rows(batch), step.targets[torch.from_numpy(batch).to(self.device)]
+                with self._autocast():
+                    logits = model(inputs)
+                    loss = step.loss_fn(logits.float(), targets)
+                if not torch.isfinite(loss):
+                    raise self._diverged(done + 1, f"the training loss became {loss.item()}")
+                step.scaler.scale(loss * len(batch) / (len(whole) * group)).backward()
+                total_loss += loss.item() * len(batch)
+                correct += int((logits.argmax(1) == targets).sum())
             if (k + 1) % accumulate == 0 or k + 1 == len(starts):
+                if self.world > 1:
+                    _average_gradients(model)
                 self._set_learning_rate(step.optimizer, done * per_epoch + k // accumulate, per_epoch)
                 step.scaler.step(step.optimizer)
                 step.scaler.update()
                 step.optimizer.zero_grad(set_to_none=True)
-            total_loss += loss.item() * len(batch)
+                if self.world > 1:
+                    _share_buffers(model)
             if done == 1 and first == 0:
                 crash_point("epoch")
-            correct += int((logits.argmax(1) == targets).sum())
+        if self.world > 1:
+            total_loss, correct = _summed(total_loss, correct)
         val_loss, val_acc, val_uar = self._score(model, *validation)
         if not (np.isfinite(val_loss) and all(bool(torch.isfinite(p).all()) for p in model.parameters())):
             raise self._diverged(done + 1, f"the weights or the validation loss ({val_loss}) became non-finite")
@@ -273,6 +284,33 @@ class Trainer:
 
     def predict_proba(self, model: nn.Module, x: Features, transform: Transform | None = None) -> np.ndarray:
         return torch.softmax(self.logits(model, x, transform), dim=1).cpu().numpy()
+
+
+def _average_gradients(model: nn.Module) -> None:
+    """Data parallelism's step: every worker's gradients summed (each was scaled by its share of the batch)."""
+    import torch.distributed as dist
+
+    for parameter in model.parameters():
+        if parameter.requires_grad:
+            if parameter.grad is None:  # a worker whose share of the last batch was empty
+                parameter.grad = torch.zeros_like(parameter)
+            dist.all_reduce(parameter.grad)
+
+
+def _share_buffers(model: nn.Module) -> None:
+    """The first worker's buffers (batch-norm statistics) everywhere, as DDP does, so workers never drift."""
+    import torch.distributed as dist
+
+    for buffer in model.buffers():
+        dist.broadcast(buffer, 0)
+
+
+def _summed(loss: float, correct: int) -> tuple[float, int]:
+    import torch.distributed as dist
+
+    both = torch.tensor([loss, float(correct)], dtype=torch.float64)
+    dist.all_reduce(both)
+    return float(both[0]), int(both[1])
 
 
 def _parameter_groups(model: nn.Module, learning_rate: float) -> Any:

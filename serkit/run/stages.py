@@ -446,7 +446,15 @@ def _fit(
 
         settings, device = recipe.train, recipe.run.device
         context = FitContext(
-            settings, device, plan.seed, folder.checkpoint, on_epoch, transform, epoch_weights=folder.epoch
+            settings,
+            device,
+            plan.seed,
+            folder.checkpoint,
+            on_epoch,
+            transform,
+            epoch_weights=folder.epoch,
+            workers=recipe.ray.train_workers,
+            ray_address=recipe.ray.address,
         )
         outcome = ctx.guarded(
             recipe.model,

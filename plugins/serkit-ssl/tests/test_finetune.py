@@ -185,3 +185,12 @@ def test_lora_trains_only_the_adapters_and_the_head_and_exports_merged(tiny_mode
     assert merged.keys() == original.keys()
     changed = [k for k in original if not torch.equal(merged[k], original[k])]
     assert len(changed) == 2 * adapted and all(k.endswith(("_proj.weight", "_dense.weight")) for k in changed)
+
+
+def test_the_model_contract_in_each_precision(tiny_models):
+    """serkit's contract suite for torch models (built twice alike, trains in fp32 and bf16, saves and loads)."""
+    from serkit_ssl.finetune import SSLFinetune
+
+    from serkit.testing import check_model
+
+    check_model(SSLFinetune(model=str(tiny_models["wavlm"]), hidden=8, attention=4))
