@@ -47,13 +47,19 @@ class TorchLearner(Learner):
             context.keep_last_epoch,
             context.epoch_weights,
         )
-        result = self.trainer.fit(
-            self.module, x_fit, y_fit, x_val, y_val, context.on_epoch, context.transform, self.n_classes
-        )
+        if context.workers > 1:
+            from serkit.learn.distributed import fit_on_ray
+
+            result = fit_on_ray(self.module, x_fit, y_fit, x_val, y_val, context, self.n_classes)
+        else:
+            result = self.trainer.fit(
+                self.module, x_fit, y_fit, x_val, y_val, context.on_epoch, context.transform, self.n_classes
+            )
         self.module = result.model
         settings = context.settings
         extras = [f"{settings.class_weights} class weights"] * (settings.class_weights != "none")
         extras += [f"{settings.sampler} sampling"] * (settings.sampler != "shuffle")
+        extras += [f"data parallel over {context.workers} Ray Train workers"] * (context.workers > 1)
         method = f"Adam lr {settings.learning_rate:g}, batch {settings.batch_size}" + "".join(f", {e}" for e in extras)
         return FitOutcome(
             result.history,

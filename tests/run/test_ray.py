@@ -5,6 +5,7 @@ cache."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import RAVDESS, ROOT, need, tiny_run_args
 
@@ -293,3 +295,37 @@ def test_a_cross_corpus_matrix_on_ray_equals_the_local_one(tmp_path):
     assert matrices[0] == matrices[1]
     environment = json.loads((tmp_path / "ray" / "cc" / "01-emodb-to-ravdess" / "environment.json").read_text())
     assert environment["execution"]["executor"] == "ray"
+
+
+def test_one_training_over_two_ray_train_workers_and_a_killed_worker(tmp_path):
+    """ray.train_workers = 2 (an MLP without dropout, fp32): the predictions of a single process with the
+    same global batch within 1e-5, the world size in the report; a worker killed at the start of epoch 2
+    makes Ray Train restart the group, which continues from the fold's checkpoint to the same model."""
+    common = [
+        "--set", "dataset.name=ravdess", "--set", f"dataset.root={need(RAVDESS)}",
+        "--set", 'dataset.emotions=["angry", "calm", "sad"]', "--set", "protocol={name = 'random'}",
+        "--set", "features={name = 'five_spectral'}", "--set", "model={name = 'mlp', hidden = [16], dropout = 0.0}",
+        "--set", "normalise.scope=band", "--set", "calibrate.method=none", "--set", "report.explain=false",
+        "--set", "train.max_epochs=3", "--set", "train.batch_size=8", "--set", "train.learning_rate=1e-2",
+        "--set", "train.precision=fp32", "--set", "run.threads=1", "--set", f"run.cache_dir={tmp_path / 'cache'}",
+    ]  # fmt: skip
+    predictions = {}
+    for name, workers, env in [
+        ("one", 1, {}),
+        ("two", 2, {}),
+        ("killed", 2, {"SERKIT_FAULT": "epoch", "SERKIT_FAULT_ONCE": str(tmp_path / "killed-once")}),
+    ]:
+        where = ["--set", f"run.output={tmp_path / name / 'runs'}", "--set", f"ray.train_workers={workers}"]
+        done = serkit("run", str(ROOT / "recipes" / "egemaps-svm.toml"), *common, *where, env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        run = only_run(tmp_path / name)
+        with (run / "predictions.csv").open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        predictions[name] = np.array([[float(v) for k, v in row.items() if k.startswith("p_")] for row in rows])
+        if workers == 2:
+            assert "data parallel over 2 Ray Train workers" in (run / "metrics.json").read_text()
+        if env:
+            assert "resumed training from the checkpoint after epoch 1" in done.stdout
+    assert (tmp_path / "killed-once").exists()  # a worker did die
+    assert np.abs(predictions["two"] - predictions["one"]).max() < 1e-5
+    assert np.abs(predictions["killed"] - predictions["two"]).max() < 1e-5
