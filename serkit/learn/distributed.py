@@ -36,9 +36,10 @@ def fit_on_ray(
     n_classes: int,
 ) -> TrainResult:
     """Train ``module`` on ``context.workers`` Ray Train workers; returns what a single-process fit returns."""
-    from serkit.run.executors.ray import import_ray
-
-    ray = import_ray("ray.train_workers")
+    try:
+        import ray
+    except ImportError:
+        raise SerkitError("ray.train_workers needs Ray, which is not installed: pip install 'serkit[ray]'") from None
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 

@@ -3,6 +3,7 @@ happens between epochs (early stopping, checkpoints, kept weights, reporting) as
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -44,6 +45,18 @@ class _Step:
     loss_fn: nn.Module
     rows: Callable[[np.ndarray], torch.Tensor]
     targets: torch.Tensor
+
+    def apply(self, model: nn.Module, settings: TrainSettings, index: int, per_epoch: int, world: int) -> None:
+        """Optimiser step ``index``: the workers' gradients summed, the scheduled rate, the step, and the first
+        worker's buffers everywhere."""
+        if world > 1:
+            _average_gradients(model)
+        set_learning_rate(settings, self.optimizer, index, per_epoch)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        if world > 1:
+            _share_buffers(model)
 
 
 class Trainer:
@@ -146,7 +159,7 @@ class Trainer:
         for callback in callbacks:
             callback.on_fit_start(loop)
         resumed_from = loop.state.epoch
-        draw = self._sampler(y_fit, n_classes)
+        draw = epoch_order(settings.sampler, y_fit, n_classes)
         generator = torch.Generator().manual_seed(self.seed)
         for _ in range(loop.state.epoch):  # replay the shuffles of finished epochs
             draw(generator)
@@ -183,6 +196,7 @@ class Trainer:
         """One pass over the fit items in ``order`` (``done`` epochs before it), then the validation
         part scored: the epoch's row of the history."""
         tick = time.perf_counter()
+        fail = functools.partial(diverged, self.settings, self.checkpoint is not None, done + 1)
         model.train()
         total_loss, correct = 0.0, 0
         size, accumulate = self.settings.batch_size, self.settings.accumulate
@@ -199,26 +213,19 @@ class Trainer:
                     logits = model(inputs)
                     loss = step.loss_fn(logits.float(), targets)
                 if not torch.isfinite(loss):
-                    raise self._diverged(done + 1, f"the training loss became {loss.item()}")
+                    raise fail(f"the training loss became {loss.item()}")
                 step.scaler.scale(loss * len(batch) / (len(whole) * group)).backward()
                 total_loss += loss.item() * len(batch)
                 correct += int((logits.argmax(1) == targets).sum())
             if (k + 1) % accumulate == 0 or k + 1 == len(starts):
-                if self.world > 1:
-                    _average_gradients(model)
-                self._set_learning_rate(step.optimizer, done * per_epoch + k // accumulate, per_epoch)
-                step.scaler.step(step.optimizer)
-                step.scaler.update()
-                step.optimizer.zero_grad(set_to_none=True)
-                if self.world > 1:
-                    _share_buffers(model)
+                step.apply(model, self.settings, done * per_epoch + k // accumulate, per_epoch, self.world)
             if done == 1 and first == 0:
                 crash_point("epoch")
         if self.world > 1:
             total_loss, correct = _summed(total_loss, correct)
         val_loss, val_acc, val_uar = self._score(model, *validation)
         if not (np.isfinite(val_loss) and all(bool(torch.isfinite(p).all()) for p in model.parameters())):
-            raise self._diverged(done + 1, f"the weights or the validation loss ({val_loss}) became non-finite")
+            raise fail(f"the weights or the validation loss ({val_loss}) became non-finite")
         return {
             "epoch": done + 1,
             "train_loss": total_loss / len(order),
@@ -228,38 +235,6 @@ class Trainer:
             "val_uar": val_uar,
             "seconds": time.perf_counter() - tick,
         }
-
-    def _set_learning_rate(self, optimizer: torch.optim.Optimizer, index: int, per_epoch: int) -> None:
-        """Each group's learning rate for optimiser step ``index`` (from the start of training, so a resumed
-        run continues the schedule): its base rate, or under ``schedule = "cosine"`` a linear warm-up then
-        a cosine decay to zero at ``max_epochs``."""
-        for group in optimizer.param_groups:
-            group.setdefault("base_lr", group["lr"])
-        if self.settings.schedule == "constant":
-            return
-        warmup = self.settings.warmup_epochs * per_epoch
-        total = self.settings.max_epochs * per_epoch
-        if index < warmup:
-            factor = (index + 1) / warmup
-        else:
-            factor = 0.5 * (1 + math.cos(math.pi * min(1.0, (index - warmup) / max(1.0, total - warmup))))
-        for group in optimizer.param_groups:
-            group["lr"] = group["base_lr"] * factor
-
-    def _diverged(self, epoch: int, what: str) -> SerkitError:
-        """The error that stops a diverging run; the checkpoint of the last finite epoch stays."""
-        kept = f"; the checkpoint of epoch {epoch - 1} is kept" if epoch > 1 and self.checkpoint else ""
-        return SerkitError(
-            f"training diverged in epoch {epoch}: {what} (likely cause: train.learning_rate = "
-            f"{self.settings.learning_rate:g} is too high, or unnormalised features){kept}; no result was reported"
-        )
-
-    def _sampler(self, y_fit: np.ndarray, n_classes: int) -> Callable[[torch.Generator], torch.Tensor]:
-        """One epoch's order of fit items: a permutation, or draws with equal chance per class."""
-        if self.settings.sampler == "shuffle":
-            return lambda generator: torch.randperm(len(y_fit), generator=generator)
-        chance = torch.from_numpy(class_weights(y_fit, n_classes)[y_fit])
-        return lambda generator: torch.multinomial(chance, len(y_fit), replacement=True, generator=generator)
 
     def _score(
         self, model: nn.Module, x: Features, y: torch.Tensor, transform: Transform | None
@@ -284,6 +259,41 @@ class Trainer:
 
     def predict_proba(self, model: nn.Module, x: Features, transform: Transform | None = None) -> np.ndarray:
         return torch.softmax(self.logits(model, x, transform), dim=1).cpu().numpy()
+
+
+def epoch_order(sampler: str, y_fit: np.ndarray, n_classes: int) -> Callable[[torch.Generator], torch.Tensor]:
+    """One epoch's order of fit items: a permutation, or draws with equal chance per class."""
+    if sampler == "shuffle":
+        return lambda generator: torch.randperm(len(y_fit), generator=generator)
+    chance = torch.from_numpy(class_weights(y_fit, n_classes)[y_fit])
+    return lambda generator: torch.multinomial(chance, len(y_fit), replacement=True, generator=generator)
+
+
+def set_learning_rate(settings: TrainSettings, optimizer: torch.optim.Optimizer, index: int, per_epoch: int) -> None:
+    """Each group's learning rate for optimiser step ``index`` (from the start of training, so a resumed
+    run continues the schedule): its base rate, or under ``schedule = "cosine"`` a linear warm-up then
+    a cosine decay to zero at ``max_epochs``."""
+    for group in optimizer.param_groups:
+        group.setdefault("base_lr", group["lr"])
+    if settings.schedule == "constant":
+        return
+    warmup = settings.warmup_epochs * per_epoch
+    total = settings.max_epochs * per_epoch
+    if index < warmup:
+        factor = (index + 1) / warmup
+    else:
+        factor = 0.5 * (1 + math.cos(math.pi * min(1.0, (index - warmup) / max(1.0, total - warmup))))
+    for group in optimizer.param_groups:
+        group["lr"] = group["base_lr"] * factor
+
+
+def diverged(settings: TrainSettings, checkpointed: bool, epoch: int, what: str) -> SerkitError:
+    """The error that stops a diverging run; the checkpoint of the last finite epoch stays."""
+    kept = f"; the checkpoint of epoch {epoch - 1} is kept" if epoch > 1 and checkpointed else ""
+    return SerkitError(
+        f"training diverged in epoch {epoch}: {what} (likely cause: train.learning_rate = "
+        f"{settings.learning_rate:g} is too high, or unnormalised features){kept}; no result was reported"
+    )
 
 
 def _average_gradients(model: nn.Module) -> None:

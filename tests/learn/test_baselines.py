@@ -26,7 +26,7 @@ from serkit.core.learner import class_weights
 from serkit.core.settings import TrainSettings
 from serkit.data.normalise import GroupNormalised, ZScore, fit_groups
 from serkit.data.pipeline import Pipeline, stored
-from serkit.learn.trainer import Trainer
+from serkit.learn.trainer import Trainer, epoch_order
 from serkit.testing import check_component, speech_like
 
 VECTOR_RUN = ("augment=[]", 'features={name = "five_spectral", n_mels = 64}')
@@ -205,10 +205,10 @@ def test_class_weights_and_balanced_sampling():
     y = np.array([0] * 90 + [1] * 10)
     assert np.allclose(class_weights(y, 3), [100 / 180, 100 / 20, 0.0])
     trainer = Trainer(TrainSettings(sampler="balanced"), torch.device("cpu"), 0)
-    order = trainer._sampler(y, 2)(torch.Generator().manual_seed(0)).numpy()
+    order = epoch_order(trainer.settings.sampler, y, 2)(torch.Generator().manual_seed(0)).numpy()
     share = (y[order] == 1).mean()
     assert len(order) == 100 and 0.35 < share < 0.65  # 10 % of the data, half of the draws
-    plain = Trainer(TrainSettings(), torch.device("cpu"), 0)._sampler(y, 2)(torch.Generator().manual_seed(0))
+    plain = epoch_order("shuffle", y, 2)(torch.Generator().manual_seed(0))
     assert sorted(plain.tolist()) == list(range(100))
 
 

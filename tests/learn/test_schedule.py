@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from serkit.core.settings import TrainSettings
-from serkit.learn.trainer import Trainer
+from serkit.learn.trainer import Trainer, set_learning_rate
 
 
 def _data(n: int = 32) -> tuple[np.ndarray, np.ndarray]:
@@ -44,10 +44,9 @@ def _rates(settings: TrainSettings, steps: int, per_epoch: int, groups: int = 1)
     model = nn.Linear(2, 2)
     params = [{"params": [model.weight], "lr": 1.0}, {"params": [model.bias], "lr": 0.1}][:groups]
     optimizer = torch.optim.SGD(params, lr=1.0)
-    trainer = Trainer(settings, torch.device("cpu"), 0)
     out = []
     for index in range(steps):
-        trainer._set_learning_rate(optimizer, index, per_epoch)
+        set_learning_rate(settings, optimizer, index, per_epoch)
         out.append([group["lr"] for group in optimizer.param_groups])
     return out
 
