@@ -45,7 +45,8 @@ def export_model(predictor: Predictor, fmt: str, out: str | Path | None = None) 
     require_writable(target.parent, "the folder to export into")
     temperature = predictor.calibration.temperature if predictor.calibration else 1.0
     wrapper = Exported(module, predictor.normaliser, temperature).eval()
-    _write_model(wrapper, torch.zeros(1, *predictor.input_shape), fmt, target)
+    waveform = predictor.recipe.features.output_shape() == "waveform"  # any length: the encoder's time axis
+    _write_model(wrapper, torch.zeros(1, *predictor.input_shape), fmt, target, waveform)
     write_json(description, _description(predictor, fmt, target))
     return target, description
 
@@ -69,7 +70,7 @@ def _export_pretrained(predictor: Predictor, module: torch.nn.Module, out: str |
     return target, description
 
 
-def _write_model(wrapper: torch.nn.Module, example: torch.Tensor, fmt: str, target: Path) -> None:
+def _write_model(wrapper: torch.nn.Module, example: torch.Tensor, fmt: str, target: Path, timed: bool) -> None:
     import warnings
 
     with warnings.catch_warnings():
@@ -88,7 +89,10 @@ def _write_model(wrapper: torch.nn.Module, example: torch.Tensor, fmt: str, targ
                 input_names=["features"],
                 output_names=["probabilities"],
                 dynamo=False,
-                dynamic_axes={"features": {0: "batch"}, "probabilities": {0: "batch"}},
+                dynamic_axes={
+                    "features": {0: "batch", **({1: "samples"} if timed else {})},
+                    "probabilities": {0: "batch"},
+                },
             )
 
 
@@ -100,7 +104,9 @@ def _description(predictor: Predictor, fmt: str, target: Path) -> dict[str, obje
         "model_file": target.name,
         "input": {
             "name": "features",
-            "shape": ["batch", *predictor.input_shape],
+            "shape": ["batch", "samples"]
+            if predictor.recipe.features.output_shape() == "waveform" and fmt == "onnx"
+            else ["batch", *predictor.input_shape],
             "dtype": "float32",
             "normalised_inside": True,
         },

@@ -138,6 +138,10 @@ def _exports_agree(run: Path, clip: Path, tmp: Path) -> None:
             onnxruntime = pytest.importorskip("onnxruntime", reason="pip install 'serkit[test]'")
             session = onnxruntime.InferenceSession(str(out))
             got = session.run(None, {"features": features[None].astype(np.float32)})[0][0]
+            longer = np.concatenate([features, features[:8000]])[None].astype(np.float32)  # any length: 1.5 s
+            with torch.no_grad():
+                direct = torch.softmax(predictor.learner.module.eval()(torch.from_numpy(longer)), 1).numpy()
+            assert np.allclose(session.run(None, {"features": longer})[0], direct, atol=1e-5)
         else:
             got = torch.jit.load(str(out))(torch.from_numpy(features[None].astype(np.float32)))[0].detach().numpy()
         assert np.allclose(got, list(expected.values()), atol=1e-4), (fmt, got, expected)
