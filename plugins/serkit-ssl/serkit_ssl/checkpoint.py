@@ -119,9 +119,9 @@ def _receptive_field(kernels: list[int], strides: list[int]) -> int:
     return field
 
 
-@lru_cache(maxsize=2)
-def load(folder: str, device: str) -> tuple[Any, Any]:
-    """The model (its encoder, for Whisper) in eval mode on ``device``, and its input processor."""
+def _from_pretrained(folder: str, key: str, processor: bool) -> tuple[Any, Any]:
+    """The model in ``folder`` (and its input processor, if asked), as a one-line error naming ``key`` if
+    transformers cannot load it."""
     from transformers import AutoFeatureExtractor, AutoModel
     from transformers.utils import logging
 
@@ -131,11 +131,18 @@ def load(folder: str, device: str) -> tuple[Any, Any]:
     # folder has them (a pytorch_model.bin is read by transformers with torch.load(weights_only=True)).
     safetensors = any((Path(folder) / name).is_file() for name in WEIGHT_FILES if "safetensors" in name)
     try:
-        processor = AutoFeatureExtractor.from_pretrained(folder, trust_remote_code=False)
+        found = AutoFeatureExtractor.from_pretrained(folder, trust_remote_code=False) if processor else None
         model = AutoModel.from_pretrained(folder, trust_remote_code=False, use_safetensors=safetensors or None)
     except Exception as exc:
         message = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise SerkitError(f"features.model: cannot load the checkpoint in {folder} ({message})") from None
+        raise SerkitError(f"{key}: cannot load the checkpoint in {folder} ({message})") from None
+    return model, found
+
+
+@lru_cache(maxsize=2)
+def load(folder: str, device: str) -> tuple[Any, Any]:
+    """The model (its encoder, for Whisper) in eval mode on ``device``, and its input processor."""
+    model, processor = _from_pretrained(folder, "features.model", processor=True)
     encoder = model.get_encoder() if hasattr(model, "get_encoder") and model.config.model_type == "whisper" else model
     return encoder.eval().to(device), processor
 
@@ -143,17 +150,7 @@ def load(folder: str, device: str) -> tuple[Any, Any]:
 def load_trainable(folder: str) -> tuple[Any, bool]:
     """A fresh copy of the encoder to fine-tune (never the cached one the extractor runs), and whether its
     processor normalises each clip (``do_normalize``)."""
-    from transformers import AutoModel
-    from transformers.utils import logging
-
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()
-    safetensors = any((Path(folder) / name).is_file() for name in WEIGHT_FILES if "safetensors" in name)
-    try:
-        model = AutoModel.from_pretrained(folder, trust_remote_code=False, use_safetensors=safetensors or None)
-    except Exception as exc:
-        message = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise SerkitError(f"model.model: cannot load the checkpoint in {folder} ({message})") from None
+    model, _ = _from_pretrained(folder, "model.model", processor=False)
     # LayerDrop skips whole layers in training, and transformers then leaves their hidden states out:
     # the learned sum over layers needs every one (the layers' own dropout still applies).
     model.config.layerdrop = 0.0
