@@ -48,3 +48,10 @@ def test_onnx_export_without_onnx_is_one_line(monkeypatch, tmp_path):
     result = CliRunner().invoke(cli, ["export", str(run), "--format", "onnx", "--out", str(tmp_path / "m.onnx")])
     assert "ONNX export needs the onnx package: pip install 'serkit[export]'" in _one_line(result)
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_ray_train_workers_without_ray_is_one_line(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    args = tiny_run_args(need(RAVDESS), tmp_path, "augment=[]", "train.max_epochs=1", "ray.train_workers=2")
+    line = _one_line(CliRunner().invoke(cli, args))
+    assert "ray.train_workers needs Ray, which is not installed: pip install 'serkit[ray]'" in line
