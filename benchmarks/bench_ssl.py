@@ -1,5 +1,6 @@
 """Self-supervised encoders on this CPU: Whisper's encoder on the padded 30 s window against the clip's
-own length (whisper_window = "clip"), and fine-tuning throughput of ssl_finetune.
+own length (whisper_window = "clip"), and fine-tuning throughput of ssl_finetune: WavLM on whole clips
+and on random crops of half their length (train_crop_seconds), Whisper's encoder padded and on the clip.
 
     python benchmarks/bench_ssl.py           # Whisper base's sizes, 3 s clips; fine-tuning at WavLM base's
     python benchmarks/bench_ssl.py --small           # narrower models, for a quick look
@@ -87,14 +88,14 @@ def bench_whisper(folder: Path, clips: list[np.ndarray], rounds: int) -> dict[st
     return {mode: len(clips) * rounds / s for mode, s in seconds.items()}
 
 
-def bench_finetune(folder: Path, clips: np.ndarray, precision: str) -> float:
+def bench_finetune(folder: Path, clips: np.ndarray, precision: str, **options: object) -> float:
     from serkit_ssl.finetune import SSLFinetune
 
     from serkit.core.settings import TrainSettings
     from serkit.learn.trainer import Trainer
 
     torch.manual_seed(0)
-    module = SSLFinetune(model=str(folder)).build((clips.shape[1],), 4)
+    module = SSLFinetune(model=str(folder), **options).build((clips.shape[1],), 4)  # type: ignore[arg-type]
     labels = np.arange(len(clips)) % 4
     settings = TrainSettings(max_epochs=1, batch_size=8, precision=precision, patience=5)
     start = time.perf_counter()
@@ -129,6 +130,13 @@ def main() -> None:
             print(
                 f"ssl_finetune{' (small)' if args.small else ' (WavLM base sizes)'}, {precision}: {rate:.2f} samples/s"
             )
+        precision = precisions[-1]
+        crop = bench_finetune(folder, batch, precision, train_crop_seconds=args.seconds / 2)
+        print(f"  the same, {precision}, train_crop_seconds = {args.seconds / 2:g}: {crop:.2f} samples/s")
+        whisper_folder_ = whisper_folder(Path(tmp), args.small)
+        for window in ("padded", "clip"):
+            rate = bench_finetune(whisper_folder_, batch, precision, whisper_window=window)
+            print(f"ssl_finetune on Whisper's encoder, {precision}, whisper_window = {window}: {rate:.2f} samples/s")
 
 
 if __name__ == "__main__":

@@ -344,7 +344,13 @@ def relabel_of(recipe: Recipe, registry: Registry | None = None) -> Relabel | No
 
 
 def check_waveform_normalisation(recipe: Recipe) -> None:
-    """Per-dimension statistics of a waveform would be per sample index: meaningless, so refused."""
+    """Per-dimension statistics of a waveform would be per sample index: meaningless, so refused; so is
+    batching by length of features whose rows are not waveforms."""
+    if recipe.train.sampler == "by_length" and recipe.features.output_shape() != "waveform":
+        raise SerkitError(
+            f'train.sampler: "by_length" groups waveforms by their unpadded length; features '
+            f"'{recipe.features.name}' give {recipe.features.output_shape()} rows (use shuffle or balanced)"
+        )
     normalise = recipe.normalise
     if recipe.features.output_shape() == "waveform" and normalise.method == "zscore" and normalise.scope == "band":
         raise SerkitError(

@@ -69,8 +69,10 @@ class TrainSettings:
     )
     sampler: str = param(
         "shuffle",
-        "torch models: shuffle each epoch, or balanced: draw batches with equal chance per class (with replacement)",
-        choices=("shuffle", "balanced"),
+        "torch models: shuffle each epoch; balanced: draw batches with equal chance per class (with replacement); "
+        "by_length: shuffle, then batch clips of similar unpadded length together (waveform features; with "
+        "ssl_finetune's trim_padding, less work on padding)",
+        choices=("shuffle", "balanced", "by_length"),
     )
     keep_epoch_weights: bool = param(
         False, "torch models: keep every epoch's weights in the fold's folder, for serkit audit"

@@ -18,6 +18,7 @@ from torch import nn
 
 from serkit.core.errors import SerkitError
 from serkit.core.fileio import write_atomic
+from serkit.learn.hardware import random_states, restore_random_states
 
 
 @dataclass
@@ -83,8 +84,9 @@ class EarlyStopping(Callback):
 
 @dataclass
 class Checkpoint(Callback):
-    """After every epoch, the model, optimiser and state in ``path``; a training that finds one
-    there continues from it (a file of another model's shape is named, not half-loaded)."""
+    """After every epoch, the model, optimiser, state and the global random generators (dropout, crops) in
+    ``path``; a training that finds one there continues from it as if never stopped (a file of another
+    model's shape is named, not half-loaded)."""
 
     path: Path
     device: torch.device
@@ -102,6 +104,7 @@ class Checkpoint(Callback):
             "model": loop.model.state_dict(),
             "optimizer": loop.optimizer.state_dict(),
             "state": vars(loop.state),
+            "random": random_states(),
         }
         buffer = io.BytesIO()
         torch.save(payload, buffer)
@@ -112,6 +115,8 @@ class Checkpoint(Callback):
             payload = torch.load(self.path, map_location=self.device, weights_only=True)
             loop.model.load_state_dict(payload["model"])
             loop.optimizer.load_state_dict(payload["optimizer"])
+            if "random" in payload:  # checkpoints of serkit 0.2 have none
+                restore_random_states(payload["random"])
             return FitState(**payload["state"])
         except RuntimeError as exc:
             if "size mismatch" in str(exc) or "Missing key" in str(exc) or "Unexpected key" in str(exc):

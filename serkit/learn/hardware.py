@@ -109,6 +109,31 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def random_states() -> dict[str, Any]:
+    """The global random generators :func:`seed_everything` seeds (torch's, NumPy's, Python's; CUDA's where
+    present), as a checkpoint can keep them: dropout, random crops and plugins' masking draw from them."""
+    _, keys, position, has_gauss, gauss = np.random.get_state()
+    states: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": (torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(position), int(has_gauss), float(gauss)),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def restore_random_states(states: dict[str, Any]) -> None:
+    """Put back what :func:`random_states` kept."""
+    torch.set_rng_state(states["torch"].cpu())
+    keys, position, has_gauss, gauss = states["numpy"]
+    np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), position, has_gauss, gauss))
+    version, inner, python_gauss = states["python"]
+    random.setstate((version, tuple(inner), python_gauss))
+    if "cuda" in states and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([state.cpu() for state in states["cuda"]])
+
+
 def describe_device(device: torch.device) -> dict[str, Any]:
     if device.type == "cuda":
         return {"type": "cuda", "name": torch.cuda.get_device_name(device), "torch_cuda": torch.version.cuda}

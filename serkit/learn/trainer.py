@@ -159,7 +159,7 @@ class Trainer:
         for callback in callbacks:
             callback.on_fit_start(loop)
         resumed_from = loop.state.epoch
-        draw = epoch_order(settings.sampler, y_fit, n_classes)
+        draw = epoch_order(settings, y_fit, n_classes, x_fit)
         generator = torch.Generator().manual_seed(self.seed)
         for _ in range(loop.state.epoch):  # replay the shuffles of finished epochs
             draw(generator)
@@ -261,12 +261,39 @@ class Trainer:
         return torch.softmax(self.logits(model, x, transform), dim=1).cpu().numpy()
 
 
-def epoch_order(sampler: str, y_fit: np.ndarray, n_classes: int) -> Callable[[torch.Generator], torch.Tensor]:
-    """One epoch's order of fit items: a permutation, or draws with equal chance per class."""
-    if sampler == "shuffle":
+def epoch_order(
+    settings: TrainSettings, y_fit: np.ndarray, n_classes: int, x_fit: Features
+) -> Callable[[torch.Generator], torch.Tensor]:
+    """One epoch's order of fit items: a permutation, draws with equal chance per class, or a permutation
+    grouped into batches of similar length."""
+    if settings.sampler == "shuffle":
         return lambda generator: torch.randperm(len(y_fit), generator=generator)
+    if settings.sampler == "by_length":
+        return functools.partial(_by_length, torch.from_numpy(unpadded_lengths(x_fit)), settings.batch_size)
     chance = torch.from_numpy(class_weights(y_fit, n_classes)[y_fit])
     return lambda generator: torch.multinomial(chance, len(y_fit), replacement=True, generator=generator)
+
+
+def unpadded_lengths(x: Features, chunk: int = 256) -> np.ndarray:
+    """Each waveform's length before its zero padding (its trailing exact zeros), read a chunk at a time."""
+    lengths = []
+    for first in range(0, len(x), chunk):
+        nonzero = np.asarray(x[first : first + chunk]).reshape(min(chunk, len(x) - first), -1) != 0
+        lengths.append(np.where(nonzero.any(1), nonzero.shape[1] - nonzero[:, ::-1].argmax(1), 0))
+    return np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
+
+
+def _by_length(lengths: torch.Tensor, batch_size: int, generator: torch.Generator, pool: int = 50) -> torch.Tensor:
+    """A permutation cut into pools of ``pool`` batches, each pool sorted by length (longest first) and cut
+    into batches, and the batches shuffled: batches of similar length, in a new order every epoch."""
+    order = torch.randperm(len(lengths), generator=generator)
+    batches = []
+    for first in range(0, len(order), pool * batch_size):
+        part = order[first : first + pool * batch_size]
+        part = part[torch.argsort(lengths[part], descending=True, stable=True)]
+        batches += list(part.split(batch_size))
+    shuffled = torch.randperm(len(batches), generator=generator)
+    return torch.cat([batches[k] for k in shuffled]) if batches else order
 
 
 def set_learning_rate(settings: TrainSettings, optimizer: torch.optim.Optimizer, index: int, per_epoch: int) -> None:

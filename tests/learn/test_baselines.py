@@ -26,7 +26,7 @@ from serkit.core.learner import class_weights
 from serkit.core.settings import TrainSettings
 from serkit.data.normalise import GroupNormalised, ZScore, fit_groups
 from serkit.data.pipeline import Pipeline, stored
-from serkit.learn.trainer import Trainer, epoch_order
+from serkit.learn.trainer import Trainer, epoch_order, unpadded_lengths
 from serkit.testing import check_component, speech_like
 
 VECTOR_RUN = ("augment=[]", 'features={name = "five_spectral", n_mels = 64}')
@@ -205,11 +205,30 @@ def test_class_weights_and_balanced_sampling():
     y = np.array([0] * 90 + [1] * 10)
     assert np.allclose(class_weights(y, 3), [100 / 180, 100 / 20, 0.0])
     trainer = Trainer(TrainSettings(sampler="balanced"), torch.device("cpu"), 0)
-    order = epoch_order(trainer.settings.sampler, y, 2)(torch.Generator().manual_seed(0)).numpy()
+    order = epoch_order(trainer.settings, y, 2, y[:, None])(torch.Generator().manual_seed(0)).numpy()
     share = (y[order] == 1).mean()
     assert len(order) == 100 and 0.35 < share < 0.65  # 10 % of the data, half of the draws
-    plain = epoch_order("shuffle", y, 2)(torch.Generator().manual_seed(0))
+    plain = epoch_order(TrainSettings(), y, 2, y[:, None])(torch.Generator().manual_seed(0))
     assert sorted(plain.tolist()) == list(range(100))
+
+
+def test_batches_by_length_group_clips_of_similar_unpadded_length():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 400, size=100)
+    waves = np.zeros((100, 400), np.float32)
+    for row, length in enumerate(lengths):
+        waves[row, :length] = rng.uniform(0.1, 1.0, length)  # no exact zero inside a clip
+    waves[3, :] = 0.0  # an all-silent row has length 0
+    lengths[3] = 0
+    assert np.array_equal(unpadded_lengths(waves, chunk=7), lengths)
+    settings = TrainSettings(sampler="by_length", batch_size=10)
+    draw = epoch_order(settings, np.zeros(100, np.int64), 1, waves)
+    generator = torch.Generator().manual_seed(0)
+    first, second = draw(generator).numpy(), draw(generator).numpy()
+    assert sorted(first.tolist()) == list(range(100)) and not np.array_equal(first, second)
+    spread = [np.ptp(lengths[first[k : k + 10]]) for k in range(0, 100, 10)]
+    shuffled = [np.ptp(lengths[k : k + 10]) for k in range(0, 100, 10)]
+    assert max(spread) < 100 < min(shuffled)  # one pool of 100: sorted, so batches span neighbouring lengths
 
 
 def test_crnn_rejects_vectors_but_the_mlp_takes_sequences():

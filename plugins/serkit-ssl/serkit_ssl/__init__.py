@@ -7,7 +7,6 @@ feature workers), on the GPU when there is one.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +96,8 @@ class SSLEmbedding(FeatureExtractor):
         import soxr
         import torch
 
+        from serkit_ssl.whisper import clip_padding, clip_states, encoder_frames
+
         checkpoint = self.checkpoint()
         device = self._device()
         encoder, processor = load(str(checkpoint.folder), device)
@@ -108,16 +109,17 @@ class SSLEmbedding(FeatureExtractor):
             chunk = waves[start : start + self.batch_size]
             clip = checkpoint.model_type == "whisper" and self.whisper_window == "clip"
             inputs = processor(
-                chunk, sampling_rate=rate, return_tensors="pt", **(_clip_padding(processor) if clip else {})
+                chunk, sampling_rate=rate, return_tensors="pt", **(clip_padding(processor) if clip else {})
             )
             with torch.inference_mode():
                 if clip:
-                    hidden = whisper_clip_states(encoder, inputs["input_features"].to(device))
+                    hidden = clip_states(encoder, inputs["input_features"].to(device))
                 else:
                     hidden = encoder(**inputs.to(device), output_hidden_states=True).hidden_states
             stacked = torch.stack([hidden[layer] for layer in self.kept_layers()], dim=1).float()
             if checkpoint.model_type == "whisper":  # drop the frames of the padding to 30 s
-                stacked = stacked[:, :, : _whisper_frames(processor, len(chunk[0]))]
+                frames = encoder_frames(processor.hop_length, processor.nb_max_frames, len(chunk[0]))
+                stacked = stacked[:, :, :frames]
             out += [self._finish(item) for item in stacked.cpu().numpy()]
         return out
 
@@ -144,37 +146,6 @@ class SSLEmbedding(FeatureExtractor):
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _clip_padding(processor: Any) -> dict[str, Any]:
-    """Whisper's log-mel frames of the clip itself (to an even count, as its second convolution halves them)."""
-    return {"padding": "longest", "pad_to_multiple_of": 2 * int(processor.hop_length)}
-
-
-def whisper_clip_states(encoder: Any, features: Any) -> list[Any]:
-    """A Whisper encoder's hidden states for log-mel ``features`` of any length up to its window: its own
-    forward pass, with the positional embeddings cut to the frames there are (transformers insists on the
-    full window). The states are those ``output_hidden_states`` gives: the input embedding, each layer's
-    output, the last after the final layer norm."""
-    import torch
-    from torch.nn.functional import gelu
-
-    frames = min(features.shape[-1], 2 * encoder.embed_positions.num_embeddings)
-    x = gelu(encoder.conv2(gelu(encoder.conv1(features[..., :frames])))).permute(0, 2, 1)
-    x = x + encoder.embed_positions.weight[: x.shape[1]]
-    states = [x]
-    for layer in encoder.layers:
-        out = layer(x, None)
-        x = out[0] if isinstance(out, tuple) else out
-        states.append(x)
-    states[-1] = encoder.layer_norm(x)
-    return [torch.as_tensor(state) for state in states]
-
-
-def _whisper_frames(processor: Any, samples: int) -> int:
-    """Encoder frames that cover ``samples`` (two mel hops per frame), at most the padded window's."""
-    hop = int(processor.hop_length)
-    return min(math.ceil(samples / (2 * hop)), int(processor.nb_max_frames) // 2)
 
 
 @hookimpl

@@ -147,11 +147,15 @@ def load(folder: str, device: str) -> tuple[Any, Any]:
     return encoder.eval().to(device), processor
 
 
-def load_trainable(folder: str) -> tuple[Any, bool]:
-    """A fresh copy of the encoder to fine-tune (never the cached one the extractor runs), and whether its
-    processor normalises each clip (``do_normalize``)."""
-    model, _ = _from_pretrained(folder, "model.model", processor=False)
+def load_trainable(folder: str, whisper: bool) -> tuple[Any, Any, bool]:
+    """A fresh copy of the encoder to fine-tune (never the cached one the extractor runs), Whisper's processor
+    (its log-mel settings; None for the others), and whether each clip is normalised (``do_normalize``)."""
+    model, processor = _from_pretrained(folder, "model.model", processor=whisper)
+    if whisper:
+        encoder = model.get_encoder()
+        encoder.layerdrop = 0.0  # read from the config when built
+        return encoder, processor, False
     # LayerDrop skips whole layers in training, and transformers then leaves their hidden states out:
     # the learned sum over layers needs every one (the layers' own dropout still applies).
     model.config.layerdrop = 0.0
-    return model, bool(_json(Path(folder) / "preprocessor_config.json").get("do_normalize", True))
+    return model, None, bool(_json(Path(folder) / "preprocessor_config.json").get("do_normalize", True))

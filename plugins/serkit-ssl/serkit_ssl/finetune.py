@@ -1,7 +1,8 @@
 """Fine-tuning a self-supervised speech encoder end to end: the ``ssl_finetune`` model.
 
-The encoder (wav2vec 2.0, HuBERT, WavLM, data2vec-audio; a folder or a hub id, loaded as the
-extractor loads it) reads the ``waveform`` features; a learned softmax-weighted sum of its hidden
+The encoder (wav2vec 2.0, HuBERT, WavLM, data2vec-audio, or Whisper's encoder on the log-mel
+spectrogram the model computes; a folder or a hub id, loaded as the extractor loads it) reads the
+``waveform`` features; a learned softmax-weighted sum of its hidden
 layers and attentive statistics pooling (serkit's ``attentive_pooling`` head) classify. serkit's
 trainer trains it like any torch model (seeding, bf16 autocast, early stopping, checkpoints);
 the model declares its parameter groups: frozen parts left out, the head at its own learning rate,
@@ -16,14 +17,11 @@ from typing import Any
 from serkit import Model, SerkitError, param
 from serkit_ssl.checkpoint import inspect_checkpoint
 
-#: Encoders whose forward takes the raw waveform (``input_values``); Whisper's takes log-mel features.
-WAVEFORM_ENCODERS = ("wav2vec2", "hubert", "wavlm", "data2vec-audio", "wav2vec2-conformer", "unispeech-sat")
-
 
 @dataclass(frozen=True, kw_only=True)
 class SSLFinetune(Model):
-    """Fine-tune wav2vec 2.0, HuBERT or WavLM on the task: its hidden layers, a learned layer sum and
-    attentive statistics pooling."""
+    """Fine-tune wav2vec 2.0, HuBERT, WavLM or Whisper's encoder on the task: its hidden layers, a learned
+    layer sum and attentive statistics pooling."""
 
     name = "ssl_finetune"
     accepts = ("waveform",)
@@ -47,6 +45,23 @@ class SSLFinetune(Model):
         ge=0,
     )
     lora_alpha: float = param(16.0, "LoRA's scaling numerator (the adapters' output is scaled by alpha / rank)", gt=0)
+    whisper_window: str = param(
+        "padded",
+        "Whisper only. padded: each clip padded to the model's 30 s window, as it was trained (a 3 s clip costs ten "
+        "times its length); clip: the encoder on the clip's own length, its positional embeddings cut to it",
+        choices=("padded", "clip"),
+    )
+    train_crop_seconds: float = param(
+        0.0,
+        "in training, each clip a random window of this many seconds from its unpadded part (new each epoch); "
+        "evaluation and predict read the whole clip; 0: whole clips",
+        ge=0,
+    )
+    trim_padding: bool = param(
+        False,
+        "in training, cut each batch to its longest clip (a clip's trailing zeros are its padding): less work on "
+        'padded clips, most with train.sampler = "by_length"; evaluation reads whole clips',
+    )
     hidden: int = param(256, "units of the head's projection before pooling", ge=1)
     attention: int = param(128, "units of the head's attention scorer", ge=1)
     dropout: float = param(0.1, "dropout after the head's projection", ge=0, lt=1)
@@ -55,11 +70,6 @@ class SSLFinetune(Model):
         if not self.model:
             raise ValueError("model: name a checkpoint folder or a hub id (e.g. microsoft/wavlm-base-plus)")
         checkpoint = inspect_checkpoint(self.model)
-        if checkpoint.model_type not in WAVEFORM_ENCODERS:
-            raise ValueError(
-                f"model: {self.model} is a '{checkpoint.model_type}' checkpoint; ssl_finetune fine-tunes "
-                f"{', '.join(WAVEFORM_ENCODERS)} (Whisper's encoder takes log-mel features: not yet)"
-            )
         if self.freeze_layers > checkpoint.layers:
             raise ValueError(f"freeze_layers: {self.freeze_layers} > the {checkpoint.layers} layers of {self.model}")
 

@@ -1,4 +1,4 @@
-"""Fine-tuning tiny wav2vec 2.0, HuBERT and WavLM encoders end to end on the RAVDESS sample through
+"""Fine-tuning tiny wav2vec 2.0, HuBERT, WavLM and Whisper encoders end to end on the RAVDESS sample through
 `serkit run` (the waveform features, serkit's trainer, bf16 where the CPU has it): the training loss
 falls, frozen parts stay bit-identical and the rest changes, the same seed gives the same weights,
 predict reads the run and its ONNX and TorchScript exports agree with it."""
@@ -8,6 +8,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +38,8 @@ def _ravdess() -> Path:
     return ravdess
 
 
-def _run(tmp: Path, checkpoint: Path, name: str, *more: str) -> Path:
+def _args(tmp: Path, checkpoint: Path, name: str, *more: str) -> list[str]:
+    """``serkit run`` of the recipe on a tiny checkpoint: three emotions, 1 s clips, four epochs."""
     overrides = [
         f"model.model={checkpoint}",
         f"dataset.root={_ravdess()}",
@@ -58,7 +62,11 @@ def _run(tmp: Path, checkpoint: Path, name: str, *more: str) -> Path:
     args = ["run", str(RECIPE)]
     for override in overrides:
         args += ["--set", override]
-    result = CliRunner().invoke(cli, args)
+    return args
+
+
+def _run(tmp: Path, checkpoint: Path, name: str, *more: str) -> Path:
+    result = CliRunner().invoke(cli, _args(tmp, checkpoint, name, *more))
     assert result.exit_code == 0, result.output
     (run,) = (tmp / "runs").glob(f"{name}-*")
     return run
@@ -147,9 +155,85 @@ def _exports_agree(run: Path, clip: Path, tmp: Path) -> None:
         assert np.allclose(got, list(expected.values()), atol=1e-4), (fmt, got, expected)
 
 
+def test_whisper_fine_tunes_on_its_own_log_mel_with_crops_and_length_batches(tiny_models, tmp_path):
+    """Whisper's encoder on the log-mel spectrogram the model computes (equal to its processor's), on the
+    clip's own length, trained on random 0.5 s crops in batches of similar length cut to their longest clip."""
+    from serkit_ssl.whisper import LogMel
+    from transformers import WhisperFeatureExtractor
+
+    processor = WhisperFeatureExtractor.from_pretrained(tiny_models["whisper"])
+    wave = np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)
+    expected = processor([wave], sampling_rate=16000, return_tensors="np")["input_features"]  # padded to 2 s
+    computed = LogMel(processor)(torch.from_numpy(np.pad(wave, (0, 16000)))[None]).numpy()
+    assert computed.shape == expected.shape and np.abs(computed - expected).max() < 1e-5
+    more = ["model.whisper_window=clip", "model.freeze_layers=1", "model.train_crop_seconds=0.5"]
+    more += ["model.trim_padding=true", "train.sampler=by_length", "train.precision=fp32"]
+    run = _run(tmp_path, tiny_models["whisper"], "whisper", *more)
+    history = json.loads((run / "history.json").read_text())[0]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    trained = _weights(run)
+    original = load_file(tiny_models["whisper"] / "model.safetensors")
+    frozen = [k for k in original if k.startswith(("encoder.conv", "encoder.layers.0.", "encoder.embed_positions"))]
+    free = [k for k in original if k.startswith("encoder.layers.1.") and "weight" in k]
+    assert frozen and free and not any(k.startswith("decoder.") for k in trained)
+    assert all(torch.equal(trained[k], original[k]) for k in frozen)
+    assert all(not torch.equal(trained[k], original[k]) for k in free)
+    clip = sorted(_ravdess().rglob("03-01-05-*.wav"))[0]
+    predicted = CliRunner().invoke(cli, ["predict", str(run), str(clip), "--json"])
+    assert predicted.exit_code == 0, predicted.output
+    _exports_agree(run, clip, tmp_path)
+    result = CliRunner().invoke(cli, ["export", str(run), "--format", "pretrained"])
+    assert result.exit_code == 0, result.output
+    saved = load_file(run / "pretrained" / "model.safetensors")  # the whole model: the original decoder
+    assert all(torch.equal(saved[k], trained[k]) for k in trained if k.startswith("encoder."))
+    assert all(torch.equal(saved[k], original[k]) for k in original if k.startswith("decoder."))
+
+
+def test_a_fine_tuning_killed_in_epoch_two_resumes_to_the_same_predictions(tiny_models, tmp_path):
+    """Random crops and dropout draw from torch's generator: the checkpoint keeps its state, so the resumed
+    training draws what the uninterrupted one drew."""
+    more = ("model.train_crop_seconds=0.5", "model.dropout=0.5", "train.precision=fp32")
+    reference = _run(tmp_path / "whole", tiny_models["wav2vec2"], "whole", *more)
+    command = [sys.executable, "-m", "serkit.cli", *_args(tmp_path / "cut", tiny_models["wav2vec2"], "cut", *more)]
+    killed = subprocess.run(command, env={**os.environ, "SERKIT_FAULT": "epoch"}, capture_output=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    (run,) = (tmp_path / "cut" / "runs").glob("cut-*")
+    resumed = CliRunner().invoke(cli, ["resume", str(run)])
+    assert resumed.exit_code == 0, resumed.output
+    assert (run / "predictions.csv").read_text() == (reference / "predictions.csv").read_text()
+    untimed = [
+        [
+            {k: v for k, v in row.items() if k != "seconds"}
+            for row in json.loads((folder / "history.json").read_text())[0]
+        ]
+        for folder in (run, reference)
+    ]
+    assert untimed[0] == untimed[1] and len(untimed[0]) == 4
+
+
+def test_training_crops_stay_inside_each_clip_and_trimming_cuts_the_padding():
+    from serkit_ssl.finetune_module import training_view
+
+    lengths = [300, 80, 1000]
+    wave = torch.zeros(3, 1000)
+    for row, length in enumerate(lengths):
+        wave[row, :length] = torch.arange(1, length + 1, dtype=torch.float32)  # sample k holds k + 1
+    assert training_view(wave[:2], 0, True, 10).shape == (2, 300)
+    torch.manual_seed(0)
+    starts = set()
+    for _ in range(20):
+        crop = training_view(wave, 100, True, 10)
+        assert crop.shape == (3, 100)
+        long, short, longest = crop
+        assert torch.equal(long, torch.arange(long[0], long[0] + 100)) and long[-1] <= 300  # inside the clip
+        assert torch.equal(short[:80], wave[1, :80]) and not short[80:].any()  # shorter than the crop: all of it
+        starts.add(int(longest[0]))
+    assert len(starts) > 10  # a new window each time
+
+
 def test_recipe_mistakes_are_named(tiny_models):
-    with pytest.raises(SerkitError, match="'whisper' checkpoint; ssl_finetune fine-tunes wav2vec2"):
-        load_recipe(RECIPE, [f"model.model={tiny_models['whisper']}"])
+    with pytest.raises(SerkitError, match=r'train\.sampler: "by_length" groups waveforms'):
+        load_recipe(ROOT / "recipes" / "paper.toml", ["train.sampler=by_length"])
     with pytest.raises(SerkitError, match="freeze_layers: 5 > the 2 layers"):
         load_recipe(RECIPE, [f"model.model={tiny_models['wavlm']}", "model.freeze_layers=5"])
     with pytest.raises(SerkitError, match=r'normalise\.scope: "band" statistics of a waveform'):
@@ -198,3 +282,4 @@ def test_the_model_contract_in_each_precision(tiny_models):
     from serkit.testing import check_model
 
     check_model(SSLFinetune(model=str(tiny_models["wavlm"]), hidden=8, attention=4))
+    check_model(SSLFinetune(model=str(tiny_models["whisper"]), hidden=8, attention=4))  # padded to its window
