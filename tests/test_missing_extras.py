@@ -55,3 +55,17 @@ def test_ray_train_workers_without_ray_is_one_line(monkeypatch, tmp_path):
     args = tiny_run_args(need(RAVDESS), tmp_path, "augment=[]", "train.max_epochs=1", "ray.train_workers=2")
     line = _one_line(CliRunner().invoke(cli, args))
     assert "ray.train_workers needs Ray, which is not installed: pip install 'serkit[ray]'" in line
+
+
+@pytest.mark.parametrize(
+    ("engine", "module", "package"),
+    [("silero", "silero_vad", "silero-vad"), ("webrtc", "webrtcvad", "webrtcvad-wheels")],
+)
+def test_voice_activity_detection_without_its_package_is_one_line(monkeypatch, tmp_path, engine, module, package):
+    monkeypatch.setitem(sys.modules, module, None)
+    vad = f'preprocess=[{{name = "vad", engine = "{engine}"}}]'
+    line = _one_line(CliRunner().invoke(cli, tiny_run_args(need(RAVDESS), tmp_path, vad)))
+    assert f"vad engine '{engine}' needs {package}, which is not installed: pip install 'serkit[vad]'" in line
+    assert not (tmp_path / "runs").exists()
+    result = CliRunner().invoke(cli, ["predict", str(tmp_path), "x.wav", "--segments", "vad", "--vad-engine", engine])
+    assert f"needs {package}, which is not installed" in _one_line(result)

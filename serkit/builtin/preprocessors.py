@@ -1,4 +1,4 @@
-"""Waveform preprocessors: resample, trim silence, Wiener filter, fix length."""
+"""Waveform preprocessors: resample, trim silence, voice activity detection, Wiener filter, fix length."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from serkit.core.components import Preprocessor
 from serkit.core.hookspecs import hookimpl
 from serkit.core.params import param
 from serkit.data import audio
+from serkit.data.vad import ENGINES, VadSettings, require_engine, speech_segments
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,6 +42,43 @@ class TrimSilence(Preprocessor):
             wave, top_db=self.top_db, frame_length=self.frame_length, hop_length=self.hop_length
         )
         return (trimmed if trimmed.size else wave), sample_rate
+
+
+@dataclass(frozen=True, kw_only=True)
+class VoiceActivity(Preprocessor):
+    """Cut silence by voice activity detection (Silero VAD or WebRTC's): the clip from its first speech to
+    its last, or its speech segments joined; a clip with no speech found is kept whole."""
+
+    name = "vad"
+    engine: str = param("silero", "silero (a small neural network) or webrtc (Google's GMM detector)", choices=ENGINES)
+    threshold: float = param(0.5, "speech score a frame needs (silero: a probability; webrtc: 0 or 1)", gt=0, lt=1)
+    min_speech_seconds: float = param(0.25, "shorter bursts of speech are ignored", ge=0)
+    min_silence_seconds: float = param(0.3, "silence that ends a segment", gt=0)
+    pad_seconds: float = param(0.1, "kept on each side of a segment (at most half of min_silence_seconds)", ge=0)
+    keep: str = param(
+        "trim", "trim: first speech to last speech; speech: the segments joined", choices=("trim", "speech")
+    )
+
+    def validate(self) -> None:
+        require_engine(self.engine)
+        if self.pad_seconds > self.min_silence_seconds / 2:
+            raise ValueError("pad_seconds: at most half of min_silence_seconds, or padded segments would overlap")
+
+    def settings(self) -> VadSettings:
+        return VadSettings(
+            self.engine, self.threshold, self.min_speech_seconds, self.min_silence_seconds, self.pad_seconds
+        )
+
+    def __call__(self, wave: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
+        segments = [
+            (round(a * sample_rate), round(b * sample_rate))
+            for a, b in speech_segments(wave, sample_rate, self.settings())
+        ]
+        if not segments:
+            return wave, sample_rate
+        if self.keep == "trim":
+            return wave[segments[0][0] : segments[-1][1]], sample_rate
+        return np.concatenate([wave[a:b] for a, b in segments]), sample_rate
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,5 +127,5 @@ class FixLength(Preprocessor):
 
 @hookimpl
 def register_preprocessors(register):
-    for cls in (Resample, TrimSilence, Wiener, FixLength):
+    for cls in (Resample, TrimSilence, VoiceActivity, Wiener, FixLength):
         register(cls)

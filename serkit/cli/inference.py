@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 
@@ -24,6 +25,20 @@ from rich.console import Console
 @click.option(
     "--plot", "plot_dir", type=click.Path(file_okay=False), help="Write a PNG timeline per long recording here."
 )
+@click.option(
+    "--segments",
+    type=click.Choice(["windows", "vad"]),
+    default="windows",
+    show_default=True,
+    help="Timeline of long recordings: windows of the training length, or the speech segments voice activity "
+    "detection finds (the file read in blocks: any length in bounded memory).",
+)
+@click.option("--vad-engine", type=click.Choice(["silero", "webrtc"]), default="silero", show_default=True)
+@click.option(
+    "--vad-threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.5, show_default=True
+)
+@click.option("--audacity", "audacity_dir", type=click.Path(file_okay=False), help="Write Audacity label tracks here.")
+@click.option("--elan", "elan_dir", type=click.Path(file_okay=False), help="Write ELAN annotation files (.eaf) here.")
 def predict(
     run_dir: str,
     audio: tuple[str, ...],
@@ -32,18 +47,37 @@ def predict(
     hop: float | None,
     smooth: int,
     plot_dir: str | None,
+    segments: str,
+    vad_engine: str,
+    vad_threshold: float,
+    audacity_dir: str | None,
+    elan_dir: str | None,
 ) -> None:
     """Predict the emotion of AUDIO files or folders with the model trained in RUN_DIR."""
-    from serkit.inference.output import plot_timeline, predictions_document, print_csv, print_table
+    from serkit.data.vad import VadSettings, require_engine
+    from serkit.inference.output import (
+        plot_timeline,
+        predictions_document,
+        print_csv,
+        print_table,
+        write_audacity,
+        write_elan,
+    )
     from serkit.inference.predictor import Predictor, predict_files
+    from serkit.inference.segments import predict_segments
 
+    if segments == "vad":
+        require_engine(vad_engine)
     predictor = Predictor.load(run_dir)
-    batch = predict_files(predictor, list(audio), hop, smooth)
+    vad = VadSettings(vad_engine, vad_threshold)
+    by_segment = functools.partial(predict_segments, predictor, settings=vad) if segments == "vad" else None
+    batch = predict_files(predictor, list(audio), hop, smooth, by_segment)
     if batch.speaker_note:
         click.echo(f"Note: {batch.speaker_note}", err=True)
     for result in batch.results:
-        if plot_dir and result.windows:
-            plot_timeline(result, plot_dir)
+        for folder, write in ((plot_dir, plot_timeline), (audacity_dir, write_audacity), (elan_dir, write_elan)):
+            if folder and result.windows:
+                write(result, folder)
     if as_json:
         click.echo(json.dumps(predictions_document(run_dir, predictor, batch.results, batch.failures), indent=2))
     elif as_csv:

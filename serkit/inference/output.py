@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from serkit.core.fileio import write_figure
+from serkit.core.fileio import write_atomic, write_figure
 from serkit.inference.predictor import Prediction
 
 
@@ -38,7 +39,8 @@ def print_table(console: Console, results: list[Prediction], predictor: Any, fai
     )
     for result in results:
         if result.windows:
-            timeline = Table(title=f"timeline of {escape(result.source)} (smoothed over windows)", title_justify="left")
+            how = "smoothed over windows" if result.timeline == "windows" else result.timeline
+            timeline = Table(title=f"timeline of {escape(result.source)} ({how})", title_justify="left")
             for column in ("from s", "to s", "emotion", "probability %"):
                 timeline.add_column(column, justify="right")
             for window in result.windows:
@@ -69,7 +71,7 @@ def print_csv(results: list[Prediction], labels: list[str]) -> None:
                     window.end,
                     window.label,
                     *[f"{window.probabilities[k]:.6f}" for k in labels],
-                    "",
+                    f"{window.uncertainty:.6f}",
                 ]
             )
 
@@ -85,13 +87,57 @@ def plot_timeline(result: Prediction, folder: str | Path) -> Path:
     figure, axes = plt.subplots(figsize=(10, 3.5))
     for label in result.probabilities:
         axes.plot(centres, [w.smoothed[label] for w in result.windows], marker=".", label=label)
-    axes.set_xlabel("time (s, window centre)")
+    axes.set_xlabel(f"time (s, centre of each {result.timeline.removesuffix('s')})")
     axes.set_ylabel("probability (smoothed)")
     axes.set_ylim(0, 1)
     axes.set_title(Path(result.source).name)
     axes.legend(ncol=4, fontsize=8)
     path = Path(folder) / f"{Path(result.source).stem}.timeline.png"
     write_figure(figure, path, dpi=110)
+    return path
+
+
+def write_audacity(result: Prediction, folder: str | Path) -> Path:
+    """An Audacity label track (File > Import > Labels): start, end and the emotion with its probability."""
+    lines = [f"{w.start:.3f}\t{w.end:.3f}\t{w.label} {100 * w.probabilities[w.label]:.0f}%" for w in result.windows]
+    path = Path(folder) / f"{Path(result.source).stem}.labels.txt"
+    write_atomic(path, lambda out: out.write("".join(f"{line}\n" for line in lines)))
+    return path
+
+
+def write_elan(result: Prediction, folder: str | Path) -> Path:
+    """An ELAN annotation file (EAF 3.0) with one tier, "emotion", of the timeline (overlapping windows are cut
+    where the next begins: a tier's annotations may not overlap)."""
+    from xml.etree import ElementTree as ET
+
+    document = ET.Element(
+        "ANNOTATION_DOCUMENT",
+        {"AUTHOR": "serkit", "DATE": datetime.now(UTC).isoformat(timespec="seconds"), "FORMAT": "3.0",
+         "VERSION": "3.0", "xmlns:xsi": "http://www.w3.org/2001/XMLSchema-instance",
+         "xsi:noNamespaceSchemaLocation": "http://www.mpi.nl/tools/elan/EAFv3.0.xsd"},
+    )  # fmt: skip
+    header = ET.SubElement(document, "HEADER", {"MEDIA_FILE": "", "TIME_UNITS": "milliseconds"})
+    ET.SubElement(header, "MEDIA_DESCRIPTOR", {"MEDIA_URL": Path(result.source).resolve().as_uri()})
+    slots = ET.SubElement(document, "TIME_ORDER")
+    tier = ET.SubElement(document, "TIER", {"LINGUISTIC_TYPE_REF": "emotion", "TIER_ID": "emotion"})
+    for k, window in enumerate(result.windows):
+        following = result.windows[k + 1].start if k + 1 < len(result.windows) else window.end
+        for end, slot in ((window.start, 2 * k + 1), (min(window.end, following), 2 * k + 2)):
+            ET.SubElement(slots, "TIME_SLOT", {"TIME_SLOT_ID": f"ts{slot}", "TIME_VALUE": str(round(1000 * end))})
+        annotation = ET.SubElement(
+            ET.SubElement(tier, "ANNOTATION"),
+            "ALIGNABLE_ANNOTATION",
+            {"ANNOTATION_ID": f"a{k + 1}", "TIME_SLOT_REF1": f"ts{2 * k + 1}", "TIME_SLOT_REF2": f"ts{2 * k + 2}"},
+        )
+        ET.SubElement(annotation, "ANNOTATION_VALUE").text = window.label
+    ET.SubElement(
+        document,
+        "LINGUISTIC_TYPE",
+        {"GRAPHIC_REFERENCES": "false", "LINGUISTIC_TYPE_ID": "emotion", "TIME_ALIGNABLE": "true"},
+    )
+    path = Path(folder) / f"{Path(result.source).stem}.eaf"
+    text = ET.tostring(document, encoding="unicode", xml_declaration=True)
+    write_atomic(path, lambda out: out.write(text))
     return path
 
 

@@ -14,6 +14,7 @@ as the training clips were.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,10 @@ class Window:
         scores = self.smoothed or self.probabilities
         return max(scores, key=scores.__getitem__)
 
+    @property
+    def uncertainty(self) -> float:
+        return normalised_entropy(np.array(list(self.probabilities.values())))
+
 
 @dataclass
 class Prediction:
@@ -61,6 +66,8 @@ class Prediction:
     duration: float
     windows: list[Window] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: What the windows are: "windows" of the training length, or "speech segments" (voice activity detection).
+    timeline: str = "windows"
 
     @property
     def label(self) -> str:
@@ -85,9 +92,11 @@ class Prediction:
                     "label": w.label,
                     "probabilities": w.probabilities,
                     "smoothed": w.smoothed,
+                    "uncertainty": round(w.uncertainty, 6),
                 }
                 for w in self.windows
             ],
+            "timeline": self.timeline,
             "notes": self.notes,
         }
 
@@ -315,16 +324,27 @@ class Batch:
     speaker_note: str = ""
 
 
-def predict_files(predictor: Predictor, inputs: list[str], hop: float | None = None, smooth: int = 3) -> Batch:
+def predict_files(
+    predictor: Predictor,
+    inputs: list[str],
+    hop: float | None = None,
+    smooth: int = 3,
+    predict_one: Callable[[str], Prediction] | None = None,
+) -> Batch:
     """Every audio file given or inside a given folder, predicted (the files are taken as one
-    speaker's where the run normalises per speaker); a file that fails is named, the others go on."""
+    speaker's where the run normalises per speaker), as a whole or by ``predict_one`` (e.g. per speech
+    segment: :func:`~serkit.inference.segments.predict_segments`); a file that fails is named, the others go on."""
+
     files = audio_files(inputs)
     if not files:
         raise SerkitError(f"AUDIO: no audio files ({', '.join(AUDIO_SUFFIXES)}) in {', '.join(inputs)}")
     batch = Batch([], [], predictor.fit_speaker(files))
     for path in files:
         try:
-            batch.results.append(predictor.predict_file(path, hop=hop, smooth=smooth))
+            if predict_one is not None:
+                batch.results.append(predict_one(path))
+            else:
+                batch.results.append(predictor.predict_file(path, hop=hop, smooth=smooth))
         except SerkitError as exc:
             batch.failures.append(str(exc))
     return batch
