@@ -1,11 +1,11 @@
-"""Classical classifiers on feature vectors (scikit-learn): the baselines SER papers compare with."""
+"""Classical classifiers and regressors on feature vectors (scikit-learn): the baselines SER papers compare with."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from serkit.core.estimator import EstimatorModel
+from serkit.core.estimator import EstimatorModel, RegressorModel
 from serkit.core.hookspecs import hookimpl
 from serkit.core.params import param
 
@@ -20,12 +20,7 @@ class SVM(EstimatorModel):
     gamma: str = param("scale", "RBF width: scale (1 / (dims x variance)), auto (1 / dims) or a number as text")
 
     def validate(self) -> None:
-        if self.gamma not in ("scale", "auto"):
-            try:
-                if float(self.gamma) <= 0:
-                    raise ValueError
-            except ValueError:
-                raise ValueError(f"gamma must be 'scale', 'auto' or a positive number, got '{self.gamma}'") from None
+        _check_gamma(self.gamma)
 
     def estimator(self, seed: int, class_weight: str | None) -> Any:
         from sklearn.calibration import CalibratedClassifierCV
@@ -73,7 +68,49 @@ class RandomForest(EstimatorModel):
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class SVR(RegressorModel):
+    """Support vector regression (sklearn SVR), one per target: eGeMAPS's usual partner for arousal and valence."""
+
+    name = "svr"
+    kernel: str = param("rbf", "kernel", choices=("rbf", "linear"))
+    C: float = param(1.0, "regularisation: larger fits the training data more closely", gt=0)
+    epsilon: float = param(0.1, "half-width of the tube within which errors cost nothing (in target units)", ge=0)
+    gamma: str = param("scale", "RBF width: scale (1 / (dims x variance)), auto (1 / dims) or a number as text")
+
+    def validate(self) -> None:
+        _check_gamma(self.gamma)
+
+    def regressor(self, seed: int) -> Any:
+        from sklearn.svm import SVR as Estimator
+
+        gamma: Any = self.gamma if self.gamma in ("scale", "auto") else float(self.gamma)
+        return Estimator(kernel=self.kernel, C=self.C, epsilon=self.epsilon, gamma=gamma)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ridge(RegressorModel):
+    """Ridge regression (sklearn, L2-regularised least squares), one per target."""
+
+    name = "ridge"
+    alpha: float = param(1.0, "regularisation strength", gt=0)
+
+    def regressor(self, seed: int) -> Any:
+        from sklearn.linear_model import Ridge as Estimator
+
+        return Estimator(alpha=self.alpha)
+
+
+def _check_gamma(gamma: str) -> None:
+    if gamma not in ("scale", "auto"):
+        try:
+            if float(gamma) <= 0:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"gamma must be 'scale', 'auto' or a positive number, got '{gamma}'") from None
+
+
 @hookimpl
 def register_models(register):
-    for model in (SVM, LogisticRegression, RandomForest):
+    for model in (SVM, LogisticRegression, RandomForest, SVR, Ridge):
         register(model)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import json
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from serkit.core.components import Dataset, DownloadSource, Scan, Utterance
 from serkit.core.errors import SerkitError
@@ -202,13 +204,30 @@ class Synthetic(Dataset):
             synthesise_corpus(folder, self.config())
             notes.append(f"synthesised a new corpus into {folder} in {time.perf_counter() - start:.1f} s")
         utterances, _, odd = parse_ravdess(str(folder))
+        utterances = with_dimensions(utterances)
         labels = [label for label in RAVDESS_EMOTIONS.values() if any(u.label == label for u in utterances)]
         notes.insert(
             0,
             f"{len(utterances)} synthetic files from {len({u.speaker for u in utterances})} actors "
-            f"(eSpeak NG, seed {self.seed}) in {folder}",
+            f"(eSpeak NG, seed {self.seed}) in {folder}; arousal, valence and dominance from each file's drawn "
+            "prosody (serkit.corpora.synth.dimensions)",
         )
         return Scan(utterances, labels, notes, odd_names_warning(odd), unmatched=odd)
+
+
+def with_dimensions(utterances: list[Utterance]) -> list[Utterance]:
+    """The synthetic files with their arousal, valence and dominance (each actor folder's targets file) in
+    their metadata; a corpus made before the targets existed keeps none."""
+    from serkit.corpora.synth import TARGETS
+
+    found: dict[str, dict[str, Any]] = {}
+    for folder in {Path(u.path).parent for u in utterances}:
+        if (folder / TARGETS).is_file():
+            found |= {str(folder / n): v for n, v in json.loads((folder / TARGETS).read_text("utf-8")).items()}
+    dims = ("arousal", "valence", "dominance")
+    return [
+        replace(u, meta={**u.meta, **{d: found[u.path][d] for d in dims}}) if u.path in found else u for u in utterances
+    ]
 
 
 @dataclass(frozen=True, kw_only=True)

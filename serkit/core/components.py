@@ -211,8 +211,12 @@ class Model(Component):
     kind: ClassVar[str] = "model"
     #: The feature shapes it takes (see :data:`SHAPES`).
     accepts: ClassVar[tuple[str, ...]] = ("image",)
+    #: What it can be trained to do (``task.kind``): a torch model's last layer gives one output per class, or
+    #: one per regression target, so it does both.
+    tasks: ClassVar[tuple[str, ...]] = ("classification", "regression")
 
     def build(self, input_shape: tuple[int, ...], n_classes: int) -> torch.nn.Module:
+        """The module: features in, ``n_classes`` scores out (a regression's ``n_classes`` is its target count)."""
         raise NotImplementedError
 
     def learner(self, input_shape: tuple[int, ...], n_classes: int, seed: int) -> Learner | None:

@@ -36,6 +36,7 @@ from serkit.core.learner import (
     FitOutcome,
     Learner,
     Transform,
+    ccc,
     validation_scores,
 )
 
@@ -67,6 +68,7 @@ class EstimatorModel(Model):
 
     accepts: ClassVar[tuple[str, ...]] = ("vector",)
     implement: ClassVar[str] = "estimator"
+    tasks: ClassVar[tuple[str, ...]] = ("classification",)
     #: Exact type names (``module.Class``) beyond skops's defaults and :data:`ALLOWED_TYPES` that this
     #: model's fitted estimator holds; ``skops.io.get_untrusted_types`` on a saved one lists them.
     trusted_types: ClassVar[tuple[str, ...]] = ()
@@ -165,6 +167,55 @@ class EstimatorLearner(Learner):
                 "the exact name in its trusted_types)"
             )
         self.fitted = skops.io.loads(data, trusted=sorted(untrusted))
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegressorModel(EstimatorModel):
+    """A scikit-learn regressor on feature vectors (``task.kind = "regression"``), one per target, fitted once."""
+
+    tasks: ClassVar[tuple[str, ...]] = ("regression",)
+
+    def regressor(self, seed: int) -> Any:
+        """An unfitted scikit-learn regressor of one target (serkit fits one per target)."""
+        raise NotImplementedError
+
+    def learner(self, input_shape: tuple[int, ...], n_classes: int, seed: int) -> Learner:
+        return RegressorLearner(self, n_classes, seed)
+
+
+class RegressorLearner(EstimatorLearner):
+    """Fits one regressor per target (scikit-learn's MultiOutputRegressor) on the fit part; the validation
+    part is scored once (mean squared error and CCC)."""
+
+    model: RegressorModel
+
+    def fit(
+        self, x_fit: Features, y_fit: np.ndarray, x_val: Features, y_val: np.ndarray, context: FitContext
+    ) -> FitOutcome:
+        from sklearn.multioutput import MultiOutputRegressor
+
+        start = time.perf_counter()
+        self.fitted = MultiOutputRegressor(self.model.regressor(self.seed)).fit(
+            _matrix(x_fit, context.transform), y_fit
+        )
+        fit, val = self.predict_proba(x_fit, context.transform), self.predict_proba(x_val, context.transform)
+        row = {
+            "epoch": 1,
+            "train_loss": float(np.mean((fit - y_fit) ** 2)),
+            "val_loss": float(np.mean((val - y_val) ** 2)),
+            "val_ccc": float(np.mean([ccc(y_val[:, k], val[:, k]) for k in range(y_val.shape[1])])),
+            "seconds": time.perf_counter() - start,
+        }
+        context.on_epoch(row)
+        base = type(self.fitted.estimators_[0]).__name__
+        method = f"scikit-learn {base}, one per target, fitted once on the fit part"
+        return FitOutcome([row], best_epoch=1, stopped_early=False, device="cpu", precision="fp64", method=method)
+
+    def predict_proba(self, x: Features, transform: Transform | None = None) -> np.ndarray:
+        """The predicted values, shape (items, targets)."""
+        if self.fitted is None:
+            raise SerkitError(f"model '{self.model.name}': predict before fit")
+        return np.asarray(self.fitted.predict(_matrix(x, transform)), dtype=np.float32).reshape(len(x), -1)
 
 
 def _matrix(x: Features, transform: Transform | None) -> np.ndarray:

@@ -51,6 +51,9 @@ class FitContext:
     #: Ray Train workers one torch training is spread over (``ray.train_workers``), and where Ray runs.
     workers: int = 1
     ray_address: str = ""
+    #: ``task.kind`` and, for a regression, ``task.loss``.
+    task: str = "classification"
+    loss: str = "ccc"
 
 
 @dataclass
@@ -81,7 +84,7 @@ class Learner(ABC):
 
     @abstractmethod
     def predict_proba(self, x: Features, transform: Transform | None = None) -> np.ndarray:
-        """Class probabilities, shape (items, classes)."""
+        """Class probabilities, shape (items, classes); a regression's values, shape (items, targets)."""
 
     @abstractmethod
     def dumps(self) -> bytes:
@@ -117,3 +120,12 @@ def macro_recall(y: np.ndarray, predicted: np.ndarray) -> float:
     """UAR: the mean recall over the classes present in ``y``."""
     hits = predicted == y
     return float(np.mean([hits[y == c].mean() for c in np.unique(y)]))
+
+
+def ccc(y: np.ndarray, p: np.ndarray) -> float:
+    """Lin's concordance correlation coefficient of two 1-D arrays (population moments); 0 where both are
+    constant."""
+    y, p = np.asarray(y, dtype=np.float64), np.asarray(p, dtype=np.float64)
+    covariance = np.mean((y - y.mean()) * (p - p.mean()))
+    denominator = y.var() + p.var() + (y.mean() - p.mean()) ** 2
+    return float(2 * covariance / denominator) if denominator > 0 else 0.0

@@ -40,6 +40,7 @@ from serkit.core.settings import (
     RaySettings,
     ReportSettings,
     RunSettings,
+    TaskSettings,
     TrackSettings,
     TrainSettings,
 )
@@ -48,6 +49,7 @@ from serkit.core.suggest import did_you_mean
 SETTINGS: dict[str, type] = {
     "run": RunSettings,
     "labels": LabelsSettings,
+    "task": TaskSettings,
     "normalise": NormaliseSettings,
     "train": TrainSettings,
     "calibrate": CalibrateSettings,
@@ -64,7 +66,7 @@ def section_order() -> list[str]:
     order = ["run"]
     for kind in all_kinds():
         order += ["normalise", kind.section] if kind.section == "model" else [kind.section]
-        order += ["labels"] if kind.section == "dataset" else []
+        order += ["labels", "task"] if kind.section == "dataset" else []
     return [*order, "train", "calibrate", "report", "ray", "track"]
 
 
@@ -87,6 +89,7 @@ class Recipe:
     train: TrainSettings
     calibrate: CalibrateSettings = field(default_factory=CalibrateSettings)
     labels: LabelsSettings = field(default_factory=LabelsSettings)
+    task: TaskSettings = field(default_factory=TaskSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
     ray: RaySettings = field(default_factory=RaySettings)
     track: TrackSettings = field(default_factory=TrackSettings)
@@ -320,6 +323,7 @@ def build_recipe(raw: dict[str, Any], registry: Registry, source: str = "<recipe
     recipe = Recipe(**values, more=more)
     check_shapes(recipe.features, recipe.model, recipe.augment)
     check_waveform_normalisation(recipe)
+    check_task(recipe)
     check_calibration(recipe)
     relabel_of(recipe, registry)
     return recipe
@@ -341,6 +345,33 @@ def relabel_of(recipe: Recipe, registry: Registry | None = None) -> Relabel | No
     if len(set(settings.keep)) != len(settings.keep):
         raise SerkitError("labels.keep: a class is listed twice")
     return Relabel(label_map, tuple(settings.keep))
+
+
+def check_task(recipe: Recipe) -> None:
+    """A regression names its targets, uses a model that regresses, and nothing that needs classes."""
+    task, model = recipe.task, recipe.model
+    if recipe.task.kind == "classification":
+        if task.targets:
+            raise SerkitError('task.targets: set task.kind = "regression" to predict them')
+        if "classification" not in model.tasks:
+            raise SerkitError(f"model: '{model.name}' is a regressor; it needs task.kind = \"regression\"")
+        return
+    if not task.targets:
+        raise SerkitError('task.targets: name the metadata columns to predict (e.g. ["arousal", "valence"])')
+    if len(set(task.targets)) != len(task.targets):
+        raise SerkitError("task.targets: a target is listed twice")
+    if "regression" not in model.tasks:
+        raise SerkitError(
+            f"model: '{model.name}' classifies; for task.kind = \"regression\" use a torch model, svr or ridge"
+        )
+    for key, value, fine in (
+        ("calibrate.method", recipe.calibrate.method, "none"),
+        ("train.class_weights", recipe.train.class_weights, "none"),
+    ):
+        if value != fine:
+            raise SerkitError(f"{key}: '{value}' applies to classes; a regression (task.kind) has none")
+    if recipe.train.sampler == "balanced":
+        raise SerkitError('train.sampler: "balanced" draws classes equally; a regression has none (use shuffle)')
 
 
 def check_waveform_normalisation(recipe: Recipe) -> None:

@@ -1,5 +1,5 @@
-"""The recipe's settings sections: ``[run]``, ``[labels]``, ``[normalise]``, ``[train]``, ``[calibrate]``, ``[report]``,
-``[ray]`` and ``[track]``."""
+"""The recipe's settings sections: ``[run]``, ``[labels]``, ``[task]``, ``[normalise]``, ``[train]``,
+``[calibrate]``, ``[report]``, ``[ray]`` and ``[track]``."""
 
 from __future__ import annotations
 
@@ -103,6 +103,26 @@ class LabelsSettings:
         "four-class, ...); labels it leaves out are dropped and named in one warning; empty: the corpus's own labels",
     )
     keep: list[str] = param([], "classes to keep (after the map), in this order; empty keeps every class")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskSettings:
+    """What the model predicts: the emotion class, or dimensional values (arousal, valence, dominance)."""
+
+    kind: str = param(
+        "classification",
+        "classification: the emotion class; regression: the values of targets (e.g. arousal, valence, dominance), "
+        "scored by the concordance correlation coefficient (CCC)",
+        choices=("classification", "regression"),
+    )
+    targets: list[str] = param(
+        [], "regression: the utterance metadata columns to predict (the dataset's, e.g. arousal, valence, dominance)"
+    )
+    loss: str = param(
+        "ccc",
+        "regression loss of torch models: ccc (1 - CCC, averaged over the targets) or mse (mean squared error)",
+        choices=("ccc", "mse"),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

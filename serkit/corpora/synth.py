@@ -51,7 +51,11 @@ MALE_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8")
 FEMALE_VARIANTS = ("f1", "steph", "belinda", "f4", "Andrea")
 #: Bumped when a voice changes, so corpora cached under the old voices are made again.
 VOICES = 2
+#: Bumped when the dimensional targets change (1: arousal, valence, dominance from the drawn prosody).
+DIMENSIONS = 1
 MARKER = "synth.json"
+#: Per actor folder: each file's arousal, valence and dominance and the prosody they were computed from.
+TARGETS = "dimensions.json"
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,7 @@ class SynthConfig:
         data.pop("workers")
         data["emotions"] = list(self.emotions)
         data["voices"] = VOICES
+        data["dimensions"] = DIMENSIONS
         return data
 
     @property
@@ -204,10 +209,30 @@ def _tremor(wave: np.ndarray, rate: int, depth: float, rng: np.random.Generator)
     return (wobbled * (1 + depth * np.sin(2 * np.pi * frequency * t + phase))).astype(np.float32)
 
 
+def dimensions(drawn: dict[str, float]) -> dict[str, float]:
+    """Arousal, valence and dominance in [-1, 1] from the prosody one utterance actually drew (not from its
+    emotion label, so a regression cannot simply classify): each a tanh of a weighted sum of the drawn
+    departures from neutral speech, after the correlates in Scherer (2003) and Juslin & Laukka (2003).
+
+    - arousal: louder, faster, wider pitch range, higher pitch, pressed voice (``drive``);
+    - valence: a rising final contour and a wide range are positive; a pressed voice, tremor and pauses negative;
+    - dominance: louder and pressed is dominant; higher pitch, tremor and pauses are submissive.
+    """
+    loud, rate = (drawn["loudness"] - 1) / 0.4, (drawn["rate"] - 1) / 0.15
+    spread, pitch = (drawn["range"] - 45) / 25, drawn["pitch"] / 12
+    drive, tremor, pause, contour = drawn["drive"], drawn["tremor"] / 0.05, drawn["pause"], drawn["contour"] / 30
+    arousal = 0.4 * loud + 0.25 * rate + 0.2 * spread + 0.15 * pitch + 0.1 * drive
+    valence = 0.45 * contour + 0.25 * spread - 0.35 * drive - 0.3 * tremor - 0.05 * pause
+    dominance = 0.35 * loud + 0.3 * drive - 0.25 * pitch - 0.2 * tremor - 0.1 * pause
+    values = {"arousal": arousal / 1.5, "valence": valence, "dominance": dominance / 1.2}
+    return {name: round(float(np.tanh(value)), 4) for name, value in values.items()}
+
+
 def render(
     espeak: Espeak, speaker: Speaker, emotion: str, strong: bool, statement: int, repetition: int, config: SynthConfig
-) -> np.ndarray:
-    """One utterance as float32 samples at ``config.sample_rate``."""
+) -> tuple[np.ndarray, dict[str, float]]:
+    """One utterance as float32 samples at ``config.sample_rate``, and the prosody it drew (departures from
+    the speaker's own neutral voice: pitch offset, range, rate factor, loudness, pause, tremor, drive, contour)."""
     import soxr
 
     code = EMOTION_CODES[emotion]
@@ -220,7 +245,8 @@ def render(
 
     pitch = np.clip(50 + speaker.pitch + away(profile.pitch, 0, 3), 0, 99)
     pitch_range = np.clip(away(profile.range, 45, 6), 0, 99)
-    rate = np.clip(165 * speaker.rate * away(profile.rate, 1.0, 0.04), 80, 400)
+    factor = away(profile.rate, 1.0, 0.04)
+    rate = np.clip(165 * speaker.rate * factor, 80, 400)
     gap = max(0, round(away(profile.pause, 0, 0.6)))
     contour = away(profile.contour, 0, 6)
     wave = espeak.say(_ssml(STATEMENTS[statement - 1], contour), speaker.voice, rate, pitch, pitch_range, gap)
@@ -238,7 +264,17 @@ def render(
         power = np.mean(wave**2)
         wave = wave + rng.normal(0, np.sqrt(power / 10 ** (config.noise_snr_db / 10)), wave.size)
     wave = soxr.resample(wave.astype(np.float32), espeak.sample_rate, config.sample_rate)
-    return np.clip(wave, -1, 1).astype(np.float32)
+    drawn = {
+        "pitch": float(pitch - 50 - speaker.pitch),
+        "range": float(pitch_range),
+        "rate": float(factor),
+        "loudness": float(loudness),
+        "pause": float(gap),
+        "tremor": float(tremor),
+        "drive": float(drive),
+        "contour": float(contour),
+    }
+    return np.clip(wave, -1, 1).astype(np.float32), drawn
 
 
 def utterance_plan(config: SynthConfig, actor: int) -> list[tuple[str, bool, int, int, str]]:
@@ -265,9 +301,12 @@ def synthesise_actor(folder: str, config: SynthConfig, actor: int) -> int:
     target = Path(folder) / f"Actor_{actor:02d}"
     target.mkdir(parents=True, exist_ok=True)
     plan = utterance_plan(config, actor)
+    targets = {}
     for emotion, strong, statement, repetition, name in plan:
-        wave = render(espeak, speaker, emotion, strong, statement, repetition, config)
+        wave, drawn = render(espeak, speaker, emotion, strong, statement, repetition, config)
         soundfile.write(target / name, wave, config.sample_rate, subtype="PCM_16", format="WAV")
+        targets[name] = {**dimensions(drawn), "prosody": {k: round(v, 4) for k, v in drawn.items()}}
+    (target / TARGETS).write_text(json.dumps(targets, indent=1) + "\n", encoding="utf-8")
     return len(plan)
 
 

@@ -44,7 +44,7 @@ def export_model(predictor: Predictor, fmt: str, out: str | Path | None = None) 
             raise SerkitError(f"--out: {path} would overwrite a file of the run folder; choose another name")
     require_writable(target.parent, "the folder to export into")
     temperature = predictor.calibration.temperature if predictor.calibration else 1.0
-    wrapper = Exported(module, predictor.normaliser, temperature).eval()
+    wrapper = Exported(module, predictor.normaliser, temperature, predictor.card.regression).eval()
     waveform = predictor.recipe.features.output_shape() == "waveform"  # any length: the encoder's time axis
     _write_model(wrapper, torch.zeros(1, *predictor.input_shape), fmt, target, waveform)
     write_json(description, _description(predictor, fmt, target))
@@ -110,7 +110,13 @@ def _description(predictor: Predictor, fmt: str, target: Path) -> dict[str, obje
             "dtype": "float32",
             "normalised_inside": True,
         },
-        "output": {"name": "probabilities", "labels": predictor.labels, "calibration": predictor.card.calibration},
+        "output": {
+            "name": "probabilities",
+            "holds": "the value of each target (a regression)",
+            "targets": predictor.labels,
+        }
+        if predictor.card.regression
+        else {"name": "probabilities", "labels": predictor.labels, "calibration": predictor.card.calibration},
         "preprocess": recipe["preprocess"],
         "features": recipe["features"],
         "window_seconds": predictor.window_seconds,
@@ -138,17 +144,21 @@ def _belongs_to_the_run(path: Path, run: RunFolder) -> bool:
 
 class Exported(torch.nn.Module):
     """Raw features in, class probabilities out: z-score, the model, softmax of the logits over the
-    calibration's temperature (1 where the run was not calibrated)."""
+    calibration's temperature (1 where the run was not calibrated); a regression's values out as they are."""
 
     mean: torch.Tensor
     std: torch.Tensor
 
-    def __init__(self, model: torch.nn.Module, normaliser: ZScore, temperature: float = 1.0) -> None:
+    def __init__(
+        self, model: torch.nn.Module, normaliser: ZScore, temperature: float = 1.0, regression: bool = False
+    ) -> None:
         super().__init__()
         self.model = model
         self.temperature = float(temperature)
+        self.regression = regression
         self.register_buffer("mean", torch.from_numpy(np.asarray(normaliser.mean, np.float32)))
         self.register_buffer("std", torch.from_numpy(np.asarray(normaliser.std, np.float32)))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.model((features - self.mean) / self.std) / self.temperature, dim=1)
+        outputs = self.model((features - self.mean) / self.std)
+        return outputs if self.regression else torch.softmax(outputs / self.temperature, dim=1)

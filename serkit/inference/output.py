@@ -17,6 +17,8 @@ from serkit.inference.predictor import Prediction
 
 
 def print_table(console: Console, results: list[Prediction], predictor: Any, failures: list[str]) -> None:
+    if predictor.card.regression:
+        return _print_values(console, results, predictor, failures)
     table = Table(title=f"emotion predictions ({escape(str(predictor.run_dir))})", title_justify="left")
     table.add_column("file")
     table.add_column("emotion", style="bold")
@@ -57,8 +59,33 @@ def print_table(console: Console, results: list[Prediction], predictor: Any, fai
         console.print(f"[red]{len(failures)} file(s) could not be used; see the errors below[/red]")
 
 
+def _print_values(console: Console, results: list[Prediction], predictor: Any, failures: list[str]) -> None:
+    """A regression's predictions: each target's value per file, and per window or segment of long ones."""
+    table = Table(title=f"predicted values ({escape(str(predictor.run_dir))})", title_justify="left")
+    for column in ("file", "from s", "to s", *predictor.labels, "notes"):
+        table.add_column(column, justify="left" if column in ("file", "notes") else "right")
+    for result in results:
+        values = [f"{result.probabilities[t]:.3f}" for t in predictor.labels]
+        table.add_row(escape(result.source), "", "", *values, escape("; ".join(result.notes)))
+        for w in result.windows:
+            table.add_row(
+                "", f"{w.start:.2f}", f"{w.end:.2f}", *[f"{w.probabilities[t]:.3f}" for t in predictor.labels], ""
+            )
+    console.print(table)
+    console.print(escape(predictor.calibration_note))
+    if failures:
+        console.print(f"[red]{len(failures)} file(s) could not be used; see the errors below[/red]")
+
+
 def print_csv(results: list[Prediction], labels: list[str]) -> None:
     writer = csv.writer(sys.stdout)
+    if results and results[0].regression:  # a regression: each target's value
+        writer.writerow(["file", "start", "end", *labels])
+        for result in results:
+            writer.writerow([result.source, "", "", *[f"{result.probabilities[k]:.6f}" for k in labels]])
+            for w in result.windows:
+                writer.writerow([result.source, w.start, w.end, *[f"{w.probabilities[k]:.6f}" for k in labels]])
+        return
     writer.writerow(["file", "start", "end", "emotion", *[f"p_{label}" for label in labels], "uncertainty"])
     for result in results:
         probabilities = [f"{result.probabilities[k]:.6f}" for k in labels]

@@ -68,6 +68,8 @@ class Prediction:
     notes: list[str] = field(default_factory=list)
     #: What the windows are: "windows" of the training length, or "speech segments" (voice activity detection).
     timeline: str = "windows"
+    #: A regression's prediction: ``probabilities`` then holds the value of each target (no label, no uncertainty).
+    regression: bool = False
 
     @property
     def label(self) -> str:
@@ -79,6 +81,16 @@ class Prediction:
         return normalised_entropy(np.array(list(self.probabilities.values())))
 
     def to_dict(self) -> dict[str, Any]:
+        if self.regression:
+            windows = [{"start": w.start, "end": w.end, "values": w.probabilities} for w in self.windows]
+            return {
+                "file": self.source,
+                "values": self.probabilities,
+                "duration": round(self.duration, 3),
+                "windows": windows,
+                "timeline": self.timeline,
+                "notes": self.notes,
+            }
         return {
             "file": self.source,
             "label": self.label,
@@ -121,6 +133,8 @@ class Predictor:
             if self.calibration
             else "probabilities not calibrated (the run had no [calibrate])"
         )
+        if card.regression:
+            self.calibration_note = f"values of {', '.join(self.labels)} (a regression: no classes, no probabilities)"
         #: Per-speaker runs: features are normalised by statistics of the speaker's own recordings,
         #: set by :meth:`fit_speaker` before predicting.
         self.per_speaker = card.per_speaker
@@ -202,7 +216,8 @@ class Predictor:
             if length is not None and whole.size < round(length * rate):
                 notes.append(f"shorter than the training clips ({whole.size / rate:.2f} s < {length:g} s): padded")
             features = self._features(whole, rate, source, self.per_window)[np.newaxis]
-            return Prediction(source, self._named(self._probabilities(features)[0]), duration, notes=notes)
+            named = self._named(self._probabilities(features)[0])
+            return Prediction(source, named, duration, notes=notes, regression=self.card.regression)
         windows = self._windows(wave, sample_rate, length, hop, notes)
         features = np.stack(
             [self._features(piece, sample_rate, source, self.recipe.preprocess) for _, _, piece in windows]
@@ -213,7 +228,8 @@ class Predictor:
             Window(round(start, 3), round(end, 3), self._named(p), self._named(s))
             for (start, end, _), p, s in zip(windows, probabilities, smoothed, strict=True)
         ]
-        return Prediction(source, self._named(probabilities.mean(axis=0)), duration, timeline, notes)
+        overall = self._named(probabilities.mean(axis=0))
+        return Prediction(source, overall, duration, timeline, notes, regression=self.card.regression)
 
     def _probabilities(self, features: np.ndarray) -> np.ndarray:
         probabilities = self.learner.predict_proba(features)

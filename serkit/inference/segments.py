@@ -105,4 +105,5 @@ def predict_segments(predictor: Predictor, path: str, settings: VadSettings) -> 
         f"{duration:.1f} s; the file's emotion is their duration-weighted mean; read in {BLOCK_SECONDS:g} s blocks "
         f"(at most {peak / rate:.1f} s held)"
     )
-    return Prediction(path, overall, duration, windows, [note], timeline="speech segments")
+    regression = predictor.card.regression
+    return Prediction(path, overall, duration, windows, [note], timeline="speech segments", regression=regression)

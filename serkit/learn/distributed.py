@@ -21,6 +21,7 @@ import torch
 
 from serkit.core.errors import SerkitError
 from serkit.core.learner import Features, FitContext
+from serkit.learn.objectives import objective
 from serkit.learn.trainer import TrainResult
 
 RESULT = "result.pt"
@@ -111,6 +112,7 @@ def _worker_loop(config: dict[str, Any]) -> None:
         context.keep_last_epoch,
         context.epoch_weights,
         shard=(rank, world),
+        objective=objective(context.task, context.loss),
     )
     module, n_classes = config["module"], config["n_classes"]
     result = trainer.fit(module, x_fit, y_fit, x_val, y_val, _quiet, context.transform, n_classes)

@@ -12,18 +12,27 @@ from serkit.core.learner import Features, FitContext, FitOutcome, Learner, Trans
 from serkit.core.settings import TrainSettings
 from serkit.learn.callbacks import state_dict_bytes
 from serkit.learn.hardware import choose_device
+from serkit.learn.objectives import Objective, objective
 from serkit.learn.trainer import Trainer
 
 
-def make_learner(model: Model, input_shape: tuple[int, ...], n_classes: int, seed: int) -> Learner:
-    """The model's own learner, or serkit's trainer around the torch module its ``build`` returns."""
+def make_learner(
+    model: Model,
+    input_shape: tuple[int, ...],
+    n_classes: int,
+    seed: int,
+    task: str = "classification",
+    loss: str = "ccc",
+) -> Learner:
+    """The model's own learner, or serkit's trainer around the torch module its ``build`` returns; a regression's
+    ``n_classes`` is its number of targets."""
     learner = model.learner(input_shape, n_classes, seed)
     if learner is not None:
         return learner
     module = model.build(input_shape, n_classes)
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"build returned {type(module).__name__}, not a torch module (or override learner())")
-    return TorchLearner(module, n_classes)
+    return TorchLearner(module, n_classes, objective(task, loss))
 
 
 class TorchLearner(Learner):
@@ -31,9 +40,10 @@ class TorchLearner(Learner):
 
     suffix = ".pt"
 
-    def __init__(self, module: torch.nn.Module, n_classes: int) -> None:
+    def __init__(self, module: torch.nn.Module, n_classes: int, goal: Objective | None = None) -> None:
         self.module = module
         self.n_classes = n_classes
+        self.objective = goal or objective("classification")
         self.trainer: Trainer | None = None
 
     def fit(
@@ -46,6 +56,7 @@ class TorchLearner(Learner):
             context.checkpoint,
             context.keep_last_epoch,
             context.epoch_weights,
+            objective=self.objective,
         )
         if context.workers > 1:
             from serkit.learn.distributed import fit_on_ray
@@ -77,7 +88,9 @@ class TorchLearner(Learner):
         return self.trainer.precision if self.trainer else "fp32"
 
     def predict_proba(self, x: Features, transform: Transform | None = None) -> np.ndarray:
-        trainer = self.trainer or Trainer(TrainSettings(precision="fp32"), torch.device("cpu"), 0)
+        trainer = self.trainer or Trainer(
+            TrainSettings(precision="fp32"), torch.device("cpu"), 0, objective=self.objective
+        )
         return trainer.predict_proba(self.module, x, transform)
 
     def dumps(self) -> bytes:

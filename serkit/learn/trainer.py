@@ -22,6 +22,7 @@ from serkit.core.learner import Features, Transform, class_weights
 from serkit.core.settings import TrainSettings
 from serkit.learn.callbacks import Callback, Checkpoint, EarlyStopping, FitState, KeepEpochWeights, Loop, ReportEpochs
 from serkit.learn.hardware import choose_precision, keep_freed_memory
+from serkit.learn.objectives import Classification, Objective
 
 
 @dataclass
@@ -42,7 +43,6 @@ class _Step:
 
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
-    loss_fn: nn.Module
     rows: Callable[[np.ndarray], torch.Tensor]
     targets: torch.Tensor
 
@@ -80,8 +80,10 @@ class Trainer:
         keep_last_epoch: bool = False,
         epoch_weights: Callable[[int], Path] | None = None,
         shard: tuple[int, int] = (0, 1),
+        objective: Objective | None = None,
     ) -> None:
         self.settings = settings
+        self.objective = objective or Classification()
         self.device = device
         self.seed = seed
         self.checkpoint = checkpoint
@@ -136,7 +138,8 @@ class Trainer:
         transform: Transform | None = None,
         n_classes: int = 0,
     ) -> TrainResult:
-        """Train ``model``; ``n_classes`` (for class weights and balanced sampling) defaults to the labels seen."""
+        """Train ``model``; ``n_classes`` (for class weights and balanced sampling) defaults to the labels seen;
+        a regression's ``y`` are (items, targets) values."""
         settings = self.settings
         model = self._prepare(model)
         optimizer = torch.optim.Adam(
@@ -144,16 +147,16 @@ class Trainer:
             lr=settings.learning_rate,
             weight_decay=settings.weight_decay,
         )
-        n_classes = n_classes or int(max(y_fit.max(), y_val.max())) + 1
-        weights = torch.from_numpy(class_weights(y_fit, n_classes)).float().to(self.device)
+        if self.objective.kind == "classification":
+            n_classes = n_classes or int(max(y_fit.max(), y_val.max())) + 1
+        self.objective.prepare(y_fit, n_classes, settings, self.device)
         step = _Step(
             optimizer,
             torch.amp.GradScaler(self.device.type, enabled=self.autocast_dtype == torch.float16),
-            nn.CrossEntropyLoss(weight=weights if settings.class_weights == "balanced" else None),
             self._source(x_fit, transform),
-            torch.from_numpy(y_fit).long().to(self.device),
+            self.objective.targets(y_fit, self.device),
         )
-        y_check = torch.from_numpy(y_val).long().to(self.device)
+        y_check = self.objective.targets(y_val, self.device)
         callbacks = [*self.callbacks, ReportEpochs(on_epoch)]
         loop = Loop(model, optimizer, FitState())
         for callback in callbacks:
@@ -198,7 +201,7 @@ class Trainer:
         tick = time.perf_counter()
         fail = functools.partial(diverged, self.settings, self.checkpoint is not None, done + 1)
         model.train()
-        total_loss, correct = 0.0, 0
+        total_loss, hits = 0.0, 0
         size, accumulate = self.settings.batch_size, self.settings.accumulate
         starts = range(0, len(order), size)
         per_epoch = math.ceil(len(starts) / accumulate)  # optimiser steps
@@ -210,40 +213,26 @@ class Trainer:
             if len(batch):
                 inputs, targets = step.rows(batch), step.targets[torch.from_numpy(batch).to(self.device)]
                 with self._autocast():
-                    logits = model(inputs)
-                    loss = step.loss_fn(logits.float(), targets)
+                    outputs = model(inputs)
+                    loss = self.objective.loss(outputs, targets)
                 if not torch.isfinite(loss):
                     raise fail(f"the training loss became {loss.item()}")
                 step.scaler.scale(loss * len(batch) / (len(whole) * group)).backward()
                 total_loss += loss.item() * len(batch)
-                correct += int((logits.argmax(1) == targets).sum())
+                hits += self.objective.hits(outputs, targets)
             if (k + 1) % accumulate == 0 or k + 1 == len(starts):
                 step.apply(model, self.settings, done * per_epoch + k // accumulate, per_epoch, self.world)
             if done == 1 and first == 0:
                 crash_point("epoch")
         if self.world > 1:
-            total_loss, correct = _summed(total_loss, correct)
-        val_loss, val_acc, val_uar = self._score(model, *validation)
+            total_loss, hits = _summed(total_loss, hits)
+        x_val, y_val, transform = validation
+        scores = self.objective.scores(self.logits(model, x_val, transform), y_val)
+        val_loss = scores["val_loss"]
         if not (np.isfinite(val_loss) and all(bool(torch.isfinite(p).all()) for p in model.parameters())):
             raise fail(f"the weights or the validation loss ({val_loss}) became non-finite")
-        return {
-            "epoch": done + 1,
-            "train_loss": total_loss / len(order),
-            "train_accuracy": correct / len(order),
-            "val_loss": val_loss,
-            "val_accuracy": val_acc,
-            "val_uar": val_uar,
-            "seconds": time.perf_counter() - tick,
-        }
-
-    def _score(
-        self, model: nn.Module, x: Features, y: torch.Tensor, transform: Transform | None
-    ) -> tuple[float, float, float]:
-        """Loss, accuracy and UAR (mean recall over the classes present) on held-out data."""
-        logits = self.logits(model, x, transform)
-        hits = (logits.argmax(1) == y).float()
-        recalls = [hits[y == c].mean() for c in torch.unique(y)]
-        return float(nn.functional.cross_entropy(logits, y)), float(hits.mean()), float(torch.stack(recalls).mean())
+        row = {"epoch": done + 1, **self.objective.train_row(total_loss, hits, len(order)), **scores}
+        return row | {"seconds": time.perf_counter() - tick}
 
     @torch.no_grad()
     def logits(self, model: nn.Module, x: Features, transform: Transform | None = None) -> torch.Tensor:
@@ -258,7 +247,8 @@ class Trainer:
         return torch.cat(parts)
 
     def predict_proba(self, model: nn.Module, x: Features, transform: Transform | None = None) -> np.ndarray:
-        return torch.softmax(self.logits(model, x, transform), dim=1).cpu().numpy()
+        """Class probabilities, or a regression's values (the objective's predictions)."""
+        return self.objective.predictions(self.logits(model, x, transform)).cpu().numpy()
 
 
 def epoch_order(

@@ -45,6 +45,7 @@ HISTORY = "history.json"
 REPORT = "report.md"
 REPORT_HTML = "report.html"
 CONFUSION_PLOT = "confusion_matrix.png"
+REGRESSION_PLOT = "regression.png"
 TRAINING_PLOT = "training_curves.png"
 RELIABILITY_PLOT = "reliability.png"
 OCCLUSION_PLOT = "occlusion.png"
@@ -124,11 +125,18 @@ class ModelCard:
     fold_weights: dict[str, str] = field(default_factory=dict)
     #: The calibration of the model's fold, fitted on its validation part (empty: not calibrated).
     calibration: JSONObject = field(default_factory=dict)
+    #: A regression's task (kind, targets, loss); empty: a classification, whose labels are the classes.
+    task: JSONObject = field(default_factory=dict)
     format_version: int = RUN_FORMAT
 
     def to_json(self) -> JSONObject:
         data = asdict(self)
         return {"format_version": data.pop("format_version"), **data}
+
+    @property
+    def regression(self) -> bool:
+        """Whether the model predicts values of ``labels`` (a regression's targets) rather than classes."""
+        return self.task.get("kind") == "regression"
 
     @property
     def per_speaker(self) -> bool:
@@ -290,6 +298,10 @@ class RunLayout:
     @property
     def confusion_plot(self) -> Path:
         return self.path / CONFUSION_PLOT
+
+    @property
+    def regression_plot(self) -> Path:
+        return self.path / REGRESSION_PLOT
 
     @property
     def training_plot(self) -> Path:

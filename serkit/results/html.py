@@ -20,8 +20,8 @@ from serkit.results.render import (
     importance_bars,
     markdown_table,
     png_bytes,
-    render_markdown,
 )
+from serkit.results.report import report_markdown
 from serkit.results.runs import RunComparison
 
 #: What a page may load and run: its own inline styles and embedded images, nothing else (no script, no
@@ -141,10 +141,12 @@ def run_page(summary: RunSummary, folder: RunFolder) -> str:
             ("Calibration", "reliability", "Reliability diagram of the top class", folder.reliability_plot),
             ("What the features say", "occlusion", "Occlusion map per class", folder.occlusion_plot),
             ("Confusion matrix", "confusion", "Confusion matrix (row percentages, counts)", folder.confusion_plot),
+            ("Results", "regression", "Predicted against true values, per target", folder.regression_plot),
         )
         if path is not None and path.is_file()
     ]
-    if not folder.confusion_plot.is_file():  # a folder that lost it, or never had it: drawn from its metrics
+    regression = summary.metrics.get("task") == "regression"
+    if not regression and not folder.confusion_plot.is_file():  # lost, or never had it: drawn from its metrics
         png = png_bytes(confusion_figure(summary.metrics, summary.run_name))
         figures.append(Figure("Confusion matrix", "confusion", "Confusion matrix (row percentages, counts)", png))
     if "per_speaker" in summary.metrics:
@@ -157,7 +159,7 @@ def run_page(summary: RunSummary, folder: RunFolder) -> str:
     private = private_paths(summary.dataset.get("root", ""), folder.path)
     audited = " and none from the split audit" if summary.split_audit else " (this run predates the split audit)"
     clean = f"No warnings: the model did not collapse{audited}."
-    return page(render_markdown(summary), figures, summary.warnings, private, clean)
+    return page(report_markdown(summary), figures, summary.warnings, private, clean)
 
 
 def ablation_page(folder: AblationFolder, rows: list[dict[str, str]]) -> str:

@@ -79,7 +79,7 @@ def render_markdown(summary: RunSummary) -> str:
         ),
         "",
         *_fold_section(summary),
-        *_split_audit_section(summary),
+        *split_audit_section(summary),
         *_group_section(metrics),
         *_calibration_section(metrics),
         *_features_section(metrics),
@@ -126,7 +126,7 @@ def _features_section(metrics: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _split_audit_section(summary: RunSummary) -> list[str]:
+def split_audit_section(summary: RunSummary) -> list[str]:
     """What the parts of the split share (absent from run folders before serkit 0.3)."""
     audit = summary.split_audit
     if not audit:
@@ -360,10 +360,18 @@ def plot_training(histories: list[list[dict[str, float]]], best_epochs: list[int
 
     single = len(histories) == 1
     figure, (loss_axes, acc_axes) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for axes, key, title in ((loss_axes, "loss", "cross-entropy loss"), (acc_axes, "accuracy", "accuracy")):
+    regression = "val_ccc" in histories[0][0]  # a regression: its loss, and the validation CCC
+    panels = (
+        ((loss_axes, "loss", "loss"), (acc_axes, "ccc", "CCC"))
+        if regression
+        else ((loss_axes, "loss", "cross-entropy loss"), (acc_axes, "accuracy", "accuracy"))
+    )
+    for axes, key, title in panels:
         for n, history in enumerate(histories):
             epochs = [row["epoch"] for row in history]
             for part, colour, label in (("train", "C0", "training"), ("val", "C1", "validation")):
+                if f"{part}_{key}" not in history[0]:
+                    continue
                 axes.plot(
                     epochs,
                     [row[f"{part}_{key}"] for row in history],

@@ -124,7 +124,8 @@ def read_run(run: RunFolder, base: Path) -> RunInfo:
             summary = run.read_summary()
             status = "collapsed" if any("collapse" in warning for warning in summary.warnings) else "complete"
             protocol, dataset = summary.protocol, str(summary.dataset.get("name", dataset))
-            accuracy, uar = summary.mean["accuracy"], summary.mean["uar"]
+            if summary.metrics.get("task") != "regression":  # a regression has neither (its report: CCC)
+                accuracy, uar = summary.mean["accuracy"], summary.mean["uar"]
             epochs = float(np.mean([f["epochs"] for f in summary.folds]))
             wall = run.read_wall_time()
             seconds = wall if wall is not None else float(sum(summary.timings.values()))
@@ -216,6 +217,10 @@ class Predictions:
         if not run.is_complete():
             raise SerkitError(f"{run}: not a finished run (no {run.metrics.name})")
         summary = run.read_summary()
+        if summary.metrics.get("task") == "regression":
+            raise SerkitError(
+                f"{run}: a regression run (CCC); runs compare compares classifications (not yet regressions)"
+            )
         sizes = {f["id"]: f.get("sizes", {}) for f in summary.folds}
         return cls(path, run.read_predictions(), sizes, summary.protocol, summary.warnings)
 

@@ -7,7 +7,7 @@ import io
 import os
 import platform
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -24,7 +24,9 @@ from serkit.results.groups import group_report, group_value
 from serkit.results.html import run_page
 from serkit.results.metrics import collapse_warning, evaluate, spread
 from serkit.results.records import Corpus, FoldResult, RunSummary
-from serkit.results.render import plot_confusion, plot_occlusion, plot_reliability, plot_training, render_markdown
+from serkit.results.render import plot_confusion, plot_occlusion, plot_reliability, plot_training
+from serkit.results.report import report_markdown
+from serkit.run.regression_outputs import plot_regression, regression_predictions_csv, summarise_regression
 from serkit.run.stages import Context
 
 PACKAGES = ("torch", "numpy", "scipy", "librosa", "audiomentations", "soundfile", "soxr", "scikit-learn", "pluggy")
@@ -38,25 +40,50 @@ def write_outputs(
     recipe, run = ctx.recipe, ctx.run
     first = results[0]
     with ctx.timer("report"):
-        run.write_predictions(predictions_csv(results, corpus, recipe.dataset.location(), recipe.report.groups))
         run.copy_weights(run.fold(first.id).model(first), run.weights_file(first.model_file))
         run.write_model_card(model_card(recipe, results, corpus.labels, run))
         audit = SplitAudit.from_json(run.read_split().audit) if run.split.is_file() else None
-        summary = summarise(recipe, results, corpus, description, started, ctx.timer.seconds, audit)
+        texts = {"protocol": description, "started": started}
+        if recipe.task.kind == "regression":
+            summary = _regression_outputs(ctx, results, corpus, texts, audit)
+        else:
+            summary = _classification_outputs(ctx, results, corpus, texts, audit)
         run.write_history([r.history for r in results])
-        scope = first.name if len(results) == 1 else f"pooled over {len(results)} folds"
-        plot_confusion(summary.metrics, run.confusion_plot, f"{recipe.run.name} ({scope})")
         plot_training([r.history for r in results], [r.best_epoch for r in results], run.training_plot)
-        plot_reliability(summary.metrics, run.reliability_plot, f"{recipe.run.name} ({scope})")
-        if "occlusion" in summary.metrics["features_say"]:
-            plot_occlusion(summary.metrics["features_say"]["occlusion"], run.occlusion_plot)
         run.write_environment(environment(ctx, first.device, first.precision, cache))
     crash_point("outputs")
     summary = replace(summary, timings=dict(ctx.timer.seconds))
-    run.write_report(render_markdown(summary))
+    run.write_report(report_markdown(summary))
     run.write_html_report(run_page(summary, run))
     run.write_summary(summary)
     return summary
+
+
+def _classification_outputs(
+    ctx: Context, results: list[FoldResult], corpus: Corpus, texts: dict[str, str], audit: SplitAudit | None
+) -> RunSummary:
+    """A classification's predictions, summary and figures (confusion matrix, reliability, occlusion)."""
+    recipe, run = ctx.recipe, ctx.run
+    run.write_predictions(predictions_csv(results, corpus, recipe.dataset.location(), recipe.report.groups))
+    summary = summarise(recipe, results, corpus, texts["protocol"], texts["started"], ctx.timer.seconds, audit)
+    scope = results[0].name if len(results) == 1 else f"pooled over {len(results)} folds"
+    plot_confusion(summary.metrics, run.confusion_plot, f"{recipe.run.name} ({scope})")
+    plot_reliability(summary.metrics, run.reliability_plot, f"{recipe.run.name} ({scope})")
+    if "occlusion" in summary.metrics["features_say"]:
+        plot_occlusion(summary.metrics["features_say"]["occlusion"], run.occlusion_plot)
+    return summary
+
+
+def _regression_outputs(
+    ctx: Context, results: list[FoldResult], corpus: Corpus, texts: dict[str, str], audit: SplitAudit | None
+) -> RunSummary:
+    """A regression's predictions (true and predicted values), summary (CCC per target) and scatter plot."""
+    recipe, run = ctx.recipe, ctx.run
+    targets = recipe.task.targets
+    run.write_predictions(regression_predictions_csv(results, corpus, recipe.dataset.location(), targets))
+    texts |= {"pipeline": pipeline_text(recipe), "training": training_text(recipe, results)}
+    plot_regression(results, corpus, recipe, run.regression_plot)
+    return summarise_regression(recipe, results, corpus, texts, ctx.timer.seconds, audit)
 
 
 def predictions_csv(results: list[FoldResult], corpus: Corpus, root: str, groups: Sequence[str] = ()) -> str:
@@ -79,18 +106,20 @@ def predictions_csv(results: list[FoldResult], corpus: Corpus, root: str, groups
 
 def model_card(recipe: Recipe, results: list[FoldResult], labels: list[str], run: RunFolder) -> ModelCard:
     """model.json: what predict and export need besides the recipe and the weights (the first fold's
-    model is the run's); each fold's weights are named relative to the run folder."""
+    model is the run's); each fold's weights are named relative to the run folder. A regression's labels
+    are its targets, in output order."""
     first = results[0]
     return ModelCard(
         serkit_version=__version__,
         model=recipe.model.identity(),
-        labels=labels,
+        labels=list(recipe.task.targets) if recipe.task.kind == "regression" else labels,
         input_shape=first.input_shape,
         normaliser={"method": recipe.normalise.method, "scope": recipe.normalise.scope, **first.normaliser},
         weights=f"{first.model_file} (fold {first.id})",
         weights_file=first.model_file,
         fold_weights={r.id: run.relative(run.fold(r.id).model(r)) for r in results},
         calibration=first.calibration,
+        task=asdict(recipe.task) if recipe.task.kind == "regression" else {},
     )
 
 

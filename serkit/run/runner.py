@@ -201,13 +201,20 @@ def _prepare(spec: RunSpec, registry: Registry, reporter: Reporter, executor: Ex
 def _finish(run: PreparedRun, results: list[FoldResult]) -> RunSummary:
     ctx, reporter, recipe = run.ctx, run.ctx.reporter, run.ctx.recipe
     summary = write_outputs(ctx, results, run.corpus, run.description, run.started, run.cache)
-    reporter.show(metrics_table(summary.metrics, f"{recipe.run.name}: test results ({run.description})"))
+    metrics = summary.metrics
+    regression = metrics.get("task") == "regression"
+    if not regression:
+        reporter.show(metrics_table(metrics, f"{recipe.run.name}: test results ({run.description})"))
     for stage, seconds in ctx.timer.seconds.items():
         reporter.show(f"  {stage:<14} {seconds:8.1f} s")
     for warning in summary.warnings:
         reporter.say(f"warning: {warning}", "bold yellow")
-    accuracy, uar = 100 * summary.metrics["accuracy"], 100 * summary.metrics["uar"]
-    reporter.say(f"accuracy {accuracy:.2f} %, UAR {uar:.2f} %; run folder {ctx.run_dir}", "bold green")
+    if regression:
+        each = ", ".join(f"{t} {f['ccc']:.3f}" for t, f in metrics["per_target"].items())
+        headline = f"CCC {metrics['ccc']:.3f} ({each}; per speaker {metrics['ccc_per_speaker']:.3f})"
+    else:
+        headline = f"accuracy {100 * metrics['accuracy']:.2f} %, UAR {100 * metrics['uar']:.2f} %"
+    reporter.say(f"{headline}; run folder {ctx.run_dir}", "bold green")
     return summary
 
 

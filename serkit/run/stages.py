@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from serkit.core.components import Component
+from serkit.core.components import Component, Utterance
 from serkit.core.errors import SerkitError
 from serkit.core.faults import crash_point, failing_fold
 from serkit.core.fileio import JSONObject
@@ -42,6 +42,7 @@ from serkit.learn.explain import occlusion_map, permutation_importance_of
 from serkit.results.folder import RunFolder
 from serkit.results.metrics import evaluate
 from serkit.results.records import Corpus, FoldResult, FoldSizes
+from serkit.results.regression import regression_metrics
 from serkit.run.planning import plan_run, prepared_scan, reload_plan
 from serkit.run.reporter import Reporter, log
 
@@ -130,7 +131,41 @@ def scan(ctx: Context) -> Corpus:
     if empty:
         say(f"  left out: no readable file is labelled {', '.join(empty)}", "yellow")
         notes.append(f"classes with no readable file, left out: {', '.join(empty)}")
+    if recipe.task.kind == "regression":
+        readable, dropped = with_targets(readable, recipe.task.targets, dataset.location())
+        if dropped:
+            say(f"  left out: {dropped}", "yellow")
+            notes.append(f"left out: {dropped}")
     return Corpus(readable, labels, notes)
+
+
+def with_targets(utterances: list[Utterance], targets: list[str], root: str) -> tuple[list[Utterance], str]:
+    """The utterances that have a finite number for every regression target, and what was left out."""
+    kept = [u for u in utterances if all(_number(u.meta.get(t)) for t in targets)]
+    if not kept:
+        present = sorted({key for u in utterances for key in u.meta})
+        raise SerkitError(
+            f"task.targets: no utterance under '{root}' has a number for each of {', '.join(targets)} "
+            f"(its metadata columns: {', '.join(present) or 'none'})"
+        )
+    missing = len(utterances) - len(kept)
+    return kept, f"{missing} utterance(s) without a number for each of {', '.join(targets)}" if missing else ""
+
+
+def _number(value: Any) -> bool:
+    try:
+        return value is not None and bool(np.isfinite(float(value)))
+    except (TypeError, ValueError):
+        return False
+
+
+def make_fold_learner(recipe: Recipe, shape: tuple[int, ...], labels: list[str], seed: int) -> Learner:
+    """The recipe's model for one fold: one output per class, or per regression target."""
+    from serkit.learn.torch_learner import make_learner
+
+    task = recipe.task
+    outputs = len(task.targets) if task.kind == "regression" else len(labels)
+    return make_learner(recipe.model, shape, outputs, seed, task.kind, task.loss)
 
 
 def split(ctx: Context, corpus: Corpus, split_file: Path | None = None) -> tuple[list[FoldPlan], list[str]]:
@@ -291,7 +326,6 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
     With ``test=False`` (a tuning trial) the test part is neither normalised nor scored: the result
     has no metrics and no predictions, and is not written as a finished fold."""
     from serkit.learn.hardware import seed_everything
-    from serkit.learn.torch_learner import make_learner
 
     recipe = ctx.recipe
     earlier = finished_fold(ctx, plan, corpus)
@@ -304,7 +338,7 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
     seed_everything(plan.seed)  # initial weights (and any dropout) follow the fold's seed alone
     shape = tuple(x["fit"].shape[1:])
     learner = ctx.guarded(
-        recipe.model, lambda: make_learner(recipe.model, shape, len(labels), plan.seed), f" to build for input {shape}"
+        recipe.model, lambda: make_fold_learner(recipe, shape, labels, plan.seed), f" to build for input {shape}"
     )
     ctx.reporter.say(
         f"  fold {plan.id}: training {recipe.model.name}: {len(x['fit'])} fit items ({len(plan.fit)} utterances x "
@@ -315,8 +349,10 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
     if recipe.train.refit and test:
         with ctx.timer("train"):
             learner, x, normaliser, transform, method = _refit(ctx, plan, store, corpus, parts, outcome, shape)
-    untested = Tested(np.zeros((0, len(labels)), np.float32))
-    tested = _evaluate(ctx, plan, learner, x, y, transform, labels) if test else untested
+    regression = recipe.task.kind == "regression"
+    untested = Tested(np.zeros((0, len(recipe.task.targets) if regression else len(labels)), np.float32))
+    evaluate_fold = _evaluate_values if regression else _evaluate
+    tested = evaluate_fold(ctx, plan, learner, x, y, transform, corpus) if test else untested
     folder = ctx.run.fold(plan.id)
     fold = FoldResult(
         id=plan.id,
@@ -365,9 +401,10 @@ def _evaluate(
     x: dict[str, Features],
     y: dict[str, np.ndarray],
     transform: Transform | None,
-    labels: list[str],
+    corpus: Corpus,
 ) -> Tested:
     """The fold's model tested: calibrated first where [calibrate] asks, explained after."""
+    labels = corpus.labels
     with ctx.timer("evaluate"):
         probabilities = learner.predict_proba(x["test"], transform)
         tested = Tested(probabilities)
@@ -389,6 +426,22 @@ def _evaluate(
     if ctx.recipe.report.explain and not ctx.recipe.train.refit:  # a refit model has trained on validation
         tested.explanation = _explain(ctx, plan, learner, x["validation"], y["validation"], transform, len(labels))
     return tested
+
+
+def _evaluate_values(
+    ctx: Context,
+    plan: FoldPlan,
+    learner: Learner,
+    x: dict[str, Features],
+    y: dict[str, np.ndarray],
+    transform: Transform | None,
+    corpus: Corpus,
+) -> Tested:
+    """A regression's model tested: its values on the test part, scored by CCC per target."""
+    with ctx.timer("evaluate"):
+        values = learner.predict_proba(x["test"], transform)
+        speakers = [corpus.utterances[i].speaker for i in plan.test]
+        return Tested(values, regression_metrics(y["test"], values, speakers, ctx.recipe.task.targets))
 
 
 def _explain(
@@ -438,10 +491,8 @@ def _fit(
             _log_epoch(row)
             if ctx.on_epoch is not None:
                 ctx.on_epoch(plan, row)
-            info = (
-                f"loss {row['train_loss']:.3f}, val loss {row['val_loss']:.3f}, val UAR {100 * row['val_uar']:.1f} %, "
-                f"{row['seconds']:.1f} s"
-            )
+            score = f"val UAR {100 * row['val_uar']:.1f} %" if "val_uar" in row else f"val CCC {row['val_ccc']:.3f}"
+            info = f"loss {row['train_loss']:.3f}, val loss {row['val_loss']:.3f}, {score}, {row['seconds']:.1f} s"
             task.update(completed=int(row["epoch"]), info=info)
 
         settings, device = recipe.train, recipe.run.device
@@ -455,6 +506,8 @@ def _fit(
             epoch_weights=folder.epoch,
             workers=recipe.ray.train_workers,
             ray_address=recipe.ray.address,
+            task=recipe.task.kind,
+            loss=recipe.task.loss,
         )
         outcome = ctx.guarded(
             recipe.model,
@@ -479,18 +532,25 @@ def _refit(
     """train.refit: a new model trained on the fit and validation parts together for the epoch count
     validation chose (no early stopping, the last epoch kept), normalised by that whole part."""
     from serkit.learn.hardware import seed_everything
-    from serkit.learn.torch_learner import make_learner
 
     recipe = ctx.recipe
     epochs = max(1, outcome.best_epoch)
     whole = {**parts, "fit": parts["fit"] + parts["validation"]}
     x, y, normaliser, transform = normalised_parts(ctx, store, corpus, whole)
     seed_everything(plan.seed)
-    learner = ctx.guarded(recipe.model, lambda: make_learner(recipe.model, shape, len(corpus.labels), plan.seed))
+    learner = ctx.guarded(recipe.model, lambda: make_fold_learner(recipe, shape, corpus.labels, plan.seed))
     settings = replace(recipe.train, max_epochs=epochs, patience=epochs + 1, keep_epoch_weights=False)
     checkpoint = ctx.run.fold(plan.id).refit_checkpoint
     context = FitContext(
-        settings, recipe.run.device, plan.seed, checkpoint, _log_epoch, transform, keep_last_epoch=True
+        settings,
+        recipe.run.device,
+        plan.seed,
+        checkpoint,
+        _log_epoch,
+        transform,
+        keep_last_epoch=True,
+        task=recipe.task.kind,
+        loss=recipe.task.loss,
     )
     ctx.reporter.say(f"  fold {plan.id}: refitting on fit + validation ({len(x['fit'])} items) for {epochs} epoch(s)")
     ctx.guarded(
@@ -511,7 +571,7 @@ def finished_fold(ctx: Context, plan: FoldPlan, corpus: Corpus) -> FoldResult | 
     if not folder.is_finished():
         return None
     earlier = folder.read_result()
-    damage = _model_damage(ctx, earlier, folder.model(earlier), len(corpus.labels))
+    damage = _model_damage(ctx, earlier, folder.model(earlier), corpus.labels)
     if not damage:
         ctx.reporter.say(f"  fold {plan.id}: finished in an earlier attempt, reusing its result")
         return earlier
@@ -519,12 +579,10 @@ def finished_fold(ctx: Context, plan: FoldPlan, corpus: Corpus) -> FoldResult | 
     return None
 
 
-def _model_damage(ctx: Context, fold: FoldResult, path: Path, n_classes: int) -> str:
+def _model_damage(ctx: Context, fold: FoldResult, path: Path, labels: list[str]) -> str:
     """Why a finished fold's saved model (at ``path``) cannot be used (it must load), or "" when it can."""
-    from serkit.learn.torch_learner import make_learner
-
     try:
-        learner = make_learner(ctx.recipe.model, tuple(fold.input_shape), n_classes, fold.seed)
+        learner = make_fold_learner(ctx.recipe, tuple(fold.input_shape), labels, fold.seed)
         learner.loads(path.read_bytes())
     except Exception as exc:
         return f"its saved model {path} is damaged ({type(exc).__name__})"
@@ -539,9 +597,8 @@ def normalised_parts(
     speaker is normalised by the statistics of its own original utterances in that part."""
     settings, shape = ctx.recipe.normalise, ctx.recipe.features.output_shape()
     utterances = corpus.utterances
-    targets = {label: k for k, label in enumerate(corpus.labels)}
     x: dict[str, Features] = {name: store.view(items) for name, items in parts.items()}
-    y = {name: np.array([targets[utterances[i].label] for i, _ in items], np.int64) for name, items in parts.items()}
+    y = {name: fold_targets(ctx.recipe, corpus, [i for i, _ in items]) for name, items in parts.items()}
     if not (settings.method == "zscore" and settings.scope == "speaker"):
         normaliser = fit_normaliser(settings.method, settings.scope, x["fit"], shape)
         return x, y, normaliser.to_dict(), normaliser
@@ -557,17 +614,26 @@ def normalised_parts(
     return x, y, {"speakers": fitted}, None
 
 
+def fold_targets(recipe: Recipe, corpus: Corpus, indices: list[int]) -> np.ndarray:
+    """What the model learns for these utterances: class indices, or a regression's (items, targets) values."""
+    utterances = corpus.utterances
+    if recipe.task.kind == "regression":
+        rows = [[float(utterances[i].meta[t]) for t in recipe.task.targets] for i in indices]
+        return np.array(rows, np.float32).reshape(len(indices), len(recipe.task.targets))
+    classes = {label: k for k, label in enumerate(corpus.labels)}
+    return np.array([classes[utterances[i].label] for i in indices], np.int64)
+
+
 def speaker_group(speaker: str, copy: int | None) -> str:
     """The group whose statistics normalise an item with per-speaker normalisation."""
     return speaker if copy is None else f"{speaker} (augmenter {copy}'s copies)"
 
 
 def _log_epoch(row: dict[str, float]) -> None:
-    log.info(
-        "epoch %(epoch)d train_loss %(train_loss).4f train_acc %(train_accuracy).4f "
-        "val_loss %(val_loss).4f val_acc %(val_accuracy).4f val_uar %(val_uar).4f (%(seconds).1fs)",
-        row,
-    )
+    """One line per epoch in the run's log: its figures (a classification's or a regression's)."""
+    names = {"train_accuracy": "train_acc", "val_accuracy": "val_acc"}
+    figures = " ".join(f"{names.get(k, k)} {v:.4f}" for k, v in row.items() if k not in ("epoch", "seconds"))
+    log.info("epoch %d %s (%.1fs)", row["epoch"], figures, row["seconds"])
 
 
 def _item_order(item: Item) -> tuple[int, int]:

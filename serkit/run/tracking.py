@@ -163,7 +163,10 @@ class Tracker:
             client = self._connect()
             if summary is not None:
                 now = int(time.time() * 1000)
-                values = {"test_accuracy": summary.metrics["accuracy"], "test_uar": summary.metrics["uar"]}
+                keys = (
+                    ("ccc", "ccc_per_speaker") if summary.metrics.get("task") == "regression" else ("accuracy", "uar")
+                )
+                values = {f"test_{key}": summary.metrics[key] for key in keys}
                 for key, spread in summary.mean.items():
                     values[f"test_{key}_mean"], values[f"test_{key}_sd"] = spread["mean"], spread["sd"]
                 client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in values.items()])

@@ -203,6 +203,8 @@ def content_key(recipe: Recipe, *, legacy: bool = False) -> str:
         data.pop("calibrate")  # added after 0.2: a run without calibration keeps its key
     if not recipe.labels.map and not recipe.labels.keep:
         data.pop("labels")  # likewise
+    if recipe.task.kind == "classification" and not recipe.task.targets:
+        data.pop("task")  # likewise
     for key, default in TRAIN_KEYS_ADDED.items():
         if data["train"].get(key) == default:
             data["train"].pop(key)  # likewise: a run that does not use them keeps its key

@@ -93,6 +93,8 @@ def audit_run(run_dir: str, reporter: Reporter | None = None) -> Path:
     registry = get_registry()
     registry.raise_problems()
     recipe = load_recipe(run.recipe, [], registry, file_base=Path.cwd())
+    if recipe.task.kind == "regression":
+        raise SerkitError(f"{run}: a regression run; serkit audit scores kept epochs by UAR (not yet by CCC)")
     require_writable(run.path, "the run folder")
     ctx = stages.Context(recipe, run, registry, reporter)
     corpus = stages.scan(ctx)

@@ -83,7 +83,13 @@ def layered_recipe(
     """The base recipe with, in order, the file's shared overrides (paths read from the file's
     folder), the command line's (from the working directory) and a variant's or trial's own."""
     layers: list[tuple[Sequence[str], Path]] = [(shared, file_folder), (overrides, Path.cwd()), (own, own_folder)]
-    return load_recipe(base, (), registry, layers=layers)
+    recipe = load_recipe(base, (), registry, layers=layers)
+    if recipe.task.kind == "regression":  # their statistics and tables are UAR's
+        raise SerkitError(
+            f'{base}: task.kind = "regression"; ablate, tune and crosscorpus compare classifications (not yet '
+            "regressions: run each recipe with serkit run)"
+        )
+    return recipe
 
 
 def known_tables(raw: Mapping[str, Any], known: tuple[str, ...], where: str) -> None:

@@ -1,0 +1,74 @@
+"""A run's report in Markdown (``report.md``, and the body of ``report.html``): a classification's from
+:mod:`.render`, a regression's here (CCC, Pearson's r and MAE per target)."""
+
+from __future__ import annotations
+
+from serkit.results.records import RunSummary
+from serkit.results.render import markdown_table, render_markdown, split_audit_section
+
+
+def report_markdown(summary: RunSummary) -> str:
+    """The run's report, whatever its task."""
+    if summary.metrics.get("task") != "regression":
+        return render_markdown(summary)
+    metrics, fold = summary.metrics, summary.fold
+    targets = metrics["targets"]
+    rows = [
+        [target, f"{f['ccc']:.3f}", f"{f['ccc_per_speaker']:.3f}", f"{f['pearson']:.3f}", f"{f['mae']:.3f}"]
+        for target, f in metrics["per_target"].items()
+    ]
+    rows.append(["mean", f"{metrics['ccc']:.3f}", f"{metrics['ccc_per_speaker']:.3f}", f"{metrics['pearson']:.3f}", ""])
+    parts = [
+        f"# serkit run `{summary.run_name}`",
+        "",
+        f"- **Task:** regression of {', '.join(targets)} (loss of torch models: {metrics.get('loss', 'ccc')})",
+        f"- **Protocol:** {summary.protocol}",
+        f"- **Dataset:** {summary.dataset['name']} at `{summary.dataset['root']}`: "
+        f"{summary.dataset['utterances']} utterances, {summary.dataset['speakers']} speakers",
+        f"- **Split:** {fold['train']} train ({fold['fit']} fit + {fold['validation']} validation, "
+        f"validation taken from the training part only), {fold['test']} test; "
+        f"{fold['augmented']} augmented training copies, made after the split",
+        f"- **Pipeline:** {summary.pipeline}",
+        f"- **Training:** {summary.training}",
+        f"- **Started:** {summary.started}; serkit {summary.serkit_version}",
+        "",
+        "## Results",
+        "",
+        *[f"**Warning: {warning}.**\n" for warning in summary.warnings],
+        f"Concordance correlation coefficient (CCC) over all {metrics['n_test']} test utterances"
+        + (" (pooled over every fold)" if summary.pooled_over_folds else "")
+        + f"; per speaker: the mean of the {metrics['speakers']} test speakers' own CCC (two or more utterances "
+        "each). A constant prediction, such as the training mean, scores 0.",
+        "",
+        markdown_table(["target", "CCC", "CCC per speaker", "Pearson r", "MAE"], rows),
+        "",
+        *_fold_lines(summary),
+        *split_audit_section(summary),
+    ]
+    if summary.notes:
+        parts += ["## Data notes", "", *[f"- {note}" for note in summary.notes], ""]
+    timings = [[stage, f"{seconds:.1f}"] for stage, seconds in summary.timings.items()]
+    parts += ["## Time per stage", "", markdown_table(["stage", "seconds"], timings), ""]
+    return "\n".join(parts)
+
+
+def _fold_lines(summary: RunSummary) -> list[str]:
+    """Mean ± sd of each figure over folds, and the per-fold CCCs, for runs of more than one fold."""
+    if len(summary.folds) < 2:
+        return []
+    spread = [[key, f"{v['mean']:.3f} ± {v['sd']:.3f}"] for key, v in summary.mean.items()]
+    targets = summary.metrics["targets"]
+    rows = [
+        [f["id"], f"{f['metrics']['ccc']:.3f}", *[f"{f['metrics']['per_target'][t]['ccc']:.3f}" for t in targets]]
+        for f in summary.folds
+    ]
+    return [
+        f"Mean ± standard deviation over {len(summary.folds)} folds:",
+        "",
+        markdown_table(["figure", "mean ± sd"], spread),
+        "",
+        "## Per fold",
+        "",
+        markdown_table(["fold", "CCC", *[f"CCC {t}" for t in targets]], rows),
+        "",
+    ]

@@ -1,0 +1,108 @@
+"""The last stage of a regression run: predictions, figures and the summary, by CCC per target."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from typing import Any
+
+import numpy as np
+
+from serkit.core.recipe import Recipe
+from serkit.core.version import __version__
+from serkit.data.leakage import SplitAudit
+from serkit.results.records import Corpus, FoldResult, RunSummary
+from serkit.results.regression import constant_warning, regression_metrics, regression_spread
+from serkit.run.stages import fold_targets
+
+
+def regression_predictions_csv(results: list[FoldResult], corpus: Corpus, root: str, targets: list[str]) -> str:
+    """One row per test utterance: fold, file, speaker, its class, and each target's true and predicted value."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["fold", "file", "speaker", "label", *[f"{k}_{t}" for t in targets for k in ("true", "predicted")]])
+    for result in results:
+        for index, values in zip(result.test, result.probabilities, strict=True):
+            u = corpus.utterances[index]
+            pairs = [x for t, v in zip(targets, values, strict=True) for x in (f"{float(u.meta[t]):.6f}", f"{v:.6f}")]
+            writer.writerow([result.id, os.path.relpath(u.path, root), u.speaker, u.label, *pairs])
+    return buffer.getvalue()
+
+
+def summarise_regression(
+    recipe: Recipe,
+    results: list[FoldResult],
+    corpus: Corpus,
+    texts: dict[str, str],
+    timings: dict[str, float],
+    audit: SplitAudit | None = None,
+) -> RunSummary:
+    """The run's figures pooled over every fold's test predictions, with mean ± sd over folds; ``texts``:
+    the protocol, start time, pipeline and training in words."""
+    first, targets, audit = results[0], recipe.task.targets, audit or SplitAudit()
+    indices = [i for r in results for i in r.test]
+    truth = fold_targets(recipe, corpus, indices)
+    predicted = np.concatenate([r.probabilities for r in results]).reshape(len(indices), len(targets))
+    speakers = [corpus.utterances[i].speaker for i in indices]
+    pooled = regression_metrics(truth, predicted, speakers, targets)
+    pooled["loss"] = recipe.task.loss
+    warnings = [warning] if (warning := constant_warning(pooled)) else []
+    collapsed = [r.id for r in results if len(results) > 1 and constant_warning(r.metrics)]
+    if collapsed:
+        warnings.append(f"{len(collapsed)} of {len(results)} folds predicted one value: {', '.join(collapsed)}")
+    return RunSummary(
+        run_name=recipe.run.name,
+        protocol=texts["protocol"],
+        started=texts["started"],
+        serkit_version=__version__,
+        dataset={
+            "name": recipe.dataset.name,
+            "root": recipe.dataset.location(),
+            "utterances": len(corpus.utterances),
+            "speakers": corpus.speakers,
+            "labels": corpus.labels,
+            "targets": targets,
+        },
+        fold=first.summary()["sizes"],
+        metrics=pooled,
+        pooled_over_folds=len(results) > 1,
+        mean=regression_spread([r.metrics for r in results]),
+        folds=[r.summary() for r in results],
+        device=first.device,
+        precision=first.precision,
+        pipeline=texts["pipeline"],
+        training=texts["training"],
+        notes=corpus.notes,
+        timings=dict(timings),
+        warnings=warnings + audit.warnings,
+        split_audit=audit.to_json(),
+    )
+
+
+def plot_regression(results: list[FoldResult], corpus: Corpus, recipe: Recipe, path: Any) -> None:
+    """Predicted against true values, one panel per target, with the identity line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from serkit.core.fileio import write_figure
+    from serkit.results.regression import ccc
+
+    targets = recipe.task.targets
+    indices = [i for r in results for i in r.test]
+    truth = fold_targets(recipe, corpus, indices)
+    predicted = np.concatenate([r.probabilities for r in results]).reshape(len(indices), len(targets))
+    figure, axes = plt.subplots(1, len(targets), figsize=(3.6 * len(targets), 3.4), squeeze=False)
+    for k, (axis, target) in enumerate(zip(axes[0], targets, strict=True)):
+        low, high = (
+            float(min(truth[:, k].min(), predicted[:, k].min())),
+            float(max(truth[:, k].max(), predicted[:, k].max())),
+        )
+        axis.plot([low, high], [low, high], color="0.6", linewidth=1)
+        axis.scatter(truth[:, k], predicted[:, k], s=8, alpha=0.6)
+        axis.set_title(f"{target}: CCC {ccc(truth[:, k], predicted[:, k]):.3f}")
+        axis.set_xlabel("true")
+        axis.set_ylabel("predicted")
+    write_figure(figure, path, dpi=110)

@@ -1,0 +1,100 @@
+"""Dimensional emotion: `serkit run recipes/dimensional-synthetic.toml` regresses arousal, valence and
+dominance on the synthetic corpus (speaker-independent folds), a torch MLP and a scikit-learn SVR, scored
+by CCC; `predict` prints the values; the recipe's mistakes are named."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from serkit.cli import cli
+from serkit.core.errors import SerkitError
+from serkit.core.recipe import load_recipe
+from serkit.learn.objectives import concordance
+from serkit.results.regression import ccc, regression_metrics
+
+RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "dimensional-synthetic.toml"
+TARGETS = ("arousal", "valence", "dominance")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    """The recipe as written (seed 0), and with the SVR on the same cached features."""
+    from click.testing import CliRunner
+
+    tmp = tmp_path_factory.mktemp("regression")
+    found = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SERKIT_CACHE", str(tmp / "cache"))
+        for name, more in (("mlp", []), ("svr", ["--set", 'model={name = "svr"}'])):
+            args = ["run", str(RECIPE), "--set", f"run.output={tmp / name}", *more]
+            result = CliRunner().invoke(cli, args)
+            assert result.exit_code == 0, result.output
+            (found[name],) = (tmp / name).iterdir()
+    return found
+
+
+@pytest.mark.parametrize("model", ["mlp", "svr"])
+def test_the_recipe_regresses_arousal_with_a_ccc_of_at_least_half(runs, model):
+    run = runs[model]
+    metrics = json.loads((run / "metrics.json").read_text())["metrics"]
+    assert metrics["task"] == "regression" and metrics["targets"] == list(TARGETS)
+    assert metrics["per_target"]["arousal"]["ccc"] >= 0.5  # a mean predictor scores 0
+    rows = list(csv.DictReader((run / "predictions.csv").open()))
+    assert len(rows) == 240 and {f"predicted_{t}" for t in TARGETS} <= set(rows[0])
+    truth = np.array([float(r["true_arousal"]) for r in rows])
+    predicted = np.array([float(r["predicted_arousal"]) for r in rows])
+    assert ccc(truth, predicted) == pytest.approx(metrics["per_target"]["arousal"]["ccc"], abs=1e-5)
+    # More than the class: each utterance's departure from its emotion's mean is heard in part.
+    labels = np.array([r["label"] for r in rows])
+    means = {label: truth[labels == label].mean() for label in set(labels)}
+    centred = np.array([means[label] for label in labels])
+    assert np.corrcoef(predicted - centred, truth - centred)[0, 1] > 0.1
+    report = (run / "report.md").read_text()
+    assert "| arousal |" in report and "regression of arousal, valence, dominance" in report
+    assert (run / "regression.png").is_file() and (run / "report.html").is_file()
+    assert not (run / "confusion_matrix.png").exists()
+
+
+def test_predict_prints_the_values(runs, cli_runner):
+    run = runs["mlp"]
+    root = Path(json.loads((run / "metrics.json").read_text())["dataset"]["root"])
+    clips = [str(p) for p in sorted((root / "Actor_01").glob("*.wav"))[:2]]  # one speaker's: normalised by theirs
+    shown = cli_runner.invoke(cli, ["predict", str(run), *clips, "--json"])
+    assert shown.exit_code == 0, shown.output
+    found = json.loads(shown.stdout)["predictions"]
+    assert len(found) == 2 and all(set(f["values"]) == set(TARGETS) for f in found)
+    assert all(-2 < v < 2 for f in found for v in f["values"].values())
+    table = cli_runner.invoke(cli, ["predict", str(run), *clips], env={"COLUMNS": "200"})
+    assert table.exit_code == 0 and "arousal" in table.output and "a regression" in table.output
+
+
+def test_ccc_is_lins_and_a_constant_scores_zero():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=200)
+    assert ccc(y, y) == pytest.approx(1.0) and ccc(y, np.full(200, y.mean())) == 0.0
+    p = 0.5 * y + 0.3 + rng.normal(0, 0.2, 200)
+    by_hand = 2 * np.cov(y, p, bias=True)[0, 1] / (y.var() + p.var() + (y.mean() - p.mean()) ** 2)
+    assert ccc(y, p) == pytest.approx(by_hand)
+    pair = torch.from_numpy(np.stack([y, p], 1)).float()
+    assert float(concordance(pair[:, 1:], pair[:, :1])[0]) == pytest.approx(by_hand, abs=1e-5)
+    figures = regression_metrics(np.stack([y, y], 1), np.stack([p, np.zeros(200)], 1), ["a", "b"] * 100, ["x", "y"])
+    assert figures["per_target"]["y"]["constant"] and figures["per_target"]["y"]["ccc"] == 0.0
+    with pytest.raises(SerkitError, match="non-finite"):
+        regression_metrics(np.stack([y], 1), np.full((200, 1), np.nan), ["a"] * 200, ["x"])
+
+
+def test_recipe_mistakes_are_named():
+    for overrides, message in (
+        (['model={name = "svm"}'], "model: 'svm' classifies"),
+        (["task.targets=[]"], "task.targets: name the metadata columns"),
+        (["calibrate.method=temperature"], "calibrate.method: 'temperature' applies to classes"),
+        (["task.kind=classification"], 'task.targets: set task.kind = "regression"'),
+    ):
+        with pytest.raises(SerkitError, match=message):
+            load_recipe(RECIPE, overrides)
