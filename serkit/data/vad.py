@@ -3,7 +3,8 @@
 Two engines score short frames of 16 kHz audio: Silero VAD (``silero-vad``: a small neural network
 shipped inside the package, run by torch) and WebRTC's VAD (``webrtcvad-wheels``: Google's GMM
 detector, a C extension). A :class:`Segmenter` turns the frames' scores into speech segments with
-hysteresis (speech starts at ``threshold``, ends after ``min_silence`` seconds below it), drops
+hysteresis (speech starts at ``threshold``, ends after ``min_silence`` seconds below
+``threshold - 0.15``, Silero's own margin, or half the threshold where that is lower), drops
 segments shorter than ``min_speech`` and widens each by ``pad`` seconds (never into the one before).
 It is fed any number of samples at a time and hands back each segment as soon as it is closed, so a
 recording of any length is segmented in bounded memory.
@@ -149,7 +150,7 @@ class Segmenter:
             self.last_speech = k
         elif (
             self.start is not None
-            and score < s.threshold - 0.15
+            and score < max(s.threshold - 0.15, s.threshold / 2)  # below it by a margin: no flicker
             and self._seconds(k - self.last_speech) >= s.min_silence
         ):
             self._close()

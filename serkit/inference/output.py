@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from serkit.core.fileio import write_atomic, write_figure
-from serkit.inference.predictor import Prediction
+from serkit.inference.predictor import Prediction, Window
 
 
 def print_table(console: Console, results: list[Prediction], predictor: Any, failures: list[str]) -> None:
@@ -115,8 +115,11 @@ def plot_timeline(result: Prediction, folder: str | Path) -> Path:
     for label in result.probabilities:
         axes.plot(centres, [w.smoothed[label] for w in result.windows], marker=".", label=label)
     axes.set_xlabel(f"time (s, centre of each {result.timeline.removesuffix('s')})")
-    axes.set_ylabel("probability (smoothed)")
-    axes.set_ylim(0, 1)
+    if result.regression:  # values on the targets' own scale
+        axes.set_ylabel("value (smoothed)" if result.timeline == "windows" else "value")
+    else:
+        axes.set_ylabel("probability (smoothed)")
+        axes.set_ylim(0, 1)
     axes.set_title(Path(result.source).name)
     axes.legend(ncol=4, fontsize=8)
     path = Path(folder) / f"{Path(result.source).stem}.timeline.png"
@@ -126,7 +129,7 @@ def plot_timeline(result: Prediction, folder: str | Path) -> Path:
 
 def write_audacity(result: Prediction, folder: str | Path) -> Path:
     """An Audacity label track (File > Import > Labels): start, end and the emotion with its probability."""
-    lines = [f"{w.start:.3f}\t{w.end:.3f}\t{w.label} {100 * w.probabilities[w.label]:.0f}%" for w in result.windows]
+    lines = [f"{w.start:.3f}\t{w.end:.3f}\t{_annotation(result, w)}" for w in result.windows]
     path = Path(folder) / f"{Path(result.source).stem}.labels.txt"
     write_atomic(path, lambda out: out.write("".join(f"{line}\n" for line in lines)))
     return path
@@ -144,7 +147,8 @@ def write_elan(result: Prediction, folder: str | Path) -> Path:
          "xsi:noNamespaceSchemaLocation": "http://www.mpi.nl/tools/elan/EAFv3.0.xsd"},
     )  # fmt: skip
     header = ET.SubElement(document, "HEADER", {"MEDIA_FILE": "", "TIME_UNITS": "milliseconds"})
-    ET.SubElement(header, "MEDIA_DESCRIPTOR", {"MEDIA_URL": Path(result.source).resolve().as_uri()})
+    media = {"MEDIA_URL": Path(result.source).resolve().as_uri(), "MIME_TYPE": _mime_type(result.source)}
+    ET.SubElement(header, "MEDIA_DESCRIPTOR", media)
     slots = ET.SubElement(document, "TIME_ORDER")
     tier = ET.SubElement(document, "TIER", {"LINGUISTIC_TYPE_REF": "emotion", "TIER_ID": "emotion"})
     for k, window in enumerate(result.windows):
@@ -156,7 +160,8 @@ def write_elan(result: Prediction, folder: str | Path) -> Path:
             "ALIGNABLE_ANNOTATION",
             {"ANNOTATION_ID": f"a{k + 1}", "TIME_SLOT_REF1": f"ts{2 * k + 1}", "TIME_SLOT_REF2": f"ts{2 * k + 2}"},
         )
-        ET.SubElement(annotation, "ANNOTATION_VALUE").text = window.label
+        value = _annotation(result, window) if result.regression else window.label  # a tier of emotions
+        ET.SubElement(annotation, "ANNOTATION_VALUE").text = value
     ET.SubElement(
         document,
         "LINGUISTIC_TYPE",
@@ -166,6 +171,19 @@ def write_elan(result: Prediction, folder: str | Path) -> Path:
     text = ET.tostring(document, encoding="unicode", xml_declaration=True)
     write_atomic(path, lambda out: out.write(text))
     return path
+
+
+def _annotation(result: Prediction, window: Window) -> str:
+    """A window's label in a label track: its emotion and probability, or a regression's values."""
+    if result.regression:
+        return ", ".join(f"{name} {value:.2f}" for name, value in window.probabilities.items())
+    return f"{window.label} {100 * window.probabilities[window.label]:.0f}%"
+
+
+def _mime_type(path: str) -> str:
+    """The MIME type ELAN wants for the recording (EAF requires one)."""
+    suffix = Path(path).suffix.lower()
+    return {".wav": "audio/x-wav", ".flac": "audio/flac", ".ogg": "audio/ogg"}.get(suffix, "application/octet-stream")
 
 
 def predictions_document(run: str, predictor: Any, results: list[Prediction], failures: list[str]) -> dict[str, Any]:

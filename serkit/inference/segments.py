@@ -16,6 +16,7 @@ from dataclasses import replace
 import numpy as np
 
 from serkit.core.errors import SerkitError
+from serkit.data import audio
 from serkit.data.vad import RATE, Segmenter, VadSettings
 from serkit.inference.predictor import Prediction, Predictor, Window
 
@@ -27,6 +28,7 @@ def read_blocks(path: str, seconds: float = BLOCK_SECONDS) -> Iterator[tuple[np.
     """The file's samples, mixed to mono, ``seconds`` at a time, and its sample rate."""
     import soundfile
 
+    audio.check_regular_file(path)
     try:
         handle = soundfile.SoundFile(path)
     except Exception as exc:  # soundfile raises its own error types, or OSError
@@ -37,6 +39,8 @@ def read_blocks(path: str, seconds: float = BLOCK_SECONDS) -> Iterator[tuple[np.
             block = handle.read(size, dtype="float32", always_2d=True)
             if not len(block):
                 return
+            if not np.all(np.isfinite(block)):
+                raise SerkitError(f"{path}: audio contains NaN or infinite samples")
             yield block.mean(axis=1), handle.samplerate
 
 
@@ -93,7 +97,9 @@ def predict_segments(predictor: Predictor, path: str, settings: VadSettings) -> 
     if stream is not None:
         close(segmenter.feed(stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)))
     close(segmenter.finish())
-    duration = kept.end / rate if rate else 0.0
+    if not rate:
+        raise SerkitError(f"{path}: audio file is empty (0 samples)")
+    duration = kept.end / rate
     if not windows:
         raise SerkitError(f"{path}: no speech found by voice activity detection ({settings.engine}, {duration:.1f} s)")
     weights = np.array([w.end - w.start for w in windows])

@@ -265,25 +265,29 @@ def epoch_order(
 
 
 def unpadded_lengths(x: Features, chunk: int = 256) -> np.ndarray:
-    """Each waveform's length before its zero padding (its trailing exact zeros), read a chunk at a time."""
+    """Each waveform's length before its padding (its trailing run of one value: zeros, or what z-scoring made
+    of them), read a chunk at a time."""
     lengths = []
     for first in range(0, len(x), chunk):
-        nonzero = np.asarray(x[first : first + chunk]).reshape(min(chunk, len(x) - first), -1) != 0
-        lengths.append(np.where(nonzero.any(1), nonzero.shape[1] - nonzero[:, ::-1].argmax(1), 0))
+        rows = np.asarray(x[first : first + chunk]).reshape(min(chunk, len(x) - first), -1)
+        varying = rows != rows[:, -1:]
+        lengths.append(np.where(varying.any(1), varying.shape[1] - varying[:, ::-1].argmax(1), 0))
     return np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
 
 
 def _by_length(lengths: torch.Tensor, batch_size: int, generator: torch.Generator, pool: int = 50) -> torch.Tensor:
     """A permutation cut into pools of ``pool`` batches, each pool sorted by length (longest first) and cut
-    into batches, and the batches shuffled: batches of similar length, in a new order every epoch."""
+    into batches, and the batches shuffled: batches of similar length, in a new order every epoch. A short
+    batch stays last, so the trainer's slices of ``batch_size`` are these batches."""
     order = torch.randperm(len(lengths), generator=generator)
     batches = []
     for first in range(0, len(order), pool * batch_size):
         part = order[first : first + pool * batch_size]
         part = part[torch.argsort(lengths[part], descending=True, stable=True)]
         batches += list(part.split(batch_size))
+    short = [batches.pop()] if batches and len(batches[-1]) < batch_size else []
     shuffled = torch.randperm(len(batches), generator=generator)
-    return torch.cat([batches[k] for k in shuffled]) if batches else order
+    return torch.cat([batches[k] for k in shuffled] + short) if batches or short else order
 
 
 def set_learning_rate(settings: TrainSettings, optimizer: torch.optim.Optimizer, index: int, per_epoch: int) -> None:

@@ -36,24 +36,27 @@ def regression_metrics(
         raise SerkitError("the model predicted non-finite values: no figure can be computed from them")
     speaker = np.asarray(speakers)
     groups = [speaker == s for s in sorted(set(speakers)) if np.count_nonzero(speaker == s) >= 2]
-    per_target = {}
+    per_target, counted = {}, []
     for k, name in enumerate(targets):
         y, p = y_true[:, k], y_pred[:, k]
+        varied = [m for m in groups if np.ptp(y[m]) > 0]  # a speaker with one true value has no CCC to speak of
+        counted.append(len(varied))
         per_target[name] = {
             "ccc": ccc(y, p),
             "pearson": pearson(y, p),
             "mae": float(np.mean(np.abs(y - p))),
-            "ccc_per_speaker": float(np.mean([ccc(y[m], p[m]) for m in groups])) if groups else float("nan"),
-            "constant": bool(np.ptp(p) == 0),
+            "ccc_per_speaker": float(np.mean([ccc(y[m], p[m]) for m in varied])) if varied else None,
+            "constant": bool(p.std() <= 1e-3 * max(float(y.std()), 1e-12)),  # one value, up to rounding
         }
     means = {key: float(np.mean([per_target[t][key] for t in targets])) for key in ("ccc", "pearson", "mae")}
+    by_speaker = [per_target[t]["ccc_per_speaker"] for t in targets]
     return {
         "task": "regression",
         "targets": list(targets),
         **means,
-        "ccc_per_speaker": float(np.mean([per_target[t]["ccc_per_speaker"] for t in targets])),
+        "ccc_per_speaker": None if None in by_speaker else float(np.mean([v for v in by_speaker if v is not None])),
         "per_target": per_target,
-        "speakers": len(groups),
+        "speakers": min(counted),
         "n_test": len(y_true),
     }
 
@@ -65,12 +68,19 @@ def regression_spread(fold_metrics: list[dict[str, Any]]) -> dict[str, dict[str,
     return spread | {f"ccc_{t}": mean_sd([m["per_target"][t]["ccc"] for m in fold_metrics]) for t in targets}
 
 
+def per_speaker_text(value: float | None) -> str:
+    """The per-speaker CCC for a report: n/a where no test speaker had two different true values."""
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def constant_warning(metrics: dict[str, Any]) -> str:
-    """A regression that predicts one value for every test utterance says nothing (CCC 0 by construction)."""
+    """A regression that predicts one value (up to a thousandth of the truth's spread) for every test
+    utterance says nothing (its CCC is about 0 by construction)."""
     constant = [t for t, figures in metrics["per_target"].items() if figures["constant"]]
     if not constant:
         return ""
     return (
         f"collapsed: the model predicted one value of {', '.join(constant)} for all {metrics['n_test']} test "
-        "utterances; its CCC is 0 by construction and says nothing about the features or the model"
+        "utterances (up to a thousandth of the true values' spread); its CCC is about 0 by construction and says "
+        "nothing about the features or the model"
     )

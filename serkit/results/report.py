@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from serkit.results.records import RunSummary
+from serkit.results.regression import per_speaker_text
 from serkit.results.render import markdown_table, render_markdown, split_audit_section
 
 
@@ -14,10 +15,11 @@ def report_markdown(summary: RunSummary) -> str:
     metrics, fold = summary.metrics, summary.fold
     targets = metrics["targets"]
     rows = [
-        [target, f"{f['ccc']:.3f}", f"{f['ccc_per_speaker']:.3f}", f"{f['pearson']:.3f}", f"{f['mae']:.3f}"]
+        [target, f"{f['ccc']:.3f}", per_speaker_text(f["ccc_per_speaker"]), f"{f['pearson']:.3f}", f"{f['mae']:.3f}"]
         for target, f in metrics["per_target"].items()
     ]
-    rows.append(["mean", f"{metrics['ccc']:.3f}", f"{metrics['ccc_per_speaker']:.3f}", f"{metrics['pearson']:.3f}", ""])
+    mean_by_speaker = per_speaker_text(metrics["ccc_per_speaker"])
+    rows.append(["mean", f"{metrics['ccc']:.3f}", mean_by_speaker, f"{metrics['pearson']:.3f}", ""])
     parts = [
         f"# serkit run `{summary.run_name}`",
         "",
@@ -37,8 +39,9 @@ def report_markdown(summary: RunSummary) -> str:
         *[f"**Warning: {warning}.**\n" for warning in summary.warnings],
         f"Concordance correlation coefficient (CCC) over all {metrics['n_test']} test utterances"
         + (" (pooled over every fold)" if summary.pooled_over_folds else "")
-        + f"; per speaker: the mean of the {metrics['speakers']} test speakers' own CCC (two or more utterances "
-        "each). A constant prediction, such as the training mean, scores 0.",
+        + f"; per speaker: the mean of the test speakers' own CCC ({metrics['speakers']} speakers with two or more "
+        "utterances of different true values; n/a where none). A constant prediction, such as the training mean, "
+        "scores 0.",
         "",
         markdown_table(["target", "CCC", "CCC per speaker", "Pearson r", "MAE"], rows),
         "",

@@ -24,7 +24,9 @@ def run_learner(run: RunFolder, registry: Registry | None = None) -> tuple[Model
         recipe = load_inference_recipe(run.recipe, registry)
     except SerkitError as exc:
         raise needed_packages_error(run, registry, INFERENCE_SECTIONS) or exc from exc
-    return card, recipe, make_learner(recipe.model, tuple(card.input_shape), len(card.labels), recipe.run.seed)
+    task, loss = str(card.task.get("kind", "classification")), str(card.task.get("loss", "ccc"))
+    learner = make_learner(recipe.model, tuple(card.input_shape), len(card.labels), recipe.run.seed, task, loss)
+    return card, recipe, learner
 
 
 def needed_packages_error(

@@ -41,9 +41,7 @@ def summarise_regression(
     """The run's figures pooled over every fold's test predictions, with mean ± sd over folds; ``texts``:
     the protocol, start time, pipeline and training in words."""
     first, targets, audit = results[0], recipe.task.targets, audit or SplitAudit()
-    indices = [i for r in results for i in r.test]
-    truth = fold_targets(recipe, corpus, indices)
-    predicted = np.concatenate([r.probabilities for r in results]).reshape(len(indices), len(targets))
+    indices, truth, predicted = pooled_values(recipe, results, corpus)
     speakers = [corpus.utterances[i].speaker for i in indices]
     pooled = regression_metrics(truth, predicted, speakers, targets)
     pooled["loss"] = recipe.task.loss
@@ -80,6 +78,16 @@ def summarise_regression(
     )
 
 
+def pooled_values(
+    recipe: Recipe, results: list[FoldResult], corpus: Corpus
+) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """Every fold's test utterances, their true values and the predicted ones, (items, targets)."""
+    indices = [i for r in results for i in r.test]
+    truth = fold_targets(recipe, corpus, indices)
+    predicted = np.concatenate([r.probabilities for r in results]).reshape(len(indices), len(recipe.task.targets))
+    return indices, truth, predicted
+
+
 def plot_regression(results: list[FoldResult], corpus: Corpus, recipe: Recipe, path: Any) -> None:
     """Predicted against true values, one panel per target, with the identity line."""
     import matplotlib
@@ -91,9 +99,7 @@ def plot_regression(results: list[FoldResult], corpus: Corpus, recipe: Recipe, p
     from serkit.results.regression import ccc
 
     targets = recipe.task.targets
-    indices = [i for r in results for i in r.test]
-    truth = fold_targets(recipe, corpus, indices)
-    predicted = np.concatenate([r.probabilities for r in results]).reshape(len(indices), len(targets))
+    _, truth, predicted = pooled_values(recipe, results, corpus)
     figure, axes = plt.subplots(1, len(targets), figsize=(3.6 * len(targets), 3.4), squeeze=False)
     for k, (axis, target) in enumerate(zip(axes[0], targets, strict=True)):
         low, high = (

@@ -22,6 +22,7 @@ from serkit.data.cache import cache_folder
 from serkit.data.store import FeatureStore
 from serkit.results.folder import RunFolder
 from serkit.results.records import FoldResult, RunSummary
+from serkit.results.regression import per_speaker_text
 from serkit.results.render import metrics_table
 from serkit.results.saved_model import needed_packages_error, run_learner
 from serkit.run import stages
@@ -211,7 +212,7 @@ def _finish(run: PreparedRun, results: list[FoldResult]) -> RunSummary:
         reporter.say(f"warning: {warning}", "bold yellow")
     if regression:
         each = ", ".join(f"{t} {f['ccc']:.3f}" for t, f in metrics["per_target"].items())
-        headline = f"CCC {metrics['ccc']:.3f} ({each}; per speaker {metrics['ccc_per_speaker']:.3f})"
+        headline = f"CCC {metrics['ccc']:.3f} ({each}; per speaker {per_speaker_text(metrics['ccc_per_speaker'])})"
     else:
         headline = f"accuracy {100 * metrics['accuracy']:.2f} %, UAR {100 * metrics['uar']:.2f} %"
     reporter.say(f"{headline}; run folder {ctx.run_dir}", "bold green")

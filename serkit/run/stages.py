@@ -122,7 +122,7 @@ def scan(ctx: Context) -> Corpus:
     labels = [label for label in found.labels if any(u.label == label for u in readable)]
     empty = [label for label in found.labels if label not in labels]
     none_for = f"; no readable file is labelled {', '.join(empty)}" if empty else ""
-    if len(labels) < 2:
+    if len(labels) < 2 and recipe.task.kind == "classification":
         raise SerkitError(
             f"dataset.root: the readable files under '{dataset.location()}' hold {len(labels)} class(es) "
             f"({', '.join(labels) or 'none'}){none_for}; a classifier needs at least two, and its accuracy "

@@ -166,7 +166,7 @@ class Tracker:
                 keys = (
                     ("ccc", "ccc_per_speaker") if summary.metrics.get("task") == "regression" else ("accuracy", "uar")
                 )
-                values = {f"test_{key}": summary.metrics[key] for key in keys}
+                values = {f"test_{key}": summary.metrics[key] for key in keys if summary.metrics[key] is not None}
                 for key, spread in summary.mean.items():
                     values[f"test_{key}_mean"], values[f"test_{key}_sd"] = spread["mean"], spread["sd"]
                 client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in values.items()])

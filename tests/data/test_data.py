@@ -18,7 +18,7 @@ from http_server import ArchiveServer
 from serkit import SerkitError
 from serkit.builtin.datasets import Manifest, Ravdess
 from serkit.cli import cli
-from serkit.corpora.synth import MARKER, SynthConfig, synthesise_corpus, utterance_plan
+from serkit.corpora.synth import MARKER, TARGETS, SynthConfig, synthesise_corpus, utterance_plan
 
 SMALL = SynthConfig(actors=2, emotions=("neutral", "angry", "sad"), statements=1, repetitions=2, sample_rate=16000)
 
@@ -50,7 +50,16 @@ def test_synthesis_writes_ravdess_layout_and_labels(small_corpus):
     assert {u.speaker: u.meta["gender"] for u in scan.utterances} == {"01": "male", "02": "female"}
     assert not scan.unmatched
     expected = [name for *_, name in utterance_plan(SMALL, 1)]
-    assert sorted(p.name for p in (small_corpus / "Actor_01").iterdir()) == sorted(expected)
+    assert sorted(p.name for p in (small_corpus / "Actor_01").iterdir()) == sorted([*expected, TARGETS])
+    targets = json.loads((small_corpus / "Actor_01" / TARGETS).read_text())
+    assert sorted(targets) == sorted(expected)
+    assert all(-1 <= t[d] <= 1 for t in targets.values() for d in ("arousal", "valence", "dominance"))
+
+    def mean(code: str, dimension: str) -> float:
+        return float(np.mean([t[dimension] for name, t in targets.items() if name.split("-")[2] == code]))
+
+    assert mean("05", "arousal") > mean("01", "arousal") > mean("04", "arousal")  # angry > neutral > sad
+    assert mean("04", "valence") < mean("01", "valence")  # sad below neutral
     info = soundfile.info(small_corpus / "Actor_01" / expected[0])
     assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
     marker = json.loads((small_corpus / MARKER).read_text())

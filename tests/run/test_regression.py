@@ -5,6 +5,7 @@ by CCC; `predict` prints the values; the recipe's mistakes are named."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
@@ -61,6 +62,21 @@ def test_the_recipe_regresses_arousal_with_a_ccc_of_at_least_half(runs, model):
     assert not (run / "confusion_matrix.png").exists()
 
 
+def test_predict_gives_the_runs_values(runs, cli_runner):
+    """The first fold's model (the run's) tested on speaker 01, normalised by that speaker's 60 files: predict
+    given the same 60 files as one speaker's gives the values predictions.csv holds."""
+    run = runs["mlp"]
+    root = Path(json.loads((run / "metrics.json").read_text())["dataset"]["root"])
+    shown = cli_runner.invoke(cli, ["predict", str(run), str(root / "Actor_01"), "--csv"])
+    assert shown.exit_code == 0, shown.output
+    predicted = {Path(r["file"]).name: r for r in csv.DictReader(io.StringIO(shown.stdout)) if not r["start"]}
+    expected = [r for r in csv.DictReader((run / "predictions.csv").open()) if r["fold"] == "speaker-01"]
+    assert len(predicted) == len(expected) == 60
+    for row in expected:
+        mine = predicted[Path(row["file"]).name]
+        assert all(abs(float(mine[t]) - float(row[f"predicted_{t}"])) < 1e-4 for t in TARGETS), (mine, row)
+
+
 def test_predict_prints_the_values(runs, cli_runner):
     run = runs["mlp"]
     root = Path(json.loads((run / "metrics.json").read_text())["dataset"]["root"])
@@ -98,3 +114,14 @@ def test_recipe_mistakes_are_named():
     ):
         with pytest.raises(SerkitError, match=message):
             load_recipe(RECIPE, overrides)
+
+
+def test_studies_that_compare_uar_refuse_a_regression_in_one_line(cli_runner, tmp_path):
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text(
+        f'[sweep]\nname = "s"\nbase = "{RECIPE}"\n\n[[variant]]\nname = "svr"\nset = [\'model={{name = "svr"}}\']\n'
+    )
+    result = cli_runner.invoke(cli, ["ablate", str(sweep), "--set", f"run.output={tmp_path / 'runs'}"])
+    assert result.exit_code == 1
+    assert 'task.kind = "regression"; ablate, tune and crosscorpus compare classifications' in result.output
+    assert not (tmp_path / "runs").exists()

@@ -94,7 +94,7 @@ def _inspect(folder: str, stat: tuple[Any, ...]) -> Checkpoint:
     preprocessor = _json(path / "preprocessor_config.json")
     if model_type == "whisper":
         layers, width = int(config["encoder_layers"]), int(config["d_model"])
-        shortest = 1
+        shortest = int(preprocessor.get("n_fft", 400))  # one analysis window (the log-mel's reflect padding)
     else:
         layers, width = int(config["num_hidden_layers"]), int(config["hidden_size"])
         shortest = _receptive_field(config.get("conv_kernel", []), config.get("conv_stride", []))

@@ -39,10 +39,11 @@ def _add_lora(encoder: nn.Module, rank: int, alpha: float) -> Any:
 
 def training_view(wave: torch.Tensor, crop: int, trim: bool, shortest: int) -> torch.Tensor:
     """A training batch as the model sees it: with ``crop``, each clip a random window of ``crop`` samples
-    from its unpadded part (a clip's zero padding is its trailing exact zeros); with ``trim``, the batch
-    cut to its longest clip. Offsets come from torch's seeded global generator."""
-    nonzero = (wave != 0).int()
-    lengths = torch.where(nonzero.any(1), wave.shape[1] - nonzero.flip(1).argmax(1), 0)
+    from its unpadded part (a clip's padding is its trailing run of one value: zeros, or what a z-score made
+    of them); with ``trim``, the batch cut to its longest clip. Offsets come from torch's seeded global
+    generator."""
+    varying = (wave != wave[:, -1:]).int()
+    lengths = torch.where(varying.any(1), wave.shape[1] - varying.flip(1).argmax(1), 0)
     if 0 < crop < wave.shape[1]:
         room = (lengths - crop).clamp(min=0)
         offsets = (torch.rand(len(wave), device=wave.device) * (room + 1)).long()
