@@ -27,7 +27,7 @@ def runs() -> None:
     "--sort",
     default="date",
     show_default=True,
-    help="name, date, dataset, protocol, accuracy, uar, epochs, wall, status.",
+    help="name, date, dataset, protocol, accuracy, uar, ccc, epochs, wall, status.",
 )
 @click.option(
     "--filter",
@@ -48,10 +48,12 @@ def runs_list(folder: str, as_json: bool, as_csv: bool, sort: str, filters: tupl
         click.echo(rows_csv(rows, keys), nl=False)
         return
     table = Table(title=f"{len(rows)} run(s) under {escape(folder)}", title_justify="left")
-    for column in ("run", "date", "dataset", "protocol", *keys, "accuracy %", "UAR %", "epochs", "wall s", "status"):
+    regressions = any(row.ccc_mean is not None for row in rows)  # a CCC column where a regression is listed
+    figures = ["accuracy %", "UAR %", *(["CCC"] * regressions)]
+    for column in ("run", "date", "dataset", "protocol", *keys, *figures, "epochs", "wall s", "status"):
         table.add_column(
             escape(column),
-            justify="right" if column in ("accuracy %", "UAR %", "epochs", "wall s") else "left",
+            justify="right" if column in (*figures, "epochs", "wall s") else "left",
             overflow="fold",
         )
 
@@ -67,6 +69,7 @@ def runs_list(folder: str, as_json: bool, as_csv: bool, sort: str, filters: tupl
             *[escape(json.dumps(row.differs[key])) for key in keys],
             spread(row.accuracy_mean, row.accuracy_sd),
             spread(row.uar_mean, row.uar_sd),
+            *(["" if row.ccc_mean is None else f"{row.ccc_mean:.3f} ± {row.ccc_sd or 0:.3f}"] * regressions),
             "" if row.epochs is None else f"{row.epochs:.1f}",
             "" if row.seconds is None else f"{row.seconds:.0f}",
             row.status,

@@ -44,6 +44,8 @@ class RunInfo:
     epochs: float | None
     seconds: float | None
     problem: str = ""  # what is wrong with a damaged run folder, naming the file
+    #: A regression's mean CCC over the targets, mean ± sd over folds (a classification has none).
+    ccc: dict[str, float] | None = None
 
     def row(self, keys: list[str]) -> RunRow:
         return RunRow(
@@ -56,7 +58,9 @@ class RunInfo:
             accuracy_sd=self.accuracy["sd"] if self.accuracy else None,
             uar_mean=self.uar["mean"] if self.uar else None,
             uar_sd=self.uar["sd"] if self.uar else None,
-            folds=int(self.uar["n"]) if self.uar else None,
+            ccc_mean=self.ccc["mean"] if self.ccc else None,
+            ccc_sd=self.ccc["sd"] if self.ccc else None,
+            folds=int((self.uar or self.ccc or {"n": 0})["n"]) if self.uar or self.ccc else None,
             epochs=self.epochs,
             seconds=self.seconds,
             status=self.status,
@@ -79,6 +83,8 @@ class RunRow:
     accuracy_sd: float | None
     uar_mean: float | None
     uar_sd: float | None
+    ccc_mean: float | None
+    ccc_sd: float | None
     folds: int | None
     epochs: float | None
     seconds: float | None
@@ -116,7 +122,7 @@ def read_run(run: RunFolder, base: Path) -> RunInfo:
         raise SerkitError(f"{run.recipe}: cannot read ({exc})") from exc
     dataset = str(settings.get("dataset.name", "?"))
     protocol = str(settings.get("protocol.name", "?"))
-    accuracy = uar = epochs = seconds = None
+    accuracy = uar = ccc = epochs = seconds = None
     problem = ""
     date = datetime.fromtimestamp(run.recipe.stat().st_mtime).isoformat(timespec="seconds")
     if run.metrics.exists():
@@ -124,7 +130,9 @@ def read_run(run: RunFolder, base: Path) -> RunInfo:
             summary = run.read_summary()
             status = "collapsed" if any("collapse" in warning for warning in summary.warnings) else "complete"
             protocol, dataset = summary.protocol, str(summary.dataset.get("name", dataset))
-            if summary.metrics.get("task") != "regression":  # a regression has neither (its report: CCC)
+            if summary.metrics.get("task") == "regression":  # no accuracy or UAR: its mean CCC
+                ccc = summary.mean["ccc"]
+            else:
                 accuracy, uar = summary.mean["accuracy"], summary.mean["uar"]
             epochs = float(np.mean([f["epochs"] for f in summary.folds]))
             wall = run.read_wall_time()
@@ -133,14 +141,16 @@ def read_run(run: RunFolder, base: Path) -> RunInfo:
         except SerkitError as exc:
             status, problem = "damaged", str(exc)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            accuracy = uar = epochs = seconds = None
+            accuracy = uar = ccc = epochs = seconds = None
             status, problem = "damaged", f"{run.metrics}: not a run summary ({type(exc).__name__}: {exc})"
     else:
         text = run.log.read_text(encoding="utf-8", errors="replace") if run.log.is_file() else ""
         errors = [line for line in text.splitlines() if " ERROR " in line]
         status = "interrupted" if not errors or any("interrupted" in line for line in errors) else "failed"
     name = str(run.path.relative_to(base)) if run.path != base else run.name
-    return RunInfo(run.path, name, date, status, dataset, protocol, settings, accuracy, uar, epochs, seconds, problem)
+    return RunInfo(
+        run.path, name, date, status, dataset, protocol, settings, accuracy, uar, epochs, seconds, problem, ccc
+    )
 
 
 def differing_keys(runs: list[RunInfo]) -> list[str]:
@@ -164,13 +174,14 @@ def list_runs(folder: str, filters: list[str], sort: str) -> tuple[list[RunRow],
         runs = [run for run in runs if _matches(run, key, value)]
     keys = differing_keys(runs) if len(runs) > 1 else []
     rows = [run.row(keys) for run in runs]
-    sortable = ("name", "date", "dataset", "protocol", "accuracy_mean", "uar_mean", "epochs", "seconds", "status")
-    field = {"accuracy": "accuracy_mean", "uar": "uar_mean", "wall": "seconds"}.get(sort, sort)
+    numbers = ("accuracy_mean", "uar_mean", "ccc_mean", "epochs", "seconds")
+    sortable = ("name", "date", "dataset", "protocol", *numbers, "status")
+    field = {"accuracy": "accuracy_mean", "uar": "uar_mean", "ccc": "ccc_mean", "wall": "seconds"}.get(sort, sort)
     if field not in sortable:
         raise SerkitError(
-            f"--sort {sort}: expected one of name, date, dataset, protocol, accuracy, uar, epochs, wall, status"
+            f"--sort {sort}: expected one of name, date, dataset, protocol, accuracy, uar, ccc, epochs, wall, status"
         )
-    numeric = field in ("accuracy_mean", "uar_mean", "epochs", "seconds")
+    numeric = field in numbers
     rows.sort(key=lambda r: (r.value(field) is None, -(r.value(field) or 0) if numeric else str(r.value(field))))
     return rows, keys
 
@@ -188,6 +199,7 @@ def rows_csv(rows: list[RunRow], keys: list[str]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     columns = ["name", "date", "dataset", "protocol", *keys, "accuracy_mean", "accuracy_sd", "uar_mean", "uar_sd"]
+    columns += ["ccc_mean", "ccc_sd"]
     columns += ["folds", "epochs", "seconds", "status"]
     writer.writerow(columns)
     for row in rows:

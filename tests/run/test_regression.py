@@ -125,3 +125,14 @@ def test_studies_that_compare_uar_refuse_a_regression_in_one_line(cli_runner, tm
     assert result.exit_code == 1
     assert 'task.kind = "regression"; ablate, tune and crosscorpus compare classifications' in result.output
     assert not (tmp_path / "runs").exists()
+
+
+def test_runs_list_shows_a_regressions_ccc(runs, cli_runner):
+    folder = runs["mlp"].parent.parent  # holds both runs (and the feature cache, which is no run)
+    listed = cli_runner.invoke(cli, ["runs", "list", str(folder), "--json", "--sort", "ccc"])
+    assert listed.exit_code == 0, listed.output
+    rows = json.loads(listed.stdout)["runs"]
+    assert len(rows) == 2 and all(r["ccc_mean"] > 0.5 and r["uar_mean"] is None for r in rows)
+    assert rows[0]["ccc_mean"] >= rows[1]["ccc_mean"]
+    table = cli_runner.invoke(cli, ["runs", "list", str(folder)], env={"COLUMNS": "250"})
+    assert table.exit_code == 0 and "CCC" in table.output
