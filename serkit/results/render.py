@@ -46,25 +46,10 @@ def confusion_rows(metrics: dict[str, Any]) -> list[list[str]]:
 
 def render_markdown(summary: RunSummary) -> str:
     """The run's report: protocol, data, pipeline, results in the paper's layout, timings."""
-    metrics, fold = summary.metrics, summary.fold
+    metrics = summary.metrics
     labels = metrics["labels"]
     parts = [
-        f"# serkit run `{summary.run_name}`",
-        "",
-        f"- **Protocol:** {summary.protocol}",
-        f"- **Dataset:** {summary.dataset['name']} at `{summary.dataset['root']}`: "
-        f"{summary.dataset['utterances']} utterances, {summary.dataset['speakers']} speakers, "
-        f"{len(labels)} classes",
-        f"- **Split:** {fold['train']} train ({fold['fit']} fit + {fold['validation']} validation, "
-        f"validation taken from the training part only), {fold['test']} test; "
-        f"{fold['augmented']} augmented training copies, made after the split",
-        f"- **Pipeline:** {summary.pipeline}",
-        f"- **Training:** {summary.training}",
-        f"- **Started:** {summary.started}; serkit {summary.serkit_version}",
-        "",
-        "## Results",
-        "",
-        *[f"**Warning: {warning}.**\n" for warning in summary.warnings],
+        *report_head(summary, f", {len(labels)} classes"),
         markdown_table(
             ["accuracy", "UAR", "macro F1", "weighted F1", "test utterances"],
             [
@@ -104,6 +89,30 @@ def render_markdown(summary: RunSummary) -> str:
         "",
     ]
     return "\n".join(parts)
+
+
+def report_head(summary: RunSummary, dataset_more: str = "", task: str = "") -> list[str]:
+    """A report's title, its protocol, data, split, pipeline and training in words, and the results'
+    heading with the run's warnings; ``task``: a line saying what a regression predicts."""
+    fold = summary.fold
+    return [
+        f"# serkit run `{summary.run_name}`",
+        "",
+        *([f"- **Task:** {task}"] if task else []),
+        f"- **Protocol:** {summary.protocol}",
+        f"- **Dataset:** {summary.dataset['name']} at `{summary.dataset['root']}`: "
+        f"{summary.dataset['utterances']} utterances, {summary.dataset['speakers']} speakers{dataset_more}",
+        f"- **Split:** {fold['train']} train ({fold['fit']} fit + {fold['validation']} validation, "
+        f"validation taken from the training part only), {fold['test']} test; "
+        f"{fold['augmented']} augmented training copies, made after the split",
+        f"- **Pipeline:** {summary.pipeline}",
+        f"- **Training:** {summary.training}",
+        f"- **Started:** {summary.started}; serkit {summary.serkit_version}",
+        "",
+        "## Results",
+        "",
+        *[f"**Warning: {warning}.**\n" for warning in summary.warnings],
+    ]
 
 
 def _features_section(metrics: dict[str, Any]) -> list[str]:

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from serkit.results.records import RunSummary
 from serkit.results.regression import per_speaker_text
-from serkit.results.render import markdown_table, render_markdown, split_audit_section
+from serkit.results.render import markdown_table, render_markdown, report_head, split_audit_section
 
 
 def report_markdown(summary: RunSummary) -> str:
     """The run's report, whatever its task."""
     if summary.metrics.get("task") != "regression":
         return render_markdown(summary)
-    metrics, fold = summary.metrics, summary.fold
+    metrics = summary.metrics
     targets = metrics["targets"]
     rows = [
         [target, f"{f['ccc']:.3f}", per_speaker_text(f["ccc_per_speaker"]), f"{f['pearson']:.3f}", f"{f['mae']:.3f}"]
@@ -20,23 +20,9 @@ def report_markdown(summary: RunSummary) -> str:
     ]
     mean_by_speaker = per_speaker_text(metrics["ccc_per_speaker"])
     rows.append(["mean", f"{metrics['ccc']:.3f}", mean_by_speaker, f"{metrics['pearson']:.3f}", ""])
+    task = f"regression of {', '.join(targets)} (loss of torch models: {metrics.get('loss', 'ccc')})"
     parts = [
-        f"# serkit run `{summary.run_name}`",
-        "",
-        f"- **Task:** regression of {', '.join(targets)} (loss of torch models: {metrics.get('loss', 'ccc')})",
-        f"- **Protocol:** {summary.protocol}",
-        f"- **Dataset:** {summary.dataset['name']} at `{summary.dataset['root']}`: "
-        f"{summary.dataset['utterances']} utterances, {summary.dataset['speakers']} speakers",
-        f"- **Split:** {fold['train']} train ({fold['fit']} fit + {fold['validation']} validation, "
-        f"validation taken from the training part only), {fold['test']} test; "
-        f"{fold['augmented']} augmented training copies, made after the split",
-        f"- **Pipeline:** {summary.pipeline}",
-        f"- **Training:** {summary.training}",
-        f"- **Started:** {summary.started}; serkit {summary.serkit_version}",
-        "",
-        "## Results",
-        "",
-        *[f"**Warning: {warning}.**\n" for warning in summary.warnings],
+        *report_head(summary, task=task),
         f"Concordance correlation coefficient (CCC) over all {metrics['n_test']} test utterances"
         + (" (pooled over every fold)" if summary.pooled_over_folds else "")
         + f"; per speaker: the mean of the test speakers' own CCC ({metrics['speakers']} speakers with two or more "

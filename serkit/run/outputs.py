@@ -28,6 +28,7 @@ from serkit.results.render import plot_confusion, plot_occlusion, plot_reliabili
 from serkit.results.report import report_markdown
 from serkit.run.regression_outputs import plot_regression, regression_predictions_csv, summarise_regression
 from serkit.run.stages import Context
+from serkit.run.summary import run_summary
 
 PACKAGES = ("torch", "numpy", "scipy", "librosa", "audiomentations", "soundfile", "soxr", "scikit-learn", "pluggy")
 
@@ -156,32 +157,14 @@ def summarise(
         **calibration_change(results, y_true, labels),
         "features_say": feature_report(results, recipe.features.columns(), labels),
     }
-    return RunSummary(
-        run_name=recipe.run.name,
-        protocol=description,
-        started=started,
-        serkit_version=__version__,
-        dataset={
-            "name": recipe.dataset.name,
-            "root": recipe.dataset.location(),
-            "utterances": len(corpus.utterances),
-            "speakers": corpus.speakers,
-            "labels": labels,
-        },
-        fold=first.summary()["sizes"],
-        metrics=pooled,
-        pooled_over_folds=len(results) > 1,
-        mean=spread([r.metrics for r in results]),
-        folds=[r.summary() for r in results],
-        device=first.device,
-        precision=first.precision,
-        pipeline=pipeline_text(recipe),
-        training=training_text(recipe, results),
-        notes=corpus.notes,
-        timings=dict(timings),
-        warnings=result_warnings(pooled, results) + audit.warnings,
-        split_audit=audit.to_json(),
-    )
+    texts = {"protocol": description, "started": started}
+    texts |= {"pipeline": pipeline_text(recipe), "training": training_text(recipe, results)}
+    figures = {
+        "metrics": pooled,
+        "mean": spread([r.metrics for r in results]),
+        "warnings": result_warnings(pooled, results),
+    }
+    return run_summary(recipe, results, corpus, texts, figures, audit, timings)
 
 
 def calibration_change(results: list[FoldResult], y_true: np.ndarray, labels: list[str]) -> dict[str, Any]:

@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 
 from serkit.core.recipe import Recipe
-from serkit.core.version import __version__
 from serkit.data.leakage import SplitAudit
 from serkit.results.records import Corpus, FoldResult, RunSummary
 from serkit.results.regression import constant_warning, regression_metrics, regression_spread
 from serkit.run.stages import fold_targets
+from serkit.run.summary import run_summary
 
 
 def regression_predictions_csv(results: list[FoldResult], corpus: Corpus, root: str, targets: list[str]) -> str:
@@ -40,7 +40,7 @@ def summarise_regression(
 ) -> RunSummary:
     """The run's figures pooled over every fold's test predictions, with mean ± sd over folds; ``texts``:
     the protocol, start time, pipeline and training in words."""
-    first, targets, audit = results[0], recipe.task.targets, audit or SplitAudit()
+    targets, audit = recipe.task.targets, audit or SplitAudit()
     indices, truth, predicted = pooled_values(recipe, results, corpus)
     speakers = [corpus.utterances[i].speaker for i in indices]
     pooled = regression_metrics(truth, predicted, speakers, targets)
@@ -49,33 +49,8 @@ def summarise_regression(
     collapsed = [r.id for r in results if len(results) > 1 and constant_warning(r.metrics)]
     if collapsed:
         warnings.append(f"{len(collapsed)} of {len(results)} folds predicted one value: {', '.join(collapsed)}")
-    return RunSummary(
-        run_name=recipe.run.name,
-        protocol=texts["protocol"],
-        started=texts["started"],
-        serkit_version=__version__,
-        dataset={
-            "name": recipe.dataset.name,
-            "root": recipe.dataset.location(),
-            "utterances": len(corpus.utterances),
-            "speakers": corpus.speakers,
-            "labels": corpus.labels,
-            "targets": targets,
-        },
-        fold=first.summary()["sizes"],
-        metrics=pooled,
-        pooled_over_folds=len(results) > 1,
-        mean=regression_spread([r.metrics for r in results]),
-        folds=[r.summary() for r in results],
-        device=first.device,
-        precision=first.precision,
-        pipeline=texts["pipeline"],
-        training=texts["training"],
-        notes=corpus.notes,
-        timings=dict(timings),
-        warnings=warnings + audit.warnings,
-        split_audit=audit.to_json(),
-    )
+    figures = {"metrics": pooled, "mean": regression_spread([r.metrics for r in results]), "warnings": warnings}
+    return run_summary(recipe, results, corpus, texts, figures, audit, timings)
 
 
 def pooled_values(

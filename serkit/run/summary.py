@@ -1,0 +1,53 @@
+"""metrics.json's record of a run (:class:`RunSummary`), whatever its task."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from serkit.core.recipe import Recipe
+from serkit.core.version import __version__
+from serkit.data.leakage import SplitAudit
+from serkit.results.records import Corpus, FoldResult, RunSummary
+
+
+def run_summary(
+    recipe: Recipe,
+    results: list[FoldResult],
+    corpus: Corpus,
+    texts: dict[str, str],
+    figures: dict[str, Any],
+    audit: SplitAudit,
+    timings: dict[str, float],
+) -> RunSummary:
+    """The summary of a run: ``texts`` the protocol, start, pipeline and training in words; ``figures`` its
+    pooled ``metrics``, the ``mean`` ± sd over folds and the result ``warnings`` (the split audit's join them)."""
+    first = results[0]
+    dataset = {
+        "name": recipe.dataset.name,
+        "root": recipe.dataset.location(),
+        "utterances": len(corpus.utterances),
+        "speakers": corpus.speakers,
+        "labels": corpus.labels,
+    }
+    if recipe.task.kind == "regression":
+        dataset["targets"] = list(recipe.task.targets)
+    return RunSummary(
+        run_name=recipe.run.name,
+        protocol=texts["protocol"],
+        started=texts["started"],
+        serkit_version=__version__,
+        dataset=dataset,
+        fold=first.summary()["sizes"],
+        metrics=figures["metrics"],
+        pooled_over_folds=len(results) > 1,
+        mean=figures["mean"],
+        folds=[r.summary() for r in results],
+        device=first.device,
+        precision=first.precision,
+        pipeline=texts["pipeline"],
+        training=texts["training"],
+        notes=corpus.notes,
+        timings=dict(timings),
+        warnings=figures["warnings"] + audit.warnings,
+        split_audit=audit.to_json(),
+    )
