@@ -50,11 +50,17 @@ class VoiceActivity(Preprocessor):
     its last, or its speech segments joined; a clip with no speech found is kept whole."""
 
     name = "vad"
-    engine: str = param("silero", "silero (a small neural network) or webrtc (Google's GMM detector)", choices=ENGINES)
-    threshold: float = param(0.5, "speech score a frame needs (silero: a probability; webrtc: 0 or 1)", gt=0, lt=1)
-    min_speech_seconds: float = param(0.25, "shorter bursts of speech are ignored", ge=0)
-    min_silence_seconds: float = param(0.3, "silence that ends a segment", gt=0)
-    pad_seconds: float = param(0.1, "kept on each side of a segment (at most half of min_silence_seconds)", ge=0)
+    engine: str = param(
+        VadSettings.engine, "silero (a small neural network) or webrtc (Google's GMM detector)", choices=ENGINES
+    )
+    threshold: float = param(
+        VadSettings.threshold, "speech score a frame needs (silero: a probability; webrtc: 0 or 1)", gt=0, lt=1
+    )
+    min_speech_seconds: float = param(VadSettings.min_speech, "shorter bursts of speech are ignored", ge=0)
+    min_silence_seconds: float = param(VadSettings.min_silence, "silence that ends a segment", gt=0)
+    pad_seconds: float = param(
+        VadSettings.pad, "kept on each side of a segment (at most half of min_silence_seconds)", ge=0
+    )
     keep: str = param(
         "trim", "trim: first speech to last speech; speech: the segments joined", choices=("trim", "speech")
     )

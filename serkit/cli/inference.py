@@ -9,6 +9,8 @@ import sys
 import click
 from rich.console import Console
 
+from serkit.data.vad import ENGINES, VadSettings
+
 
 @click.command()
 @click.argument("run_dir", type=click.Path())
@@ -33,7 +35,7 @@ from rich.console import Console
     help="Timeline of long recordings: windows of the training length, or the speech segments voice activity "
     "detection finds (the file read in blocks: any length in bounded memory).",
 )
-@click.option("--vad-engine", type=click.Choice(["silero", "webrtc"]), default="silero", show_default=True)
+@click.option("--vad-engine", type=click.Choice(ENGINES), default=VadSettings.engine, show_default=True)
 @click.option(
     "--vad-threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.5, show_default=True
 )
@@ -54,7 +56,7 @@ def predict(
     elan_dir: str | None,
 ) -> None:
     """Predict the emotion of AUDIO files or folders with the model trained in RUN_DIR."""
-    from serkit.data.vad import VadSettings, require_engine
+    from serkit.data.vad import require_engine
     from serkit.inference.output import (
         plot_timeline,
         predictions_document,

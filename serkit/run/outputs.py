@@ -26,7 +26,12 @@ from serkit.results.metrics import collapse_warning, evaluate, spread
 from serkit.results.records import Corpus, FoldResult, RunSummary
 from serkit.results.render import plot_confusion, plot_occlusion, plot_reliability, plot_training
 from serkit.results.report import report_markdown
-from serkit.run.regression_outputs import plot_regression, regression_predictions_csv, summarise_regression
+from serkit.run.regression_outputs import (
+    plot_regression,
+    pooled_values,
+    regression_predictions_csv,
+    summarise_regression,
+)
 from serkit.run.stages import Context
 from serkit.run.summary import run_summary
 
@@ -83,8 +88,10 @@ def _regression_outputs(
     targets = recipe.task.targets
     run.write_predictions(regression_predictions_csv(results, corpus, recipe.dataset.location(), targets))
     texts |= {"pipeline": pipeline_text(recipe), "training": training_text(recipe, results)}
-    plot_regression(results, corpus, recipe, run.regression_plot)
-    return summarise_regression(recipe, results, corpus, texts, ctx.timer.seconds, audit)
+    pooled = pooled_values(recipe, results, corpus)
+    summary = summarise_regression(recipe, results, corpus, texts, ctx.timer.seconds, audit, pooled)
+    plot_regression(pooled[1], pooled[2], summary.metrics, run.regression_plot)
+    return summary
 
 
 def predictions_csv(results: list[FoldResult], corpus: Corpus, root: str, groups: Sequence[str] = ()) -> str:

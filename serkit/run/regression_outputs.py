@@ -37,11 +37,13 @@ def summarise_regression(
     texts: dict[str, str],
     timings: dict[str, float],
     audit: SplitAudit | None = None,
+    pooled_over_folds: tuple[list[int], np.ndarray, np.ndarray] | None = None,
 ) -> RunSummary:
     """The run's figures pooled over every fold's test predictions, with mean ± sd over folds; ``texts``:
-    the protocol, start time, pipeline and training in words."""
+    the protocol, start time, pipeline and training in words; ``pooled_over_folds``: :func:`pooled_values`
+    where the caller has them."""
     targets, audit = recipe.task.targets, audit or SplitAudit()
-    indices, truth, predicted = pooled_values(recipe, results, corpus)
+    indices, truth, predicted = pooled_over_folds or pooled_values(recipe, results, corpus)
     speakers = [corpus.utterances[i].speaker for i in indices]
     pooled = regression_metrics(truth, predicted, speakers, targets)
     pooled["loss"] = recipe.task.loss
@@ -63,18 +65,17 @@ def pooled_values(
     return indices, truth, predicted
 
 
-def plot_regression(results: list[FoldResult], corpus: Corpus, recipe: Recipe, path: Any) -> None:
-    """Predicted against true values, one panel per target, with the identity line."""
+def plot_regression(truth: np.ndarray, predicted: np.ndarray, metrics: dict[str, Any], path: Any) -> None:
+    """Predicted against true values, one panel per target (titled with the summary's CCC), with the
+    identity line."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from serkit.core.fileio import write_figure
-    from serkit.results.regression import ccc
 
-    targets = recipe.task.targets
-    _, truth, predicted = pooled_values(recipe, results, corpus)
+    targets = metrics["targets"]
     figure, axes = plt.subplots(1, len(targets), figsize=(3.6 * len(targets), 3.4), squeeze=False)
     for k, (axis, target) in enumerate(zip(axes[0], targets, strict=True)):
         low, high = (
@@ -83,7 +84,7 @@ def plot_regression(results: list[FoldResult], corpus: Corpus, recipe: Recipe, p
         )
         axis.plot([low, high], [low, high], color="0.6", linewidth=1)
         axis.scatter(truth[:, k], predicted[:, k], s=8, alpha=0.6)
-        axis.set_title(f"{target}: CCC {ccc(truth[:, k], predicted[:, k]):.3f}")
+        axis.set_title(f"{target}: CCC {metrics['per_target'][target]['ccc']:.3f}")
         axis.set_xlabel("true")
         axis.set_ylabel("predicted")
     write_figure(figure, path, dpi=110)
