@@ -83,16 +83,23 @@ def runs_list(folder: str, as_json: bool, as_csv: bool, sort: str, filters: tupl
 @runs.command("compare")
 @click.argument("run_a", type=click.Path(file_okay=False, exists=True))
 @click.argument("run_b", type=click.Path(file_okay=False, exists=True))
-@click.option("--metric", type=click.Choice(["uar", "accuracy"]), default="uar", show_default=True)
+@click.option(
+    "--metric",
+    type=click.Choice(["uar", "accuracy", "ccc"]),
+    default=None,
+    help="What to compare: uar (the default for classifications), accuracy, or ccc (regressions: the mean "
+    "over their targets, the default).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.option("--html", "html_file", type=click.Path(dir_okay=False), help="Also write the comparison as a page.")
-def runs_compare(run_a: str, run_b: str, metric: str, as_json: bool, html_file: str | None) -> None:
+def runs_compare(run_a: str, run_b: str, metric: str | None, as_json: bool, html_file: str | None) -> None:
     """Compare RUN_B against RUN_A on the same test utterances: per fold, the difference with a 95 % CI
-    and the test the protocol calls for (McNemar, Wilcoxon over speakers, or Nadeau-Bengio)."""
+    and the test the protocol calls for (McNemar, or for regressions a paired test of CCC; Wilcoxon over
+    speakers; or Nadeau-Bengio)."""
     from serkit.results.runs import compare_runs
-    from serkit.results.stats import format_p
+    from serkit.results.stats import format_p, metric_unit, score_text
 
-    result = compare_runs(Path(run_a), Path(run_b), metric)
+    result = compare_runs(Path(run_a), Path(run_b), metric or "")
     if html_file:
         from serkit.core.fileio import write_text
         from serkit.results.html import comparison_page
@@ -102,17 +109,19 @@ def runs_compare(run_a: str, run_b: str, metric: str, as_json: bool, html_file: 
         click.echo(json.dumps(result.to_json(), indent=2))
         return
     console = Console()
+    metric, percent = result.metric, " %" * (result.metric != "ccc")
     table = Table(title=f"{metric.upper()} per fold (B - A)", title_justify="left")
-    for column in ("fold", "A %", "B %", "B - A"):
+    for column in ("fold", f"A{percent}", f"B{percent}", "B - A"):
         table.add_column(column, justify="left" if column == "fold" else "right")
     for row in result.folds:
-        table.add_row(escape(row.fold), f"{100 * row.a:.2f}", f"{100 * row.b:.2f}", f"{100 * (row.b - row.a):+.2f}")
+        scores = (score_text(row.a, metric), score_text(row.b, metric), score_text(row.b - row.a, metric, True))
+        table.add_row(escape(row.fold), *scores)
     console.print(f"A: {escape(run_a)}\nB: {escape(run_b)}\nprotocol: {escape(result.protocol)}", highlight=False)
     console.print(table)
     c = result.comparison
     console.print(
-        f"{c.test} ({escape(c.design)}): difference {100 * c.difference:+.2f} points, 95 % CI "
-        f"[{100 * c.ci_low:+.2f}, {100 * c.ci_high:+.2f}], p = {format_p(c.p)}",
+        f"{c.test} ({escape(c.design)}): difference {score_text(c.difference, metric, True)}{metric_unit(metric)}, "
+        f"95 % CI [{score_text(c.ci_low, metric, True)}, {score_text(c.ci_high, metric, True)}], p = {format_p(c.p)}",
         highlight=False,
     )
     for name, value in c.extra:

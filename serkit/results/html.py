@@ -20,6 +20,7 @@ from serkit.results.render import (
     importance_bars,
     markdown_table,
     png_bytes,
+    row_metric,
 )
 from serkit.results.report import report_markdown
 from serkit.results.runs import RunComparison
@@ -163,16 +164,19 @@ def run_page(summary: RunSummary, folder: RunFolder) -> str:
 
 
 def ablation_page(folder: AblationFolder, rows: list[dict[str, str]]) -> str:
-    """An ablation's page: its comparison (ablation.md), a forest plot of every variant's Δ UAR with its
-    interval and test, and the bar chart; ``rows`` are ablation.csv's."""
+    """An ablation's page: its comparison (ablation.md), a forest plot of every variant's Δ UAR (or Δ CCC)
+    with its interval and test, and the bar chart; ``rows`` are ablation.csv's."""
+    name = row_metric(rows[0]).upper()
+    unit = "CCC" if name == "CCC" else "percentage points"
     text = folder.report.read_text(encoding="utf-8")
     text += (
-        "\n## Effects\n\nΔ UAR of every variant against the baseline (percentage points), with its 95 % "
+        f"\n## Effects\n\nΔ {name} of every variant against the baseline ({unit}), with its 95 % "
         "interval and the test that gave it; a collapsed variant is marked.\n"
     )
-    figures = [Figure("Effects", "forest", "Δ UAR against the baseline, 95 % intervals", forest_plot(rows))]
+    figures = [Figure("Effects", "forest", f"Δ {name} against the baseline, 95 % intervals", forest_plot(rows))]
     if folder.plot.is_file():
-        figures.append(Figure("Effects", "bars", "UAR per variant (mean ± sd over folds)", folder.plot.read_bytes()))
+        caption = f"{name} per variant (mean ± sd over folds)"
+        figures.append(Figure("Effects", "bars", caption, folder.plot.read_bytes()))
     warnings = []
     for row in rows:
         run = folder.variant(row["folder"])
@@ -187,12 +191,16 @@ def ablation_page(folder: AblationFolder, rows: list[dict[str, str]]) -> str:
 
 def comparison_page(result: RunComparison) -> str:
     """`serkit runs compare --html`: per fold, the test the design calls for, per group, as a page."""
-    from serkit.results.stats import format_p
+    from serkit.results.stats import format_p, metric_unit, score_text
 
-    c, metric = result.comparison, result.metric.upper()
-    folds = [[f.fold, f"{100 * f.a:.2f}", f"{100 * f.b:.2f}", f"{100 * (f.b - f.a):+.2f}"] for f in result.folds]
+    c, metric, name = result.comparison, result.metric, result.metric.upper()
+    folds = [
+        [f.fold, score_text(f.a, metric), score_text(f.b, metric), score_text(f.b - f.a, metric, True)]
+        for f in result.folds
+    ]
+    percent = " %" * (metric != "ccc")
     lines = [
-        f"# Run B against run A ({metric})",
+        f"# Run B against run A ({name})",
         "",
         f"- **A:** `{result.run_a}`",
         f"- **B:** `{result.run_b}`",
@@ -200,14 +208,14 @@ def comparison_page(result: RunComparison) -> str:
         "",
         "## Test",
         "",
-        f"{c.test} ({c.design}): difference {100 * c.difference:+.2f} points, 95 % CI [{100 * c.ci_low:+.2f}, "
-        f"{100 * c.ci_high:+.2f}], p = {format_p(c.p)}."
+        f"{c.test} ({c.design}): difference {score_text(c.difference, metric, True)}{metric_unit(metric)}, 95 % CI "
+        f"[{score_text(c.ci_low, metric, True)}, {score_text(c.ci_high, metric, True)}], p = {format_p(c.p)}."
         + "".join(f" {name} = {format_p(value)}." for name, value in c.extra)
         + (f" Note: {c.caveat}." if c.caveat else ""),
         "",
-        f"## {metric} per fold",
+        f"## {name} per fold",
         "",
-        markdown_table(["fold", "A %", "B %", "B - A"], folds),
+        markdown_table(["fold", f"A{percent}", f"B{percent}", "B - A"], folds),
         "",
     ]
     for key, found in result.groups.items():

@@ -440,27 +440,35 @@ def group_bars(metrics: dict[str, Any]) -> bytes:
     return png_bytes(figure)
 
 
+def row_metric(row: dict[str, str]) -> str:
+    """What an ablation.csv row's figures are of: ``ccc`` (a regression) or ``uar``."""
+    return "ccc" if "delta_ccc" in row else "uar"
+
+
 def forest_plot(rows: list[dict[str, str]]) -> bytes:
-    """Δ UAR of every variant against the baseline (ablation.csv's rows) with its 95 % interval, the
-    test named beside each, as PNG bytes."""
+    """Δ UAR (or Δ CCC) of every variant against the baseline (ablation.csv's rows) with its 95 %
+    interval, the test named beside each, as PNG bytes."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    metric = row_metric(rows[0])
+    scale = 1.0 if metric == "ccc" else 100.0
     variants = rows[1:]
     figure, axes = plt.subplots(figsize=(8, 1.2 + 0.55 * max(1, len(variants))))
     for y, row in enumerate(reversed(variants)):
-        delta = 100 * float(row["delta_uar"])
-        low, high = row.get("delta_uar_ci_low"), row.get("delta_uar_ci_high")
+        delta = scale * float(row[f"delta_{metric}"])
+        low, high = row.get(f"delta_{metric}_ci_low"), row.get(f"delta_{metric}_ci_high")
         if low and high:
-            axes.plot([100 * float(low), 100 * float(high)], [y, y], color="C0")
+            axes.plot([scale * float(low), scale * float(high)], [y, y], color="C0")
         axes.plot([delta], [y], "s", color="C3" if row.get("collapse") else "C0")
         label = f"{row['variant']}{' (collapsed)' if row.get('collapse') else ''}\n{row.get('test') or ''}"
         axes.text(1.02, y, label, transform=axes.get_yaxis_transform(), va="center", fontsize=8)
     axes.axvline(0, color="grey", linestyle="--")
     axes.set_yticks([])
-    axes.set_xlabel(f"Δ UAR against the baseline '{rows[0]['variant']}' (points, 95 % interval)")
+    unit = "CCC" if metric == "ccc" else "points"
+    axes.set_xlabel(f"Δ {metric.upper()} against the baseline '{rows[0]['variant']}' ({unit}, 95 % interval)")
     return png_bytes(figure)
 
 

@@ -222,6 +222,8 @@ class Predictions:
     sizes: dict[str, dict[str, int]]
     protocol: str
     warnings: list[str]
+    #: A regression's targets (predictions.csv's true_<t> and predicted_<t>); a classification has none.
+    targets: tuple[str, ...] = ()
 
     @classmethod
     def read(cls, path: Path) -> Predictions:
@@ -229,12 +231,16 @@ class Predictions:
         if not run.is_complete():
             raise SerkitError(f"{run}: not a finished run (no {run.metrics.name})")
         summary = run.read_summary()
-        if summary.metrics.get("task") == "regression":
-            raise SerkitError(
-                f"{run}: a regression run (CCC); runs compare compares classifications (not yet regressions)"
-            )
+        targets = tuple(summary.metrics.get("targets", ())) if summary.metrics.get("task") == "regression" else ()
         sizes = {f["id"]: f.get("sizes", {}) for f in summary.folds}
-        return cls(path, run.read_predictions(), sizes, summary.protocol, summary.warnings)
+        return cls(path, run.read_predictions(), sizes, summary.protocol, summary.warnings, targets)
+
+    def values(self, rows: list[dict[str, str]], kind: str) -> np.ndarray:
+        """A regression's ``true`` or ``predicted`` values of ``rows``, (utterances, targets)."""
+        try:
+            return np.array([[float(r[f"{kind}_{t}"]) for t in self.targets] for r in rows], dtype=np.float64)
+        except (KeyError, ValueError) as exc:
+            raise SerkitError(f"{RunFolder(self.run).predictions}: not a regression's predictions ({exc})") from exc
 
     def folds(self) -> dict[str, list[dict[str, str]]]:
         out: dict[str, list[dict[str, str]]] = {}
@@ -253,7 +259,10 @@ def design_of(folds: dict[str, list[dict[str, str]]]) -> str:
     return "resampled"
 
 
-def fold_scores(rows: list[dict[str, str]], metric: str) -> float:
+def fold_scores(run: Predictions, rows: list[dict[str, str]], metric: str) -> float:
+    """A fold's UAR, accuracy or (a regression's) mean CCC over the targets."""
+    if metric == "ccc":
+        return stats.mean_ccc(run.values(rows, "true"), run.values(rows, "predicted"))
     truth = np.array([r["true"] for r in rows])
     predicted = np.array([r["predicted"] for r in rows])
     return stats.uar(truth, predicted) if metric == "uar" else float(np.mean(truth == predicted))
@@ -290,9 +299,26 @@ class RunComparison:
         return data
 
 
-def compare_runs(run_a: Path, run_b: Path, metric: str = "uar") -> RunComparison:
-    """Per-fold scores of two runs on the same test utterances and the test their design calls for."""
+def check_metric(a: Predictions, b: Predictions, metric: str) -> str:
+    """The metric to compare two runs by (``""``: UAR, or CCC for regressions), or one line saying why
+    they cannot be compared by it."""
+    if a.targets != b.targets:
+        what = [f"a regression of {', '.join(r.targets)}" if r.targets else "a classification" for r in (a, b)]
+        raise SerkitError(f"{a.run} is {what[0]} and {b.run} {what[1]}: comparing them would mean nothing")
+    metric = metric or ("ccc" if a.targets else "uar")
+    if a.targets and metric != "ccc":
+        raise SerkitError(f"--metric {metric}: {a.run} and {b.run} are regressions; they compare by ccc")
+    if not a.targets and metric == "ccc":
+        raise SerkitError(f"--metric ccc: {a.run} and {b.run} are classifications; they compare by uar or accuracy")
+    return metric
+
+
+def compare_runs(run_a: Path, run_b: Path, metric: str = "") -> RunComparison:
+    """Per-fold scores of two runs on the same test utterances and the test their design calls for, by
+    ``metric`` (``uar`` or ``accuracy``; ``ccc`` for regressions, the mean over their targets; ``""``: the
+    task's own)."""
     a, b = Predictions.read(run_a), Predictions.read(run_b)
+    metric = check_metric(a, b, metric)
     folds_a, folds_b = a.folds(), b.folds()
     if sorted(folds_a) != sorted(folds_b):
         raise SerkitError(
@@ -306,7 +332,8 @@ def compare_runs(run_a: Path, run_b: Path, metric: str = "uar") -> RunComparison
                 f"(rerun one with --split <other run>/{SPLIT})"
             )
     scores = [
-        FoldScores(fold, fold_scores(folds_a[fold], metric), fold_scores(folds_b[fold], metric)) for fold in folds_a
+        FoldScores(fold, fold_scores(a, folds_a[fold], metric), fold_scores(b, folds_b[fold], metric))
+        for fold in folds_a
     ]
     differences = [score.b - score.a for score in scores]
     comparison = _test(design_of(folds_a), differences, a, b, folds_a, folds_b)
@@ -326,7 +353,7 @@ def compare_runs(run_a: Path, run_b: Path, metric: str = "uar") -> RunComparison
             for name, run in (("A", a), ("B", b))
             for warning in run.warnings
         ],
-        groups=group_differences(a.rows, b.rows),
+        groups={} if a.targets else group_differences(a.rows, b.rows),
     )
 
 
@@ -359,24 +386,16 @@ def _test(
     folds_a: dict[str, list[dict[str, str]]],
     folds_b: dict[str, list[dict[str, str]]],
 ) -> stats.Comparison:
-    if design == "single":
+    if design == "single" and a.targets:
         (fold,) = folds_a
-        right_b = {r["file"]: r["true"] == r["predicted"] for r in folds_b[fold]}
-        files = [r["file"] for r in folds_a[fold]]
-        correct_a = [r["true"] == r["predicted"] for r in folds_a[fold]]
-        correct_b = [right_b[f] for f in files]
-        only_a, only_b, p = stats.mcnemar(correct_a, correct_b)
-        accuracy_difference = (only_b - only_a) / len(files)
-        low, high = _paired_wald(only_a, only_b, len(files))
-        return stats.Comparison(
-            "McNemar",
-            f"one test set ({len(files)} utterances): paired predictions of the same utterances",
-            accuracy_difference,
-            low,
-            high,
-            p,
-            f"difference and interval are of accuracy; {only_a} utterance(s) only A got right, {only_b} only B",
+        by_file = {r["file"]: r for r in folds_b[fold]}
+        matched = [by_file[r["file"]] for r in folds_a[fold]]
+        truth, speakers = a.values(folds_a[fold], "true"), [r["speaker"] for r in folds_a[fold]]
+        return stats.paired_ccc_comparison(
+            truth, a.values(folds_a[fold], "predicted"), b.values(matched, "predicted"), speakers
         )
+    if design == "single":
+        return _mcnemar(*folds_a.values(), *folds_b.values())
     if design == "speaker":
         mean, low, high, p_t = stats.paired_t(differences)
         return stats.Comparison(
@@ -408,6 +427,26 @@ def _test(
         p,
         "the uncorrected paired t-test overstates significance here: its p is shown for comparison only",
         (("uncorrected paired t p", p_t),),
+    )
+
+
+def _mcnemar(rows_a: list[dict[str, str]], rows_b: list[dict[str, str]]) -> stats.Comparison:
+    """Two classifications of one test set: McNemar's test on their paired predictions."""
+    right_b = {r["file"]: r["true"] == r["predicted"] for r in rows_b}
+    files = [r["file"] for r in rows_a]
+    correct_a = [r["true"] == r["predicted"] for r in rows_a]
+    correct_b = [right_b[f] for f in files]
+    only_a, only_b, p = stats.mcnemar(correct_a, correct_b)
+    accuracy_difference = (only_b - only_a) / len(files)
+    low, high = _paired_wald(only_a, only_b, len(files))
+    return stats.Comparison(
+        "McNemar",
+        f"one test set ({len(files)} utterances): paired predictions of the same utterances",
+        accuracy_difference,
+        low,
+        high,
+        p,
+        f"difference and interval are of accuracy; {only_a} utterance(s) only A got right, {only_b} only B",
     )
 
 

@@ -14,7 +14,7 @@ The design decides the test (Dietterich 1998; Nadeau & Bengio 2003; Demšar 2006
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -118,6 +118,16 @@ def _resamples(speakers: np.ndarray, rounds: int, seed: int) -> tuple[list[np.nd
     return [rng.integers(0, len(speakers), len(speakers)) for _ in range(rounds)], "utterance", note
 
 
+def bootstrap_interval(
+    score: Callable[[np.ndarray], float], speakers: Sequence[str], rounds: int = 1000, seed: int = 0
+) -> Interval:
+    """95 % percentile bootstrap CI of ``score`` (of the indices of the utterances drawn), resampling
+    speakers with their utterances, or utterances where there are fewer than five speakers."""
+    draws, unit, note = _resamples(np.asarray(speakers), rounds, seed)
+    low, high = np.percentile([score(chosen) for chosen in draws], [2.5, 97.5])
+    return Interval(float(low), float(high), unit, note)
+
+
 def bootstrap_ci(
     truth: Sequence[str],
     predicted: Sequence[str],
@@ -130,9 +140,7 @@ def bootstrap_ci(
     speakers (their utterances together), or utterances where there are too few speakers."""
     t, p = np.asarray(truth), np.asarray(predicted)
     score = uar if metric == "uar" else (lambda x, y: float(np.mean(x == y)))
-    draws, unit, note = _resamples(np.asarray(speakers), rounds, seed)
-    low, high = np.percentile([score(t[chosen], p[chosen]) for chosen in draws], [2.5, 97.5])
-    return Interval(float(low), float(high), unit, note)
+    return bootstrap_interval(lambda chosen: score(t[chosen], p[chosen]), speakers, rounds, seed)
 
 
 def paired_bootstrap_ci(
@@ -146,6 +154,81 @@ def paired_bootstrap_ci(
     """95 % percentile bootstrap CI of UAR(b) − UAR(a) on the same test utterances, both runs'
     predictions resampled together (by speaker, or by utterance below five speakers)."""
     t, a, b = np.asarray(truth), np.asarray(predicted_a), np.asarray(predicted_b)
-    draws, unit, note = _resamples(np.asarray(speakers), rounds, seed)
-    low, high = np.percentile([uar(t[c], b[c]) - uar(t[c], a[c]) for c in draws], [2.5, 97.5])
-    return Interval(float(low), float(high), unit, note)
+    return bootstrap_interval(lambda c: uar(t[c], b[c]) - uar(t[c], a[c]), speakers, rounds, seed)
+
+
+# --- regressions: the concordance correlation coefficient ------------------------------------
+
+#: Fewer test speakers than this (each with two or more different true values): a regression's one test
+#: set is tested by permuting utterances, not over speakers (the two-sided Wilcoxon test over five
+#: speakers cannot reach p < 0.05).
+MIN_SPEAKERS_FOR_SPEAKER_TEST = 6
+
+
+def mean_ccc(truth: np.ndarray, predicted: np.ndarray) -> float:
+    """Lin's CCC of each target (columns of ``(utterances, targets)`` arrays), averaged over the targets."""
+    from serkit.core.learner import ccc
+
+    return float(np.mean([ccc(truth[:, k], predicted[:, k]) for k in range(truth.shape[1])]))
+
+
+def paired_ccc_comparison(
+    truth: np.ndarray,
+    predicted_a: np.ndarray,
+    predicted_b: np.ndarray,
+    speakers: Sequence[str],
+    rounds: int = 1000,
+    seed: int = 0,
+) -> Comparison:
+    """Two regressions on one test set: the difference of pooled mean CCC (B - A) with a paired bootstrap
+    95 % CI (by speaker, or by utterance below five speakers), and the p of a paired test on per-speaker
+    CCC (Wilcoxon over the speakers whose true values vary) where there are six such speakers or more, else
+    of a paired permutation test (each utterance's two predictions swapped at random)."""
+    y, a, b = (np.asarray(x, dtype=np.float64) for x in (truth, predicted_a, predicted_b))
+    difference = mean_ccc(y, b) - mean_ccc(y, a)
+    interval = bootstrap_interval(lambda c: mean_ccc(y[c], b[c]) - mean_ccc(y[c], a[c]), speakers, rounds, seed)
+    low, high, unit, note = interval.low, interval.high, interval.unit, interval.note
+    speaker = np.asarray(speakers)
+    varied = [speaker == s for s in np.unique(speaker) if np.all(np.ptp(y[speaker == s], axis=0) > 0)]
+    where = f"one test set ({len(y)} utterances, {len(np.unique(speaker))} speakers)"
+    ci = f"the 95 % CI is a paired bootstrap of the pooled difference, resampling {unit}s" + (f" ({note})" * bool(note))
+    if len(varied) >= MIN_SPEAKERS_FOR_SPEAKER_TEST:
+        per_speaker = [mean_ccc(y[m], b[m]) - mean_ccc(y[m], a[m]) for m in varied]
+        _, _, _, p_t = paired_t(per_speaker)
+        return Comparison(
+            "Wilcoxon signed-rank over speakers' CCC",
+            f"{where}: each speaker's CCC under both runs ({len(varied)} speakers whose true values vary)",
+            difference,
+            float(low),
+            float(high),
+            wilcoxon(per_speaker),
+            f"the difference is of the pooled mean CCC; {ci}",
+            (("paired t p (per-speaker CCC)", p_t),),
+        )
+    rng = np.random.default_rng(seed)
+    beyond = 0
+    for _ in range(rounds):
+        swap = (rng.random(len(y)) < 0.5)[:, None]
+        beyond += abs(mean_ccc(y, np.where(swap, a, b)) - mean_ccc(y, np.where(swap, b, a))) >= abs(difference) - 1e-12
+    return Comparison(
+        "paired permutation test of CCC",
+        f"{where}: fewer than {MIN_SPEAKERS_FOR_SPEAKER_TEST} speakers whose true values vary, too few to test "
+        "over speakers",
+        difference,
+        float(low),
+        float(high),
+        (beyond + 1) / (rounds + 1),
+        f"utterances of one speaker are not independent, so p ignores between-speaker variation; {ci}",
+    )
+
+
+def score_text(value: float, metric: str, signed: bool = False) -> str:
+    """A score as reports print it: UAR and accuracy in percent (two decimals), CCC as it is (three)."""
+    if metric == "ccc":
+        return f"{value:+.3f}" if signed else f"{value:.3f}"
+    return f"{100 * value:+.2f}" if signed else f"{100 * value:.2f}"
+
+
+def metric_unit(metric: str) -> str:
+    """What a difference of the metric is counted in."""
+    return "" if metric == "ccc" else " points"

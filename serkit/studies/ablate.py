@@ -24,7 +24,7 @@ import csv
 import io
 import re
 import shutil
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ from serkit.results.folder import AblationFolder, RunFolder
 from serkit.results.html import ablation_page
 from serkit.results.render import markdown_table, pct
 from serkit.results.runs import RunComparison, compare_runs
-from serkit.results.stats import format_p
+from serkit.results.stats import format_p, score_text
 from serkit.run.planning import plan_run, prepared_scan
 from serkit.run.reporter import Reporter, TableOrList
 from serkit.run.tracking import Tracking, run_tags, tracking_for
@@ -251,8 +251,9 @@ class VariantResult:
     protocol: str
     #: Mean, sd and n over folds of each metric.
     mean: dict[str, dict[str, float]]
-    #: Each fold's UAR and accuracy.
+    #: Each fold's score: UAR, or a regression's mean CCC over its targets (``metric``).
     folds: dict[str, float]
+    #: Each fold's accuracy (a regression has none).
     fold_accuracy: dict[str, float]
     #: Wall time of the variant's run, from its preparation to its outputs, features included.
     seconds: float
@@ -260,41 +261,45 @@ class VariantResult:
     feature_seconds: float = 0.0
     #: What makes its results mean less than they seem (a collapsed model).
     warnings: list[str] = field(default_factory=list)
+    #: What ``folds`` hold: ``uar`` (a classification) or ``ccc`` (a regression).
+    metric: str = "uar"
 
     @classmethod
     def read(cls, variant: Variant, run: RunFolder) -> VariantResult:
         summary = run.read_summary()
         seconds = run.read_wall_time()
+        metric = "ccc" if summary.metrics.get("task") == "regression" else "uar"
         return cls(
             variant=variant.name,
             folder=variant.folder,
             overrides=list(variant.overrides),
             protocol=summary.protocol,
             mean=summary.mean,
-            folds={f["id"]: f["metrics"]["uar"] for f in summary.folds},
-            fold_accuracy={f["id"]: f["metrics"]["accuracy"] for f in summary.folds},
+            folds={f["id"]: f["metrics"][metric] for f in summary.folds},
+            fold_accuracy={f["id"]: f["metrics"]["accuracy"] for f in summary.folds} if metric == "uar" else {},
             seconds=seconds if seconds is not None else sum(summary.timings.values()),
             feature_seconds=sum(summary.timings.get(stage, 0.0) for stage in FEATURE_STAGES),
             warnings=list(summary.warnings),
+            metric=metric,
         )
 
 
 @dataclass(frozen=True)
 class AblationRow:
-    """One line of the comparison (ablation.csv's columns, in order): a variant against the baseline."""
+    """One line of the comparison: a variant against the baseline, by its task's metric (UAR, or a
+    regression's mean CCC over its targets); ablation.csv names the columns by it (:func:`csv_columns`)."""
 
     variant: str
-    accuracy_mean: float
-    accuracy_sd: float
-    uar_mean: float
-    uar_sd: float
-    uar_pooled_ci_low: float
-    uar_pooled_ci_high: float
-    delta_accuracy: float
-    delta_uar: float
-    delta_uar_ci_low: float | None
-    delta_uar_ci_high: float | None
-    p_uar: float | None
+    #: ``uar`` or ``ccc``: what ``mean`` to ``p`` are of.
+    metric: str
+    mean: float
+    sd: float
+    pooled_ci_low: float
+    pooled_ci_high: float
+    delta: float
+    delta_ci_low: float | None
+    delta_ci_high: float | None
+    p: float | None
     #: The test the design calls for (None on the baseline's row).
     test: str | None
     folds: int
@@ -303,6 +308,25 @@ class AblationRow:
     folder: str
     #: Why the variant's figures say nothing ("" when they do): its model collapsed.
     collapse: str = ""
+    #: A classification's accuracy, mean and sd over folds, and its difference from the baseline's.
+    accuracy_mean: float | None = None
+    accuracy_sd: float | None = None
+    delta_accuracy: float | None = None
+
+
+def csv_columns(metric: str) -> dict[str, str]:
+    """ablation.csv's columns, in order, with the row field each holds: ``uar_mean``, ``delta_uar``,
+    ``p_uar`` (or ``ccc_...``) and, for a classification, the accuracy's."""
+    columns = {"variant": "variant"}
+    if metric != "ccc":
+        columns |= {"accuracy_mean": "accuracy_mean", "accuracy_sd": "accuracy_sd"}
+    columns |= {f"{metric}_{name}": name for name in ("mean", "sd", "pooled_ci_low", "pooled_ci_high")}
+    if metric != "ccc":
+        columns["delta_accuracy"] = "delta_accuracy"
+    columns |= {f"delta_{metric}": "delta", f"delta_{metric}_ci_low": "delta_ci_low"}
+    columns |= {f"delta_{metric}_ci_high": "delta_ci_high", f"p_{metric}": "p"}
+    rest = ("test", "folds", "seconds", "feature_seconds", "folder", "collapse")
+    return columns | {name: name for name in rest}
 
 
 def compare(
@@ -312,11 +336,17 @@ def compare(
     mean with a speaker-bootstrap 95 % CI, every difference from the baseline with the test its
     design calls for (serkit runs compare's)."""
     baseline = results[0]
+    mixed_tasks = sorted({f"{r.variant} ({r.metric})" for r in results if r.metric != baseline.metric})
+    if mixed_tasks:
+        raise SerkitError(
+            f"sweep '{sweep.path}': the baseline is scored by {baseline.metric} but {', '.join(mixed_tasks)}: "
+            "a classification and a regression cannot be compared (task.kind must not change between variants)"
+        )
     comparisons = {result.variant: _compared(baseline, result, folder) for result in results[1:]}
     rows = []
     bootstrap_notes: set[str] = set()
     for result in results:
-        interval = _bootstrap(folder.variant(result.folder), sweep)
+        interval = _bootstrap(folder.variant(result.folder), sweep, result.metric)
         if interval.note:
             bootstrap_notes.add(interval.note)
         rows.append(_row(result, baseline, comparisons.get(result.variant), interval))
@@ -332,7 +362,7 @@ def compare(
     reporter.show(_rich_table(sweep, rows, protocols))
     for line in _collapse_notes(rows):
         reporter.say(f"  warning: {line}", "bold yellow")
-    for line in _test_notes(tests, sorted(bootstrap_notes)):
+    for line in _test_notes(tests, sorted(bootstrap_notes), baseline.metric):
         reporter.say(f"  {line}", "dim")
     reporter.say("comparison written to " + ", ".join(str(path) for path in folder.comparison_files()))
     return rows
@@ -350,7 +380,7 @@ def _row(
     result: VariantResult, baseline: VariantResult, comparison: RunComparison | None, interval: Any
 ) -> AblationRow:
     """A variant against the baseline: its figures, the difference and the test its design calls for."""
-    acc, uar = result.mean["accuracy"], result.mean["uar"]
+    score = result.mean[result.metric]
     test: str | None = None
     p = low = high = None
     if comparison is not None:
@@ -358,67 +388,83 @@ def _row(
         test, p, low, high = found.test, found.p, found.ci_low, found.ci_high
     elif result is not baseline:
         test = "none: different test sets"
+    accuracy = result.mean.get("accuracy") if result.metric == "uar" else None
     return AblationRow(
         variant=result.variant,
-        accuracy_mean=acc["mean"],
-        accuracy_sd=acc["sd"],
-        uar_mean=uar["mean"],
-        uar_sd=uar["sd"],
-        uar_pooled_ci_low=interval.low,
-        uar_pooled_ci_high=interval.high,
-        delta_accuracy=acc["mean"] - baseline.mean["accuracy"]["mean"],
-        delta_uar=uar["mean"] - baseline.mean["uar"]["mean"],
-        delta_uar_ci_low=low,
-        delta_uar_ci_high=high,
-        p_uar=p,
+        metric=result.metric,
+        mean=score["mean"],
+        sd=score["sd"],
+        pooled_ci_low=interval.low,
+        pooled_ci_high=interval.high,
+        delta=score["mean"] - baseline.mean[result.metric]["mean"],
+        delta_ci_low=low,
+        delta_ci_high=high,
+        p=p,
         test=test,
-        folds=int(uar["n"]),
+        folds=int(score["n"]),
         seconds=result.seconds,
         feature_seconds=result.feature_seconds,
-        collapse=next((w for w in result.warnings if "collapse" in w), ""),
         folder=result.folder,
+        collapse=next((w for w in result.warnings if "collapse" in w), ""),
+        accuracy_mean=accuracy["mean"] if accuracy else None,
+        accuracy_sd=accuracy["sd"] if accuracy else None,
+        delta_accuracy=accuracy["mean"] - baseline.mean["accuracy"]["mean"] if accuracy else None,
     )
 
 
-def _bootstrap(run: RunFolder, sweep: Sweep) -> Any:
-    """The 95 % CI of UAR over the run's pooled test predictions, resampled by speaker."""
-    from serkit.results.stats import bootstrap_ci
+def _bootstrap(run: RunFolder, sweep: Sweep, metric: str) -> Any:
+    """The 95 % CI of UAR (or mean CCC) over the run's pooled test predictions, resampled by speaker."""
+    from serkit.results.runs import Predictions
+    from serkit.results.stats import bootstrap_ci, bootstrap_interval, mean_ccc
 
-    rows = run.read_predictions()
     seed = sweep.variants[0].recipe.run.seed
+    if metric == "ccc":
+        found = Predictions.read(run.path)
+        truth, predicted = found.values(found.rows, "true"), found.values(found.rows, "predicted")
+        speakers = [r["speaker"] for r in found.rows]
+        return bootstrap_interval(lambda c: mean_ccc(truth[c], predicted[c]), speakers, seed=seed)
+    rows = run.read_predictions()
     return bootstrap_ci(
         [r["true"] for r in rows], [r["predicted"] for r in rows], [r["speaker"] for r in rows], "uar", seed=seed
     )
 
 
-def _fmt(mean: float, sd: float) -> str:
-    return f"{100 * mean:.2f} ± {100 * sd:.2f}"
+def _fmt(mean: float | None, sd: float | None, metric: str) -> str:
+    if mean is None or sd is None:
+        return ""
+    return f"{score_text(mean, metric)} ± {score_text(sd, metric)}"
 
 
-def _interval(low: float | None, high: float | None, signed: bool = False) -> str:
+def _interval(low: float | None, high: float | None, metric: str, signed: bool = False) -> str:
     if low is None or high is None:
         return ""
-    return f"[{100 * low:+.2f}, {100 * high:+.2f}]" if signed else f"[{100 * low:.2f}, {100 * high:.2f}]"
+    return f"[{score_text(low, metric, signed)}, {score_text(high, metric, signed)}]"
 
 
 def _cells(row: AblationRow, first: bool, mixed: bool) -> list[str]:
+    metric, classes = row.metric, row.metric != "ccc"
+    accuracy = [_fmt(row.accuracy_mean, row.accuracy_sd, metric)] if classes else []
+    delta_accuracy = [("" if first else score_text(row.delta_accuracy or 0.0, metric, True))] if classes else []
     cells = [
         row.variant + " (collapsed)" * bool(row.collapse),
-        _fmt(row.accuracy_mean, row.accuracy_sd),
-        _fmt(row.uar_mean, row.uar_sd),
-        _interval(row.uar_pooled_ci_low, row.uar_pooled_ci_high),
-        "" if first else f"{100 * row.delta_accuracy:+.2f}",
-        "" if first else f"{100 * row.delta_uar:+.2f}",
-        "" if first else _interval(row.delta_uar_ci_low, row.delta_uar_ci_high, signed=True),
-        "" if first else format_p(row.p_uar),
+        *accuracy,
+        _fmt(row.mean, row.sd, metric),
+        _interval(row.pooled_ci_low, row.pooled_ci_high, metric),
+        *delta_accuracy,
+        "" if first else score_text(row.delta, metric, True),
+        "" if first else _interval(row.delta_ci_low, row.delta_ci_high, metric, signed=True),
+        "" if first else format_p(row.p),
     ]
     if mixed:
         cells.append("" if first else str(row.test or ""))
     return [*cells, str(row.folds), f"{row.seconds:.0f} ({row.feature_seconds:.0f})"]
 
 
-def _header(mixed: bool) -> list[str]:
-    header = ["variant", "accuracy %", "UAR %", "UAR 95 % CI", "Δ acc", "Δ UAR", "Δ UAR 95 % CI", "p (UAR)"]
+def _header(mixed: bool, metric: str) -> list[str]:
+    if metric == "ccc":
+        header = ["variant", "CCC", "CCC 95 % CI", "Δ CCC", "Δ CCC 95 % CI", "p (CCC)"]
+    else:
+        header = ["variant", "accuracy %", "UAR %", "UAR 95 % CI", "Δ acc", "Δ UAR", "Δ UAR 95 % CI", "p (UAR)"]
     return [*header, *(["test"] if mixed else []), "folds", "wall s (features)"]
 
 
@@ -431,11 +477,14 @@ def _collapse_notes(rows: list[AblationRow]) -> list[str]:
     ]
 
 
-def _test_notes(tests: list[str], bootstrap_notes: list[str]) -> list[str]:
+def _test_notes(tests: list[str], bootstrap_notes: list[str], metric: str) -> list[str]:
+    name = "CCC" if metric == "ccc" else "UAR"
     lines = [
-        "UAR 95 % CI: bootstrap over the pooled test predictions, resampling speakers (1000 rounds).",
+        f"{name} 95 % CI: bootstrap over the pooled test predictions, resampling speakers (1000 rounds).",
     ]
-    lines += [f"UAR 95 % CI: {note}." for note in bootstrap_notes]
+    if metric == "ccc":
+        lines.insert(0, "CCC: Lin's concordance correlation coefficient, averaged over the targets.")
+    lines += [f"{name} 95 % CI: {note}." for note in bootstrap_notes]
     lines.append(
         "wall s: each variant's run from its preparation to its outputs, features included; in brackets the "
         "part spent on features (the variants share the cache: a variant that changes only the model reads them)."
@@ -446,24 +495,29 @@ def _test_notes(tests: list[str], bootstrap_notes: list[str]) -> list[str]:
         "Wilcoxon signed-rank over speakers": "p: Wilcoxon signed-rank test over speakers (one fold per speaker); "
         "Δ CI: paired t interval, optimistic as leave-one-speaker-out folds share most training data.",
         "McNemar": "p: McNemar's test on the paired predictions of the one test set; Δ CI: of accuracy.",
+        "Wilcoxon signed-rank over speakers' CCC": "p: Wilcoxon signed-rank test over the test speakers' own CCC "
+        "(one test set); Δ CI: paired bootstrap of the pooled CCC, resampling speakers.",
+        "paired permutation test of CCC": "p: paired permutation test of the pooled CCC (one test set with too few "
+        "speakers to test over them: p ignores between-speaker variation); Δ CI: paired bootstrap.",
     }
     lines += [explain.get(test, f"{test}.") for test in tests]
     return lines
 
 
 def _markdown(sweep: Sweep, rows: list[AblationRow], protocols: list[str], tests: list[str], notes: list[str]) -> str:
-    mixed = len(tests) > 1
+    mixed, metric = len(tests) > 1, rows[0].metric
+    unit = "CCC" if metric == "ccc" else "percentage points"
     lines = [
         f"# Ablation `{sweep.name}`",
         "",
         f"- **Sweep file:** `{sweep.path}`",
         f"- **Protocol:** {'; '.join(protocols)}",
-        "- Mean ± standard deviation over folds and repeats; Δ is the difference from the first row "
-        "(the baseline), in percentage points.",
+        f"- Mean ± standard deviation over folds and repeats; Δ is the difference from the first row "
+        f"(the baseline), in {unit}.",
         *[f"- **Warning: {line}.**" for line in _collapse_notes(rows)],
-        *[f"- {line}" for line in _test_notes(tests, notes)],
+        *[f"- {line}" for line in _test_notes(tests, notes, metric)],
         "",
-        markdown_table(_header(mixed), [_cells(row, i == 0, mixed) for i, row in enumerate(rows)]),
+        markdown_table(_header(mixed, metric), [_cells(row, i == 0, mixed) for i, row in enumerate(rows)]),
         "",
     ]
     return "\n".join(lines)
@@ -494,7 +548,7 @@ def _rich_table(sweep: Sweep, rows: list[AblationRow], protocols: list[str]) -> 
     """The comparison as a table, or, where the terminal is too narrow for it, a paragraph per variant."""
     mixed = len({str(r.test) for r in rows[1:] if r.test}) > 1
     table = Table(title=f"ablation '{sweep.name}' ({'; '.join(protocols)})")
-    for column in _header(mixed):
+    for column in _header(mixed, rows[0].metric):
         table.add_column(column, justify="left" if column in ("variant", "test") else "right")
     for i, row in enumerate(rows):
         table.add_row(*_cells(row, i == 0, mixed))
@@ -503,15 +557,17 @@ def _rich_table(sweep: Sweep, rows: list[AblationRow], protocols: list[str]) -> 
 
 def _lines(row: AblationRow, first: bool) -> list[str]:
     """One variant of the comparison as lines that read at any width."""
-    ci = _interval(row.uar_pooled_ci_low, row.uar_pooled_ci_high)
-    lines = [
-        f"{row.variant}{' (baseline)' * first}{' (collapsed)' * bool(row.collapse)}:",
-        f"  accuracy {_fmt(row.accuracy_mean, row.accuracy_sd)} %, UAR {_fmt(row.uar_mean, row.uar_sd)} % (CI {ci})",
-    ]
+    metric = row.metric
+    name, percent = ("CCC", "") if metric == "ccc" else ("UAR", " %")
+    ci = _interval(row.pooled_ci_low, row.pooled_ci_high, metric)
+    figures = f"{name} {_fmt(row.mean, row.sd, metric)}{percent} (CI {ci})"
+    if metric != "ccc":
+        figures = f"accuracy {_fmt(row.accuracy_mean, row.accuracy_sd, metric)} %, {figures}"
+    lines = [f"{row.variant}{' (baseline)' * first}{' (collapsed)' * bool(row.collapse)}:", f"  {figures}"]
     if not first:
-        delta_ci = _interval(row.delta_uar_ci_low, row.delta_uar_ci_high, signed=True)
+        delta_ci = _interval(row.delta_ci_low, row.delta_ci_high, metric, signed=True)
         test = f" ({row.test})" if row.test else ""
-        lines.append(f"  Δ UAR {100 * row.delta_uar:+.2f} (CI {delta_ci}), p = {format_p(row.p_uar)}{test}")
+        lines.append(f"  Δ {name} {score_text(row.delta, metric, True)} (CI {delta_ci}), p = {format_p(row.p)}{test}")
     lines.append(f"  {row.folds} folds, {row.seconds:.0f} s ({row.feature_seconds:.0f} s features)")
     return lines
 
@@ -523,10 +579,11 @@ def read_rows(folder: AblationFolder) -> list[dict[str, str]]:
 
 
 def _write_csv(path: Path, rows: list[AblationRow]) -> None:
+    columns = csv_columns(rows[0].metric)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=[f.name for f in fields(AblationRow)])
+    writer = csv.DictWriter(buffer, fieldnames=list(columns))
     writer.writeheader()
-    writer.writerows(asdict(row) for row in rows)
+    writer.writerows({column: getattr(row, name) for column, name in columns.items()} for row in rows)
     write_text(path, buffer.getvalue())
 
 
@@ -536,18 +593,23 @@ def _plot(rows: list[AblationRow], path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    scale = 1.0 if rows[0].metric == "ccc" else 100.0
     names = [row.variant for row in rows]
     figure, axes = plt.subplots(figsize=(1.6 + 1.2 * len(rows), 4))
     colours = ["C1"] + ["C0"] * (len(rows) - 1)
     axes.bar(
         range(len(rows)),
-        [100 * r.uar_mean for r in rows],
-        yerr=[100 * r.uar_sd for r in rows],
+        [scale * r.mean for r in rows],
+        yerr=[scale * r.sd for r in rows],
         color=colours,
         capsize=4,
     )
     axes.set_xticks(range(len(rows)), names, rotation=30, ha="right")
-    axes.set_ylabel("UAR % (mean ± sd over folds)")
-    axes.set_ylim(0, 100)
+    if rows[0].metric == "ccc":
+        axes.set_ylabel("CCC, mean over targets (mean ± sd over folds)")
+        axes.set_ylim(min(0.0, *(r.mean - r.sd for r in rows)), 1)
+    else:
+        axes.set_ylabel("UAR % (mean ± sd over folds)")
+        axes.set_ylim(0, 100)
     axes.set_title(f"{title} (baseline in orange)")
     write_figure(figure, path)

@@ -106,10 +106,16 @@ def load_study(path: str | Path, overrides: list[str], registry: Registry) -> tu
     if not isinstance(raw.get("crosscorpus"), dict):
         raise SerkitError(f'{where}: needs a [crosscorpus] table with base = "paper.toml"')
     head = read_table(CrossCorpusTable, raw["crosscorpus"], f"{where}: crosscorpus")
+    here = path.parent.absolute()
+    base = layered_recipe(path.parent / head.base, head.set, here, overrides, [], here, registry)
+    if base.task.kind == "regression":  # its matrix is of UAR over shared classes
+        raise SerkitError(
+            f'{where}: base recipe: task.kind = "regression"; crosscorpus compares classifications (not yet '
+            "regressions: run each pair with serkit run and compare them with serkit runs compare)"
+        )
     rows = raw.get("corpus", [])
     if not isinstance(rows, list) or len(rows) < 2:
         raise SerkitError(f"{where}: needs two or more [[corpus]] tables (name, root)")
-    here = path.parent.absolute()
     corpora = []
     for k, row in enumerate(rows):
         entry = read_table(CorpusTable, row, f"{where}: corpus[{k}]")

@@ -5,7 +5,7 @@ A search file names a base recipe and a search space over any recipe keys::
     [tune]
     name = "tune-crnn"
     base = "paper-emodb.toml"      # relative to this file
-    metric = "val_uar"             # val_uar, val_accuracy or val_loss: never a test metric
+    metric = "val_uar"             # val_uar, val_accuracy, val_ccc (a regression's default), val_loss; never test
     trials = 16                    # budget: trials ...
     time_budget_s = 0              # ... and seconds (0: no limit)
     search = "optuna"              # random or optuna (TPE)
@@ -174,6 +174,7 @@ def load_search(path: str | Path, overrides: list[str], registry: Registry) -> S
         recipe = recipes({}, registry)
     except SerkitError as exc:
         raise SerkitError(f"{where}: base recipe: {exc}") from exc
+    head = replace(head, metric=_task_metric(head.metric, "metric" in raw["tune"], recipe.task.kind, where))
     for dimension in space:
         for value in dimension.examples():
             try:
@@ -181,6 +182,20 @@ def load_search(path: str | Path, overrides: list[str], registry: Registry) -> S
             except SerkitError as exc:
                 raise SerkitError(f'{where}: space."{dimension.key}" = {value!r}: {exc}') from exc
     return Search(name, path, space, head, recipes, recipe)
+
+
+def _task_metric(metric: str, given: bool, task: str, where: str) -> str:
+    """The searched metric, fit for the task: a regression selects on ``val_ccc`` unless told otherwise."""
+    regression = task == "regression"
+    if regression and not given:
+        return "val_ccc"
+    if regression and metric in ("val_uar", "val_accuracy"):
+        raise SerkitError(
+            f'{where}: tune.metric: \'{metric}\' scores classes; a regression selects on "val_ccc" or "val_loss"'
+        )
+    if not regression and metric == "val_ccc":
+        raise SerkitError(f"{where}: tune.metric: 'val_ccc' scores a regression; task.kind is \"{task}\" (use val_uar)")
+    return metric
 
 
 def run_search(path: str, overrides: list[str], reporter: Reporter | None = None) -> Path:
@@ -470,8 +485,15 @@ def _report(
         "",
         "## The best recipe, run once",
         "",
-        f"Trial {best.trial} (`{BEST_RECIPE}`), run folder `{final_dir}`: accuracy "
-        f"{100 * metrics['accuracy']:.2f} %, UAR {100 * metrics['uar']:.2f} % on the test parts.",
+        f"Trial {best.trial} (`{BEST_RECIPE}`), run folder `{final_dir}`: {_test_figures(metrics)} on the test parts.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _test_figures(metrics: dict[str, Any]) -> str:
+    """The final run's pooled test figures in words: accuracy and UAR, or a regression's CCC per target."""
+    if metrics.get("task") == "regression":
+        per_target = ", ".join(f"{t} {metrics['per_target'][t]['ccc']:.3f}" for t in metrics["targets"])
+        return f"CCC {metrics['ccc']:.3f} (mean over {per_target})"
+    return f"accuracy {100 * metrics['accuracy']:.2f} %, UAR {100 * metrics['uar']:.2f} %"

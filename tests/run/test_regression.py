@@ -116,15 +116,93 @@ def test_recipe_mistakes_are_named():
             load_recipe(RECIPE, overrides)
 
 
-def test_studies_that_compare_uar_refuse_a_regression_in_one_line(cli_runner, tmp_path):
+def test_crosscorpus_refuses_a_regression_in_one_line(cli_runner, tmp_path):
+    spec = tmp_path / "cc.toml"
+    corpus = '[[corpus]]\nname = "synthetic"\nlabel = "{}"\nroot = "{}"\n'
+    spec.write_text(
+        f'[crosscorpus]\nbase = "{RECIPE}"\n\n' + corpus.format("a", tmp_path) + corpus.format("b", tmp_path)
+    )
+    result = cli_runner.invoke(cli, ["crosscorpus", str(spec), "--set", f"run.output={tmp_path / 'runs'}"])
+    assert result.exit_code == 1, result.output
+    assert 'task.kind = "regression"; crosscorpus compares classifications' in result.output
+    assert not (tmp_path / "runs").exists()
+
+
+def test_runs_compare_tests_two_regressions_by_ccc(runs, cli_runner):
+    """Leave-one-speaker-out: each fold's score is the test speaker's mean CCC over the targets, computed
+    from predictions.csv; Wilcoxon over the speakers; --metric uar is refused in one line."""
+    shown = cli_runner.invoke(cli, ["runs", "compare", str(runs["mlp"]), str(runs["svr"]), "--json"])
+    assert shown.exit_code == 0, shown.output
+    result = json.loads(shown.stdout)
+    assert result["metric"] == "ccc" and result["comparison"]["test"] == "Wilcoxon signed-rank over speakers"
+    for fold in result["folds"]:
+        for run, side in ((runs["mlp"], "a"), (runs["svr"], "b")):
+            rows = [r for r in csv.DictReader((run / "predictions.csv").open()) if r["fold"] == fold["fold"]]
+            own = np.mean(
+                [ccc(*(np.array([float(r[f"{k}_{t}"]) for r in rows]) for k in ("true", "predicted"))) for t in TARGETS]
+            )
+            assert fold[side] == pytest.approx(own, abs=1e-9)
+    table = cli_runner.invoke(cli, ["runs", "compare", str(runs["mlp"]), str(runs["svr"])], env={"COLUMNS": "200"})
+    assert table.exit_code == 0 and "CCC per fold" in table.output and " points" not in table.output
+    refused = cli_runner.invoke(cli, ["runs", "compare", str(runs["mlp"]), str(runs["svr"]), "--metric", "uar"])
+    assert refused.exit_code == 1 and "are regressions; they compare by ccc" in refused.output
+
+
+def test_paired_ccc_test_over_speakers_or_by_permutation():
+    """One test set: per-speaker CCC under Wilcoxon with six speakers or more, else a permutation test; the
+    same predictions differ by 0 with p = 1, and a better model's gain has a CI above 0."""
+    from serkit.results.stats import paired_ccc_comparison
+
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=(160, 2))
+    good = truth + 0.3 * rng.normal(size=truth.shape)
+    poor = truth + 1.0 * rng.normal(size=truth.shape)
+    for count, test in ((8, "Wilcoxon signed-rank over speakers' CCC"), (2, "paired permutation test of CCC")):
+        speakers = [f"s{k % count}" for k in range(160)]
+        found = paired_ccc_comparison(truth, poor, good, speakers)
+        assert found.test == test and found.difference > 0.2 and 0 < found.ci_low < found.difference < found.ci_high
+        assert found.p < 0.05
+        same = paired_ccc_comparison(truth, poor, poor, speakers)
+        assert same.difference == 0 and same.p == 1.0
+
+
+def test_ablate_compares_regressions_by_ccc(runs, cli_runner, tmp_path, monkeypatch):
+    """An ablation of two scikit-learn regressors on the fixture's cached features: ablation.csv by CCC (no
+    accuracy), the difference the runs' own means, the test over speakers, the page written."""
+    monkeypatch.setenv("SERKIT_CACHE", str(runs["mlp"].parent.parent / "cache"))
     sweep = tmp_path / "sweep.toml"
     sweep.write_text(
-        f'[sweep]\nname = "s"\nbase = "{RECIPE}"\n\n[[variant]]\nname = "svr"\nset = [\'model={{name = "svr"}}\']\n'
+        f'[sweep]\nname = "models"\nbase = "{RECIPE}"\nbaseline = "svr"\nset = [\'model={{name = "svr"}}\']\n\n'
+        '[[variant]]\nname = "ridge"\nset = [\'model={name = "ridge"}\']\n'
     )
     result = cli_runner.invoke(cli, ["ablate", str(sweep), "--set", f"run.output={tmp_path / 'runs'}"])
-    assert result.exit_code == 1
-    assert 'task.kind = "regression"; ablate, tune and crosscorpus compare classifications' in result.output
-    assert not (tmp_path / "runs").exists()
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "runs" / "models"
+    rows = list(csv.DictReader((folder / "ablation.csv").open()))
+    assert [r["variant"] for r in rows] == ["svr", "ridge"] and "accuracy_mean" not in rows[0]
+    means = [json.loads(next((folder).glob(f"0{k}-*/metrics.json")).read_text())["mean"]["ccc"]["mean"] for k in (0, 1)]
+    assert float(rows[1]["delta_ccc"]) == pytest.approx(means[1] - means[0], abs=1e-9)
+    assert float(rows[0]["ccc_mean"]) == pytest.approx(means[0], abs=1e-9)
+    assert rows[1]["test"] == "Wilcoxon signed-rank over speakers" and rows[1]["p_ccc"] != ""
+    assert float(rows[1]["ccc_pooled_ci_low"]) <= float(rows[1]["ccc_mean"]) <= float(rows[1]["ccc_pooled_ci_high"])
+    report = (folder / "ablation.md").read_text()
+    assert "Δ CCC" in report and "UAR" not in report and (folder / "ablation.html").is_file()
+
+
+def test_tune_selects_a_regression_on_validation_ccc(tmp_path):
+    from serkit.core.registry import get_registry
+    from serkit.studies.tune import load_search
+
+    def search(metric: str) -> Path:
+        path = tmp_path / f"search{metric}.toml"
+        line = f'metric = "{metric}"\n' if metric else ""
+        path.write_text(f'[tune]\nbase = "{RECIPE}"\n{line}\n[space]\n"model.dropout" = {{ uniform = [0.1, 0.3] }}\n')
+        return path
+
+    assert load_search(search(""), [], get_registry()).metric == "val_ccc"
+    assert load_search(search("val_loss"), [], get_registry()).metric == "val_loss"
+    with pytest.raises(SerkitError, match=r"tune\.metric: 'val_uar' scores classes; a regression selects on"):
+        load_search(search("val_uar"), [], get_registry())
 
 
 def test_runs_list_shows_a_regressions_ccc(runs, cli_runner):
