@@ -101,6 +101,24 @@ class Ridge(RegressorModel):
         return Estimator(alpha=self.alpha)
 
 
+@dataclass(frozen=True, kw_only=True)
+class RandomForestRegressor(RegressorModel):
+    """Random forest regression (sklearn), one forest per target, single-threaded like the classifier."""
+
+    name = "random_forest_regressor"
+    n_estimators: int = param(300, "trees", ge=1)
+    max_depth: int = param(0, "deepest tree; 0 grows until leaves are pure", ge=0)
+    min_samples_leaf: int = param(1, "fewest training items in a leaf", ge=1)
+
+    def regressor(self, seed: int) -> Any:
+        from sklearn.ensemble import RandomForestRegressor as Estimator
+
+        depth = self.max_depth or None
+        return Estimator(
+            self.n_estimators, max_depth=depth, min_samples_leaf=self.min_samples_leaf, random_state=seed, n_jobs=1
+        )
+
+
 def _check_gamma(gamma: str) -> None:
     if gamma not in ("scale", "auto"):
         try:
@@ -112,5 +130,5 @@ def _check_gamma(gamma: str) -> None:
 
 @hookimpl
 def register_models(register):
-    for model in (SVM, LogisticRegression, RandomForest, SVR, Ridge):
+    for model in (SVM, LogisticRegression, RandomForest, SVR, Ridge, RandomForestRegressor):
         register(model)

@@ -21,6 +21,7 @@ import numpy as np
 
 from serkit.core.components import Component, Utterance
 from serkit.core.errors import SerkitError
+from serkit.core.estimator import EstimatorLearner
 from serkit.core.faults import crash_point, failing_fold
 from serkit.core.fileio import JSONObject
 from serkit.core.guard import guarded
@@ -485,7 +486,8 @@ def _fit(
     """The fold's training, with a progress bar, each epoch logged and handed to the context's
     observer; resumed from the fold's checkpoint where an earlier attempt left one."""
     recipe, folder = ctx.recipe, ctx.run.fold(plan.id)
-    with ctx.timer("train"), ctx.reporter.progress(f"train {plan.id}", recipe.train.max_epochs) as task:
+    epochs = 1 if isinstance(learner, EstimatorLearner) else recipe.train.max_epochs  # fitted once
+    with ctx.timer("train"), ctx.reporter.progress(f"train {plan.id}", epochs) as task:
 
         def on_epoch(row: dict[str, float]) -> None:
             _log_epoch(row)

@@ -173,13 +173,14 @@ def test_ablate_compares_regressions_by_ccc(runs, cli_runner, tmp_path, monkeypa
     sweep = tmp_path / "sweep.toml"
     sweep.write_text(
         f'[sweep]\nname = "models"\nbase = "{RECIPE}"\nbaseline = "svr"\nset = [\'model={{name = "svr"}}\']\n\n'
-        '[[variant]]\nname = "ridge"\nset = [\'model={name = "ridge"}\']\n'
+        '[[variant]]\nname = "ridge"\nset = [\'model={name = "ridge"}\']\n\n'
+        '[[variant]]\nname = "forest"\nset = [\'model={name = "random_forest_regressor", n_estimators = 30}\']\n'
     )
     result = cli_runner.invoke(cli, ["ablate", str(sweep), "--set", f"run.output={tmp_path / 'runs'}"])
     assert result.exit_code == 0, result.output
     folder = tmp_path / "runs" / "models"
     rows = list(csv.DictReader((folder / "ablation.csv").open()))
-    assert [r["variant"] for r in rows] == ["svr", "ridge"] and "accuracy_mean" not in rows[0]
+    assert [r["variant"] for r in rows] == ["svr", "ridge", "forest"] and "accuracy_mean" not in rows[0]
     means = [json.loads(next((folder).glob(f"0{k}-*/metrics.json")).read_text())["mean"]["ccc"]["mean"] for k in (0, 1)]
     assert float(rows[1]["delta_ccc"]) == pytest.approx(means[1] - means[0], abs=1e-9)
     assert float(rows[0]["ccc_mean"]) == pytest.approx(means[0], abs=1e-9)
@@ -187,6 +188,14 @@ def test_ablate_compares_regressions_by_ccc(runs, cli_runner, tmp_path, monkeypa
     assert float(rows[1]["ccc_pooled_ci_low"]) <= float(rows[1]["ccc_mean"]) <= float(rows[1]["ccc_pooled_ci_high"])
     report = (folder / "ablation.md").read_text()
     assert "Δ CCC" in report and "UAR" not in report and (folder / "ablation.html").is_file()
+    (forest,) = folder.glob("02-forest")  # the random forest predicts from its model.skops
+    assert float(rows[2]["ccc_mean"]) > 0.5 and (forest / "folds" / "speaker-01" / "model.skops").is_file()
+    actor = Path(json.loads((forest / "metrics.json").read_text())["dataset"]["root"]) / "Actor_02"
+    files = [str(path) for path in sorted(actor.glob("*.wav"))[:3]]  # one speaker's three recordings
+    shown = cli_runner.invoke(cli, ["predict", str(forest), *files, "--json"])
+    assert shown.exit_code == 0, shown.output
+    found = json.loads(shown.stdout)["predictions"]
+    assert len(found) == 3 and all(set(row["values"]) == set(TARGETS) for row in found)
 
 
 def test_tune_selects_a_regression_on_validation_ccc(tmp_path):
@@ -214,3 +223,32 @@ def test_runs_list_shows_a_regressions_ccc(runs, cli_runner):
     assert rows[0]["ccc_mean"] >= rows[1]["ccc_mean"]
     table = cli_runner.invoke(cli, ["runs", "list", str(folder)], env={"COLUMNS": "250"})
     assert table.exit_code == 0 and "CCC" in table.output
+
+
+def test_tune_searches_a_regression_on_ray(runs, tmp_path):
+    """`serkit tune` on a local Ray instance: two ridge trials selected on validation CCC (the test parts
+    unscored), the best one run once and its test CCC reported."""
+    pytest.importorskip("ray.tune", reason="Ray Tune is not installed: pip install 'serkit[ray]'")
+    import subprocess
+    import sys
+
+    search = tmp_path / "search.toml"
+    search.write_text(
+        f'[tune]\nname = "dims"\nbase = "{RECIPE}"\ntrials = 2\nsearch = "random"\nscheduler = "fifo"\n'
+        "concurrent = 1\nset = ['model={name = \"ridge\"}']\n\n"
+        '[space]\n"model.alpha" = { loguniform = [0.01, 100.0] }\n'
+    )
+    cache = runs["mlp"].parent.parent / "cache"
+    command = [sys.executable, "-m", "serkit.cli", "tune", str(search), "--set", f"run.output={tmp_path / 'runs'}"]
+    done = subprocess.run([*command, "--set", f"run.cache_dir={cache}"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    output = tmp_path / "runs" / "dims"
+    record = json.loads((output / "trials.json").read_text())
+    assert record["metric"] == "val_ccc" and record["mode"] == "max"
+    trials = record["trials"]
+    assert len(trials) == 2 and all(t["status"] == "complete" for t in trials)
+    best = max(trials, key=lambda t: t["score"])
+    assert f"alpha = {best['config']['model.alpha']}" in (output / "best.toml").read_text()
+    (final,) = output.glob("dims-best-*")
+    metrics = json.loads((final / "metrics.json").read_text())["metrics"]
+    assert f"CCC {metrics['ccc']:.3f} (mean over arousal" in (output / "tune.md").read_text()
