@@ -25,6 +25,8 @@ CODES = {
     "dis": "disgust",
     "oth": "other",
 }
+#: The label of a turn whose evaluators agreed on no category (xxx), kept with ``unagreed``.
+UNAGREED = "no agreement"
 #: IEMOCAP's usual four classes: excitement merged into happiness.
 FOUR = ("anger", "happiness", "neutral", "sadness")
 #: One line of dialog/EmoEvaluation/<dialog>.txt: [start - end] turn category [valence, activation, dominance].
@@ -49,6 +51,11 @@ class Iemocap(Dataset):
         choices=("four", "all"),
     )
     emotions: list[str] = param([], "emotions to keep (after classes); empty keeps all")
+    unagreed: bool = param(
+        False,
+        "keep the turns whose evaluators agreed on no category, labelled 'no agreement' (their dimensional "
+        "labels are sound: for a regression); with classes = 'all', every turn (10 039)",
+    )
     citation = """@article{busso2008iemocap,
   author = {Busso, Carlos and Bulut, Murtaza and Lee, Chi-Chun and Kazemzadeh, Abe and Mower, Emily and Kim, Samuel
             and Chang, Jeannette N. and Lee, Sungbok and Narayanan, Shrikanth S.},
@@ -84,13 +91,14 @@ class Iemocap(Dataset):
                         ignored.append(utterance.path)
         if not utterances:
             raise SerkitError(f"dataset.root: no labelled IEMOCAP turns with audio under '{self.root}'")
-        order = FOUR if self.classes == "four" else tuple(dict.fromkeys(CODES.values()))
+        order = (*(FOUR if self.classes == "four" else dict.fromkeys(CODES.values())), UNAGREED)
         present = [label for label in order if any(u.label == label for u in utterances)]
         utterances, present = restrict(utterances, present, self.emotions)
         notes = [
             f"{len(utterances)} turns from {len({u.speaker for u in utterances})} of 10 speakers "
             f"({'four classes, excitement merged into happiness' if self.classes == 'four' else 'every category'})",
-            f"left out {len(ignored)} turn(s) without an agreed category in the chosen classes (xxx, or others)",
+            f"left out {len(ignored)} turn(s) without an agreed category in the chosen classes "
+            + ("(others)" if self.unagreed else "(xxx, or others; dataset.unagreed = true keeps xxx)"),
             f"licence: {self.licence}",
             "IEMOCAP's licence forbids commercial use",
         ]
@@ -107,10 +115,10 @@ class Iemocap(Dataset):
         start, end, turn, number, sex, code, valence, activation, dominance = match.groups()
         dialog = TURN.match(turn)
         path = session / "sentences" / "wav" / (dialog.group(1) if dialog else turn) / f"{turn}.wav"
-        label = CODES.get(code)
+        label = UNAGREED if code == "xxx" and self.unagreed else CODES.get(code)
         if label == "excitement" and self.classes == "four":
             label = "happiness"
-        kept = label is not None and (self.classes == "all" or label in FOUR)
+        kept = label is not None and (self.classes == "all" or label in (*FOUR, UNAGREED))
         meta = {
             "gender": "female" if sex == "F" else "male",
             "session": number,

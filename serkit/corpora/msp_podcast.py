@@ -10,6 +10,7 @@ from pathlib import Path
 from serkit.core.components import Dataset, Scan, Utterance
 from serkit.core.errors import SerkitError
 from serkit.core.params import param
+from serkit.corpora.iemocap import UNAGREED
 from serkit.corpora.named import count_warnings, restrict
 
 CLASSES = {
@@ -34,6 +35,11 @@ class MspPodcast(Dataset):
     name = "msp_podcast"
     root: str = param(help="the corpus folder (holding Labels/labels_consensus.csv and Audios/)")
     emotions: list[str] = param([], "emotions to keep; empty keeps every agreed category (X, no agreement, is out)")
+    unagreed: bool = param(
+        False,
+        "keep the turns whose evaluators agreed on no category, labelled 'no agreement' (their dimensional "
+        "labels are sound: for a regression)",
+    )
     obtain = (
         "request an academic licence from UT Dallas's MSP lab (ecs.utdallas.edu/research/researchlabs/msp-lab) "
         "and point dataset.root at the corpus folder"
@@ -60,7 +66,8 @@ class MspPodcast(Dataset):
         utterances, ignored, missing = [], [], []
         for row in rows:
             path = root / "Audios" / row["FileName"]
-            label = CLASSES.get(row["EmoClass"].strip())
+            code = row["EmoClass"].strip()
+            label = UNAGREED if code == "X" and self.unagreed else CLASSES.get(code)
             if label is None:
                 ignored.append(str(path))  # X: the annotators did not agree
             elif not path.is_file():
@@ -69,12 +76,13 @@ class MspPodcast(Dataset):
                 utterances.append(self._utterance(path, label, row))
         if not utterances:
             raise SerkitError(f"dataset.root: no labelled MSP-Podcast audio under '{root / 'Audios'}'")
-        present = [label for label in CLASSES.values() if any(u.label == label for u in utterances)]
+        present = [label for label in (*CLASSES.values(), UNAGREED) if any(u.label == label for u in utterances)]
         utterances, present = restrict(utterances, present, self.emotions)
         unknown = sum(u.meta["speaker_known"] == "no" for u in utterances)
         notes = [
             f"{len(utterances)} turns, {len({u.speaker for u in utterances}) - unknown} known speakers",
-            f"left out {len(ignored)} turn(s) without an agreed category (X)",
+            f"left out {len(ignored)} turn(s) without an agreed category (X)"
+            + ("" if self.unagreed else "; dataset.unagreed = true keeps them"),
             f"licence: {self.licence}",
             "MSP-Podcast's licence forbids commercial use",
         ]

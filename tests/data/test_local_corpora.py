@@ -57,6 +57,12 @@ def test_iemocap_four_classes_merge_excitement_and_keep_the_dimensions(tmp_path)
     every = Iemocap(root=str(tmp_path), classes="all").scan()
     assert sorted(u.label for u in every.utterances) == ["anger", "excitement", "frustration", "neutral"]
     assert "IEMOCAP's licence forbids commercial use" in every.notes
+    dimensional = Iemocap(root=str(tmp_path), classes="all", unagreed=True).scan()  # a regression's every turn
+    assert len(dimensional.utterances) == 5 and not dimensional.ignored and "no agreement" in dimensional.labels
+    (unagreed,) = [u for u in dimensional.utterances if u.label == "no agreement"]
+    assert Path(unagreed.path).stem.endswith("F002") and unagreed.meta["arousal"] == "3.5000"
+    four = Iemocap(root=str(tmp_path), unagreed=True).scan()
+    assert sorted(u.label for u in four.utterances) == ["anger", "happiness", "neutral", "no agreement"]
     with pytest.raises(SerkitError, match=r"no IEMOCAP sessions .* sail\.usc\.edu"):
         Iemocap(root=str(tmp_path / "Session1")).scan()
 
@@ -88,6 +94,8 @@ def test_msp_podcast_official_partitions_run_through_the_partition_protocol(tmp_
     scan = MspPodcast(root=str(root)).scan()
     assert len(scan.utterances) == len(files) and len(scan.ignored) == 1
     assert "other" in scan.labels and scan.utterances[0].meta["split"] in split.values()
+    kept = MspPodcast(root=str(root), unagreed=True).scan()  # X kept: its audio is absent here, and said so
+    assert not kept.ignored and any("1 labelled turn(s) have no audio file" in w for w in kept.warnings)
     folds = Partition(train=["Train", "Development"], test="Test1").split(scan.utterances, 0)
     assert {scan.utterances[i].speaker for i in folds[0].test} == {"13"}
     with pytest.raises(SerkitError, match=r"protocol\.test: no utterance in partition\(s\) Test2"):
