@@ -71,9 +71,15 @@ def speaker_validation_split(
 
 
 def plan_folds(
-    folds: list[Fold], utterances: list[Utterance], fraction: float, seed: int, protocol: Protocol | None = None
+    folds: list[Fold],
+    utterances: list[Utterance],
+    fraction: float,
+    seed: int,
+    protocol: Protocol | None = None,
+    classes: bool = True,
 ) -> tuple[list[FoldPlan], list[str]]:
-    """Fold plans with a validation part from each fold's own training part, and warnings for the report.
+    """Fold plans with a validation part from each fold's own training part, and warnings for the report;
+    ``classes``: labels are classes that each fold must train on (a regression's strata need not).
 
     Speaker-independent protocols hold out whole training speakers for validation, so early
     stopping sees unseen voices as the test part does.
@@ -84,7 +90,7 @@ def plan_folds(
     plans, warnings = [], []
     for fold in folds:
         check_fold(fold, len(utterances))
-        warnings += check_fold_classes(fold, labels, policy)
+        warnings += check_fold_classes(fold, labels, policy) if classes else []
         by_speaker = None
         if protocol is not None and protocol.speaker_independent:
             by_speaker = speaker_validation_split(sorted(fold.train), speakers, fraction, seed)

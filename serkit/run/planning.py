@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 from serkit.core.components import Component, Scan, Utterance
 from serkit.core.guard import guarded
@@ -29,15 +32,54 @@ def prepared_scan(recipe: Recipe, guard: Callable[[Component, Callable[[], Scan]
     return run(protocol, lambda: protocol.prepare(found, dataset))
 
 
+#: A regression's folds and validation parts are stratified by the quartiles of its first target.
+QUANTILES = 4
+
+
+def strata(recipe: Recipe, utterances: list[Utterance]) -> list[Utterance]:
+    """The utterances as the protocol and the validation split see them: labelled by class, or, for a
+    regression, by the quartile of its first target ("arousal q3"; "no value" where there is none), so
+    a stratified split balances the values it is scored on."""
+    if recipe.task.kind != "regression":
+        return utterances
+    target = recipe.task.targets[0]
+    values = np.array([_number(u.meta.get(target)) for u in utterances])
+    finite = np.isfinite(values)
+    edges = np.quantile(values[finite], np.linspace(0, 1, QUANTILES + 1)[1:-1]) if finite.any() else []
+    bins = np.searchsorted(edges, np.where(finite, values, 0), side="right") + 1
+    return [
+        replace(u, label=f"{target} q{k}" if ok else "no value")
+        for u, k, ok in zip(utterances, bins, finite, strict=True)
+    ]
+
+
+def strata_text(recipe: Recipe) -> str:
+    """What a regression's strata are, for its protocol's description ("" for a classification)."""
+    if recipe.task.kind != "regression":
+        return ""
+    return f" (a regression: where it stratifies, by the quartiles of {recipe.task.targets[0]}, not by class)"
+
+
+def _number(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def plan_run(recipe: Recipe, utterances: list[Utterance], who: str = "") -> tuple[list[FoldPlan], list[str]]:
-    """Every fold of every repeat, with its validation part and seed, and warnings for the report."""
+    """Every fold of every repeat, with its validation part and seed, and warnings for the report (a
+    regression's folds stratified by :func:`strata`)."""
     protocol = recipe.protocol
+    utterances = strata(recipe, utterances)
     plans: list[FoldPlan] = []
     warnings: list[str] = []
     for repeat in range(recipe.run.repeats):
         seed = fold_seed(recipe.run.seed, repeat)
         folds = guarded(who or f"protocol '{protocol.name}'", lambda s=seed: protocol.split(utterances, s))  # type: ignore[misc]
-        found, found_warnings = plan_folds(folds, utterances, recipe.train.validation_size, seed, protocol)
+        found, found_warnings = plan_folds(
+            folds, utterances, recipe.train.validation_size, seed, protocol, classes=recipe.task.kind != "regression"
+        )
         plans += [replace(plan, repeat=repeat, seed=seed) for plan in found]
         warnings += [w for w in found_warnings if w not in warnings]
     return plans, warnings

@@ -44,7 +44,7 @@ from serkit.results.folder import RunFolder
 from serkit.results.metrics import evaluate
 from serkit.results.records import Corpus, FoldResult, FoldSizes
 from serkit.results.regression import regression_metrics
-from serkit.run.planning import plan_run, prepared_scan, reload_plan
+from serkit.run.planning import plan_run, prepared_scan, reload_plan, strata_text
 from serkit.run.reporter import Reporter, log
 
 T = TypeVar("T")
@@ -181,7 +181,7 @@ def split(ctx: Context, corpus: Corpus, split_file: Path | None = None) -> tuple
         plans, warnings = plan_run(recipe, corpus.utterances, ctx.registry.culprit(recipe.protocol))
         for warning in warnings:
             ctx.reporter.say(f"  protocol warning: {warning}", "yellow")
-    description = recipe.protocol.describe(corpus.utterances)
+    description = recipe.protocol.describe(corpus.utterances) + strata_text(recipe)
     ctx.run.write_split(SplitFile.of(plans, corpus.utterances, recipe.dataset.location(), description))
     return plans, warnings
 

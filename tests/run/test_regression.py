@@ -43,8 +43,12 @@ def runs(tmp_path_factory) -> dict[str, Path]:
 @pytest.mark.parametrize("model", ["mlp", "svr"])
 def test_the_recipe_regresses_arousal_with_a_ccc_of_at_least_half(runs, model):
     run = runs[model]
-    metrics = json.loads((run / "metrics.json").read_text())["metrics"]
+    summary = json.loads((run / "metrics.json").read_text())
+    metrics = summary["metrics"]
     assert metrics["task"] == "regression" and metrics["targets"] == list(TARGETS)
+    assert summary["protocol"].endswith(
+        "(a regression: where it stratifies, by the quartiles of arousal, not by class)"
+    )
     assert metrics["per_target"]["arousal"]["ccc"] >= 0.5  # a mean predictor scores 0
     rows = list(csv.DictReader((run / "predictions.csv").open()))
     assert len(rows) == 240 and {f"predicted_{t}" for t in TARGETS} <= set(rows[0])
@@ -252,3 +256,22 @@ def test_tune_searches_a_regression_on_ray(runs, tmp_path):
     (final,) = output.glob("dims-best-*")
     metrics = json.loads((final / "metrics.json").read_text())["metrics"]
     assert f"CCC {metrics['ccc']:.3f} (mean over arousal" in (output / "tune.md").read_text()
+
+
+def test_a_regressions_folds_balance_the_quartiles_of_its_first_target():
+    """A stratified protocol and the validation split see a regression's quartiles of its first target, not its
+    classes: a class of one utterance (which stratifying by class would refuse) is no obstacle."""
+    from serkit.core.components import Utterance
+    from serkit.run.planning import plan_run
+
+    recipe = load_recipe(RECIPE, ["protocol={name = 'random', test_size = 0.25}"])
+    values = np.random.default_rng(0).normal(size=200)
+    utterances = [
+        Utterance(f"{k}.wav", "rare" if k == 0 else "calm", f"s{k % 10}", {"arousal": str(v)})
+        for k, v in enumerate(values)
+    ]
+    (plan,), _ = plan_run(recipe, utterances)
+    quartile = np.searchsorted(np.quantile(values, [0.25, 0.5, 0.75]), values, side="right")
+    for part in (plan.test, plan.fit, plan.validation):
+        counts = [int(np.sum(quartile[part] == q)) for q in range(4)]
+        assert max(counts) - min(counts) <= 1
