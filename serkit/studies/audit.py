@@ -24,6 +24,7 @@ from serkit.results.folder import AUDIT_PLOT, RunFolder
 from serkit.results.metrics import evaluate
 from serkit.results.records import Corpus, FoldResult
 from serkit.results.render import markdown_table
+from serkit.results.stats import mean_ccc, metric_unit, score_text
 from serkit.run import stages
 from serkit.run.planning import reload_plan
 from serkit.run.reporter import Reporter
@@ -43,14 +44,16 @@ def _check_weights(path: Path) -> None:
 
 @dataclass
 class FoldAudit:
-    """One fold's kept epochs scored on its test part, and the epochs each selection picks."""
+    """One fold's kept epochs scored on its test part (UAR, or a regression's mean CCC: ``metric``), and
+    the epochs each selection picks."""
 
     fold: FoldResult
     epochs: list[int]
-    test_uar: list[float]
-    test_accuracy: list[float]
-    predictions: list[np.ndarray]
+    test_scores: list[float]
+    test_accuracy: list[float]  # a regression has none
+    predictions: list[np.ndarray]  # classes, or a regression's values
     truth: np.ndarray
+    metric: str = "uar"
 
     @property
     def honest(self) -> int:
@@ -61,27 +64,29 @@ class FoldAudit:
     @property
     def picked(self) -> int:
         """The index of the epoch a selection on the test part would pick."""
-        return int(np.argmax(self.test_uar))
+        return int(np.argmax(self.test_scores))
 
     def row(self) -> dict[str, Any]:
-        honest, picked = self.honest, self.picked
+        honest, picked, metric = self.honest, self.picked, self.metric
         return {
             "fold": self.fold.id,
             "honest_epoch": self.epochs[honest],
-            "honest_test_uar": self.test_uar[honest],
+            f"honest_test_{metric}": self.test_scores[honest],
             "test_selected_epoch": self.epochs[picked],
-            "test_selected_uar": self.test_uar[picked],
-            "gap": self.test_uar[picked] - self.test_uar[honest],
+            f"test_selected_{metric}": self.test_scores[picked],
+            "gap": self.test_scores[picked] - self.test_scores[honest],
         }
 
     def curve(self) -> dict[str, Any]:
-        val_uar = {int(r["epoch"]): r["val_uar"] for r in self.fold.history}
+        metric = self.metric
+        validation = {int(r["epoch"]): r[f"val_{metric}"] for r in self.fold.history}
+        accuracy = {"test_accuracy": self.test_accuracy} if metric == "uar" else {}
         return {
             "fold": self.fold.id,
             "epochs": self.epochs,
-            "test_uar": self.test_uar,
-            "test_accuracy": self.test_accuracy,
-            "val_uar": [val_uar.get(e, math.nan) for e in self.epochs],
+            f"test_{metric}": self.test_scores,
+            **accuracy,
+            f"val_{metric}": [validation.get(e, math.nan) for e in self.epochs],
         }
 
 
@@ -93,27 +98,25 @@ def audit_run(run_dir: str, reporter: Reporter | None = None) -> Path:
     registry = get_registry()
     registry.raise_problems()
     recipe = load_recipe(run.recipe, [], registry, file_base=Path.cwd())
-    if recipe.task.kind == "regression":
-        raise SerkitError(f"{run}: a regression run; serkit audit scores kept epochs by UAR (not yet by CCC)")
     require_writable(run.path, "the run folder")
     ctx = stages.Context(recipe, run, registry, reporter)
     corpus = stages.scan(ctx)
     audits = _score_epochs(ctx, corpus, folds)
+    metric = "ccc" if recipe.task.kind == "regression" else "uar"
+    name = metric.upper()
     for audit in audits:
         row = audit.row()
         reporter.say(
-            f"  fold {row['fold']}: validation picks epoch {row['honest_epoch']} (test UAR "
-            f"{100 * row['honest_test_uar']:.2f} %); the test part would pick epoch {row['test_selected_epoch']} "
-            f"({100 * row['test_selected_uar']:.2f} %)"
+            f"  fold {row['fold']}: validation picks epoch {row['honest_epoch']} (test {name} "
+            f"{score_text(row[f'honest_test_{metric}'], metric)}); the test part would pick epoch "
+            f"{row['test_selected_epoch']} ({score_text(row[f'test_selected_{metric}'], metric)})"
         )
     truth = np.concatenate([a.truth for a in audits])
     pooled = {
-        "honest_uar": evaluate(truth, np.concatenate([a.predictions[a.honest] for a in audits]), corpus.labels)["uar"],
-        "test_selected_uar": evaluate(truth, np.concatenate([a.predictions[a.picked] for a in audits]), corpus.labels)[
-            "uar"
-        ],
+        f"{kind}_{metric}": _pooled(truth, [a.predictions[pick(a)] for a in audits], corpus.labels, metric)
+        for kind, pick in (("honest", lambda a: a.honest), ("test_selected", lambda a: a.picked))
     }
-    pooled["gap"] = pooled["test_selected_uar"] - pooled["honest_uar"]
+    pooled["gap"] = pooled[f"test_selected_{metric}"] - pooled[f"honest_{metric}"]
     refit = " The run refit its models (train.refit): the audit scores the trainings before refitting." * (
         recipe.train.refit
     )
@@ -121,15 +124,22 @@ def audit_run(run_dir: str, reporter: Reporter | None = None) -> Path:
     rows = [a.row() for a in audits]
     document, report, plot = run.audit_files
     write_json(document, {"protocol": protocol, "folds": rows, "pooled": pooled, "curves": [a.curve() for a in audits]})
-    write_text(report, _markdown(protocol, rows, pooled, refit))
-    _plot([a.curve() for a in audits], rows, plot)
+    write_text(report, _markdown(protocol, rows, pooled, refit, metric))
+    _plot([a.curve() for a in audits], rows, plot, metric)
     reporter.say(
-        f"AUDIT (not a result): pooled test UAR {100 * pooled['honest_uar']:.2f} % with the epochs validation chose, "
-        f"{100 * pooled['test_selected_uar']:.2f} % if each fold's epoch were chosen on its test part: "
-        f"{100 * pooled['gap']:+.2f} points of selection; {report}",
+        f"AUDIT (not a result): pooled test {name} {score_text(pooled[f'honest_{metric}'], metric)} with the epochs "
+        f"validation chose, {score_text(pooled[f'test_selected_{metric}'], metric)} if each fold's epoch were "
+        f"chosen on its test part: {score_text(pooled['gap'], metric, True)}{metric_unit(metric)} of selection; "
+        f"{report}",
         "bold",
     )
     return run.audit
+
+
+def _pooled(truth: np.ndarray, predictions: list[np.ndarray], labels: list[str], metric: str) -> float:
+    """UAR (or mean CCC) of every fold's test predictions at once."""
+    predicted = np.concatenate(predictions)
+    return mean_ccc(truth, predicted) if metric == "ccc" else float(evaluate(truth, predicted, labels)["uar"])
 
 
 def epoch_audit_blocker(run_dir: str | Path) -> str:
@@ -165,40 +175,46 @@ def _audited_folds(run: RunFolder) -> list[FoldResult]:
 
 def _score_epochs(ctx: stages.Context, corpus: Corpus, folds: list[FoldResult]) -> list[FoldAudit]:
     """Each fold's kept epochs scored on its test part, normalised as the run normalised it."""
-    from serkit.learn.torch_learner import make_learner
-
     recipe, run, labels = ctx.recipe, ctx.run, corpus.labels
+    metric = "ccc" if recipe.task.kind == "regression" else "uar"
     plans = {plan.id: plan for plan in reload_plan(recipe, corpus.utterances, run.split)}
     audits = []
     with stages.features(ctx, corpus, list(plans.values())) as made:
         for fold in folds:
             parts = stages.fold_parts(plans[fold.id], len(recipe.augment))
             x, y, _, transform = stages.normalised_parts(ctx, made.store, corpus, parts)
-            learner = make_learner(recipe.model, tuple(fold.input_shape), len(labels), fold.seed)
-            audit = FoldAudit(fold, [], [], [], [], y["test"])
+            learner = stages.make_fold_learner(recipe, tuple(fold.input_shape), labels, fold.seed)
+            audit = FoldAudit(fold, [], [], [], [], y["test"], metric)
             for epoch, path in run.fold(fold.id).epoch_weights().items():
                 learner.loads(path.read_bytes())
-                predicted = learner.predict_proba(x["test"], transform).argmax(1)
-                scores = evaluate(y["test"], predicted, labels)
+                outputs = learner.predict_proba(x["test"], transform)
                 audit.epochs.append(epoch)
-                audit.test_uar.append(scores["uar"])
+                if metric == "ccc":  # the values themselves
+                    audit.test_scores.append(mean_ccc(y["test"], outputs))
+                    audit.predictions.append(outputs)
+                    continue
+                scores = evaluate(y["test"], outputs.argmax(1), labels)
+                audit.test_scores.append(scores["uar"])
                 audit.test_accuracy.append(scores["accuracy"])
-                audit.predictions.append(predicted)
+                audit.predictions.append(outputs.argmax(1))
             audits.append(audit)
     return audits
 
 
-def _markdown(protocol: str, rows: list[dict[str, Any]], pooled: dict[str, float], refit: str) -> str:
+def _markdown(protocol: str, rows: list[dict[str, Any]], pooled: dict[str, float], refit: str, metric: str) -> str:
+    name, percent = ("CCC", "") if metric == "ccc" else ("UAR", " %")
+    unit = "CCC" if metric == "ccc" else "points"
+    header = ["fold", "validation's epoch", f"its test {name}{percent}", "test's epoch", f"its test {name}{percent}"]
     table = markdown_table(
-        ["fold", "validation's epoch", "its test UAR %", "test's epoch", "its test UAR %", "gap (points)"],
+        [*header, f"gap ({unit})"],
         [
             [
                 r["fold"],
                 str(r["honest_epoch"]),
-                f"{100 * r['honest_test_uar']:.2f}",
+                score_text(r[f"honest_test_{metric}"], metric),
                 str(r["test_selected_epoch"]),
-                f"{100 * r['test_selected_uar']:.2f}",
-                f"{100 * r['gap']:+.2f}",
+                score_text(r[f"test_selected_{metric}"], metric),
+                score_text(r["gap"], metric, True),
             ]
             for r in rows
         ],
@@ -207,36 +223,38 @@ def _markdown(protocol: str, rows: list[dict[str, Any]], pooled: dict[str, float
         [
             "# AUDIT: selection on the test part (not a result)",
             "",
-            "This is an audit, not a result. It shows how much a test UAR would gain if each fold's epoch were "
+            f"This is an audit, not a result. It shows how much a test {name} would gain if each fold's epoch were "
             "chosen on its own test part, as some published numbers are. The run's result is the first column: "
             "the epoch its validation part chose.",
             "",
             f"- **Protocol:** {protocol}",
-            f"- **Pooled test UAR:** {100 * pooled['honest_uar']:.2f} % with validation's epochs; "
-            f"{100 * pooled['test_selected_uar']:.2f} % with test-selected epochs; gap "
-            f"{100 * pooled['gap']:+.2f} points.{refit}",
+            f"- **Pooled test {name}:** {score_text(pooled[f'honest_{metric}'], metric)}{percent} with validation's "
+            f"epochs; {score_text(pooled[f'test_selected_{metric}'], metric)}{percent} with test-selected epochs; gap "
+            f"{score_text(pooled['gap'], metric, True)}{metric_unit(metric)}.{refit}",
             "",
             table,
             "",
-            f"`{AUDIT_PLOT}`: test and validation UAR per epoch, per fold.",
+            f"`{AUDIT_PLOT}`: test and validation {name} per epoch, per fold.",
             "",
         ]
     )
 
 
-def _plot(curves: list[dict[str, Any]], rows: list[dict[str, Any]], path: Path) -> None:
+def _plot(curves: list[dict[str, Any]], rows: list[dict[str, Any]], path: Path, metric: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    n = len(curves)
+    n, name, scale = len(curves), metric.upper(), 1.0 if metric == "ccc" else 100.0
     columns = min(n, 4)
     lines = math.ceil(n / columns)
     figure, grid = plt.subplots(lines, columns, figsize=(3.2 * columns, 2.6 * lines), squeeze=False)
     for axes, curve, row in zip(grid.flat, curves, rows, strict=False):
-        axes.plot(curve["epochs"], [100 * v for v in curve["val_uar"]], color="C1", label="validation UAR")
-        axes.plot(curve["epochs"], [100 * v for v in curve["test_uar"]], color="C3", label="test UAR (audit)")
+        axes.plot(curve["epochs"], [scale * v for v in curve[f"val_{metric}"]], color="C1", label=f"validation {name}")
+        axes.plot(
+            curve["epochs"], [scale * v for v in curve[f"test_{metric}"]], color="C3", label=f"test {name} (audit)"
+        )
         axes.axvline(row["honest_epoch"], color="C1", linestyle="--")
         axes.axvline(row["test_selected_epoch"], color="C3", linestyle=":")
         axes.set_title(f"fold {curve['fold']}", fontsize=9)

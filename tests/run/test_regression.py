@@ -275,3 +275,22 @@ def test_a_regressions_folds_balance_the_quartiles_of_its_first_target():
     for part in (plan.test, plan.fit, plan.validation):
         counts = [int(np.sum(quartile[part] == q)) for q in range(4)]
         assert max(counts) - min(counts) <= 1
+
+
+def test_the_epoch_audit_scores_a_regression_by_ccc(runs, cli_runner, tmp_path, monkeypatch):
+    """`serkit audit` of a regression: every kept epoch's test CCC; validation's pick is the run's own figure."""
+    monkeypatch.setenv("SERKIT_CACHE", str(runs["mlp"].parent.parent / "cache"))
+    args = ["run", str(RECIPE), "--set", f"run.output={tmp_path}", "--set", "train.max_epochs=4"]
+    done = cli_runner.invoke(cli, [*args, "--set", "train.keep_epoch_weights=true"])
+    assert done.exit_code == 0, done.output
+    (run,) = tmp_path.iterdir()
+    result = cli_runner.invoke(cli, ["audit", str(run)])
+    assert result.exit_code == 0, result.output
+    audit = json.loads((run / "audit" / "audit.json").read_text())
+    assert len(audit["folds"]) == 4 and len(audit["curves"][0]["test_ccc"]) == 4
+    for row in audit["folds"]:
+        fold = json.loads((run / "folds" / row["fold"] / "result.json").read_text())
+        assert row["honest_epoch"] == fold["best_epoch"]
+        assert row["honest_test_ccc"] == pytest.approx(fold["metrics"]["ccc"], abs=1e-6)
+        assert row["test_selected_ccc"] >= row["honest_test_ccc"] and row["gap"] >= 0
+    assert "pooled test CCC" in result.output and "Pooled test CCC" in (run / "audit" / "audit.md").read_text()
