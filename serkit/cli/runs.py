@@ -96,8 +96,9 @@ def runs_compare(run_a: str, run_b: str, metric: str | None, as_json: bool, html
     """Compare RUN_B against RUN_A on the same test utterances: per fold, the difference with a 95 % CI
     and the test the protocol calls for (McNemar, or for regressions a paired test of CCC; Wilcoxon over
     speakers; or Nadeau-Bengio)."""
+    from serkit.results.render import metric_unit, score_text
     from serkit.results.runs import compare_runs
-    from serkit.results.stats import format_p, metric_unit, score_text
+    from serkit.results.stats import format_p
 
     result = compare_runs(Path(run_a), Path(run_b), metric or "")
     if html_file:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from serkit.core.learner import Features, Learner, Transform, macro_recall
+from serkit.core.learner import Features, Learner, Transform, ccc, macro_recall
 
 #: Vectors longer than this are not permuted (a report says so): each dimension costs repeats predictions.
 MAX_DIMENSIONS = 1024
@@ -35,17 +35,20 @@ def shuffles(n: int, seed: int, repeats: int = REPEATS) -> list[np.ndarray]:
 
 
 def permutation_importance_of(
-    learner: Learner, x: Features, y: np.ndarray, transform: Transform | None, seed: int
+    learner: Learner, x: Features, y: np.ndarray, transform: Transform | None, seed: int, metric: str = "uar"
 ) -> dict[str, list[float]]:
-    """The drop in validation UAR when each dimension of a vector is shuffled (mean and sd over
-    :data:`REPEATS` shuffles): scikit-learn's ``permutation_importance`` with a UAR scorer, the same
-    shuffles and figures (tested equal), computed in a few large predictions instead of one per
-    dimension and shuffle. Empty where the vectors are longer than :data:`MAX_DIMENSIONS`."""
+    """The drop in validation UAR (``metric = "ccc"``: a regression's mean CCC over its targets) when each
+    dimension of a vector is shuffled (mean and sd over :data:`REPEATS` shuffles): scikit-learn's
+    ``permutation_importance`` with that scorer, the same shuffles and figures (tested equal), computed in a
+    few large predictions instead of one per dimension and shuffle. Empty where the vectors are longer than
+    :data:`MAX_DIMENSIONS` or the validation part has one class (one value)."""
     rows = _rows(x, transform)
-    if rows.ndim != 2 or rows.shape[1] > MAX_DIMENSIONS or len(np.unique(y)) < 2:
+    varied = len(np.unique(y)) > 1 if metric == "uar" else bool(np.all(np.ptp(y, axis=0) > 0))
+    if rows.ndim != 2 or rows.shape[1] > MAX_DIMENSIONS or not varied:
         return {}
     n, dims = rows.shape
-    baseline = macro_recall(y, learner.predict_proba(rows).argmax(1))
+    score = _ccc_score if metric == "ccc" else _uar_score
+    baseline = score(y, learner.predict_proba(rows))
     orders = shuffles(n, seed)
     drops = np.zeros((dims, len(orders)))
     per_call = max(1, 2_000_000 // max(1, n * dims * len(orders)))  # columns per prediction: ~8 MB of rows
@@ -54,10 +57,18 @@ def permutation_importance_of(
         copies = np.repeat(rows[np.newaxis], len(columns) * len(orders), axis=0)
         for k, (column, order) in enumerate((c, o) for c in columns for o in orders):
             copies[k, :, column] = rows[order, column]
-        predicted = learner.predict_proba(copies.reshape(-1, dims)).argmax(1).reshape(len(copies), n)
+        predicted = learner.predict_proba(copies.reshape(-1, dims)).reshape(len(copies), n, -1)
         for k, (column, r) in enumerate((c, r) for c in columns for r in range(len(orders))):
-            drops[column, r] = baseline - macro_recall(y, predicted[k])
+            drops[column, r] = baseline - score(y, predicted[k])
     return {"mean": drops.mean(axis=1).tolist(), "sd": drops.std(axis=1).tolist()}
+
+
+def _uar_score(y: np.ndarray, outputs: np.ndarray) -> float:
+    return macro_recall(y, outputs.argmax(1))
+
+
+def _ccc_score(y: np.ndarray, outputs: np.ndarray) -> float:
+    return float(np.mean([ccc(y[:, k], outputs[:, k]) for k in range(y.shape[1])]))
 
 
 def occlusion_map(

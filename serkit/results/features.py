@@ -13,22 +13,26 @@ from serkit.results.records import FoldResult
 TOP = 15
 
 
-def feature_report(results: list[FoldResult], columns: list[str] | None, labels: list[str]) -> dict[str, Any]:
+def feature_report(
+    results: list[FoldResult], columns: list[str] | None, labels: list[str], metric: str = "uar"
+) -> dict[str, Any]:
     """metrics.json's ``features_say``: ``importance`` (the top dimensions by mean UAR drop over
-    folds, named by the extractor's columns where it has them) and/or ``occlusion`` (each class's
-    mean map over folds); empty where no fold explained anything."""
+    folds, or a regression's mean CCC drop (``metric``), named by the extractor's columns where it has
+    them) and/or ``occlusion`` (each class's mean map over folds); empty where no fold explained anything."""
     report: dict[str, Any] = {}
     importances = [r.explanation["importance"] for r in results if r.explanation.get("importance")]
     if importances:
         means = np.mean([found["mean"] for found in importances], axis=0)
         spread = np.std([found["mean"] for found in importances], axis=0, ddof=1 if len(importances) > 1 else 0)
         names = columns if columns and len(columns) == len(means) else [f"dimension {k + 1}" for k in range(len(means))]
+        score = "CCC (the mean over the targets)" if metric == "ccc" else "UAR"
         report["importance"] = {
-            "method": "permutation importance (scikit-learn): the drop in validation UAR when one dimension is "
+            "method": f"permutation importance (scikit-learn): the drop in validation {score} when one dimension is "
             f"shuffled (5 shuffles), mean over {len(importances)} fold(s)' validation parts",
             "folds": len(importances),
+            "metric": metric,
             "top": [
-                {"feature": names[k], "uar_drop": float(means[k]), "sd_over_folds": float(spread[k])}
+                {"feature": names[k], f"{metric}_drop": float(means[k]), "sd_over_folds": float(spread[k])}
                 for k in np.argsort(-means)[:TOP]
             ],
         }

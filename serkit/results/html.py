@@ -154,7 +154,8 @@ def run_page(summary: RunSummary, folder: RunFolder) -> str:
         caption = "UAR per test speaker and per group, with 95 % bootstrap intervals for groups"
         figures.append(Figure("Per speaker and group", "groups", caption, group_bars(summary.metrics)))
     if "importance" in summary.metrics.get("features_say", {}):
-        caption = "The dimensions whose shuffling costs the most validation UAR"
+        metric = summary.metrics["features_say"]["importance"].get("metric", "uar").upper()
+        caption = f"The dimensions whose shuffling costs the most validation {metric}"
         png = importance_bars(summary.metrics["features_say"]["importance"])
         figures.append(Figure("What the features say", "importance", caption, png))
     private = private_paths(summary.dataset.get("root", ""), folder.path)
@@ -191,7 +192,8 @@ def ablation_page(folder: AblationFolder, rows: list[dict[str, str]]) -> str:
 
 def comparison_page(result: RunComparison) -> str:
     """`serkit runs compare --html`: per fold, the test the design calls for, per group, as a page."""
-    from serkit.results.stats import format_p, metric_unit, score_text
+    from serkit.results.render import metric_unit, score_text
+    from serkit.results.stats import format_p
 
     c, metric, name = result.comparison, result.metric, result.metric.upper()
     folds = [

@@ -18,6 +18,18 @@ def pct(value: float) -> str:
     return f"{100 * value:.2f}"
 
 
+def score_text(value: float, metric: str, signed: bool = False) -> str:
+    """A score as reports print it: UAR and accuracy in percent (two decimals), CCC as it is (three)."""
+    if metric == "ccc":
+        return f"{value:+.3f}" if signed else f"{value:.3f}"
+    return f"{100 * value:+.2f}" if signed else f"{100 * value:.2f}"
+
+
+def metric_unit(metric: str) -> str:
+    """What a difference of the metric is counted in."""
+    return "" if metric == "ccc" else " points"
+
+
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -67,7 +79,7 @@ def render_markdown(summary: RunSummary) -> str:
         *split_audit_section(summary),
         *_group_section(metrics),
         *_calibration_section(metrics),
-        *_features_section(metrics),
+        *features_section(metrics),
         "## Confusion matrix",
         "",
         "Rows are the true class, columns the predicted class; row percentages with counts in brackets"
@@ -115,19 +127,22 @@ def report_head(summary: RunSummary, dataset_more: str = "", task: str = "") -> 
     ]
 
 
-def _features_section(metrics: dict[str, Any]) -> list[str]:
+def features_section(metrics: dict[str, Any]) -> list[str]:
     """What the features say, on the validation parts (absent before serkit 0.3, and for sequences)."""
     found = metrics.get("features_say", {})
     lines = ["## What the features say", ""] if found else []
     if "importance" in found:
         importance = found["importance"]
+        metric = importance.get("metric", "uar")
         rows = [
-            [r["feature"], f"{100 * r['uar_drop']:.2f}", f"{100 * r['sd_over_folds']:.2f}"] for r in importance["top"]
+            [r["feature"], score_text(r[f"{metric}_drop"], metric), score_text(r["sd_over_folds"], metric)]
+            for r in importance["top"]
         ]
+        drop = "CCC drop" if metric == "ccc" else "UAR drop (points)"
         lines += [
             f"The dimensions that matter most, by {importance['method']}.",
             "",
-            markdown_table(["feature", "UAR drop (points)", "sd over folds"], rows),
+            markdown_table(["feature", drop, "sd over folds"], rows),
             "",
         ]
     if "occlusion" in found:
@@ -499,22 +514,25 @@ def plot_occlusion(occlusion: dict[str, Any], path: Path) -> None:
 
 
 def importance_bars(importance: dict[str, Any]) -> bytes:
-    """The top dimensions' UAR drop with its sd over folds, largest on top, as PNG bytes."""
+    """The top dimensions' UAR (or CCC) drop with its sd over folds, largest on top, as PNG bytes."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    metric = importance.get("metric", "uar")
+    scale = 1.0 if metric == "ccc" else 100.0
     top = list(reversed(importance["top"]))
     figure, axes = plt.subplots(figsize=(7, 0.8 + 0.3 * len(top)))
     axes.barh(
         [row["feature"] for row in top],
-        [100 * row["uar_drop"] for row in top],
-        xerr=[100 * row["sd_over_folds"] for row in top],
+        [scale * row[f"{metric}_drop"] for row in top],
+        xerr=[scale * row["sd_over_folds"] for row in top],
         color="C4",
         capsize=2,
     )
     axes.axvline(0, color="grey", linewidth=0.8)
-    axes.set_xlabel("drop in validation UAR when shuffled (points; sd over folds)")
+    unit = "CCC" if metric == "ccc" else "points"
+    axes.set_xlabel(f"drop in validation {metric.upper()} when shuffled ({unit}; sd over folds)")
     axes.tick_params(axis="y", labelsize=8)
     return png_bytes(figure)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from serkit.results.records import RunSummary
 from serkit.results.regression import per_speaker_text
-from serkit.results.render import markdown_table, render_markdown, report_head, split_audit_section
+from serkit.results.render import features_section, markdown_table, render_markdown, report_head, split_audit_section
 
 
 def report_markdown(summary: RunSummary) -> str:
@@ -33,6 +33,7 @@ def report_markdown(summary: RunSummary) -> str:
         "",
         *_fold_lines(summary),
         *split_audit_section(summary),
+        *features_section(metrics),
     ]
     if summary.notes:
         parts += ["## Data notes", "", *[f"- {note}" for note in summary.notes], ""]

@@ -220,15 +220,3 @@ def paired_ccc_comparison(
         (beyond + 1) / (rounds + 1),
         f"utterances of one speaker are not independent, so p ignores between-speaker variation; {ci}",
     )
-
-
-def score_text(value: float, metric: str, signed: bool = False) -> str:
-    """A score as reports print it: UAR and accuracy in percent (two decimals), CCC as it is (three)."""
-    if metric == "ccc":
-        return f"{value:+.3f}" if signed else f"{value:.3f}"
-    return f"{100 * value:+.2f}" if signed else f"{100 * value:.2f}"
-
-
-def metric_unit(metric: str) -> str:
-    """What a difference of the metric is counted in."""
-    return "" if metric == "ccc" else " points"

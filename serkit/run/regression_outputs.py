@@ -11,6 +11,7 @@ import numpy as np
 
 from serkit.core.recipe import Recipe
 from serkit.data.leakage import SplitAudit
+from serkit.results.features import feature_report
 from serkit.results.records import Corpus, FoldResult, RunSummary
 from serkit.results.regression import constant_warning, regression_metrics, regression_spread
 from serkit.run.stages import fold_targets
@@ -47,6 +48,7 @@ def summarise_regression(
     speakers = [corpus.utterances[i].speaker for i in indices]
     pooled = regression_metrics(truth, predicted, speakers, targets)
     pooled["loss"] = recipe.task.loss
+    pooled["features_say"] = feature_report(results, recipe.features.columns(), [], "ccc")
     warnings = [warning] if (warning := constant_warning(pooled)) else []
     collapsed = [r.id for r in results if len(results) > 1 and constant_warning(r.metrics)]
     if collapsed:

@@ -442,7 +442,10 @@ def _evaluate_values(
     with ctx.timer("evaluate"):
         values = learner.predict_proba(x["test"], transform)
         speakers = [corpus.utterances[i].speaker for i in plan.test]
-        return Tested(values, regression_metrics(y["test"], values, speakers, ctx.recipe.task.targets))
+        tested = Tested(values, regression_metrics(y["test"], values, speakers, ctx.recipe.task.targets))
+    if ctx.recipe.report.explain and not ctx.recipe.train.refit:  # a refit model has trained on validation
+        tested.explanation = _explain(ctx, plan, learner, x["validation"], y["validation"], transform, 0, "ccc")
+    return tested
 
 
 def _explain(
@@ -453,19 +456,20 @@ def _explain(
     y: np.ndarray,
     transform: Transform | None,
     n_classes: int,
+    metric: str = "uar",
 ) -> dict[str, Any]:
-    """What the features say on the validation part: permutation importance of vectors, an
-    occlusion map of images (sequences: nothing yet)."""
+    """What the features say on the validation part: permutation importance of vectors (by UAR, or a
+    regression's CCC), an occlusion map of a classification's images (sequences: nothing yet)."""
     shape = ctx.recipe.features.output_shape()
     with ctx.timer("explain"):
         if shape == "vector":
             found = ctx.guarded(
                 ctx.recipe.model,
-                lambda: permutation_importance_of(learner, x, y, transform, plan.seed),
+                lambda: permutation_importance_of(learner, x, y, transform, plan.seed, metric),
                 " in explaining",
             )
             return {"importance": found} if found else {}
-        if shape == "image":
+        if shape == "image" and metric == "uar":  # its maps are each class's probability
             occluded = ctx.guarded(
                 ctx.recipe.model,
                 lambda: occlusion_map(learner, x, y, transform, n_classes, plan.seed),

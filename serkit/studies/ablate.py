@@ -39,9 +39,9 @@ from serkit.core.settings import EXECUTION_KEYS
 from serkit.data.cache import digest
 from serkit.results.folder import AblationFolder, RunFolder
 from serkit.results.html import ablation_page
-from serkit.results.render import markdown_table, pct
+from serkit.results.render import markdown_table, pct, score_text
 from serkit.results.runs import RunComparison, compare_runs
-from serkit.results.stats import format_p, score_text
+from serkit.results.stats import format_p
 from serkit.run.planning import plan_run, prepared_scan
 from serkit.run.reporter import Reporter, TableOrList
 from serkit.run.tracking import Tracking, run_tags, tracking_for

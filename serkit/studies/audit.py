@@ -23,8 +23,8 @@ from serkit.core.registry import get_registry
 from serkit.results.folder import AUDIT_PLOT, RunFolder
 from serkit.results.metrics import evaluate
 from serkit.results.records import Corpus, FoldResult
-from serkit.results.render import markdown_table
-from serkit.results.stats import mean_ccc, metric_unit, score_text
+from serkit.results.render import markdown_table, metric_unit, score_text
+from serkit.results.stats import mean_ccc
 from serkit.run import stages
 from serkit.run.planning import reload_plan
 from serkit.run.reporter import Reporter

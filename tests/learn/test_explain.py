@@ -76,3 +76,31 @@ def test_the_batched_importance_is_scikit_learns_permutation_importance():
     theirs = permutation_importance(Fitted(), x, y, scoring=score, n_repeats=REPEATS, random_state=5)
     assert np.allclose(ours["mean"], theirs.importances_mean) and np.allclose(ours["sd"], theirs.importances_std)
     assert max(ours["mean"]) > 0.05  # not a comparison of zeros
+
+
+def test_a_regressions_importance_is_scikit_learns_with_a_ccc_scorer():
+    """metric = "ccc": the drop in the mean CCC over the targets, as permutation_importance computes it."""
+    from sklearn.inspection import permutation_importance
+    from sklearn.linear_model import Ridge
+
+    from serkit.core.learner import ccc
+    from serkit.learn.explain import REPEATS
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((60, 5)).astype(np.float32)
+    y = np.stack([x[:, 0] + 0.2 * rng.standard_normal(60), x[:, 3] - x[:, 1]], axis=1)
+    model = Ridge().fit(x, y)
+
+    class Fitted(ReadsOne):
+        def predict_proba(self, features, transform=None):  # type: ignore[no-untyped-def]
+            return model.predict(np.asarray(features))
+
+    def score(estimator, features, truth):  # type: ignore[no-untyped-def]
+        found = estimator.predict_proba(features)
+        return np.mean([ccc(truth[:, k], found[:, k]) for k in range(truth.shape[1])])
+
+    ours = permutation_importance_of(Fitted(), x, y, None, seed=5, metric="ccc")
+    theirs = permutation_importance(Fitted(), x, y, scoring=score, n_repeats=REPEATS, random_state=5)
+    assert np.allclose(ours["mean"], theirs.importances_mean) and np.allclose(ours["sd"], theirs.importances_std)
+    assert int(np.argmax(ours["mean"])) in (0, 3) and ours["mean"][2] < 0.02  # dimension 2 is not read
+    assert permutation_importance_of(Fitted(), x, np.zeros((60, 2)), None, seed=5, metric="ccc") == {}

@@ -32,7 +32,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     found = {}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SERKIT_CACHE", str(tmp / "cache"))
-        for name, more in (("mlp", []), ("svr", ["--set", 'model={name = "svr"}'])):
+        for name, more in (("mlp", []), ("svr", ["--set", 'model={name = "svr"}', "--set", "report.explain=true"])):
             args = ["run", str(RECIPE), "--set", f"run.output={tmp / name}", *more]
             result = CliRunner().invoke(cli, args)
             assert result.exit_code == 0, result.output
@@ -64,6 +64,10 @@ def test_the_recipe_regresses_arousal_with_a_ccc_of_at_least_half(runs, model):
     assert "| arousal |" in report and "regression of arousal, valence, dominance" in report
     assert (run / "regression.png").is_file() and (run / "report.html").is_file()
     assert not (run / "confusion_matrix.png").exists()
+    if model == "svr":  # explained: the feature dimensions whose shuffling costs the most validation CCC
+        importance = summary["metrics"]["features_say"]["importance"]
+        assert importance["metric"] == "ccc" and len(importance["top"]) == 15 and importance["folds"] == 4
+        assert importance["top"][0]["ccc_drop"] > 0.01 and "| feature | CCC drop | sd over folds |" in report
 
 
 def test_predict_gives_the_runs_values(runs, cli_runner):
