@@ -58,6 +58,7 @@ def predict(
     """Predict the emotion of AUDIO files or folders with the model trained in RUN_DIR."""
     from serkit.data.vad import require_engine
     from serkit.inference.output import (
+        output_stems,
         plot_timeline,
         predictions_document,
         print_csv,
@@ -76,10 +77,11 @@ def predict(
     batch = predict_files(predictor, list(audio), hop, smooth, by_segment)
     if batch.speaker_note:
         click.echo(f"Note: {batch.speaker_note}", err=True)
-    for result in batch.results:
+    stems = output_stems([result.source for result in batch.results])
+    for result, stem in zip(batch.results, stems, strict=True):
         for folder, write in ((plot_dir, plot_timeline), (audacity_dir, write_audacity), (elan_dir, write_elan)):
             if folder and result.windows:
-                write(result, folder)
+                write(result, folder, stem)
     if as_json:
         click.echo(json.dumps(predictions_document(run_dir, predictor, batch.results, batch.failures), indent=2))
     elif as_csv:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -103,7 +104,20 @@ def print_csv(results: list[Prediction], labels: list[str]) -> None:
             )
 
 
-def plot_timeline(result: Prediction, folder: str | Path) -> Path:
+def output_stems(sources: list[str]) -> list[str]:
+    """The name each input's timeline files take: its stem, or, where two inputs share one (a/x.wav and
+    b/x.wav), its path from the inputs' common folder with "__" for each separator ("a__x"), so no file
+    overwrites another's."""
+    stems = [Path(source).stem for source in sources]
+    paths = [Path(source).resolve() for source in sources]
+    common = Path(os.path.commonpath(paths)) if len(paths) > 1 else Path()
+    return [
+        "__".join(path.relative_to(common).with_suffix("").parts) if stems.count(stem) > 1 else stem
+        for stem, path in zip(stems, paths, strict=True)
+    ]
+
+
+def plot_timeline(result: Prediction, folder: str | Path, stem: str = "") -> Path:
     """A PNG of every emotion's smoothed probability over time."""
     import matplotlib
 
@@ -122,20 +136,20 @@ def plot_timeline(result: Prediction, folder: str | Path) -> Path:
         axes.set_ylim(0, 1)
     axes.set_title(Path(result.source).name)
     axes.legend(ncol=4, fontsize=8)
-    path = Path(folder) / f"{Path(result.source).stem}.timeline.png"
+    path = Path(folder) / f"{stem or Path(result.source).stem}.timeline.png"
     write_figure(figure, path, dpi=110)
     return path
 
 
-def write_audacity(result: Prediction, folder: str | Path) -> Path:
+def write_audacity(result: Prediction, folder: str | Path, stem: str = "") -> Path:
     """An Audacity label track (File > Import > Labels): start, end and the emotion with its probability."""
     lines = [f"{w.start:.3f}\t{w.end:.3f}\t{_annotation(result, w)}" for w in result.windows]
-    path = Path(folder) / f"{Path(result.source).stem}.labels.txt"
+    path = Path(folder) / f"{stem or Path(result.source).stem}.labels.txt"
     write_atomic(path, lambda out: out.write("".join(f"{line}\n" for line in lines)))
     return path
 
 
-def write_elan(result: Prediction, folder: str | Path) -> Path:
+def write_elan(result: Prediction, folder: str | Path, stem: str = "") -> Path:
     """An ELAN annotation file (EAF 3.0) with one tier, "emotion", of the timeline (overlapping windows are cut
     where the next begins: a tier's annotations may not overlap)."""
     from xml.etree import ElementTree as ET
@@ -167,7 +181,7 @@ def write_elan(result: Prediction, folder: str | Path) -> Path:
         "LINGUISTIC_TYPE",
         {"GRAPHIC_REFERENCES": "false", "LINGUISTIC_TYPE_ID": "emotion", "TIME_ALIGNABLE": "true"},
     )
-    path = Path(folder) / f"{Path(result.source).stem}.eaf"
+    path = Path(folder) / f"{stem or Path(result.source).stem}.eaf"
     text = ET.tostring(document, encoding="unicode", xml_declaration=True)
     write_atomic(path, lambda out: out.write(text))
     return path

@@ -120,3 +120,11 @@ def test_the_vad_preprocessor_cuts_the_silence_around_real_speech(engine):
     loudest = int(np.argmax(np.abs(wave)))
     start = next(k for k in range(wave.size) if np.array_equal(wave[k : k + 64], trimmed[:64]))
     assert start <= loudest < start + trimmed.size
+
+
+def test_inputs_sharing_a_name_get_their_own_timeline_files(tmp_path):
+    from serkit.inference.output import output_stems
+
+    sources = [str(tmp_path / "a" / "x.wav"), str(tmp_path / "b" / "x.wav"), str(tmp_path / "b" / "y.wav")]
+    assert output_stems(sources) == ["a__x", "b__x", "y"]
+    assert output_stems([str(tmp_path / "one.wav")]) == ["one"]
