@@ -8,6 +8,8 @@ checkpoints) is the same for both.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from torch import nn
@@ -25,10 +27,37 @@ def concordance(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 2 * covariance / denominator.clamp(min=1e-12)
 
 
+#: Sums that make a CCC: (count, sum p, sum t, sum p^2, sum t^2, sum p t) per column.
+MOMENTS = 6
+
+
+def moments(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The sums :func:`concordance_of_moments` needs, (MOMENTS, columns) in float64: workers add theirs to
+    get the CCC of the whole batch."""
+    p, t = predicted.double(), target.double()
+    count = torch.full_like(p[0], float(len(p)))
+    return torch.stack([count, p.sum(0), t.sum(0), (p * p).sum(0), (t * t).sum(0), (p * t).sum(0)])
+
+
+def concordance_of_moments(sums: torch.Tensor) -> torch.Tensor:
+    """Lin's CCC of each column from :func:`moments` (added over workers), as :func:`concordance` computes it."""
+    count, sum_p, sum_t, sum_pp, sum_tt, sum_pt = sums
+    mean_p, mean_t = sum_p / count, sum_t / count
+    covariance = sum_pt / count - mean_p * mean_t
+    denominator = sum_pp / count - mean_p**2 + sum_tt / count - mean_t**2 + (mean_p - mean_t) ** 2
+    return (2 * covariance / denominator.clamp(min=1e-12)).float()
+
+
+#: Adds a tensor over the workers of a data-parallel training, with its gradient (None: one process).
+Combine = Callable[[torch.Tensor], torch.Tensor] | None
+
+
 class Classification:
     """Cross-entropy over the classes (weighted by ``train.class_weights``); softmax probabilities out."""
 
     kind = "classification"
+    #: Whether the loss is of the whole batch, not a mean over its items (workers must combine it).
+    spans_batch = False
 
     def __init__(self) -> None:
         self.loss_fn: nn.Module = nn.CrossEntropyLoss()
@@ -41,7 +70,7 @@ class Classification:
     def targets(self, y: np.ndarray, device: torch.device) -> torch.Tensor:
         return torch.from_numpy(y).long().to(device)
 
-    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor, combine: Combine = None) -> torch.Tensor:
         return self.loss_fn(outputs.float(), targets)
 
     def hits(self, outputs: torch.Tensor, targets: torch.Tensor) -> int:
@@ -69,6 +98,8 @@ class Regression:
 
     def __init__(self, loss: str = "ccc") -> None:
         self.kind_of_loss = loss
+        #: 1 - CCC is of the whole batch: data-parallel workers add their shares' moments before it.
+        self.spans_batch = loss == "ccc"
 
     def prepare(self, y_fit: np.ndarray, n_classes: int, settings: TrainSettings, device: torch.device) -> None:
         return None
@@ -76,11 +107,19 @@ class Regression:
     def targets(self, y: np.ndarray, device: torch.device) -> torch.Tensor:
         return torch.from_numpy(np.asarray(y, dtype=np.float32)).to(device)
 
-    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor, combine: Combine = None) -> torch.Tensor:
+        """MSE, or 1 - CCC of the batch: with ``combine`` (several workers), of the whole batch across them."""
         outputs = outputs.float()
         if self.kind_of_loss == "mse":
             return nn.functional.mse_loss(outputs, targets)
-        return 1 - concordance(outputs, targets).mean()
+        if combine is None:
+            return 1 - concordance(outputs, targets).mean()
+        return 1 - concordance_of_moments(combine(moments(outputs, targets))).mean()
+
+    def empty_share_loss(self, columns: int, combine: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """A worker with no item of the batch still adds (zero) moments, so the others' sums complete."""
+        zeros = torch.zeros(MOMENTS, columns, dtype=torch.float64, requires_grad=True)
+        return 1 - concordance_of_moments(combine(zeros)).mean()
 
     def hits(self, outputs: torch.Tensor, targets: torch.Tensor) -> int:
         return 0

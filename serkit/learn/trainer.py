@@ -22,7 +22,7 @@ from serkit.core.learner import Features, Transform, class_weights
 from serkit.core.settings import TrainSettings
 from serkit.learn.callbacks import Callback, Checkpoint, EarlyStopping, FitState, KeepEpochWeights, Loop, ReportEpochs
 from serkit.learn.hardware import choose_precision, keep_freed_memory
-from serkit.learn.objectives import Classification, Objective
+from serkit.learn.objectives import Classification, Objective, Regression
 
 
 @dataclass
@@ -206,20 +206,26 @@ class Trainer:
         starts = range(0, len(order), size)
         per_epoch = math.ceil(len(starts) / accumulate)  # optimiser steps
         step.optimizer.zero_grad(set_to_none=True)
+        combine = _all_reduce_with_gradient() if self.world > 1 and self.objective.spans_batch else None
         for k, first in enumerate(starts):
             whole = order[first : first + size]
             batch = whole[self.rank :: self.world]  # this worker's share (all of it in one process)
             group = min(accumulate, len(starts) - (k - k % accumulate))  # batches in this optimiser step
+            # A mean over items is each worker's share weighted by its size; a loss of the whole batch (combined
+            # over workers, identical on each) counts once: every worker's gradients are summed after.
+            share = 1 / (self.world * group) if combine else len(batch) / (len(whole) * group)
             if len(batch):
                 inputs, targets = step.rows(batch), step.targets[torch.from_numpy(batch).to(self.device)]
                 with self._autocast():
                     outputs = model(inputs)
-                    loss = self.objective.loss(outputs, targets)
+                    loss = self.objective.loss(outputs, targets, combine)
                 if not torch.isfinite(loss):
                     raise fail(f"the training loss became {loss.item()}")
-                step.scaler.scale(loss * len(batch) / (len(whole) * group)).backward()
+                step.scaler.scale(loss * share).backward()
                 total_loss += loss.item() * len(batch)
                 hits += self.objective.hits(outputs, targets)
+            elif combine is not None and isinstance(self.objective, Regression):  # still in the collective
+                (self.objective.empty_share_loss(step.targets.shape[1], combine) * share).backward()
             if (k + 1) % accumulate == 0 or k + 1 == len(starts):
                 step.apply(model, self.settings, done * per_epoch + k // accumulate, per_epoch, self.world)
             if done == 1 and first == 0:
@@ -315,6 +321,13 @@ def diverged(settings: TrainSettings, checkpointed: bool, epoch: int, what: str)
         f"training diverged in epoch {epoch}: {what} (likely cause: train.learning_rate = "
         f"{settings.learning_rate:g} is too high, or unnormalised features){kept}; no result was reported"
     )
+
+
+def _all_reduce_with_gradient() -> Callable[[torch.Tensor], torch.Tensor]:
+    """The sum of a tensor over the workers, differentiable (its gradient is summed back to each)."""
+    from torch.distributed.nn.functional import all_reduce
+
+    return all_reduce
 
 
 def _average_gradients(model: nn.Module) -> None:
