@@ -298,3 +298,14 @@ def test_the_epoch_audit_scores_a_regression_by_ccc(runs, cli_runner, tmp_path, 
         assert row["honest_test_ccc"] == pytest.approx(fold["metrics"]["ccc"], abs=1e-6)
         assert row["test_selected_ccc"] >= row["honest_test_ccc"] and row["gap"] >= 0
     assert "pooled test CCC" in result.output and "Pooled test CCC" in (run / "audit" / "audit.md").read_text()
+
+
+def test_the_shipped_dimensional_ablation_validates():
+    from serkit.core.registry import get_registry
+    from serkit.studies.ablate import load_sweep
+
+    sweep = load_sweep(RECIPE.parent / "ablation-dimensional.toml", [], get_registry())
+    models = [variant.recipe.model.name for variant in sweep.variants]
+    assert models == ["mlp", "mlp", "svr", "ridge", "random_forest_regressor"]
+    assert {variant.recipe.task.kind for variant in sweep.variants} == {"regression"}
+    assert sweep.variants[1].recipe.task.loss == "mse"
