@@ -26,6 +26,7 @@ class FitState:
     """A training's progress: what a checkpoint saves and a resumed training continues from."""
 
     epoch: int = 0
+    #: The best epoch's early-stopping score, lower being better (a CCC is kept negated).
     best_loss: float = float("inf")
     best_epoch: int = 0
     bad_epochs: int = 0
@@ -57,19 +58,25 @@ class Callback:
 
 @dataclass
 class EarlyStopping(Callback):
-    """Stops after ``patience`` epochs without a lower validation loss and restores the best epoch's
-    weights; with ``keep_last`` (refitting on fit + validation) the last epoch is the one kept."""
+    """Stops after ``patience`` epochs without a better validation score and restores the best epoch's
+    weights; with ``keep_last`` (refitting on fit + validation) the last epoch is the one kept. The score is
+    ``monitor``: ``val_loss`` (lower is better) or a regression's ``val_ccc`` (higher is better)."""
 
     patience: int
     keep_last: bool = False
+    monitor: str = "val_loss"
+
+    def _lower_is_better(self, row: dict[str, float]) -> float:
+        return row[self.monitor] if self.monitor.endswith("loss") else -row[self.monitor]
 
     def done(self, state: FitState) -> bool:
         return state.bad_epochs >= self.patience
 
     def on_epoch_end(self, loop: Loop, row: dict[str, float]) -> None:
         state = loop.state
-        if row["val_loss"] < state.best_loss - 1e-6:
-            state.best_loss, state.best_epoch, state.bad_epochs = row["val_loss"], state.epoch, 0
+        score = self._lower_is_better(row)
+        if score < state.best_loss - 1e-6:
+            state.best_loss, state.best_epoch, state.bad_epochs = score, state.epoch, 0
             state.best_weights = {k: v.detach().cpu().clone() for k, v in loop.model.state_dict().items()}
         else:
             state.bad_epochs += 1

@@ -2,8 +2,8 @@
 dimensional targets (1 - CCC or mean squared error, and the validation CCC).
 
 The trainer asks its objective for the loss of a batch, the epoch's training figures and the
-validation part's scores; everything else (batches, precision, early stopping on ``val_loss``,
-checkpoints) is the same for both.
+validation part's scores and what early stopping watches (``val_loss``; a regression's ``val_ccc``);
+everything else (batches, precision, checkpoints) is the same for both.
 """
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ class Classification:
     """Cross-entropy over the classes (weighted by ``train.class_weights``); softmax probabilities out."""
 
     kind = "classification"
+    #: What early stopping watches on the validation part.
+    monitor = "val_loss"
     #: Whether the loss is of the whole batch, not a mean over its items (workers must combine it).
     spans_batch = False
 
@@ -95,6 +97,8 @@ class Regression:
     choice) or their mean squared error; the values themselves out."""
 
     kind = "regression"
+    #: Early stopping watches the validation CCC (with loss = "ccc", 1 - it is the validation loss).
+    monitor = "val_ccc"
 
     def __init__(self, loss: str = "ccc") -> None:
         self.kind_of_loss = loss
@@ -128,7 +132,7 @@ class Regression:
         return {"train_loss": loss / n}
 
     def scores(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
-        """The loss over the whole part (early stopping watches it) and the mean CCC over the targets."""
+        """The loss over the whole part and the mean CCC over the targets (early stopping watches it)."""
         return {"val_loss": float(self.loss(outputs, targets)), "val_ccc": float(concordance(outputs, targets).mean())}
 
     def predictions(self, outputs: torch.Tensor) -> torch.Tensor:

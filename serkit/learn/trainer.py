@@ -89,7 +89,7 @@ class Trainer:
         self.checkpoint = checkpoint
         #: (rank, world size) of data-parallel training: each worker takes every world-th item of a batch.
         self.rank, self.world = shard
-        self.early_stopping = EarlyStopping(settings.patience, keep_last_epoch)
+        self.early_stopping = EarlyStopping(settings.patience, keep_last_epoch, self.objective.monitor)
         self.callbacks: list[Callback] = [self.early_stopping]
         if checkpoint is not None:
             self.callbacks.append(Checkpoint(checkpoint, device, save=self.rank == 0))

@@ -1,6 +1,7 @@
-"""1 - CCC is a loss of the whole batch: data-parallel workers add their shares' moments before it (with its
-gradient), so two workers train the model one process trains. Tested with two gloo processes (the
-collectives Ray Train's workers use), without Ray, and a last batch of one item (one worker's share empty)."""
+"""Training a regression: 1 - CCC is a loss of the whole batch, so data-parallel workers add their shares'
+moments before it (with its gradient) and two workers train the model one process trains (tested with two
+gloo processes, the collectives Ray Train's workers use, without Ray, and a last batch of one item: one
+worker's share empty); early stopping watches the validation CCC."""
 
 from __future__ import annotations
 
@@ -66,3 +67,27 @@ def test_two_workers_train_a_ccc_loss_as_one_process_does(tmp_path):
         assert torch.allclose(a, b, atol=1e-5), (a, b)
     assert np.allclose(one["losses"], two["losses"], atol=1e-5)
     assert one["losses"][-1] < one["losses"][0]  # it trained
+
+
+def test_a_regression_stops_early_on_validation_ccc_whatever_its_loss():
+    """With an MSE loss the validation loss can still fall after the validation CCC has peaked: the kept epoch
+    is the CCC's best (the field's selection), and a classification still watches its validation loss."""
+    from serkit.core.settings import TrainSettings
+    from serkit.learn.callbacks import EarlyStopping, FitState, Loop
+    from serkit.learn.objectives import Regression
+    from serkit.learn.trainer import Trainer
+
+    trainer = Trainer(TrainSettings(patience=2), torch.device("cpu"), 0, objective=Regression("mse"))
+    assert trainer.early_stopping.monitor == "val_ccc"
+    assert Trainer(TrainSettings(), torch.device("cpu"), 0).early_stopping.monitor == "val_loss"
+    model = torch.nn.Linear(2, 1)
+    rows = [{"val_loss": 1.0, "val_ccc": 0.5}, {"val_loss": 0.8, "val_ccc": 0.7}, {"val_loss": 0.6, "val_ccc": 0.6}]
+    for monitor, best in (("val_ccc", 2), ("val_loss", 3)):
+        stopping, loop = (
+            EarlyStopping(5, monitor=monitor),
+            Loop(model, torch.optim.Adam(model.parameters()), FitState()),
+        )
+        for row in rows:
+            loop.state.epoch += 1
+            stopping.on_epoch_end(loop, row)
+        assert loop.state.best_epoch == best
