@@ -355,6 +355,12 @@ def check_task(recipe: Recipe) -> None:
             raise SerkitError('task.targets: set task.kind = "regression" to predict them')
         if "classification" not in model.tasks:
             raise SerkitError(f"model: '{model.name}' is a regressor; it needs task.kind = \"regression\"")
+        if getattr(recipe.dataset, "unagreed", False):
+            raise SerkitError(
+                "dataset.unagreed: keeps the turns without an agreed category (labelled 'no agreement') for a "
+                "regression of their dimensions; a classification would learn it as an emotion "
+                '(task.kind = "regression")'
+            )
         return
     if not task.targets:
         raise SerkitError('task.targets: name the metadata columns to predict (e.g. ["arousal", "valence"])')

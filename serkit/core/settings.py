@@ -54,7 +54,7 @@ class TrainSettings:
     batch_size: int = param(16, "mini-batch size", ge=1)
     learning_rate: float = param(1e-4, "Adam learning rate", gt=0)
     weight_decay: float = param(0.0, "Adam weight decay", ge=0)
-    patience: int = param(10, "early stopping: epochs without validation-loss improvement", ge=1)
+    patience: int = param(10, "early stopping: epochs without a better validation loss (a regression: CCC)", ge=1)
     validation_size: float = param(0.1, "fraction of the training part held out for early stopping", gt=0, lt=1)
     precision: str = param(
         "auto",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import sys
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -105,16 +106,27 @@ def print_csv(results: list[Prediction], labels: list[str]) -> None:
 
 
 def output_stems(sources: list[str]) -> list[str]:
-    """The name each input's timeline files take: its stem, or, where two inputs share one (a/x.wav and
-    b/x.wav), its path from the inputs' common folder with "__" for each separator ("a__x"), so no file
-    overwrites another's."""
-    stems = [Path(source).stem for source in sources]
+    """The name each input's timeline files take, so that no file overwrites another's: its stem; where
+    inputs share one, its path from their common folder with "__" for each separator (a/x.wav and
+    b/x.wav: "a__x", "b__x"), then with its suffix (x.wav and x.flac: "x_wav", "x_flac"); the same file
+    given twice is numbered ("x", "x-2")."""
     paths = [Path(source).resolve() for source in sources]
-    common = Path(os.path.commonpath(paths)) if len(paths) > 1 else Path()
-    return [
-        "__".join(path.relative_to(common).with_suffix("").parts) if stems.count(stem) > 1 else stem
-        for stem, path in zip(stems, paths, strict=True)
-    ]
+    common = Path(os.path.commonpath(paths)) if len(paths) > 1 else None
+    names = [path.stem for path in paths]
+    for keep_suffix in (False, True):
+        clashing = {name for name in names if names.count(name) > 1}
+        for k, path in enumerate(paths):
+            if names[k] in clashing:
+                inner = path.relative_to(common).parts if common is not None and path != common else ()
+                inner = inner or (path.name,)
+                last = inner[-1] if keep_suffix else Path(inner[-1]).stem
+                names[k] = "__".join([*inner[:-1], last.replace(".", "_")])
+    seen: Counter[str] = Counter()
+    numbered = []
+    for name in names:
+        seen[name] += 1
+        numbered.append(name if seen[name] == 1 else f"{name}-{seen[name]}")
+    return numbered
 
 
 def plot_timeline(result: Prediction, folder: str | Path, stem: str = "") -> Path:

@@ -120,9 +120,11 @@ class Regression:
             return 1 - concordance(outputs, targets).mean()
         return 1 - concordance_of_moments(combine(moments(outputs, targets))).mean()
 
-    def empty_share_loss(self, columns: int, combine: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    def empty_share_loss(
+        self, columns: int, combine: Callable[[torch.Tensor], torch.Tensor], device: torch.device
+    ) -> torch.Tensor:
         """A worker with no item of the batch still adds (zero) moments, so the others' sums complete."""
-        zeros = torch.zeros(MOMENTS, columns, dtype=torch.float64, requires_grad=True)
+        zeros = torch.zeros(MOMENTS, columns, dtype=torch.float64, device=device, requires_grad=True)
         return 1 - concordance_of_moments(combine(zeros)).mean()
 
     def hits(self, outputs: torch.Tensor, targets: torch.Tensor) -> int:

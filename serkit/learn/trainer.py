@@ -214,24 +214,27 @@ class Trainer:
             # A mean over items is each worker's share weighted by its size; a loss of the whole batch (combined
             # over workers, identical on each) counts once: every worker's gradients are summed after.
             share = 1 / (self.world * group) if combine else len(batch) / (len(whole) * group)
-            if len(batch):
-                inputs, targets = step.rows(batch), step.targets[torch.from_numpy(batch).to(self.device)]
-                with self._autocast():
-                    outputs = model(inputs)
-                    loss = self.objective.loss(outputs, targets, combine)
-                if not torch.isfinite(loss):
+            if len(batch) or combine is not None:  # a worker with no share still joins the batch's collective
+                if len(batch):
+                    inputs, targets = step.rows(batch), step.targets[torch.from_numpy(batch).to(self.device)]
+                    with self._autocast():
+                        outputs = model(inputs)
+                        loss = self.objective.loss(outputs, targets, combine)
+                else:
+                    assert isinstance(self.objective, Regression) and combine is not None
+                    loss = self.objective.empty_share_loss(step.targets.shape[1], combine, self.device)
+                if not torch.isfinite(loss):  # the same on every worker when combined: all stop together
                     raise fail(f"the training loss became {loss.item()}")
                 step.scaler.scale(loss * share).backward()
-                total_loss += loss.item() * len(batch)
-                hits += self.objective.hits(outputs, targets)
-            elif combine is not None and isinstance(self.objective, Regression):  # still in the collective
-                (self.objective.empty_share_loss(step.targets.shape[1], combine) * share).backward()
+                if len(batch):
+                    total_loss += loss.item() * len(batch)
+                    hits += self.objective.hits(outputs, targets)
             if (k + 1) % accumulate == 0 or k + 1 == len(starts):
                 step.apply(model, self.settings, done * per_epoch + k // accumulate, per_epoch, self.world)
             if done == 1 and first == 0:
                 crash_point("epoch")
         if self.world > 1:
-            total_loss, hits = _summed(total_loss, hits)
+            total_loss, hits = _summed(total_loss, hits, self.device)
         x_val, y_val, transform = validation
         scores = self.objective.scores(self.logits(model, x_val, transform), y_val)
         val_loss = scores["val_loss"]
@@ -349,10 +352,11 @@ def _share_buffers(model: nn.Module) -> None:
         dist.broadcast(buffer, 0)
 
 
-def _summed(loss: float, correct: int) -> tuple[float, int]:
+def _summed(loss: float, correct: int, device: torch.device) -> tuple[float, int]:
+    """The epoch's loss and hits added over the workers (on the device: NCCL reduces GPU tensors only)."""
     import torch.distributed as dist
 
-    both = torch.tensor([loss, float(correct)], dtype=torch.float64)
+    both = torch.tensor([loss, float(correct)], dtype=torch.float64, device=device)
     dist.all_reduce(both)
     return float(both[0]), int(both[1])
 

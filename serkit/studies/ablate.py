@@ -102,7 +102,25 @@ def load_sweep(path: str | Path, overrides: list[str], registry: Registry) -> Sw
         except SerkitError as exc:
             raise SerkitError(f"{label} ('{entry.name}'): {exc}") from exc
         variants.append(Variant(entry.name, f"{index:02d}-{slug(entry.name)}", list(entry.set), recipe))
+    _same_task(variants, where)
     return Sweep(head.name or path.stem, path, variants)
+
+
+def _same_task(variants: list[Variant], where: str) -> None:
+    """Every variant does the baseline's task (a classification, or a regression of the same targets):
+    their scores could not be compared otherwise."""
+    task = variants[0].recipe.task
+    for variant in variants[1:]:
+        own = variant.recipe.task
+        if (own.kind, own.targets) != (task.kind, task.targets):
+            what = [
+                f"a regression of {', '.join(t.targets)}" if t.kind == "regression" else "a classification"
+                for t in (task, own)
+            ]
+            raise SerkitError(
+                f"{where}: variant '{variant.name}' is {what[1]} but the baseline {what[0]}: their scores cannot "
+                "be compared (task.kind and task.targets must not change between variants)"
+            )
 
 
 def preflight(sweep: Sweep, what: str = "sweep", member: str = "variant") -> None:
@@ -336,12 +354,6 @@ def compare(
     mean with a speaker-bootstrap 95 % CI, every difference from the baseline with the test its
     design calls for (serkit runs compare's)."""
     baseline = results[0]
-    mixed_tasks = sorted({f"{r.variant} ({r.metric})" for r in results if r.metric != baseline.metric})
-    if mixed_tasks:
-        raise SerkitError(
-            f"sweep '{sweep.path}': the baseline is scored by {baseline.metric} but {', '.join(mixed_tasks)}: "
-            "a classification and a regression cannot be compared (task.kind must not change between variants)"
-        )
     comparisons = {result.variant: _compared(baseline, result, folder) for result in results[1:]}
     rows = []
     bootstrap_notes: set[str] = set()

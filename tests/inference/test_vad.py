@@ -128,3 +128,5 @@ def test_inputs_sharing_a_name_get_their_own_timeline_files(tmp_path):
     sources = [str(tmp_path / "a" / "x.wav"), str(tmp_path / "b" / "x.wav"), str(tmp_path / "b" / "y.wav")]
     assert output_stems(sources) == ["a__x", "b__x", "y"]
     assert output_stems([str(tmp_path / "one.wav")]) == ["one"]
+    assert output_stems([str(tmp_path / "a" / "x.wav"), str(tmp_path / "a" / "x.flac")]) == ["x_wav", "x_flac"]
+    assert output_stems([str(tmp_path / "x.wav")] * 2) == ["x_wav", "x_wav-2"]

@@ -119,6 +119,10 @@ def test_recipe_mistakes_are_named():
         (["task.targets=[]"], "task.targets: name the metadata columns"),
         (["calibrate.method=temperature"], "calibrate.method: 'temperature' applies to classes"),
         (["task.kind=classification"], 'task.targets: set task.kind = "regression"'),
+        (
+            ["dataset={name = 'iemocap', root = '.', unagreed = true}", "task={kind = 'classification'}"],
+            "dataset.unagreed: keeps the turns without an agreed category",
+        ),
     ):
         with pytest.raises(SerkitError, match=message):
             load_recipe(RECIPE, overrides)
@@ -298,6 +302,20 @@ def test_the_epoch_audit_scores_a_regression_by_ccc(runs, cli_runner, tmp_path, 
         assert row["honest_test_ccc"] == pytest.approx(fold["metrics"]["ccc"], abs=1e-6)
         assert row["test_selected_ccc"] >= row["honest_test_ccc"] and row["gap"] >= 0
     assert "pooled test CCC" in result.output and "Pooled test CCC" in (run / "audit" / "audit.md").read_text()
+
+
+def test_a_sweep_whose_variants_change_the_task_is_refused_before_training(tmp_path):
+    from serkit.core.registry import get_registry
+    from serkit.studies.ablate import load_sweep
+
+    sweep = tmp_path / "sweep.toml"
+    for change, says in (
+        ("[\"task.targets=['arousal']\"]", "variant 'x' is a regression of arousal but the baseline a regression of"),
+        ("['task={kind = \"classification\"}']", "variant 'x' is a classification but the baseline a regression"),
+    ):
+        sweep.write_text(f'[sweep]\nbase = "{RECIPE}"\n\n[[variant]]\nname = "x"\nset = {change}\n')
+        with pytest.raises(SerkitError, match=says):
+            load_sweep(sweep, [], get_registry())
 
 
 def test_the_shipped_dimensional_ablation_validates():
