@@ -326,11 +326,29 @@ def diverged(settings: TrainSettings, checkpointed: bool, epoch: int, what: str)
     )
 
 
-def _all_reduce_with_gradient() -> Callable[[torch.Tensor], torch.Tensor]:
-    """The sum of a tensor over the workers, differentiable (its gradient is summed back to each)."""
-    from torch.distributed.nn.functional import all_reduce
+class _SumOverWorkers(torch.autograd.Function):
+    """The sum of a tensor over the workers; its gradient, likewise summed, flows back to each."""
 
-    return all_reduce
+    @staticmethod
+    def forward(ctx: Any, tensor: torch.Tensor) -> torch.Tensor:
+        import torch.distributed as dist
+
+        total = tensor.clone()
+        dist.all_reduce(total)
+        return total
+
+    @staticmethod
+    def backward(ctx: Any, gradient: torch.Tensor) -> torch.Tensor:
+        import torch.distributed as dist
+
+        total = gradient.clone()
+        dist.all_reduce(total)
+        return total
+
+
+def _all_reduce_with_gradient() -> Callable[[torch.Tensor], torch.Tensor]:
+    """The sum of a tensor over the workers, differentiable (:class:`_SumOverWorkers`)."""
+    return _SumOverWorkers.apply
 
 
 def _average_gradients(model: nn.Module) -> None:

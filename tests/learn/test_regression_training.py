@@ -37,6 +37,8 @@ WORKER = textwrap.dedent(
     if rank == 0:
         torch.save({"weights": [p.detach() for p in result.model.parameters()],
                     "losses": [row["train_loss"] for row in result.history]}, out)
+    if world > 1:
+        torch.distributed.destroy_process_group()
     """
 )
 
