@@ -96,9 +96,9 @@ def runs_compare(run_a: str, run_b: str, metric: str | None, as_json: bool, html
     """Compare RUN_B against RUN_A on the same test utterances: per fold, the difference with a 95 % CI
     and the test the protocol calls for (McNemar, or for regressions a paired test of CCC; Wilcoxon over
     speakers; or Nadeau-Bengio)."""
-    from serkit.results.render import metric_unit, score_text
+    from serkit.results.render import score_text
     from serkit.results.runs import compare_runs
-    from serkit.results.stats import format_p
+    from serkit.results.stats import comparison_sentence, format_p
 
     result = compare_runs(Path(run_a), Path(run_b), metric or "")
     if html_file:
@@ -120,11 +120,7 @@ def runs_compare(run_a: str, run_b: str, metric: str | None, as_json: bool, html
     console.print(f"A: {escape(run_a)}\nB: {escape(run_b)}\nprotocol: {escape(result.protocol)}", highlight=False)
     console.print(table)
     c = result.comparison
-    console.print(
-        f"{c.test} ({escape(c.design)}): difference {score_text(c.difference, metric, True)}{metric_unit(metric)}, "
-        f"95 % CI [{score_text(c.ci_low, metric, True)}, {score_text(c.ci_high, metric, True)}], p = {format_p(c.p)}",
-        highlight=False,
-    )
+    console.print(escape(comparison_sentence(c, metric)), highlight=False)
     for name, value in c.extra:
         console.print(f"  {name} = {format_p(value)}", highlight=False)
     if c.caveat:

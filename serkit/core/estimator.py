@@ -36,7 +36,7 @@ from serkit.core.learner import (
     FitOutcome,
     Learner,
     Transform,
-    ccc,
+    mean_ccc,
     validation_scores,
 )
 
@@ -203,7 +203,7 @@ class RegressorLearner(EstimatorLearner):
             "epoch": 1,
             "train_loss": float(np.mean((fit - y_fit) ** 2)),
             "val_loss": float(np.mean((val - y_val) ** 2)),
-            "val_ccc": float(np.mean([ccc(y_val[:, k], val[:, k]) for k in range(y_val.shape[1])])),
+            "val_ccc": mean_ccc(y_val, val),
             "seconds": time.perf_counter() - start,
         }
         context.on_epoch(row)

@@ -129,3 +129,8 @@ def ccc(y: np.ndarray, p: np.ndarray) -> float:
     covariance = np.mean((y - y.mean()) * (p - p.mean()))
     denominator = y.var() + p.var() + (y.mean() - p.mean()) ** 2
     return float(2 * covariance / denominator) if denominator > 0 else 0.0
+
+
+def mean_ccc(truth: np.ndarray, predicted: np.ndarray) -> float:
+    """:func:`ccc` of each target (columns of ``(items, targets)`` arrays), averaged over the targets."""
+    return float(np.mean([ccc(truth[:, k], predicted[:, k]) for k in range(truth.shape[1])]))

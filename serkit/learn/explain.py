@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from serkit.core.learner import Features, Learner, Transform, ccc, macro_recall
+from serkit.core.learner import Features, Learner, Transform, macro_recall, mean_ccc
 
 #: Vectors longer than this are not permuted (a report says so): each dimension costs repeats predictions.
 MAX_DIMENSIONS = 1024
@@ -47,7 +47,7 @@ def permutation_importance_of(
     if rows.ndim != 2 or rows.shape[1] > MAX_DIMENSIONS or not varied:
         return {}
     n, dims = rows.shape
-    score = _ccc_score if metric == "ccc" else _uar_score
+    score = mean_ccc if metric == "ccc" else _uar_score
     baseline = score(y, learner.predict_proba(rows))
     orders = shuffles(n, seed)
     drops = np.zeros((dims, len(orders)))
@@ -65,10 +65,6 @@ def permutation_importance_of(
 
 def _uar_score(y: np.ndarray, outputs: np.ndarray) -> float:
     return macro_recall(y, outputs.argmax(1))
-
-
-def _ccc_score(y: np.ndarray, outputs: np.ndarray) -> float:
-    return float(np.mean([ccc(y[:, k], outputs[:, k]) for k in range(y.shape[1])]))
 
 
 def occlusion_map(

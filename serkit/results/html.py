@@ -192,8 +192,8 @@ def ablation_page(folder: AblationFolder, rows: list[dict[str, str]]) -> str:
 
 def comparison_page(result: RunComparison) -> str:
     """`serkit runs compare --html`: per fold, the test the design calls for, per group, as a page."""
-    from serkit.results.render import metric_unit, score_text
-    from serkit.results.stats import format_p
+    from serkit.results.render import score_text
+    from serkit.results.stats import comparison_sentence, format_p
 
     c, metric, name = result.comparison, result.metric, result.metric.upper()
     folds = [
@@ -210,8 +210,8 @@ def comparison_page(result: RunComparison) -> str:
         "",
         "## Test",
         "",
-        f"{c.test} ({c.design}): difference {score_text(c.difference, metric, True)}{metric_unit(metric)}, 95 % CI "
-        f"[{score_text(c.ci_low, metric, True)}, {score_text(c.ci_high, metric, True)}], p = {format_p(c.p)}."
+        comparison_sentence(c, metric)
+        + "."
         + "".join(f" {name} = {format_p(value)}." for name, value in c.extra)
         + (f" Note: {c.caveat}." if c.caveat else ""),
         "",

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from serkit.core.errors import SerkitError
+from serkit.core.learner import mean_ccc
 from serkit.results import stats
 from serkit.results.folder import SPLIT, RunFolder, find_runs
 from serkit.results.groups import paired_group_differences
@@ -262,7 +263,7 @@ def design_of(folds: dict[str, list[dict[str, str]]]) -> str:
 def fold_scores(run: Predictions, rows: list[dict[str, str]], metric: str) -> float:
     """A fold's UAR, accuracy or (a regression's) mean CCC over the targets."""
     if metric == "ccc":
-        return stats.mean_ccc(run.values(rows, "true"), run.values(rows, "predicted"))
+        return mean_ccc(run.values(rows, "true"), run.values(rows, "predicted"))
     truth = np.array([r["true"] for r in rows])
     predicted = np.array([r["predicted"] for r in rows])
     return stats.uar(truth, predicted) if metric == "uar" else float(np.mean(truth == predicted))

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from serkit.core.learner import mean_ccc
+
 #: Fewer test speakers than this: bootstrap by utterance, and say so.
 MIN_SPEAKERS_FOR_SPEAKER_BOOTSTRAP = 5
 
@@ -41,6 +43,18 @@ class Comparison:
 def format_p(value: float | None) -> str:
     """A p-value as the reports print it: three decimals, "< 0.001", or "n/a" when no test applied."""
     return "n/a" if value is None else "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def comparison_sentence(comparison: Comparison, metric: str) -> str:
+    """A comparison's test, difference, interval and p in one sentence (UAR in points, CCC as it is)."""
+    from serkit.results.render import metric_unit, score_text
+
+    c = comparison
+    low, high = score_text(c.ci_low, metric, True), score_text(c.ci_high, metric, True)
+    return (
+        f"{c.test} ({c.design}): difference {score_text(c.difference, metric, True)}{metric_unit(metric)}, "
+        f"95 % CI [{low}, {high}], p = {format_p(c.p)}"
+    )
 
 
 def nadeau_bengio(differences: Sequence[float], test_train_ratio: float) -> tuple[float, float, float, float]:
@@ -163,13 +177,6 @@ def paired_bootstrap_ci(
 #: set is tested by permuting utterances, not over speakers (the two-sided Wilcoxon test over five
 #: speakers cannot reach p < 0.05).
 MIN_SPEAKERS_FOR_SPEAKER_TEST = 6
-
-
-def mean_ccc(truth: np.ndarray, predicted: np.ndarray) -> float:
-    """Lin's CCC of each target (columns of ``(utterances, targets)`` arrays), averaged over the targets."""
-    from serkit.core.learner import ccc
-
-    return float(np.mean([ccc(truth[:, k], predicted[:, k]) for k in range(truth.shape[1])]))
 
 
 def paired_ccc_comparison(

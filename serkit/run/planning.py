@@ -43,7 +43,7 @@ def strata(recipe: Recipe, utterances: list[Utterance]) -> list[Utterance]:
     if recipe.task.kind != "regression":
         return utterances
     target = recipe.task.targets[0]
-    values = np.array([_number(u.meta.get(target)) for u in utterances])
+    values = np.array([as_number(u.meta.get(target)) for u in utterances])
     finite = np.isfinite(values)
     edges = np.quantile(values[finite], np.linspace(0, 1, QUANTILES + 1)[1:-1]) if finite.any() else []
     bins = np.searchsorted(edges, np.where(finite, values, 0), side="right") + 1
@@ -53,14 +53,19 @@ def strata(recipe: Recipe, utterances: list[Utterance]) -> list[Utterance]:
     ]
 
 
-def strata_text(recipe: Recipe) -> str:
-    """What a regression's strata are, for its protocol's description ("" for a classification)."""
+def protocol_words(recipe: Recipe, utterances: list[Utterance]) -> str:
+    """The protocol in words, with what a regression's strata are."""
+    return recipe.protocol.describe(utterances) + _strata_text(recipe)
+
+
+def _strata_text(recipe: Recipe) -> str:
     if recipe.task.kind != "regression":
         return ""
     return f" (a regression: where it stratifies, by the quartiles of {recipe.task.targets[0]}, not by class)"
 
 
-def _number(value: object) -> float:
+def as_number(value: object) -> float:
+    """A metadata value as a number; NaN where it is none."""
     try:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):

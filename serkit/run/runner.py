@@ -29,7 +29,7 @@ from serkit.run import stages
 from serkit.run.executors import Executor, create_executor
 from serkit.run.jobs import Job, JobFailures, PreparedRun, logging_to
 from serkit.run.outputs import write_outputs
-from serkit.run.planning import strata_text
+from serkit.run.planning import protocol_words
 from serkit.run.reporter import Reporter, log
 from serkit.run.tracking import Tracking, run_tags, tracking_for
 
@@ -222,7 +222,7 @@ def _finish(run: PreparedRun, results: list[FoldResult]) -> RunSummary:
 
 def describe_protocol(recipe: Recipe, corpus: stages.Corpus) -> str:
     """The protocol in words, with the repeats and their seeds."""
-    description = recipe.protocol.describe(corpus.utterances) + strata_text(recipe)
+    description = protocol_words(recipe, corpus.utterances)
     repeats, seed = recipe.run.repeats, recipe.run.seed
     if repeats > 1:
         description += f"; {repeats} repeats with seeds {seed} to {seed + repeats - 1}"

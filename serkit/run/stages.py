@@ -44,7 +44,7 @@ from serkit.results.folder import RunFolder
 from serkit.results.metrics import evaluate
 from serkit.results.records import Corpus, FoldResult, FoldSizes
 from serkit.results.regression import regression_metrics
-from serkit.run.planning import plan_run, prepared_scan, reload_plan, strata_text
+from serkit.run.planning import as_number, plan_run, prepared_scan, protocol_words, reload_plan
 from serkit.run.reporter import Reporter, log
 
 T = TypeVar("T")
@@ -142,7 +142,7 @@ def scan(ctx: Context) -> Corpus:
 
 def with_targets(utterances: list[Utterance], targets: list[str], root: str) -> tuple[list[Utterance], str]:
     """The utterances that have a finite number for every regression target, and what was left out."""
-    kept = [u for u in utterances if all(_number(u.meta.get(t)) for t in targets)]
+    kept = [u for u in utterances if all(np.isfinite(as_number(u.meta.get(t))) for t in targets)]
     if not kept:
         present = sorted({key for u in utterances for key in u.meta})
         raise SerkitError(
@@ -151,13 +151,6 @@ def with_targets(utterances: list[Utterance], targets: list[str], root: str) -> 
         )
     missing = len(utterances) - len(kept)
     return kept, f"{missing} utterance(s) without a number for each of {', '.join(targets)}" if missing else ""
-
-
-def _number(value: Any) -> bool:
-    try:
-        return value is not None and bool(np.isfinite(float(value)))
-    except (TypeError, ValueError):
-        return False
 
 
 def make_fold_learner(recipe: Recipe, shape: tuple[int, ...], labels: list[str], seed: int) -> Learner:
@@ -181,7 +174,7 @@ def split(ctx: Context, corpus: Corpus, split_file: Path | None = None) -> tuple
         plans, warnings = plan_run(recipe, corpus.utterances, ctx.registry.culprit(recipe.protocol))
         for warning in warnings:
             ctx.reporter.say(f"  protocol warning: {warning}", "yellow")
-    description = recipe.protocol.describe(corpus.utterances) + strata_text(recipe)
+    description = protocol_words(recipe, corpus.utterances)
     ctx.run.write_split(SplitFile.of(plans, corpus.utterances, recipe.dataset.location(), description))
     return plans, warnings
 

@@ -18,13 +18,13 @@ import numpy as np
 
 from serkit.core.errors import SerkitError
 from serkit.core.fileio import require_writable, write_figure, write_json, write_text
+from serkit.core.learner import mean_ccc
 from serkit.core.recipe import load_recipe
 from serkit.core.registry import get_registry
 from serkit.results.folder import AUDIT_PLOT, RunFolder
 from serkit.results.metrics import evaluate
 from serkit.results.records import Corpus, FoldResult
 from serkit.results.render import markdown_table, metric_unit, score_text
-from serkit.results.stats import mean_ccc
 from serkit.run import stages
 from serkit.run.planning import reload_plan
 from serkit.run.reporter import Reporter
@@ -112,9 +112,11 @@ def audit_run(run_dir: str, reporter: Reporter | None = None) -> Path:
             f"{row['test_selected_epoch']} ({score_text(row[f'test_selected_{metric}'], metric)})"
         )
     truth = np.concatenate([a.truth for a in audits])
+    honest = [a.predictions[a.honest] for a in audits]
+    selected = [a.predictions[a.picked] for a in audits]
     pooled = {
-        f"{kind}_{metric}": _pooled(truth, [a.predictions[pick(a)] for a in audits], corpus.labels, metric)
-        for kind, pick in (("honest", lambda a: a.honest), ("test_selected", lambda a: a.picked))
+        f"honest_{metric}": _pooled(truth, honest, corpus.labels, metric),
+        f"test_selected_{metric}": _pooled(truth, selected, corpus.labels, metric),
     }
     pooled["gap"] = pooled[f"test_selected_{metric}"] - pooled[f"honest_{metric}"]
     refit = " The run refit its models (train.refit): the audit scores the trainings before refitting." * (
