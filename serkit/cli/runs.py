@@ -36,9 +36,12 @@ def runs() -> None:
     metavar="KEY=VALUE",
     help="Keep runs whose recipe key (or status, dataset, protocol, name) matches.",
 )
-def runs_list(folder: str, as_json: bool, as_csv: bool, sort: str, filters: tuple[str, ...]) -> None:
-    """Every run folder under FOLDER (default ./runs): results, status and the recipe keys that differ."""
-    from serkit.results.runs import list_runs, rows_csv
+@click.option("--ci", "intervals", is_flag=True, help="Show each run's pooled UAR (CCC) with its 95 % interval.")
+def runs_list(folder: str, as_json: bool, as_csv: bool, sort: str, filters: tuple[str, ...], intervals: bool) -> None:
+    """Every run folder under FOLDER (default ./runs): results, status and the recipe keys that differ; with
+    --ci, each run's pooled UAR (a regression's mean CCC) with its 95 % speaker-bootstrap interval."""
+    from serkit.results.render import score_text
+    from serkit.results.runs import RunRow, list_runs, rows_csv
 
     rows, keys = list_runs(folder, list(filters), sort)
     if as_json:
@@ -49,13 +52,20 @@ def runs_list(folder: str, as_json: bool, as_csv: bool, sort: str, filters: tupl
         return
     table = Table(title=f"{len(rows)} run(s) under {escape(folder)}", title_justify="left")
     regressions = any(row.ccc_mean is not None for row in rows)  # a CCC column where a regression is listed
-    figures = ["accuracy %", "UAR %", *(["CCC"] * regressions)]
+    figures = ["accuracy %", "UAR %", *(["CCC"] * regressions), *(["pooled [95 % CI]"] * intervals)]
     for column in ("run", "date", "dataset", "protocol", *keys, *figures, "epochs", "wall s", "status"):
         table.add_column(
             escape(column),
             justify="right" if column in (*figures, "epochs", "wall s") else "left",
             overflow="fold",
         )
+
+    def pooled_text(row: RunRow) -> str:
+        if row.pooled is None or row.pooled_metric is None:
+            return ""
+        metric = row.pooled_metric
+        low, high = score_text(row.pooled_ci_low or 0.0, metric), score_text(row.pooled_ci_high or 0.0, metric)
+        return f"{metric.upper()} {score_text(row.pooled, metric)} [{low}, {high}]"
 
     def spread(mean: float | None, sd: float | None) -> str:
         return "" if mean is None else f"{100 * mean:.2f} ± {100 * (sd or 0):.2f}"
@@ -70,6 +80,7 @@ def runs_list(folder: str, as_json: bool, as_csv: bool, sort: str, filters: tupl
             spread(row.accuracy_mean, row.accuracy_sd),
             spread(row.uar_mean, row.uar_sd),
             *(["" if row.ccc_mean is None else f"{row.ccc_mean:.3f} ± {row.ccc_sd or 0:.3f}"] * regressions),
+            *([pooled_text(row)] * intervals),
             "" if row.epochs is None else f"{row.epochs:.1f}",
             "" if row.seconds is None else f"{row.seconds:.0f}",
             row.status,
@@ -94,11 +105,12 @@ def runs_list(folder: str, as_json: bool, as_csv: bool, sort: str, filters: tupl
 @click.option("--html", "html_file", type=click.Path(dir_okay=False), help="Also write the comparison as a page.")
 def runs_compare(run_a: str, run_b: str, metric: str | None, as_json: bool, html_file: str | None) -> None:
     """Compare RUN_B against RUN_A on the same test utterances: per fold, the difference with a 95 % CI
-    and the test the protocol calls for (McNemar, or for regressions a paired test of CCC; Wilcoxon over
-    speakers; or Nadeau-Bengio)."""
+    and the test the protocol calls for, all of one metric (one test set: a paired permutation test of UAR
+    with a speaker-bootstrap interval, McNemar for accuracy, a paired test of CCC for regressions; one fold
+    per speaker: Wilcoxon over speakers; overlapping folds: Nadeau-Bengio)."""
     from serkit.results.render import score_text
     from serkit.results.runs import compare_runs
-    from serkit.results.stats import comparison_sentence, format_p
+    from serkit.results.stats import comparison_basis, comparison_sentence, format_p, metric_name
 
     result = compare_runs(Path(run_a), Path(run_b), metric or "")
     if html_file:
@@ -111,7 +123,7 @@ def runs_compare(run_a: str, run_b: str, metric: str | None, as_json: bool, html
         return
     console = Console()
     metric, percent = result.metric, " %" * (result.metric != "ccc")
-    table = Table(title=f"{metric.upper()} per fold (B - A)", title_justify="left")
+    table = Table(title=f"{metric_name(metric)} per fold (B - A)", title_justify="left")
     for column in ("fold", f"A{percent}", f"B{percent}", "B - A"):
         table.add_column(column, justify="left" if column == "fold" else "right")
     for row in result.folds:
@@ -120,7 +132,8 @@ def runs_compare(run_a: str, run_b: str, metric: str | None, as_json: bool, html
     console.print(f"A: {escape(run_a)}\nB: {escape(run_b)}\nprotocol: {escape(result.protocol)}", highlight=False)
     console.print(table)
     c = result.comparison
-    console.print(escape(comparison_sentence(c, metric)), highlight=False)
+    console.print(escape(comparison_sentence(c)), highlight=False)
+    console.print(f"  {escape(comparison_basis(c))}", highlight=False)
     for name, value in c.extra:
         console.print(f"  {name} = {format_p(value)}", highlight=False)
     if c.caveat:

@@ -36,9 +36,9 @@ from serkit.core.learner import (
     FitOutcome,
     Learner,
     Transform,
-    mean_ccc,
     validation_scores,
 )
+from serkit.core.scores import mean_ccc
 
 #: Types beyond skops's defaults that fitted scikit-learn classifiers hold: serkit's own (svm,
 #: random_forest) and the common baselines' internals (neighbour indexes and their metrics, boosted

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from serkit.core.errors import SerkitError
+from serkit.core.scores import uar
 from serkit.core.settings import TrainSettings
 
 #: Applied to each batch of stored features on the way to the model (the fitted normaliser).
@@ -113,24 +114,4 @@ def validation_scores(probabilities: np.ndarray, y: np.ndarray) -> tuple[float, 
     picked = probabilities[np.arange(len(y)), y]
     loss = float(-np.mean(np.log(np.clip(picked, 1e-12, None))))
     predicted = probabilities.argmax(1)
-    return loss, float(np.mean(predicted == y)), macro_recall(y, predicted)
-
-
-def macro_recall(y: np.ndarray, predicted: np.ndarray) -> float:
-    """UAR: the mean recall over the classes present in ``y``."""
-    hits = predicted == y
-    return float(np.mean([hits[y == c].mean() for c in np.unique(y)]))
-
-
-def ccc(y: np.ndarray, p: np.ndarray) -> float:
-    """Lin's concordance correlation coefficient of two 1-D arrays (population moments); 0 where both are
-    constant."""
-    y, p = np.asarray(y, dtype=np.float64), np.asarray(p, dtype=np.float64)
-    covariance = np.mean((y - y.mean()) * (p - p.mean()))
-    denominator = y.var() + p.var() + (y.mean() - p.mean()) ** 2
-    return float(2 * covariance / denominator) if denominator > 0 else 0.0
-
-
-def mean_ccc(truth: np.ndarray, predicted: np.ndarray) -> float:
-    """:func:`ccc` of each target (columns of ``(items, targets)`` arrays), averaged over the targets."""
-    return float(np.mean([ccc(truth[:, k], predicted[:, k]) for k in range(truth.shape[1])]))
+    return loss, float(np.mean(predicted == y)), uar(y, predicted)

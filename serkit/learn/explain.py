@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from serkit.core.learner import Features, Learner, Transform, macro_recall, mean_ccc
+from serkit.core.learner import Features, Learner, Transform
+from serkit.core.scores import mean_ccc, uar
 
 #: Vectors longer than this are not permuted (a report says so): each dimension costs repeats predictions.
 MAX_DIMENSIONS = 1024
@@ -64,7 +65,7 @@ def permutation_importance_of(
 
 
 def _uar_score(y: np.ndarray, outputs: np.ndarray) -> float:
-    return macro_recall(y, outputs.argmax(1))
+    return uar(y, outputs.argmax(1))
 
 
 def occlusion_map(

@@ -15,12 +15,13 @@ import torch
 from torch import nn
 
 from serkit.core.learner import class_weights
+from serkit.core.scores import accuracy, mean_ccc, uar
 from serkit.core.settings import TrainSettings
 
 
 def concordance(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Lin's concordance correlation coefficient of each column: 2 cov / (var_p + var_t + (mean_p - mean_t)^2),
-    population moments; 0 where both columns are constant."""
+    """Lin's concordance correlation coefficient of each column, differentiable: :func:`serkit.core.scores.ccc`
+    in torch (tested equal to it), 0 where both columns are constant."""
     mean_p, mean_t = predicted.mean(0), target.mean(0)
     covariance = ((predicted - mean_p) * (target - mean_t)).mean(0)
     denominator = predicted.var(0, unbiased=False) + target.var(0, unbiased=False) + (mean_p - mean_t) ** 2
@@ -83,10 +84,9 @@ class Classification:
 
     def scores(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
         """Unweighted cross-entropy, accuracy and UAR (mean recall over the classes present)."""
-        hits = (outputs.argmax(1) == targets).float()
-        recalls = torch.stack([hits[targets == c].mean() for c in torch.unique(targets)])
         loss = float(nn.functional.cross_entropy(outputs, targets))
-        return {"val_loss": loss, "val_accuracy": float(hits.mean()), "val_uar": float(recalls.mean())}
+        truth, predicted = targets.cpu().numpy(), outputs.argmax(1).cpu().numpy()
+        return {"val_loss": loss, "val_accuracy": accuracy(truth, predicted), "val_uar": uar(truth, predicted)}
 
     def predictions(self, outputs: torch.Tensor) -> torch.Tensor:
         return torch.softmax(outputs, dim=1)
@@ -135,7 +135,8 @@ class Regression:
 
     def scores(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
         """The loss over the whole part and the mean CCC over the targets (early stopping watches it)."""
-        return {"val_loss": float(self.loss(outputs, targets)), "val_ccc": float(concordance(outputs, targets).mean())}
+        truth, predicted = targets.double().cpu().numpy(), outputs.double().cpu().numpy()
+        return {"val_loss": float(self.loss(outputs, targets)), "val_ccc": mean_ccc(truth, predicted)}
 
     def predictions(self, outputs: torch.Tensor) -> torch.Tensor:
         return outputs

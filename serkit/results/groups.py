@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from serkit.core.scores import uar
 from serkit.results.metrics import mean_sd
-from serkit.results.stats import bootstrap_ci, paired_bootstrap_ci, uar
+from serkit.results.stats import bootstrap_ci, paired_bootstrap_ci
 
 #: Utterance metadata reported as groups where every test utterance has it.
 GROUP_KEYS = ("gender",)

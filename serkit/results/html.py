@@ -193,9 +193,9 @@ def ablation_page(folder: AblationFolder, rows: list[dict[str, str]]) -> str:
 def comparison_page(result: RunComparison) -> str:
     """`serkit runs compare --html`: per fold, the test the design calls for, per group, as a page."""
     from serkit.results.render import score_text
-    from serkit.results.stats import comparison_sentence, format_p
+    from serkit.results.stats import comparison_basis, comparison_sentence, format_p, metric_name
 
-    c, metric, name = result.comparison, result.metric, result.metric.upper()
+    c, metric, name = result.comparison, result.metric, metric_name(result.metric)
     folds = [
         [f.fold, score_text(f.a, metric), score_text(f.b, metric), score_text(f.b - f.a, metric, True)]
         for f in result.folds
@@ -210,8 +210,9 @@ def comparison_page(result: RunComparison) -> str:
         "",
         "## Test",
         "",
-        comparison_sentence(c, metric)
-        + "."
+        comparison_sentence(c)
+        + ". "
+        + comparison_basis(c)
         + "".join(f" {name} = {format_p(value)}." for name, value in c.extra)
         + (f" Note: {c.caveat}." if c.caveat else ""),
         "",

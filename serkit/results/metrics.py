@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, recall_score
+from sklearn.metrics import classification_report, confusion_matrix
+
+from serkit.core.scores import accuracy, uar
 
 
 def evaluate(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict[str, Any]:
@@ -17,11 +19,9 @@ def evaluate(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict[
     counts = confusion_matrix(y_true, y_pred, labels=indices)
     rows = counts.sum(axis=1, keepdims=True)
     percent = np.divide(100.0 * counts, rows, out=np.zeros(counts.shape), where=rows > 0)
-    present = sorted(set(np.asarray(y_true).tolist()))
     return {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        # UAR: mean recall over the classes present in the test part.
-        "uar": float(recall_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
+        "accuracy": accuracy(y_true, y_pred),
+        "uar": uar(y_true, y_pred),  # the mean recall over the classes present in the test part
         "per_class": {
             label: {k: float(report[label][k]) for k in ("precision", "recall", "f1-score")}
             | {"support": int(report[label]["support"])}

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from serkit.core.errors import SerkitError
-from serkit.core.learner import ccc
+from serkit.core.scores import ccc
 from serkit.results.metrics import mean_sd
 
 

@@ -75,6 +75,7 @@ def render_markdown(summary: RunSummary) -> str:
             ],
         ),
         "",
+        *headline_lines(metrics, ("accuracy", "uar")),
         *_fold_section(summary),
         *split_audit_section(summary),
         *_group_section(metrics),
@@ -101,6 +102,17 @@ def render_markdown(summary: RunSummary) -> str:
         "",
     ]
     return "\n".join(parts)
+
+
+def headline_lines(metrics: dict[str, Any], names: tuple[str, ...]) -> list[str]:
+    """The pooled figures with their 95 % intervals and how they were drawn, for a report (none before 0.3)."""
+    from serkit.results.stats import interval_basis, interval_text
+
+    if not metrics.get("intervals"):
+        return []
+    shown = {"accuracy": "accuracy", "uar": "UAR", "ccc": "mean CCC"}
+    figures = ", ".join(f"{shown[name]} {interval_text(metrics, name)}" for name in names)
+    return [f"Pooled test {figures}; {interval_basis(metrics)}.", ""]
 
 
 def report_head(summary: RunSummary, dataset_more: str = "", task: str = "") -> list[str]:

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from serkit.results.records import RunSummary
 from serkit.results.regression import per_speaker_text
-from serkit.results.render import features_section, markdown_table, render_markdown, report_head, split_audit_section
+from serkit.results.render import (
+    features_section,
+    headline_lines,
+    markdown_table,
+    render_markdown,
+    report_head,
+    split_audit_section,
+)
 
 
 def report_markdown(summary: RunSummary) -> str:
@@ -31,6 +38,7 @@ def report_markdown(summary: RunSummary) -> str:
         "",
         markdown_table(["target", "CCC", "CCC per speaker", "Pearson r", "MAE"], rows),
         "",
+        *headline_lines(metrics, ("ccc",)),
         *_fold_lines(summary),
         *split_audit_section(summary),
         *features_section(metrics),

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from serkit.core.errors import SerkitError
-from serkit.core.learner import mean_ccc
+from serkit.core.scores import accuracy, mean_ccc, uar
 from serkit.results import stats
 from serkit.results.folder import SPLIT, RunFolder, find_runs
 from serkit.results.groups import paired_group_differences
@@ -47,6 +47,8 @@ class RunInfo:
     problem: str = ""  # what is wrong with a damaged run folder, naming the file
     #: A regression's mean CCC over the targets, mean ± sd over folds (a classification has none).
     ccc: dict[str, float] | None = None
+    #: The pooled UAR (a regression's mean CCC) with its 95 % interval: metric, value, ci (none before 0.3).
+    pooled: dict[str, Any] | None = None
 
     def row(self, keys: list[str]) -> RunRow:
         return RunRow(
@@ -62,6 +64,10 @@ class RunInfo:
             ccc_mean=self.ccc["mean"] if self.ccc else None,
             ccc_sd=self.ccc["sd"] if self.ccc else None,
             folds=int((self.uar or self.ccc or {"n": 0})["n"]) if self.uar or self.ccc else None,
+            pooled_metric=self.pooled["metric"] if self.pooled else None,
+            pooled=self.pooled["value"] if self.pooled else None,
+            pooled_ci_low=self.pooled["ci"][0] if self.pooled else None,
+            pooled_ci_high=self.pooled["ci"][1] if self.pooled else None,
             epochs=self.epochs,
             seconds=self.seconds,
             status=self.status,
@@ -87,6 +93,11 @@ class RunRow:
     ccc_mean: float | None
     ccc_sd: float | None
     folds: int | None
+    #: ``uar`` or ``ccc``: what ``pooled`` is, every fold's test predictions together, with its 95 % CI.
+    pooled_metric: str | None
+    pooled: float | None
+    pooled_ci_low: float | None
+    pooled_ci_high: float | None
     epochs: float | None
     seconds: float | None
     status: str
@@ -123,7 +134,7 @@ def read_run(run: RunFolder, base: Path) -> RunInfo:
         raise SerkitError(f"{run.recipe}: cannot read ({exc})") from exc
     dataset = str(settings.get("dataset.name", "?"))
     protocol = str(settings.get("protocol.name", "?"))
-    accuracy = uar = ccc = epochs = seconds = None
+    accuracy = uar = ccc = epochs = seconds = pooled = None
     problem = ""
     date = datetime.fromtimestamp(run.recipe.stat().st_mtime).isoformat(timespec="seconds")
     if run.metrics.exists():
@@ -135,6 +146,7 @@ def read_run(run: RunFolder, base: Path) -> RunInfo:
                 ccc = summary.mean["ccc"]
             else:
                 accuracy, uar = summary.mean["accuracy"], summary.mean["uar"]
+            pooled = pooled_figure(summary.metrics)
             epochs = float(np.mean([f["epochs"] for f in summary.folds]))
             wall = run.read_wall_time()
             seconds = wall if wall is not None else float(sum(summary.timings.values()))
@@ -142,7 +154,7 @@ def read_run(run: RunFolder, base: Path) -> RunInfo:
         except SerkitError as exc:
             status, problem = "damaged", str(exc)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            accuracy = uar = ccc = epochs = seconds = None
+            accuracy = uar = ccc = epochs = seconds = pooled = None
             status, problem = "damaged", f"{run.metrics}: not a run summary ({type(exc).__name__}: {exc})"
     else:
         text = run.log.read_text(encoding="utf-8", errors="replace") if run.log.is_file() else ""
@@ -150,8 +162,15 @@ def read_run(run: RunFolder, base: Path) -> RunInfo:
         status = "interrupted" if not errors or any("interrupted" in line for line in errors) else "failed"
     name = str(run.path.relative_to(base)) if run.path != base else run.name
     return RunInfo(
-        run.path, name, date, status, dataset, protocol, settings, accuracy, uar, epochs, seconds, problem, ccc
+        run.path, name, date, status, dataset, protocol, settings, accuracy, uar, epochs, seconds, problem, ccc, pooled
     )
+
+
+def pooled_figure(metrics: dict[str, Any]) -> dict[str, Any] | None:
+    """A run's pooled UAR (a regression's mean CCC) with its 95 % interval, or None where it kept none."""
+    metric = "ccc" if metrics.get("task") == "regression" else "uar"
+    interval = metrics.get("intervals", {}).get(metric)
+    return None if interval is None else {"metric": metric, "value": metrics[metric], "ci": interval}
 
 
 def differing_keys(runs: list[RunInfo]) -> list[str]:
@@ -200,7 +219,7 @@ def rows_csv(rows: list[RunRow], keys: list[str]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     columns = ["name", "date", "dataset", "protocol", *keys, "accuracy_mean", "accuracy_sd", "uar_mean", "uar_sd"]
-    columns += ["ccc_mean", "ccc_sd"]
+    columns += ["ccc_mean", "ccc_sd", "pooled_metric", "pooled", "pooled_ci_low", "pooled_ci_high"]
     columns += ["folds", "epochs", "seconds", "status"]
     writer.writerow(columns)
     for row in rows:
@@ -266,7 +285,7 @@ def fold_scores(run: Predictions, rows: list[dict[str, str]], metric: str) -> fl
         return mean_ccc(run.values(rows, "true"), run.values(rows, "predicted"))
     truth = np.array([r["true"] for r in rows])
     predicted = np.array([r["predicted"] for r in rows])
-    return stats.uar(truth, predicted) if metric == "uar" else float(np.mean(truth == predicted))
+    return uar(truth, predicted) if metric == "uar" else accuracy(truth, predicted)
 
 
 @dataclass(frozen=True)
@@ -295,9 +314,7 @@ class RunComparison:
     groups: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["comparison"]["extra"] = dict(self.comparison.extra)
-        return data
+        return asdict(self) | {"comparison": self.comparison.to_json()}
 
 
 def check_metric(a: Predictions, b: Predictions, metric: str) -> str:
@@ -337,7 +354,7 @@ def compare_runs(run_a: Path, run_b: Path, metric: str = "") -> RunComparison:
         for fold in folds_a
     ]
     differences = [score.b - score.a for score in scores]
-    comparison = _test(design_of(folds_a), differences, a, b, folds_a, folds_b)
+    comparison = _test(design_of(folds_a), metric, differences, a, b, folds_a, folds_b)
     return RunComparison(
         run_a=str(run_a),
         run_b=str(run_b),
@@ -381,73 +398,83 @@ def group_differences(rows_a: list[dict[str, str]], rows_b: list[dict[str, str]]
 
 def _test(
     design: str,
+    metric: str,
     differences: list[float],
     a: Predictions,
     b: Predictions,
     folds_a: dict[str, list[dict[str, str]]],
     folds_b: dict[str, list[dict[str, str]]],
 ) -> stats.Comparison:
-    if design == "single" and a.targets:
+    """The test the design calls for, of ``metric``: on one test set a paired test of the pooled figure,
+    else one over the folds' differences."""
+    if design == "single":
         (fold,) = folds_a
         by_file = {r["file"]: r for r in folds_b[fold]}
-        matched = [by_file[r["file"]] for r in folds_a[fold]]
-        truth, speakers = a.values(folds_a[fold], "true"), [r["speaker"] for r in folds_a[fold]]
-        return stats.paired_ccc_comparison(
-            truth, a.values(folds_a[fold], "predicted"), b.values(matched, "predicted"), speakers
+        rows_a, rows_b = folds_a[fold], [by_file[r["file"]] for r in folds_a[fold]]
+        speakers = [r["speaker"] for r in rows_a]
+        if metric == "ccc":
+            truth, predicted_a = a.values(rows_a, "true"), a.values(rows_a, "predicted")
+            return stats.paired_ccc_comparison(truth, predicted_a, b.values(rows_b, "predicted"), speakers)
+        if metric == "accuracy":
+            return _mcnemar(rows_a, rows_b)
+        labels = [r["true"] for r in rows_a]
+        return stats.paired_uar_comparison(
+            labels, [r["predicted"] for r in rows_a], [r["predicted"] for r in rows_b], speakers
         )
-    if design == "single":
-        return _mcnemar(*folds_a.values(), *folds_b.values())
     if design == "speaker":
         mean, low, high, p_t = stats.paired_t(differences)
+        few = len(differences) < 6
         return stats.Comparison(
-            "Wilcoxon signed-rank over speakers",
-            f"one fold per speaker ({len(differences)} speakers)",
-            mean,
-            low,
-            high,
-            stats.wilcoxon(differences),
-            "the paired t-test beside it assumes independent folds, but leave-one-speaker-out folds share "
-            "most of their training data: read its p as optimistic"
-            + (
-                f"; with {len(differences)} speakers the two-sided Wilcoxon test cannot reach p < 0.05"
-                if len(differences) < 6
-                else ""
-            ),
-            (("paired t p", p_t),),
+            test=stats.WILCOXON_SPEAKERS,
+            metric=metric,
+            design=f"one fold per speaker ({len(differences)} speakers)",
+            difference=mean,
+            ci_low=low,
+            ci_high=high,
+            p=stats.wilcoxon(differences),
+            note=f"with {len(differences)} speakers the two-sided Wilcoxon test cannot reach p < 0.05" * few,
+            extra=(("paired t p", p_t),),
         )
-    ratios = [s["test"] / s["train"] for s in a.sizes.values() if s.get("train")]
-    ratio = float(np.mean(ratios)) if ratios else 0.0
+    ratio, size = fit_ratio(a.sizes)
     mean, low, high, p = stats.nadeau_bengio(differences, ratio)
     _, _, _, p_t = stats.paired_t(differences)
     return stats.Comparison(
-        "Nadeau-Bengio corrected resampled t",
-        f"{len(differences)} folds whose training sets overlap (test/train size {ratio:.3f})",
-        mean,
-        low,
-        high,
-        p,
-        "the uncorrected paired t-test overstates significance here: its p is shown for comparison only",
-        (("uncorrected paired t p", p_t),),
+        test=stats.NADEAU_BENGIO,
+        metric=metric,
+        design=f"{len(differences)} folds whose training sets overlap (test/{size} size {ratio:.3f})",
+        difference=mean,
+        ci_low=low,
+        ci_high=high,
+        p=p,
+        extra=(("uncorrected paired t p", p_t),),
+        untestable=stats.untestable(differences),
     )
 
 
+def fit_ratio(sizes: dict[str, dict[str, int]]) -> tuple[float, str]:
+    """The mean test/fit size over folds, the ratio Nadeau and Bengio's correction calls for (the utterances
+    each model was fitted on); with "fit", or "train" for run folders of serkit 0.2 that did not record the
+    fit part's size (their training part included the validation part: a smaller, more lenient ratio)."""
+    key = "fit" if all(s.get("fit") for s in sizes.values()) else "train"
+    ratios = [s["test"] / s[key] for s in sizes.values() if s.get(key)]
+    return (float(np.mean(ratios)) if ratios else 0.0), key
+
+
 def _mcnemar(rows_a: list[dict[str, str]], rows_b: list[dict[str, str]]) -> stats.Comparison:
-    """Two classifications of one test set: McNemar's test on their paired predictions."""
-    right_b = {r["file"]: r["true"] == r["predicted"] for r in rows_b}
-    files = [r["file"] for r in rows_a]
+    """Two classifications of one test set by accuracy: McNemar's test on their paired predictions."""
     correct_a = [r["true"] == r["predicted"] for r in rows_a]
-    correct_b = [right_b[f] for f in files]
+    correct_b = [r["true"] == r["predicted"] for r in rows_b]
     only_a, only_b, p = stats.mcnemar(correct_a, correct_b)
-    accuracy_difference = (only_b - only_a) / len(files)
-    low, high = _paired_wald(only_a, only_b, len(files))
+    low, high = _paired_wald(only_a, only_b, len(rows_a))
     return stats.Comparison(
-        "McNemar",
-        f"one test set ({len(files)} utterances): paired predictions of the same utterances",
-        accuracy_difference,
-        low,
-        high,
-        p,
-        f"difference and interval are of accuracy; {only_a} utterance(s) only A got right, {only_b} only B",
+        test=stats.MCNEMAR,
+        metric="accuracy",
+        design=f"one test set ({len(rows_a)} utterances): paired predictions of the same utterances",
+        difference=(only_b - only_a) / len(rows_a),
+        ci_low=low,
+        ci_high=high,
+        p=p,
+        note=f"{only_a} utterance(s) only A got right, {only_b} only B",
     )
 
 

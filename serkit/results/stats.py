@@ -2,42 +2,185 @@
 
 The design decides the test (Dietterich 1998; Nadeau & Bengio 2003; Demšar 2006):
 
-- **one test set** (a single random split, cross-corpus, fixed speaker lists): McNemar's test on
-  the paired predictions of the same utterances;
+- **one test set** (a single random split, cross-corpus, fixed speaker lists): for UAR, a paired
+  permutation test of the pooled UAR with a paired speaker-bootstrap interval; for accuracy, McNemar's
+  test on the paired predictions of the same utterances; for CCC, a test over speakers or a permutation;
 - **one fold per speaker** (leave one speaker out): the Wilcoxon signed-rank test over speakers,
   with the paired t-test beside it and its caveat (the folds share most of their training data);
 - **folds whose training sets overlap** (k-fold, speaker k-fold, repeated random splits): the
-  Nadeau–Bengio corrected resampled t-test, whose variance term grows with test/train size to
+  Nadeau–Bengio corrected resampled t-test, whose variance term grows with test/fit size to
   account for that overlap. The plain paired t-test over such folds overstates significance.
+
+Each test is declared once (:class:`StatisticalTest` in :data:`TESTS`): what its p and its interval are
+of, and why; every :class:`Comparison` names one, and the reports read the declaration.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats
 
-from serkit.core.learner import mean_ccc
+from serkit.core.scores import accuracy, mean_ccc, uar
 
 #: Fewer test speakers than this: bootstrap by utterance, and say so.
 MIN_SPEAKERS_FOR_SPEAKER_BOOTSTRAP = 5
 
 
 @dataclass(frozen=True)
-class Comparison:
-    """A test of the difference between two runs (B - A)."""
+class StatisticalTest:
+    """A test serkit compares two runs with, declared once (:data:`TESTS`): the design it fits, the metrics it
+    tests, what its p and its difference and interval are of, why it fits, and what to keep in mind."""
 
-    test: str  # the test's name
-    design: str  # why this test (the design in words)
-    difference: float  # mean difference B - A of the compared metric (or of accuracy, for McNemar)
-    ci_low: float
-    ci_high: float
-    p: float
+    name: str
+    design: str
+    metrics: tuple[str, ...]
+    p_of: str
+    interval_of: str
+    why: str
     caveat: str = ""
-    extra: tuple[tuple[str, float], ...] = ()  # a second test shown beside (e.g. the paired t)
+
+    def explanation(self) -> str:
+        """The test in the words of a report's notes."""
+        return (
+            f"{self.name} ({self.design}): p from {self.p_of}; Δ and its 95 % CI are of {self.interval_of}. {self.why}"
+        )
+
+
+#: Every test a comparison may name, by name: ``runs compare``, ``ablate``, their terminal tables and pages
+#: read these (a :class:`Comparison` naming another is refused).
+TESTS: dict[str, StatisticalTest] = {}
+
+
+def _declare(test: StatisticalTest) -> str:
+    TESTS[test.name] = test
+    return test.name
+
+
+#: Rounds of the bootstrap and of the permutation tests.
+ROUNDS = 1000
+
+_SPEAKER_BOOTSTRAP = (
+    "a paired bootstrap of the pooled difference, resampling test speakers with their utterances (utterances "
+    "where there are fewer than five speakers)"
+)
+
+MCNEMAR = _declare(
+    StatisticalTest(
+        "McNemar",
+        "one test set",
+        ("accuracy",),
+        "McNemar's test on the utterances exactly one run got right (exact binomial below 25 of them, else "
+        "chi-square with continuity correction)",
+        "accuracy, with a Wald interval on those discordant pairs",
+        "Accuracy counts utterances, so the utterances the runs disagree on carry all the evidence.",
+    )
+)
+PERMUTATION_UAR = _declare(
+    StatisticalTest(
+        "paired permutation test of UAR",
+        "one test set",
+        ("uar",),
+        f"a paired permutation test of the pooled UAR (each utterance's two predictions swapped at random, "
+        f"{ROUNDS} rounds)",
+        f"the pooled UAR, the interval {_SPEAKER_BOOTSTRAP}",
+        "UAR weighs each class equally, not each utterance, so McNemar's count of discordant utterances does not "
+        "test it; the permutation test's p is exact under the null that the two runs' predictions are "
+        "interchangeable, and the speaker bootstrap's interval adds the variation a new set of test speakers "
+        "would bring.",
+        "the permutation swaps single utterances, so its p ignores between-speaker variation; the interval does "
+        "not. The two answer different questions (p: could the runs' predictions be swapped? the interval: how far "
+        "would the difference move on other speakers?), so near 0.05 one may exclude zero and the other not",
+    )
+)
+WILCOXON_SPEAKERS = _declare(
+    StatisticalTest(
+        "Wilcoxon signed-rank over speakers",
+        "one fold per test speaker",
+        ("uar", "accuracy", "ccc"),
+        "the Wilcoxon signed-rank test over the speakers' differences",
+        "the mean difference over speakers, with a paired t interval",
+        "Each speaker is one independent test set, and the signed-rank test assumes nothing of their spread.",
+        "the paired t-test beside it, and the interval, assume independent folds, but leave-one-speaker-out folds "
+        "share most of their training data: read them as optimistic",
+    )
+)
+NADEAU_BENGIO = _declare(
+    StatisticalTest(
+        "Nadeau-Bengio corrected resampled t",
+        "folds whose training sets overlap",
+        ("uar", "accuracy", "ccc"),
+        "Nadeau and Bengio's corrected resampled t-test over the folds' differences",
+        "the mean difference over folds, with the same test's interval (variance times 1/J + n_test/n_fit, n_fit "
+        "the utterances each model was fitted on: neither the validation part nor augmented copies)",
+        "Folds that share training data give correlated differences; the correction widens the variance for it.",
+        "the uncorrected paired t-test overstates significance here: its p is shown for comparison only",
+    )
+)
+WILCOXON_SPEAKERS_CCC = _declare(
+    StatisticalTest(
+        "Wilcoxon signed-rank over speakers' CCC",
+        "one test set with six or more speakers whose true values vary",
+        ("ccc",),
+        "the Wilcoxon signed-rank test over the test speakers' own CCC differences",
+        f"the pooled mean CCC, the interval {_SPEAKER_BOOTSTRAP}",
+        "CCC is not a sum over utterances; each speaker's own CCC is one paired observation.",
+    )
+)
+PERMUTATION_CCC = _declare(
+    StatisticalTest(
+        "paired permutation test of CCC",
+        "one test set with fewer than six speakers whose true values vary",
+        ("ccc",),
+        f"a paired permutation test of the pooled mean CCC (each utterance's two predictions swapped at random, "
+        f"{ROUNDS} rounds)",
+        f"the pooled mean CCC, the interval {_SPEAKER_BOOTSTRAP}",
+        "Too few speakers to test over them: the permutation test needs none.",
+        "utterances of one speaker are not independent, so p ignores between-speaker variation",
+    )
+)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A test of the difference between two runs (B - A) by one metric: the difference, its 95 % CI and the p
+    are all of ``metric``, as the test's declaration (:data:`TESTS`) says."""
+
+    test: str  # a name in TESTS
+    metric: str  # uar, accuracy or ccc
+    design: str  # this comparison's design in words, with its sizes
+    difference: float
+    ci_low: float | None
+    ci_high: float | None
+    p: float | None  # None: not testable (``untestable`` says why)
+    note: str = ""  # this comparison's own remark beyond its test's caveat (counts, the resampling unit)
+    extra: tuple[tuple[str, float | None], ...] = ()  # a second test shown beside (e.g. the paired t)
+    untestable: str = ""
+
+    def __post_init__(self) -> None:
+        if self.test not in TESTS:
+            raise ValueError(f"test '{self.test}' has no declaration in serkit.results.stats.TESTS")
+        if self.metric not in TESTS[self.test].metrics:
+            raise ValueError(
+                f"test '{self.test}' is declared for {', '.join(TESTS[self.test].metrics)}, not {self.metric}"
+            )
+
+    @property
+    def declaration(self) -> StatisticalTest:
+        return TESTS[self.test]
+
+    @property
+    def caveat(self) -> str:
+        """The test's caveat and this comparison's note, in one line ("" where neither)."""
+        return "; ".join(part for part in (self.declaration.caveat, self.note) if part)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self) | {"extra": dict(self.extra), "caveat": self.caveat}
+        return data | {"p_of": self.declaration.p_of, "interval_of": self.declaration.interval_of}
 
 
 def format_p(value: float | None) -> str:
@@ -45,27 +188,59 @@ def format_p(value: float | None) -> str:
     return "n/a" if value is None else "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 
-def comparison_sentence(comparison: Comparison, metric: str) -> str:
+def metric_name(metric: str) -> str:
+    return {"uar": "UAR", "accuracy": "accuracy", "ccc": "CCC"}.get(metric, metric)
+
+
+def comparison_sentence(comparison: Comparison) -> str:
     """A comparison's test, difference, interval and p in one sentence (UAR in points, CCC as it is)."""
     from serkit.results.render import metric_unit, score_text
 
-    c = comparison
-    low, high = score_text(c.ci_low, metric, True), score_text(c.ci_high, metric, True)
-    return (
-        f"{c.test} ({c.design}): difference {score_text(c.difference, metric, True)}{metric_unit(metric)}, "
-        f"95 % CI [{low}, {high}], p = {format_p(c.p)}"
+    c, metric = comparison, comparison.metric
+    shown = f"{score_text(c.difference, metric, True)}{metric_unit(metric)}"
+    interval = (
+        f"95 % CI [{score_text(c.ci_low, metric, True)}, {score_text(c.ci_high, metric, True)}]"
+        if c.ci_low is not None and c.ci_high is not None
+        else "no 95 % CI"
     )
+    tested = f"p = {format_p(c.p)}" if c.p is not None else f"not testable: {c.untestable}"
+    return f"{c.test} ({c.design}): difference in {metric_name(metric)} {shown}, {interval}, {tested}"
 
 
-def nadeau_bengio(differences: Sequence[float], test_train_ratio: float) -> tuple[float, float, float, float]:
+def comparison_basis(comparison: Comparison) -> str:
+    """What a comparison's p and its difference and interval are of, from its test's declaration."""
+    declared = comparison.declaration
+    return f"p from {declared.p_of}; the difference and its 95 % CI are of {declared.interval_of}."
+
+
+def untestable(differences: Sequence[float] | np.ndarray) -> str:
+    """Why a t-test over these differences gives no evidence either way ("" where it can test them)."""
+    d = np.asarray(differences, dtype=float)
+    if len(d) < 2:
+        return "one fold gives no spread to test a difference against"
+    if float(d.var(ddof=1)) == 0 and float(d.mean()) != 0:
+        return (
+            f"every fold's difference is the same ({d[0]:+.4f}): with zero variance a t-test has no error to "
+            "weigh the mean against (no evidence is not p = 0)"
+        )
+    return ""
+
+
+def nadeau_bengio(
+    differences: Sequence[float], test_train_ratio: float
+) -> tuple[float, float | None, float | None, float | None]:
     """Corrected resampled t-test: mean, 95 % CI and two-sided p of J differences over resamples
-    whose training sets overlap; the variance is (1/J + n_test/n_train) times the sample variance."""
+    whose training sets overlap; the variance is (1/J + n_test/n_train) times the sample variance, n_train
+    the utterances each model was fitted on. No CI and no p (None) where :func:`untestable` says why; p = 1
+    where every difference is zero."""
     d = np.asarray(differences, dtype=float)
     j = len(d)
     mean = float(d.mean())
-    variance = float(d.var(ddof=1)) if j > 1 else math.nan
-    if j < 2 or variance == 0:
-        return mean, mean, mean, 1.0 if mean == 0 else 0.0
+    if untestable(d):
+        return mean, None, None, None
+    variance = float(d.var(ddof=1))
+    if variance == 0:  # every difference zero
+        return mean, mean, mean, 1.0
     se = math.sqrt((1 / j + test_train_ratio) * variance)
     t = mean / se
     p = float(2 * stats.t.sf(abs(t), j - 1))
@@ -73,8 +248,8 @@ def nadeau_bengio(differences: Sequence[float], test_train_ratio: float) -> tupl
     return mean, mean - half, mean + half, p
 
 
-def paired_t(differences: Sequence[float]) -> tuple[float, float, float, float]:
-    """The ordinary paired t-test: mean, 95 % CI, two-sided p."""
+def paired_t(differences: Sequence[float]) -> tuple[float, float | None, float | None, float | None]:
+    """The ordinary paired t-test: mean, 95 % CI, two-sided p (None where :func:`untestable`)."""
     return nadeau_bengio(differences, 0.0)
 
 
@@ -99,13 +274,6 @@ def mcnemar(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> tuple[int, 
         return b, c, float(stats.binomtest(min(b, c), n, 0.5).pvalue)
     chi2 = (abs(b - c) - 1) ** 2 / n
     return b, c, float(stats.chi2.sf(chi2, 1))
-
-
-def uar(truth: np.ndarray, predicted: np.ndarray) -> float:
-    """Unweighted average recall over the classes present in ``truth``: the definition of
-    :func:`serkit.results.metrics.evaluate`, in plain NumPy for the bootstrap's thousand calls."""
-    recalls = [float(np.mean(predicted[truth == label] == label)) for label in np.unique(truth)]
-    return float(np.mean(recalls))
 
 
 @dataclass(frozen=True)
@@ -133,7 +301,7 @@ def _resamples(speakers: np.ndarray, rounds: int, seed: int) -> tuple[list[np.nd
 
 
 def bootstrap_interval(
-    score: Callable[[np.ndarray], float], speakers: Sequence[str], rounds: int = 1000, seed: int = 0
+    score: Callable[[np.ndarray], float], speakers: Sequence[str], rounds: int = ROUNDS, seed: int = 0
 ) -> Interval:
     """95 % percentile bootstrap CI of ``score`` (of the indices of the utterances drawn), resampling
     speakers with their utterances, or utterances where there are fewer than five speakers."""
@@ -147,14 +315,70 @@ def bootstrap_ci(
     predicted: Sequence[str],
     speakers: Sequence[str],
     metric: str = "uar",
-    rounds: int = 1000,
+    rounds: int = ROUNDS,
     seed: int = 0,
 ) -> Interval:
     """95 % percentile bootstrap CI of accuracy or UAR over pooled test predictions, resampling
     speakers (their utterances together), or utterances where there are too few speakers."""
-    t, p = np.asarray(truth), np.asarray(predicted)
-    score = uar if metric == "uar" else (lambda x, y: float(np.mean(x == y)))
+    t, p = _codes(truth, predicted)
+    score = uar if metric == "uar" else accuracy
     return bootstrap_interval(lambda chosen: score(t[chosen], p[chosen]), speakers, rounds, seed)
+
+
+def _codes(truth: Sequence[str], *predicted: Sequence[str]) -> list[np.ndarray]:
+    """Labels as integer codes (one code per label across all the arrays): scoring a thousand resamples
+    of integers is faster than of strings, and gives the same scores."""
+    arrays = [np.asarray(x) for x in (truth, *predicted)]
+    _, codes = np.unique(np.concatenate(arrays), return_inverse=True)
+    return np.split(codes.reshape(-1), np.cumsum([len(x) for x in arrays])[:-1])
+
+
+def headline_intervals(
+    truth: Sequence[str], predicted: Sequence[str], speakers: Sequence[str], seed: int = 0
+) -> dict[str, Any]:
+    """A run's pooled accuracy and UAR with their 95 % bootstrap intervals, as metrics.json keeps them
+    (``intervals``): resampled by speaker, or by utterance below five speakers (``note`` says so)."""
+    found = {metric: bootstrap_ci(truth, predicted, speakers, metric, seed=seed) for metric in ("uar", "accuracy")}
+    return _intervals(found, speakers)
+
+
+def ccc_interval(truth: np.ndarray, predicted: np.ndarray, speakers: Sequence[str], seed: int = 0) -> dict[str, Any]:
+    """A regression's pooled mean CCC with its 95 % bootstrap interval, as metrics.json keeps it (``intervals``)."""
+    found = bootstrap_interval(lambda c: mean_ccc(truth[c], predicted[c]), speakers, seed=seed)
+    return _intervals({"ccc": found}, speakers)
+
+
+def _intervals(found: dict[str, Interval], speakers: Sequence[str]) -> dict[str, Any]:
+    first = next(iter(found.values()))
+    return {
+        **{metric: [interval.low, interval.high] for metric, interval in found.items()},
+        "resampled_by": first.unit,
+        "speakers": len(set(speakers)),
+        "rounds": ROUNDS,
+        "note": first.note,
+    }
+
+
+def interval_text(metrics: dict[str, Any], metric: str) -> str:
+    """A pooled figure with its 95 % interval as the console and the report print it, "77.18 % (95 % CI
+    [74.02, 80.11])"; the figure alone in run folders from before serkit 0.3, which kept no interval."""
+    from serkit.results.render import score_text
+
+    value = f"{score_text(metrics[metric], metric)}{' %' * (metric != 'ccc')}"
+    if metric not in metrics.get("intervals", {}):
+        return value
+    low, high = metrics["intervals"][metric]
+    return f"{value} (95 % CI [{score_text(low, metric)}, {score_text(high, metric)}])"
+
+
+def interval_basis(metrics: dict[str, Any]) -> str:
+    """How a run's intervals were drawn, in words ("" before serkit 0.3)."""
+    found = metrics.get("intervals")
+    if not found:
+        return ""
+    unit = "test speakers" if found["resampled_by"] == "speaker" else "test utterances"
+    text = f"95 % CI: percentile bootstrap of the pooled test predictions, {found['rounds']} rounds resampling {unit}"
+    return text + (f" ({found['note']})" if found.get("note") else f" ({found['speakers']} speakers)")
 
 
 def paired_bootstrap_ci(
@@ -162,13 +386,57 @@ def paired_bootstrap_ci(
     predicted_a: Sequence[str],
     predicted_b: Sequence[str],
     speakers: Sequence[str],
-    rounds: int = 1000,
+    rounds: int = ROUNDS,
     seed: int = 0,
 ) -> Interval:
     """95 % percentile bootstrap CI of UAR(b) − UAR(a) on the same test utterances, both runs'
     predictions resampled together (by speaker, or by utterance below five speakers)."""
-    t, a, b = np.asarray(truth), np.asarray(predicted_a), np.asarray(predicted_b)
+    t, a, b = _codes(truth, predicted_a, predicted_b)
     return bootstrap_interval(lambda c: uar(t[c], b[c]) - uar(t[c], a[c]), speakers, rounds, seed)
+
+
+def paired_permutation(
+    score: Callable[[np.ndarray, np.ndarray], float],
+    truth: np.ndarray,
+    predicted_a: np.ndarray,
+    predicted_b: np.ndarray,
+    rounds: int = ROUNDS,
+    seed: int = 0,
+) -> float:
+    """Two-sided p of a paired permutation test of score(B) − score(A) on the same utterances: each
+    utterance's two predictions (rows) swapped at random in each round; (beyond + 1) / (rounds + 1)."""
+    a, b = np.asarray(predicted_a), np.asarray(predicted_b)
+    observed = abs(score(truth, b) - score(truth, a))
+    rng = np.random.default_rng(seed)
+    beyond = 0
+    for _ in range(rounds):
+        swap = (rng.random(len(a)) < 0.5).reshape(-1, *([1] * (a.ndim - 1)))
+        beyond += abs(score(truth, np.where(swap, a, b)) - score(truth, np.where(swap, b, a))) >= observed - 1e-12
+    return (beyond + 1) / (rounds + 1)
+
+
+def paired_uar_comparison(
+    truth: Sequence[str],
+    predicted_a: Sequence[str],
+    predicted_b: Sequence[str],
+    speakers: Sequence[str],
+    rounds: int = ROUNDS,
+    seed: int = 0,
+) -> Comparison:
+    """Two classifications of one test set by UAR: the pooled difference (B - A), its paired speaker-bootstrap
+    95 % CI and the p of a paired permutation test (:data:`PERMUTATION_UAR` says why each)."""
+    t, a, b = _codes(truth, predicted_a, predicted_b)
+    interval = paired_bootstrap_ci(truth, predicted_a, predicted_b, speakers, rounds, seed)
+    return Comparison(
+        test=PERMUTATION_UAR,
+        metric="uar",
+        design=f"one test set ({len(t)} utterances, {len(set(speakers))} speakers)",
+        difference=uar(t, b) - uar(t, a),
+        ci_low=interval.low,
+        ci_high=interval.high,
+        p=paired_permutation(uar, t, a, b, rounds, seed),
+        note=interval.note,
+    )
 
 
 # --- regressions: the concordance correlation coefficient ------------------------------------
@@ -184,7 +452,7 @@ def paired_ccc_comparison(
     predicted_a: np.ndarray,
     predicted_b: np.ndarray,
     speakers: Sequence[str],
-    rounds: int = 1000,
+    rounds: int = ROUNDS,
     seed: int = 0,
 ) -> Comparison:
     """Two regressions on one test set: the difference of pooled mean CCC (B - A) with a paired bootstrap
@@ -194,36 +462,31 @@ def paired_ccc_comparison(
     y, a, b = (np.asarray(x, dtype=np.float64) for x in (truth, predicted_a, predicted_b))
     difference = mean_ccc(y, b) - mean_ccc(y, a)
     interval = bootstrap_interval(lambda c: mean_ccc(y[c], b[c]) - mean_ccc(y[c], a[c]), speakers, rounds, seed)
-    low, high, unit, note = interval.low, interval.high, interval.unit, interval.note
     speaker = np.asarray(speakers)
     varied = [speaker == s for s in np.unique(speaker) if np.all(np.ptp(y[speaker == s], axis=0) > 0)]
     where = f"one test set ({len(y)} utterances, {len(np.unique(speaker))} speakers)"
-    ci = f"the 95 % CI is a paired bootstrap of the pooled difference, resampling {unit}s" + (f" ({note})" * bool(note))
     if len(varied) >= MIN_SPEAKERS_FOR_SPEAKER_TEST:
         per_speaker = [mean_ccc(y[m], b[m]) - mean_ccc(y[m], a[m]) for m in varied]
         _, _, _, p_t = paired_t(per_speaker)
         return Comparison(
-            "Wilcoxon signed-rank over speakers' CCC",
-            f"{where}: each speaker's CCC under both runs ({len(varied)} speakers whose true values vary)",
-            difference,
-            float(low),
-            float(high),
-            wilcoxon(per_speaker),
-            f"the difference is of the pooled mean CCC; {ci}",
-            (("paired t p (per-speaker CCC)", p_t),),
+            test=WILCOXON_SPEAKERS_CCC,
+            design=f"{where}: each speaker's CCC under both runs ({len(varied)} speakers whose true values vary)",
+            p=wilcoxon(per_speaker),
+            note=interval.note,
+            extra=(("paired t p (per-speaker CCC)", p_t),),
+            metric="ccc",
+            difference=difference,
+            ci_low=interval.low,
+            ci_high=interval.high,
         )
-    rng = np.random.default_rng(seed)
-    beyond = 0
-    for _ in range(rounds):
-        swap = (rng.random(len(y)) < 0.5)[:, None]
-        beyond += abs(mean_ccc(y, np.where(swap, a, b)) - mean_ccc(y, np.where(swap, b, a))) >= abs(difference) - 1e-12
     return Comparison(
-        "paired permutation test of CCC",
-        f"{where}: fewer than {MIN_SPEAKERS_FOR_SPEAKER_TEST} speakers whose true values vary, too few to test "
-        "over speakers",
-        difference,
-        float(low),
-        float(high),
-        (beyond + 1) / (rounds + 1),
-        f"utterances of one speaker are not independent, so p ignores between-speaker variation; {ci}",
+        test=PERMUTATION_CCC,
+        design=f"{where}: fewer than {MIN_SPEAKERS_FOR_SPEAKER_TEST} speakers whose true values vary, too few to "
+        "test over speakers",
+        p=paired_permutation(mean_ccc, y, a, b, rounds, seed),
+        note=interval.note,
+        metric="ccc",
+        difference=difference,
+        ci_low=interval.low,
+        ci_high=interval.high,
     )

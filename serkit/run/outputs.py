@@ -26,6 +26,7 @@ from serkit.results.metrics import collapse_warning, evaluate, spread
 from serkit.results.records import Corpus, FoldResult, RunSummary
 from serkit.results.render import plot_confusion, plot_occlusion, plot_reliability, plot_training
 from serkit.results.report import report_markdown
+from serkit.results.stats import headline_intervals
 from serkit.run.regression_outputs import (
     plot_regression,
     pooled_values,
@@ -152,6 +153,9 @@ def summarise(
     probabilities = np.concatenate([r.probabilities for r in results])
     pooled = {
         **pooled,
+        "intervals": headline_intervals(
+            [labels[k] for k in y_true], [labels[k] for k in y_pred], [u.speaker for u in tested], recipe.run.seed
+        ),
         **group_report(
             [labels[k] for k in y_true],
             [labels[k] for k in y_pred],

@@ -14,6 +14,7 @@ from serkit.data.leakage import SplitAudit
 from serkit.results.features import feature_report
 from serkit.results.records import Corpus, FoldResult, RunSummary
 from serkit.results.regression import constant_warning, regression_metrics, regression_spread
+from serkit.results.stats import ccc_interval
 from serkit.run.stages import fold_targets
 from serkit.run.summary import run_summary
 
@@ -48,6 +49,7 @@ def summarise_regression(
     speakers = [corpus.utterances[i].speaker for i in indices]
     pooled = regression_metrics(truth, predicted, speakers, targets)
     pooled["loss"] = recipe.task.loss
+    pooled["intervals"] = ccc_interval(truth, predicted, speakers, recipe.run.seed)
     pooled["features_say"] = feature_report(results, recipe.features.columns(), [], "ccc")
     warnings = [warning] if (warning := constant_warning(pooled)) else []
     collapsed = [r.id for r in results if len(results) > 1 and constant_warning(r.metrics)]

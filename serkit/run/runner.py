@@ -25,6 +25,7 @@ from serkit.results.records import FoldResult, RunSummary
 from serkit.results.regression import per_speaker_text
 from serkit.results.render import metrics_table
 from serkit.results.saved_model import needed_packages_error, run_learner
+from serkit.results.stats import interval_basis, interval_text
 from serkit.run import stages
 from serkit.run.executors import Executor, create_executor
 from serkit.run.jobs import Job, JobFailures, PreparedRun, logging_to
@@ -213,10 +214,12 @@ def _finish(run: PreparedRun, results: list[FoldResult]) -> RunSummary:
         reporter.say(f"warning: {warning}", "bold yellow")
     if regression:
         each = ", ".join(f"{t} {f['ccc']:.3f}" for t, f in metrics["per_target"].items())
-        headline = f"CCC {metrics['ccc']:.3f} ({each}; per speaker {per_speaker_text(metrics['ccc_per_speaker'])})"
+        per_speaker = per_speaker_text(metrics["ccc_per_speaker"])
+        headline = f"CCC {interval_text(metrics, 'ccc')} ({each}; per speaker {per_speaker})"
     else:
-        headline = f"accuracy {100 * metrics['accuracy']:.2f} %, UAR {100 * metrics['uar']:.2f} %"
+        headline = f"accuracy {interval_text(metrics, 'accuracy')}, UAR {interval_text(metrics, 'uar')}"
     reporter.say(f"{headline}; run folder {ctx.run_dir}", "bold green")
+    reporter.say(f"  {interval_basis(metrics)}", "dim")
     return summary
 
 

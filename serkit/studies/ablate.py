@@ -35,13 +35,14 @@ from serkit.core.errors import SerkitError
 from serkit.core.fileio import write_figure, write_json, write_text
 from serkit.core.recipe import Recipe, check_run_name, component_sections, read_toml
 from serkit.core.registry import Registry, get_registry
+from serkit.core.scores import mean_ccc
 from serkit.core.settings import EXECUTION_KEYS
 from serkit.data.cache import digest
 from serkit.results.folder import AblationFolder, RunFolder
 from serkit.results.html import ablation_page
 from serkit.results.render import markdown_table, pct, score_text
-from serkit.results.runs import RunComparison, compare_runs
-from serkit.results.stats import format_p
+from serkit.results.runs import Predictions, RunComparison, compare_runs
+from serkit.results.stats import ROUNDS, TESTS, Interval, bootstrap_ci, bootstrap_interval, format_p
 from serkit.run.planning import plan_run, prepared_scan
 from serkit.run.reporter import Reporter, TableOrList
 from serkit.run.tracking import Tracking, run_tags, tracking_for
@@ -310,10 +311,14 @@ class AblationRow:
     variant: str
     #: ``uar`` or ``ccc``: what ``mean`` to ``p`` are of.
     metric: str
+    #: The mean and sd over folds (and repeats).
     mean: float
     sd: float
+    #: The figure of every fold's test predictions pooled (the run's own), with its 95 % bootstrap interval.
+    pooled: float | None
     pooled_ci_low: float
     pooled_ci_high: float
+    #: The difference from the baseline: the comparison's (the mean difference over folds), or of the means.
     delta: float
     delta_ci_low: float | None
     delta_ci_high: float | None
@@ -338,7 +343,7 @@ def csv_columns(metric: str) -> dict[str, str]:
     columns = {"variant": "variant"}
     if metric != "ccc":
         columns |= {"accuracy_mean": "accuracy_mean", "accuracy_sd": "accuracy_sd"}
-    columns |= {f"{metric}_{name}": name for name in ("mean", "sd", "pooled_ci_low", "pooled_ci_high")}
+    columns |= {f"{metric}_{name}": name for name in ("mean", "sd", "pooled", "pooled_ci_low", "pooled_ci_high")}
     if metric != "ccc":
         columns["delta_accuracy"] = "delta_accuracy"
     columns |= {f"delta_{metric}": "delta", f"delta_{metric}_ci_low": "delta_ci_low"}
@@ -358,10 +363,10 @@ def compare(
     rows = []
     bootstrap_notes: set[str] = set()
     for result in results:
-        interval = _bootstrap(folder.variant(result.folder), sweep, result.metric)
+        pooled, interval = _pooled(folder.variant(result.folder), sweep, result.metric)
         if interval.note:
             bootstrap_notes.add(interval.note)
-        rows.append(_row(result, baseline, comparisons.get(result.variant), interval))
+        rows.append(_row(result, baseline, comparisons.get(result.variant), pooled, interval))
     protocols = sorted({result.protocol for result in results})
     tests = sorted({str(r.test) for r in rows[1:] if r.test})
     _write_csv(folder.table, rows)
@@ -389,26 +394,32 @@ def _compared(baseline: VariantResult, result: VariantResult, folder: AblationFo
 
 
 def _row(
-    result: VariantResult, baseline: VariantResult, comparison: RunComparison | None, interval: Any
+    result: VariantResult,
+    baseline: VariantResult,
+    comparison: RunComparison | None,
+    pooled: float | None,
+    interval: Interval,
 ) -> AblationRow:
     """A variant against the baseline: its figures, the difference and the test its design calls for."""
     score = result.mean[result.metric]
     test: str | None = None
     p = low = high = None
+    delta = score["mean"] - baseline.mean[result.metric]["mean"]
     if comparison is not None:
         found = comparison.comparison
-        test, p, low, high = found.test, found.p, found.ci_low, found.ci_high
+        test, p, low, high, delta = found.test, found.p, found.ci_low, found.ci_high, found.difference
     elif result is not baseline:
-        test = "none: different test sets"
+        test = DIFFERENT_TEST_SETS
     accuracy = result.mean.get("accuracy") if result.metric == "uar" else None
     return AblationRow(
         variant=result.variant,
         metric=result.metric,
         mean=score["mean"],
         sd=score["sd"],
+        pooled=pooled,
         pooled_ci_low=interval.low,
         pooled_ci_high=interval.high,
-        delta=score["mean"] - baseline.mean[result.metric]["mean"],
+        delta=delta,
         delta_ci_low=low,
         delta_ci_high=high,
         p=p,
@@ -424,22 +435,23 @@ def _row(
     )
 
 
-def _bootstrap(run: RunFolder, sweep: Sweep, metric: str) -> Any:
-    """The 95 % CI of UAR (or mean CCC) over the run's pooled test predictions, resampled by speaker."""
-    from serkit.core.learner import mean_ccc
-    from serkit.results.runs import Predictions
-    from serkit.results.stats import bootstrap_ci, bootstrap_interval
-
+def _pooled(run: RunFolder, sweep: Sweep, metric: str) -> tuple[float | None, Interval]:
+    """The run's pooled UAR (or mean CCC) and its 95 % bootstrap CI, resampled by speaker: as its metrics.json
+    holds them, or computed from its predictions for run folders from before serkit 0.3."""
+    summary = run.read_summary()
+    pooled, stored = summary.metrics.get(metric), summary.metrics.get("intervals", {})
+    if metric in stored:
+        low, high = stored[metric]
+        return pooled, Interval(low, high, stored["resampled_by"], stored.get("note", ""))
     seed = sweep.variants[0].recipe.run.seed
     if metric == "ccc":
         found = Predictions.read(run.path)
         truth, predicted = found.values(found.rows, "true"), found.values(found.rows, "predicted")
         speakers = [r["speaker"] for r in found.rows]
-        return bootstrap_interval(lambda c: mean_ccc(truth[c], predicted[c]), speakers, seed=seed)
+        return pooled, bootstrap_interval(lambda c: mean_ccc(truth[c], predicted[c]), speakers, seed=seed)
     rows = run.read_predictions()
-    return bootstrap_ci(
-        [r["true"] for r in rows], [r["predicted"] for r in rows], [r["speaker"] for r in rows], "uar", seed=seed
-    )
+    labels, guesses, speakers = ([r[key] for r in rows] for key in ("true", "predicted", "speaker"))
+    return pooled, bootstrap_ci(labels, guesses, speakers, "uar", seed=seed)
 
 
 def _fmt(mean: float | None, sd: float | None, metric: str) -> str:
@@ -454,6 +466,12 @@ def _interval(low: float | None, high: float | None, metric: str, signed: bool =
     return f"[{score_text(low, metric, signed)}, {score_text(high, metric, signed)}]"
 
 
+def _pooled_text(row: AblationRow) -> str:
+    """The pooled figure with its interval, "72.10 [68.00, 76.20]"."""
+    interval = _interval(row.pooled_ci_low, row.pooled_ci_high, row.metric)
+    return interval if row.pooled is None else f"{score_text(row.pooled, row.metric)} {interval}"
+
+
 def _cells(row: AblationRow, first: bool, mixed: bool) -> list[str]:
     metric, classes = row.metric, row.metric != "ccc"
     accuracy = [_fmt(row.accuracy_mean, row.accuracy_sd, metric)] if classes else []
@@ -461,9 +479,9 @@ def _cells(row: AblationRow, first: bool, mixed: bool) -> list[str]:
     cells = [
         row.variant + " (collapsed)" * bool(row.collapse),
         *accuracy,
-        _fmt(row.mean, row.sd, metric),
-        _interval(row.pooled_ci_low, row.pooled_ci_high, metric),
         *delta_accuracy,
+        _fmt(row.mean, row.sd, metric),
+        _pooled_text(row),
         "" if first else score_text(row.delta, metric, True),
         "" if first else _interval(row.delta_ci_low, row.delta_ci_high, metric, signed=True),
         "" if first else format_p(row.p),
@@ -474,11 +492,13 @@ def _cells(row: AblationRow, first: bool, mixed: bool) -> list[str]:
 
 
 def _header(mixed: bool, metric: str) -> list[str]:
-    if metric == "ccc":
-        header = ["variant", "CCC", "CCC 95 % CI", "Δ CCC", "Δ CCC 95 % CI", "p (CCC)"]
-    else:
-        header = ["variant", "accuracy %", "UAR %", "UAR 95 % CI", "Δ acc", "Δ UAR", "Δ UAR 95 % CI", "p (UAR)"]
-    return [*header, *(["test"] if mixed else []), "folds", "wall s (features)"]
+    """The columns: the figures over folds, then the pooled figure with its interval, then the difference
+    from the baseline, its interval and p, all three of the one metric the header names."""
+    name = "CCC" if metric == "ccc" else "UAR"
+    accuracy = [] if metric == "ccc" else ["accuracy % (fold mean ± sd)", "Δ accuracy"]
+    figures = [f"{name}{' %' * (metric != 'ccc')} (fold mean ± sd)", f"pooled {name} [95 % CI]"]
+    tested = [f"Δ {name}", f"Δ {name} 95 % CI", f"p (Δ {name})"]
+    return ["variant", *accuracy, *figures, *tested, *(["test"] if mixed else []), "folds", "wall s (features)"]
 
 
 def _collapse_notes(rows: list[AblationRow]) -> list[str]:
@@ -490,30 +510,35 @@ def _collapse_notes(rows: list[AblationRow]) -> list[str]:
     ]
 
 
+#: The test column of a variant tested on other utterances than the baseline: no paired test applies.
+DIFFERENT_TEST_SETS = "none: different test sets"
+
+
 def _test_notes(tests: list[str], bootstrap_notes: list[str], metric: str) -> list[str]:
+    """The notes under the table: what each figure is, and each test used, from its declaration."""
     name = "CCC" if metric == "ccc" else "UAR"
     lines = [
-        f"{name} 95 % CI: bootstrap over the pooled test predictions, resampling speakers (1000 rounds).",
+        f"{name} (fold mean ± sd): over folds and repeats; pooled {name}: of every fold's test predictions "
+        f"together, with its 95 % CI, a bootstrap resampling speakers ({ROUNDS} rounds).",
+        f"Δ {name}, its 95 % CI and p: all of {name}, by the test named below.",
     ]
     if metric == "ccc":
         lines.insert(0, "CCC: Lin's concordance correlation coefficient, averaged over the targets.")
-    lines += [f"{name} 95 % CI: {note}." for note in bootstrap_notes]
+    else:
+        lines.append("Δ accuracy: the difference of the fold-mean accuracies (untested).")
+    lines += [f"pooled {name} 95 % CI: {note}." for note in bootstrap_notes]
     lines.append(
         "wall s: each variant's run from its preparation to its outputs, features included; in brackets the "
         "part spent on features (the variants share the cache: a variant that changes only the model reads them)."
     )
-    explain = {
-        "Nadeau-Bengio corrected resampled t": "p and Δ CI: Nadeau-Bengio corrected resampled t-test over folds "
-        "(their training sets overlap; the plain paired t would overstate significance).",
-        "Wilcoxon signed-rank over speakers": "p: Wilcoxon signed-rank test over speakers (one fold per speaker); "
-        "Δ CI: paired t interval, optimistic as leave-one-speaker-out folds share most training data.",
-        "McNemar": "p: McNemar's test on the paired predictions of the one test set; Δ CI: of accuracy.",
-        "Wilcoxon signed-rank over speakers' CCC": "p: Wilcoxon signed-rank test over the test speakers' own CCC "
-        "(one test set); Δ CI: paired bootstrap of the pooled CCC, resampling speakers.",
-        "paired permutation test of CCC": "p: paired permutation test of the pooled CCC (one test set with too few "
-        "speakers to test over them: p ignores between-speaker variation); Δ CI: paired bootstrap.",
-    }
-    lines += [explain.get(test, f"{test}.") for test in tests]
+    for test in tests:
+        if test == DIFFERENT_TEST_SETS:
+            lines.append(
+                f"{test}: the variant was tested on other utterances than the baseline; no paired test applies."
+            )
+        else:
+            declared = TESTS[test]
+            lines.append(declared.explanation() + (f" Caveat: {declared.caveat}." if declared.caveat else ""))
     return lines
 
 
@@ -525,8 +550,7 @@ def _markdown(sweep: Sweep, rows: list[AblationRow], protocols: list[str], tests
         "",
         f"- **Sweep file:** `{sweep.path}`",
         f"- **Protocol:** {'; '.join(protocols)}",
-        f"- Mean ± standard deviation over folds and repeats; Δ is the difference from the first row "
-        f"(the baseline), in {unit}.",
+        f"- Δ is the difference from the first row (the baseline), in {unit}.",
         *[f"- **Warning: {line}.**" for line in _collapse_notes(rows)],
         *[f"- {line}" for line in _test_notes(tests, notes, metric)],
         "",
@@ -572,8 +596,7 @@ def _lines(row: AblationRow, first: bool) -> list[str]:
     """One variant of the comparison as lines that read at any width."""
     metric = row.metric
     name, percent = ("CCC", "") if metric == "ccc" else ("UAR", " %")
-    ci = _interval(row.pooled_ci_low, row.pooled_ci_high, metric)
-    figures = f"{name} {_fmt(row.mean, row.sd, metric)}{percent} (CI {ci})"
+    figures = f"{name} {_fmt(row.mean, row.sd, metric)}{percent} over folds, pooled {_pooled_text(row)}"
     if metric != "ccc":
         figures = f"accuracy {_fmt(row.accuracy_mean, row.accuracy_sd, metric)} %, {figures}"
     lines = [f"{row.variant}{' (baseline)' * first}{' (collapsed)' * bool(row.collapse)}:", f"  {figures}"]

@@ -18,9 +18,9 @@ import numpy as np
 
 from serkit.core.errors import SerkitError
 from serkit.core.fileio import require_writable, write_figure, write_json, write_text
-from serkit.core.learner import mean_ccc
 from serkit.core.recipe import load_recipe
 from serkit.core.registry import get_registry
+from serkit.core.scores import mean_ccc
 from serkit.results.folder import AUDIT_PLOT, RunFolder
 from serkit.results.metrics import evaluate
 from serkit.results.records import Corpus, FoldResult

@@ -219,7 +219,7 @@ def run_study(path: str, overrides: list[str], reporter: Reporter | None = None,
 
 def _cell(variant: Variant, folder: CrossCorpusFolder, seed: int) -> Cell:
     """A finished run as a matrix cell: UAR of its pooled test predictions with a bootstrap interval."""
-    from serkit.results.stats import uar
+    from serkit.core.scores import uar
 
     run = folder.variant(variant.folder)
     summary = run.read_summary()

@@ -57,7 +57,7 @@ def test_the_batched_importance_is_scikit_learns_permutation_importance():
     from sklearn.inspection import permutation_importance
     from sklearn.linear_model import LogisticRegression
 
-    from serkit.core.learner import macro_recall
+    from serkit.core.scores import uar as macro_recall
     from serkit.learn.explain import REPEATS
 
     rng = np.random.default_rng(2)

@@ -14,7 +14,7 @@ import pytest
 from helpers import RAVDESS, emodb_subset, need
 
 from serkit.cli import cli
-from serkit.results.stats import uar
+from serkit.core.scores import uar
 
 pytest.importorskip("opensmile", reason="the openSMILE plugin (plugins/serkit-opensmile) is not installed")
 
