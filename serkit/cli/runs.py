@@ -108,9 +108,9 @@ def runs_compare(run_a: str, run_b: str, metric: str | None, as_json: bool, html
     and the test the protocol calls for, all of one metric (one test set: a paired permutation test of UAR
     with a speaker-bootstrap interval, McNemar for accuracy, a paired test of CCC for regressions; one fold
     per speaker: Wilcoxon over speakers; overlapping folds: Nadeau-Bengio)."""
-    from serkit.results.render import score_text
+    from serkit.results.render import comparison_basis, comparison_sentence, metric_name, score_text
     from serkit.results.runs import compare_runs
-    from serkit.results.stats import comparison_basis, comparison_sentence, format_p, metric_name
+    from serkit.results.stats import format_p
 
     result = compare_runs(Path(run_a), Path(run_b), metric or "")
     if html_file:

@@ -192,8 +192,8 @@ def ablation_page(folder: AblationFolder, rows: list[dict[str, str]]) -> str:
 
 def comparison_page(result: RunComparison) -> str:
     """`serkit runs compare --html`: per fold, the test the design calls for, per group, as a page."""
-    from serkit.results.render import score_text
-    from serkit.results.stats import comparison_basis, comparison_sentence, format_p, metric_name
+    from serkit.results.render import comparison_basis, comparison_sentence, metric_name, score_text
+    from serkit.results.stats import format_p
 
     c, metric, name = result.comparison, result.metric, metric_name(result.metric)
     folds = [

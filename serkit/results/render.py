@@ -9,6 +9,7 @@ import numpy as np
 from rich.table import Table
 
 from serkit.core.fileio import write_figure
+from serkit.results.stats import Comparison, format_p
 
 if TYPE_CHECKING:
     from serkit.results.records import RunSummary
@@ -28,6 +29,49 @@ def score_text(value: float, metric: str, signed: bool = False) -> str:
 def metric_unit(metric: str) -> str:
     """What a difference of the metric is counted in."""
     return "" if metric == "ccc" else " points"
+
+
+def metric_name(metric: str) -> str:
+    return {"uar": "UAR", "accuracy": "accuracy", "ccc": "CCC"}.get(metric, metric)
+
+
+def comparison_sentence(comparison: Comparison) -> str:
+    """A comparison's test, difference, interval and p in one sentence (UAR in points, CCC as it is)."""
+    c, metric = comparison, comparison.metric
+    shown = f"{score_text(c.difference, metric, True)}{metric_unit(metric)}"
+    interval = (
+        f"95 % CI [{score_text(c.ci_low, metric, True)}, {score_text(c.ci_high, metric, True)}]"
+        if c.ci_low is not None and c.ci_high is not None
+        else "no 95 % CI"
+    )
+    tested = f"p = {format_p(c.p)}" if c.p is not None else f"not testable: {c.untestable}"
+    return f"{c.test} ({c.design}): difference in {metric_name(metric)} {shown}, {interval}, {tested}"
+
+
+def comparison_basis(comparison: Comparison) -> str:
+    """What a comparison's p and its difference and interval are of, from its test's declaration."""
+    declared = comparison.declaration
+    return f"p from {declared.p_of}; the difference and its 95 % CI are of {declared.interval_of}."
+
+
+def interval_text(metrics: dict[str, Any], metric: str) -> str:
+    """A pooled figure with its 95 % interval as the console and the report print it, "77.18 % (95 % CI
+    [74.02, 80.11])"; the figure alone in run folders from before serkit 0.3, which kept no interval."""
+    value = f"{score_text(metrics[metric], metric)}{' %' * (metric != 'ccc')}"
+    if metric not in metrics.get("intervals", {}):
+        return value
+    low, high = metrics["intervals"][metric]
+    return f"{value} (95 % CI [{score_text(low, metric)}, {score_text(high, metric)}])"
+
+
+def interval_basis(metrics: dict[str, Any]) -> str:
+    """How a run's intervals were drawn, in words ("" before serkit 0.3)."""
+    found = metrics.get("intervals")
+    if not found:
+        return ""
+    unit = "test speakers" if found["resampled_by"] == "speaker" else "test utterances"
+    text = f"95 % CI: percentile bootstrap of the pooled test predictions, {found['rounds']} rounds resampling {unit}"
+    return text + (f" ({found['note']})" if found.get("note") else f" ({found['speakers']} speakers)")
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -106,8 +150,6 @@ def render_markdown(summary: RunSummary) -> str:
 
 def headline_lines(metrics: dict[str, Any], names: tuple[str, ...]) -> list[str]:
     """The pooled figures with their 95 % intervals and how they were drawn, for a report (none before 0.3)."""
-    from serkit.results.stats import interval_basis, interval_text
-
     if not metrics.get("intervals"):
         return []
     shown = {"accuracy": "accuracy", "uar": "UAR", "ccc": "mean CCC"}

@@ -188,31 +188,6 @@ def format_p(value: float | None) -> str:
     return "n/a" if value is None else "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 
-def metric_name(metric: str) -> str:
-    return {"uar": "UAR", "accuracy": "accuracy", "ccc": "CCC"}.get(metric, metric)
-
-
-def comparison_sentence(comparison: Comparison) -> str:
-    """A comparison's test, difference, interval and p in one sentence (UAR in points, CCC as it is)."""
-    from serkit.results.render import metric_unit, score_text
-
-    c, metric = comparison, comparison.metric
-    shown = f"{score_text(c.difference, metric, True)}{metric_unit(metric)}"
-    interval = (
-        f"95 % CI [{score_text(c.ci_low, metric, True)}, {score_text(c.ci_high, metric, True)}]"
-        if c.ci_low is not None and c.ci_high is not None
-        else "no 95 % CI"
-    )
-    tested = f"p = {format_p(c.p)}" if c.p is not None else f"not testable: {c.untestable}"
-    return f"{c.test} ({c.design}): difference in {metric_name(metric)} {shown}, {interval}, {tested}"
-
-
-def comparison_basis(comparison: Comparison) -> str:
-    """What a comparison's p and its difference and interval are of, from its test's declaration."""
-    declared = comparison.declaration
-    return f"p from {declared.p_of}; the difference and its 95 % CI are of {declared.interval_of}."
-
-
 def untestable(differences: Sequence[float] | np.ndarray) -> str:
     """Why a t-test over these differences gives no evidence either way ("" where it can test them)."""
     d = np.asarray(differences, dtype=float)
@@ -357,28 +332,6 @@ def _intervals(found: dict[str, Interval], speakers: Sequence[str]) -> dict[str,
         "rounds": ROUNDS,
         "note": first.note,
     }
-
-
-def interval_text(metrics: dict[str, Any], metric: str) -> str:
-    """A pooled figure with its 95 % interval as the console and the report print it, "77.18 % (95 % CI
-    [74.02, 80.11])"; the figure alone in run folders from before serkit 0.3, which kept no interval."""
-    from serkit.results.render import score_text
-
-    value = f"{score_text(metrics[metric], metric)}{' %' * (metric != 'ccc')}"
-    if metric not in metrics.get("intervals", {}):
-        return value
-    low, high = metrics["intervals"][metric]
-    return f"{value} (95 % CI [{score_text(low, metric)}, {score_text(high, metric)}])"
-
-
-def interval_basis(metrics: dict[str, Any]) -> str:
-    """How a run's intervals were drawn, in words ("" before serkit 0.3)."""
-    found = metrics.get("intervals")
-    if not found:
-        return ""
-    unit = "test speakers" if found["resampled_by"] == "speaker" else "test utterances"
-    text = f"95 % CI: percentile bootstrap of the pooled test predictions, {found['rounds']} rounds resampling {unit}"
-    return text + (f" ({found['note']})" if found.get("note") else f" ({found['speakers']} speakers)")
 
 
 def paired_bootstrap_ci(

@@ -23,9 +23,8 @@ from serkit.data.store import FeatureStore
 from serkit.results.folder import RunFolder
 from serkit.results.records import FoldResult, RunSummary
 from serkit.results.regression import per_speaker_text
-from serkit.results.render import metrics_table
+from serkit.results.render import interval_basis, interval_text, metrics_table
 from serkit.results.saved_model import needed_packages_error, run_learner
-from serkit.results.stats import interval_basis, interval_text
 from serkit.run import stages
 from serkit.run.executors import Executor, create_executor
 from serkit.run.jobs import Job, JobFailures, PreparedRun, logging_to

@@ -596,10 +596,10 @@ def _lines(row: AblationRow, first: bool) -> list[str]:
     """One variant of the comparison as lines that read at any width."""
     metric = row.metric
     name, percent = ("CCC", "") if metric == "ccc" else ("UAR", " %")
-    figures = f"{name} {_fmt(row.mean, row.sd, metric)}{percent} over folds, pooled {_pooled_text(row)}"
+    figures = [f"  {name} {_fmt(row.mean, row.sd, metric)}{percent} over folds, pooled {_pooled_text(row)}"]
     if metric != "ccc":
-        figures = f"accuracy {_fmt(row.accuracy_mean, row.accuracy_sd, metric)} %, {figures}"
-    lines = [f"{row.variant}{' (baseline)' * first}{' (collapsed)' * bool(row.collapse)}:", f"  {figures}"]
+        figures.insert(0, f"  accuracy {_fmt(row.accuracy_mean, row.accuracy_sd, metric)} % over folds")
+    lines = [f"{row.variant}{' (baseline)' * first}{' (collapsed)' * bool(row.collapse)}:", *figures]
     if not first:
         delta_ci = _interval(row.delta_ci_low, row.delta_ci_high, metric, signed=True)
         test = f" ({row.test})" if row.test else ""

@@ -131,6 +131,7 @@ def test_an_ablation_reads_well_at_80_columns():
         "five-second clips with noise and room reverberation",
         mean=0.55,
         sd=0.06,
+        pooled=0.56,
         pooled_ci_low=0.5,
         pooled_ci_high=0.6,
         delta=0.0,
@@ -149,6 +150,7 @@ def test_an_ablation_reads_well_at_80_columns():
         "without augmentation",
         mean=0.45,
         sd=0.06,
+        pooled=0.46,
         pooled_ci_low=0.4,
         pooled_ci_high=0.5,
         delta=-0.1,
@@ -169,5 +171,6 @@ def test_an_ablation_reads_well_at_80_columns():
         console.print(_rich_table(Sweep("s", Path("s.toml"), []), [row, other], ["loso"]))
         rendered[width] = console.export_text()
     assert "five-second clips with noise and room reverberation (baseline):" in rendered[80]
+    assert "UAR 55.00 ± 6.00 % over folds, pooled 56.00 [50.00, 60.00]" in rendered[80]
     assert "Δ UAR -10.00 (CI [-20.00, +0.00]), p = 0.010" in rendered[80] and "…" not in rendered[80]
     assert "┃ variant" in rendered[250]  # wide enough: the table

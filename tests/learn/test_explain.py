@@ -83,7 +83,7 @@ def test_a_regressions_importance_is_scikit_learns_with_a_ccc_scorer():
     from sklearn.inspection import permutation_importance
     from sklearn.linear_model import Ridge
 
-    from serkit.core.learner import ccc
+    from serkit.core.scores import ccc
     from serkit.learn.explain import REPEATS
 
     rng = np.random.default_rng(3)

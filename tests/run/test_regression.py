@@ -62,6 +62,9 @@ def test_the_recipe_regresses_arousal_with_a_ccc_of_at_least_half(runs, model):
     assert np.corrcoef(predicted - centred, truth - centred)[0, 1] > 0.1
     report = (run / "report.md").read_text()
     assert "| arousal |" in report and "regression of arousal, valence, dominance" in report
+    low, high = metrics["intervals"]["ccc"]  # the headline: pooled mean CCC with a speaker-bootstrap 95 % CI
+    assert low < metrics["ccc"] < high and metrics["intervals"]["resampled_by"] == "utterance"  # four speakers
+    assert f"mean CCC {metrics['ccc']:.3f} (95 % CI [{low:.3f}, {high:.3f}])" in report
     assert (run / "regression.png").is_file() and (run / "report.html").is_file()
     assert not (run / "confusion_matrix.png").exists()
     if model == "svr":  # explained: the feature dimensions whose shuffling costs the most validation CCC

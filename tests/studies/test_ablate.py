@@ -11,6 +11,7 @@ import pytest
 from serkit.cli import cli
 from serkit.core.errors import SerkitError
 from serkit.core.registry import get_registry
+from serkit.results.stats import TESTS, WILCOXON_SPEAKERS
 from serkit.studies.ablate import load_sweep
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
@@ -120,7 +121,7 @@ def test_ablation_compares_variants_and_resumes(cli_runner, tmp_path, ravdess_ro
     assert rows[1]["test"] == "Wilcoxon signed-rank over speakers"  # one fold per test speaker
     assert 0 <= float(rows[0]["uar_pooled_ci_low"]) <= float(rows[0]["uar_pooled_ci_high"]) <= 1
     report = (folder / "ablation.md").read_text()
-    assert "speaker-independent, 2 fixed fold(s)" in report and "Wilcoxon signed-rank test over speakers" in report
+    assert "speaker-independent, 2 fixed fold(s)" in report and TESTS[WILCOXON_SPEAKERS].explanation() in report
     assert "resampled by utterance: the test set has 2 speaker(s)" in report  # too few speakers to resample
     assert (folder / "ablation.png").read_bytes()[:4] == b"\x89PNG"
     # The cache is shared: the variants re-extract nothing the baseline made.
