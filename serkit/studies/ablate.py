@@ -604,7 +604,8 @@ def _lines(row: AblationRow, first: bool) -> list[str]:
         delta_ci = _interval(row.delta_ci_low, row.delta_ci_high, metric, signed=True)
         test = f" ({row.test})" if row.test else ""
         lines.append(f"  Δ {name} {score_text(row.delta, metric, True)} (CI {delta_ci}), p = {format_p(row.p)}{test}")
-    lines.append(f"  {row.folds} folds, {row.seconds:.0f} s ({row.feature_seconds:.0f} s features)")
+    folds = f"{row.folds} fold{'s' * (row.folds != 1)}"
+    lines.append(f"  {folds}, {row.seconds:.0f} s ({row.feature_seconds:.0f} s features)")
     return lines
 
 
