@@ -24,6 +24,7 @@ from typing import Any
 
 from serkit.core.components import Scan, Utterance
 from serkit.core.errors import SerkitError
+from serkit.core.suggest import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,16 @@ class Relabel:
         return named + (f", keeping {', '.join(self.keep)}" if self.keep else "")
 
     def apply(self, scan: Scan, corpus: str = "dataset") -> Scan:
-        """``scan`` with its labels mapped and filtered; what was left out is one warning."""
+        """``scan`` with its labels mapped and filtered; what was left out is one warning. Without a map, a
+        kept class the corpus does not have (a typo) is refused, as the map's classes are checked with one."""
+        if self.label_map is None:
+            known = [*scan.labels, *sorted({u.label for u in scan.utterances} - set(scan.labels))]
+            for label in self.keep:
+                if label not in known:
+                    raise SerkitError(
+                        f"labels.keep: '{label}' is not a class of the {corpus} (its classes: {', '.join(known)})"
+                        + did_you_mean(label, known)
+                    )
         kept: list[Utterance] = []
         dropped: Counter[str] = Counter()
         for utterance in scan.utterances:

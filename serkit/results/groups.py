@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from serkit.core.scores import uar
+from serkit.core.suggest import did_you_mean
 from serkit.results.metrics import mean_sd
 from serkit.results.stats import bootstrap_ci, paired_bootstrap_ci
 
@@ -64,6 +65,13 @@ def group_report(
     for key in keys:
         values = [group_value(m, key) for m in meta]
         lacking = values.count("")
+        if lacking == len(values):  # no test utterance has it: a column the data lacks, or a typo
+            recorded = sorted({k for m in meta for k, v in m.items() if group_value(m, k)})
+            notes.append(
+                f"report.groups: no test utterance records '{key}', not reported{did_you_mean(key, recorded, 0.75)}"
+                + (f" (they record: {', '.join(recorded)})" if recorded else "")
+            )
+            continue
         if lacking:
             notes.append(f"report.groups: {lacking} of {len(values)} test utterances record no '{key}'; not reported")
             continue

@@ -211,6 +211,8 @@ def _finish(run: PreparedRun, results: list[FoldResult]) -> RunSummary:
         reporter.show(f"  {stage:<14} {seconds:8.1f} s")
     for warning in summary.warnings:
         reporter.say(f"warning: {warning}", "bold yellow")
+    for note in metrics.get("group_notes", []):
+        reporter.say(f"note: {note}", "yellow")
     if regression:
         each = ", ".join(f"{t} {f['ccc']:.3f}" for t, f in metrics["per_target"].items())
         per_speaker = per_speaker_text(metrics["ccc_per_speaker"])

@@ -98,3 +98,20 @@ def test_a_cross_corpus_run_maps_both_corpora_and_keeps_the_shared_classes(tmp_p
     assert metrics["dataset"]["labels"] == ["anger", "disgust", "fear", "happiness", "neutral", "sadness"]
     assert any("leaves out test corpus 'ravdess' classes calm (16), surprised (16)" in w for w in metrics["notes"])
     assert any("leaves out dataset 'emodb' classes boredom (" in w for w in metrics["notes"])
+
+
+def test_a_kept_class_the_corpus_lacks_is_refused_without_a_map_too(tmp_path, cli_runner):
+    scan = EmoDB(root=str(need(EMODB))).scan()
+    with pytest.raises(
+        SerkitError, match=r"labels\.keep: 'sadnes' is not a class of the dataset .*did you mean 'sadness'"
+    ):
+        Relabel(None, ("anger", "sadnes")).apply(scan)
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(
+        f'[dataset]\nname = "emodb"\nroot = "{need(EMODB)}"\n[features]\nname = "five_spectral"\n[model]\n'
+        f'name = "svm"\n[run]\noutput = "{tmp_path / "runs"}"\n[labels]\nkeep = ["anger", "sadness", "boredum"]\n'
+    )
+    refused = cli_runner.invoke(cli, ["run", str(recipe)])
+    assert refused.exit_code == 1 and "did you mean 'boredom'" in refused.output
+    assert "labels.keep: 'boredum' is not a class of the dataset 'emodb'" in refused.output.splitlines()[-1]
+    assert "Traceback" not in refused.output

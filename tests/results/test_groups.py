@@ -45,5 +45,10 @@ def test_report_groups_name_a_column_some_utterance_lacks():
     assert set(report["groups"]) == {"age_band"}
     assert report["group_notes"] == [
         "report.groups: 3 of 4 test utterances record no 'room'; not reported",
-        "report.groups: 4 of 4 test utterances record no 'gender'; not reported",
+        "report.groups: no test utterance records 'gender', not reported (they record: age_band, room)",
+    ]
+    typo = group_report(truth, predicted, speakers, meta, keys=["age-band"])["group_notes"]
+    assert typo == [
+        "report.groups: no test utterance records 'age-band', not reported; did you mean 'age_band'? (they record: "
+        "age_band, room)"
     ]

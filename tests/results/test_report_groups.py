@@ -41,7 +41,7 @@ def test_a_manifest_column_is_reported_and_compared_per_group(cli_runner, tmp_pa
         "features={name = 'five_spectral'}",
         "model={name = 'logistic_regression'}",
         "normalise.scope=band",
-        "report.groups=['age_band', 'room']",
+        "report.groups=['age_band', 'room', 'age_bnd']",
         f"run.output={tmp_path / 'runs'}",
         f"run.cache_dir={tmp_path / 'cache'}",
     ]
@@ -58,7 +58,9 @@ def test_a_manifest_column_is_reported_and_compared_per_group(cli_runner, tmp_pa
     metrics = json.loads((base / "metrics.json").read_text())["metrics"]
     bands = metrics["groups"]["age_band"]
     assert set(bands["groups"]) == {"younger", "older"} and bands["groups"]["older"]["resampled_by"] == "speaker"
-    assert metrics["group_notes"] == ["report.groups: 40 of 80 test utterances record no 'room'; not reported"]
+    assert metrics["group_notes"][0] == "report.groups: 40 of 80 test utterances record no 'room'; not reported"
+    typo = "note: report.groups: no test utterance records 'age_bnd', not reported; did you mean 'age_band'?"
+    assert typo in result.output  # on the console, not only in the report
     assert "By age_band: the gap in UAR is" in (base / "report.md").read_text()
     ablation = (folder / "ablation.md").read_text()
     assert "## UAR per age_band" in ablation and "| C=0.05 | younger |" in ablation and "| C=0.05 | gap |" in ablation
