@@ -71,11 +71,11 @@ class Relabel:
         kept class the corpus does not have (a typo) is refused, as the map's classes are checked with one."""
         if self.label_map is None:
             known = [*scan.labels, *sorted({u.label for u in scan.utterances} - set(scan.labels))]
-            for label in self.keep:
-                if label not in known:
+            for wanted in self.keep:
+                if wanted not in known:
                     raise SerkitError(
-                        f"labels.keep: '{label}' is not a class of the {corpus} (its classes: {', '.join(known)})"
-                        + did_you_mean(label, known)
+                        f"labels.keep: '{wanted}' is not a class of the {corpus} (its classes: {', '.join(known)})"
+                        + did_you_mean(wanted, known)
                     )
         kept: list[Utterance] = []
         dropped: Counter[str] = Counter()
