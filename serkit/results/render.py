@@ -45,7 +45,7 @@ def comparison_sentence(comparison: Comparison) -> str:
         else "no 95 % CI"
     )
     tested = f"p = {format_p(c.p)}" if c.p is not None else f"not testable: {c.untestable}"
-    return f"{c.test} ({c.design}): difference in {metric_name(metric)} {shown}, {interval}, {tested}"
+    return f"{c.test} — {c.design}: difference in {metric_name(metric)} {shown}, {interval}, {tested}"
 
 
 def comparison_basis(comparison: Comparison) -> str:

@@ -244,6 +244,8 @@ class Predictions:
     warnings: list[str]
     #: A regression's targets (predictions.csv's true_<t> and predicted_<t>); a classification has none.
     targets: tuple[str, ...] = ()
+    #: Whether the tested models were refit on fit + validation (``train.refit``).
+    refit: bool = False
 
     @classmethod
     def read(cls, path: Path) -> Predictions:
@@ -253,7 +255,11 @@ class Predictions:
         summary = run.read_summary()
         targets = tuple(summary.metrics.get("targets", ())) if summary.metrics.get("task") == "regression" else ()
         sizes = {f["id"]: f.get("sizes", {}) for f in summary.folds}
-        return cls(path, run.read_predictions(), sizes, summary.protocol, summary.warnings, targets)
+        try:
+            refit = bool(tomllib.loads(run.recipe.read_text(encoding="utf-8")).get("train", {}).get("refit", False))
+        except (OSError, tomllib.TOMLDecodeError, AttributeError):
+            refit = False  # no readable recipe: the fit part, as most runs
+        return cls(path, run.read_predictions(), sizes, summary.protocol, summary.warnings, targets, refit)
 
     def values(self, rows: list[dict[str, str]], kind: str) -> np.ndarray:
         """A regression's ``true`` or ``predicted`` values of ``rows``, (utterances, targets)."""
@@ -435,7 +441,7 @@ def _test(
             note=f"with {len(differences)} speakers the two-sided Wilcoxon test cannot reach p < 0.05" * few,
             extra=(("paired t p", p_t),),
         )
-    ratio, size = fit_ratio(a.sizes)
+    ratio, size = fit_ratio(a.sizes, a.refit)
     mean, low, high, p = stats.nadeau_bengio(differences, ratio)
     _, _, _, p_t = stats.paired_t(differences)
     return stats.Comparison(
@@ -451,11 +457,11 @@ def _test(
     )
 
 
-def fit_ratio(sizes: dict[str, dict[str, int]]) -> tuple[float, str]:
+def fit_ratio(sizes: dict[str, dict[str, int]], refit: bool = False) -> tuple[float, str]:
     """The mean test/fit size over folds, the ratio Nadeau and Bengio's correction calls for (the utterances
-    each model was fitted on); with "fit", or "train" for run folders of serkit 0.2 that did not record the
-    fit part's size (their training part included the validation part: a smaller, more lenient ratio)."""
-    key = "fit" if all(s.get("fit") for s in sizes.values()) else "train"
+    each tested model was fitted on); with "fit", or "train" (fit + validation) where the models were refit on
+    both, or where a folder did not record the fit part's size."""
+    key = "fit" if not refit and all(s.get("fit") for s in sizes.values()) else "train"
     ratios = [s["test"] / s[key] for s in sizes.values() if s.get(key)]
     return (float(np.mean(ratios)) if ratios else 0.0), key
 

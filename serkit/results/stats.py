@@ -87,11 +87,11 @@ PERMUTATION_UAR = _declare(
         ("uar",),
         f"a paired permutation test of the pooled UAR (each utterance's two predictions swapped at random, "
         f"{ROUNDS} rounds)",
-        f"the pooled UAR, the interval {_SPEAKER_BOOTSTRAP}",
+        f"the difference in pooled UAR (B - A), the interval {_SPEAKER_BOOTSTRAP}",
         "UAR weighs each class equally, not each utterance, so McNemar's count of discordant utterances does not "
-        "test it; the permutation test's p is exact under the null that the two runs' predictions are "
-        "interchangeable, and the speaker bootstrap's interval adds the variation a new set of test speakers "
-        "would bring.",
+        f"test it; the permutation test's p is valid under the null that the two runs' predictions are "
+        f"interchangeable (a Monte Carlo estimate over {ROUNDS} rounds, never below 1/{ROUNDS + 1}), and the "
+        "speaker bootstrap's interval adds the variation a new set of test speakers would bring.",
         "the permutation swaps single utterances, so its p ignores between-speaker variation; the interval does "
         "not. The two answer different questions (p: could the runs' predictions be swapped? the interval: how far "
         "would the difference move on other speakers?), so near 0.05 one may exclude zero and the other not",
@@ -104,9 +104,9 @@ WILCOXON_SPEAKERS = _declare(
         ("uar", "accuracy", "ccc"),
         "the Wilcoxon signed-rank test over the speakers' differences",
         "the mean difference over speakers, with a paired t interval",
-        "Each speaker is one independent test set, and the signed-rank test assumes nothing of their spread.",
-        "the paired t-test beside it, and the interval, assume independent folds, but leave-one-speaker-out folds "
-        "share most of their training data: read them as optimistic",
+        "The speakers' test sets are disjoint, and the signed-rank test assumes nothing of the differences' spread.",
+        "leave-one-speaker-out folds share most of their training data, so the speakers' differences are not "
+        "independent: read the Wilcoxon p, and more so the paired t beside it and the interval, as optimistic",
     )
 )
 NADEAU_BENGIO = _declare(
@@ -116,7 +116,8 @@ NADEAU_BENGIO = _declare(
         ("uar", "accuracy", "ccc"),
         "Nadeau and Bengio's corrected resampled t-test over the folds' differences",
         "the mean difference over folds, with the same test's interval (variance times 1/J + n_test/n_fit, n_fit "
-        "the utterances each model was fitted on: neither the validation part nor augmented copies)",
+        "the utterances each model was fitted on: the fit part, with train.refit fit and validation, never "
+        "augmented copies)",
         "Folds that share training data give correlated differences; the correction widens the variance for it.",
         "the uncorrected paired t-test overstates significance here: its p is shown for comparison only",
     )
@@ -127,7 +128,7 @@ WILCOXON_SPEAKERS_CCC = _declare(
         "one test set with six or more speakers whose true values vary",
         ("ccc",),
         "the Wilcoxon signed-rank test over the test speakers' own CCC differences",
-        f"the pooled mean CCC, the interval {_SPEAKER_BOOTSTRAP}",
+        f"the difference in pooled mean CCC (B - A), the interval {_SPEAKER_BOOTSTRAP}",
         "CCC is not a sum over utterances; each speaker's own CCC is one paired observation.",
     )
 )
@@ -138,7 +139,7 @@ PERMUTATION_CCC = _declare(
         ("ccc",),
         f"a paired permutation test of the pooled mean CCC (each utterance's two predictions swapped at random, "
         f"{ROUNDS} rounds)",
-        f"the pooled mean CCC, the interval {_SPEAKER_BOOTSTRAP}",
+        f"the difference in pooled mean CCC (B - A), the interval {_SPEAKER_BOOTSTRAP}",
         "Too few speakers to test over them: the permutation test needs none.",
         "utterances of one speaker are not independent, so p ignores between-speaker variation",
     )
@@ -188,12 +189,21 @@ def format_p(value: float | None) -> str:
     return "n/a" if value is None else "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 
+#: Differences closer than this (relative to their mean, at least 1) are equal: (k + 1)/70 - k/70 differs
+#: from 1/70 in its last bits, and a t-test of such "variance" would print p < 0.001.
+TOLERANCE = 1e-9
+
+
+def _constant(d: np.ndarray) -> bool:
+    return len(d) > 1 and float(np.ptp(d)) <= TOLERANCE * max(1.0, abs(float(d.mean())))
+
+
 def untestable(differences: Sequence[float] | np.ndarray) -> str:
     """Why a t-test over these differences gives no evidence either way ("" where it can test them)."""
     d = np.asarray(differences, dtype=float)
     if len(d) < 2:
         return "one fold gives no spread to test a difference against"
-    if float(d.var(ddof=1)) == 0 and float(d.mean()) != 0:
+    if _constant(d) and abs(float(d.mean())) > TOLERANCE:
         return (
             f"every fold's difference is the same ({d[0]:+.4f}): with zero variance a t-test has no error to "
             "weigh the mean against (no evidence is not p = 0)"
@@ -213,10 +223,9 @@ def nadeau_bengio(
     mean = float(d.mean())
     if untestable(d):
         return mean, None, None, None
-    variance = float(d.var(ddof=1))
-    if variance == 0:  # every difference zero
+    if _constant(d):  # every difference zero
         return mean, mean, mean, 1.0
-    se = math.sqrt((1 / j + test_train_ratio) * variance)
+    se = math.sqrt((1 / j + test_train_ratio) * float(d.var(ddof=1)))
     t = mean / se
     p = float(2 * stats.t.sf(abs(t), j - 1))
     half = float(stats.t.ppf(0.975, j - 1)) * se

@@ -335,6 +335,8 @@ class AblationRow:
     accuracy_mean: float | None = None
     accuracy_sd: float | None = None
     delta_accuracy: float | None = None
+    #: Why there is no p (and no interval of Δ), where the folds give no evidence either way.
+    untestable: str = ""
 
 
 def csv_columns(metric: str) -> dict[str, str]:
@@ -348,7 +350,7 @@ def csv_columns(metric: str) -> dict[str, str]:
         columns["delta_accuracy"] = "delta_accuracy"
     columns |= {f"delta_{metric}": "delta", f"delta_{metric}_ci_low": "delta_ci_low"}
     columns |= {f"delta_{metric}_ci_high": "delta_ci_high", f"p_{metric}": "p"}
-    rest = ("test", "folds", "seconds", "feature_seconds", "folder", "collapse")
+    rest = ("test", "folds", "seconds", "feature_seconds", "folder", "collapse", "untestable")
     return columns | {name: name for name in rest}
 
 
@@ -379,7 +381,7 @@ def compare(
     reporter.show(_rich_table(sweep, rows, protocols))
     for line in _collapse_notes(rows):
         reporter.say(f"  warning: {line}", "bold yellow")
-    for line in _test_notes(tests, sorted(bootstrap_notes), baseline.metric):
+    for line in _test_notes(tests, sorted(bootstrap_notes), baseline.metric) + _untestable_notes(rows):
         reporter.say(f"  {line}", "dim")
     reporter.say("comparison written to " + ", ".join(str(path) for path in folder.comparison_files()))
     return rows
@@ -405,9 +407,11 @@ def _row(
     test: str | None = None
     p = low = high = None
     delta = score["mean"] - baseline.mean[result.metric]["mean"]
+    untestable = ""
     if comparison is not None:
         found = comparison.comparison
         test, p, low, high, delta = found.test, found.p, found.ci_low, found.ci_high, found.difference
+        untestable = found.untestable
     elif result is not baseline:
         test = DIFFERENT_TEST_SETS
     accuracy = result.mean.get("accuracy") if result.metric == "uar" else None
@@ -432,6 +436,7 @@ def _row(
         accuracy_mean=accuracy["mean"] if accuracy else None,
         accuracy_sd=accuracy["sd"] if accuracy else None,
         delta_accuracy=accuracy["mean"] - baseline.mean["accuracy"]["mean"] if accuracy else None,
+        untestable=untestable,
     )
 
 
@@ -497,8 +502,13 @@ def _header(mixed: bool, metric: str) -> list[str]:
     name = "CCC" if metric == "ccc" else "UAR"
     accuracy = [] if metric == "ccc" else ["accuracy % (fold mean ± sd)", "Δ accuracy"]
     figures = [f"{name}{' %' * (metric != 'ccc')} (fold mean ± sd)", f"pooled {name} [95 % CI]"]
-    tested = [f"Δ {name}", f"Δ {name} 95 % CI", f"p (Δ {name})"]
+    tested = [f"Δ {name} (fold mean)", f"Δ {name} 95 % CI", f"p (Δ {name})"]
     return ["variant", *accuracy, *figures, *tested, *(["test"] if mixed else []), "folds", "wall s (features)"]
+
+
+def _untestable_notes(rows: list[AblationRow]) -> list[str]:
+    """A line per variant whose difference could not be tested, saying why."""
+    return [f"variant '{row.variant}': not testable: {row.untestable}" for row in rows if row.untestable]
 
 
 def _collapse_notes(rows: list[AblationRow]) -> list[str]:
@@ -520,7 +530,8 @@ def _test_notes(tests: list[str], bootstrap_notes: list[str], metric: str) -> li
     lines = [
         f"{name} (fold mean ± sd): over folds and repeats; pooled {name}: of every fold's test predictions "
         f"together, with its 95 % CI, a bootstrap resampling speakers ({ROUNDS} rounds).",
-        f"Δ {name}, its 95 % CI and p: all of {name}, by the test named below.",
+        f"Δ {name} (fold mean), its 95 % CI and p: all of {name}, by the test named below; Δ is the mean over folds "
+        f"of the variant's {name} minus the baseline's (on one test set, the difference of the pooled figures).",
     ]
     if metric == "ccc":
         lines.insert(0, "CCC: Lin's concordance correlation coefficient, averaged over the targets.")
@@ -553,6 +564,7 @@ def _markdown(sweep: Sweep, rows: list[AblationRow], protocols: list[str], tests
         f"- Δ is the difference from the first row (the baseline), in {unit}.",
         *[f"- **Warning: {line}.**" for line in _collapse_notes(rows)],
         *[f"- {line}" for line in _test_notes(tests, notes, metric)],
+        *[f"- {line}." for line in _untestable_notes(rows)],
         "",
         markdown_table(_header(mixed, metric), [_cells(row, i == 0, mixed) for i, row in enumerate(rows)]),
         "",
@@ -603,7 +615,9 @@ def _lines(row: AblationRow, first: bool) -> list[str]:
     if not first:
         delta_ci = _interval(row.delta_ci_low, row.delta_ci_high, metric, signed=True)
         test = f" ({row.test})" if row.test else ""
-        lines.append(f"  Δ {name} {score_text(row.delta, metric, True)} (CI {delta_ci}), p = {format_p(row.p)}{test}")
+        tested = f"not testable: {row.untestable}" if row.untestable else f"p = {format_p(row.p)}"
+        interval = f" (CI {delta_ci})" if delta_ci else ""
+        lines.append(f"  Δ {name} {score_text(row.delta, metric, True)}{interval}, {tested}{test}")
     folds = f"{row.folds} fold{'s' * (row.folds != 1)}"
     lines.append(f"  {folds}, {row.seconds:.0f} s ({row.feature_seconds:.0f} s features)")
     return lines

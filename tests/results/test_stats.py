@@ -134,7 +134,7 @@ def test_overlapping_folds_use_the_corrected_t_and_speaker_folds_use_wilcoxon(tm
 
     resampled = compare_runs(fake_run(tmp_path / "a", folds(0, False)), fake_run(tmp_path / "b", folds(1, False)))
     assert resampled.comparison.test == "Nadeau-Bengio corrected resampled t"
-    assert "test/train size 0.133" in resampled.comparison.design  # 12 test / 90 train (a 0.2 folder: no fit size)
+    assert "test/train size 0.133" in resampled.comparison.design  # 12 test / 90 train (a folder without a fit size)
     speaker = compare_runs(fake_run(tmp_path / "c", folds(0, True)), fake_run(tmp_path / "d", folds(1, True)))
     assert speaker.comparison.test == "Wilcoxon signed-rank over speakers"
     assert "paired t p" in dict(speaker.comparison.extra) and "optimistic" in speaker.comparison.caveat
@@ -229,7 +229,10 @@ def test_one_test_set_is_compared_by_uar_where_accuracy_and_uar_disagree(tmp_pat
     assert by_accuracy.test == stats.MCNEMAR and by_accuracy.difference == pytest.approx(-0.05)  # the other sign
     data = json.loads(cli_runner.invoke(cli, ["runs", "compare", str(a), str(b), "--json"]).output)["comparison"]
     assert data["metric"] == "uar" and "permutation test of the pooled UAR" in data["p_of"]
-    assert data["interval_of"].startswith("the pooled UAR") and data["difference"] == found.difference
+    assert (
+        data["interval_of"].startswith("the difference in pooled UAR (B - A)")
+        and data["difference"] == found.difference
+    )
     shown = cli_runner.invoke(
         cli, ["runs", "compare", str(a), str(b), "--html", str(tmp_path / "c.html")], env={"COLUMNS": "250"}
     )
@@ -276,6 +279,9 @@ def test_the_correction_uses_the_size_the_models_were_fitted_on(tmp_path):
     assert "test/fit size 0.150" in found.design  # 12 test / 80 fit, not / 90 train (fit + validation)
     assert found.p == stats.nadeau_bengio([s.b - s.a for s in compare_runs(a, b).folds], 12 / 80)[3]
     assert "n_fit the utterances each model was fitted on" in found.declaration.interval_of
+    for run in (a, b):  # refit on fit + validation: the models were fitted on the whole training part
+        (run / "recipe.toml").write_text("[train]\nrefit = true\n")
+    assert "test/train size 0.133" in compare_runs(a, b).comparison.design
 
 
 def test_no_evidence_is_not_p_zero(tmp_path, cli_runner):
@@ -283,6 +289,8 @@ def test_no_evidence_is_not_p_zero(tmp_path, cli_runner):
     assert stats.nadeau_bengio([0.05] * 4, 0.2)[1:] == (None, None, None)
     assert stats.paired_t([0.05] * 4)[3] is None and "zero variance" in stats.untestable([0.05] * 4)
     assert stats.nadeau_bengio([0.0] * 4, 0.2)[3] == 1.0 and stats.untestable([0.0] * 4) == ""
+    noisy = [(k + 1) / 70 - k / 70 for k in range(5)]  # 1/70 each, up to the last bits
+    assert len(set(noisy)) > 1 and stats.nadeau_bengio(noisy, 0.2)[3] is None and stats.untestable(noisy)
     # Five folds where B gets exactly one more utterance right than A in each: the same difference every fold.
     same = {f"f{k}": [(f"{k}-{i}.wav", f"s{k}" if i % 2 else f"t{k}", "x", "x") for i in range(4)] for k in range(5)}
     better = {f: [*items[:-1], (items[-1][0], items[-1][1], "x", "x")] for f, items in same.items()}
