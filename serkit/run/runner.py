@@ -97,15 +97,18 @@ def execute_runs(
             for group in groups:
                 current = group
                 clocks = {spec.run_dir: time.perf_counter() for spec in group}
-                prepared = [_prepare(spec, registry, reporter, executor) for spec in group]
-                total += sum(len(run.plans) for run in prepared)
-                for run in prepared:
-                    _track_start(tracking, run)
-                results, failed = _train(prepared, executor, tracking, reporter)
+                prepared: list[PreparedRun] = []
+                try:  # the feature stores are closed however the group ends (an error, Ctrl-C, SIGTERM)
+                    for spec in group:
+                        prepared.append(_prepare(spec, registry, reporter, executor))
+                    total += sum(len(run.plans) for run in prepared)
+                    for run in prepared:
+                        _track_start(tracking, run)
+                    results, failed = _train(prepared, executor, tracking, reporter)
+                finally:
+                    _close_stores(prepared)
                 failures += failed
                 for run in prepared:
-                    if run.store is not None:
-                        run.store.close()
                     if not all(job.key in results for job in run.jobs()):
                         tracking.ended([run.ctx.run_dir], "FAILED")
                         continue
@@ -124,6 +127,12 @@ def execute_runs(
     if failures:
         raise JobFailures(failures, total)
     return finished
+
+
+def _close_stores(prepared: list[PreparedRun]) -> None:
+    for run in prepared:
+        if run.store is not None:
+            run.store.close()
 
 
 def _train(
@@ -187,8 +196,12 @@ def _prepare(spec: RunSpec, registry: Registry, reporter: Reporter, executor: Ex
             description = describe_protocol(recipe, corpus)
             reporter.say(f"  protocol: {description}")
             made = stages.features(ctx, corpus, plans, precompute=executor.precompute(run))
-            audit = stages.audit_split(ctx, corpus, plans, made)
-            run.write_split(replace(run.read_split(), audit=audit.to_json()))
+            try:
+                audit = stages.audit_split(ctx, corpus, plans, made)
+                run.write_split(replace(run.read_split(), audit=audit.to_json()))
+            except BaseException:
+                made.close()
+                raise
             store: FeatureStore | None = made.store
             if executor.batches_runs:  # each training reads the cache on its own node
                 made.close()

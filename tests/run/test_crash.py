@@ -80,3 +80,30 @@ def test_two_runs_sharing_a_cache_at_once_give_the_sequential_result(tmp_path, r
     entries = list(cache.rglob("*.npy"))
     assert entries and all(np.load(entry).size for entry in entries)  # every entry whole
     assert not [p for p in cache.rglob("*") if p.is_file() and ".tmp" in p.name]
+
+
+@pytest.mark.parametrize("stage", ["_train", "_finish"])
+def test_the_feature_store_is_closed_however_the_run_ends(cli_runner, tmp_path, monkeypatch, stage):
+    """Interrupted during training, or failing after it: every feature store the run opened is closed
+    (its temporary file holds a copy of the features until then)."""
+    from serkit.cli import cli
+    from serkit.core.errors import SerkitError
+    from serkit.data.store import FeatureStore
+    from serkit.run import runner
+
+    opened: list[FeatureStore] = []
+    original = FeatureStore.__init__
+
+    def tracked(self: FeatureStore, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+        opened.append(self)
+
+    def stop(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt if stage == "_train" else SerkitError("a report that cannot be written")
+
+    monkeypatch.setattr(FeatureStore, "__init__", tracked)
+    monkeypatch.setattr(runner, stage, stop)
+    result = cli_runner.invoke(cli, tiny_run_args(need(RAVDESS), tmp_path, *FAST))
+    assert result.exit_code == 1
+    assert ("interrupted; continue with" if stage == "_train" else "a report that cannot be written") in result.output
+    assert opened and all(store._file.closed for store in opened)

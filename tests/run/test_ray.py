@@ -144,17 +144,18 @@ def test_ray_missing_is_one_line(monkeypatch):
 
 @pytest.mark.parametrize("scheme", ["", "ray://"])
 def test_an_address_where_nothing_answers_is_one_line_at_once(tmp_path, scheme):
+    import ray
     from click.testing import CliRunner
 
     from serkit.cli import cli
 
     address = f"{scheme}127.0.0.1:{free_port()}"
-    start = time.perf_counter()
     result = CliRunner().invoke(cli, [*run_args(tmp_path), "--executor", "ray", "--address", address])
     assert result.exit_code == 1
     (line,) = result.output.strip().splitlines()
     assert line.startswith(f"Error: ray.address: nothing answers at {address} (connection refused within 5 s)")
-    assert time.perf_counter() - start < 15 and not (tmp_path / "runs").exists()  # no empty run folder left
+    assert not ray.is_initialized()  # refused by the probe: ray.init's minute of retries never began
+    assert not (tmp_path / "runs").exists()  # no empty run folder left
     sweep = tmp_path / "sweep.toml"
     sweep.write_text(f'[sweep]\nbase = "{ROOT / "recipes" / "tiny.toml"}"\n[[variant]]\nname = "b"\nset = []\n')
     where = ["--set", f"dataset.root={need(RAVDESS)}", "--set", f"run.output={tmp_path / 'runs'}"]
@@ -178,14 +179,19 @@ def test_ray_address_from_the_environment_is_honoured(tmp_path, monkeypatch):
 
 
 def test_sigterm_during_ray_start_up_stops_the_run(tmp_path):
-    """SIGTERM while a local Ray instance starts: the run stops, saying so, within seconds."""
+    """SIGTERM while a local Ray instance starts: the run stops as Ctrl-C stops it, saying how to resume
+    (a process killed by the default handler, before serkit's own is installed, would not say it)."""
     process = serkit(*run_args(tmp_path), "--executor", "ray", wait=False)
     assert isinstance(process, subprocess.Popen)
-    time.sleep(1.5)  # importing serkit and starting Ray
+    runs, waited = tmp_path / "runs", 0.0
+    while not (runs.is_dir() and any(runs.iterdir())):  # the run folder exists just before Ray starts
+        assert process.poll() is None and waited < 120, process.communicate()[0]
+        time.sleep(0.05)
+        waited += 0.05
     process.send_signal(signal.SIGTERM)
-    start = time.perf_counter()
-    output, _ = process.communicate(timeout=60)
-    assert process.returncode != 0 and time.perf_counter() - start < 30, output
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 1, output
+    assert f"interrupted; continue with: serkit resume {only_run(tmp_path)}" in " ".join(output.split())
 
 
 def free_port() -> int:

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -101,12 +100,12 @@ def test_a_broken_store_never_stops_or_stalls_the_run(cli_runner, tmp_path, uri)
     if uri.startswith("sqlite"):
         (tmp_path / "not-a-database.db").write_bytes(b"this is not SQLite" * 100)
     args = [*tiny_run_args(need(RAVDESS), tmp_path, *FAST), "--track", "mlflow", "--set", f"track.uri={uri}"]
-    start = time.perf_counter()
     result = cli_runner.invoke(cli, [*args, "--set", "track.timeout_s=5"])
     assert result.exit_code == 0, result.output
-    assert " ".join(result.output.split()).count("tracking is off for this run") == 1  # one warning, however wrapped
+    said = " ".join(result.output.split())  # however wrapped
+    assert said.count("tracking is off for this run") == 1  # one warning
+    assert said.index("tracking is off for this run") < said.index(": training ")  # given up before training
     assert (only_run(tmp_path) / "metrics.json").is_file()
-    assert time.perf_counter() - start < 120
 
 
 @pytest.mark.parametrize("store_in", ["a new folder under a read-only one", "a read-only folder"])
@@ -116,14 +115,13 @@ def test_a_store_that_cannot_be_written_is_one_warning_at_once(cli_runner, tmp_p
     folder = locked / "stores" if store_in.startswith("a new") else locked
     read_only(locked)
     args = [*tiny_run_args(need(RAVDESS), tmp_path, *FAST), "--track", "mlflow"]
-    start = time.perf_counter()
     result = cli_runner.invoke(cli, [*args, "--set", f"track.uri=sqlite:///{folder / 'mlflow.db'}"])
     assert result.exit_code == 0, result.output
     said = " ".join(result.output.split())
     assert said.count("tracking is off for this run") == 1
     assert f"{folder}: the MLflow store's folder is not writable" in said
     assert "sqlalchemy" not in said.lower() and (only_run(tmp_path) / "metrics.json").is_file()
-    assert time.perf_counter() - start < 50  # no 60 s wait for a store that cannot answer
+    assert said.index("tracking is off for this run") < said.index("dataset: ")  # at once: before the scan
 
 
 @pytest.mark.parametrize(
