@@ -38,15 +38,25 @@ def cache_lock(root: Path, exclusive: bool) -> Iterator[None]:
 
 
 def record_use(root: Path, pipeline_id: str, description: str, entries: Iterable[tuple[str, str]]) -> None:
-    """Note that a run used ``entries`` ((kind, key) pairs) of pipeline ``pipeline_id``, now."""
-    path = root / "pipelines" / f"{pipeline_id}.json"
-    known: set[tuple[str, str]] = set()
-    if path.is_file():
+    """Note that a run used ``entries`` ((kind, key) pairs) of pipeline ``pipeline_id``, now. The record is
+    read and rewritten under an exclusive lock of the records' own, so runs of one pipeline at once keep
+    each other's entries (a lost entry would be pruned while in use); the cache's shared lock, which the
+    caller holds, still keeps ``prune`` out."""
+    folder = root / "pipelines"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{pipeline_id}.json"
+    with open(folder / ".lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            known = {(k, v) for k, v in json.loads(path.read_text(encoding="utf-8"))["entries"]}
-        except (OSError, ValueError, KeyError, TypeError):
-            known = set()  # a damaged record is rewritten
-    write_json(path, {"pipeline": description, "entries": sorted(known | set(entries))})
+            known: set[tuple[str, str]] = set()
+            if path.is_file():
+                try:
+                    known = {(k, v) for k, v in json.loads(path.read_text(encoding="utf-8"))["entries"]}
+                except (OSError, ValueError, KeyError, TypeError):
+                    known = set()  # a damaged record is rewritten
+            write_json(path, {"pipeline": description, "entries": sorted(known | set(entries))})
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @dataclass

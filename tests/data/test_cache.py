@@ -106,3 +106,24 @@ def test_prune_waits_for_a_run_computing_features(tmp_path):
 def test_sizes():
     assert parse_size("2G") == 2 << 30 and parse_size("500M") == 500 << 20 and parse_size("1.5GiB") == 3 << 29
     assert parse_size("800") == 800
+
+
+def _record_many(root: Path, process: int, count: int) -> None:
+    for k in range(count):
+        record_use(root, "shared-pipeline", "a pipeline", [("features", f"p{process}-{k}")])
+
+
+def test_two_processes_recording_one_pipeline_at_once_lose_no_entry(tmp_path):
+    """Two runs of one pipeline at once both read and rewrite its record: neither loses the other's entries
+    (a lost entry would be removed by a later prune while still in use)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_record_many, args=(tmp_path, p, 150)) for p in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0
+    record = json.loads((tmp_path / "pipelines" / "shared-pipeline.json").read_text())
+    assert len(record["entries"]) == 300
