@@ -188,9 +188,11 @@ class TrackSettings:
 
 
 #: Keys that say how a run is executed, not what it computes: they never change a result's identity.
+#: ``ray.train_workers`` is not one: each worker's batch norm sees its share of a batch and the workers'
+#: dropout masks are drawn alike, so the worker count changes the trained model.
 EXECUTION_KEYS = {
     "run": ("executor", "workers", "plugin_checks"),
-    "ray": ("address", "num_cpus", "num_gpus", "feature_batch", "train_workers"),
+    "ray": ("address", "num_cpus", "num_gpus", "feature_batch"),
     "track": ("backend", "uri", "experiment", "timeout_s"),
     "report": ("groups", "explain"),
 }

@@ -215,7 +215,8 @@ def content_key(recipe: Recipe, *, legacy: bool = False) -> str:
     execution settings (executor, workers, Ray resources) are not part of it. ``legacy``: the key serkit
     0.2 wrote (execution settings included, as they then existed), so its folders are not rerun."""
     data = recipe.to_dict()
-    data.pop("ray")
+    if data.pop("ray")["train_workers"] != 1:  # changes the result (a run of one worker keeps its key)
+        data["train"]["ray_train_workers"] = recipe.ray.train_workers
     data.pop("track")
     data.pop("report")  # reporting only
     if recipe.calibrate.method == "none":

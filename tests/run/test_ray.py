@@ -130,6 +130,18 @@ def test_resume_changes_execution_settings_only(tmp_path):
     (tmp_path / "recipe.toml").write_text("")
     with pytest.raises(SerkitError, match=r"resume changes execution settings only, not train\.max_epochs"):
         resume_run(str(tmp_path), execution=["train.max_epochs=3"])
+    with pytest.raises(SerkitError, match=r"not ray\.train_workers"):  # the worker count changes the model
+        resume_run(str(tmp_path), execution=["ray.train_workers=2"])
+
+
+def test_the_training_worker_count_is_part_of_a_results_identity(tmp_path):
+    from serkit.core.recipe import load_recipe
+    from serkit.studies.ablate import content_key
+
+    recipe = ROOT / "recipes" / "tiny.toml"
+    key = content_key(load_recipe(recipe))
+    assert content_key(load_recipe(recipe, ["ray.address=auto", "ray.num_cpus=4"])) == key  # execution only
+    assert content_key(load_recipe(recipe, ["ray.train_workers=2"])) != key
 
 
 def test_ray_missing_is_one_line(monkeypatch):
