@@ -39,6 +39,7 @@ class GaussianNoise(Augmenter):
     """Add Gaussian noise with an amplitude drawn relative to the clip's peak."""
 
     name = "gaussian_noise"
+    computes_with = ("audiomentations",)
     min_amplitude: float = param(0.001, "smallest noise amplitude, as a fraction of the peak", gt=0)
     max_amplitude: float = param(0.1, "largest noise amplitude, as a fraction of the peak (paper: 0.1)", gt=0)
 
@@ -81,6 +82,7 @@ class TimeStretchAugmenter(Augmenter):
     """Change the speaking rate without changing pitch (rate > 1 is faster)."""
 
     name = "time_stretch"
+    computes_with = ("audiomentations", "librosa", "python-stretch")
     rate: float = param(1.1, "stretch rate (paper: 1.1 and 0.8 as two entries)", ge=0.1, le=10)
     method: str = param("librosa", METHOD_HELP, choices=METHODS)
 
@@ -104,6 +106,7 @@ class PitchShiftAugmenter(Augmenter):
     """Shift the pitch by a number of semitones without changing duration."""
 
     name = "pitch_shift"
+    computes_with = ("audiomentations", "librosa", "python-stretch")
     semitones: float = param(1.5, "shift in semitones (paper: 1.5)", ge=-24, le=24)
     method: str = param("librosa", METHOD_HELP, choices=METHODS)
 

@@ -18,6 +18,7 @@ class LogMel(FeatureExtractor):
     """Log-mel spectrogram in dB (Hann window, power to dB with a fixed reference)."""
 
     name = "log_mel"
+    computes_with = ("librosa",)
     n_fft: int = param(2048, "FFT size and Hann window length in samples", ge=16)
     hop_length: int = param(512, "hop between frames in samples", ge=1)
     n_mels: int = param(128, "number of mel bands", ge=1)

@@ -19,6 +19,7 @@ class Resample(Preprocessor):
     """Resample to a fixed rate with soxr."""
 
     name = "resample"
+    computes_with = ("soxr",)
     sample_rate: int = param(44100, "target sample rate in Hz", ge=1000, le=384000)
     quality: str = param("HQ", "soxr quality", choices=("QQ", "LQ", "MQ", "HQ", "VHQ"))
 
@@ -31,6 +32,7 @@ class TrimSilence(Preprocessor):
     """Trim leading and trailing silence (librosa.effects.trim)."""
 
     name = "trim_silence"
+    computes_with = ("librosa",)
     top_db: float = param(60.0, "threshold in dB below the peak that counts as silence", gt=0)
     frame_length: int = param(2048, "analysis frame length in samples", ge=16)
     hop_length: int = param(512, "analysis hop in samples", ge=1)
@@ -50,6 +52,7 @@ class VoiceActivity(Preprocessor):
     its last, or its speech segments joined; a clip with no speech found is kept whole."""
 
     name = "vad"
+    computes_with = ("silero-vad", "webrtcvad-wheels", "torch")
     engine: str = param(
         VadSettings.engine, "silero (a small neural network) or webrtc (Google's GMM detector)", choices=ENGINES
     )
@@ -92,6 +95,7 @@ class Wiener(Preprocessor):
     """Wiener denoising filter (scipy.signal.wiener), finite on silent or constant input."""
 
     name = "wiener"
+    computes_with = ("scipy",)
     window: int = param(3, "filter window in samples (odd)", ge=1)
     noise: float = param(0.0, "noise power; 0 estimates it as the mean local variance", ge=0)
 

@@ -28,6 +28,7 @@ class LinearSpectrogram(FeatureExtractor):
     """Linear-frequency power spectrogram in dB (STFT, Hann window): (1, n_fft/2 + 1, frames)."""
 
     name = "linear_spectrogram"
+    computes_with = ("librosa",)
     n_fft: int = param(1024, "FFT size and Hann window length in samples", ge=16)
     hop_length: int = param(512, "hop between frames in samples", ge=1)
     ref: float = param(1.0, "dB reference power", gt=0)
@@ -43,6 +44,7 @@ class Chroma(FeatureExtractor):
     """Chromagram of the power spectrogram (librosa.feature.chroma_stft, A440 tuning): (1, 12, frames)."""
 
     name = "chroma"
+    computes_with = ("librosa",)
     n_fft: int = param(2048, "FFT size in samples", ge=16)
     hop_length: int = param(512, "hop between frames in samples", ge=1)
 
@@ -57,6 +59,7 @@ class SpectralContrast(FeatureExtractor):
     """Spectral contrast in dB (librosa.feature.spectral_contrast): (1, n_bands + 1, frames)."""
 
     name = "spectral_contrast"
+    computes_with = ("librosa",)
     n_fft: int = param(2048, "FFT size in samples", ge=16)
     hop_length: int = param(512, "hop between frames in samples", ge=1)
     n_bands: int = param(6, "octave bands above the lowest (librosa's default)", ge=1)
@@ -79,6 +82,7 @@ class Tonnetz(FeatureExtractor):
     """Tonal centroids of the harmonic part (librosa.feature.tonnetz on a CQT chromagram): (1, 6, frames)."""
 
     name = "tonnetz"
+    computes_with = ("librosa",)
     hop_length: int = param(512, "hop between frames in samples", ge=64)
 
     def __call__(self, wave: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -98,6 +102,7 @@ class FiveSpectral(FeatureExtractor):
     """Issa et al. (2020): MFCC, chroma, mel, contrast and tonnetz, each averaged over time (193 values)."""
 
     name = "five_spectral"
+    computes_with = ("librosa",)
     shape = "vector"
     storage = "float32"
     n_mfcc: int = param(40, "MFCCs", ge=1)

@@ -17,8 +17,10 @@ A component is a frozen, keyword-only dataclass subclassing one of these bases, 
 
 from __future__ import annotations
 
+import importlib.metadata
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -44,6 +46,10 @@ class Component:
     version: ClassVar[str] = "1"
     #: The method a subclass implements, where it is not its kind's (see :mod:`serkit.core.kinds`).
     implement: ClassVar[str] = ""
+    #: The distributions (pip names) whose code computes this component's output, e.g. ``("librosa",)``:
+    #: their installed versions are part of its cache identity (:meth:`cache_identity`), so an upgrade of one
+    #: computes its features anew instead of reusing what the old version computed.
+    computes_with: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def params(cls) -> list[ParamSpec]:
@@ -89,6 +95,47 @@ class Component:
             if params.get(name):
                 params[name] = {"content": fingerprint(params[name])}
         return {"name": self.name, "version": self.version, "params": params}
+
+    def cache_identity(self) -> dict[str, Any]:
+        """What the feature cache keys this component's output by: its :meth:`identity`, the distribution
+        that provides it and the libraries it :attr:`computes_with`, each with its installed version (no other
+        package: an unrelated upgrade invalidates nothing)."""
+        return self.identity() | {"computed_by": computed_by(type(self))}
+
+
+@cache
+def installed_version(distribution: str) -> str | None:
+    """A distribution's installed version (None: not installed), read once per process."""
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+@cache
+def _providers() -> Mapping[str, list[str]]:
+    return importlib.metadata.packages_distributions()
+
+
+def computed_by(cls: type[Component]) -> dict[str, Any]:
+    """The distribution that provides a component class ("serkit 0.3.0"; "" for one defined outside any, as
+    in a test) and the versions of the libraries it declares (read once per class and process)."""
+    key = f"{cls.__module__}.{cls.__qualname__}"
+    if key not in _COMPUTED_BY:
+        top = cls.__module__.split(".")[0]
+        provider = next(iter(_providers().get(top, [])), "")
+        own = f"{provider} {installed_version(provider)}" if provider else ""
+        _COMPUTED_BY[key] = {"distribution": own, "libraries": {n: installed_version(n) for n in cls.computes_with}}
+    return _COMPUTED_BY[key]
+
+
+_COMPUTED_BY: dict[str, dict[str, Any]] = {}
+
+
+def forget_versions() -> None:
+    """Read installed versions anew (after installing a package in this process)."""
+    installed_version.cache_clear()
+    _COMPUTED_BY.clear()
 
 
 _PATH_PARAMS: dict[type, tuple[str, ...]] = {}

@@ -18,7 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from serkit.core.components import SHAPE_NDIM, SHAPES, Augmenter, Component, FeatureExtractor, Preprocessor
+from serkit.core.components import (
+    SHAPE_NDIM,
+    SHAPES,
+    Augmenter,
+    Component,
+    FeatureExtractor,
+    Preprocessor,
+    computed_by,
+    installed_version,
+)
 from serkit.core.errors import SerkitError
 from serkit.core.guard import describe, guarded
 from serkit.data import audio
@@ -26,6 +35,9 @@ from serkit.data.cache import ArrayCache, digest
 
 #: An item is an utterance's original (augmenter None) or its copy by augmenter i.
 Item = tuple[int, int | None]
+
+#: What serkit reads audio with (:mod:`serkit.data.audio`): part of every cached waveform's identity.
+LOADER = {name: installed_version(name) for name in ("soundfile", "soxr")}
 
 
 @dataclass(frozen=True)
@@ -41,7 +53,8 @@ class Pipeline:
     plugin_checks: str = "error"
 
     def wave_key(self, file_hash: str) -> str:
-        return digest("wave", file_hash, [p.identity() for p in self.preprocess])
+        """A file's preprocessed waveform: read by serkit's loader (soundfile, soxr), then each preprocessor."""
+        return digest("wave", file_hash, LOADER, [p.cache_identity() for p in self.preprocess])
 
     @cached_property
     def _slots(self) -> list[list[Any]]:
@@ -59,8 +72,12 @@ class Pipeline:
     @cached_property
     def id(self) -> str:
         """Names the pipeline in the cache's records (its components, augmenter slots and seed)."""
-        identities = [[p.identity() for p in self.preprocess], self._slots, self.features.identity(), self.seed]
-        return digest("pipeline", identities)[:16]
+        identities = [[p.cache_identity() for p in self.preprocess], self._slots, self.features.cache_identity()]
+        return digest("pipeline", [*identities, self._augmenters_computed_by, self.seed, LOADER])[:16]
+
+    @cached_property
+    def _augmenters_computed_by(self) -> list[Any]:
+        return [computed_by(type(a)) for a in self.augment]
 
     def describe(self) -> str:
         names = [p.name for p in self.preprocess] + [a.name for a in self.augment] + [self.features.name]
@@ -73,8 +90,11 @@ class Pipeline:
         return [("waves", k) for k in waves] + [("rates", k) for k in waves] + [("features", k) for k in features]
 
     def feature_key(self, file_hash: str, augmenter: int | None) -> str:
+        """An item's features: of its preprocessed waveform, augmented copies by their slot (whose seed does not
+        depend on library versions) and what computes the augmenter, then the feature extractor."""
         aug = None if augmenter is None else [self.augment_slot(augmenter), self.seed]
-        return digest("features", self.wave_key(file_hash), aug, self.features.identity())
+        made_by = None if augmenter is None else self._augmenters_computed_by[augmenter]
+        return digest("features", self.wave_key(file_hash), aug, made_by, self.features.cache_identity())
 
     def augment_rng(self, file_hash: str, augmenter: int) -> np.random.Generator:
         slot = int(digest(self.augment_slot(augmenter))[:16], 16)

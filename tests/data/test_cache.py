@@ -127,3 +127,46 @@ def test_two_processes_recording_one_pipeline_at_once_lose_no_entry(tmp_path):
         assert worker.exitcode == 0
     record = json.loads((tmp_path / "pipelines" / "shared-pipeline.json").read_text())
     assert len(record["entries"]) == 300
+
+
+def _installed_as(monkeypatch: pytest.MonkeyPatch, faked: dict[str, str]) -> None:
+    """Pretend these distributions are installed at these versions (an upgrade), from now on."""
+    import importlib.metadata
+
+    from serkit.core import components
+
+    real = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: faked.get(name) or real(name))
+    components.forget_versions()
+
+
+def test_an_upgrade_of_a_declared_library_computes_features_anew_and_an_unrelated_one_does_not(
+    ravdess_root, tmp_path, monkeypatch
+):
+    from serkit.core import components
+
+    recipe = load_recipe(TINY, [f"dataset.root={ravdess_root}", "augment=[]"])
+    files = sorted(str(p) for p in ravdess_root.rglob("*.wav"))[:3]
+    hashes = [file_digest(f) for f in files]
+    items = [(i, None) for i in range(len(files))]
+    cache = ArrayCache(tmp_path)
+
+    def keys() -> list[str]:
+        return [Pipeline(recipe.preprocess, [], recipe.features, recipe.run.seed).feature_key(h, None) for h in hashes]
+
+    compute_features(Pipeline(recipe.preprocess, [], recipe.features, recipe.run.seed), files, hashes, items, cache)
+    before = keys()
+    assert all(cache.get("features", key) is not None for key in before)
+    identity = recipe.features.cache_identity()["computed_by"]
+    assert identity["distribution"].startswith("serkit ") and set(identity["libraries"]) == {"librosa"}
+    try:
+        _installed_as(monkeypatch, {"rich": "99.0", "numpy-rms": "99.0"})  # not what computes log-mels
+        assert keys() == before
+        _installed_as(monkeypatch, {"librosa": "99.0"})
+        after = keys()
+        assert set(after).isdisjoint(before) and all(cache.get("features", key) is None for key in after)  # a miss
+        compute_features(Pipeline(recipe.preprocess, [], recipe.features, recipe.run.seed), files, hashes, items, cache)
+        assert all(cache.get("features", key) is not None for key in after)
+    finally:
+        monkeypatch.undo()
+        components.forget_versions()

@@ -15,6 +15,7 @@ class MFCC(FeatureExtractor):
     """Mel-frequency cepstral coefficients, with delta and delta-delta channels."""
 
     name = "mfcc"
+    computes_with = ("librosa",)
     n_mfcc: int = param(40, "coefficients per frame", ge=1, le=128)
     n_mels: int = param(128, "mel bands before the DCT", ge=1)
     n_fft: int = param(2048, "FFT size and Hann window length in samples", ge=16)

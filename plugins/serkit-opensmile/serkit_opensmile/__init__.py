@@ -22,6 +22,7 @@ class OpenSmile(FeatureExtractor):
     """openSMILE features: eGeMAPS (88 functionals) or ComParE 2016 (6373), or their frame-level descriptors."""
 
     name = "opensmile"
+    computes_with = ("opensmile",)
     shape = "vector"  # with the default level; lld gives sequences (output_shape)
     storage = "float32"  # functionals reach 1e11 (ComParE), far beyond float16
     feature_set: str = param("eGeMAPSv02", "openSMILE feature set", choices=FEATURE_SETS)
