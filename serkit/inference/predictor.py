@@ -138,7 +138,11 @@ class Predictor:
         #: Per-speaker runs: features are normalised by statistics of the speaker's own recordings,
         #: set by :meth:`fit_speaker` before predicting.
         self.per_speaker = card.per_speaker
-        self.normaliser: ZScore | None = None if self.per_speaker else saved_normaliser(card.normaliser)
+        self.normaliser: ZScore | None = (
+            None
+            if self.per_speaker
+            else saved_normaliser(card.normaliser, f"feature extractor '{recipe.features.name}'")
+        )
         self.pipeline = Pipeline(recipe.preprocess, [], recipe.features, recipe.run.seed)
         self.per_window = [p for p in recipe.preprocess if p.reapply_after_augment]
         self.whole = [p for p in recipe.preprocess if not p.reapply_after_augment]
@@ -264,7 +268,12 @@ class Predictor:
         for path in paths:
             wave, rate, _ = audio.read(str(path))
             rows.append(self._raw_features(audio.mono(wave), rate, str(path), self.recipe.preprocess))
-        self.normaliser = ZScore.fit(np.stack(rows), "band", self.recipe.features.output_shape())
+        self.normaliser = ZScore.fit(
+            np.stack(rows),
+            "band",
+            self.recipe.features.output_shape(),
+            source=f"feature extractor '{self.recipe.features.name}'",
+        )
         return f"normalised per speaker: the {len(paths)} recordings given are taken as one speaker's"
 
     def _raw_features(self, piece: np.ndarray, rate: int, source: str, chain: list) -> np.ndarray:

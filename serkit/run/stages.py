@@ -599,7 +599,8 @@ def normalised_parts(
     x: dict[str, Features] = {name: store.view(items) for name, items in parts.items()}
     y = {name: fold_targets(ctx.recipe, corpus, [i for i, _ in items]) for name, items in parts.items()}
     if not (settings.method == "zscore" and settings.scope == "speaker"):
-        normaliser = fit_normaliser(settings.method, settings.scope, x["fit"], shape)
+        source = f"feature extractor '{ctx.recipe.features.name}'"
+        normaliser = fit_normaliser(settings.method, settings.scope, x["fit"], shape, source)
         return x, y, normaliser.to_dict(), normaliser
     fitted: JSONObject = {}
     for name, items in parts.items():
@@ -607,7 +608,9 @@ def normalised_parts(
         # by theirs: a copy's level (noise raises every band) is not the original's, and copies scaled
         # by the originals' statistics land where no test utterance is (a model then predicts one class).
         groups = [speaker_group(utterances[i].speaker, copy) for i, copy in items]
-        stats = fit_groups(x[name], groups, [True] * len(items), shape)
+        stats = fit_groups(
+            x[name], groups, [True] * len(items), shape, f"feature extractor '{ctx.recipe.features.name}'"
+        )
         x[name] = GroupNormalised(x[name], groups, stats)
         fitted[name] = {group: z.to_dict() for group, z in stats.items()}
     return x, y, {"speakers": fitted}, None

@@ -57,6 +57,24 @@ def _train(x_fit, y_fit, x_val, y_val, transform=None):
     return [row["train_loss"] for row in result.history], trainer.predict_proba(result.model, x_val, transform)
 
 
+def test_a_band_constant_in_the_fit_part_stays_finite_in_float16_and_a_value_that_does_not_is_named():
+    from serkit.core.errors import SerkitError
+
+    fit = np.full((8, 4, 3, 5), 2.0, np.float16)  # band 1 of every item constant: 2.0
+    fit[:, [0, 2, 3]] = np.random.default_rng(0).normal(size=(8, 3, 3, 5))
+    normaliser = ZScore.fit(fit, "band", source="feature extractor 'log_mel'")
+    held_out = fit[:2].copy()
+    held_out[:, 1] += np.float16(0.01)  # departs a little: a floor of 1e-8 made it 1e6, inf in float16
+    normalised = normaliser(held_out)
+    assert normalised.dtype == np.float16 and np.all(np.isfinite(normalised))
+    assert np.all(normaliser.std[1] == 1.0) and abs(float(normalised[0, 1, 0, 0]) - 0.01) < 1e-3
+    tiny = np.zeros((8, 4, 3, 5), np.float16)
+    tiny[::2, 2] = np.float16(2e-5)  # std 1e-5: above the constant threshold, yet 1.0 normalises past float16
+    held_out[:, 2] = 1.0
+    with pytest.raises(SerkitError, match=r"feature extractor 'log_mel': band \(2, 0, 0\) is not finite .* float16"):
+        ZScore.fit(tiny, "band", source="feature extractor 'log_mel'")(held_out)
+
+
 def test_streaming_from_the_store_trains_exactly_as_in_memory():
     x, y = _features(40)
     normaliser = ZScore.fit(x[:32], "band")
