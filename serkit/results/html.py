@@ -19,6 +19,8 @@ from serkit.results.render import (
     group_bars,
     importance_bars,
     markdown_table,
+    md_code,
+    md_text,
     png_bytes,
     row_metric,
 )
@@ -197,16 +199,16 @@ def comparison_page(result: RunComparison) -> str:
 
     c, metric, name = result.comparison, result.metric, metric_name(result.metric)
     folds = [
-        [f.fold, score_text(f.a, metric), score_text(f.b, metric), score_text(f.b - f.a, metric, True)]
+        [md_text(f.fold), score_text(f.a, metric), score_text(f.b, metric), score_text(f.b - f.a, metric, True)]
         for f in result.folds
     ]
     percent = " %" * (metric != "ccc")
     lines = [
         f"# Run B against run A ({name})",
         "",
-        f"- **A:** `{result.run_a}`",
-        f"- **B:** `{result.run_b}`",
-        f"- **Protocol:** {result.protocol}",
+        f"- **A:** {md_code(result.run_a)}",
+        f"- **B:** {md_code(result.run_b)}",
+        f"- **Protocol:** {md_text(result.protocol)}",
         "",
         "## Test",
         "",
@@ -214,7 +216,7 @@ def comparison_page(result: RunComparison) -> str:
         + ". "
         + comparison_basis(c)
         + "".join(f" {name} = {format_p(value)}." for name, value in c.extra)
-        + (f" Note: {c.caveat}." if c.caveat else ""),
+        + (f" Note: {md_text(c.caveat)}." if c.caveat else ""),
         "",
         f"## {name} per fold",
         "",
@@ -224,12 +226,12 @@ def comparison_page(result: RunComparison) -> str:
     for key, found in result.groups.items():
         rows = [_group_row(name, r) for name, r in found["groups"].items()]
         lines += [
-            f"## UAR per {key}",
+            f"## UAR per {md_text(key)}",
             "",
-            f"Paired bootstrap 95 % intervals of B − A; the gap between {key} groups: A {100 * found['gap_a']:.2f}, "
-            f"B {100 * found['gap_b']:.2f} points.",
+            f"Paired bootstrap 95 % intervals of B − A; the gap between {md_text(key)} groups: "
+            f"A {100 * found['gap_a']:.2f}, B {100 * found['gap_b']:.2f} points.",
             "",
-            markdown_table([key, "test utterances", "A %", "B %", "B - A", "95 % CI", "resampled by"], rows),
+            markdown_table([md_text(key), "test utterances", "A %", "B %", "B - A", "95 % CI", "resampled by"], rows),
             "",
         ]
     clean = "No warnings in either run: no collapse, and none from their split audits."
@@ -238,4 +240,10 @@ def comparison_page(result: RunComparison) -> str:
 
 def _group_row(name: str, r: dict[str, Any]) -> list[str]:
     figures = [f"{100 * r['uar_a']:.2f}", f"{100 * r['uar_b']:.2f}", f"{100 * r['difference']:+.2f}"]
-    return [name, str(r["n"]), *figures, f"[{100 * r['ci'][0]:+.2f}, {100 * r['ci'][1]:+.2f}]", r["resampled_by"]]
+    return [
+        md_text(name),
+        str(r["n"]),
+        *figures,
+        f"[{100 * r['ci'][0]:+.2f}, {100 * r['ci'][1]:+.2f}]",
+        r["resampled_by"],
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,28 @@ from serkit.results.stats import Comparison, format_p
 
 if TYPE_CHECKING:
     from serkit.results.records import RunSummary
+
+
+#: What makes markdown of a name: inline constructs anywhere (an underscore where it can emphasise; brackets,
+#: without which no link or image forms), and HTML.
+_INLINE = re.compile(r"[\\`*\[\]|#<>&]|(?<![^\W_])_|_(?![^\W_])")
+_ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+
+
+def md_text(value: object) -> str:
+    """A name from data (a file, speaker, label, metadata value, plugin name) as markdown that shows it as
+    text, never as markup: one line, inline constructs escaped, ``<`` ``>`` ``&`` as entities, and a list
+    or quote marker at its start escaped."""
+    text = " ".join(str(value).split())
+    text = _INLINE.sub(lambda found: _ENTITIES.get(found[0], "\\" + found[0]), text)
+    return re.sub(r"^(\d+)([.)])(?=\s|$)", r"\1\\\2", "\\" + text if text[:1] in ("-", "+") else text)
+
+
+def md_code(value: object) -> str:
+    """A path or a name as a code span (nothing in it is markdown), or as :func:`md_text` where it holds a
+    backtick, which would end the span."""
+    text = " ".join(str(value).split())
+    return f"`{text}`" if "`" not in text else md_text(text)
 
 
 def pct(value: float) -> str:
@@ -84,7 +107,7 @@ def recognition_rows(metrics: dict[str, Any]) -> list[list[str]]:
     rows = []
     for label in metrics["labels"]:
         c = metrics["per_class"][label]
-        rows.append([label, pct(c["precision"]), pct(c["recall"]), pct(c["f1-score"]), str(c["support"])])
+        rows.append([md_text(label), pct(c["precision"]), pct(c["recall"]), pct(c["f1-score"]), str(c["support"])])
     for key, title in (("macro_avg", "macro avg"), ("weighted_avg", "weighted avg")):
         c = metrics[key]
         rows.append([title, pct(c["precision"]), pct(c["recall"]), pct(c["f1-score"]), str(int(c["support"]))])
@@ -96,7 +119,7 @@ def confusion_rows(metrics: dict[str, Any]) -> list[list[str]]:
     for label, counts, percents in zip(
         metrics["labels"], metrics["confusion_matrix"], metrics["confusion_matrix_percent"], strict=True
     ):
-        rows.append([label] + [f"{p:.1f} ({n})" for p, n in zip(percents, counts, strict=True)])
+        rows.append([md_text(label)] + [f"{p:.1f} ({n})" for p, n in zip(percents, counts, strict=True)])
     return rows
 
 
@@ -130,7 +153,7 @@ def render_markdown(summary: RunSummary) -> str:
         "Rows are the true class, columns the predicted class; row percentages with counts in brackets"
         + (" (test predictions pooled over every fold)." if summary.pooled_over_folds else "."),
         "",
-        markdown_table(["true \\ predicted", *labels], confusion_rows(metrics)),
+        markdown_table(["true \\ predicted", *map(md_text, labels)], confusion_rows(metrics)),
         "",
         "## Recognition report",
         "",
@@ -138,7 +161,7 @@ def render_markdown(summary: RunSummary) -> str:
         "",
     ]
     if summary.notes:
-        parts += ["## Data notes", "", *[f"- {note}" for note in summary.notes], ""]
+        parts += ["## Data notes", "", *[f"- {md_text(note)}" for note in summary.notes], ""]
     parts += [
         "## Time per stage",
         "",
@@ -162,22 +185,22 @@ def report_head(summary: RunSummary, dataset_more: str = "", task: str = "") -> 
     heading with the run's warnings; ``task``: a line saying what a regression predicts."""
     fold = summary.fold
     return [
-        f"# serkit run `{summary.run_name}`",
+        f"# serkit run {md_code(summary.run_name)}",
         "",
-        *([f"- **Task:** {task}"] if task else []),
-        f"- **Protocol:** {summary.protocol}",
-        f"- **Dataset:** {summary.dataset['name']} at `{summary.dataset['root']}`: "
+        *([f"- **Task:** {md_text(task)}"] if task else []),
+        f"- **Protocol:** {md_text(summary.protocol)}",
+        f"- **Dataset:** {md_text(summary.dataset['name'])} at {md_code(summary.dataset['root'])}: "
         f"{summary.dataset['utterances']} utterances, {summary.dataset['speakers']} speakers{dataset_more}",
         f"- **Split:** {fold['train']} train ({fold['fit']} fit + {fold['validation']} validation, "
         f"validation taken from the training part only), {fold['test']} test; "
         f"{fold['augmented']} augmented training copies, made after the split",
-        f"- **Pipeline:** {summary.pipeline}",
-        f"- **Training:** {summary.training}",
-        f"- **Started:** {summary.started}; serkit {summary.serkit_version}",
+        f"- **Pipeline:** {md_text(summary.pipeline)}",
+        f"- **Training:** {md_text(summary.training)}",
+        f"- **Started:** {md_text(summary.started)}; serkit {md_text(summary.serkit_version)}",
         "",
         "## Results",
         "",
-        *[f"**Warning: {warning}.**\n" for warning in summary.warnings],
+        *[f"**Warning: {md_text(warning)}.**\n" for warning in summary.warnings],
     ]
 
 
@@ -189,7 +212,7 @@ def features_section(metrics: dict[str, Any]) -> list[str]:
         importance = found["importance"]
         metric = importance.get("metric", "uar")
         rows = [
-            [r["feature"], score_text(r[f"{metric}_drop"], metric), score_text(r["sd_over_folds"], metric)]
+            [md_text(r["feature"]), score_text(r[f"{metric}_drop"], metric), score_text(r["sd_over_folds"], metric)]
             for r in importance["top"]
         ]
         drop = "CCC drop" if metric == "ccc" else "UAR drop (points)"
@@ -209,11 +232,12 @@ def split_audit_section(summary: RunSummary) -> list[str]:
     audit = summary.split_audit
     if not audit:
         return []
-    found = [f"- **Warning:** {w}" for w in audit.get("warnings", [])] + [f"- {n}" for n in audit.get("notes", [])]
+    found = [f"- **Warning:** {md_text(w)}" for w in audit.get("warnings", [])]
+    found += [f"- {md_text(n)}" for n in audit.get("notes", [])]
     return [
         "## Split audit",
         "",
-        f"Checked: {'; '.join(audit.get('checked', []))}.",
+        f"Checked: {md_text('; '.join(audit.get('checked', [])))}.",
         "",
         *(found or ["- Nothing shared across parts."]),
         "",
@@ -263,7 +287,7 @@ def _calibration_section(metrics: dict[str, Any]) -> list[str]:
         if fewest < SMALL_CALIBRATION
         else ""
     )
-    small += f" Note: {first['note']}." if first.get("note") else ""
+    small += f" Note: {md_text(first['note'])}." if first.get("note") else ""
     rows = [["before calibration", *figures(metrics["calibration_before"])], ["after calibration", *figures(after)]]
     return [
         *lines,
@@ -281,12 +305,12 @@ def _group_section(metrics: dict[str, Any]) -> list[str]:
     if "per_speaker" not in metrics:  # run folders of serkit 0.2
         return []
     speakers, spread = metrics["per_speaker"], metrics["speakers"]
-    rows = [[name, str(r["n"]), pct(r["accuracy"]), pct(r["uar"])] for name, r in speakers.items()]
+    rows = [[md_text(name), str(r["n"]), pct(r["accuracy"]), pct(r["uar"])] for name, r in speakers.items()]
     lines = [
         "## Per speaker and group",
         "",
         f"Test speakers: {len(speakers)}; UAR {pct(spread['mean_uar'])} ± {pct(spread['sd_uar'])} % over "
-        f"speakers; the worst, {spread['worst']}, {pct(spread['worst_uar'])} %; the gap between the best and "
+        f"speakers; the worst, {md_text(spread['worst'])}, {pct(spread['worst_uar'])} %; the gap between the best and "
         f"the worst {pct(spread['gap_uar'])} points (each speaker's UAR over the classes it has in the test part).",
         "",
         markdown_table(["speaker", "test utterances", "accuracy %", "UAR %"], rows),
@@ -295,7 +319,7 @@ def _group_section(metrics: dict[str, Any]) -> list[str]:
     for key, found in metrics.get("groups", {}).items():
         group_rows = [
             [
-                name,
+                md_text(name),
                 str(r["n"]),
                 pct(r["accuracy"]),
                 pct(r["uar"]),
@@ -305,13 +329,15 @@ def _group_section(metrics: dict[str, Any]) -> list[str]:
             for name, r in found["groups"].items()
         ]
         lines += [
-            f"By {key}: the gap in UAR is {pct(found['gap_uar'])} points (95 % bootstrap intervals, resampling "
-            "the unit named: speakers where a group has five or more, else utterances).",
+            f"By {md_text(key)}: the gap in UAR is {pct(found['gap_uar'])} points (95 % bootstrap intervals, "
+            "resampling the unit named: speakers where a group has five or more, else utterances).",
             "",
-            markdown_table([key, "test utterances", "accuracy %", "UAR %", "UAR 95 % CI", "resampled by"], group_rows),
+            markdown_table(
+                [md_text(key), "test utterances", "accuracy %", "UAR %", "UAR 95 % CI", "resampled by"], group_rows
+            ),
             "",
         ]
-    lines += [f"- {note}" for note in metrics.get("group_notes", [])] + [""] * bool(metrics.get("group_notes"))
+    lines += [f"- {md_text(note)}" for note in metrics.get("group_notes", [])] + [""] * bool(metrics.get("group_notes"))
     return lines
 
 
@@ -327,7 +353,7 @@ def _fold_section(summary: RunSummary) -> list[str]:
 
     rows = [
         [
-            f["id"],
+            md_text(f["id"]),
             pct(f["metrics"]["accuracy"]),
             pct(f["metrics"]["uar"]),
             pct(f["metrics"]["macro_avg"]["f1-score"]),

@@ -9,6 +9,7 @@ from serkit.results.render import (
     features_section,
     headline_lines,
     markdown_table,
+    md_text,
     render_markdown,
     report_head,
     split_audit_section,
@@ -22,7 +23,13 @@ def report_markdown(summary: RunSummary) -> str:
     metrics = summary.metrics
     targets = metrics["targets"]
     rows = [
-        [target, f"{f['ccc']:.3f}", per_speaker_text(f["ccc_per_speaker"]), f"{f['pearson']:.3f}", f"{f['mae']:.3f}"]
+        [
+            md_text(target),
+            f"{f['ccc']:.3f}",
+            per_speaker_text(f["ccc_per_speaker"]),
+            f"{f['pearson']:.3f}",
+            f"{f['mae']:.3f}",
+        ]
         for target, f in metrics["per_target"].items()
     ]
     mean_by_speaker = per_speaker_text(metrics["ccc_per_speaker"])
@@ -44,7 +51,7 @@ def report_markdown(summary: RunSummary) -> str:
         *features_section(metrics),
     ]
     if summary.notes:
-        parts += ["## Data notes", "", *[f"- {note}" for note in summary.notes], ""]
+        parts += ["## Data notes", "", *[f"- {md_text(note)}" for note in summary.notes], ""]
     timings = [[stage, f"{seconds:.1f}"] for stage, seconds in summary.timings.items()]
     parts += ["## Time per stage", "", markdown_table(["stage", "seconds"], timings), ""]
     return "\n".join(parts)
@@ -57,7 +64,11 @@ def _fold_lines(summary: RunSummary) -> list[str]:
     spread = [[key, f"{v['mean']:.3f} ± {v['sd']:.3f}"] for key, v in summary.mean.items()]
     targets = summary.metrics["targets"]
     rows = [
-        [f["id"], f"{f['metrics']['ccc']:.3f}", *[f"{f['metrics']['per_target'][t]['ccc']:.3f}" for t in targets]]
+        [
+            md_text(f["id"]),
+            f"{f['metrics']['ccc']:.3f}",
+            *[f"{f['metrics']['per_target'][t]['ccc']:.3f}" for t in targets],
+        ]
         for f in summary.folds
     ]
     return [
@@ -67,6 +78,6 @@ def _fold_lines(summary: RunSummary) -> list[str]:
         "",
         "## Per fold",
         "",
-        markdown_table(["fold", "CCC", *[f"CCC {t}" for t in targets]], rows),
+        markdown_table(["fold", "CCC", *[f"CCC {md_text(t)}" for t in targets]], rows),
         "",
     ]

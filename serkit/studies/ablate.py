@@ -40,7 +40,7 @@ from serkit.core.settings import EXECUTION_KEYS
 from serkit.data.cache import digest
 from serkit.results.folder import AblationFolder, RunFolder
 from serkit.results.html import ablation_page
-from serkit.results.render import markdown_table, pct, score_text
+from serkit.results.render import markdown_table, md_code, md_text, pct, score_text
 from serkit.results.runs import Predictions, RunComparison, compare_runs
 from serkit.results.stats import ROUNDS, TESTS, Interval, bootstrap_ci, bootstrap_interval, format_p
 from serkit.run.planning import plan_run, prepared_scan
@@ -558,19 +558,25 @@ def _markdown(sweep: Sweep, rows: list[AblationRow], protocols: list[str], tests
     mixed, metric = len(tests) > 1, rows[0].metric
     unit = "CCC" if metric == "ccc" else "percentage points"
     lines = [
-        f"# Ablation `{sweep.name}`",
+        f"# Ablation {md_code(sweep.name)}",
         "",
-        f"- **Sweep file:** `{sweep.path}`",
-        f"- **Protocol:** {'; '.join(protocols)}",
+        f"- **Sweep file:** {md_code(sweep.path)}",
+        f"- **Protocol:** {md_text('; '.join(protocols))}",
         f"- Δ is the difference from the first row (the baseline), in {unit}.",
-        *[f"- **Warning: {line}.**" for line in _collapse_notes(rows)],
+        *[f"- **Warning: {md_text(line)}.**" for line in _collapse_notes(rows)],
         *[f"- {line}" for line in _test_notes(tests, notes, metric)],
-        *[f"- {line}." for line in _untestable_notes(rows)],
+        *[f"- {md_text(line)}." for line in _untestable_notes(rows)],
         "",
-        markdown_table(_header(mixed, metric), [_cells(row, i == 0, mixed) for i, row in enumerate(rows)]),
+        markdown_table(_header(mixed, metric), [_markdown_cells(row, i == 0, mixed) for i, row in enumerate(rows)]),
         "",
     ]
     return "\n".join(lines)
+
+
+def _markdown_cells(row: AblationRow, first: bool, mixed: bool) -> list[str]:
+    """A row of ablation.md: the variant's name as text (never markup), the rest as the terminal shows it."""
+    _, *rest = _cells(row, first, mixed)
+    return [md_text(row.variant) + " (collapsed)" * bool(row.collapse), *rest]
 
 
 def _group_markdown(comparisons: dict[str, RunComparison | None]) -> str:
@@ -584,13 +590,13 @@ def _group_markdown(comparisons: dict[str, RunComparison | None]) -> str:
                 low, high = row["ci"]
                 interval = f"[{100 * low:+.2f}, {100 * high:+.2f}]"
                 figures = [pct(row["uar_a"]), pct(row["uar_b"]), f"{100 * row['difference']:+.2f}"]
-                rows.append([variant, name, *figures, interval, row["resampled_by"]])
+                rows.append([md_text(variant), md_text(name), *figures, interval, row["resampled_by"]])
             gap_a, gap_b = comparison["gap_a"], comparison["gap_b"]
-            rows.append([variant, "gap", pct(gap_a), pct(gap_b), f"{100 * (gap_b - gap_a):+.2f}", "", ""])
+            rows.append([md_text(variant), "gap", pct(gap_a), pct(gap_b), f"{100 * (gap_b - gap_a):+.2f}", "", ""])
     lines = []
     for key, rows in tables.items():
-        header = ["variant", key, "baseline UAR %", "variant UAR %", "Δ UAR", "Δ 95 % CI (paired bootstrap)", "by"]
-        lines += [f"\n## UAR per {key}\n", markdown_table(header, rows), ""]
+        header = ["variant", md_text(key), "baseline UAR %", "variant UAR %", "Δ UAR", "Δ 95 % CI (paired bootstrap)"]
+        lines += [f"\n## UAR per {md_text(key)}\n", markdown_table([*header, "by"], rows), ""]
     return "\n".join(lines)
 
 

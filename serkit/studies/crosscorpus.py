@@ -40,7 +40,7 @@ from serkit.core.recipe import check_run_name, read_toml
 from serkit.core.registry import Registry, get_registry
 from serkit.results.folder import CrossCorpusFolder
 from serkit.results.html import Figure, page, private_paths
-from serkit.results.render import markdown_table
+from serkit.results.render import markdown_table, md_code, md_text
 from serkit.results.stats import bootstrap_ci
 from serkit.run.reporter import Reporter, TableOrList
 from serkit.studies.ablate import Sweep, Variant, preflight, run_variants, slug
@@ -286,22 +286,25 @@ def write_matrix(
 
 def _markdown(sweep: Sweep, header: list[str], body: list[list[str]], cells: list[Cell], notes: list[str]) -> str:
     runs = [
-        [c.train, c.test, c.protocol, str(c.test_utterances), str(c.test_speakers), _pct(c.accuracy), c.folder]
+        [*map(md_text, (c.train, c.test, c.protocol)), str(c.test_utterances), str(c.test_speakers), _pct(c.accuracy)]
         for c in cells
     ]
     lines = [
-        f"# Cross-corpus matrix `{sweep.name}`",
+        f"# Cross-corpus matrix {md_code(sweep.name)}",
         "",
-        f"- **Spec file:** `{sweep.path}`",
+        f"- **Spec file:** {md_code(sweep.path)}",
         *[f"- {line}" for line in notes],
         "",
         "## Results",
         "",
-        markdown_table(header, body),
+        markdown_table([header[0], *map(md_text, header[1:])], [[md_text(row[0]), *row[1:]] for row in body]),
         "",
         "## Runs",
         "",
-        markdown_table(["train", "test", "protocol", "test utterances", "speakers", "accuracy %", "folder"], runs),
+        markdown_table(
+            ["train", "test", "protocol", "test utterances", "speakers", "accuracy %", "folder"],
+            [[*row, md_text(c.folder)] for row, c in zip(runs, cells, strict=True)],
+        ),
         "",
     ]
     return "\n".join(lines)

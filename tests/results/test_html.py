@@ -103,3 +103,96 @@ def test_a_page_runs_nothing_and_fetches_nothing_whatever_its_text_holds():
     assert "default-src 'none'" in POLICY and "img-src data:" in POLICY  # no script, nothing from the network
     assert "<script>" not in text and "<b>1</b>" not in text
     assert "/home/someone" not in text and "…/wav" in text and "…/a.wav" in text
+
+
+#: Every markdown construct (and raw HTML) a name from data might hold.
+CONSTRUCTS = (
+    "![x](http://127.0.0.1:9/x.png)",
+    "[link](http://127.0.0.1:9/)",
+    "<img src=http://127.0.0.1:9/y.png>",
+    "<http://127.0.0.1:9/z>",
+    "*em* **strong** _em_ __strong__",
+    "`code`",
+    "# heading",
+    "- item",
+    "1. item",
+    "> quote",
+    "| a | b |",
+    "&amp; &lt;b&gt;",
+    "[ref]: http://127.0.0.1:9/r",
+    "\\*escaped\\*",
+)
+
+
+def _data_summary(name) -> object:
+    """The 0.2 fixture's summary with every field that comes from data named by ``name(k)``."""
+    from serkit.results.groups import group_report
+    from serkit.results.records import RunSummary
+
+    data = json.loads((ROOT / "tests" / "fixtures" / "run-format-1" / "metrics.json").read_text())
+    summary = RunSummary.from_json(data)
+    metrics = summary.metrics
+    labels = [name(k) for k in range(len(metrics["labels"]))]
+    metrics["per_class"] = {new: metrics["per_class"][old] for old, new in zip(metrics["labels"], labels, strict=True)}
+    metrics["labels"] = labels
+    truth, predicted = [labels[k % 3] for k in range(12)], [labels[(k // 2) % 3] for k in range(12)]
+    speakers = [name(20 + k % 6) for k in range(12)]
+    meta = [{name(30): name(31 + k % 2)} for k in range(12)]
+    metrics |= group_report(truth, predicted, speakers, meta, keys=[name(30), name(40)])
+    top = [{"feature": name(50), "uar_drop": 0.1, "sd_over_folds": 0.01}]
+    metrics["features_say"] = {"importance": {"method": "permutation importance", "metric": "uar", "top": top}}
+    for k, fold in enumerate(summary.folds):
+        fold["id"] = name(60 + k)
+    return RunSummary.from_json(
+        summary.to_json()
+        | {
+            "run_name": name(70),
+            "protocol": name(71),
+            "dataset": summary.dataset | {"name": name(72), "root": f"/data/{name(73)}"},
+            "pipeline": name(74),
+            "training": name(75),
+            "warnings": [name(76)],
+            "notes": [name(77)],
+            "split_audit": {"checked": [name(78)], "warnings": [name(79)], "notes": [name(80)]},
+            "metrics": metrics,
+            "folds": summary.folds,
+        }
+    )
+
+
+def _tags(html: str) -> list[str]:
+    from html.parser import HTMLParser
+
+    found: list[str] = []
+
+    class Tags(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            found.append(tag)
+
+    Tags().feed(html)
+    return sorted(found)
+
+
+def test_names_from_data_are_text_in_the_report_and_the_page_never_markup():
+    """Files, speakers, labels, metadata values and component names holding any markdown construct or HTML:
+    the page has exactly the elements of the same page with plain names, and shows each name as written."""
+    import html as html_module
+
+    from serkit.results.html import page, private_paths
+    from serkit.results.report import report_markdown
+
+    def plain(k: int) -> str:
+        return f"name{k}"
+
+    def hostile(k: int) -> str:
+        return f"{CONSTRUCTS[k % len(CONSTRUCTS)]} {k}"
+
+    pages = {}
+    for kind, name in (("plain", plain), ("hostile", hostile)):
+        summary = _data_summary(name)
+        markdown = report_markdown(summary)
+        pages[kind] = page(markdown, [], summary.warnings, private_paths(), "")
+    assert _tags(pages["hostile"]) == _tags(pages["plain"])  # data adds no element: no img, a, em, code, h1, li
+    shown = " ".join(html_module.unescape(pages["hostile"]).split())
+    for k in (0, 1, 2, 3, 4, 5, 20, 31, 50, 70, 71, 72, 74, 75, 76, 77, 79, 80):  # (one fold: no fold table)
+        assert " ".join(hostile(k).split()) in shown, hostile(k)
