@@ -10,6 +10,7 @@ batch holds clips of one length (no padding between clips).
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -129,9 +130,17 @@ def _waves(
             raise
 
 
+def quiet_on_interrupt() -> None:
+    """In a worker process: ignore Ctrl-C, which the terminal sends to the whole process group. The main
+    process alone stops the run (saying how to resume) and ends the pool; a worker interrupted mid-file
+    would print its traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _init(pipeline: Pipeline, cache: ArrayCache | None) -> None:
     from threadpoolctl import threadpool_limits
 
+    quiet_on_interrupt()
     threadpool_limits(1)
     _worker.update(pipeline=pipeline, cache=cache)
 

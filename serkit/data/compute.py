@@ -16,7 +16,7 @@ import numpy as np
 
 from serkit.core.components import SHAPE_NDIM
 from serkit.core.errors import SerkitError
-from serkit.data.batched import compute_batched
+from serkit.data.batched import compute_batched, quiet_on_interrupt
 from serkit.data.cache import ArrayCache
 from serkit.data.pipeline import Item, Pipeline, process_file
 
@@ -26,6 +26,7 @@ _worker_state: dict[str, Any] = {}
 def _init_worker(pipeline: Pipeline, cache: ArrayCache | None) -> None:
     from threadpoolctl import threadpool_limits
 
+    quiet_on_interrupt()
     threadpool_limits(1)  # one BLAS/OpenMP thread per worker: the workers already fill the cores
     _worker_state.update(pipeline=pipeline, cache=cache)
 

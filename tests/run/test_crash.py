@@ -107,3 +107,29 @@ def test_the_feature_store_is_closed_however_the_run_ends(cli_runner, tmp_path, 
     assert result.exit_code == 1
     assert ("interrupted; continue with" if stage == "_train" else "a report that cannot be written") in result.output
     assert opened and all(store._file.closed for store in opened)
+
+
+def test_ctrl_c_to_the_process_group_during_parallel_features_prints_no_worker_traceback(tmp_path):
+    """Ctrl-C in a terminal reaches every process of the group: the workers computing features say nothing,
+    the run stops saying how to resume (sent while two workers are busy storing features)."""
+    cache = tmp_path / "cache"
+    command = [sys.executable, "-m", "serkit.cli", *run_args(tmp_path, cache), "--set", "run.workers=2"]
+    process = subprocess.Popen(
+        command,
+        env={**os.environ, "COLUMNS": "200"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's job
+    )
+    waited = 0.0
+    while len(list(cache.glob("features/*/*.npy"))) < 4:  # the workers are storing features
+        assert process.poll() is None and waited < 180, process.communicate()[0]
+        time.sleep(0.05)
+        waited += 0.05
+    os.killpg(process.pid, signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 1, output
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output, output
+    assert "interrupted; continue with: serkit resume" in " ".join(output.split())
+    assert len(list(cache.glob("features/*/*.npy"))) < 120  # it stopped during the feature stage
