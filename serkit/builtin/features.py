@@ -49,6 +49,7 @@ class Waveform(FeatureExtractor):
     Stored as float32 (float16 keeps only 11 bits): 4 bytes a sample, 192 kB for 3 s at 16 kHz."""
 
     name = "waveform"
+    computes_with = ("soxr",)
     shape = "waveform"
     storage = "float32"
     sample_rate: int = param(16000, "the rate the model takes; other rates are resampled (soxr, HQ)", ge=1000)

@@ -156,7 +156,8 @@ class ReportSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class RaySettings:
-    """Where and how Ray runs the trainings when ``run.executor = "ray"`` (execution settings only)."""
+    """Where and how Ray runs the trainings when ``run.executor = "ray"``: execution settings, but for
+    ``train_workers``, which changes the trained model."""
 
     address: str = param(
         "", "empty: start a local Ray instance; auto or ray://host:port: join a cluster started with ray start --head"

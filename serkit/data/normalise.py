@@ -79,7 +79,9 @@ class ZScore:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object], source: str = "features") -> ZScore:
-        return cls(np.asarray(data["mean"], np.float32), np.asarray(data["std"], np.float32), source)
+        """A saved normaliser; a constant band saved by serkit 0.2 (std floored at 1e-8) is centred, as now."""
+        std = np.asarray(data["std"], np.float32)
+        return cls(np.asarray(data["mean"], np.float32), np.where(std < CONSTANT, 1.0, std).astype(np.float32), source)
 
 
 def _pooled_axes(shape: str, ndim: int) -> tuple[int, ...]:

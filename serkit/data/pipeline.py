@@ -54,7 +54,15 @@ class Pipeline:
 
     def wave_key(self, file_hash: str) -> str:
         """A file's preprocessed waveform: read by serkit's loader (soundfile, soxr), then each preprocessor."""
-        return digest("wave", file_hash, LOADER, [p.cache_identity() for p in self.preprocess])
+        return digest("wave", file_hash, LOADER, self._preprocess_identities)
+
+    @cached_property
+    def _preprocess_identities(self) -> list[dict[str, Any]]:  # computed once: a key is made per item
+        return [p.cache_identity() for p in self.preprocess]
+
+    @cached_property
+    def _features_identity(self) -> dict[str, Any]:
+        return self.features.cache_identity()
 
     @cached_property
     def _slots(self) -> list[list[Any]]:
@@ -72,7 +80,7 @@ class Pipeline:
     @cached_property
     def id(self) -> str:
         """Names the pipeline in the cache's records (its components, augmenter slots and seed)."""
-        identities = [[p.cache_identity() for p in self.preprocess], self._slots, self.features.cache_identity()]
+        identities = [self._preprocess_identities, self._slots, self._features_identity]
         return digest("pipeline", [*identities, self._augmenters_computed_by, self.seed, LOADER])[:16]
 
     @cached_property
@@ -94,7 +102,7 @@ class Pipeline:
         depend on library versions) and what computes the augmenter, then the feature extractor."""
         aug = None if augmenter is None else [self.augment_slot(augmenter), self.seed]
         made_by = None if augmenter is None else self._augmenters_computed_by[augmenter]
-        return digest("features", self.wave_key(file_hash), aug, made_by, self.features.cache_identity())
+        return digest("features", self.wave_key(file_hash), aug, made_by, self._features_identity)
 
     def augment_rng(self, file_hash: str, augmenter: int) -> np.random.Generator:
         slot = int(digest(self.augment_slot(augmenter))[:16], 16)

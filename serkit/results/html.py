@@ -34,8 +34,10 @@ POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 #: Sections shown right after the warnings, wherever the report has them.
 FIRST = ("Data notes",)
 
-#: An absolute POSIX path of two or more parts (its last part kept).
-ABSOLUTE = re.compile(r"(?<![\w.~])/(?:[\w.+@-]+/)+([\w.+@-]+)")
+#: An absolute POSIX path of two or more parts (its last part kept), as written or with the backslash escapes
+#: of :func:`~serkit.results.render.md_text`.
+_PART = r"(?:\\[\\`*_\[\]|#]|[\w.+@-])+"
+ABSOLUTE = re.compile(rf"(?<![\w.~\\])/(?:{_PART}/)+({_PART})")
 
 STYLE = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d2330; margin: 0; }
@@ -85,8 +87,8 @@ def page(
     (absolute paths of the machine that wrote the report; any other absolute path is cut to its last
     part); ``clean`` is what the warnings block says where there are none."""
     for secret, shown in private:
-        if secret:
-            markdown_text = markdown_text.replace(secret, shown)
+        if secret:  # as written, and as a name in the report's text (md_text) shows it
+            markdown_text = markdown_text.replace(secret, shown).replace(md_text(secret), md_text(shown))
             warnings = [w.replace(secret, shown) for w in warnings]
     markdown_text = ABSOLUTE.sub(r"…/\1", markdown_text)
     warnings = [ABSOLUTE.sub(r"…/\1", w) for w in warnings]
@@ -107,7 +109,8 @@ def page(
         slug = re.sub(r"[^a-z0-9]+", "-", heading.lower()).strip("-")
         content = re.sub(r"(<table>.*?</table>)", r'<div class="table">\1</div>', markdown_html(body), flags=re.S)
         shown = "".join(_figure(f) for f in figures if f.section == heading.strip())
-        parts.append(f'<section id="{slug}"><h2>{html.escape(heading.strip())}</h2>{content}{shown}</section>')
+        title_html = markdown_html(heading.strip()).removeprefix("<p>").removesuffix("</p>")  # its escapes undone
+        parts.append(f'<section id="{slug}"><h2>{title_html}</h2>{content}{shown}</section>')
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{POLICY}">'

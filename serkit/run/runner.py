@@ -224,8 +224,9 @@ def _finish(run: PreparedRun, results: list[FoldResult]) -> RunSummary:
         reporter.show(f"  {stage:<14} {seconds:8.1f} s")
     for warning in summary.warnings:
         reporter.say(f"warning: {warning}", "bold yellow")
-    for note in metrics.get("group_notes", []):
-        reporter.say(f"note: {note}", "yellow")
+    if recipe.report.groups != ["gender"]:  # chosen: a column no utterance records is said here (a typo?)
+        for note in metrics.get("group_notes", []):
+            reporter.say(f"note: {note}", "yellow")
     if regression:
         each = ", ".join(f"{t} {f['ccc']:.3f}" for t, f in metrics["per_target"].items())
         per_speaker = per_speaker_text(metrics["ccc_per_speaker"])
@@ -279,7 +280,8 @@ def run_recipe(
 
 def resume_run(run_dir: str, reporter: Reporter | None = None, execution: list[str] | None = None) -> Path:
     """Continue an interrupted run from its folder: same recipe and split, training from its checkpoint.
-    ``execution``: overrides of execution settings only (run.executor, ray.*), which change no result."""
+    ``execution``: overrides of execution settings only (:data:`EXECUTION_KEYS`: run.executor, ray.address and
+    the resources; not ray.train_workers), which change no result."""
     folder = Path(run_dir)
     run = RunFolder(folder)
     if not run.recipe.is_file():

@@ -24,7 +24,7 @@ from serkit.core.scores import mean_ccc
 from serkit.results.folder import AUDIT_PLOT, RunFolder
 from serkit.results.metrics import evaluate
 from serkit.results.records import Corpus, FoldResult
-from serkit.results.render import markdown_table, metric_unit, score_text
+from serkit.results.render import markdown_table, md_text, metric_unit, score_text
 from serkit.run import stages
 from serkit.run.planning import reload_plan
 from serkit.run.reporter import Reporter
@@ -211,7 +211,7 @@ def _markdown(protocol: str, rows: list[dict[str, Any]], pooled: dict[str, float
         [*header, f"gap ({unit})"],
         [
             [
-                r["fold"],
+                md_text(r["fold"]),
                 str(r["honest_epoch"]),
                 score_text(r[f"honest_test_{metric}"], metric),
                 str(r["test_selected_epoch"]),
@@ -229,7 +229,7 @@ def _markdown(protocol: str, rows: list[dict[str, Any]], pooled: dict[str, float
             "chosen on its own test part, as some published numbers are. The run's result is the first column: "
             "the epoch its validation part chose.",
             "",
-            f"- **Protocol:** {protocol}",
+            f"- **Protocol:** {md_text(protocol)}",
             f"- **Pooled test {name}:** {score_text(pooled[f'honest_{metric}'], metric)}{percent} with validation's "
             f"epochs; {score_text(pooled[f'test_selected_{metric}'], metric)}{percent} with test-selected epochs; gap "
             f"{score_text(pooled['gap'], metric, True)}{metric_unit(metric)}.{refit}",

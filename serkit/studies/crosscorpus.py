@@ -322,14 +322,14 @@ def _shown(cell: Cell) -> str:
 def _notes(cells: list[Cell], classes: list[str]) -> list[str]:
     by_utterance = sorted({c.test for c in cells if c.resampled_by == "utterance"})
     lines = [
-        f"**Classes:** {', '.join(classes)} (chance UAR {100 / len(classes):.2f} %).",
+        f"**Classes:** {', '.join(map(md_text, classes))} (chance UAR {100 / len(classes):.2f} %).",
         "UAR of each run's pooled test predictions; rows are the training corpus, columns the test corpus. "
         "The diagonal is each corpus's own speaker-independent result (every utterance tested once); "
         "elsewhere the model trained on all of the row's corpus is tested on all of the column's.",
         "95 % CI: percentile bootstrap (1000 rounds) resampling the test corpus's speakers"
         + (
-            f"; by utterance for {', '.join(by_utterance)} (fewer than five test speakers: the interval ignores "
-            "between-speaker variation)"
+            f"; by utterance for {', '.join(map(md_text, by_utterance))} (fewer than five test speakers: the "
+            "interval ignores between-speaker variation)"
             if by_utterance
             else ""
         )

@@ -461,12 +461,15 @@ def _report(
     protocol: str,
     seconds: float,
 ) -> str:
-    from serkit.results.render import markdown_table
+    from serkit.results.render import markdown_table, md_text
 
     keys = [d.key for d in search.space]
     sign = 1 if search.mode == "max" else -1
     ordered = sorted(trials, key=lambda t: (t.status != "complete", -sign * t.score if t.score == t.score else 0))
-    rows = [[t.trial, *[_value(t.config[k]) for k in keys], t.status, f"{t.score:.4f}", str(t.steps)] for t in ordered]
+    rows = [
+        [str(t.trial), *[md_text(_value(t.config[k])) for k in keys], t.status, f"{t.score:.4f}", str(t.steps)]
+        for t in ordered
+    ]
     stopped = sum(t.status == "stopped early" for t in trials)
     lines = [
         f"# Search `{search.name}`",
@@ -479,7 +482,7 @@ def _report(
         "- **The test parts played no part in the selection:** trials were trained in validation-only mode "
         "(test parts neither normalised, predicted nor scored); the best recipe was then run once, and only "
         "that run scored its test parts.",
-        f"- **Protocol:** {protocol}",
+        f"- **Protocol:** {md_text(protocol)}",
         "",
         markdown_table(["trial", *keys, "status", f"mean {search.metric}", "steps"], rows),
         "",

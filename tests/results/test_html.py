@@ -196,3 +196,17 @@ def test_names_from_data_are_text_in_the_report_and_the_page_never_markup():
     shown = " ".join(html_module.unescape(pages["hostile"]).split())
     for k in (0, 1, 2, 3, 4, 5, 20, 31, 50, 70, 71, 72, 74, 75, 76, 77, 79, 80):  # (one fold: no fold table)
         assert " ".join(hostile(k).split()) in shown, hostile(k)
+
+
+def test_a_path_escaped_as_text_is_still_kept_off_the_page():
+    """Names are escaped in the report (``_work`` as ``\\_work``): the page still replaces the dataset's
+    root and cuts any other absolute path to its last part."""
+    from serkit.results.html import page, private_paths
+    from serkit.results.render import md_text
+
+    root = "/home/alice/_work/corpus"
+    notes = [md_text(f"{root}/spk1/a.wav: clipped"), md_text("/srv/[x]/_y/b.wav")]
+    text = "# serkit run `x`\n\n## Data notes\n\n" + "".join(f"- {note}\n" for note in notes)
+    shown = page(text, [], [], private_paths(root))
+    assert "alice" not in shown and "_work" not in shown and "srv" not in shown
+    assert "corpus/spk1/a.wav: clipped" in shown and "…/b.wav" in shown

@@ -161,12 +161,16 @@ def test_an_address_where_nothing_answers_is_one_line_at_once(tmp_path, scheme):
 
     from serkit.cli import cli
 
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("ray.init was called")  # its minute of retries: the probe must refuse first
+
     address = f"{scheme}127.0.0.1:{free_port()}"
-    result = CliRunner().invoke(cli, [*run_args(tmp_path), "--executor", "ray", "--address", address])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ray, "init", never)
+        result = CliRunner().invoke(cli, [*run_args(tmp_path), "--executor", "ray", "--address", address])
     assert result.exit_code == 1
     (line,) = result.output.strip().splitlines()
     assert line.startswith(f"Error: ray.address: nothing answers at {address} (connection refused within 5 s)")
-    assert not ray.is_initialized()  # refused by the probe: ray.init's minute of retries never began
     assert not (tmp_path / "runs").exists()  # no empty run folder left
     sweep = tmp_path / "sweep.toml"
     sweep.write_text(f'[sweep]\nbase = "{ROOT / "recipes" / "tiny.toml"}"\n[[variant]]\nname = "b"\nset = []\n')

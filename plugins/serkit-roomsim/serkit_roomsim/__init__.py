@@ -15,7 +15,7 @@ class RoomSimulator(Augmenter):
     """Reverberate speech in a random shoebox room (image-source method) or with a measured impulse response."""
 
     name = "room_sim"
-    computes_with = ("pyroomacoustics",)
+    computes_with = ("pyroomacoustics", "scipy")
     room_min: list[float] = param([3.0, 3.0, 2.4], "smallest room (length, width, height) in metres", gt=0)
     room_max: list[float] = param([10.0, 8.0, 4.0], "largest room (length, width, height) in metres", gt=0)
     rt60_min: float = param(0.2, "shortest reverberation time in seconds", gt=0)

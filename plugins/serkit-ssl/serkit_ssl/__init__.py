@@ -21,7 +21,7 @@ class SSLEmbedding(FeatureExtractor):
     """Hidden layers of wav2vec 2.0, HuBERT, WavLM or a Whisper encoder, pooled or per frame."""
 
     name = "ssl"
-    computes_with = ("transformers", "torch")
+    computes_with = ("transformers", "torch", "soxr")
     shape = "vector"  # with the default pooling; pooling = "none" gives sequences
     batched = True
     model: str = param("", "a checkpoint folder (config.json + weights), or a Hugging Face hub id")
