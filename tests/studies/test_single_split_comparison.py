@@ -72,7 +72,8 @@ def test_a_single_split_ablation_tests_uar_and_every_run_gives_its_interval(cli_
     assert [float(table[0][f"uar_pooled_ci_{end}"]) for end in ("low", "high")] == pytest.approx(intervals["uar"])
     report = (folder / "ablation.md").read_text()
     assert (
-        "Δ UAR, its 95 % CI and p: all of UAR" in report and "paired permutation test of UAR (one test set)" in report
+        "Δ UAR (fold mean), its 95 % CI and p: all of UAR" in report
+        and "paired permutation test of UAR (one test set)" in report
     )
     assert "| pooled UAR [95 % CI] |" in report and stats.TESTS[stats.MCNEMAR].p_of not in report
     assert "paired permutation test of the pooled UAR" in (folder / "ablation.html").read_text()
