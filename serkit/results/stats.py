@@ -388,7 +388,7 @@ def paired_uar_comparison(
     """Two classifications of one test set by UAR: the pooled difference (B - A), its paired speaker-bootstrap
     95 % CI and the p of a paired permutation test (:data:`PERMUTATION_UAR` says why each)."""
     t, a, b = _codes(truth, predicted_a, predicted_b)
-    interval = paired_bootstrap_ci(truth, predicted_a, predicted_b, speakers, rounds, seed)
+    interval = bootstrap_interval(lambda c: uar(t[c], b[c]) - uar(t[c], a[c]), speakers, rounds, seed)
     return Comparison(
         test=PERMUTATION_UAR,
         metric="uar",

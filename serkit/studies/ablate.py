@@ -35,14 +35,13 @@ from serkit.core.errors import SerkitError
 from serkit.core.fileio import write_figure, write_json, write_text
 from serkit.core.recipe import Recipe, check_run_name, component_sections, read_toml
 from serkit.core.registry import Registry, get_registry
-from serkit.core.scores import mean_ccc
 from serkit.core.settings import EXECUTION_KEYS
 from serkit.data.cache import digest
 from serkit.results.folder import AblationFolder, RunFolder
 from serkit.results.html import ablation_page
 from serkit.results.render import markdown_table, md_code, md_text, pct, score_text
 from serkit.results.runs import Predictions, RunComparison, compare_runs
-from serkit.results.stats import ROUNDS, TESTS, Interval, bootstrap_ci, bootstrap_interval, format_p
+from serkit.results.stats import ROUNDS, TESTS, Interval, ccc_interval, format_p, headline_intervals
 from serkit.run.planning import plan_run, prepared_scan
 from serkit.run.reporter import Reporter, TableOrList
 from serkit.run.tracking import Tracking, run_tags, tracking_for
@@ -445,19 +444,20 @@ def _pooled(run: RunFolder, sweep: Sweep, metric: str) -> tuple[float | None, In
     """The run's pooled UAR (or mean CCC) and its 95 % bootstrap CI, resampled by speaker: as its metrics.json
     holds them, or computed from its predictions for run folders from before serkit 0.3."""
     summary = run.read_summary()
-    pooled, stored = summary.metrics.get(metric), summary.metrics.get("intervals", {})
-    if metric in stored:
-        low, high = stored[metric]
-        return pooled, Interval(low, high, stored["resampled_by"], stored.get("note", ""))
-    seed = sweep.variants[0].recipe.run.seed
-    if metric == "ccc":
+    stored = summary.metrics.get("intervals", {})
+    if metric not in stored:  # computed as a run of serkit 0.3 stores it
+        seed = sweep.variants[0].recipe.run.seed
         found = Predictions.read(run.path)
-        truth, predicted = found.values(found.rows, "true"), found.values(found.rows, "predicted")
         speakers = [r["speaker"] for r in found.rows]
-        return pooled, bootstrap_interval(lambda c: mean_ccc(truth[c], predicted[c]), speakers, seed=seed)
-    rows = run.read_predictions()
-    labels, guesses, speakers = ([r[key] for r in rows] for key in ("true", "predicted", "speaker"))
-    return pooled, bootstrap_ci(labels, guesses, speakers, "uar", seed=seed)
+        if metric == "ccc":
+            stored = ccc_interval(
+                found.values(found.rows, "true"), found.values(found.rows, "predicted"), speakers, seed
+            )
+        else:
+            labels, guesses = ([r[key] for r in found.rows] for key in ("true", "predicted"))
+            stored = headline_intervals(labels, guesses, speakers, seed)
+    low, high = stored[metric]
+    return summary.metrics.get(metric), Interval(low, high, stored["resampled_by"], stored.get("note", ""))
 
 
 def _fmt(mean: float | None, sd: float | None, metric: str) -> str:
