@@ -87,6 +87,10 @@ class Component:
     def to_params(self) -> dict[str, Any]:
         return asdict(self)
 
+    def to_entry(self) -> dict[str, Any]:
+        """The recipe table that builds this component: its name and parameters."""
+        return {"name": self.name, **self.to_params()}
+
     def identity(self) -> dict[str, Any]:
         """Everything that determines this component's output (used in cache keys): its name, version
         and parameters, a path parameter by the content it names rather than its location."""

@@ -8,10 +8,10 @@ is a scikit-learn estimator. Neither the runner nor ``serkit predict`` asks whic
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -31,6 +31,16 @@ class Features(Protocol):
     def __len__(self) -> int: ...
 
     def __getitem__(self, selection: Any) -> np.ndarray: ...
+
+
+@runtime_checkable
+class EpochFeatures(Features, Protocol):
+    """Features whose training examples change every epoch (online augmentation): indexing reads the
+    originals; :meth:`batches` makes an epoch's examples, a pure function of the epoch and the items."""
+
+    def batches(self, epoch: int, batches: list[np.ndarray]) -> Iterator[np.ndarray]:
+        """The rows of each batch of items (indices into these features) as drawn for ``epoch`` (0-based)."""
+        ...
 
 
 @dataclass

@@ -32,8 +32,10 @@ from serkit.core.errors import SerkitError
 from serkit.core.kinds import Kind, all_kinds
 from serkit.core.labels import Relabel
 from serkit.core.params import validate_params
+from serkit.core.policy import build_entry
 from serkit.core.registry import Registry, get_registry
 from serkit.core.settings import (
+    AugmentationSettings,
     CalibrateSettings,
     LabelsSettings,
     NormaliseSettings,
@@ -50,6 +52,7 @@ SETTINGS: dict[str, type] = {
     "run": RunSettings,
     "labels": LabelsSettings,
     "task": TaskSettings,
+    "augmentation": AugmentationSettings,
     "normalise": NormaliseSettings,
     "train": TrainSettings,
     "calibrate": CalibrateSettings,
@@ -61,12 +64,13 @@ SETTINGS: dict[str, type] = {
 
 def section_order() -> list[str]:
     """Recipe sections in the order ``recipe.toml`` writes them: ``[run]``, the component kinds in
-    table order with ``[labels]`` after the dataset and ``[normalise]`` just before the model it feeds,
-    ``[train]``, ``[calibrate]``, ``[report]``, ``[ray]`` and ``[track]`` last."""
+    table order with ``[labels]`` after the dataset, ``[augmentation]`` after ``[[augment]]`` and ``[normalise]``
+    just before the model it feeds, ``[train]``, ``[calibrate]``, ``[report]``, ``[ray]`` and ``[track]`` last."""
     order = ["run"]
     for kind in all_kinds():
         order += ["normalise", kind.section] if kind.section == "model" else [kind.section]
         order += ["labels", "task"] if kind.section == "dataset" else []
+        order += ["augmentation"] if kind.section == "augment" else []
     return [*order, "train", "calibrate", "report", "ray", "track"]
 
 
@@ -90,6 +94,7 @@ class Recipe:
     calibrate: CalibrateSettings = field(default_factory=CalibrateSettings)
     labels: LabelsSettings = field(default_factory=LabelsSettings)
     task: TaskSettings = field(default_factory=TaskSettings)
+    augmentation: AugmentationSettings = field(default_factory=AugmentationSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
     ray: RaySettings = field(default_factory=RaySettings)
     track: TrackSettings = field(default_factory=TrackSettings)
@@ -107,9 +112,9 @@ class Recipe:
         for key in section_order():
             value = self.section(key)
             if isinstance(value, list):
-                out[key] = [{"name": c.name, **c.to_params()} for c in value]
+                out[key] = [c.to_entry() for c in value]
             elif isinstance(value, Component):
-                out[key] = {"name": value.name, **value.to_params()}
+                out[key] = value.to_entry()
             else:
                 out[key] = asdict(value)
         return out
@@ -314,7 +319,7 @@ def build_recipe(raw: dict[str, Any], registry: Registry, source: str = "<recipe
         if kind.many:
             if not isinstance(section, list):
                 raise SerkitError(f"{key}: expected a list of tables ([[{key}]])")
-            value: Any = [_component(registry, kind.key, entry, f"{key}[{i}]") for i, entry in enumerate(section)]
+            value: Any = [_entry(registry, kind.key, entry, f"{key}[{i}]") for i, entry in enumerate(section)]
         else:
             if not isinstance(section, dict):
                 raise SerkitError(f"{key}: expected a table ([{key}])")
@@ -323,6 +328,7 @@ def build_recipe(raw: dict[str, Any], registry: Registry, source: str = "<recipe
     recipe = Recipe(**values, more=more)
     check_shapes(recipe.features, recipe.model, recipe.augment)
     check_waveform_normalisation(recipe)
+    check_augmentation(recipe)
     check_task(recipe)
     check_calibration(recipe)
     relabel_of(recipe, registry)
@@ -378,6 +384,27 @@ def check_task(recipe: Recipe) -> None:
             raise SerkitError(f"{key}: '{value}' applies to classes; a regression (task.kind) has none")
     if recipe.train.sampler == "balanced":
         raise SerkitError('train.sampler: "balanced" draws classes equally; a regression has none (use shuffle)')
+
+
+def check_augmentation(recipe: Recipe) -> None:
+    """Online augmentation draws a torch model's examples each epoch, in loader processes, normalised by the fit
+    part's statistics; what it cannot do yet is refused in one line."""
+    if recipe.augmentation.mode != "online" or not recipe.augment:
+        return
+    why = ""
+    if recipe.model.implement == "estimator":
+        why = f"model '{recipe.model.name}' is fitted once, not over epochs (use copies, or a torch model)"
+    elif recipe.normalise.method == "zscore" and recipe.normalise.scope == "speaker":
+        why = 'per-speaker normalisation is fitted per copy; use normalise.scope = "band" or "global" (or copies)'
+    elif recipe.ray.train_workers > 1:
+        why = "ray.train_workers > 1 sends the fit part to its workers as one array; use one worker (or copies)"
+    elif recipe.features.batched:
+        why = (
+            f"features '{recipe.features.name}' are extracted in the main process in batches, and online examples are "
+            "made in loader processes; use copies"
+        )
+    if why:
+        raise SerkitError(f"augmentation.mode: 'online' {why}")
 
 
 def check_waveform_normalisation(recipe: Recipe) -> None:
@@ -443,6 +470,18 @@ def check_shapes(features: FeatureExtractor, model: Model, augment: Sequence[Aug
                 f"augment[{index}]: '{augmenter.name}' transforms {' or '.join(s + 's' for s in takes)}, "
                 f"but features '{features.name}' gives {shape}s"
             )
+
+
+def _entry(registry: Registry, kind: str, entry: Any, where: str) -> Any:
+    """One entry of a list section: an augmenter entry may carry a policy (:func:`~serkit.core.policy.build_entry`)."""
+    if kind != "augmenters":
+        return _component(registry, kind, entry, where)
+
+    def build(name: Any, values: dict[str, Any] | None, at: str) -> Any:
+        cls = registry.get(kind, name, f"{at}.name" if values is not None else at).cls
+        return cls if values is None else cls.from_params(values, at)
+
+    return build_entry(entry, where, build)
 
 
 def _component(registry: Registry, kind: str, entry: Any, where: str) -> Component:

@@ -1,5 +1,5 @@
-"""The recipe's settings sections: ``[run]``, ``[labels]``, ``[task]``, ``[normalise]``, ``[train]``,
-``[calibrate]``, ``[report]``, ``[ray]`` and ``[track]``."""
+"""The recipe's settings sections: ``[run]``, ``[labels]``, ``[task]``, ``[augmentation]``, ``[normalise]``,
+``[train]``, ``[calibrate]``, ``[report]``, ``[ray]`` and ``[track]``."""
 
 from __future__ import annotations
 
@@ -33,6 +33,26 @@ class RunSettings:
     threads: int = param(
         0, "torch threads per training (fold); 0: every core locally, ray.num_cpus (at least 1) on Ray", ge=0
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class AugmentationSettings:
+    """How the ``[[augment]]`` entries (a policy: :mod:`serkit.core.policy`) make training examples."""
+
+    mode: str = param(
+        "copies",
+        "copies: each [[augment]] entry adds one fixed copy of every training utterance, drawn once and cached "
+        "(the paper's); online: every epoch each fit utterance passes through the entries in order, drawn anew "
+        "(validation and test parts never; torch models)",
+        choices=("copies", "online"),
+    )
+    loaders: int = param(
+        0,
+        "online: loader processes computing the next batches' examples while the model trains; 0: half the "
+        "cores, at least 1 (an execution setting: the examples do not depend on it)",
+        ge=0,
+    )
+    prefetch: int = param(4, "online: batches each loader process computes ahead of the trainer", ge=1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -196,4 +216,5 @@ EXECUTION_KEYS = {
     "ray": ("address", "num_cpus", "num_gpus", "feature_batch"),
     "track": ("backend", "uri", "experiment", "timeout_s"),
     "report": ("groups", "explain"),
+    "augmentation": ("loaders", "prefetch"),
 }

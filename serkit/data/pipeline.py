@@ -25,16 +25,19 @@ from serkit.core.components import (
     Component,
     FeatureExtractor,
     Preprocessor,
-    computed_by,
     installed_version,
 )
 from serkit.core.errors import SerkitError
 from serkit.core.guard import describe, guarded
+from serkit.core.policy import made_by
 from serkit.data import audio
 from serkit.data.cache import ArrayCache, digest
 
 #: An item is an utterance's original (augmenter None) or its copy by augmenter i.
 Item = tuple[int, int | None]
+
+#: Marks an online draw's seed (beside the epoch), so that no epoch's draw is a fixed copy's.
+ONLINE = 0x6F6E6C696E65
 
 #: What serkit reads audio with (:mod:`serkit.data.audio`): part of every cached waveform's identity.
 LOADER = {name: installed_version(name) for name in ("soundfile", "soxr")}
@@ -85,7 +88,7 @@ class Pipeline:
 
     @cached_property
     def _augmenters_computed_by(self) -> list[Any]:
-        return [computed_by(type(a)) for a in self.augment]
+        return [made_by(a) for a in self.augment]
 
     def describe(self) -> str:
         names = [p.name for p in self.preprocess] + [a.name for a in self.augment] + [self.features.name]
@@ -101,12 +104,14 @@ class Pipeline:
         """An item's features: of its preprocessed waveform, augmented copies by their slot (whose seed does not
         depend on library versions) and what computes the augmenter, then the feature extractor."""
         aug = None if augmenter is None else [self.augment_slot(augmenter), self.seed]
-        made_by = None if augmenter is None else self._augmenters_computed_by[augmenter]
-        return digest("features", self.wave_key(file_hash), aug, made_by, self._features_identity)
+        maker = None if augmenter is None else self._augmenters_computed_by[augmenter]
+        return digest("features", self.wave_key(file_hash), aug, maker, self._features_identity)
 
-    def augment_rng(self, file_hash: str, augmenter: int) -> np.random.Generator:
+    def augment_rng(self, file_hash: str, augmenter: int, epoch: int | None = None) -> np.random.Generator:
+        """The draws of entry ``augmenter`` on a file: its fixed copy's, or (online) those of ``epoch``."""
         slot = int(digest(self.augment_slot(augmenter))[:16], 16)
-        return np.random.default_rng([self.seed, int(file_hash[:16], 16), slot])
+        online = [] if epoch is None else [ONLINE, epoch]
+        return np.random.default_rng([self.seed, int(file_hash[:16], 16), slot, *online])
 
     def culprit(self, component: Component) -> str:
         return describe(component, self.origins.get(f"{component.kind}:{component.name}"))
@@ -342,3 +347,36 @@ def _preprocessed(pipeline: Pipeline, path: str, file_hash: str, cache: ArrayCac
         cache.put("waves", key, wave)
         cache.put("rates", key, np.array([sample_rate]))
     return wave, sample_rate
+
+
+def online_example(
+    pipeline: Pipeline, path: str, file_hash: str, epoch: int, original: np.ndarray, cache: ArrayCache | None
+) -> np.ndarray:
+    """A fit utterance's training example in ``epoch`` (online augmentation), in storage dtype: its
+    preprocessed waveform through the waveform entries in order, the preprocessors that re-apply after
+    augmenting, the features, then the feature entries; each entry drawn from (seed, file, entry, epoch).
+    Where no waveform entry acted, the features are the original's (``original``)."""
+    reapply = [p for p in pipeline.preprocess if p.reapply_after_augment]
+    features = original
+    waveform = [i for i, a in enumerate(pipeline.augment) if a.stage != "features"]
+    if waveform:
+        wave, sample_rate = _preprocessed(pipeline, path, file_hash, cache)
+        out = wave
+        for index in waveform:
+            augmenter: Any = pipeline.augment[index]
+            given = out.copy()
+            rng = pipeline.augment_rng(file_hash, index, epoch)
+            result = run_augmenter(pipeline, augmenter, path, partial(augmenter, given, sample_rate, rng), given, out)
+            if result is not given:  # it acted (an entry whose chance failed returns its input)
+                out = _check_wave(pipeline, augmenter, path, result)
+        if out is not wave:
+            out, rate = preprocess(pipeline, path, reapply, out, sample_rate)
+            features = stored(pipeline, path, extract(pipeline, path, out, rate))
+    for index, augmenter in enumerate(pipeline.augment):
+        if augmenter.stage == "features":
+            given = features.astype(np.float32)
+            rng = pipeline.augment_rng(file_hash, index, epoch)
+            masked = run_augmenter(pipeline, augmenter, path, partial(augmenter, given, rng), given, features)
+            if masked is not given:
+                features = stored(pipeline, path, check_features(pipeline, augmenter, path, masked, original.shape))
+    return features

@@ -23,9 +23,20 @@ from serkit.data.pipeline import Item
 class FeatureStore:
     """Fixed-shape float16 rows, one per item, in an anonymous temporary file."""
 
-    def __init__(self, items: Sequence[Item], paths: Sequence[str], folder: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        items: Sequence[Item],
+        paths: Sequence[str],
+        folder: str | Path | None = None,
+        *,
+        hashes: Sequence[str] = (),
+        cache: str | Path = "",
+    ) -> None:
         self.rows = {item: row for row, item in enumerate(items)}
         self.paths = paths  # per utterance index, for error messages
+        #: Per utterance index, its file's content digest; and the feature cache the rows came from (online
+        #: augmentation draws its examples from there).
+        self.hashes, self.cache = list(hashes), str(cache)
         if folder is not None:
             Path(folder).mkdir(parents=True, exist_ok=True)
         self._file = tempfile.TemporaryFile(dir=folder)  # noqa: SIM115 (held until close(); removed by the system)

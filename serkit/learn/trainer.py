@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +18,7 @@ from torch import nn
 
 from serkit.core.errors import SerkitError
 from serkit.core.faults import crash_point
-from serkit.core.learner import Features, Transform, class_weights
+from serkit.core.learner import EpochFeatures, Features, Transform, class_weights
 from serkit.core.settings import TrainSettings
 from serkit.learn.callbacks import Callback, Checkpoint, EarlyStopping, FitState, KeepEpochWeights, Loop, ReportEpochs
 from serkit.learn.hardware import choose_precision, keep_freed_memory
@@ -43,7 +43,8 @@ class _Step:
 
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
-    rows: Callable[[np.ndarray], torch.Tensor]
+    #: The inputs of each non-empty batch of an epoch, in order, given (epochs done before it, batches).
+    batches: Callable[[int, list[np.ndarray]], Iterator[torch.Tensor]]
     targets: torch.Tensor
 
     def apply(self, model: nn.Module, settings: TrainSettings, index: int, per_epoch: int, world: int) -> None:
@@ -120,12 +121,21 @@ class Trainer:
             tensor = tensor.contiguous(memory_format=torch.channels_last)
         return tensor.float()  # stored as float16
 
-    def _source(self, x: Features, transform: Transform | None) -> Callable[[np.ndarray], torch.Tensor]:
-        """Batches by index: on a GPU, everything moved there once (when it fits); else read per batch."""
+    def _source(
+        self, x: Features, transform: Transform | None
+    ) -> Callable[[int, list[np.ndarray]], Iterator[torch.Tensor]]:
+        """An epoch's batches by index: made afresh each epoch where ``x`` makes them (online augmentation,
+        :class:`EpochFeatures`); on a GPU, everything moved there once (when it fits); else read per batch."""
+
+        def tensor(rows: np.ndarray) -> torch.Tensor:
+            return self._tensor(transform(rows) if transform else rows)
+
+        if isinstance(x, EpochFeatures):
+            return lambda epoch, batches: (tensor(rows) for rows in x.batches(epoch, batches))
         if self.device.type == "cuda" and _fits_on_device(x, self.device):
-            whole = self._tensor(transform(x[np.arange(len(x))]) if transform else x[np.arange(len(x))])
-            return lambda index: whole[torch.from_numpy(index).to(self.device)]
-        return lambda index: self._tensor(transform(x[index]) if transform else x[index])
+            whole = tensor(x[np.arange(len(x))])
+            return lambda epoch, batches: (whole[torch.from_numpy(b).to(self.device)] for b in batches)
+        return lambda epoch, batches: (tensor(x[b]) for b in batches)
 
     def fit(
         self,
@@ -207,16 +217,17 @@ class Trainer:
         per_epoch = math.ceil(len(starts) / accumulate)  # optimiser steps
         step.optimizer.zero_grad(set_to_none=True)
         combine = _all_reduce_with_gradient() if self.world > 1 and self.objective.spans_batch else None
+        shares = [order[first : first + size][self.rank :: self.world] for first in starts]  # this worker's
+        inputs_of = step.batches(done, [share for share in shares if len(share)])
         for k, first in enumerate(starts):
-            whole = order[first : first + size]
-            batch = whole[self.rank :: self.world]  # this worker's share (all of it in one process)
+            whole, batch = order[first : first + size], shares[k]
             group = min(accumulate, len(starts) - (k - k % accumulate))  # batches in this optimiser step
             # A mean over items is each worker's share weighted by its size; a loss of the whole batch (combined
             # over workers, identical on each) counts once: every worker's gradients are summed after.
             share = 1 / (self.world * group) if combine else len(batch) / (len(whole) * group)
             if len(batch) or combine is not None:  # a worker with no share still joins the batch's collective
                 if len(batch):
-                    inputs, targets = step.rows(batch), step.targets[torch.from_numpy(batch).to(self.device)]
+                    inputs, targets = next(inputs_of), step.targets[torch.from_numpy(batch).to(self.device)]
                     with self._autocast():
                         outputs = model(inputs)
                         loss = self.objective.loss(outputs, targets, combine)

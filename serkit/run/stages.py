@@ -35,6 +35,7 @@ from serkit.data.compute import compute_features
 from serkit.data.leakage import SplitAudit, fingerprints, near_pairs
 from serkit.data.leakage import audit_split as split_leakage
 from serkit.data.normalise import GroupNormalised, fit_groups, fit_normaliser
+from serkit.data.online import OnlineFeatures
 from serkit.data.pipeline import Item, Pipeline
 from serkit.data.split import FoldPlan, SplitFile
 from serkit.data.store import FeatureStore
@@ -223,7 +224,7 @@ def features(
     utterances = corpus.utterances
     items: set[Item] = {(i, None) for i in range(len(utterances))}
     for plan in plans:
-        items |= set(plan.training_items(len(recipe.augment)))
+        items |= set(plan.training_items(fixed_copies(recipe)))
     root = cache_folder(recipe.run.cache_dir)
     workers = workers or recipe.run.workers or os.cpu_count() or 1
     pipeline = run_pipeline(recipe, ctx.registry)
@@ -241,7 +242,7 @@ def features(
         ctx.reporter.progress("features", len(items), f"{workers} worker(s)") as task,
     ):
         record_use(root, pipeline.id, pipeline.describe(), pipeline.entries(hashes, ordered))
-        store = FeatureStore(ordered, paths, store_folder or root / "tmp")
+        store = FeatureStore(ordered, paths, store_folder or root / "tmp", hashes=hashes, cache=root)
         try:
             found: list[str] = []
             stored = 0
@@ -305,6 +306,17 @@ def run_pipeline(recipe: Recipe, registry: Registry) -> Pipeline:
     )
 
 
+def fixed_copies(recipe: Recipe) -> int:
+    """How many fixed augmented copies of each fit utterance training reads: one per ``[[augment]]`` entry in
+    copies mode; none online (its examples are drawn each epoch from the originals)."""
+    return len(recipe.augment) if recipe.augmentation.mode == "copies" else 0
+
+
+def online(recipe: Recipe) -> bool:
+    """Whether the fit part's examples are drawn anew every epoch."""
+    return recipe.augmentation.mode == "online" and bool(recipe.augment)
+
+
 def fold_parts(plan: FoldPlan, copies: int, *, test: bool = True) -> dict[str, list[Item]]:
     """A fold's parts as feature items: fit (the originals and ``copies`` augmented copies of each),
     validation and test (originals only; no test part with ``test=False``)."""
@@ -319,29 +331,53 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
     """Train and test one fold; a fold finished before (an interrupted run) is read back instead.
     With ``test=False`` (a tuning trial) the test part is neither normalised nor scored: the result
     has no metrics and no predictions, and is not written as a finished fold."""
-    from serkit.learn.hardware import seed_everything
-
     recipe = ctx.recipe
     earlier = finished_fold(ctx, plan, corpus)
     if earlier is not None:
         return earlier
     failing_fold(plan.id)
-    labels = corpus.labels
-    parts = fold_parts(plan, len(recipe.augment), test=test)
+    parts = fold_parts(plan, fixed_copies(recipe), test=test)
     x, y, normaliser, transform = normalised_parts(ctx, store, corpus, parts)
+    try:
+        return _train_fold(ctx, plan, store, corpus, parts, x, y, normaliser, transform, test)
+    finally:
+        close_loaders(x)
+
+
+def _train_fold(
+    ctx: Context,
+    plan: FoldPlan,
+    store: FeatureStore,
+    corpus: Corpus,
+    parts: dict[str, list[Item]],
+    x: dict[str, Features],
+    y: dict[str, np.ndarray],
+    normaliser: JSONObject,
+    transform: Transform | None,
+    test: bool,
+) -> FoldResult:
+    from serkit.learn.hardware import seed_everything
+
+    recipe, labels = ctx.recipe, corpus.labels
     seed_everything(plan.seed)  # initial weights (and any dropout) follow the fold's seed alone
     shape = tuple(x["fit"].shape[1:])
     learner = ctx.guarded(
         recipe.model, lambda: make_fold_learner(recipe, shape, labels, plan.seed), f" to build for input {shape}"
     )
+    made = (
+        f"{len(plan.fit)} utterances, each drawn anew every epoch"
+        if online(recipe)
+        else f"{len(plan.fit)} utterances x {fixed_copies(recipe) + 1}"
+    )
     ctx.reporter.say(
-        f"  fold {plan.id}: training {recipe.model.name}: {len(x['fit'])} fit items ({len(plan.fit)} utterances x "
-        f"{len(recipe.augment) + 1}), {len(x['validation'])} validation, {len(x['test'])} test; input {shape}"
+        f"  fold {plan.id}: training {recipe.model.name}: {len(x['fit'])} fit items ({made}), "
+        f"{len(x['validation'])} validation, {len(x['test'])} test; input {shape}"
     )
     outcome = _fit(ctx, plan, learner, x, y, transform)
     method = outcome.method
     if recipe.train.refit and test:
         with ctx.timer("train"):
+            close_loaders(x)  # the first training's: the refit draws its own
             learner, x, normaliser, transform, method = _refit(ctx, plan, store, corpus, parts, outcome, shape)
     regression = recipe.task.kind == "regression"
     untested = Tested(np.zeros((0, len(recipe.task.targets) if regression else len(labels)), np.float32))
@@ -364,7 +400,7 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
         input_shape=list(shape),
         probabilities=tested.probabilities,
         test=plan.test,
-        sizes=FoldSizes.of(plan, len(recipe.augment)),
+        sizes=FoldSizes.of(plan, fixed_copies(recipe)),
         model_file=folder.write_weights(learner.suffix, learner.dumps()).name,
         method=method,
         calibration=tested.calibration.to_json() if tested.calibration else {},
@@ -552,11 +588,14 @@ def _refit(
         loss=recipe.task.loss,
     )
     ctx.reporter.say(f"  fold {plan.id}: refitting on fit + validation ({len(x['fit'])} items) for {epochs} epoch(s)")
-    ctx.guarded(
-        recipe.model,
-        lambda: learner.fit(x["fit"], y["fit"], x["validation"], y["validation"], context),
-        " in refitting",
-    )
+    try:
+        ctx.guarded(
+            recipe.model,
+            lambda: learner.fit(x["fit"], y["fit"], x["validation"], y["validation"], context),
+            " in refitting",
+        )
+    finally:
+        close_loaders(x)
     method = (
         f"{outcome.method}; refit on the fit and validation parts together ({len(x['fit'])} items) for "
         f"{epochs} epoch(s), the count validation chose; the refit model is the one tested"
@@ -601,6 +640,8 @@ def normalised_parts(
     if not (settings.method == "zscore" and settings.scope == "speaker"):
         source = f"feature extractor '{ctx.recipe.features.name}'"
         normaliser = fit_normaliser(settings.method, settings.scope, x["fit"], shape, source)
+        if online(ctx.recipe):  # fitted on the fit part's originals; its examples are drawn each epoch
+            x["fit"] = drawn_anew(ctx, store, corpus, parts["fit"], x["fit"])
         return x, y, normaliser.to_dict(), normaliser
     fitted: JSONObject = {}
     for name, items in parts.items():
@@ -614,6 +655,27 @@ def normalised_parts(
         x[name] = GroupNormalised(x[name], groups, stats)
         fitted[name] = {group: z.to_dict() for group, z in stats.items()}
     return x, y, {"speakers": fitted}, None
+
+
+def drawn_anew(ctx: Context, store: FeatureStore, corpus: Corpus, items: list[Item], rows: Features) -> OnlineFeatures:
+    """The fit part in online mode: its originals' ``rows``, and each epoch's examples made by loader processes."""
+    settings, indices = ctx.recipe.augmentation, [i for i, _ in items]
+    return OnlineFeatures(
+        rows,
+        [corpus.utterances[i].path for i in indices],
+        [store.hashes[i] for i in indices],
+        run_pipeline(ctx.recipe, ctx.registry),
+        ArrayCache(store.cache) if store.cache else None,
+        settings.loaders,
+        settings.prefetch,
+    )
+
+
+def close_loaders(x: dict[str, Features]) -> None:
+    """Stop the fit part's loader processes (online mode), if it has any."""
+    fit = x.get("fit")
+    if isinstance(fit, OnlineFeatures):
+        fit.close()
 
 
 def fold_targets(recipe: Recipe, corpus: Corpus, indices: list[int]) -> np.ndarray:

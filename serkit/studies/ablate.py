@@ -222,6 +222,8 @@ def content_key(recipe: Recipe, *, legacy: bool = False) -> str:
         data.pop("calibrate")  # added after 0.2: a run without calibration keeps its key
     if not recipe.labels.map and not recipe.labels.keep:
         data.pop("labels")  # likewise
+    if recipe.augmentation.mode == "copies":
+        data.pop("augmentation")  # likewise (its other keys are execution settings)
     if recipe.task.kind == "classification" and not recipe.task.targets:
         data.pop("task")  # likewise
     for key, default in TRAIN_KEYS_ADDED.items():
