@@ -207,7 +207,11 @@ def check_augmenter(component: Augmenter) -> None:
         else:
             _assert_wave(first, who)
         assert np.array_equal(data, original), f"{who} changed its input in place"
-        assert np.array_equal(first, call(1)), f"{who} gives different output for the same seed"
+        call(2)  # another draw in between: online augmentation calls it with a new rng every epoch
+        assert np.array_equal(first, call(1)), (
+            f"{who} gives different output for the same seed after a call with another: its output must depend on "
+            "its rng alone (online augmentation draws it anew every epoch, in any order)"
+        )
     if component.stage != "features":
         for size in (16000, 16):  # silence, and a clip of 1 ms: no NaN from a division by its level
             out = component(np.zeros(size, np.float32), 16000, np.random.default_rng(0))

@@ -10,8 +10,11 @@ batch holds clips of one length (no padding between clips).
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from functools import partial
@@ -135,6 +138,27 @@ def quiet_on_interrupt() -> None:
     process alone stops the run (saying how to resume) and ends the pool; a worker interrupted mid-file
     would print its traceback."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+
+
+def _die_with_parent() -> None:
+    """In a worker process: end when the main process does, even killed outright (SIGKILL: a power cut's
+    or the OOM killer's shape), instead of lingering as an orphan that holds its pipes open. Linux tells a
+    process when its parent dies; elsewhere a thread checks every second."""
+    parent = os.getppid()
+    if sys.platform == "linux":
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, signal.SIGKILL) == 0 and os.getppid() == parent:  # PR_SET_PDEATHSIG
+            return
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="serkit-parent-watch", daemon=True).start()
 
 
 def _init(pipeline: Pipeline, cache: ArrayCache | None) -> None:

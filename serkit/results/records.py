@@ -139,6 +139,9 @@ class RunSummary:
     warnings: list[str] = field(default_factory=list)
     #: The split audit (``SplitAudit.to_json``): what the parts share (absent before serkit 0.3).
     split_audit: dict[str, Any] = field(default_factory=dict)
+    #: How training examples were augmented: ``mode`` (copies or online) and the policy in ``words``
+    #: (absent before serkit 0.3: copies then).
+    augmentation: dict[str, str] = field(default_factory=dict)
     format_version: int = RUN_FORMAT
 
     def to_json(self) -> dict[str, Any]:

@@ -180,6 +180,13 @@ def headline_lines(metrics: dict[str, Any], names: tuple[str, ...]) -> list[str]
     return [f"Pooled test {figures}; {interval_basis(metrics)}.", ""]
 
 
+def augmented_text(summary: RunSummary) -> str:
+    """How many augmented examples training saw, made after the split (fixed copies, or drawn every epoch)."""
+    if summary.augmentation.get("mode") == "online" and summary.augmentation.get("words") != "no augmentation":
+        return f"each of the {summary.fold['fit']} fit utterances augmented anew every epoch, after the split"
+    return f"{summary.fold['augmented']} augmented training copies, made after the split"
+
+
 def report_head(summary: RunSummary, dataset_more: str = "", task: str = "") -> list[str]:
     """A report's title, its protocol, data, split, pipeline and training in words, and the results'
     heading with the run's warnings; ``task``: a line saying what a regression predicts."""
@@ -192,8 +199,8 @@ def report_head(summary: RunSummary, dataset_more: str = "", task: str = "") -> 
         f"- **Dataset:** {md_text(summary.dataset['name'])} at {md_code(summary.dataset['root'])}: "
         f"{summary.dataset['utterances']} utterances, {summary.dataset['speakers']} speakers{dataset_more}",
         f"- **Split:** {fold['train']} train ({fold['fit']} fit + {fold['validation']} validation, "
-        f"validation taken from the training part only), {fold['test']} test; "
-        f"{fold['augmented']} augmented training copies, made after the split",
+        f"validation taken from the training part only), {fold['test']} test; {augmented_text(summary)}",
+        *([f"- **Augmentation:** {md_text(words)}"] if (words := summary.augmentation.get("words")) else []),
         f"- **Pipeline:** {md_text(summary.pipeline)}",
         f"- **Training:** {md_text(summary.training)}",
         f"- **Started:** {md_text(summary.started)}; serkit {md_text(summary.serkit_version)}",

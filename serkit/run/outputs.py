@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from serkit.core.faults import crash_point
+from serkit.core.policy import Chance, Group, leaves, words
 from serkit.core.recipe import Recipe, component_sections
 from serkit.core.version import __version__
 from serkit.data.leakage import SplitAudit
@@ -244,7 +245,9 @@ def pipeline_text(recipe: Recipe) -> str:
             "preprocess " + " -> ".join(short(p) for p in recipe.preprocess)
             if recipe.preprocess
             else "no preprocessing",
-            "augment " + ", ".join(short(a) for a in recipe.augment) if recipe.augment else "no augmentation",
+            "augment " + ", ".join(words(a) if isinstance(a, Chance | Group) else short(a) for a in recipe.augment)
+            if recipe.augment
+            else "no augmentation",
             "features " + short(recipe.features),
             "normalise " + normalise_text(recipe),
             "model " + short(recipe.model),
@@ -267,7 +270,7 @@ def environment(ctx: Context, device: str, precision: str, cache: dict[str, str]
     components = {}
     for section, kind in component_sections().items():
         value = ctx.recipe.section(section)
-        for component in value if kind.many else [value]:
+        for component in (leaves(value) if section == "augment" else value) if kind.many else [value]:
             entry = ctx.registry.entries[kind.key].get(component.name)
             components[f"{section}:{component.name}"] = str(entry.provider) if entry else "unknown"
     return Environment(

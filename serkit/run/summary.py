@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from serkit.core.policy import policy_words
 from serkit.core.recipe import Recipe
 from serkit.core.version import __version__
 from serkit.data.leakage import SplitAudit
@@ -50,4 +51,8 @@ def run_summary(
         timings=dict(timings),
         warnings=figures["warnings"] + audit.warnings,
         split_audit=audit.to_json(),
+        augmentation={
+            "mode": recipe.augmentation.mode,
+            "words": policy_words(recipe.augment, recipe.augmentation.mode),
+        },
     )
