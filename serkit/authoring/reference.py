@@ -13,7 +13,10 @@ import sys
 from pathlib import Path
 
 from serkit.core.kinds import all_kinds
+from serkit.core.params import ParamSpec, param_specs
+from serkit.core.policy import GROUPS, GroupSettings
 from serkit.core.registry import get_registry
+from serkit.core.settings import AugmentationSettings
 
 HEADER = """# Component reference
 
@@ -35,15 +38,39 @@ def reference() -> str:
             cls = entry.cls
             doc = inspect.cleandoc(cls.__doc__ or "").replace("\n", " ")
             lines += [f"### `{name}`", "", f"{doc}", "", f"From {entry.provider.distribution}.{_shapes(cls)}", ""]
-            specs = cls.params()
-            if specs:
-                lines += ["| parameter | type | default | range | meaning |", "| --- | --- | --- | --- | --- |"]
-                for spec in specs:
-                    default = "required" if spec.required else f"`{spec.default!r}`"
-                    cells = [f"`{spec.name}`", spec.type_name, default, spec.range_text, spec.help]
-                    lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-                lines.append("")
+            lines += _table(cls.params())
+        if kind.section == "augment":
+            lines += _policies()
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _table(specs: list[ParamSpec]) -> list[str]:
+    if not specs:
+        return []
+    lines = ["| parameter | type | default | range | meaning |", "| --- | --- | --- | --- | --- |"]
+    for spec in specs:
+        default = "required" if spec.required else f"`{spec.default!r}`"
+        cells = [f"`{spec.name}`", spec.type_name, default, spec.range_text, spec.help]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return [*lines, ""]
+
+
+def _policies() -> list[str]:
+    """How ``[[augment]]`` entries become a policy (:mod:`serkit.core.policy`), and ``[augmentation]``."""
+    groups = "; ".join(f"`{name}`: {words}" for name, words in GROUPS.items())
+    return [
+        "## Augmentation policies (`[[augment]]` keys, `[augmentation]`)",
+        "",
+        "Any `[[augment]]` entry, and any member of a group, takes these keys besides its augmenter's parameters; "
+        "a parameter that takes a number may be given a range `[low, high]`, drawn uniformly each time the entry "
+        "acts (integers for an integer parameter). An entry may instead be a group of entries: " + groups + ". "
+        "Groups nest, and all of a group's members act on waveforms or all on features.",
+        "",
+        *_table(param_specs(GroupSettings)),
+        "`[augmentation]` says how the entries make training examples:",
+        "",
+        *_table(param_specs(AugmentationSettings)),
+    ]
 
 
 def _section(kind) -> str:

@@ -121,22 +121,6 @@ class Trainer:
             tensor = tensor.contiguous(memory_format=torch.channels_last)
         return tensor.float()  # stored as float16
 
-    def _source(
-        self, x: Features, transform: Transform | None
-    ) -> Callable[[int, list[np.ndarray]], Iterator[torch.Tensor]]:
-        """An epoch's batches by index: made afresh each epoch where ``x`` makes them (online augmentation,
-        :class:`EpochFeatures`); on a GPU, everything moved there once (when it fits); else read per batch."""
-
-        def tensor(rows: np.ndarray) -> torch.Tensor:
-            return self._tensor(transform(rows) if transform else rows)
-
-        if isinstance(x, EpochFeatures):
-            return lambda epoch, batches: (tensor(rows) for rows in x.batches(epoch, batches))
-        if self.device.type == "cuda" and _fits_on_device(x, self.device):
-            whole = tensor(x[np.arange(len(x))])
-            return lambda epoch, batches: (whole[torch.from_numpy(b).to(self.device)] for b in batches)
-        return lambda epoch, batches: (tensor(x[b]) for b in batches)
-
     def fit(
         self,
         model: nn.Module,
@@ -163,7 +147,7 @@ class Trainer:
         step = _Step(
             optimizer,
             torch.amp.GradScaler(self.device.type, enabled=self.autocast_dtype == torch.float16),
-            self._source(x_fit, transform),
+            epoch_source(x_fit, transform, self._tensor, self.device),
             self.objective.targets(y_fit, self.device),
         )
         y_check = self.objective.targets(y_val, self.device)
@@ -269,6 +253,23 @@ class Trainer:
     def predict_proba(self, model: nn.Module, x: Features, transform: Transform | None = None) -> np.ndarray:
         """Class probabilities, or a regression's values (the objective's predictions)."""
         return self.objective.predictions(self.logits(model, x, transform)).cpu().numpy()
+
+
+def epoch_source(
+    x: Features, transform: Transform | None, tensor_of: Callable[[np.ndarray], torch.Tensor], device: torch.device
+) -> Callable[[int, list[np.ndarray]], Iterator[torch.Tensor]]:
+    """An epoch's batches by index: made afresh each epoch where ``x`` makes them (online augmentation,
+    :class:`EpochFeatures`); on a GPU, everything moved there once (when it fits); else read per batch."""
+
+    def tensor(rows: np.ndarray) -> torch.Tensor:
+        return tensor_of(transform(rows) if transform else rows)
+
+    if isinstance(x, EpochFeatures):
+        return lambda epoch, batches: (tensor(rows) for rows in x.batches(epoch, batches))
+    if device.type == "cuda" and _fits_on_device(x, device):
+        whole = tensor(x[np.arange(len(x))])
+        return lambda epoch, batches: (whole[torch.from_numpy(b).to(device)] for b in batches)
+    return lambda epoch, batches: (tensor(x[b]) for b in batches)
 
 
 def epoch_order(

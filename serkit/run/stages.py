@@ -364,15 +364,7 @@ def _train_fold(
     learner = ctx.guarded(
         recipe.model, lambda: make_fold_learner(recipe, shape, labels, plan.seed), f" to build for input {shape}"
     )
-    made = (
-        f"{len(plan.fit)} utterances, each drawn anew every epoch"
-        if online(recipe)
-        else f"{len(plan.fit)} utterances x {fixed_copies(recipe) + 1}"
-    )
-    ctx.reporter.say(
-        f"  fold {plan.id}: training {recipe.model.name}: {len(x['fit'])} fit items ({made}), "
-        f"{len(x['validation'])} validation, {len(x['test'])} test; input {shape}"
-    )
+    _say_training(ctx, plan, x, shape)
     outcome = _fit(ctx, plan, learner, x, y, transform)
     method = outcome.method
     if recipe.train.refit and test:
@@ -410,6 +402,19 @@ def _train_fold(
     if test:
         folder.write_result(fold)  # written last: its presence marks the fold done
     return fold
+
+
+def _say_training(ctx: Context, plan: FoldPlan, x: dict[str, Features], shape: tuple[int, ...]) -> None:
+    recipe = ctx.recipe
+    made = (
+        f"{len(plan.fit)} utterances, each drawn anew every epoch"
+        if online(recipe)
+        else f"{len(plan.fit)} utterances x {fixed_copies(recipe) + 1}"
+    )
+    ctx.reporter.say(
+        f"  fold {plan.id}: training {recipe.model.name}: {len(x['fit'])} fit items ({made}), "
+        f"{len(x['validation'])} validation, {len(x['test'])} test; input {shape}"
+    )
 
 
 @dataclass

@@ -159,3 +159,26 @@ def test_one_and_two_loader_processes_give_the_same_batches(emodb_pipeline):
         assert all(np.array_equal(a, b) for a, b in zip(one, two, strict=True))
     expected = online_example(pipeline, files[3], hashes[3], 1, originals[3], cache)
     assert np.array_equal(made[2][1][1][0], expected)
+
+
+def test_the_shipped_online_recipe_trains_from_the_cli_on_emodb(tmp_path):
+    """recipes/emodb-online.toml (the paper's pipeline reduced, an online policy with a group), on every
+    seventh EMO-DB file, two epochs of a random split."""
+    corpus = tmp_path / "emodb"
+    corpus.mkdir()
+    for path in sorted(need(EMODB).glob("*.wav"))[::7]:
+        (corpus / path.name).symlink_to(path)
+    done = serkit(
+        "run",
+        str(ROOT / "recipes" / "emodb-online.toml"),
+        *("--set", f"dataset.root={corpus}", "--set", "protocol={name = 'random'}", "--set", "train.max_epochs=2"),
+        *("--set", f"run.output={tmp_path / 'runs'}", "--set", f"run.cache_dir={tmp_path / 'cache'}"),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    metrics = json.loads((only_run(tmp_path) / "metrics.json").read_text())
+    assert metrics["augmentation"]["mode"] == "online"
+    assert (
+        "then one of (time_stretch (rate from [0.8, 1.25]), pitch_shift (semitones from [-2, 2])) with p = 0.5"
+        in (metrics["augmentation"]["words"])
+    )
+    assert metrics["folds"][0]["epochs"] == 2
