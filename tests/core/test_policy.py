@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from helpers import ROOT
 
 from serkit.core.components import Augmenter
 from serkit.core.errors import SerkitError
@@ -13,8 +14,6 @@ from serkit.core.params import param
 from serkit.core.policy import Chance, Group, leaves, policy_words
 from serkit.core.recipe import build_recipe, load_recipe
 from serkit.core.registry import get_registry
-
-from helpers import ROOT
 
 TINY = ROOT / "recipes" / "tiny.toml"
 
@@ -99,7 +98,12 @@ def test_groups_from_a_recipe_nest_and_round_trip_through_recipe_toml(tmp_path):
     )
     group = recipe.augment[1]
     assert isinstance(group, Group) and isinstance(group.members[1], Group) and group.members[1].weight == 2.0
-    assert [a.name for a in leaves(recipe.augment)] == ["gaussian_noise", "time_stretch", "pitch_shift", "gaussian_noise"]
+    assert [a.name for a in leaves(recipe.augment)] == [
+        "gaussian_noise",
+        "time_stretch",
+        "pitch_shift",
+        "gaussian_noise",
+    ]
     (tmp_path / "recipe.toml").write_text(recipe.to_toml())
     again = load_recipe(tmp_path / "recipe.toml")
     assert again.augment == recipe.augment and again.augmentation.mode == "online"
