@@ -36,19 +36,29 @@ def apply_transform(transform: Any, wave: np.ndarray, sample_rate: int, rng: np.
 
 @dataclass(frozen=True, kw_only=True)
 class GaussianNoise(Augmenter):
-    """Add Gaussian noise with an amplitude drawn relative to the clip's peak."""
+    """Add Gaussian noise with an amplitude drawn relative to the clip's peak (or to full scale)."""
 
     name = "gaussian_noise"
     computes_with = ("audiomentations",)
-    min_amplitude: float = param(0.001, "smallest noise amplitude, as a fraction of the peak", gt=0)
-    max_amplitude: float = param(0.1, "largest noise amplitude, as a fraction of the peak (paper: 0.1)", gt=0)
+    min_amplitude: float = param(0.001, "smallest noise amplitude (a fraction of what relative_to names)", gt=0)
+    max_amplitude: float = param(
+        0.1, "largest noise amplitude (a fraction of what relative_to names; paper: 'threshold 0.1')", gt=0
+    )
+    relative_to: str = param(
+        "peak",
+        "peak: the amplitudes are fractions of the clip's peak, so a quiet clip gets quiet noise; full_scale: "
+        "fractions of digital full scale, on the waveform as it is (audiomentations' AddGaussianNoise, whose "
+        "defaults are 0.001 to 0.015)",
+        choices=("peak", "full_scale"),
+        since="0.3",
+    )
 
     def validate(self) -> None:
         if self.min_amplitude > self.max_amplitude:
             raise ValueError("min_amplitude must not exceed max_amplitude")
 
     def __call__(self, wave: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
-        peak = float(np.max(np.abs(wave))) or 1.0
+        peak = (float(np.max(np.abs(wave))) or 1.0) if self.relative_to == "peak" else 1.0
         from audiomentations import AddGaussianNoise  # imported when used: listing plugins stays fast
 
         transform = AddGaussianNoise(min_amplitude=self.min_amplitude, max_amplitude=self.max_amplitude, p=1.0)

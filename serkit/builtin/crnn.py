@@ -109,8 +109,10 @@ class CRNNModule(nn.Module):
         pools: list[int],
         lstm_units: int,
         dropout: float,
+        last_step: bool = False,
     ) -> None:
         super().__init__()
+        self.last_step = last_step
         if len(input_shape) == 2:  # (channels, time): treat as an image one bin high
             input_shape = (input_shape[0], 1, input_shape[1])
         channels, height, width = input_shape
@@ -138,6 +140,7 @@ class CRNNModule(nn.Module):
         maps = self.features(x)  # (batch, channels, height, time)
         batch, channels, height, time = maps.shape
         sequence = maps.permute(0, 3, 1, 2).reshape(batch, time, channels * height)
-        _, (hidden, _) = self.lstm(sequence.float())
-        summary = torch.cat([hidden[-2], hidden[-1]], dim=1)  # final forward and backward states
+        outputs, (hidden, _) = self.lstm(sequence.float())
+        # both directions' outputs at the last frame, or their final states
+        summary = outputs[:, -1] if self.last_step else torch.cat([hidden[-2], hidden[-1]], dim=1)
         return self.classifier(self.dropout(summary))

@@ -19,6 +19,14 @@ class CRNN(Model):
     pools: list[int] = param([2, 4, 4, 4], "max-pool size of each conv block", ge=1)
     lstm_units: int = param(128, "hidden units per direction of the BiLSTM", ge=1)
     dropout: float = param(0.0, "dropout before the dense layer (paper: none)", ge=0, lt=1)
+    readout: str = param(
+        "final_states",
+        "what of the BiLSTM the dense layer reads: final_states, each direction's state after the whole sequence "
+        "(Keras's Bidirectional(LSTM) without return_sequences); last_step, the output at the last time step in "
+        "both directions (a notebook's output[:, -1]: the backward direction has then seen only the last frame)",
+        choices=("final_states", "last_step"),
+        since="0.3",
+    )
 
     def validate(self) -> None:
         if not (len(self.kernels) == len(self.filters) == len(self.pools) >= 1):
@@ -27,7 +35,16 @@ class CRNN(Model):
     def build(self, input_shape: tuple[int, ...], n_classes: int):
         from serkit.builtin.crnn import CRNNModule
 
-        return CRNNModule(input_shape, n_classes, self.kernels, self.filters, self.pools, self.lstm_units, self.dropout)
+        return CRNNModule(
+            input_shape,
+            n_classes,
+            self.kernels,
+            self.filters,
+            self.pools,
+            self.lstm_units,
+            self.dropout,
+            self.readout == "last_step",
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,6 +19,7 @@ def cli(debug: bool) -> None:
 for command in (
     experiments.run,
     experiments.ablate,
+    experiments.leaks,
     experiments.crosscorpus,
     experiments.tune,
     inference.predict,

@@ -1,4 +1,4 @@
-"""Commands that run experiments: run, ablate, crosscorpus, tune, resume and audit."""
+"""Commands that run experiments: run, ablate, leaks, crosscorpus, tune, resume and audit."""
 
 from __future__ import annotations
 
@@ -51,6 +51,40 @@ def ablate(
     from serkit.studies.ablate import run_sweep
 
     run_sweep(sweep, [*overrides, *execution_overrides(executor, address, track)], ConsoleReporter(), name)
+
+
+@click.command()
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@set_option("Override a recipe key in every run, e.g. --set dataset.root=/data/emodb/wav.")
+@click.option("--name", default="", help="Audit name (its folder under run.output); default leaks-<run.name>.")
+@click.option(
+    "--published",
+    default="",
+    help="A published figure to place against the audit, accuracy=PERCENT or uar=PERCENT (e.g. accuracy=91.59).",
+)
+@click.option("--source", default="", help="Where the published figure comes from, for the table.")
+@executor_options
+def leaks(
+    recipe: str,
+    overrides: tuple[str, ...],
+    name: str,
+    published: str,
+    source: str,
+    executor: str | None,
+    address: str | None,
+    track: str | None,
+) -> None:
+    """AUDIT (not a result): run RECIPE honestly, then with each leak that inflates published SER figures
+    (augmenting before the split, normalising on all data, choosing the epoch on the test part, training
+    without validation for the epochs the test part chose, a speaker-dependent split), and say how much
+    each adds (rerun to resume)."""
+    from serkit.run.reporter import ConsoleReporter
+    from serkit.studies.leaks import Published, run_leak_audit
+
+    figure = Published.parse(published, source) if published else None
+    run_leak_audit(
+        recipe, [*overrides, *execution_overrides(executor, address, track)], ConsoleReporter(), name, figure
+    )
 
 
 @click.command()

@@ -93,8 +93,12 @@ class Component:
 
     def identity(self) -> dict[str, Any]:
         """Everything that determines this component's output (used in cache keys): its name, version
-        and parameters, a path parameter by the content it names rather than its location."""
+        and parameters, a path parameter by the content it names rather than its location, a parameter
+        added later (``param(since=...)``) only where it is not at its default."""
         params = self.to_params()
+        for spec in self.params():
+            if spec.since and params.get(spec.name) == spec.default:
+                params.pop(spec.name)
         for name in path_params(type(self)):
             if params.get(name):
                 params[name] = {"content": fingerprint(params[name])}

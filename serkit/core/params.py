@@ -37,6 +37,7 @@ def param(
     choices: tuple[Any, ...] | None = None,
     renamed_from: str | tuple[str, ...] = (),
     path: bool = False,
+    since: str = "",
 ) -> Any:
     """Declare one parameter of a component (a dataclass field with metadata).
 
@@ -47,11 +48,17 @@ def param(
     written in a recipe or sweep file is resolved against that file's folder, one given with
     ``--set`` against the working directory; it must exist (an empty value means "none"); and the
     component's cache identity holds the content it names, not its location.
+
+    ``since`` (a serkit version, "0.3") marks a parameter added after its component was first released:
+    at its default it is left out of the component's identity, so the cache entries and run folders made
+    before it existed keep their keys (its default must be what the component did before).
     """
     old = (renamed_from,) if isinstance(renamed_from, str) else tuple(renamed_from)
     metadata = {"help": help, "ge": ge, "le": le, "gt": gt, "lt": lt, "choices": choices, "renamed_from": old}
     if path:
         metadata["path"] = True
+    if since:
+        metadata["since"] = since
     if default is REQUIRED:
         return dataclasses.field(metadata=metadata)
     if isinstance(default, list | dict):
@@ -75,6 +82,8 @@ class ParamSpec:
     choices: tuple[Any, ...] | None = None
     renamed_from: tuple[str, ...] = ()
     path: bool = False
+    #: The serkit version that added the parameter ("": it came with its component).
+    since: str = ""
 
     @property
     def required(self) -> bool:

@@ -38,6 +38,7 @@ from serkit.core.settings import (
     AugmentationSettings,
     CalibrateSettings,
     LabelsSettings,
+    LeakSettings,
     NormaliseSettings,
     RaySettings,
     ReportSettings,
@@ -59,19 +60,21 @@ SETTINGS: dict[str, type] = {
     "report": ReportSettings,
     "ray": RaySettings,
     "track": TrackSettings,
+    "leaks": LeakSettings,
 }
 
 
 def section_order() -> list[str]:
     """Recipe sections in the order ``recipe.toml`` writes them: ``[run]``, the component kinds in
     table order with ``[labels]`` after the dataset, ``[augmentation]`` after ``[[augment]]`` and ``[normalise]``
-    just before the model it feeds, ``[train]``, ``[calibrate]``, ``[report]``, ``[ray]`` and ``[track]`` last."""
+    just before the model it feeds, ``[train]``, ``[calibrate]``, ``[report]``, ``[ray]``, ``[track]`` and ``[leaks]``
+    last."""
     order = ["run"]
     for kind in all_kinds():
         order += ["normalise", kind.section] if kind.section == "model" else [kind.section]
         order += ["labels", "task"] if kind.section == "dataset" else []
         order += ["augmentation"] if kind.section == "augment" else []
-    return [*order, "train", "calibrate", "report", "ray", "track"]
+    return [*order, "train", "calibrate", "report", "ray", "track", "leaks"]
 
 
 def component_sections() -> dict[str, Kind]:
@@ -98,6 +101,7 @@ class Recipe:
     report: ReportSettings = field(default_factory=ReportSettings)
     ray: RaySettings = field(default_factory=RaySettings)
     track: TrackSettings = field(default_factory=TrackSettings)
+    leaks: LeakSettings = field(default_factory=LeakSettings)
     source: str = "<recipe>"
     #: Components of kinds that have no field of their own above, by recipe section.
     more: dict[str, Any] = field(default_factory=dict)
@@ -111,6 +115,8 @@ class Recipe:
         out: dict[str, Any] = {}
         for key in section_order():
             value = self.section(key)
+            if key == "leaks" and not self.leaks.words():
+                continue  # an honest run's recipe.toml (and its identity) as before [leaks] existed
             if isinstance(value, list):
                 out[key] = [c.to_entry() for c in value]
             elif isinstance(value, Component):
@@ -331,6 +337,7 @@ def build_recipe(raw: dict[str, Any], registry: Registry, source: str = "<recipe
     check_augmentation(recipe)
     check_task(recipe)
     check_calibration(recipe)
+    check_leaks(recipe)
     relabel_of(recipe, registry)
     return recipe
 
@@ -439,6 +446,22 @@ def check_calibration(recipe: Recipe) -> None:
             f"calibrate.method: '{method}' is scikit-learn's calibration of a scikit-learn model; model "
             f"'{recipe.model.name}' is not one (use \"temperature\")"
         )
+
+
+def check_leaks(recipe: Recipe) -> None:
+    """A deliberate leak must be one the recipe can have, or its figure would be an honest run's under a leak's name."""
+    leaks = recipe.leaks
+    why = ""
+    if leaks.augment_before_split and (recipe.augmentation.mode != "copies" or not recipe.augment):
+        why = "augment_before_split: needs [[augment]] entries in copies mode (the copies of test utterances it adds)"
+    elif leaks.normalise_on_all and (recipe.normalise.method != "zscore" or recipe.normalise.scope == "speaker"):
+        why = 'normalise_on_all: needs normalise.method = "zscore" with scope "band" or "global"'
+    elif leaks.select_on_test and recipe.model.implement == "estimator":
+        why = f"select_on_test: model '{recipe.model.name}' is fitted once; it has no epochs to choose"
+    elif leaks.speaker_dependent_split and recipe.protocol.speaker_independent:
+        why = f"speaker_dependent_split: protocol '{recipe.protocol.name}' keeps speakers apart"
+    if why:
+        raise SerkitError(f"leaks.{why}")
 
 
 def check_run_name(name: str, key: str = "run.name") -> None:

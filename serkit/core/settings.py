@@ -1,5 +1,5 @@
 """The recipe's settings sections: ``[run]``, ``[labels]``, ``[task]``, ``[augmentation]``, ``[normalise]``,
-``[train]``, ``[calibrate]``, ``[report]``, ``[ray]`` and ``[track]``."""
+``[train]``, ``[calibrate]``, ``[report]``, ``[ray]``, ``[track]`` and ``[leaks]``."""
 
 from __future__ import annotations
 
@@ -206,6 +206,47 @@ class TrackSettings:
     )
     experiment: str = param("", "MLflow experiment; empty: the run's name (an ablation's: the sweep's name)")
     timeout_s: float = param(10.0, "longest wait for one tracking call; a failure or timeout turns tracking off", gt=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeakSettings:
+    """Deliberate leaks, for measuring how much each inflates a result (``serkit leaks``): a run with any of
+    them says in every report that its figures are not results."""
+
+    augment_before_split: bool = param(
+        False,
+        "copies of each test utterance (one per [[augment]] entry) join the fit part, as augmenting the corpus "
+        "before a random split puts most test utterances' copies in training (copies mode)",
+    )
+    normalise_on_all: bool = param(False, "fit the z-score on every part, the test part included")
+    select_on_test: bool = param(
+        False,
+        "early stopping watches the test part instead of the validation part, so the test part chooses the epoch; "
+        "with train.refit, the whole training part trains for the epoch count the test part chose (torch models)",
+    )
+    speaker_dependent_split: bool = param(
+        False, "marks a run whose protocol puts the same speakers on both sides where the corpus allows otherwise"
+    )
+
+    def words(self, refit: bool = False) -> list[str]:
+        """Each leak the run has, in words (none: an honest run)."""
+        found = []
+        if self.augment_before_split:
+            found.append(
+                "augmented copies of the test utterances were in the training data (augmenting before the split)"
+            )
+        if self.normalise_on_all:
+            found.append("the normalisation was fitted on all data, the test part included")
+        if self.select_on_test and refit:
+            found.append(
+                "trained without a validation part for the epoch count the test part chose (early stopping on the "
+                "test part, then a refit on the whole training part)"
+            )
+        elif self.select_on_test:
+            found.append("the epoch was chosen on the test part (early stopping watched the test part)")
+        if self.speaker_dependent_split:
+            found.append("a speaker-dependent split of a corpus that allows a speaker-independent one")
+        return found
 
 
 #: Keys that say how a run is executed, not what it computes: they never change a result's identity.

@@ -142,6 +142,9 @@ class RunSummary:
     #: How training examples were augmented: ``mode`` (copies or online) and the policy in ``words``
     #: (absent before serkit 0.3: copies then).
     augmentation: dict[str, str] = field(default_factory=dict)
+    #: The deliberate leaks the run was made with (``[leaks]``: the leak audit's variants), in words; a run
+    #: with any is not a result, and its warnings say so first.
+    leaks: list[str] = field(default_factory=list)
     format_version: int = RUN_FORMAT
 
     def to_json(self) -> dict[str, Any]:

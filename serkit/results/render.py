@@ -565,7 +565,8 @@ def forest_plot(rows: list[dict[str, str]]) -> bytes:
         if low and high:
             axes.plot([scale * float(low), scale * float(high)], [y, y], color="C0")
         axes.plot([delta], [y], "s", color="C3" if row.get("collapse") else "C0")
-        label = f"{row['variant']}{' (collapsed)' if row.get('collapse') else ''}\n{row.get('test') or ''}"
+        marks = " (leak)" * bool(row.get("leak")) + " (collapsed)" * bool(row.get("collapse"))
+        label = f"{row['variant']}{marks}\n{row.get('test') or ''}"
         axes.text(1.02, y, label, transform=axes.get_yaxis_transform(), va="center", fontsize=8)
     axes.axvline(0, color="grey", linestyle="--")
     axes.set_yticks([])

@@ -218,7 +218,11 @@ def training_text(recipe: Recipe, results: list[FoldResult]) -> str:
     method = first.method or f"Adam lr {train.learning_rate:g}, batch {train.batch_size}"
     if "fitted once" in method:  # no epochs, no early stopping
         return f"{method}, {first.device} {first.precision}, seed {recipe.run.seed}"
-    return f"{method}, {span}, patience {train.patience}), {first.device} {first.precision}, seed {recipe.run.seed}"
+    watched = ", early stopping on the test part (a leak)" if recipe.leaks.select_on_test else ""
+    return (
+        f"{method}, {span}, patience {train.patience}{watched}), {first.device} {first.precision}, "
+        f"seed {recipe.run.seed}"
+    )
 
 
 def normalise_text(recipe: Recipe) -> str:
@@ -230,7 +234,10 @@ def normalise_text(recipe: Recipe) -> str:
             "zscore per speaker (each speaker's utterances by their own statistics in its part, each augmenter's "
             "copies of them by theirs; test speakers' from their own unlabelled test audio)"
         )
-    return f"{settings.method} ({settings.scope}, fitted on the training part)"
+    fitted = "on the training part"
+    if recipe.leaks.normalise_on_all:
+        fitted = "on every part, the test part included (a leak)"
+    return f"{settings.method} ({settings.scope}, fitted {fitted})"
 
 
 def pipeline_text(recipe: Recipe) -> str:

@@ -224,7 +224,7 @@ def features(
     utterances = corpus.utterances
     items: set[Item] = {(i, None) for i in range(len(utterances))}
     for plan in plans:
-        items |= set(plan.training_items(fixed_copies(recipe)))
+        items |= set(fold_parts(plan, fixed_copies(recipe), test=False, leaked=leaked_copies(recipe))["fit"])
     root = cache_folder(recipe.run.cache_dir)
     workers = workers or recipe.run.workers or os.cpu_count() or 1
     pipeline = run_pipeline(recipe, ctx.registry)
@@ -317,11 +317,18 @@ def online(recipe: Recipe) -> bool:
     return recipe.augmentation.mode == "online" and bool(recipe.augment)
 
 
-def fold_parts(plan: FoldPlan, copies: int, *, test: bool = True) -> dict[str, list[Item]]:
-    """A fold's parts as feature items: fit (the originals and ``copies`` augmented copies of each),
-    validation and test (originals only; no test part with ``test=False``)."""
+def leaked_copies(recipe: Recipe) -> bool:
+    """Whether the fit part holds the test utterances' augmented copies (``leaks.augment_before_split``)."""
+    return recipe.leaks.augment_before_split
+
+
+def fold_parts(plan: FoldPlan, copies: int, *, test: bool = True, leaked: bool = False) -> dict[str, list[Item]]:
+    """A fold's parts as feature items: fit (the originals and ``copies`` augmented copies of each; with
+    ``leaked``, the leak audit's, the test utterances' copies too), validation and test (originals only; no
+    test part with ``test=False``)."""
+    leak: list[Item] = [(i, a) for a in range(copies) for i in plan.test] if leaked else []
     return {
-        "fit": plan.training_items(copies),
+        "fit": plan.training_items(copies) + leak,
         "validation": [(i, None) for i in plan.validation],
         "test": [(i, None) for i in plan.test] if test else [],
     }
@@ -336,7 +343,7 @@ def train_fold(ctx: Context, plan: FoldPlan, store: FeatureStore, corpus: Corpus
     if earlier is not None:
         return earlier
     failing_fold(plan.id)
-    parts = fold_parts(plan, fixed_copies(recipe), test=test)
+    parts = fold_parts(plan, fixed_copies(recipe), test=test, leaked=leaked_copies(recipe))
     x, y, normaliser, transform = normalised_parts(ctx, store, corpus, parts)
     try:
         return _train_fold(ctx, plan, store, corpus, parts, x, y, normaliser, transform, test)
@@ -392,7 +399,7 @@ def _train_fold(
         input_shape=list(shape),
         probabilities=tested.probabilities,
         test=plan.test,
-        sizes=FoldSizes.of(plan, fixed_copies(recipe)),
+        sizes=replace(FoldSizes.of(plan, fixed_copies(recipe)), augmented=len(parts["fit"]) - len(plan.fit)),
         model_file=folder.write_weights(learner.suffix, learner.dumps()).name,
         method=method,
         calibration=tested.calibration.to_json() if tested.calibration else {},
@@ -549,9 +556,10 @@ def _fit(
             task=recipe.task.kind,
             loss=recipe.task.loss,
         )
+        watched = "test" if recipe.leaks.select_on_test else "validation"  # the leak audit's, never a result
         outcome = ctx.guarded(
             recipe.model,
-            lambda: learner.fit(x["fit"], y["fit"], x["validation"], y["validation"], context),
+            lambda: learner.fit(x["fit"], y["fit"], x[watched], y[watched], context),
             " in training",
         )
         task.update(completed=len(outcome.history), total=len(outcome.history))
@@ -644,7 +652,10 @@ def normalised_parts(
     y = {name: fold_targets(ctx.recipe, corpus, [i for i, _ in items]) for name, items in parts.items()}
     if not (settings.method == "zscore" and settings.scope == "speaker"):
         source = f"feature extractor '{ctx.recipe.features.name}'"
-        normaliser = fit_normaliser(settings.method, settings.scope, x["fit"], shape, source)
+        fitted_on = x["fit"]
+        if ctx.recipe.leaks.normalise_on_all:  # the leak audit's: every part, the test part included
+            fitted_on = store.view([item for items in parts.values() for item in items])
+        normaliser = fit_normaliser(settings.method, settings.scope, fitted_on, shape, source)
         if online(ctx.recipe):  # fitted on the fit part's originals; its examples are drawn each epoch
             x["fit"] = drawn_anew(ctx, store, corpus, parts["fit"], x["fit"])
         return x, y, normaliser.to_dict(), normaliser

@@ -32,6 +32,7 @@ def run_summary(
     }
     if recipe.task.kind == "regression":
         dataset["targets"] = list(recipe.task.targets)
+    leaks = recipe.leaks.words(recipe.train.refit)
     return RunSummary(
         run_name=recipe.run.name,
         protocol=texts["protocol"],
@@ -49,10 +50,16 @@ def run_summary(
         training=texts["training"],
         notes=corpus.notes,
         timings=dict(timings),
-        warnings=figures["warnings"] + audit.warnings,
+        warnings=[leak_warning(leaks)] * bool(leaks) + figures["warnings"] + audit.warnings,
         split_audit=audit.to_json(),
         augmentation={
             "mode": recipe.augmentation.mode,
             "words": policy_words(recipe.augment, recipe.augmentation.mode),
         },
+        leaks=leaks,
     )
+
+
+def leak_warning(leaks: list[str]) -> str:
+    """The first warning of a run made with deliberate leaks: its figures are not results."""
+    return f"LEAK, not a result: {'; '.join(leaks)}; this run measures how much that inflates the figure (serkit leaks)"

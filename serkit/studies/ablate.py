@@ -24,6 +24,7 @@ import csv
 import io
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -61,6 +62,9 @@ class Sweep:
     name: str
     path: Path
     variants: list[Variant]  # the baseline first
+    #: What the table's heading calls the study, and what ``path`` is (a leak audit's is a recipe).
+    title: str = "Ablation"
+    path_is: str = "Sweep file"
 
     @property
     def output(self) -> Path:
@@ -284,6 +288,8 @@ class VariantResult:
     warnings: list[str] = field(default_factory=list)
     #: What ``folds`` hold: ``uar`` (a classification) or ``ccc`` (a regression).
     metric: str = "uar"
+    #: The deliberate leaks the variant was run with (a leak audit's), in words: its figures are not results.
+    leaks: list[str] = field(default_factory=list)
 
     @classmethod
     def read(cls, variant: Variant, run: RunFolder) -> VariantResult:
@@ -302,6 +308,7 @@ class VariantResult:
             feature_seconds=sum(summary.timings.get(stage, 0.0) for stage in FEATURE_STAGES),
             warnings=list(summary.warnings),
             metric=metric,
+            leaks=list(summary.leaks),
         )
 
 
@@ -339,6 +346,13 @@ class AblationRow:
     delta_accuracy: float | None = None
     #: Why there is no p (and no interval of Δ), where the folds give no evidence either way.
     untestable: str = ""
+    #: The deliberate leaks of the variant (a leak audit's), in words ("": an honest run).
+    leak: str = ""
+
+    @property
+    def label(self) -> str:
+        """The variant's name with what makes its figures no finding: "(leak)", "(collapsed)"."""
+        return self.variant + " (leak)" * bool(self.leak) + " (collapsed)" * bool(self.collapse)
 
 
 def csv_columns(metric: str) -> dict[str, str]:
@@ -352,16 +366,21 @@ def csv_columns(metric: str) -> dict[str, str]:
         columns["delta_accuracy"] = "delta_accuracy"
     columns |= {f"delta_{metric}": "delta", f"delta_{metric}_ci_low": "delta_ci_low"}
     columns |= {f"delta_{metric}_ci_high": "delta_ci_high", f"p_{metric}": "p"}
-    rest = ("test", "folds", "seconds", "feature_seconds", "folder", "collapse", "untestable")
+    rest = ("test", "folds", "seconds", "feature_seconds", "folder", "collapse", "untestable", "leak")
     return columns | {name: name for name in rest}
 
 
 def compare(
-    sweep: Sweep, results: list[VariantResult], folder: AblationFolder, reporter: Reporter
+    sweep: Sweep,
+    results: list[VariantResult],
+    folder: AblationFolder,
+    reporter: Reporter,
+    section: Callable[[list[AblationRow]], list[str]] | None = None,
 ) -> list[AblationRow]:
     """The comparison table (terminal, ablation.md, ablation.csv) and bar chart (ablation.png): every
     mean with a speaker-bootstrap 95 % CI, every difference from the baseline with the test its
-    design calls for (serkit runs compare's)."""
+    design calls for (serkit runs compare's); ``section`` adds markdown lines of a study's own after the
+    table (the leak audit's), on the page too."""
     baseline = results[0]
     comparisons = {result.variant: _compared(baseline, result, folder) for result in results[1:]}
     rows = []
@@ -374,14 +393,17 @@ def compare(
     protocols = sorted({result.protocol for result in results})
     tests = sorted({str(r.test) for r in rows[1:] if r.test})
     _write_csv(folder.table, rows)
-    markdown = _markdown(sweep, rows, protocols, tests, sorted(bootstrap_notes)) + _group_markdown(comparisons)
+    markdown = _markdown(sweep, rows, protocols, tests, sorted(bootstrap_notes))
+    if section is not None:
+        markdown += "\n".join(section(rows)) + "\n"
+    markdown += _group_markdown(comparisons)
     write_text(folder.report, markdown)
     _plot(rows, folder.plot, sweep.name)
     sweep_record = {"name": sweep.name, "sweep_file": str(sweep.path), "rows": [asdict(r) for r in results]}
     write_json(folder.sweep, sweep_record)
     write_text(folder.html_report, ablation_page(folder, read_rows(folder)))
     reporter.show(_rich_table(sweep, rows, protocols))
-    for line in _collapse_notes(rows):
+    for line in _leak_notes(rows) + _collapse_notes(rows):
         reporter.say(f"  warning: {line}", "bold yellow")
     for line in _test_notes(tests, sorted(bootstrap_notes), baseline.metric) + _untestable_notes(rows):
         reporter.say(f"  {line}", "dim")
@@ -439,6 +461,7 @@ def _row(
         accuracy_sd=accuracy["sd"] if accuracy else None,
         delta_accuracy=accuracy["mean"] - baseline.mean["accuracy"]["mean"] if accuracy else None,
         untestable=untestable,
+        leak="; ".join(result.leaks),
     )
 
 
@@ -485,7 +508,7 @@ def _cells(row: AblationRow, first: bool, mixed: bool) -> list[str]:
     accuracy = [_fmt(row.accuracy_mean, row.accuracy_sd, metric)] if classes else []
     delta_accuracy = [("" if first else score_text(row.delta_accuracy or 0.0, metric, True))] if classes else []
     cells = [
-        row.variant + " (collapsed)" * bool(row.collapse),
+        row.label,
         *accuracy,
         *delta_accuracy,
         _fmt(row.mean, row.sd, metric),
@@ -512,6 +535,11 @@ def _header(mixed: bool, metric: str) -> list[str]:
 def _untestable_notes(rows: list[AblationRow]) -> list[str]:
     """A line per variant whose difference could not be tested, saying why."""
     return [f"variant '{row.variant}': not testable: {row.untestable}" for row in rows if row.untestable]
+
+
+def _leak_notes(rows: list[AblationRow]) -> list[str]:
+    """A line per variant run with a deliberate leak: its figure measures the leak, it is not a result."""
+    return [f"variant '{row.variant}' is a leak, not a result: {row.leak}" for row in rows if row.leak]
 
 
 def _collapse_notes(rows: list[AblationRow]) -> list[str]:
@@ -560,12 +588,12 @@ def _markdown(sweep: Sweep, rows: list[AblationRow], protocols: list[str], tests
     mixed, metric = len(tests) > 1, rows[0].metric
     unit = "CCC" if metric == "ccc" else "percentage points"
     lines = [
-        f"# Ablation {md_code(sweep.name)}",
+        f"# {sweep.title} {md_code(sweep.name)}",
         "",
-        f"- **Sweep file:** {md_code(sweep.path)}",
+        f"- **{sweep.path_is}:** {md_code(sweep.path)}",
         f"- **Protocol:** {md_text('; '.join(protocols))}",
         f"- Δ is the difference from the first row (the baseline), in {unit}.",
-        *[f"- **Warning: {md_text(line)}.**" for line in _collapse_notes(rows)],
+        *[f"- **Warning: {md_text(line)}.**" for line in _leak_notes(rows) + _collapse_notes(rows)],
         *[f"- {line}" for line in _test_notes(tests, notes, metric)],
         *[f"- {md_text(line)}." for line in _untestable_notes(rows)],
         "",
@@ -578,7 +606,7 @@ def _markdown(sweep: Sweep, rows: list[AblationRow], protocols: list[str], tests
 def _markdown_cells(row: AblationRow, first: bool, mixed: bool) -> list[str]:
     """A row of ablation.md: the variant's name as text (never markup), the rest as the terminal shows it."""
     _, *rest = _cells(row, first, mixed)
-    return [md_text(row.variant) + " (collapsed)" * bool(row.collapse), *rest]
+    return [md_text(row.variant) + row.label[len(row.variant) :], *rest]
 
 
 def _group_markdown(comparisons: dict[str, RunComparison | None]) -> str:
@@ -605,7 +633,7 @@ def _group_markdown(comparisons: dict[str, RunComparison | None]) -> str:
 def _rich_table(sweep: Sweep, rows: list[AblationRow], protocols: list[str]) -> TableOrList:
     """The comparison as a table, or, where the terminal is too narrow for it, a paragraph per variant."""
     mixed = len({str(r.test) for r in rows[1:] if r.test}) > 1
-    table = Table(title=f"ablation '{sweep.name}' ({'; '.join(protocols)})")
+    table = Table(title=f"{sweep.title.lower()} '{sweep.name}' ({'; '.join(protocols)})")
     for column in _header(mixed, rows[0].metric):
         table.add_column(column, justify="left" if column in ("variant", "test") else "right")
     for i, row in enumerate(rows):
@@ -620,7 +648,7 @@ def _lines(row: AblationRow, first: bool) -> list[str]:
     figures = [f"  {name} {_fmt(row.mean, row.sd, metric)}{percent} over folds, pooled {_pooled_text(row)}"]
     if metric != "ccc":
         figures.insert(0, f"  accuracy {_fmt(row.accuracy_mean, row.accuracy_sd, metric)} % over folds")
-    lines = [f"{row.variant}{' (baseline)' * first}{' (collapsed)' * bool(row.collapse)}:", *figures]
+    lines = [f"{row.variant}{' (baseline)' * first}{row.label[len(row.variant) :]}:", *figures]
     if not first:
         delta_ci = _interval(row.delta_ci_low, row.delta_ci_high, metric, signed=True)
         test = f" ({row.test})" if row.test else ""
