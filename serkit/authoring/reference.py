@@ -40,7 +40,7 @@ def reference() -> str:
             lines += [f"### `{name}`", "", f"{doc}", "", f"From {entry.provider.distribution}.{_shapes(cls)}", ""]
             lines += _table(cls.params())
         if kind.section == "augment":
-            lines += _policies()
+            lines += _catalogue() + _policies()
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -53,6 +53,27 @@ def _table(specs: list[ParamSpec]) -> list[str]:
         cells = [f"`{spec.name}`", spec.type_name, default, spec.range_text, spec.help]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return [*lines, ""]
+
+
+def _catalogue() -> list[str]:
+    """Where audiomentations' transforms are: components (the snake-case names above), built-ins, left out."""
+    from serkit.authoring.catalogue import COVERED, LEFT_OUT
+
+    covered = "; ".join(
+        f"`{name}` is `{component}` ({more}"
+        for name, (component, more) in ((n, w.split(" (", 1)) for n, w in COVERED.items())
+    )
+    left_out = "; ".join(f"`{name}`, because {why}" for name, why in LEFT_OUT.items())
+    return [
+        "## audiomentations' transforms",
+        "",
+        "Every waveform transform audiomentations ships is an augmenter above, named in snake case "
+        "(`BandPassFilter` is `band_pass_filter`), its parameters read from audiomentations' signatures and "
+        "docstrings (`serkit/builtin/catalogue.toml`, written by `python -m serkit.authoring.catalogue`). "
+        "audiomentations' own `p` is the entry's `p`; its `min_`/`max_` pairs are drawn by the transform each "
+        f"time it acts. Three are serkit's built-ins: {covered}. Left out: {left_out}.",
+        "",
+    ]
 
 
 def _policies() -> list[str]:
@@ -88,7 +109,11 @@ def _shapes(cls: type) -> str:
 
 def main(argv: list[str]) -> int:
     check = "--check" in argv
-    (target,) = [a for a in argv if a != "--check"]
+    targets = [a for a in argv if a != "--check"]
+    if len(targets) != 1 or targets[0].startswith("-"):
+        print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
+        return 2
+    (target,) = targets
     return write_or_check(Path(target), reference(), check, f"python -m serkit.authoring.reference {target}")
 
 

@@ -4,10 +4,10 @@ A component is a frozen, keyword-only dataclass subclassing one of these bases, 
 ``name`` and its parameters declared by :func:`serkit.core.params.param`::
 
     @dataclass(frozen=True, kw_only=True)
-    class Clip(Augmenter):
+    class PeakClip(Augmenter):
         '''Hard-clip the waveform at a fraction of its peak.'''
 
-        name = "clip"
+        name = "peak_clip"
         level: float = param(0.5, "fraction of the peak kept", gt=0, le=1)
 
         def __call__(self, wave, sample_rate, rng):

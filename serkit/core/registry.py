@@ -31,6 +31,7 @@ ENTRY_POINT_GROUP = "serkit"
 DEFAULT_PLUGINS = (
     "serkit.builtin.preprocessors",
     "serkit.builtin.augmenters",
+    "serkit.builtin.catalogue",
     "serkit.builtin.features",
     "serkit.builtin.spectral",
     "serkit.builtin.classical",

@@ -102,16 +102,16 @@ from dataclasses import dataclass
 from serkit import Augmenter, hookimpl, param
 
 @dataclass(frozen=True, kw_only=True)
-class Reverse(Augmenter):
+class Backwards(Augmenter):
     """Play the waveform backwards."""
-    name = "reverse"
+    name = "backwards"
     keep: float = param(1.0, "fraction kept", gt=0, le=1)
     def __call__(self, wave, sample_rate, rng):
         return wave[::-1].copy()
 
 @hookimpl
 def register_augmenters(register):
-    register(Reverse)
+    register(Backwards)
 '''
 
 
@@ -133,7 +133,7 @@ def test_entry_point_plugin_loads_with_its_distribution(fake_site, monkeypatch):
     monkeypatch.delenv("SERKIT_LOAD_PLUGINS", raising=False)
     reset_plugin_manager()
     registry = get_registry()
-    entry = registry.entries["augmenters"]["reverse"]
+    entry = registry.entries["augmenters"]["backwards"]
     assert (entry.provider.distribution, entry.provider.version) == ("serkit-reverse", "1.2.3")
     wave = np.arange(4, dtype=np.float32)
     assert entry.cls()(wave, 16000, np.random.default_rng(0)).tolist() == [3, 2, 1, 0]
@@ -149,7 +149,7 @@ def test_serkit_load_plugins_restricts_installed_plugins(fake_site, monkeypatch,
     monkeypatch.setenv("SERKIT_LOAD_PLUGINS", allowed)
     reset_plugin_manager()
     registry = get_registry()
-    assert ("reverse" in registry.entries["augmenters"]) is loaded
+    assert ("backwards" in registry.entries["augmenters"]) is loaded
     assert "gaussian_noise" in registry.entries["augmenters"]  # built-ins always load
     assert not registry.problems  # the broken plugin was not asked for
 
@@ -160,7 +160,7 @@ def test_plugins_command_lists_components_and_marks_the_broken_one(fake_site, mo
     result = cli_runner.invoke(cli, ["plugins", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    reverse = next(c for c in data["components"]["augmenters"] if c["name"] == "reverse")
+    reverse = next(c for c in data["components"]["augmenters"] if c["name"] == "backwards")
     assert reverse["distribution"] == "serkit-reverse" and reverse["version"] == "1.2.3"
     assert reverse["description"] == "Play the waveform backwards."
     assert reverse["parameters"] == [
