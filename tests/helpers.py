@@ -163,6 +163,8 @@ def render_in_chromium(page: Path, shot: Path) -> dict:
             tab.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
             tab.on("pageerror", lambda error: errors.append(str(error)))
             tab.goto(page.resolve().as_uri())
+            if tab.eval_on_selector_all("audio", "els => els.length"):  # each player has read its clip's header
+                tab.wait_for_function("[...document.querySelectorAll('audio')].every(a => a.readyState >= 1)")
             tab.screenshot(path=str(shot), full_page=True)
             return {
                 "errors": errors,
@@ -171,6 +173,7 @@ def render_in_chromium(page: Path, shot: Path) -> dict:
                 ),
                 "sections": tab.eval_on_selector_all("section", "els => els.map(e => e.id)"),
                 "tables": tab.eval_on_selector_all("#results table", "els => els.length"),
+                "audio": tab.eval_on_selector_all("audio", "els => els.map(e => e.duration)"),
             }
         finally:
             browser.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,7 @@ import numpy as np
 from serkit.core.components import Augmenter
 from serkit.core.hookspecs import hookimpl
 from serkit.core.params import param
+from serkit.core.policy import note_draw
 
 
 @contextmanager
@@ -29,9 +31,23 @@ def global_seed(rng: np.random.Generator):
 
 
 def apply_transform(transform: Any, wave: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """An audiomentations transform's output, seeded from ``rng``; what it drew is written down for a preview."""
     with global_seed(rng):
         out = transform(samples=wave, sample_rate=sample_rate)
+    drawn = {k: v for k, v in getattr(transform, "parameters", {}).items() if k != "should_apply"}
+    note_draw(f"{type(transform).__name__}: " + (", ".join(f"{k} = {_shown(v)}" for k, v in drawn.items()) or "acted"))
     return np.asarray(out, dtype=np.float32)
+
+
+def _shown(value: Any) -> str:
+    """A drawn value in a few characters: a number to four figures, a file by its name, a list by its length."""
+    if isinstance(value, float | np.floating):
+        return f"{float(value):.4g}"
+    if isinstance(value, str | Path):
+        return Path(value).name if "/" in str(value) else str(value)
+    if isinstance(value, list | tuple | np.ndarray):
+        return f"{len(value)} values"
+    return str(value)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from serkit.cli import cache, data, experiments, inference, plugins, runs
+from serkit.cli import augment, cache, data, experiments, inference, plugins, runs
 from serkit.cli.base import SerkitGroup
 from serkit.core.version import __version__
 
@@ -22,6 +22,7 @@ for command in (
     experiments.leaks,
     experiments.crosscorpus,
     experiments.tune,
+    augment.augment,
     inference.predict,
     inference.export,
     experiments.resume,

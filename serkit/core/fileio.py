@@ -39,6 +39,10 @@ def write_text(path: str | Path, text: str) -> None:
     write_atomic(path, lambda out: out.write(text))
 
 
+def write_bytes(path: str | Path, data: bytes) -> None:
+    write_atomic(path, lambda out: out.write(data), binary=True)
+
+
 def write_json(path: str | Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, default=str) + "\n")
 

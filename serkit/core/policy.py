@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,17 @@ GROUPS = {
 }
 #: Keys a policy reads from an entry; an augmenter cannot declare parameters of these names.
 POLICY_KEYS = ("p", "weight", "k", *GROUPS)
+
+
+#: Where the draws of augmentation are written down while ``serkit augment preview`` runs (None: not recording).
+DRAWS: ContextVar[list[str] | None] = ContextVar("serkit_draws", default=None)
+
+
+def note_draw(text: str) -> None:
+    """Write down one draw (a chance that failed, values drawn, a group's pick) where a preview records them."""
+    found = DRAWS.get()
+    if found is not None:
+        found.append(text)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,6 +114,7 @@ class Chance(Augmenter):
     def __call__(self, *data_and_rng: Any) -> np.ndarray:
         rng: np.random.Generator = data_and_rng[-1]
         if self.p < 1 and rng.random() >= self.p:
+            note_draw(f"{self.name}: did not act (p = {self.p:g})")
             return data_and_rng[0]  # not acting: the example as it came
         augmenter = self.drawn(rng)
         return augmenter(*data_and_rng)
@@ -111,6 +124,7 @@ class Chance(Augmenter):
         if not self.ranges:
             return self.augmenter
         values = {r.name: r.draw(rng) for r in self.ranges}
+        note_draw(f"{self.name}: " + ", ".join(f"{k} = {v:.4g}" for k, v in values.items()))
         drawn = dataclasses.replace(self.augmenter, **values)
         try:
             drawn.validate()
@@ -163,9 +177,13 @@ class Group(Augmenter):
     def __call__(self, *data_and_rng: Any) -> np.ndarray:
         *data, rng = data_and_rng
         if self.p < 1 and rng.random() >= self.p:
+            note_draw(f"{self.name}: did not act (p = {self.p:g})")
             return data[0]
         out = data[0]
-        for member in self.chosen(rng):
+        chosen = self.chosen(rng)
+        if self.how != "compose":
+            note_draw(f"{self.how}: picked {', '.join(m.name for m in chosen)}")
+        for member in chosen:
             act: Any = member  # a waveform augmenter (wave, rate, rng) or a feature one (features, rng)
             out = act(out, *data[1:], rng)
         return out

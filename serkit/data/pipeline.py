@@ -287,18 +287,46 @@ def waves_to_extract(
     waves: Waves = {}
     if not copies and (original is not None or not needs_original):
         return waves, original
-    wave, sample_rate = _preprocessed(pipeline, path, file_hash, cache)
+    wave, sample_rate = preprocessed(pipeline, path, file_hash, cache)
     if needs_original and original is None:
         waves[None] = (wave, sample_rate)
-    reapply = [p for p in pipeline.preprocess if p.reapply_after_augment]
     for index in copies:
-        augmenter: Any = pipeline.augment[index]
-        rng = pipeline.augment_rng(file_hash, index)
-        given = wave.copy()
-        copy = run_augmenter(pipeline, augmenter, path, partial(augmenter, given, sample_rate, rng), given, wave)
-        copy = _check_wave(pipeline, augmenter, path, copy)
-        waves[index] = preprocess(pipeline, path, reapply, copy, sample_rate)
+        waves[index] = copy_wave(pipeline, path, file_hash, index, wave, sample_rate)
     return waves, original
+
+
+def copy_wave(
+    pipeline: Pipeline, path: str, file_hash: str, index: int, wave: np.ndarray, sample_rate: int
+) -> tuple[np.ndarray, int]:
+    """Waveform entry ``index``'s fixed copy of a preprocessed waveform (copies mode), then the preprocessors
+    that re-apply after augmenting (``fix_length``)."""
+    augmenter: Any = pipeline.augment[index]
+    rng = pipeline.augment_rng(file_hash, index)
+    given = wave.copy()
+    copy = run_augmenter(pipeline, augmenter, path, partial(augmenter, given, sample_rate, rng), given, wave)
+    reapply = [p for p in pipeline.preprocess if p.reapply_after_augment]
+    return preprocess(pipeline, path, reapply, _check_wave(pipeline, augmenter, path, copy), sample_rate)
+
+
+def online_wave(
+    pipeline: Pipeline, path: str, file_hash: str, epoch: int, wave: np.ndarray, sample_rate: int
+) -> tuple[np.ndarray, int] | None:
+    """A preprocessed waveform through the waveform entries in order, drawn from (seed, file, entry, epoch), then
+    the preprocessors that re-apply after augmenting; None where no entry acted."""
+    out = wave
+    for index, augmenter in enumerate(pipeline.augment):
+        if augmenter.stage == "features":
+            continue
+        given = out.copy()
+        rng = pipeline.augment_rng(file_hash, index, epoch)
+        call: Any = augmenter
+        result = run_augmenter(pipeline, augmenter, path, partial(call, given, sample_rate, rng), given, out)
+        if result is not given:  # it acted (an entry whose chance failed returns its input)
+            out = _check_wave(pipeline, augmenter, path, result)
+    if out is wave:
+        return None
+    reapply = [p for p in pipeline.preprocess if p.reapply_after_augment]
+    return preprocess(pipeline, path, reapply, out, sample_rate)
 
 
 def finish_items(
@@ -335,7 +363,7 @@ def finish_items(
     return out
 
 
-def _preprocessed(pipeline: Pipeline, path: str, file_hash: str, cache: ArrayCache | None) -> tuple[np.ndarray, int]:
+def preprocessed(pipeline: Pipeline, path: str, file_hash: str, cache: ArrayCache | None) -> tuple[np.ndarray, int]:
     """The file after the preprocess chain, from the cache when it is there."""
     key = pipeline.wave_key(file_hash)
     wave = cache.get("waves", key) if cache else None
@@ -356,24 +384,15 @@ def online_example(
     preprocessed waveform through the waveform entries in order, the preprocessors that re-apply after
     augmenting, the features, then the feature entries; each entry drawn from (seed, file, entry, epoch).
     Where no waveform entry acted, the features are the original's (``original``)."""
-    reapply = [p for p in pipeline.preprocess if p.reapply_after_augment]
     features = original
-    waveform = [i for i, a in enumerate(pipeline.augment) if a.stage != "features"]
-    if waveform:
-        wave, sample_rate = _preprocessed(pipeline, path, file_hash, cache)
-        out = wave
-        for index in waveform:
-            augmenter: Any = pipeline.augment[index]
-            given = out.copy()
-            rng = pipeline.augment_rng(file_hash, index, epoch)
-            result = run_augmenter(pipeline, augmenter, path, partial(augmenter, given, sample_rate, rng), given, out)
-            if result is not given:  # it acted (an entry whose chance failed returns its input)
-                out = _check_wave(pipeline, augmenter, path, result)
-        if out is not wave:
-            out, rate = preprocess(pipeline, path, reapply, out, sample_rate)
-            features = stored(pipeline, path, extract(pipeline, path, out, rate))
-    for index, augmenter in enumerate(pipeline.augment):
-        if augmenter.stage == "features":
+    if any(a.stage != "features" for a in pipeline.augment):
+        wave, sample_rate = preprocessed(pipeline, path, file_hash, cache)
+        drawn = online_wave(pipeline, path, file_hash, epoch, wave, sample_rate)
+        if drawn is not None:
+            features = stored(pipeline, path, extract(pipeline, path, *drawn))
+    for index, entry in enumerate(pipeline.augment):
+        if entry.stage == "features":
+            augmenter: Any = entry  # a feature augmenter: (features, rng)
             given = features.astype(np.float32)
             rng = pipeline.augment_rng(file_hash, index, epoch)
             masked = run_augmenter(pipeline, augmenter, path, partial(augmenter, given, rng), given, features)

@@ -29,7 +29,7 @@ from serkit.results.runs import RunComparison
 
 #: What a page may load and run: its own inline styles and embedded images, nothing else (no script, no
 #: network), whatever a file, speaker or label name in its text holds.
-POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+POLICY = "default-src 'none'; img-src data:; media-src data:; style-src 'unsafe-inline'"
 
 #: Sections shown right after the warnings, wherever the report has them.
 FIRST = ("Data notes",)
@@ -50,6 +50,7 @@ th:first-child, td:first-child { text-align: left; } th { background: #f1f3f7; }
 .table { overflow-x: auto; }
 figure { margin: 1rem 0; } figure img { max-width: min(100%, 820px); height: auto; border: 1px solid #eceef2; }
 figcaption { font-size: 13px; color: #5a6273; }
+figure.sound { display: inline-block; margin: .3rem 1rem .3rem 0; } figure.sound audio { width: 260px; }
 #warnings { border-left: 4px solid #c7831a; background: #fff7e8; padding: .5rem 1rem; margin: 1rem 0; }
 #warnings.none { border-color: #3b8c4b; background: #eef8f0; }
 code { background: #f1f3f7; padding: 0 .2rem; border-radius: 3px; }
@@ -67,6 +68,16 @@ class Figure:
     png: bytes
 
 
+@dataclass(frozen=True)
+class Sound:
+    """A clip played under a section of the page (FLAC, embedded as data)."""
+
+    section: str  #: the heading of the section it belongs to
+    name: str  #: its element id
+    caption: str
+    flac: bytes
+
+
 def markdown_html(text: str) -> str:
     """Markdown (the report's subset: paragraphs, lists, tables, emphasis, code) as HTML; any HTML in
     the text is shown as text."""
@@ -81,6 +92,7 @@ def page(
     warnings: list[str],
     private: list[tuple[str, str]],
     clean: str = "No warnings.",
+    sounds: list[Sound] | None = None,
 ) -> str:
     """A page from a report in markdown: its title and first block, a warnings block, then every ``##``
     section (with its figures). ``private``: (text, replacement) pairs applied to all text first
@@ -109,6 +121,7 @@ def page(
         slug = re.sub(r"[^a-z0-9]+", "-", heading.lower()).strip("-")
         content = re.sub(r"(<table>.*?</table>)", r'<div class="table">\1</div>', markdown_html(body), flags=re.S)
         shown = "".join(_figure(f) for f in figures if f.section == heading.strip())
+        shown += "".join(_sound(s) for s in sounds or [] if s.section == heading.strip())
         title_html = markdown_html(heading.strip()).removeprefix("<p>").removesuffix("</p>")  # its escapes undone
         parts.append(f'<section id="{slug}"><h2>{title_html}</h2>{content}{shown}</section>')
     return (
@@ -126,6 +139,15 @@ def _figure(figure: Figure) -> str:
     return (
         f'<figure id="{figure.name}"><img alt="{caption}" src="data:image/png;base64,{data}">'
         f"<figcaption>{caption}</figcaption></figure>"
+    )
+
+
+def _sound(sound: Sound) -> str:
+    data = base64.b64encode(sound.flac).decode("ascii")
+    caption = html.escape(sound.caption)
+    return (
+        f'<figure id="{sound.name}" class="sound"><audio controls preload="metadata" '
+        f'src="data:audio/flac;base64,{data}"></audio><figcaption>{caption}</figcaption></figure>'
     )
 
 

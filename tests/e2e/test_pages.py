@@ -28,5 +28,7 @@ def test_a_page_made_by_a_recipe_renders(page, tmp_path):
         assert "importance" in {name for name, _ in shown["images"]} and "_sma3" in text
     if page.name == "ablation.html":
         assert "forest" in {name for name, _ in shown["images"]}
+    if page.name == "preview.html":  # the paper recipe's four copies of three files, each with the original
+        assert len(shown["audio"]) == 15 and all(duration > 2.9 for duration in shown["audio"])
     if page.name == "crosscorpus.html":
         assert shown["tables"] == 1 and "matrix" in {name for name, _ in shown["images"]}
