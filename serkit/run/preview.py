@@ -24,7 +24,7 @@ from serkit.core.policy import DRAWS, policy_words, words
 from serkit.core.recipe import Recipe, load_recipe
 from serkit.core.registry import get_registry
 from serkit.data.cache import ArrayCache, cache_folder, file_digest
-from serkit.data.pipeline import copy_wave, online_wave, preprocessed
+from serkit.data.pipeline import Pipeline, copy_wave, online_wave, preprocessed
 from serkit.results.html import Figure, Sound, page, private_paths
 from serkit.results.render import md_code, md_text, png_bytes
 from serkit.run.planning import plan_run, prepared_scan
@@ -64,48 +64,54 @@ def preview(
     chosen = _spread([utterances[i] for i in plans[0].fit], files)
     pipeline = run_pipeline(recipe, registry)
     cache = ArrayCache(cache_folder(recipe.run.cache_dir))
-    online = recipe.augmentation.mode == "online"
+    slots = list(range(draws)) if recipe.augmentation.mode == "online" else waveform
     record: list[dict[str, object]] = []
     sections = []
     for utterance in chosen:
-        digest = file_digest(utterance.path)
-        wave, rate = preprocessed(pipeline, utterance.path, digest, cache)
-        examples = [Example("original (preprocessed)", wave, rate)]
-        slots = range(draws) if online else waveform
-        for slot in slots:
-            noted: list[str] = []
-            token = DRAWS.set(noted)
-            try:
-                if online:
-                    made = online_wave(pipeline, utterance.path, digest, slot, wave, rate)
-                    label = f"epoch {slot + 1}" + (" (no entry acted)" if made is None else "")
-                    made = made or (wave, rate)
-                else:
-                    made = copy_wave(pipeline, utterance.path, digest, slot, wave, rate)
-                    label = f"copy {slot + 1}: {words(recipe.augment[slot])}"
-            finally:
-                DRAWS.reset(token)
-            examples.append(Example(label, made[0], made[1], noted))
+        examples = _examples(recipe, pipeline, utterance, cache, slots)
         stem = Path(utterance.path).stem
         for k, example in enumerate(examples):
             write_bytes(folder / "audio" / stem / f"{k:02d}.flac", flac(example.wave, example.rate))
         shown = [
             {"label": e.label, "draws": e.draws, "audio": f"audio/{stem}/{k:02d}.flac"} for k, e in enumerate(examples)
         ]
-        record.append(
-            {"file": utterance.path, "label": utterance.label, "speaker": utterance.speaker, "examples": shown}
-        )
+        about = {"file": utterance.path, "label": utterance.label, "speaker": utterance.speaker}
+        record.append(about | {"examples": shown})
         sections.append((utterance, examples))
         reporter.say(f"  {stem}: {len(examples) - 1} example(s)")
     write_json(folder / "draws.json", {"recipe": str(path), "mode": recipe.augmentation.mode, "files": record})
-    text, figures, sounds = _page_parts(recipe, path, sections, online)
+    text, figures, sounds = _page_parts(recipe, path, sections)
     write_text(folder / "preview.md", text)
     private = private_paths(recipe.dataset.location(), folder)
-    write_text(
-        folder / "preview.html", page(text, figures, [], private, "Examples of training data, not results.", sounds)
-    )
+    clean = "Examples of training data, not results."
+    write_text(folder / "preview.html", page(text, figures, [], private, clean, sounds))
     reporter.say(f"preview of {len(chosen)} file(s) written to {folder} (preview.html, audio/, draws.json)")
     return folder
+
+
+def _examples(
+    recipe: Recipe, pipeline: Pipeline, utterance: Utterance, cache: ArrayCache, slots: list[int]
+) -> list[Example]:
+    """A file's preprocessed original and its examples: each waveform entry's copy (``slots`` are entries), or
+    online the policy drawn for each epoch (``slots`` are epochs), each with what was drawn."""
+    digest = file_digest(utterance.path)
+    wave, rate = preprocessed(pipeline, utterance.path, digest, cache)
+    examples = [Example("original (preprocessed)", wave, rate)]
+    for slot in slots:
+        noted: list[str] = []
+        token = DRAWS.set(noted)
+        try:
+            if recipe.augmentation.mode == "online":
+                drawn = online_wave(pipeline, utterance.path, digest, slot, wave, rate)
+                label = f"epoch {slot + 1}" + (" (no entry acted)" if drawn is None else "")
+                made = drawn or (wave, rate)
+            else:
+                made = copy_wave(pipeline, utterance.path, digest, slot, wave, rate)
+                label = f"copy {slot + 1}: {words(recipe.augment[slot])}"
+        finally:
+            DRAWS.reset(token)
+        examples.append(Example(label, made[0], made[1], noted))
+    return examples
 
 
 def _spread(utterances: list[Utterance], count: int) -> list[Utterance]:
@@ -131,9 +137,8 @@ def flac(wave: np.ndarray, rate: int) -> bytes:
     return buffer.getvalue()
 
 
-def _page_parts(
-    recipe: Recipe, path: str | Path, sections: list, online: bool
-) -> tuple[str, list[Figure], list[Sound]]:
+def _page_parts(recipe: Recipe, path: str | Path, sections: list) -> tuple[str, list[Figure], list[Sound]]:
+    online = recipe.augmentation.mode == "online"
     mode = "online: the whole policy drawn anew each epoch" if online else "copies: one fixed copy per entry"
     lines = [
         f"# Augmentation preview of {md_code(Path(path).name)}",
