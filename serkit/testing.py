@@ -216,6 +216,58 @@ def check_augmenter(component: Augmenter) -> None:
         for size in (16000, 16):  # silence, and a clip of 1 ms: no NaN from a division by its level
             out = component(np.zeros(size, np.float32), 16000, np.random.default_rng(0))
             _assert_wave(out, f"augmenter '{component.name}' on {size} samples of silence")
+    check_device_augmenter(component)
+
+
+def check_device_augmenter(component: Augmenter) -> None:
+    """An augmenter's torch implementation (where it offers one: :meth:`Augmenter.device`) draws what its NumPy
+    call draws, consuming the generator alike; on a batch it gives the NumPy call's output (within 1e-4 of the
+    peak) where ``exact`` (the default), else output whose change from the input has the NumPy call's spread
+    (within 15 %); and it keeps no state: the same draws give the same batch twice."""
+    device = component.device()
+    if device is None:
+        return
+    import torch
+
+    from serkit.builtin.features import LogMel
+
+    who = f"augmenter '{component.name}' on the device"
+    for rate in SAMPLE_RATES if component.stage != "features" else (16000,):
+        inputs = [speech_like(rate, seed=k) for k in range(4)]
+        if component.stage == "features":
+            inputs = [LogMel(n_fft=512, hop_length=160, n_mels=40)(wave, rate) for wave in inputs]
+        numpy_rngs, device_rngs = (
+            [np.random.default_rng(k) for k in range(4)],
+            [np.random.default_rng(k) for k in range(4)],
+        )
+        call: Any = component
+        expected = [
+            call(x, numpy_rngs[k]) if component.stage == "features" else call(x, rate, numpy_rngs[k])
+            for k, x in enumerate(inputs)
+        ]
+        draws = [device.draw(device_rngs[k], rate, x.shape) for k, x in enumerate(inputs)]
+        for k in range(4):
+            assert numpy_rngs[k].bit_generator.state == device_rngs[k].bit_generator.state, (
+                f"{who}: draw() consumes the generator otherwise than the NumPy call, so a policy's later draws differ"
+            )
+        batch = torch.from_numpy(np.stack(inputs))
+        got = device.apply(batch.clone(), rate, draws).numpy()
+        assert got.shape == batch.shape, f"{who} returned shape {got.shape} for a batch of {tuple(batch.shape)}"
+        assert np.array_equal(got, device.apply(batch.clone(), rate, draws).numpy()), (
+            f"{who}: the same draws gave another batch"
+        )
+        overlap = min(min(len(e.reshape(-1)) for e in expected), got[0].size)
+        want = np.stack([e.reshape(-1)[:overlap] for e in expected])
+        have = got.reshape(4, -1)[:, :overlap]
+        if getattr(device, "exact", True):
+            tolerance = 1e-4 * max(1.0, float(np.abs(want).max()))
+            assert np.abs(want - have).max() <= tolerance, (
+                f"{who} differs from the NumPy call by {np.abs(want - have).max():.3g} given the same draws"
+            )
+        else:
+            before = np.stack(inputs).reshape(4, -1)[:, :overlap]
+            ratio = float(np.std(have - before) / max(np.std(want - before), 1e-12))
+            assert 0.85 < ratio < 1.15, f"{who} changes its input by a spread {ratio:.2f} times the NumPy call's"
 
 
 def check_feature_extractor(component: FeatureExtractor) -> None:

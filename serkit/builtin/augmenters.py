@@ -80,6 +80,37 @@ class GaussianNoise(Augmenter):
         transform = AddGaussianNoise(min_amplitude=self.min_amplitude, max_amplitude=self.max_amplitude, p=1.0)
         return apply_transform(transform, wave / peak, sample_rate, rng) * np.float32(peak)
 
+    def device(self) -> Any:
+        from audiomentations import AddGaussianNoise
+
+        from serkit.builtin.device import GaussianNoiseOfPeak
+
+        transform = AddGaussianNoise(min_amplitude=self.min_amplitude, max_amplitude=self.max_amplitude, p=1.0)
+        return GaussianNoiseOfPeak(transform, self.relative_to)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpeedAugmenter(Augmenter):
+    """Speed perturbation: the clip played faster or slower, pitch with it (resampled, as Kaldi's recipes do)."""
+
+    name = "speed"
+    computes_with = ("torch",)
+    factor: float = param(1.1, "speed factor (> 1 faster and higher; Kaldi's recipes: 0.9 and 1.1)", ge=0.5, le=2.0)
+
+    def __call__(self, wave: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+        import torch
+
+        from serkit.builtin.device import resample, speed_ratio
+
+        with torch.no_grad():
+            out = resample(torch.from_numpy(np.ascontiguousarray(wave, np.float32))[None], *speed_ratio(self.factor))
+        return out[0].numpy()
+
+    def device(self) -> Any:
+        from serkit.builtin.device import Speed
+
+        return Speed(self.factor)
+
 
 METHODS = ("librosa", "signalsmith", "signalsmith_fast")
 METHOD_HELP = (
@@ -152,5 +183,5 @@ class PitchShiftAugmenter(Augmenter):
 
 @hookimpl
 def register_augmenters(register):
-    for cls in (GaussianNoise, TimeStretchAugmenter, PitchShiftAugmenter):
+    for cls in (GaussianNoise, TimeStretchAugmenter, PitchShiftAugmenter, SpeedAugmenter):
         register(cls)

@@ -76,6 +76,39 @@ class Transform(Augmenter):
             return wave.astype(np.float32)  # a copy: the input is never changed in place
         return apply_transform(_built(self), wave, sample_rate, rng)
 
+    def device(self) -> Any:
+        return device_of(self)
+
+
+#: The transforms with a torch implementation (:mod:`serkit.builtin.device`), by audiomentations class.
+LINEAR = (
+    "Gain",
+    "PolarityInversion",
+    "LowPassFilter",
+    "HighPassFilter",
+    "BandPassFilter",
+    "BandStopFilter",
+    "LowShelfFilter",
+    "HighShelfFilter",
+    "PeakingFilter",
+)
+
+
+def device_of(component: Transform) -> Any:
+    """The component's torch implementation, or None (a zero-phase filter's edges differ: none is offered)."""
+    from serkit.builtin import device
+
+    name, transform = component.transform_class, component.transform()
+    if name in LINEAR and not getattr(component, "zero_phase", False):
+        return device.Linear(transform)
+    if name == "ApplyImpulseResponse" and getattr(component, "leave_length_unchanged", True):
+        return device.ImpulseResponses(transform)
+    if name == "AddGaussianSNR":
+        return device.GaussianSNR(transform)
+    if name == "AddBackgroundNoise":
+        return device.BackgroundNoise(transform)
+    return None
+
 
 @lru_cache(maxsize=64)
 def _built(component: Transform) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import librosa
 import numpy as np
@@ -36,6 +37,14 @@ class LogMel(FeatureExtractor):
         mel = _mel_filterbank(sample_rate, self.n_fft, self.n_mels, self.fmin, self.fmax or None) @ power
         db = librosa.power_to_db(mel, ref=self.ref, top_db=self.top_db or None)
         return db[np.newaxis].astype(np.float32)
+
+    def device(self, sample_rate: int) -> Any:
+        from serkit.builtin.device import TorchLogMel
+
+        fmax = self.fmax or None
+        return TorchLogMel(
+            sample_rate, self.n_fft, self.hop_length, self.n_mels, self.fmin, fmax, self.ref, self.top_db
+        )
 
 
 @lru_cache(maxsize=16)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import librosa
 import numpy as np
@@ -133,6 +134,11 @@ class FixLength(Preprocessor):
             start = {"start": 0, "center": excess // 2, "end": excess}[self.crop]
             return wave[start : start + target], sample_rate
         return np.pad(wave, (0, -excess)), sample_rate
+
+    def device(self) -> Any:
+        from serkit.builtin.device import FixLengthBatch
+
+        return FixLengthBatch(self.seconds, self.crop)
 
 
 @hookimpl

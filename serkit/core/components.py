@@ -33,6 +33,7 @@ from serkit.core.params import ParamSpec, param, param_specs, validate_params
 if TYPE_CHECKING:
     import torch
 
+    from serkit.core.device import DeviceAugment, DeviceStep
     from serkit.core.labels import Relabel
     from serkit.core.learner import Learner
 
@@ -171,6 +172,10 @@ class Preprocessor(Component):
         """The duration in seconds every output has, or None; the predictor windows long recordings by it."""
         return None
 
+    def device(self) -> DeviceStep | None:
+        """A batch version run on the training device (for one that re-applies after augmenting), or None."""
+        return None
+
 
 @dataclass(frozen=True, kw_only=True)
 class Augmenter(Component):
@@ -182,6 +187,11 @@ class Augmenter(Component):
 
     def __call__(self, wave: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError
+
+    def device(self) -> DeviceAugment | None:
+        """A torch implementation run on a batch on the training device (:mod:`serkit.core.device`), or None:
+        online augmentation then makes its examples in loader processes."""
+        return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -240,6 +250,11 @@ class FeatureExtractor(Component):
     def min_seconds(self) -> float:
         """The shortest clip it accepts; shorter ones are padded with silence at the end, and the run says so."""
         return 0.0
+
+    def device(self, sample_rate: int) -> torch.nn.Module | None:
+        """A torch module computing these features from a batch of clips (batch, samples) on the training device,
+        equal to the NumPy call within a tolerance its docs state; None: online examples are made in loaders."""
+        return None
 
     def output_shape(self) -> str:
         """The shape of this instance's output (one of :data:`SHAPES`)."""

@@ -246,6 +246,22 @@ def policy_words(entries: Sequence[Augmenter], mode: str) -> str:
     return "one fixed copy of each training utterance per entry, drawn once: " + "; ".join(words(e) for e in entries)
 
 
+def plan(entry: Augmenter, rng: np.random.Generator, draw: Any) -> list[tuple[Augmenter, Any]]:
+    """The augmenters an entry applies to one example, in order, each with what ``draw(augmenter, rng)`` drew for
+    it: ``rng`` is consumed exactly as calling the entry consumes it (the chance, the drawn values, a group's
+    picks, then each augmenter's own draws), so the device path draws what the NumPy path draws."""
+    if isinstance(entry, Chance):
+        if entry.p < 1 and rng.random() >= entry.p:
+            return []
+        leaf = entry.drawn(rng)
+        return [(leaf, draw(leaf, rng))]
+    if isinstance(entry, Group):
+        if entry.p < 1 and rng.random() >= entry.p:
+            return []
+        return [step for member in entry.chosen(rng) for step in plan(member, rng, draw)]
+    return [(entry, draw(entry, rng))]
+
+
 def leaves(entries: Sequence[Augmenter]) -> list[Augmenter]:
     """The augmenters a policy is made of (inside chances and groups), in order."""
     out: list[Augmenter] = []

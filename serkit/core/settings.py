@@ -53,6 +53,14 @@ class AugmentationSettings:
         ge=0,
     )
     prefetch: int = param(4, "online: batches each loader process computes ahead of the trainer", ge=1)
+    where: str = param(
+        "auto",
+        "online: where the examples are made. device: on the training device, a batch at a time (every entry, the "
+        "re-applied preprocessors and the features need a torch implementation; noise then differs in its samples, "
+        "not its distribution); loaders: in loader processes; auto: the device where everything has one, else "
+        "the loaders (the run's log says which and why)",
+        choices=("auto", "device", "loaders"),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -115,8 +115,12 @@ class Trainer:
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         return model
 
-    def _tensor(self, array: np.ndarray) -> torch.Tensor:
-        tensor = torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+    def _tensor(self, array: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Rows on the device as the model takes them (a tensor made there already, by the device path, as it is)."""
+        if isinstance(array, torch.Tensor):
+            tensor = array.to(self.device)
+        else:
+            tensor = torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
         if tensor.dim() == 4 and self.autocast_dtype is not None:
             tensor = tensor.contiguous(memory_format=torch.channels_last)
         return tensor.float()  # stored as float16
@@ -256,14 +260,18 @@ class Trainer:
 
 
 def epoch_source(
-    x: Features, transform: Transform | None, tensor_of: Callable[[np.ndarray], torch.Tensor], device: torch.device
+    x: Features, transform: Transform | None, tensor_of: Callable[[Any], torch.Tensor], device: torch.device
 ) -> Callable[[int, list[np.ndarray]], Iterator[torch.Tensor]]:
-    """An epoch's batches by index: made afresh each epoch where ``x`` makes them (online augmentation,
-    :class:`EpochFeatures`); on a GPU, everything moved there once (when it fits); else read per batch."""
+    """An epoch's batches by index: made afresh each epoch where ``x`` makes them (online augmentation, on the
+    device or by :class:`EpochFeatures`' loaders); on a GPU, everything moved there once (when it fits); else
+    read per batch."""
 
     def tensor(rows: np.ndarray) -> torch.Tensor:
         return tensor_of(transform(rows) if transform else rows)
 
+    made_on_device = getattr(x, "device_batches", None)
+    if made_on_device is not None:  # online examples made on the device, normalised there
+        return lambda epoch, batches: (tensor_of(rows) for rows in made_on_device(epoch, batches, device))
     if isinstance(x, EpochFeatures):
         return lambda epoch, batches: (tensor(rows) for rows in x.batches(epoch, batches))
     if device.type == "cuda" and _fits_on_device(x, device):

@@ -34,7 +34,7 @@ from serkit.data.cache_index import cache_lock, record_use
 from serkit.data.compute import compute_features
 from serkit.data.leakage import SplitAudit, fingerprints, near_pairs
 from serkit.data.leakage import audit_split as split_leakage
-from serkit.data.normalise import GroupNormalised, fit_groups, fit_normaliser
+from serkit.data.normalise import GroupNormalised, ZScore, fit_groups, fit_normaliser
 from serkit.data.online import OnlineFeatures
 from serkit.data.pipeline import Item, Pipeline
 from serkit.data.split import FoldPlan, SplitFile
@@ -657,7 +657,7 @@ def normalised_parts(
             fitted_on = store.view([item for items in parts.values() for item in items])
         normaliser = fit_normaliser(settings.method, settings.scope, fitted_on, shape, source)
         if online(ctx.recipe):  # fitted on the fit part's originals; its examples are drawn each epoch
-            x["fit"] = drawn_anew(ctx, store, corpus, parts["fit"], x["fit"])
+            x["fit"] = drawn_anew(ctx, store, corpus, parts["fit"], x["fit"], normaliser)
         return x, y, normaliser.to_dict(), normaliser
     fitted: JSONObject = {}
     for name, items in parts.items():
@@ -673,9 +673,22 @@ def normalised_parts(
     return x, y, {"speakers": fitted}, None
 
 
-def drawn_anew(ctx: Context, store: FeatureStore, corpus: Corpus, items: list[Item], rows: Features) -> OnlineFeatures:
-    """The fit part in online mode: its originals' ``rows``, and each epoch's examples made by loader processes."""
+def drawn_anew(
+    ctx: Context, store: FeatureStore, corpus: Corpus, items: list[Item], rows: Features, normaliser: ZScore
+) -> OnlineFeatures | Any:
+    """The fit part in online mode: its originals' ``rows``, and each epoch's examples made on the training device
+    (:class:`~serkit.learn.device_examples.DeviceFeatures`) or by loader processes, as ``[augmentation] where``
+    and the components decide (said in the run's log)."""
     settings, indices = ctx.recipe.augmentation, [i for i, _ in items]
+    pipeline = run_pipeline(ctx.recipe, ctx.registry)
+    why = why_not_on_device(ctx.recipe, pipeline)
+    ctx.reporter.say(f"  online examples made {f'by loader processes: {why}' if why else 'on the training device'}")
+    if not why:
+        from serkit.learn.device_examples import DeviceFeatures
+
+        paths, hashes = [corpus.utterances[i].path for i in indices], [store.hashes[i] for i in indices]
+        cache = ArrayCache(store.cache) if store.cache else None
+        return DeviceFeatures(rows, paths, hashes, pipeline, cache, normaliser)
     return OnlineFeatures(
         rows,
         [corpus.utterances[i].path for i in indices],
@@ -685,6 +698,20 @@ def drawn_anew(ctx: Context, store: FeatureStore, corpus: Corpus, items: list[It
         settings.loaders,
         settings.prefetch,
     )
+
+
+def why_not_on_device(recipe: Recipe, pipeline: Pipeline) -> str:
+    """Why online examples are not made on the training device ("" when they are: ``[augmentation] where`` and
+    the components decide); a SerkitError where ``device`` is asked for and something has no torch implementation."""
+    where = recipe.augmentation.where
+    if where == "loaders":
+        return "augmentation.where = 'loaders'"
+    from serkit.learn.device_examples import why_not_on_device as missing
+
+    why = missing(pipeline)
+    if why and where == "device":
+        raise SerkitError(f"augmentation.where: 'device': {why} (use auto or loaders)")
+    return why
 
 
 def close_loaders(x: dict[str, Features]) -> None:
