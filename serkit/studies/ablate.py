@@ -228,6 +228,8 @@ def content_key(recipe: Recipe, *, legacy: bool = False) -> str:
         data.pop("labels")  # likewise
     if recipe.augmentation.mode == "copies":
         data.pop("augmentation")  # likewise (its other keys are execution settings)
+    elif data["augmentation"].get("where") == "auto":
+        data["augmentation"].pop("where")  # added later; auto resolves alike for the same components
     if recipe.task.kind == "classification" and not recipe.task.targets:
         data.pop("task")  # likewise
     for key, default in TRAIN_KEYS_ADDED.items():
