@@ -24,6 +24,14 @@ class RoomSimulator(Augmenter):
     max_order: int = param(15, "image-source reflection order; a noise tail at the RT60 models the rest", ge=0, le=60)
     ir_folder: str = param("", "folder of measured impulse responses (.wav) to draw from instead of simulating")
     keep_length: bool = param(True, "cut the reverberant tail so the output is as long as the input")
+    bank: int = param(
+        0,
+        "simulate this many rooms once (seeded by the parameters, kept for the process) and draw one per use, as the "
+        "training device's path does; 0: a new room every use (no device path)",
+        ge=0,
+        le=4096,
+        since="0.3",
+    )
 
     def validate(self) -> None:
         if len(self.room_min) != 3 or len(self.room_max) != 3:
@@ -42,7 +50,10 @@ class RoomSimulator(Augmenter):
         return sorted(folder.rglob("*.wav")) if folder.is_dir() else []
 
     def __call__(self, wave: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
-        rir = self._measured(sample_rate, rng) if self.ir_folder else self._simulated(sample_rate, rng)
+        if self.bank and not self.ir_folder:
+            rir = rooms(self, sample_rate)[int(rng.integers(self.bank))]
+        else:
+            rir = self._measured(sample_rate, rng) if self.ir_folder else self._simulated(sample_rate, rng)
         from scipy.signal import fftconvolve  # imported when used: listing plugins stays fast
 
         out = fftconvolve(wave, rir)
@@ -87,6 +98,55 @@ class RoomSimulator(Augmenter):
         rir = audio.resample(rir, rate, sample_rate)
         peak = float(np.max(np.abs(rir))) or 1.0
         return rir / peak
+
+    def device(self) -> RoomBank | None:
+        return RoomBank(self) if self.bank and not self.ir_folder else None
+
+
+_BANKS: dict[str, list[np.ndarray]] = {}
+
+
+def rooms(component: RoomSimulator, sample_rate: int) -> list[np.ndarray]:
+    """The component's bank of simulated impulse responses at a rate (kept for the process), from a generator
+    seeded by its parameters and the rate."""
+    import hashlib
+
+    key = repr((component.to_params(), sample_rate))
+    if key not in _BANKS:
+        rng = np.random.default_rng(int(hashlib.sha256(key.encode()).hexdigest()[:16], 16))
+        _BANKS[key] = [component._simulated(sample_rate, rng) for _ in range(component.bank)]
+    return _BANKS[key]
+
+
+class RoomBank:
+    """``room_sim`` with a bank, on the training device: the bank moved there once, the drawn room convolved by
+    FFT, the level matched to the input's, the tail cut (equal to the NumPy call up to float32 rounding)."""
+
+    def __init__(self, component: RoomSimulator) -> None:
+        self.component = component
+        self.on_device: dict[tuple[int, str], list] = {}
+
+    def draw(self, rng: np.random.Generator, sample_rate: int, shape: tuple[int, ...]) -> dict:
+        return {"room": int(rng.integers(self.component.bank))}
+
+    def apply(self, batch, sample_rate: int, draws: list[dict]):
+        import torch
+
+        from serkit.builtin.device import fft_convolve
+
+        key = (sample_rate, str(batch.device))
+        if key not in self.on_device:
+            self.on_device[key] = [
+                torch.from_numpy(r.astype(np.float32)).to(batch.device) for r in rooms(self.component, sample_rate)
+            ]
+        rows = []
+        for row, draw in zip(batch, draws, strict=True):
+            out = fft_convolve(row[None], self.on_device[key][draw["room"]][None].to(batch.dtype))[0]
+            if self.component.keep_length:
+                out = out[: row.shape[-1]]
+            level_in, level_out = row.pow(2).mean().sqrt(), out.pow(2).mean().sqrt()
+            rows.append(out * (level_in / level_out) if level_out > 0 else out)
+        return torch.stack(rows)
 
 
 @hookimpl

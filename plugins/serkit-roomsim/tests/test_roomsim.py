@@ -59,3 +59,17 @@ def test_measured_impulse_responses(tmp_path):
 def test_invalid_settings_are_rejected(values, message):
     with pytest.raises(SerkitError, match=message):
         RoomSimulator.from_params(values, "augment[0]")
+
+
+def test_a_bank_of_rooms_is_simulated_once_and_runs_on_the_device_as_on_the_cpu():
+    """With ``bank``, the rooms are simulated once from a generator seeded by the parameters (the same bank in every
+    process), a use draws one, and the torch implementation convolves it as the NumPy call does (the contract kit
+    compares them)."""
+    from serkit_roomsim import rooms
+
+    component = RoomSimulator(bank=4, rt60_min=0.3, rt60_max=0.6)
+    first = rooms(component, 16000)
+    assert len(first) == 4 and rooms(component, 16000) is first
+    assert RoomSimulator(bank=4, rt60_min=0.3, rt60_max=0.6).device() is not None
+    assert RoomSimulator().device() is None  # a new room every use: no device path
+    check_component(component)
