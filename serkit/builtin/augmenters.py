@@ -157,6 +157,11 @@ class TimeStretchAugmenter(Augmenter):
         )
         return apply_transform(transform, wave, sample_rate, rng)
 
+    def device(self) -> Any:
+        from serkit.builtin.device import TimeStretchBatch
+
+        return TimeStretchBatch(self.rate) if self.method == "librosa" else None
+
 
 @dataclass(frozen=True, kw_only=True)
 class PitchShiftAugmenter(Augmenter):
@@ -179,6 +184,11 @@ class PitchShiftAugmenter(Augmenter):
             p=1.0,
         )
         return apply_transform(transform, wave, sample_rate, rng)
+
+    def device(self) -> Any:
+        from serkit.builtin.device import PitchShiftBatch
+
+        return PitchShiftBatch(self.semitones) if self.method == "librosa" else None
 
 
 @hookimpl

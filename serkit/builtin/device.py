@@ -236,6 +236,25 @@ def resample(batch: torch.Tensor, old: int, new: int) -> torch.Tensor:
     return out[:, : -(-length * new // old)]
 
 
+def resample_by(batch: torch.Tensor, ratio: float, zeros: int = 24, rolloff: float = 0.945) -> torch.Tensor:
+    """Rows resampled by any ``ratio`` (new rate / old rate): each output sample a windowed-sinc interpolation of
+    the input around its position, band-limited below the lower rate (the kernel :func:`resample` uses)."""
+    length = batch.shape[-1]
+    cutoff = min(1.0, ratio) * rolloff  # of the input's Nyquist
+    width = int(np.ceil(zeros / cutoff))
+    out_length = int(np.ceil(length * ratio))
+    positions = torch.arange(out_length, device=batch.device, dtype=torch.float64) / ratio
+    taps = torch.arange(-width + 1, width + 1, device=batch.device)
+    index = positions.floor().long()[:, None] + taps  # (out, taps)
+    t = (positions[:, None] - index.double()) * cutoff
+    t = t.clamp(-zeros, zeros) * np.pi
+    kernel = torch.where(t == 0, torch.ones_like(t), torch.sin(t) / torch.where(t == 0, torch.ones_like(t), t))
+    kernel = (kernel * torch.cos(t / zeros / 2) ** 2).to(batch.dtype)
+    kernel = kernel / kernel.sum(-1, keepdim=True)
+    gathered = batch[..., index.clamp(0, length - 1)]  # replicate the edges
+    return (gathered * kernel).sum(-1)
+
+
 def speed_ratio(factor: float, resolution: int = 100) -> tuple[int, int]:
     """A speed factor as the resampling (old, new) it takes: the clip read ``factor`` times faster is the clip
     resampled by 1 / factor, to a hundredth (a finer factor would make a filter bank of thousands of phases)."""
@@ -258,6 +277,68 @@ class Speed:
             out = resample(row[None], *speed_ratio(draw["factor"]))[0]
             rows.append(torch.nn.functional.pad(out, (0, max(0, length - out.shape[-1])))[:length])
         return torch.stack(rows)
+
+
+# -- librosa's phase vocoder (time_stretch, pitch_shift with method = "librosa"), batched in torch ---------------
+
+
+def phase_vocoder_stretch(batch: torch.Tensor, rate: float, n_fft: int = 2048, hop: int = 512) -> torch.Tensor:
+    """librosa.effects.time_stretch of each row: its STFT (librosa's defaults), the phase vocoder's magnitudes
+    interpolated between frames and phases accumulated (a cumulative sum: the advances do not depend on the
+    accumulated phase), then the inverse STFT to round(samples / rate) samples."""
+    window = torch.hann_window(n_fft, periodic=True, device=batch.device, dtype=batch.dtype)
+    spectrum = torch.stft(batch, n_fft, hop, window=window, center=True, pad_mode="constant", return_complex=True)
+    frames = spectrum.shape[-1]
+    steps = torch.arange(0, frames, rate, dtype=torch.float64, device=batch.device)
+    padded = torch.nn.functional.pad(spectrum, (0, 2))
+    left, alpha = steps.floor().long(), (steps % 1.0).to(batch.dtype)
+    first, second = padded[..., left], padded[..., left + 1]
+    magnitude = (1.0 - alpha) * first.abs() + alpha * second.abs()
+    advance = hop * torch.linspace(0, np.pi, n_fft // 2 + 1, device=batch.device, dtype=torch.float64)[:, None]
+    change = second.angle().double() - first.angle().double() - advance
+    change = change - 2.0 * np.pi * torch.round(change / (2.0 * np.pi))
+    increments = (advance + change)[..., :-1]
+    phase = spectrum[..., :1].angle().double() + torch.nn.functional.pad(increments.cumsum(-1), (1, 0))
+    stretched = torch.polar(magnitude.double(), phase).to(spectrum.dtype)
+    length = round(batch.shape[-1] / rate)
+    return torch.istft(stretched, n_fft, hop, window=window, center=True, length=length)
+
+
+def fit_length(rows: torch.Tensor, length: int) -> torch.Tensor:
+    """Rows cut to ``length`` samples, or zero-padded at the end to it."""
+    return torch.nn.functional.pad(rows, (0, max(0, length - rows.shape[-1])))[..., :length]
+
+
+class TimeStretchBatch:
+    """``time_stretch`` (librosa's phase vocoder) on the device: equal to the NumPy call up to float rounding;
+    cut or zero-padded back to the batch's length at once (the NumPy path re-applies ``fix_length`` after the
+    later entries)."""
+
+    #: Of the peak: the phase accumulates in float64 here, in float32 in librosa (measured: under 3e-3).
+    tolerance = 5e-3
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+
+    def draw(self, rng: np.random.Generator, sample_rate: int, shape: tuple[int, ...]) -> Draw:
+        rng.integers(2**32)  # the NumPy call seeds audiomentations from one integer, then draws nothing it uses
+        return {"rate": self.rate}
+
+    def apply(self, batch: torch.Tensor, sample_rate: int, draws: list[Draw]) -> torch.Tensor:
+        return fit_length(phase_vocoder_stretch(batch, self.rate), batch.shape[-1])
+
+
+class PitchShiftBatch(TimeStretchBatch):
+    """``pitch_shift`` (librosa's method) on the device: the phase vocoder's stretch, then windowed-sinc resampling
+    by the rate (:func:`resample_by`; librosa resamples with soxr: the same band-limited result, correlated at
+    0.99997 on speech), cut to the clip's length."""
+
+    def __init__(self, semitones: float) -> None:
+        super().__init__(2.0 ** (-semitones / 12))
+
+    def apply(self, batch: torch.Tensor, sample_rate: int, draws: list[Draw]) -> torch.Tensor:
+        stretched = phase_vocoder_stretch(batch, self.rate)
+        return fit_length(resample_by(stretched, self.rate), batch.shape[-1])
 
 
 # -- fix_length and the log-mel spectrogram --------------------------------------------------------------------

@@ -187,6 +187,12 @@ def augmented_text(summary: RunSummary) -> str:
     return f"{summary.fold['augmented']} augmented training copies, made after the split"
 
 
+def made_text(summary: RunSummary) -> str:
+    """Where online examples were made (absent before issue 45: loader processes then)."""
+    made = summary.augmentation.get("made")
+    return f"; examples made {made}" if made else ""
+
+
 def report_head(summary: RunSummary, dataset_more: str = "", task: str = "") -> list[str]:
     """A report's title, its protocol, data, split, pipeline and training in words, and the results'
     heading with the run's warnings; ``task``: a line saying what a regression predicts."""
@@ -200,7 +206,11 @@ def report_head(summary: RunSummary, dataset_more: str = "", task: str = "") -> 
         f"{summary.dataset['utterances']} utterances, {summary.dataset['speakers']} speakers{dataset_more}",
         f"- **Split:** {fold['train']} train ({fold['fit']} fit + {fold['validation']} validation, "
         f"validation taken from the training part only), {fold['test']} test; {augmented_text(summary)}",
-        *([f"- **Augmentation:** {md_text(words)}"] if (words := summary.augmentation.get("words")) else []),
+        *(
+            [f"- **Augmentation:** {md_text(words)}{made_text(summary)}"]
+            if (words := summary.augmentation.get("words"))
+            else []
+        ),
         f"- **Pipeline:** {md_text(summary.pipeline)}",
         f"- **Training:** {md_text(summary.training)}",
         f"- **Started:** {md_text(summary.started)}; serkit {md_text(summary.serkit_version)}",

@@ -52,12 +52,23 @@ def run_summary(
         timings=dict(timings),
         warnings=[leak_warning(leaks)] * bool(leaks) + figures["warnings"] + audit.warnings,
         split_audit=audit.to_json(),
-        augmentation={
-            "mode": recipe.augmentation.mode,
-            "words": policy_words(recipe.augment, recipe.augmentation.mode),
-        },
+        augmentation=augmentation_record(recipe),
         leaks=leaks,
     )
+
+
+def augmentation_record(recipe: Recipe) -> dict[str, str]:
+    """How training examples were augmented: the mode, the policy in words, and online where the examples were
+    made (on the training device, or by loader processes and why)."""
+    record = {"mode": recipe.augmentation.mode, "words": policy_words(recipe.augment, recipe.augmentation.mode)}
+    if recipe.augmentation.mode == "online" and recipe.augment:
+        from serkit.data.pipeline import Pipeline
+        from serkit.run.stages import why_not_on_device
+
+        pipeline = Pipeline(recipe.preprocess, recipe.augment, recipe.features, recipe.run.seed)
+        why = why_not_on_device(recipe, pipeline)
+        record["made"] = f"by loader processes ({why})" if why else "on the training device"
+    return record
 
 
 def leak_warning(leaks: list[str]) -> str:
