@@ -9,7 +9,9 @@ feature store. Online: one epoch over the originals, each example drawn anew thr
 transforms (one of them per example, p = 1) by loader processes working ahead of the trainer. Both
 are epochs of training examples, so samples/s compare; the online side also pays for the
 augmentation, resampling-free (the preprocessed waveforms are cached) but with the stretch, the shift
-and the log-mel per example. From the measured per-clip cost on one core, the cores per GPU the
+and the log-mel per example. Device: the same epoch with the examples made in the training process on the
+training device (``[augmentation] where = "device"``; the CPU here), and the milliseconds one batch of
+examples takes there. From the measured per-clip cost on one core, the cores per GPU the
 online path needs to feed a GPU at ``--gpu-samples-per-s`` (an assumption: no GPU is measured here).
 """
 
@@ -32,9 +34,11 @@ from serkit.core.recipe import load_recipe
 from serkit.core.registry import get_registry
 from serkit.data.cache import ArrayCache, file_digest
 from serkit.data.compute import compute_features
+from serkit.data.normalise import ZScore
 from serkit.data.online import OnlineFeatures
 from serkit.data.pipeline import online_example
 from serkit.data.store import FeatureStore
+from serkit.learn.device_examples import DeviceFeatures
 from serkit.learn.hardware import choose_device
 from serkit.learn.torch_learner import make_learner
 from serkit.run.stages import run_pipeline
@@ -79,6 +83,7 @@ def main() -> None:
     registry = get_registry()
     copies_recipe = load_recipe(RECIPE, [f"dataset.root={args.folder}"])
     online_recipe = load_recipe(RECIPE, [f"dataset.root={args.folder}", ONE_OF_FOUR, "augmentation.mode=online"])
+    # the same four transforms on the training device: librosa's phase vocoder and the noise have torch versions
     copies, online = run_pipeline(copies_recipe, registry), run_pipeline(online_recipe, registry)
     hashes = [file_digest(f) for f in files]
     labels = np.arange(len(files)) % 7
@@ -110,11 +115,23 @@ def main() -> None:
         for i in fit[:16]:
             online_example(online, files[i], hashes[i], 99, originals[i], cache)
         per_clip = (time.perf_counter() - start) / 16
+        device = DeviceFeatures(
+            originals, [files[i] for i in fit], [hashes[i] for i in fit], online, cache, ZScore.identity()
+        )
+        print("  device: an epoch over the originals drawn anew on the training device (here the CPU)")
+        device_rate = len(fit) / train_epoch(online_recipe, device, labels[fit], x_val, y_val, 7)
+        batch = np.arange(min(16, len(fit)))
+        start = time.perf_counter()
+        for epoch in range(3):
+            device.make(100 + epoch, batch, torch.device("cpu"))
+        per_batch = (time.perf_counter() - start) / 3
         store.close()
     print(
-        f"copies {copies_rate:.1f} samples/s, online {online_rate:.1f} samples/s: "
-        f"online/copies {online_rate / copies_rate:.2f}"
+        f"copies {copies_rate:.1f} samples/s, online by loaders {online_rate:.1f} samples/s, online on the device "
+        f"{device_rate:.1f} samples/s: loaders/copies {online_rate / copies_rate:.2f}, "
+        f"device/copies {device_rate / copies_rate:.2f}"
     )
+    print(f"the device path's examples for a batch of {len(batch)} on this CPU: {1000 * per_batch:.0f} ms")
     print(f"one online example (one of the four transforms, then the log-mel) on one core: {1000 * per_clip:.1f} ms")
     cores = args.gpu_samples_per_s * per_clip
     print(
