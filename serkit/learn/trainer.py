@@ -199,7 +199,7 @@ class Trainer:
         tick = time.perf_counter()
         fail = functools.partial(diverged, self.settings, self.checkpoint is not None, done + 1)
         model.train()
-        total_loss, hits = 0.0, 0
+        total_loss, hits, data_seconds = 0.0, 0, 0.0
         size, accumulate = self.settings.batch_size, self.settings.accumulate
         starts = range(0, len(order), size)
         per_epoch = math.ceil(len(starts) / accumulate)  # optimiser steps
@@ -215,7 +215,10 @@ class Trainer:
             share = 1 / (self.world * group) if combine else len(batch) / (len(whole) * group)
             if len(batch) or combine is not None:  # a worker with no share still joins the batch's collective
                 if len(batch):
-                    inputs, targets = next(inputs_of), step.targets[torch.from_numpy(batch).to(self.device)]
+                    waited = time.perf_counter()
+                    inputs = next(inputs_of)  # read, drawn by loaders, or made on the device
+                    data_seconds += time.perf_counter() - waited
+                    targets = step.targets[torch.from_numpy(batch).to(self.device)]
                     with self._autocast():
                         outputs = model(inputs)
                         loss = self.objective.loss(outputs, targets, combine)
@@ -240,7 +243,9 @@ class Trainer:
         if not (np.isfinite(val_loss) and all(bool(torch.isfinite(p).all()) for p in model.parameters())):
             raise fail(f"the weights or the validation loss ({val_loss}) became non-finite")
         row = {"epoch": done + 1, **self.objective.train_row(total_loss, hits, len(order)), **scores}
-        return row | {"seconds": time.perf_counter() - tick}
+        # data_seconds: the host's time getting the epoch's batches (waiting for loaders, or making examples on the
+        # device: asynchronous on a GPU, so its host-side part)
+        return row | {"seconds": time.perf_counter() - tick, "data_seconds": data_seconds}
 
     @torch.no_grad()
     def logits(self, model: nn.Module, x: Features, transform: Transform | None = None) -> torch.Tensor:

@@ -739,8 +739,15 @@ def speaker_group(speaker: str, copy: int | None) -> str:
 def _log_epoch(row: dict[str, float]) -> None:
     """One line per epoch in the run's log: its figures (a classification's or a regression's)."""
     names = {"train_accuracy": "train_acc", "val_accuracy": "val_acc"}
-    figures = " ".join(f"{names.get(k, k)} {v:.4f}" for k, v in row.items() if k not in ("epoch", "seconds"))
-    log.info("epoch %d %s (%.1fs)", row["epoch"], figures, row["seconds"])
+    shown = {k: v for k, v in row.items() if k not in ("epoch", "seconds", "data_seconds")}
+    figures = " ".join(f"{names.get(k, k)} {v:.4f}" for k, v in shown.items())
+    log.info(
+        "epoch %d %s (%.1fs, %.1fs of it getting batches)",
+        row["epoch"],
+        figures,
+        row["seconds"],
+        row.get("data_seconds", 0.0),
+    )
 
 
 def _item_order(item: Item) -> tuple[int, int]:

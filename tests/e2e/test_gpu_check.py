@@ -21,6 +21,7 @@ def test_the_gpu_check_runs_its_steps_on_the_cpu(tmp_path):
     (row,) = [line for line in done.stdout.splitlines() if line.startswith(("| bf16 |", "| fp32 |"))]
     assert float(row.split("|")[2]) > 0  # samples/s
     assert "predict: " in done.stdout and "onnx" in done.stdout and "torchscript" in done.stdout
+    assert "online on the device" in done.stdout and "% of each epoch spent getting batches" in done.stdout
     assert list(tmp_path.glob("runs-auto/*/model.pt"))
 
 
