@@ -189,3 +189,31 @@ def test_where_device_is_refused_in_one_line_when_a_component_has_no_torch_imple
     result = cli_runner.invoke(cli, args)
     assert result.exit_code == 1
     assert "augmentation.where: 'device': augmenter(s) time_stretch have no torch implementation" in result.output
+
+
+def test_the_docs_torch_implementation_keeps_the_contract_and_a_wrong_draw_is_caught():
+    from helpers import ROOT as root
+
+    from serkit.testing import check_component
+
+    text = (root / "docs" / "plugins.md").read_text(encoding="utf-8")
+    block = next(b for b in text.split("```python\n")[1:] if "class Invert" in b).split("```")[0]
+    import sys
+    import types
+
+    module = types.ModuleType("docs_invert")  # a module, so that the contract kit can pickle its class
+    sys.modules[module.__name__] = module
+    namespace = module.__dict__
+    prelude = "from dataclasses import dataclass\nfrom serkit import Augmenter\n"
+    exec(compile(prelude + block, "plugins.md", "exec"), namespace)  # the docs' own example, as written
+    invert = namespace["Invert"]()
+    check_component(invert)
+
+    class Greedy(namespace["DeviceInvert"]):
+        def draw(self, rng, sample_rate, shape):
+            rng.random()  # one draw too many: a policy's later draws would differ from the NumPy path's
+            return super().draw(rng, sample_rate, shape)
+
+    namespace["Invert"].device = lambda self: Greedy()
+    with pytest.raises(AssertionError, match="consumes the generator otherwise"):
+        check_component(invert)
