@@ -128,7 +128,10 @@ def test_noise_on_the_device_has_the_loader_paths_spread(bank):
 
 
 def test_device_is_refused_naming_what_has_no_torch_implementation():
-    recipe = load_recipe(TINY, ["dataset.root=.", "augmentation.mode=online", "augment=[{name = 'time_stretch'}]"])
+    recipe = load_recipe(
+        TINY,
+        ["dataset.root=.", "augmentation.mode=online", "augment=[{name = 'time_stretch', method = 'signalsmith'}]"],
+    )
     assert "time_stretch have no torch implementation" in why_not_on_device(run_pipeline(recipe, get_registry()))
     recipe = load_recipe(
         TINY,
