@@ -41,6 +41,8 @@ def param(
 ) -> Any:
     """Declare one parameter of a component (a dataclass field with metadata).
 
+    ``choices`` and the bounds hold for the value, or for each item of a list parameter.
+
     ``renamed_from`` lists earlier names of the parameter: a recipe (or a run folder's
     ``recipe.toml``) that uses an old name still loads, the value moving to the new name.
 
@@ -120,10 +122,13 @@ class ParamSpec:
         return value
 
     def _check_bounds(self, value: Any, where: str) -> None:
-        if self.choices is not None and value not in self.choices:
-            allowed = ", ".join(repr(c) for c in self.choices)
-            raise SerkitError(f"{where}: {value!r} is not allowed (choose one of {allowed})")
+        """Choices and bounds hold for the value, or for each item of a list."""
         items = value if isinstance(value, list) else [value]
+        for position, item in enumerate(items):
+            if self.choices is not None and item not in self.choices:
+                allowed = ", ".join(repr(c) for c in self.choices)
+                at = f"{where}[{position}]" if isinstance(value, list) else where
+                raise SerkitError(f"{at}: {item!r} is not allowed (choose one of {allowed})")
         for item in items:
             if not isinstance(item, (int, float)) or isinstance(item, bool):
                 continue

@@ -7,6 +7,7 @@ which installed plugins load (an empty value loads none but the built-ins).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.metadata as metadata
 import os
@@ -384,8 +385,19 @@ def _collect(registry: Registry, kind: Kind, impl: Any, provider: Provider) -> N
 
 
 def _check_component(cls: Any, base: type[Component]) -> None:
+    if isinstance(cls, base):
+        raise TypeError(
+            f"register() was given an instance, {cls!r}; register the class: register({type(cls).__name__})"
+        )
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise TypeError(f"{cls!r} is not a subclass of serkit.{base.__name__}")
+    for klass in cls.__mro__:  # param() fields of a class that is no dataclass are no parameters
+        loose = [name for name, value in vars(klass).items() if isinstance(value, dataclasses.Field)]
+        if loose and "__dataclass_fields__" not in vars(klass):
+            raise TypeError(
+                f"{klass.__name__} declares {', '.join(loose)} with param() but is not decorated with "
+                "@dataclass(frozen=True, kw_only=True), so it has no parameters: add the decorator"
+            )
     if not cls.name or not isinstance(cls.name, str):
         raise TypeError(f"{cls.__name__} has no 'name'")
     stage = getattr(cls, "stage", "waveform")  # augmenters only

@@ -18,7 +18,7 @@ from serkit.core.components import SHAPE_NDIM
 from serkit.core.errors import SerkitError
 from serkit.data.batched import compute_batched, quiet_on_interrupt
 from serkit.data.cache import ArrayCache
-from serkit.data.pipeline import Item, Pipeline, process_file
+from serkit.data.pipeline import PENDING, Item, Pipeline, process_file, take_warnings
 
 _worker_state: dict[str, Any] = {}
 
@@ -31,8 +31,10 @@ def _init_worker(pipeline: Pipeline, cache: ArrayCache | None) -> None:
     _worker_state.update(pipeline=pipeline, cache=cache)
 
 
-def _worker_task(path: str, file_hash: str, augmenters: list[int | None]) -> list[np.ndarray]:
-    return process_file(_worker_state["pipeline"], path, file_hash, augmenters, _worker_state["cache"])
+def _worker_task(path: str, file_hash: str, augmenters: list[int | None]) -> tuple[list[np.ndarray], list[str]]:
+    """A file's items, and the warnings the worker met making them (the main process says each once)."""
+    arrays = process_file(_worker_state["pipeline"], path, file_hash, augmenters, _worker_state["cache"])
+    return arrays, take_warnings()
 
 
 def compute_features(
@@ -65,8 +67,19 @@ def compute_features(
             arrays = process_file(pipeline, paths[utterance], hashes[utterance], augmenters, cache)
             _collect(store, utterance, augmenters, arrays, progress)
     else:
-        _in_workers(pipeline, paths, hashes, todo, cache, workers, store, progress)
+        PENDING.extend(_in_workers(pipeline, paths, hashes, todo, cache, workers, store, progress))
+    if notes is not None:
+        said = {_gist(m) for m in notes}
+        for message in take_warnings():  # each once, however many workers met it (and on whichever file)
+            if _gist(message) not in said:
+                said.add(_gist(message))
+                notes.append(message)
     return results
+
+
+def _gist(message: str) -> str:
+    """A warning without the file it names ("... on FILE ..."): what makes two workers' warnings one."""
+    return message.split(" on ")[0].split(" (first on ")[0]
 
 
 def _cached(
@@ -110,8 +123,9 @@ def _in_workers(
     workers: int,
     store: Callable[[Item, np.ndarray], None],
     progress: Callable[[int], None],
-) -> None:
-    """Each file's items computed in a pool of ``workers`` processes, stored as they arrive."""
+) -> list[str]:
+    """Each file's items computed in a pool of ``workers`` processes, stored as they arrive; the warnings the
+    workers met."""
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     if context.get_start_method() != "fork":
         check_picklable(pipeline)
@@ -120,14 +134,18 @@ def _in_workers(
             pool.submit(_worker_task, paths[u], hashes[u], augmenters): (u, augmenters)
             for u, augmenters in todo.items()
         }
+        met: list[str] = []
         try:
             for future in as_completed(futures):
                 utterance, augmenters = futures[future]
-                _collect(store, utterance, augmenters, future.result(), progress)
+                arrays, warned = future.result()
+                met += warned
+                _collect(store, utterance, augmenters, arrays, progress)
         except BaseException:
             for future in futures:
                 future.cancel()
             raise
+    return met
 
 
 def check_picklable(pipeline: Pipeline) -> None:

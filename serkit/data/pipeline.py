@@ -10,7 +10,6 @@ the number of workers or the order in which tasks finish.
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property, partial
@@ -189,14 +188,27 @@ def _global_random_state() -> str:
     return digest("global random state", repr(np.random.get_state(legacy=False)), repr(random.getstate()))
 
 
+#: What :func:`_warn_once` met in this process and no one has taken yet (:func:`take_warnings`): a feature worker
+#: hands its own to the main process with its results, which says each once.
+PENDING: list[str] = []
+
+
 def _warn_once(pipeline: Pipeline, component: Component, message: str) -> None:
-    """A broken contract serkit can live with, logged once per component and process."""
+    """A broken contract serkit can live with: logged once per component and process, one line, and kept for the
+    run's notes (:func:`take_warnings`)."""
     key = f"{component.kind}:{component.name}:{message.split(' on ')[0]}"
     if key in _warned:
         return
     _warned.add(key)
     logging.getLogger("serkit").warning("%s", message)
-    warnings.warn(message, RuntimeWarning, stacklevel=2)
+    PENDING.append(message)
+
+
+def take_warnings() -> list[str]:
+    """The warnings met since the last call, emptied."""
+    taken = PENDING[:]
+    PENDING.clear()
+    return taken
 
 
 def preprocess(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -196,18 +197,26 @@ def test_an_augmenter_drawing_from_the_global_random_state_stops_the_run_or_warn
         compute_features(strict, paths[:2], hashes[:2], items, None)
     module._checked.clear()
     lenient = Pipeline(base.preprocess, [GlobalNoise()], base.features, seed=1, plugin_checks="warn")
-    with pytest.warns(RuntimeWarning, match="global random state"):
-        found = compute_features(lenient, paths[:2], hashes[:2], items, None)
+    notes: list[str] = []
+    found = compute_features(lenient, paths[:2], hashes[:2], items, None, notes=notes)
     assert len(found) == 2 and "drew from the global random state" in caplog.text
+    assert len(notes) == 1 and "drew from the global random state" in notes[0]
 
 
-def test_float64_waveforms_are_a_warning_once_not_an_error(files, caplog):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_float64_waveforms_are_one_line_once_not_an_error(files, caplog, recwarn, workers):
+    """Said once in the run's notes however many worker processes met it, and no Python warning beside it."""
+    import serkit.data.pipeline as module
+
+    module._warned.clear()
     paths, hashes = files
     base = make_pipeline()
     pipeline = Pipeline(base.preprocess, [Doubled()], base.features, seed=1)
-    with pytest.warns(RuntimeWarning, match=r"augmenter 'doubled' returns float64 waveforms .* casts them to float32"):
-        found = compute_features(pipeline, paths[:3], hashes[:3], [(i, 0) for i in range(3)], None)
-    assert len(found) == 3 and caplog.text.count("returns float64") == 1
+    notes: list[str] = []
+    found = compute_features(pipeline, paths[:4], hashes[:4], [(i, 0) for i in range(4)], None, workers, notes=notes)
+    assert len(found) == 4 and len(notes) == 1
+    assert re.search(r"augmenter 'doubled' returns float64 waveforms .* casts them to float32", notes[0])
+    assert not [w for w in recwarn if "float64" in str(w.message)]
 
 
 @dataclass(frozen=True, kw_only=True)
