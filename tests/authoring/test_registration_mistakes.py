@@ -43,6 +43,18 @@ MISTAKES = {
         "serkit",
         "'register_augmenters' is not marked @hookimpl, so serkit never calls it: decorate it with @hookimpl",
     ),
+    "an instance": (
+        COMPONENT + "\n\n@hookimpl\ndef register_augmenters(register):\n    register(Louder())\n",
+        "serkit",
+        "register() was given an instance, Louder(gain=2.0); register the class: register(Louder)",
+    ),
+    "no dataclass": (
+        COMPONENT.replace("@dataclass(frozen=True, kw_only=True)\nclass Louder", "class Louder")
+        + "\n\n@hookimpl\ndef register_augmenters(register):\n    register(Louder)\n",
+        "serkit",
+        "Louder declares gain with param() but is not decorated with @dataclass(frozen=True, kw_only=True), so it "
+        "has no parameters: add the decorator",
+    ),
     "wrong group": (
         COMPONENT + "\n\n@hookimpl\ndef register_augmenters(register):\n    register(Louder)\n",
         "serkit.plugins",

@@ -62,3 +62,19 @@ def test_suggestions_prefer_the_same_words_in_another_order():
 
     assert did_you_mean("snr_max_db", ["min_snr_db", "max_snr_db"]) == "; did you mean 'max_snr_db'?"
     assert did_you_mean("time_strech", ["time_stretch", "pitch_shift"]) == "; did you mean 'time_stretch'?"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Listed(Augmenter):
+    """A list parameter with choices."""
+
+    name = "listed"
+    kinds: list[str] = param([], "kinds", choices=("a", "b"))
+
+
+def test_each_item_of_a_list_is_checked_against_the_choices():
+    assert validate_params(Listed, {}, "augment[0]") == {"kinds": []}
+    assert validate_params(Listed, {"kinds": ["a"]}, "augment[0]") == {"kinds": ["a"]}
+    assert validate_params(Listed, {"kinds": ["b", "a"]}, "augment[0]") == {"kinds": ["b", "a"]}
+    with pytest.raises(SerkitError, match=r"augment\[0\]\.kinds\[1\]: 'c' is not allowed \(choose one of 'a', 'b'\)"):
+        validate_params(Listed, {"kinds": ["a", "c"]}, "augment[0]")
