@@ -32,7 +32,36 @@ def make_learner(
     module = model.build(input_shape, n_classes)
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"build returned {type(module).__name__}, not a torch module (or override learner())")
-    return TorchLearner(module, n_classes, objective(task, loss))
+    learner = TorchLearner(module, n_classes, objective(task, loss))
+    learner.note = probe_outputs(module, input_shape, n_classes, task)
+    return learner
+
+
+@torch.no_grad()
+def probe_outputs(module: torch.nn.Module, input_shape: tuple[int, ...], outputs: int, task: str) -> str:
+    """One forward pass of a batch of two (in eval mode, from a generator of its own: no state of the module or of
+    torch's changes): the output must be (batch, ``outputs``), else a TypeError before any training; outputs that
+    already sum to one over the classes are returned as a warning (serkit's loss takes logits)."""
+    training = module.training
+    module.eval()
+    try:
+        probe = torch.randn(2, *input_shape, generator=torch.Generator().manual_seed(0))
+        found = module(probe)
+    finally:
+        module.train(training)
+    shape = tuple(getattr(found, "shape", ()))
+    if shape != (2, outputs):
+        what = f"{outputs} value(s) per target" if task == "regression" else f"{outputs} logit(s), one per class"
+        raise TypeError(
+            f"returned outputs of shape {shape} for a batch of 2 inputs; it must return (batch, {outputs}): {what}"
+        )
+    probabilities = bool((found >= 0).all()) and torch.allclose(found.float().sum(dim=1), torch.ones(2), atol=1e-3)
+    if task == "classification" and outputs > 1 and probabilities:
+        return (
+            "its outputs already sum to one over the classes, as a softmax's do: serkit's cross-entropy takes "
+            "logits (it applies the softmax itself), so training is slower and worse; drop the final softmax"
+        )
+    return ""
 
 
 class TorchLearner(Learner):
@@ -45,6 +74,8 @@ class TorchLearner(Learner):
         self.n_classes = n_classes
         self.objective = goal or objective("classification")
         self.trainer: Trainer | None = None
+        #: What the build's probe found worth a warning ("": nothing).
+        self.note = ""
 
     def fit(
         self, x_fit: Features, y_fit: np.ndarray, x_val: Features, y_val: np.ndarray, context: FitContext

@@ -371,6 +371,8 @@ def _train_fold(
     learner = ctx.guarded(
         recipe.model, lambda: make_fold_learner(recipe, shape, labels, plan.seed), f" to build for input {shape}"
     )
+    if note := getattr(learner, "note", ""):
+        ctx.reporter.say(f"  warning: {ctx.registry.culprit(recipe.model)}: {note}", "bold yellow")
     _say_training(ctx, plan, x, shape)
     outcome = _fit(ctx, plan, learner, x, y, transform)
     method = outcome.method
