@@ -134,7 +134,8 @@ def _placeholder(type_name: str) -> str:
 @click.argument("distribution")
 @set_option("Give a component a parameter value, e.g. --set folder_noise.noise_dir=/data/noise.")
 def plugins_check(distribution: str, overrides: tuple[str, ...]) -> None:
-    """Run the contract kit on every component DISTRIBUTION provides; exit 1 if one fails."""
+    """Run the contract kit on every component DISTRIBUTION provides; exit 1 if one fails or could not be checked
+    (it needs parameter values: give them with --set)."""
     from serkit.authoring.review import check_distribution
     from serkit.core.recipe import parse_value
     from serkit.core.registry import get_registry
@@ -154,7 +155,11 @@ def plugins_check(distribution: str, overrides: tuple[str, ...]) -> None:
     for v in verdicts:
         table.add_row(v.kind, escape(v.name), f"[{colours[v.outcome]}]{v.outcome}[/]", escape(v.detail))
     Console().print(table)
-    if any(v.outcome == "fail" for v in verdicts):
+    unchecked = [v.name for v in verdicts if v.outcome == "needs values"]
+    if unchecked:
+        names = ", ".join(unchecked)
+        click.echo(f"not checked: {names} need parameter values; pass them, e.g. --set {unchecked[0]}.PARAMETER=VALUE")
+    if unchecked or any(v.outcome == "fail" for v in verdicts):
         sys.exit(1)
 
 

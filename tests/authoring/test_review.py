@@ -145,3 +145,48 @@ def test_the_path_parameter_example_in_the_contract_keeps_it(tmp_path):
 
     soundfile.write(tmp_path / "hum.wav", speech_like(16000, seconds=0.5, seed=3), 16000)
     check_component(_doc_example("BackgroundNoise")(noise_dir=str(tmp_path)))
+
+
+NEEDY_ONLY = '''
+from dataclasses import dataclass
+
+import numpy as np
+
+from serkit import Augmenter, hookimpl, param
+
+
+@dataclass(frozen=True, kw_only=True)
+class Needy(Augmenter):
+    """Needs a level."""
+
+    name = "needy"
+    level: float = param(help="level to add", gt=0)
+
+    def __call__(self, wave, sample_rate, rng):
+        return (wave + self.level).astype(np.float32)
+
+
+@hookimpl
+def register_augmenters(register):
+    register(Needy)
+'''
+
+
+def test_check_fails_when_a_component_was_not_checked_for_want_of_values(tmp_path, monkeypatch, cli_runner):
+    site = tmp_path / "site"
+    site.mkdir()
+    install_fake_distribution(site, "serkit-needy-only", "serkit_needy_only", NEEDY_ONLY)
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delenv("SERKIT_LOAD_PLUGINS", raising=False)
+    reset_plugin_manager()
+    try:
+        gap = cli_runner.invoke(cli, ["plugins", "check", "serkit-needy-only"], env={"COLUMNS": "250"})
+        assert gap.exit_code == 1  # nothing was checked: CI must not pass
+        assert "not checked: needy need parameter values; pass them, e.g. --set needy.PARAMETER=VALUE" in gap.output
+        given = cli_runner.invoke(
+            cli, ["plugins", "check", "serkit-needy-only", "--set", "needy.level=0.1"], env={"COLUMNS": "250"}
+        )
+        assert given.exit_code == 0, given.output
+    finally:
+        sys.modules.pop("serkit_needy_only", None)
+        reset_plugin_manager()
