@@ -131,11 +131,12 @@ def _doc_example(class_name: str) -> type:
     return namespace[class_name]
 
 
-def test_the_audiomentations_example_in_the_contract_keeps_it():
-    """docs/plugins.md shows how to wrap an audiomentations transform; the example must pass the kit."""
+def test_the_wrapped_transform_example_in_the_contract_keeps_it():
+    """docs/plugins.md shows how to wrap a transform that draws from the global random state; the example must pass
+    the kit."""
     from serkit.testing import check_component
 
-    check_component(_doc_example("Shift")())
+    check_component(_doc_example("WrappedShift")())
 
 
 def test_the_path_parameter_example_in_the_contract_keeps_it(tmp_path):
