@@ -107,6 +107,8 @@ def check_parameters(component: Component) -> None:
     again = cls.from_params(component.to_params(), "contract")
     assert again == component, f"{cls.name}: from_params(to_params()) gives {again!r}, not {component!r}"
     for spec in specs:
+        if spec.path and isinstance(component, Dataset):
+            continue  # a dataset's root is checked by its scan, which check_dataset tries with a missing one
         for value in _invalid_values(spec):
             try:
                 cls.from_params({**component.to_params(), spec.name: value}, "contract")
@@ -436,11 +438,16 @@ def check_dataset(component: Dataset) -> None:
     scan = component.scan()
     who = f"dataset '{component.name}'"
     assert scan.utterances, f"{who} found no utterances"
-    assert scan.labels and len(set(scan.labels)) == len(scan.labels), f"{who} returned an empty or repeated class list"
-    for utterance in scan.utterances:
-        assert os.path.isfile(utterance.path), f"{who}: {utterance.path} does not exist"
-        assert utterance.label in scan.labels, f"{who}: label '{utterance.label}' is not in {scan.labels}"
-        assert utterance.speaker, f"{who}: {utterance.path} has no speaker"
+    assert scan.labels, f"{who} returned an empty class list"
+    problems = scan.problems()
+    assert not problems, f"{who}: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+    missing = dataclasses.replace(component, root=os.path.join(os.path.abspath(component.location()), "no-such-folder"))
+    try:
+        missing.scan()
+    except SerkitError as exc:
+        assert "no-such-folder" in str(exc) or "root" in str(exc), f"{who}: a missing root gives '{exc}', not naming it"
+    else:
+        raise AssertionError(f"{who}: scanning a root that does not exist raised no SerkitError naming dataset.root")
 
 
 #: The checks of each kind's own method, by the kind's key in :data:`serkit.core.kinds.KINDS`.

@@ -100,7 +100,12 @@ def test_shape():
             nn.Linear(self.channels, n_classes),
         )
 ''',
-        "",
+        """
+
+def test_trains_two_epochs_on_the_cpu():
+    losses = check_trains({cls}(), (1, 40, 101), 3, "fp32")  # serkit's trainer, an image of 40 bands
+    assert len(losses) == 2
+""",
     ),
     "dataset": (
         '''    """Audio files in one folder per label, named SPEAKER_anything.wav."""
@@ -336,7 +341,11 @@ def new_plugin(kind: str, name: str, to: str | Path | None = None, dist: str = "
         imports = f"\n{plain}\n{serkit_line}" if plain else f"\n{serkit_line}"
     extra_test = extra.format(**fields)
     test_imports = "import numpy as np\n" if "np." in extra_test else ""
-    testing = "check_component, speech_like" if "speech_like" in extra_test else "check_component"
+    testing = ", ".join(
+        name
+        for name in ("check_component", "check_trains", "speech_like")
+        if name == "check_component" or name in extra_test
+    )
     files = {
         "pyproject.toml": PYPROJECT.format(**fields),
         "README.md": README.format(**fields, recipe=_recipe_snippet(row, snake, kind)),

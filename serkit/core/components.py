@@ -321,6 +321,26 @@ class Scan:
     #: such as ``cross_corpus``, applies it there too); None where the labels are the corpus's own.
     relabel: Relabel | None = None
 
+    def problems(self, limit: int = 20) -> list[str]:
+        """What makes the scan unusable, each naming the file at fault (at most ``limit`` lines): a repeated class,
+        a file that does not exist, a label outside the class list, an empty speaker id. The contract kit,
+        ``serkit data check`` and every run check them."""
+        found = [
+            f"the class list repeats {label!r}"
+            for label in sorted({x for x in self.labels if self.labels.count(x) > 1})
+        ]
+        classes = set(self.labels)
+        for utterance in self.utterances:
+            if not Path(utterance.path).is_file():
+                found.append(f"{utterance.path}: no such file")
+            elif utterance.label not in classes:
+                found.append(f"{utterance.path}: label {utterance.label!r} is not in the class list {self.labels}")
+            elif not str(utterance.speaker).strip():
+                found.append(f"{utterance.path}: no speaker id (folds by speaker would mix its utterances)")
+            if len(found) >= limit:
+                break
+        return found
+
 
 @dataclass(frozen=True)
 class DownloadSource:

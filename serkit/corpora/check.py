@@ -67,6 +67,7 @@ def survey_dataset(dataset: Dataset, progress: Callable[[int], None] = lambda n:
         "ignored": len(scan.ignored),
         "notes": scan.notes,
         "warnings": scan.warnings,
+        "invalid": scan.problems(),
     }
 
 
@@ -84,7 +85,8 @@ def _summary(values: list[float]) -> dict[str, float]:
 
 def problems(report: dict[str, Any]) -> list[str]:
     """The findings that need a person's attention, one line each."""
-    found = [f"warning: {line}" for line in report["warnings"]]
+    found = [f"invalid: {line}" for line in report.get("invalid", [])]
+    found += [f"warning: {line}" for line in report["warnings"]]
     found += [f"unreadable: {line}" for line in report["unreadable"]]
     found += [f"byte-identical: {' = '.join(group)}" for group in report["duplicates"]]
     found += [f"multi-channel (mixed down to mono when loaded): {name}" for name in report["multichannel_files"]]

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from serkit.core.components import Component, Scan, Utterance
+from serkit.core.errors import SerkitError
 from serkit.core.guard import guarded
 from serkit.core.recipe import Recipe, relabel_of
 from serkit.data.split import FoldPlan, load_split, plan_folds
@@ -26,6 +27,16 @@ def prepared_scan(recipe: Recipe, guard: Callable[[Component, Callable[[], Scan]
     dataset, protocol = recipe.dataset, recipe.protocol
     run = guard or (lambda component, action: guarded(f"{component.kind} '{component.name}'", action))
     found = run(dataset, dataset.scan)
+    problems = found.problems()
+    if problems:
+        from serkit.core.registry import get_registry
+
+        more = (
+            f" (and {len(problems) - 1} more; serkit data check {dataset.name} ROOT lists them)"
+            if len(problems) > 1
+            else ""
+        )
+        raise SerkitError(f"{get_registry().culprit(dataset)} read a corpus serkit cannot use: {problems[0]}{more}")
     relabel = relabel_of(recipe)
     if relabel is not None:
         found = relabel.apply(found, f"dataset '{dataset.name}'")
