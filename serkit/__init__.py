@@ -19,6 +19,7 @@ from serkit.core.hookspecs import hookimpl
 from serkit.core.labels import LabelMap
 from serkit.core.params import param
 from serkit.core.version import __version__
+from serkit.corpora.named import NamedCorpus
 
 __all__ = [
     "Augmenter",
@@ -30,6 +31,7 @@ __all__ = [
     "Fold",
     "LabelMap",
     "Model",
+    "NamedCorpus",
     "Preprocessor",
     "Protocol",
     "Scan",

@@ -53,9 +53,15 @@ def count_warnings(utterances: list[Utterance], labels: list[str], expected: dic
 
 @dataclass(frozen=True, kw_only=True)
 class NamedCorpus(Dataset):
-    """A corpus whose file names say who speaks and with what emotion. A module declares the pattern,
-    the class order, the published design, the licence, where to get it and how to cite it, and
-    turns one matching name into an utterance (:meth:`utterance`)."""
+    """A corpus whose file names say who speaks and with what emotion (public: ``serkit.NamedCorpus``).
+
+    A subclass declares the file-name ``pattern`` (a regular expression), the class order (``labels``), the
+    published design (``published`` files per class, ``speakers``), the ``licence``, where to get it
+    (``obtain``; ``source`` for a download), how to cite it (``citation``), and turns one matching name into
+    an utterance (:meth:`utterance`: its label, speaker and metadata such as ``gender``). The scan reads every
+    .wav file under ``root``, keeps ``emotions`` where given, and lists the files that do not fit the pattern
+    (or for which :meth:`utterance` returns None) as off the naming convention; ``serkit data check`` shows
+    them and how the class counts compare with the published ones. docs/plugins.md builds one."""
 
     emotions: list[str] = param([], "emotions to keep; empty keeps all")
 

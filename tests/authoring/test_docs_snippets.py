@@ -164,3 +164,48 @@ def test_each_planted_registration_mistake_is_reported(author, cli_runner, hooks
     reset_plugin_manager()
     listed = cli_runner.invoke(cli, ["plugins"], env={"COLUMNS": "300"})
     assert "broken:" in listed.output and "author-ser-plugins 0.1.0" in listed.output and line in listed.output
+
+
+# --- the dataset chapter, as an author would assemble it ------------------------------------------
+
+
+def _chapter_block(marker: str) -> str:
+    (found,) = [b for b in blocks(PLUGINS_MD, "python") if b.startswith(marker)]
+    return found
+
+
+def test_the_dataset_chapter_makes_a_package_that_plugins_check_and_data_check_pass(tmp_path, monkeypatch, cli_runner):
+    """docs/plugins.md's dataset chapter: its module and its test, installed as written; the test passes, the kit
+    passes through `serkit plugins check`, and `serkit data check --strict` finds nothing wrong."""
+    site = tmp_path / "site"
+    (site / "serkit_tiny_corpus").mkdir(parents=True)
+    (site / "serkit_tiny_corpus" / "__init__.py").write_text(_chapter_block("# serkit_tiny_corpus/__init__.py"))
+    (site / "test_tiny_corpus.py").write_text(_chapter_block("# tests/test_tiny_corpus.py"))
+    info = site / "serkit_tiny_corpus-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: serkit-tiny-corpus\nVersion: 0.1.0\n")
+    (info / "entry_points.txt").write_text("[serkit]\ntiny_corpus = serkit_tiny_corpus\n")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delenv("SERKIT_LOAD_PLUGINS", raising=False)
+    reset_plugin_manager()
+    try:
+        import test_tiny_corpus  # the chapter's own test, as pytest would run it
+
+        test_tiny_corpus.test_reads_the_corpus_and_keeps_the_contract(tmp_path / "own")
+        corpus = test_tiny_corpus.write_corpus(tmp_path / "corpus", rehearsal=False)
+        checked = cli_runner.invoke(
+            cli,
+            ["plugins", "check", "serkit-tiny-corpus", "--set", f"tiny_corpus.root={corpus}"],
+            env={"COLUMNS": "200"},
+        )
+        assert checked.exit_code == 0 and "pass" in checked.output, checked.output
+        strict = cli_runner.invoke(
+            cli, ["data", "check", "tiny_corpus", str(corpus), "--strict"], env={"COLUMNS": "200"}
+        )
+        assert strict.exit_code == 0 and "no problems found" in strict.output, strict.output
+        odd = cli_runner.invoke(cli, ["data", "check", "tiny_corpus", str(tmp_path / "own" / "wav"), "--strict"])
+        assert odd.exit_code == 1 and "f01-A-0.wav" in odd.output  # the rehearsal take, off the convention
+    finally:
+        for module in ("serkit_tiny_corpus", "test_tiny_corpus"):
+            sys.modules.pop(module, None)
+        reset_plugin_manager()
