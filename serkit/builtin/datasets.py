@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import re
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -12,6 +11,7 @@ from typing import Any
 
 from serkit.core.components import Dataset, DownloadSource, Scan, Utterance
 from serkit.core.errors import SerkitError
+from serkit.core.fileio import read_json_file
 from serkit.core.hookspecs import hookimpl
 from serkit.core.params import param
 from serkit.core.suggest import did_you_mean
@@ -223,7 +223,10 @@ def with_dimensions(utterances: list[Utterance]) -> list[Utterance]:
     found: dict[str, dict[str, Any]] = {}
     for folder in {Path(u.path).parent for u in utterances}:
         if (folder / TARGETS).is_file():
-            found |= {str(folder / n): v for n, v in json.loads((folder / TARGETS).read_text("utf-8")).items()}
+            targets = read_json_file(folder / TARGETS, "dataset.root")
+            if not isinstance(targets, dict):
+                raise SerkitError(f"dataset.root: {folder / TARGETS}: expected an object of file name -> targets")
+            found |= {str(folder / n): v for n, v in targets.items()}
     dims = ("arousal", "valence", "dominance")
     return [
         replace(u, meta={**u.meta, **{d: found[u.path][d] for d in dims}}) if u.path in found else u for u in utterances

@@ -67,3 +67,46 @@ def require_writable(folder: str | Path, what: str) -> Path:
     except OSError as exc:
         raise SerkitError(f"{folder}: {what} is not writable ({exc.strerror or exc}); nothing was written") from exc
     return folder
+
+
+def read_csv_rows(path: str | Path, columns: tuple[str, ...], key: str) -> list[dict[str, str]]:
+    """A CSV file's rows as dicts, every field a string; a SerkitError naming ``key``, the file and the line where
+    it cannot be read, lacks one of ``columns`` (e.g. another separator), or a row has fewer fields than the
+    header (a cut or damaged row)."""
+    import csv
+
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            header = reader.fieldnames or []
+            absent = [c for c in columns if c not in header]
+            if absent:
+                shown = ", ".join(header[:6]) + (", ..." if len(header) > 6 else "") or "none"
+                raise SerkitError(
+                    f"{key}: {path}: the header lacks column(s) {', '.join(absent)} (found: {shown}); a CSV file "
+                    "separated by commas was expected"
+                )
+            rows = []
+            for row in reader:
+                if None in row.values() or None in row:
+                    line = reader.line_num
+                    raise SerkitError(
+                        f"{key}: {path}, line {line}: the row has {len([v for v in row.values() if v is not None])} "
+                        f"field(s) for a header of {len(header)} (a cut or damaged row)"
+                    )
+                rows.append(row)
+            return rows
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise SerkitError(f"{key}: cannot read {path} ({type(exc).__name__}: {exc})") from exc
+
+
+def read_json_file(path: str | Path, key: str) -> Any:
+    """A JSON file's content; a SerkitError naming ``key``, the file, and the line and column where it is not JSON."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise SerkitError(f"{key}: {path}, line {exc.lineno} column {exc.colno}: not JSON ({exc.msg})") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SerkitError(f"{key}: cannot read {path} ({type(exc).__name__}: {exc})") from exc

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -10,6 +9,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from serkit.core.components import Utterance
+from serkit.core.fileio import read_csv_rows
 from serkit.core.params import param
 from serkit.corpora.named import NamedCorpus
 
@@ -47,11 +47,8 @@ class CremaD(NamedCorpus):
         root = Path(self.root).expanduser()
         for candidate in (root / "VideoDemographics.csv", root.parent / "VideoDemographics.csv"):
             if candidate.is_file():
-                with candidate.open(newline="", encoding="utf-8") as handle:
-                    return {
-                        row["ActorID"]: {"gender": row["Sex"].lower(), "age": row["Age"]}
-                        for row in csv.DictReader(handle)
-                    }
+                rows = read_csv_rows(candidate, ("ActorID", "Sex", "Age"), "dataset.root")
+                return {row["ActorID"]: {"gender": row["Sex"].lower(), "age": row["Age"]} for row in rows}
         return {}
 
     def utterance(self, path: Path, match: re.Match[str]) -> Utterance | None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from serkit.core.components import Dataset, Fold, Protocol, Scan, Utterance
 from serkit.core.errors import SerkitError
+from serkit.core.fileio import read_json_file
 from serkit.core.params import param
 
 
@@ -32,13 +33,20 @@ class FoldList:
 
 def _records(path: Path) -> list[dict[str, object]]:
     """The records of one fold file: a JSON object of key -> record, or JSON Lines."""
-    try:
-        text = path.read_text(encoding="utf-8")
-        if path.suffix == ".jsonl":
-            return [json.loads(line) for line in text.splitlines() if line.strip()]
-        found = json.loads(text)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SerkitError(f"protocol.folds_dir: cannot read {path} ({type(exc).__name__}: {exc})") from exc
+    if path.suffix != ".jsonl":
+        found = read_json_file(path, "protocol.folds_dir")
+    else:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SerkitError(f"protocol.folds_dir: cannot read {path} ({type(exc).__name__}: {exc})") from exc
+        records = []
+        for number, line in enumerate(lines, 1):
+            try:
+                records.append(json.loads(line)) if line.strip() else None
+            except json.JSONDecodeError as exc:
+                raise SerkitError(f"protocol.folds_dir: {path}, line {number}: not JSON ({exc.msg})") from exc
+        return records
     if not isinstance(found, dict):
         raise SerkitError(f"protocol.folds_dir: {path} is not an EmoBox fold file (expected an object of records)")
     return list(found.values())
@@ -69,7 +77,9 @@ def read_folds(folds_dir: str) -> tuple[FoldList, ...]:
         raise SerkitError(f"protocol.folds_dir: folder '{folds_dir}' does not exist (EmoBox's data/<corpus> folder)")
     label_map: dict[str, str] = {}
     if (root / "label_map.json").is_file():
-        label_map = json.loads((root / "label_map.json").read_text(encoding="utf-8"))
+        label_map = read_json_file(root / "label_map.json", "protocol.folds_dir")
+        if not isinstance(label_map, dict):
+            raise SerkitError(f"protocol.folds_dir: {root / 'label_map.json'}: expected an object of label -> label")
     numbers = sorted(
         int(match.group(1)) for p in root.iterdir() if p.is_dir() and (match := re.fullmatch(r"fold_?(\d+)", p.name))
     )

@@ -90,7 +90,13 @@ class Iemocap(Dataset):
                     else:
                         ignored.append(utterance.path)
         if not utterances:
-            raise SerkitError(f"dataset.root: no labelled IEMOCAP turns with audio under '{self.root}'")
+            looked = (
+                f"{len(missing)} labelled turn(s) name audio that is not there, e.g. {missing[0]} (serkit reads "
+                "SessionN/sentences/wav/<dialog>/<turn>.wav)"
+                if missing
+                else "no labels in SessionN/dialog/EmoEvaluation/*.txt"
+            )
+            raise SerkitError(f"dataset.root: no labelled IEMOCAP turns with audio under '{self.root}': {looked}")
         order = (*(FOUR if self.classes == "four" else dict.fromkeys(CODES.values())), UNAGREED)
         present = [label for label in order if any(u.label == label for u in utterances)]
         utterances, present = restrict(utterances, present, self.emotions)

@@ -3,12 +3,12 @@ dominance (1-7), in official partitions. A local-only reader: the corpus is lice
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
 from serkit.core.components import Dataset, Scan, Utterance
 from serkit.core.errors import SerkitError
+from serkit.core.fileio import read_csv_rows
 from serkit.core.params import param
 from serkit.corpora.iemocap import UNAGREED
 from serkit.corpora.named import count_warnings, restrict
@@ -57,12 +57,7 @@ class MspPodcast(Dataset):
         labels_file = root / "Labels" / "labels_consensus.csv"
         if not labels_file.is_file():
             raise SerkitError(f"dataset.root: no Labels/labels_consensus.csv under '{self.root}'; {self.obtain}")
-        with labels_file.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            absent = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-            if absent:
-                raise SerkitError(f"{labels_file}: missing column(s) {', '.join(absent)}")
-            rows = list(reader)
+        rows = read_csv_rows(labels_file, tuple(COLUMNS), "dataset.root")
         utterances, ignored, missing = [], [], []
         for row in rows:
             path = root / "Audios" / row["FileName"]

@@ -17,19 +17,20 @@ SUPPORTED = ("wav2vec2", "hubert", "wavlm", "whisper", "data2vec-audio", "wav2ve
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
 
 
-def resolve(name: str) -> Path:
+def resolve(name: str, key: str = "features.model") -> Path:
     """The local folder of a checkpoint: the folder named, or a hub id from the local Hugging Face
-    cache (downloaded there on first use when the hub is reachable)."""
+    cache (downloaded there on first use when the hub is reachable); errors name ``key`` (the recipe key that
+    names the checkpoint)."""
     path = Path(name).expanduser()
     if path.is_dir():
         return path
     if path.exists():
         raise SerkitError(
-            f"features.model: '{name}' is a file, not a checkpoint folder: name the folder that holds its "
+            f"{key}: '{name}' is a file, not a checkpoint folder: name the folder that holds its "
             "config.json and model.safetensors"
         )
     if path.is_absolute() or name.startswith((".", "~")) or name.count("/") != 1:
-        raise SerkitError(f"features.model: '{name}' is not a folder (nor a hub id such as microsoft/wavlm-base-plus)")
+        raise SerkitError(f"{key}: '{name}' is not a folder (nor a hub id such as microsoft/wavlm-base-plus)")
     from huggingface_hub import snapshot_download
 
     patterns = ["*.json", "*.safetensors", "*.bin", "*.txt"]
@@ -38,18 +39,20 @@ def resolve(name: str) -> Path:
     except Exception:
         pass
     if os.environ.get("HF_HUB_OFFLINE") not in (None, "", "0"):
-        raise SerkitError(_not_available(name, "HF_HUB_OFFLINE is set"))
+        raise SerkitError(_not_available(name, "HF_HUB_OFFLINE is set", key))
     try:
         return Path(snapshot_download(name, allow_patterns=patterns, etag_timeout=10))
     except Exception as exc:
-        raise SerkitError(_not_available(name, f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}")) from None
+        raise SerkitError(
+            _not_available(name, f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}", key)
+        ) from None
 
 
-def _not_available(name: str, why: str) -> str:
+def _not_available(name: str, why: str, key: str) -> str:
     return (
-        f"features.model: cannot fetch '{name}' from the Hugging Face hub ({why}); download it where the hub is "
+        f"{key}: cannot fetch '{name}' from the Hugging Face hub ({why}); download it where the hub is "
         f"reachable (huggingface-cli download {name} --local-dir models/{name.split('/')[-1]}) and point "
-        "features.model at that folder"
+        f"{key} at that folder"
     )
 
 
@@ -66,27 +69,28 @@ class Checkpoint:
     fingerprint: str
 
 
-def inspect_checkpoint(name: str) -> Checkpoint:
-    folder = resolve(name)
+def inspect_checkpoint(name: str, key: str = "features.model") -> Checkpoint:
+    """What serkit needs to know of a checkpoint; errors name ``key``, the recipe key that names it."""
+    folder = resolve(name, key)
     stat = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in sorted(folder.iterdir()) if f.is_file()]
-    return _inspect(str(folder), tuple(stat))
+    return _inspect(str(folder), tuple(stat), key)
 
 
 @lru_cache(maxsize=16)
-def _inspect(folder: str, stat: tuple[Any, ...]) -> Checkpoint:
+def _inspect(folder: str, stat: tuple[Any, ...], key: str = "features.model") -> Checkpoint:
     path = Path(folder)
     try:
         config = json.loads((path / "config.json").read_text(encoding="utf-8"))
         model_type = str(config["model_type"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise SerkitError(f"features.model: {path} has no readable config.json ({type(exc).__name__}: {exc})") from None
+        raise SerkitError(f"{key}: {path} has no readable config.json ({type(exc).__name__}: {exc})") from None
     if model_type not in SUPPORTED:
         raise SerkitError(
-            f"features.model: {path} holds a '{model_type}' model; serkit reads {', '.join(SUPPORTED)} checkpoints"
+            f"{key}: {path} holds a '{model_type}' model; serkit reads {', '.join(SUPPORTED)} checkpoints"
         )
     weights = [path / name for name in WEIGHT_FILES if (path / name).is_file()]
     if not weights:
-        raise SerkitError(f"features.model: {path} has no weights ({' or '.join(WEIGHT_FILES[:2])})")
+        raise SerkitError(f"{key}: {path} has no weights ({' or '.join(WEIGHT_FILES[:2])})")
     digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
     for weight in weights:
         with open(weight, "rb") as handle:

@@ -69,7 +69,7 @@ class SSLFinetune(Model):
     def validate(self) -> None:
         if not self.model:
             raise ValueError("model: name a checkpoint folder or a hub id (e.g. microsoft/wavlm-base-plus)")
-        checkpoint = inspect_checkpoint(self.model)
+        checkpoint = inspect_checkpoint(self.model, "model.model")
         if self.freeze_layers > checkpoint.layers:
             raise ValueError(f"freeze_layers: {self.freeze_layers} > the {checkpoint.layers} layers of {self.model}")
 
@@ -84,7 +84,7 @@ class SSLFinetune(Model):
         }
 
     def _checkpoint(self) -> Any:
-        return inspect_checkpoint(self.model)
+        return inspect_checkpoint(self.model, "model.model")
 
     def build(self, input_shape: tuple[int, ...], n_classes: int) -> Any:
         from serkit_ssl.finetune_module import FinetuneModule
