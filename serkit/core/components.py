@@ -217,6 +217,14 @@ SHAPES = {
     "vector": "(dims,)",
     "waveform": "(samples,): the preprocessed signal, for models that learn from audio (ssl_finetune)",
 }
+#: What a torch model's ``forward`` receives for each shape: a batch, its axis first (the contract kit builds
+#: models on such batches; an estimator model's ``fit`` and ``predict_proba`` take the same).
+MODEL_INPUTS = {
+    "image": "(batch, channels, bands, frames) or (batch, channels, frames)",
+    "sequence": "(batch, frames, dims), or (batch, layers, frames, dims) for stacked layers",
+    "vector": "(batch, dims)",
+    "waveform": "(batch, samples)",
+}
 #: Array dimensions of each shape.
 SHAPE_NDIM = {"image": (2, 3), "sequence": (2, 3), "vector": (1,), "waveform": (1,)}
 #: dtypes features may be stored in (the feature cache and the training store).

@@ -209,3 +209,21 @@ def test_the_dataset_chapter_makes_a_package_that_plugins_check_and_data_check_p
         for module in ("serkit_tiny_corpus", "test_tiny_corpus"):
             sys.modules.pop(module, None)
         reset_plugin_manager()
+
+
+def test_the_feature_shape_table_is_what_the_code_and_the_contract_kit_use():
+    from serkit.core.components import MODEL_INPUTS, SHAPE_NDIM, SHAPES
+    from serkit.testing import EXAMPLE_INPUTS
+
+    text = PLUGINS_MD.read_text(encoding="utf-8")
+    section = text.split("## Feature shapes")[1].split("\n## ")[0]
+    rows = {}
+    for line in section.splitlines():
+        if line.startswith('| `"'):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            rows[cells[0].split('"')[1]] = cells[1:3]
+    assert set(rows) == set(SHAPES) == set(MODEL_INPUTS) == set(EXAMPLE_INPUTS)
+    for shape, (utterance, batch) in rows.items():
+        assert utterance == SHAPES[shape] and batch == MODEL_INPUTS[shape]
+        for example in EXAMPLE_INPUTS[shape]:  # the kit builds models on (batch, *example)
+            assert len(example) in SHAPE_NDIM[shape]
