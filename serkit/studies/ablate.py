@@ -104,10 +104,41 @@ def load_sweep(path: str | Path, overrides: list[str], registry: Registry) -> Sw
         try:
             recipe = layered_recipe(path.parent / head.base, head.set, here, overrides, entry.set, here, registry)
         except SerkitError as exc:
-            raise SerkitError(f"{label} ('{entry.name}'): {exc}") from exc
+            earlier = earlier_provider(str(exc), path, head, overrides)
+            raise SerkitError(f"{label} ('{entry.name}'): {exc}{earlier}") from exc
         variants.append(Variant(entry.name, f"{index:02d}-{slug(entry.name)}", list(entry.set), recipe))
     _same_task(variants, where)
     return Sweep(head.name or path.stem, path, variants)
+
+
+def earlier_provider(message: str, path: Path, head: SweepTable, overrides: list[str]) -> str:
+    """Where an unknown component named in ``message`` came from, as the sweep's earlier run folders record it
+    (``environment.json``): "; the sweep's earlier run ... had it from PKG (pip install PKG)", or ""."""
+    import re
+
+    from serkit.core.recipe import component_sections
+
+    found = re.search(r"unknown ([a-z_ ]+) '([^']+)'", message)
+    if found is None:
+        return ""
+    name = found.group(2)
+    output = next((o.split("=", 1)[1] for o in [*overrides, *head.set] if o.startswith("run.output=")), "")
+    if not output:
+        output = str(read_toml(path.parent / head.base, "recipe").get("run", {}).get("output", "runs"))
+    sections = component_sections()
+    for environment in sorted(Path(output).glob(f"{head.name or path.stem}/*/environment.json")):
+        try:
+            recorded = RunFolder(environment.parent).read_environment().components
+        except SerkitError:
+            continue
+        for key, provider in recorded.items():
+            section, _, component = key.partition(":")
+            if component == name and section in sections:
+                return (
+                    f"; the sweep's earlier run {environment.parent} had it from {provider}: "
+                    f"pip install {provider.split(' ')[0]}"
+                )
+    return ""
 
 
 def _same_task(variants: list[Variant], where: str) -> None:

@@ -139,3 +139,45 @@ def test_ablation_compares_variants_and_resumes(cli_runner, tmp_path, ravdess_ro
     assert again.output.count("finished in an earlier attempt") == 1  # fold1 of the interrupted variant
     with open(folder / "ablation.csv", newline="") as handle:
         assert [r["uar_mean"] for r in csv.DictReader(handle)] == [r["uar_mean"] for r in rows]
+
+
+def test_a_variant_naming_a_plugin_no_longer_installed_says_which_package_had_it(
+    cli_runner, tmp_path, ravdess_root, register_plugin
+):
+    from dataclasses import dataclass
+
+    import numpy as np
+
+    from serkit import Augmenter, hookimpl, param
+    from serkit.core.registry import get_plugin_manager
+
+    @dataclass(frozen=True, kw_only=True)
+    class CheapMic(Augmenter):
+        """Clips the waveform as a cheap microphone would."""
+
+        name = "cheap_mic"
+        level: float = param(0.5, "clipping level", gt=0)
+
+        def __call__(self, wave, sample_rate, rng):
+            return np.clip(wave, -self.level, self.level).astype(np.float32)
+
+    class Plugin:
+        @hookimpl
+        def register_augmenters(self, register):
+            register(CheapMic)
+
+    register_plugin(Plugin(), "serkit-cheap-mic")
+    common = f'"dataset.root={ravdess_root}", "run.output={tmp_path / "runs"}", "train.max_epochs=1", "run.workers=1"'
+    sweep = write_sweep(
+        tmp_path, '[[variant]]\nname = "cheap mic"\nset = ["augment=[{name = \'cheap_mic\'}]"]\n', common
+    )
+    assert cli_runner.invoke(cli, ["ablate", str(sweep)]).exit_code == 0
+    get_plugin_manager().unregister(name="serkit-cheap-mic")  # the package is gone
+    result = cli_runner.invoke(cli, ["ablate", str(sweep)])
+    line = " ".join(result.output.split())
+    assert result.exit_code == 1 and "unknown augmenter 'cheap_mic'" in line
+    assert (
+        "the sweep's earlier run" in line
+        and "had it from serkit-cheap-mic" in line
+        and "pip install serkit-cheap-mic" in line
+    )
