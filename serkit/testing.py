@@ -3,7 +3,7 @@
     from serkit.testing import check_component
 
     def test_my_augmenter_keeps_the_contract():
-        check_component(Clip(level=0.3))
+        check_component(PeakClip(level=0.3))
 
 ``check_component`` dispatches on the component's kind and checks what every part of serkit
 relies on: output type, shape and dtype, finite values, sample-rate handling, determinism under
@@ -432,7 +432,9 @@ def check_protocol(component: Protocol) -> None:
 
 
 def check_dataset(component: Dataset) -> None:
-    """Scan the dataset's root: utterances exist on disk and carry labels from the class list."""
+    """Scan the dataset's root: it finds utterances, and :meth:`Scan.problems` finds none (every file exists,
+    every label is in the class list, every utterance has a speaker, no class is repeated); a root that does not
+    exist is a SerkitError naming it."""
     import os
 
     scan = component.scan()
