@@ -1,7 +1,7 @@
 """Write the contract kit's reference (docs/testing.md) from ``serkit.testing``'s docstrings.
 
-    python -m serkit.authoring.kitdocs docs/testing.md          # write it
-    python -m serkit.authoring.kitdocs docs/testing.md --check  # fail if it is out of date
+python -m serkit.authoring.kitdocs docs/testing.md          # write it
+python -m serkit.authoring.kitdocs docs/testing.md --check  # fail if it is out of date
 """
 
 from __future__ import annotations

@@ -175,6 +175,11 @@ class ReportSettings:
         "utterance metadata (manifest columns) to report results per group of, with bootstrap intervals and the "
         "gap; a column some test utterance lacks is named in the report",
     )
+    split_audit: bool = param(
+        True,
+        "compare every utterance with every other for near-identical audio across parts (the split audit's costliest "
+        "check; false leaves it out, and the report and metrics.json say so)",
+    )
     explain: bool = param(
         True,
         "what the features say, on each fold's validation part: permutation importance of vector features (costs "
@@ -264,6 +269,6 @@ EXECUTION_KEYS = {
     "run": ("executor", "workers", "plugin_checks"),
     "ray": ("address", "num_cpus", "num_gpus", "feature_batch"),
     "track": ("backend", "uri", "experiment", "timeout_s"),
-    "report": ("groups", "explain"),
+    "report": ("groups", "explain", "split_audit"),
     "augmentation": ("loaders", "prefetch"),
 }

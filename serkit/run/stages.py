@@ -36,7 +36,7 @@ from serkit.data.leakage import SplitAudit, fingerprints, near_pairs
 from serkit.data.leakage import audit_split as split_leakage
 from serkit.data.normalise import GroupNormalised, ZScore, fit_groups, fit_normaliser
 from serkit.data.online import OnlineFeatures
-from serkit.data.pipeline import Item, Pipeline
+from serkit.data.pipeline import Item, Pipeline, preprocessed
 from serkit.data.split import FoldPlan, SplitFile
 from serkit.data.store import FeatureStore
 from serkit.learn.calibration import Calibration, calibrate
@@ -269,11 +269,7 @@ def audit_split(ctx: Context, corpus: Corpus, plans: list[FoldPlan], made: Featu
     pretraining data), said; needs the files' digests and their features."""
     recipe, utterances = ctx.recipe, corpus.utterances
     with ctx.timer("split audit"):
-        view = made.store.view([(i, None) for i in range(len(utterances))])
-        shape = recipe.features.output_shape()
-        prints = np.concatenate(
-            [fingerprints(view[np.arange(a, min(a + 256, len(view)))], shape) for a in range(0, len(view), 256)]
-        )
+        near = near_pairs(audit_descriptions(ctx, corpus, made)) if recipe.report.split_audit else None
         root = recipe.dataset.location()
         audit = split_leakage(
             utterances,
@@ -281,7 +277,7 @@ def audit_split(ctx: Context, corpus: Corpus, plans: list[FoldPlan], made: Featu
             lambda i: _name_in(utterances[i].path, root),
             speaker_independent=recipe.protocol.speaker_independent,
             digests=made.hashes,
-            near=near_pairs(prints),
+            near=near,
             trained_on=list(getattr(recipe.features, "trained_on", ()) or ()),
             corpus=recipe.dataset.name,
         )
@@ -290,6 +286,23 @@ def audit_split(ctx: Context, corpus: Corpus, plans: list[FoldPlan], made: Featu
     for note in audit.notes:
         ctx.reporter.say(f"  split audit: {note}", "dim")
     return audit
+
+
+def audit_descriptions(ctx: Context, corpus: Corpus, made: FeatureSet) -> np.ndarray:
+    """What the split audit compares, a row per original utterance (:func:`~serkit.data.leakage.fingerprints`):
+    image features pooled, and for any other features a coarse log-mel of the preprocessed waveform (from the
+    cache), so that shifted and re-gained copies are caught whatever the features are."""
+    utterances, recipe = corpus.utterances, ctx.recipe
+    if recipe.features.output_shape() == "image":
+        view = made.store.view([(i, None) for i in range(len(utterances))])
+        chunks = range(0, len(view), 256)
+        return np.concatenate([fingerprints(view[np.arange(a, min(a + 256, len(view)))], "image") for a in chunks])
+    pipeline, cache = run_pipeline(recipe, ctx.registry), ArrayCache(Path(made.cache["dir"]))
+    rows = []
+    for index, utterance in enumerate(utterances):
+        wave, rate = preprocessed(pipeline, utterance.path, made.hashes[index], cache)
+        rows.append(fingerprints([wave], "waveform", rate))
+    return np.concatenate(rows) if rows else np.zeros((0, 0), np.float32)
 
 
 def _name_in(path: str, root: str) -> str:

@@ -25,11 +25,22 @@ def test_near_pairs_finds_a_scaled_and_shifted_copy_only():
     assert [p[:2] for p in near_pairs(rows, block=7)] == [(3, 39)]  # blocks change nothing
 
 
-def test_fingerprints_pool_time_into_sixteen_segments():
+def test_fingerprints_pool_time_into_twelve_segments_and_bands_into_at_most_32():
     image = np.arange(2 * 1 * 4 * 32, dtype=np.float32).reshape(2, 1, 4, 32)
-    assert fingerprints(image, "image").shape == (2, 4 * 16)
-    assert fingerprints(np.ones((3, 50, 8)), "sequence").shape == (3, 8 * 16)
+    assert fingerprints(image, "image").shape == (2, 4 * 12)
+    assert fingerprints(np.ones((2, 1, 128, 300), np.float32), "image").shape == (2, 32 * 12)
+    assert fingerprints(np.ones((3, 50, 8)), "sequence").shape == (3, 8 * 12)
     assert fingerprints(np.ones((3, 88)), "vector").shape == (3, 88)
+    clips = [np.sin(np.arange(n) / 9.0).astype(np.float32) for n in (16000, 24000)]  # two lengths
+    assert fingerprints(clips, "waveform", 16000).shape == (2, 32 * 12)
+
+
+def test_the_near_identical_check_switched_off_is_said():
+    corpus = _corpus()
+    plan = FoldPlan("w", list(range(4, 14)), [14, 15], [0, 1, 2, 3])
+    audit = audit_split(corpus, [plan], _name, speaker_independent=True, digests=[str(i) for i in range(16)])
+    assert "near-identical audio was not looked for ([report] split_audit = false)" in audit.notes
+    assert not any("near-identical" in c for c in audit.checked)
 
 
 def test_a_clean_speaker_independent_split_has_no_warning():
