@@ -40,6 +40,7 @@ SPLIT = "split.json"
 LOG = "run.log"
 ENVIRONMENT = "environment.json"
 PREDICTIONS = "predictions.csv"
+PER_SPEAKER = "per_speaker.csv"
 MODEL_CARD = "model.json"
 HISTORY = "history.json"
 REPORT = "report.md"
@@ -278,6 +279,11 @@ class RunLayout:
     @property
     def predictions(self) -> Path:
         return self.path / PREDICTIONS
+
+    @property
+    def per_speaker_table(self) -> Path:
+        """Every test speaker's figures (the report lists the worst where there are many)."""
+        return self.path / PER_SPEAKER
 
     @property
     def model_card(self) -> Path:

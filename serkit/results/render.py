@@ -317,18 +317,33 @@ def _calibration_section(metrics: dict[str, Any]) -> list[str]:
     ]
 
 
+#: Above this many test speakers, the report lists the worst few and the page draws their distribution.
+MANY_SPEAKERS = 40
+WORST_LISTED = 10
+
+
 def _group_section(metrics: dict[str, Any]) -> list[str]:
     """Per test speaker and per group (gender): where a pooled figure hides who the model fails."""
     if "per_speaker" not in metrics:  # run folders of serkit 0.2
         return []
     speakers, spread = metrics["per_speaker"], metrics["speakers"]
-    rows = [[md_text(name), str(r["n"]), pct(r["accuracy"]), pct(r["uar"])] for name, r in speakers.items()]
+    shown = sorted(speakers.items(), key=lambda item: (item[1]["uar"], item[0]))
+    listed = shown if len(shown) <= MANY_SPEAKERS else shown[:WORST_LISTED]
+    rows = [[md_text(name), str(r["n"]), pct(r["accuracy"]), pct(r["uar"])] for name, r in listed]
+    uars = sorted(r["uar"] for r in speakers.values())
+    quartiles = ", ".join(pct(float(np.quantile(uars, q))) for q in (0.25, 0.5, 0.75))
+    which = (
+        "every speaker, worst first"
+        if len(shown) <= MANY_SPEAKERS
+        else f"the {WORST_LISTED} worst of {len(shown)} (every speaker is in per_speaker.csv and metrics.json)"
+    )
     lines = [
         "## Per speaker and group",
         "",
         f"Test speakers: {len(speakers)}; UAR {pct(spread['mean_uar'])} ± {pct(spread['sd_uar'])} % over "
-        f"speakers; the worst, {md_text(spread['worst'])}, {pct(spread['worst_uar'])} %; the gap between the best and "
-        f"the worst {pct(spread['gap_uar'])} points (each speaker's UAR over the classes it has in the test part).",
+        f"speakers (quartiles {quartiles} %); the worst, {md_text(spread['worst'])}, {pct(spread['worst_uar'])} %; "
+        f"the gap between the best and the worst {pct(spread['gap_uar'])} points (each speaker's UAR over the "
+        f"classes it has in the test part). Below: {which}.",
         "",
         markdown_table(["speaker", "test utterances", "accuracy %", "UAR %"], rows),
         "",
@@ -531,14 +546,24 @@ def group_bars(metrics: dict[str, Any]) -> bytes:
 
     speakers = sorted(metrics["per_speaker"].items(), key=lambda item: item[1]["uar"])
     groups = metrics.get("groups", {})
-    widths = [max(2.5, 0.35 * len(speakers))] + [1.2 + 0.8 * len(g["groups"]) for g in groups.values()]
+    many = len(speakers) > MANY_SPEAKERS
+    first_width = 5.0 if many else max(2.5, 0.35 * len(speakers))
+    widths = [first_width] + [1.2 + 0.8 * len(g["groups"]) for g in groups.values()]
     figure, axes = plt.subplots(1, len(widths), figsize=(sum(widths) + 1, 3.6), width_ratios=widths, squeeze=False)
     first = axes[0][0]
-    first.bar([name for name, _ in speakers], [100 * r["uar"] for _, r in speakers], color="C0")
-    first.axhline(100 * metrics["speakers"]["mean_uar"], color="grey", linestyle="--", label="mean over speakers")
-    first.set_title("per test speaker")
-    first.set_ylabel("UAR %")
-    first.tick_params(axis="x", rotation=90 if len(speakers) > 12 else 0)
+    mean = 100 * metrics["speakers"]["mean_uar"]
+    if many:  # thousands of bars read as nothing: their distribution instead
+        first.hist([100 * r["uar"] for _, r in speakers], bins=np.linspace(0, 100, 21), color="C0")
+        first.axvline(mean, color="grey", linestyle="--", label="mean over speakers")
+        first.set_title(f"UAR of the {len(speakers)} test speakers")
+        first.set_xlabel("UAR %")
+        first.set_ylabel("speakers")
+    else:
+        first.bar([name for name, _ in speakers], [100 * r["uar"] for _, r in speakers], color="C0")
+        first.axhline(mean, color="grey", linestyle="--", label="mean over speakers")
+        first.set_title("per test speaker")
+        first.set_ylabel("UAR %")
+        first.tick_params(axis="x", rotation=90 if len(speakers) > 12 else 0)
     first.legend(fontsize=8)
     for axis, (key, found) in zip(axes[0][1:], groups.items(), strict=True):
         names = list(found["groups"])
@@ -547,7 +572,7 @@ def group_bars(metrics: dict[str, Any]) -> bytes:
         high = [100 * found["groups"][n]["uar_ci"][1] - v for v, n in zip(values, names, strict=True)]
         axis.bar(names, values, yerr=[low, high], capsize=4, color="C2")
         axis.set_title(f"per {key} (95 % CI)")
-    for axis in axes[0]:
+    for axis in axes[0][int(many) :]:
         axis.set_ylim(0, 100)
     return png_bytes(figure)
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from serkit.core.faults import crash_point
+from serkit.core.fileio import write_text
 from serkit.core.policy import Chance, Group, leaves, words
 from serkit.core.recipe import Recipe, component_sections
 from serkit.core.version import __version__
@@ -67,6 +68,19 @@ def write_outputs(
     return summary
 
 
+def per_speaker_csv(speakers: dict[str, dict[str, Any]]) -> str:
+    """Every test speaker's utterances, accuracy and UAR, worst UAR first."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["speaker", "test_utterances", "accuracy", "uar"])
+    for name, row in sorted(speakers.items(), key=lambda item: (item[1]["uar"], item[0])):
+        writer.writerow([name, row["n"], f"{row['accuracy']:.6f}", f"{row['uar']:.6f}"])
+    return buffer.getvalue()
+
+
 def _classification_outputs(
     ctx: Context, results: list[FoldResult], corpus: Corpus, texts: dict[str, str], audit: SplitAudit | None
 ) -> RunSummary:
@@ -74,6 +88,7 @@ def _classification_outputs(
     recipe, run = ctx.recipe, ctx.run
     run.write_predictions(predictions_csv(results, corpus, recipe.dataset.location(), recipe.report.groups))
     summary = summarise(recipe, results, corpus, texts["protocol"], texts["started"], ctx.timer.seconds, audit)
+    write_text(run.per_speaker_table, per_speaker_csv(summary.metrics["per_speaker"]))
     scope = results[0].name if len(results) == 1 else f"pooled over {len(results)} folds"
     plot_confusion(summary.metrics, run.confusion_plot, f"{recipe.run.name} ({scope})")
     plot_reliability(summary.metrics, run.reliability_plot, f"{recipe.run.name} ({scope})")
