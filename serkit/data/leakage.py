@@ -65,9 +65,15 @@ def fingerprints(rows: np.ndarray | Sequence[np.ndarray], shape: str, sample_rat
     segments and 32 band groups; vectors are as they are; waveforms (a list of clips of any lengths, or an
     array of equal ones) are described by a coarse log-mel (32 bands, 32 ms frames at ``sample_rate``) pooled
     likewise. Images and waveforms lose the row's mean (in dB a gain is an offset)."""
-    if shape == "waveform":
-        described = [fingerprints(_coarse_log_mel(np.asarray(w, np.float32), sample_rate)[None], "image") for w in rows]
-        return np.concatenate(described) if described else np.zeros((0, 0), np.float32)
+    if shape == "waveform":  # clips of one length described together (librosa on a stack), in the given order
+        waves = [np.asarray(w, np.float32) for w in rows]
+        out: list[np.ndarray | None] = [None] * len(waves)
+        for size in {w.size for w in waves}:
+            same = [k for k, w in enumerate(waves) if w.size == size]
+            described = fingerprints(_coarse_log_mel(np.stack([waves[k] for k in same]), sample_rate), "image")
+            for k, row in zip(same, described, strict=True):
+                out[k] = row
+        return np.stack(out) if out else np.zeros((0, 0), np.float32)  # type: ignore[arg-type]
     array = np.asarray(rows, dtype=np.float32)
     if shape == "vector" or array.ndim < 3:
         return array.reshape(len(array), -1)
@@ -89,15 +95,16 @@ def _pool(rows: np.ndarray, axis: int, most: int) -> np.ndarray:
     return np.stack([rows.take(range(a, b), axis=axis).mean(axis=axis) for a, b in pairwise(edges)], axis=axis)
 
 
-def _coarse_log_mel(wave: np.ndarray, sample_rate: int) -> np.ndarray:
-    """(32 bands, frames) in dB, floored 80 dB below the peak: enough to see that two clips are the same audio."""
+def _coarse_log_mel(waves: np.ndarray, sample_rate: int) -> np.ndarray:
+    """(clips, 32 bands, frames) in dB, each floored 80 dB below its peak: enough to see that two clips are the
+    same audio."""
     import librosa
 
     n_fft = 1 << int(np.ceil(np.log2(0.032 * sample_rate)))
-    wave = np.pad(wave, (0, max(0, n_fft - wave.size)))
-    mel = librosa.feature.melspectrogram(y=wave, sr=sample_rate, n_fft=n_fft, hop_length=n_fft // 2, n_mels=BANDS)
-    peak = mel.max()
-    return (10 * np.log10(np.maximum(mel, np.maximum(peak, 1e-10) * 1e-8))).astype(np.float32)  # 80 dB below the peak
+    waves = np.pad(waves, ((0, 0), (0, max(0, n_fft - waves.shape[-1]))))
+    mel = librosa.feature.melspectrogram(y=waves, sr=sample_rate, n_fft=n_fft, hop_length=n_fft // 2, n_mels=BANDS)
+    floor = np.maximum(mel.max(axis=(-2, -1), keepdims=True), 1e-10) * 1e-8  # 80 dB below each clip's peak
+    return (10 * np.log10(np.maximum(mel, floor))).astype(np.float32)
 
 
 def near_pairs(prints: np.ndarray, threshold: float = NEAR, block: int = 1024) -> list[tuple[int, int, float]]:

@@ -138,6 +138,9 @@ class Predictor:
         #: Per-speaker runs: features are normalised by statistics of the speaker's own recordings,
         #: set by :meth:`fit_speaker` before predicting.
         self.per_speaker = card.per_speaker
+        #: Raw features computed to fit a speaker's statistics, kept (up to :data:`KEPT_BYTES`) for the predictions
+        #: that follow, so that no file's features are computed twice.
+        self._kept: dict[tuple[str, int, int, int], np.ndarray] = {}
         self.normaliser: ZScore | None = (
             None
             if self.per_speaker
@@ -267,7 +270,7 @@ class Predictor:
         rows = []
         for path in paths:
             wave, rate, _ = audio.read(str(path))
-            rows.append(self._raw_features(audio.mono(wave), rate, str(path), self.recipe.preprocess))
+            rows.append(self._raw_features(audio.mono(wave), rate, str(path), self.recipe.preprocess, keep=True))
         self.normaliser = ZScore.fit(
             np.stack(rows),
             "band",
@@ -276,7 +279,18 @@ class Predictor:
         )
         return f"normalised per speaker: the {len(paths)} recordings given are taken as one speaker's"
 
-    def _raw_features(self, piece: np.ndarray, rate: int, source: str, chain: list) -> np.ndarray:
+    def _raw_features(self, piece: np.ndarray, rate: int, source: str, chain: list, keep: bool = False) -> np.ndarray:
+        """A piece's features as stored in training; ``keep``: remember them for the next call on the same piece
+        (while the kept ones take under :data:`KEPT_BYTES`)."""
+        key = (source, rate, piece.size, hash(piece.tobytes()))
+        if key in self._kept:
+            return self._kept.pop(key)
+        features = self._computed(piece, rate, source, chain)
+        if keep and sum(a.nbytes for a in self._kept.values()) + features.nbytes <= KEPT_BYTES:
+            self._kept[key] = features
+        return features
+
+    def _computed(self, piece: np.ndarray, rate: int, source: str, chain: list) -> np.ndarray:
         piece, rate = preprocess(self.pipeline, source, chain, piece, rate)
         stored = self.recipe.features.storage_dtype()
         features = extract(self.pipeline, source, piece, rate).astype(stored)  # as stored in training
@@ -347,6 +361,10 @@ class Batch:
     results: list[Prediction]
     failures: list[str]
     speaker_note: str = ""
+
+
+#: The most bytes of features kept between fitting a speaker's statistics and predicting its files.
+KEPT_BYTES = 512 * 2**20
 
 
 def predict_files(

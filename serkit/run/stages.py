@@ -299,10 +299,19 @@ def audit_descriptions(ctx: Context, corpus: Corpus, made: FeatureSet) -> np.nda
         return np.concatenate([fingerprints(view[np.arange(a, min(a + 256, len(view)))], "image") for a in chunks])
     pipeline, cache = run_pipeline(recipe, ctx.registry), ArrayCache(Path(made.cache["dir"]))
     rows = []
-    for index, utterance in enumerate(utterances):
-        wave, rate = preprocessed(pipeline, utterance.path, made.hashes[index], cache)
-        rows.append(fingerprints([wave], "waveform", rate))
-    return np.concatenate(rows) if rows else np.zeros((0, 0), np.float32)
+    for first in range(0, len(utterances), 256):  # a chunk at a time: memory bounded by 256 clips
+        waves = [
+            preprocessed(pipeline, utterances[i].path, made.hashes[i], cache)
+            for i in range(first, min(first + 256, len(utterances)))
+        ]
+        for rate in {r for _, r in waves}:  # the preprocessed clips' rate (one, unless nothing resamples)
+            same = [k for k, (_, r) in enumerate(waves) if r == rate]
+            described = fingerprints([waves[k][0] for k in same], "waveform", rate)
+            rows.append((same, first, described))
+    out = np.zeros((len(utterances), rows[0][2].shape[1] if rows else 0), np.float32)
+    for same, first, described in rows:
+        out[[first + k for k in same]] = described
+    return out
 
 
 def _name_in(path: str, root: str) -> str:
