@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from serkit.core.components import Component
 from serkit.core.errors import SerkitError
 from serkit.core.kinds import Kind, component_types
 from serkit.core.version import __version__
@@ -301,15 +302,8 @@ def new_plugin(kind: str, name: str, to: str | Path | None = None, dist: str = "
     """Write the package ``dist`` (default ``serkit-NAME``) into ``to`` (default ./DIST); return its folder.
 
     ``file_param`` adds a parameter that names a file (``path=True``) and a test of it."""
-    types = component_types()
-    if kind not in types:
-        raise SerkitError(f"KIND: unknown kind '{kind}' (choose one of {', '.join(types)})")
-    row, base_class = types[kind]
-    if not re.fullmatch(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*", name):
-        raise SerkitError(f"NAME: '{name}' must be lower-case letters and digits, words joined by - or _")
+    row, base_class = _checked_names(kind, name, dist)
     snake = name.replace("-", "_")
-    if dist and not re.fullmatch(r"[A-Za-z][A-Za-z0-9._-]*", dist):
-        raise SerkitError(f"--dist: '{dist}' is not a valid distribution name (letters, digits, . _ -)")
     distribution = dist or f"serkit-{snake.replace('_', '-')}"
     module = re.sub(r"[^a-z0-9_]", "_", distribution.lower())
     cls = "".join(part.capitalize() for part in snake.split("_"))
@@ -361,6 +355,18 @@ def new_plugin(kind: str, name: str, to: str | Path | None = None, dist: str = "
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     return target
+
+
+def _checked_names(kind: str, name: str, dist: str) -> tuple[Kind, type[Component]]:
+    """The kind's registry row and base class, once KIND, NAME and --dist are known to be usable."""
+    types = component_types()
+    if kind not in types:
+        raise SerkitError(f"KIND: unknown kind '{kind}' (choose one of {', '.join(types)})")
+    if not re.fullmatch(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*", name):
+        raise SerkitError(f"NAME: '{name}' must be lower-case letters and digits, words joined by - or _")
+    if dist and not re.fullmatch(r"[A-Za-z][A-Za-z0-9._-]*", dist):
+        raise SerkitError(f"--dist: '{dist}' is not a valid distribution name (letters, digits, . _ -)")
+    return types[kind]
 
 
 def _recipe_snippet(row: Kind, name: str, kind: str) -> str:

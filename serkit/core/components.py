@@ -332,14 +332,16 @@ class Scan:
     def problems(self, limit: int = 20) -> list[str]:
         """What makes the scan unusable, each naming the file at fault (at most ``limit`` lines): a repeated class,
         a file that does not exist, a label outside the class list, an empty speaker id. The contract kit,
-        ``serkit data check`` and every run check them."""
+        ``serkit data check`` and every run check them. A broken symbolic link is not one of them: it is an
+        unreadable file, which ``run.skip_unreadable`` may leave out like a damaged one."""
         found = [
             f"the class list repeats {label!r}"
             for label in sorted({x for x in self.labels if self.labels.count(x) > 1})
         ]
         classes = set(self.labels)
         for utterance in self.utterances:
-            if not Path(utterance.path).is_file():
+            path = Path(utterance.path)
+            if not path.is_file() and not path.is_symlink():
                 found.append(f"{utterance.path}: no such file")
             elif utterance.label not in classes:
                 found.append(f"{utterance.path}: label {utterance.label!r} is not in the class list {self.labels}")

@@ -110,10 +110,8 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None)
 
     def _prepare(self, model: nn.Module) -> nn.Module:
-        model = model.to(self.device)
-        if self.autocast_dtype is not None:
-            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        return model
+        channels_last = torch.channels_last if self.autocast_dtype is not None else torch.contiguous_format
+        return model.to(self.device).to(memory_format=channels_last)  # type: ignore[call-overload]
 
     def _tensor(self, array: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Rows on the device as the model takes them (a tensor made there already, by the device path, as it is)."""

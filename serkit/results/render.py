@@ -10,6 +10,7 @@ import numpy as np
 from rich.table import Table
 
 from serkit.core.fileio import write_figure
+from serkit.results.folder import METRICS, PER_SPEAKER
 from serkit.results.stats import Comparison, format_p
 
 if TYPE_CHECKING:
@@ -335,7 +336,7 @@ def _group_section(metrics: dict[str, Any]) -> list[str]:
     which = (
         "every speaker, worst first"
         if len(shown) <= MANY_SPEAKERS
-        else f"the {WORST_LISTED} worst of {len(shown)} (every speaker is in per_speaker.csv and metrics.json)"
+        else f"the {WORST_LISTED} worst of {len(shown)} (every speaker is in {PER_SPEAKER} and {METRICS})"
     )
     lines = [
         "## Per speaker and group",

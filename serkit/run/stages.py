@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -47,6 +47,9 @@ from serkit.results.records import Corpus, FoldResult, FoldSizes
 from serkit.results.regression import regression_metrics
 from serkit.run.planning import as_number, plan_run, prepared_scan, protocol_words, reload_plan
 from serkit.run.reporter import Reporter, log
+
+if TYPE_CHECKING:
+    from serkit.learn.device_examples import DeviceFeatures
 
 T = TypeVar("T")
 
@@ -699,7 +702,7 @@ def normalised_parts(
 
 def drawn_anew(
     ctx: Context, store: FeatureStore, corpus: Corpus, items: list[Item], rows: Features, normaliser: ZScore
-) -> OnlineFeatures | Any:
+) -> OnlineFeatures | DeviceFeatures:
     """The fit part in online mode: its originals' ``rows``, and each epoch's examples made on the training device
     (:class:`~serkit.learn.device_examples.DeviceFeatures`) or by loader processes, as ``[augmentation] where``
     and the components decide (said in the run's log)."""

@@ -38,7 +38,7 @@ from serkit.core.recipe import Recipe, check_run_name, component_sections, read_
 from serkit.core.registry import Registry, get_registry
 from serkit.core.settings import EXECUTION_KEYS
 from serkit.data.cache import digest
-from serkit.results.folder import AblationFolder, RunFolder
+from serkit.results.folder import ENVIRONMENT, AblationFolder, RunFolder
 from serkit.results.html import ablation_page
 from serkit.results.render import markdown_table, md_code, md_text, pct, score_text
 from serkit.results.runs import Predictions, RunComparison, compare_runs
@@ -126,7 +126,7 @@ def earlier_provider(message: str, path: Path, head: SweepTable, overrides: list
     if not output:
         output = str(read_toml(path.parent / head.base, "recipe").get("run", {}).get("output", "runs"))
     sections = component_sections()
-    for environment in sorted(Path(output).glob(f"{head.name or path.stem}/*/environment.json")):
+    for environment in sorted(Path(output).glob(f"{head.name or path.stem}/*/{ENVIRONMENT}")):
         try:
             recorded = RunFolder(environment.parent).read_environment().components
         except SerkitError:
