@@ -230,6 +230,50 @@ class CrossCorpus(Protocol):
 
 
 @dataclass(frozen=True, kw_only=True)
+class LeaveOneCorpusOut(Protocol):
+    """One fold per corpus of a ``[[dataset]]`` union: train on the other corpora, test on that one.
+
+    With two corpora and ``test`` naming one, it is ``cross_corpus`` on the union (whose utterances are marked
+    by their corpus's name, where ``cross_corpus`` marks them "train" and "test")."""
+
+    name = "loco"
+    speaker_independent = True
+    test: list[str] = param([], "the corpora to leave out, a fold each (default: every corpus)")
+    missing_test_classes: str = param(
+        "error", "a corpus lacking a class the others have: stop, or warn", choices=MISSING_TEST_CLASSES
+    )
+
+    def missing_test_class_policy(self) -> str:
+        return self.missing_test_classes
+
+    def split(self, utterances: list[Utterance], seed: int) -> list[Fold]:
+        corpora = list(dict.fromkeys(str(u.meta.get("corpus", "")) for u in utterances))
+        if len(corpora) < 2 or "" in corpora:
+            raise SerkitError(
+                "protocol: loco leaves one corpus out of several: give two or more [[dataset]] tables "
+                f"(this data has {'no corpus marks' if '' in corpora else f'one corpus, {corpora[0]}'})"
+            )
+        absent = [name for name in self.test if name not in corpora]
+        if absent:
+            raise SerkitError(f"protocol.test: no corpus {', '.join(absent)} (the recipe's: {', '.join(corpora)})")
+        marks = [str(u.meta.get("corpus")) for u in utterances]
+        return [
+            Fold(
+                f"corpus-{name}",
+                [i for i, mark in enumerate(marks) if mark != name],
+                [i for i, mark in enumerate(marks) if mark == name],
+            )
+            for name in self.test or corpora
+        ]
+
+    def describe(self, utterances: list[Utterance]) -> str:
+        sizes = Counter(str(u.meta.get("corpus")) for u in utterances)
+        left = self.test or list(sizes)
+        each = ", ".join(f"{name} ({sizes[name]})" for name in left)
+        return f"speaker-independent, leave one corpus out: {len(left)} fold(s), each testing on one of {each}"
+
+
+@dataclass(frozen=True, kw_only=True)
 class Partition(Protocol):
     """A corpus's own partitions (MSP-Podcast's Split_Set, a manifest's column): train on some, test on one."""
 
@@ -281,5 +325,14 @@ def _mapped(utterances: list[Utterance], mapping: dict[str, str], corpus: str) -
 def register_protocols(register):
     from serkit.corpora.emobox import EmoBoxFolds
 
-    for cls in (RandomSplit, SpeakerKFold, LeaveOneSpeakerOut, FixedSpeakers, CrossCorpus, Partition, EmoBoxFolds):
+    for cls in (
+        RandomSplit,
+        SpeakerKFold,
+        LeaveOneSpeakerOut,
+        FixedSpeakers,
+        CrossCorpus,
+        LeaveOneCorpusOut,
+        Partition,
+        EmoBoxFolds,
+    ):
         register(cls)

@@ -65,6 +65,8 @@ class FitContext:
     #: ``task.kind`` and, for a regression, ``task.loss``.
     task: str = "classification"
     loss: str = "ccc"
+    #: Each fit item's corpus, where ``train.sampler`` balances corpora (a ``[[dataset]]`` union).
+    strata: np.ndarray | None = None
 
 
 @dataclass

@@ -48,6 +48,7 @@ from serkit.core.settings import (
     TrainSettings,
 )
 from serkit.core.suggest import did_you_mean
+from serkit.core.union import Corpora
 
 SETTINGS: dict[str, type] = {
     "run": RunSettings,
@@ -119,6 +120,8 @@ class Recipe:
                 continue  # an honest run's recipe.toml (and its identity) as before [leaks] existed
             if isinstance(value, list):
                 out[key] = [c.to_entry() for c in value]
+            elif isinstance(value, Corpora):  # a union of corpora: [[dataset]]
+                out[key] = value.entries()
             elif isinstance(value, Component):
                 out[key] = value.to_entry()
             else:
@@ -326,6 +329,8 @@ def build_recipe(raw: dict[str, Any], registry: Registry, source: str = "<recipe
             if not isinstance(section, list):
                 raise SerkitError(f"{key}: expected a list of tables ([[{key}]])")
             value: Any = [_entry(registry, kind.key, entry, f"{key}[{i}]") for i, entry in enumerate(section)]
+        elif key == "dataset" and isinstance(section, list):  # [[dataset]]: several corpora, one training
+            value = _corpora(registry, section)
         else:
             if not isinstance(section, dict):
                 raise SerkitError(f"{key}: expected a table ([{key}])")
@@ -338,8 +343,25 @@ def build_recipe(raw: dict[str, Any], registry: Registry, source: str = "<recipe
     check_task(recipe)
     check_calibration(recipe)
     check_leaks(recipe)
+    check_corpora(recipe)
     relabel_of(recipe, registry)
     return recipe
+
+
+def check_corpora(recipe: Recipe) -> None:
+    """What reads a corpus's marks needs a union of corpora: the by_corpus samplers and the loco protocol."""
+    if isinstance(recipe.dataset, Corpora):
+        return
+    if recipe.train.sampler.startswith("by_corpus"):
+        raise SerkitError(
+            f'train.sampler: "{recipe.train.sampler}" balances the corpora of a [[dataset]] union; this recipe '
+            f"reads one corpus ({recipe.dataset.name})"
+        )
+    if recipe.protocol.name == "loco":
+        raise SerkitError(
+            f"protocol: loco leaves one corpus out of several; this recipe reads one ({recipe.dataset.name}): "
+            "give two or more [[dataset]] tables"
+        )
 
 
 def relabel_of(recipe: Recipe, registry: Registry | None = None) -> Relabel | None:
@@ -505,6 +527,18 @@ def _entry(registry: Registry, kind: str, entry: Any, where: str) -> Any:
         return cls if values is None else cls.from_params(values, at)
 
     return build_entry(entry, where, build)
+
+
+def _corpora(registry: Registry, entries: list[Any]) -> Dataset:
+    """``[[dataset]]`` entries: one dataset, or the union of several (:class:`~serkit.core.union.Corpora`)."""
+    if not entries:
+        raise SerkitError('dataset: the list is empty (give [[dataset]] tables with name = "..." and root = "...")')
+    members = []
+    for k, entry in enumerate(entries):
+        member = _component(registry, "datasets", entry, f"dataset[{k}]")
+        assert isinstance(member, Dataset)
+        members.append(member)
+    return members[0] if len(members) == 1 else Corpora(members=tuple(members))
 
 
 def _component(registry: Registry, kind: str, entry: Any, where: str) -> Component:

@@ -99,8 +99,9 @@ class TrainSettings:
         "shuffle",
         "torch models: shuffle each epoch; balanced: draw batches with equal chance per class (with replacement); "
         "by_length: shuffle, then batch clips of similar unpadded length together (waveform features; with "
-        "ssl_finetune's trim_padding, less work on padding)",
-        choices=("shuffle", "balanced", "by_length"),
+        "ssl_finetune's trim_padding, less work on padding); by_corpus: equal chance per corpus of a [[dataset]] "
+        "union, so a large corpus does not drown a small one; by_corpus_class: equal chance per corpus and class",
+        choices=("shuffle", "balanced", "by_length", "by_corpus", "by_corpus_class"),
     )
     keep_epoch_weights: bool = param(
         False, "torch models: keep every epoch's weights in the fold's folder, for serkit audit"

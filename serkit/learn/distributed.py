@@ -115,7 +115,7 @@ def _worker_loop(config: dict[str, Any]) -> None:
         objective=objective(context.task, context.loss),
     )
     module, n_classes = config["module"], config["n_classes"]
-    result = trainer.fit(module, x_fit, y_fit, x_val, y_val, _quiet, context.transform, n_classes)
+    result = trainer.fit(module, x_fit, y_fit, x_val, y_val, _quiet, context.transform, n_classes, context.strata)
     summary = {
         "history": result.history,
         "best_epoch": result.best_epoch,

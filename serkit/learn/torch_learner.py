@@ -95,7 +95,15 @@ class TorchLearner(Learner):
             result = fit_on_ray(self.module, x_fit, y_fit, x_val, y_val, context, self.n_classes)
         else:
             result = self.trainer.fit(
-                self.module, x_fit, y_fit, x_val, y_val, context.on_epoch, context.transform, self.n_classes
+                self.module,
+                x_fit,
+                y_fit,
+                x_val,
+                y_val,
+                context.on_epoch,
+                context.transform,
+                self.n_classes,
+                context.strata,
             )
         self.module = result.model
         settings = context.settings

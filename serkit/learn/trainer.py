@@ -133,16 +133,14 @@ class Trainer:
         on_epoch: Callable[[dict[str, float]], None] = lambda row: None,
         transform: Transform | None = None,
         n_classes: int = 0,
+        strata: np.ndarray | None = None,
     ) -> TrainResult:
         """Train ``model``; ``n_classes`` (for class weights and balanced sampling) defaults to the labels seen;
-        a regression's ``y`` are (items, targets) values."""
+        a regression's ``y`` are (items, targets) values; ``strata``, each fit item's corpus, for by_corpus sampling."""
         settings = self.settings
         model = self._prepare(model)
-        optimizer = torch.optim.Adam(
-            _parameter_groups(model, settings.learning_rate),
-            lr=settings.learning_rate,
-            weight_decay=settings.weight_decay,
-        )
+        lr = settings.learning_rate
+        optimizer = torch.optim.Adam(_parameter_groups(model, lr), lr=lr, weight_decay=settings.weight_decay)
         if self.objective.kind == "classification":
             n_classes = n_classes or int(max(y_fit.max(), y_val.max())) + 1
         self.objective.prepare(y_fit, n_classes, settings, self.device)
@@ -158,7 +156,7 @@ class Trainer:
         for callback in callbacks:
             callback.on_fit_start(loop)
         resumed_from = loop.state.epoch
-        draw = epoch_order(settings, y_fit, n_classes, x_fit)
+        draw = epoch_order(settings, y_fit, n_classes, x_fit, strata)
         generator = torch.Generator().manual_seed(self.seed)
         for _ in range(loop.state.epoch):  # replay the shuffles of finished epochs
             draw(generator)
@@ -284,16 +282,32 @@ def epoch_source(
 
 
 def epoch_order(
-    settings: TrainSettings, y_fit: np.ndarray, n_classes: int, x_fit: Features
+    settings: TrainSettings, y_fit: np.ndarray, n_classes: int, x_fit: Features, strata: np.ndarray | None = None
 ) -> Callable[[torch.Generator], torch.Tensor]:
-    """One epoch's order of fit items: a permutation, draws with equal chance per class, or a permutation
-    grouped into batches of similar length."""
+    """One epoch's order of fit items: a permutation, draws with equal chance per class (per corpus, per corpus and
+    class: ``strata`` names each item's corpus), or a permutation grouped into batches of similar length."""
     if settings.sampler == "shuffle":
         return lambda generator: torch.randperm(len(y_fit), generator=generator)
     if settings.sampler == "by_length":
         return functools.partial(_by_length, torch.from_numpy(unpadded_lengths(x_fit)), settings.batch_size)
-    chance = torch.from_numpy(class_weights(y_fit, n_classes)[y_fit])
+    if settings.sampler == "balanced":
+        chance = torch.from_numpy(class_weights(y_fit, n_classes)[y_fit])
+    else:
+        chance = torch.from_numpy(stratum_chances(settings.sampler, y_fit, strata))
     return lambda generator: torch.multinomial(chance, len(y_fit), replacement=True, generator=generator)
+
+
+def stratum_chances(sampler: str, y_fit: np.ndarray, strata: np.ndarray | None) -> np.ndarray:
+    """Each fit item's chance of a draw under by_corpus (every corpus alike) or by_corpus_class (every corpus and
+    class alike; a regression's by corpus alone): one over its stratum's size, summed to one."""
+    if strata is None or len(strata) != len(y_fit):
+        raise SerkitError(f'train.sampler: "{sampler}" needs the corpus of every fit item ([[dataset]] tables)')
+    keys = [str(s) for s in strata]
+    if sampler == "by_corpus_class" and y_fit.ndim == 1:
+        keys = [f"{key}|{label}" for key, label in zip(keys, y_fit, strict=True)]
+    _, index, counts = np.unique(np.array(keys), return_inverse=True, return_counts=True)
+    chance = 1.0 / counts[index]
+    return chance / chance.sum()
 
 
 def unpadded_lengths(x: Features, chunk: int = 256) -> np.ndarray:

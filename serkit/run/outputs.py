@@ -17,6 +17,7 @@ from serkit.core.faults import crash_point
 from serkit.core.fileio import write_text
 from serkit.core.policy import Chance, Group, leaves, words
 from serkit.core.recipe import Recipe, component_sections
+from serkit.core.union import licence_of
 from serkit.core.version import __version__
 from serkit.data.leakage import SplitAudit
 from serkit.results.calibration import calibration_report
@@ -29,6 +30,7 @@ from serkit.results.records import Corpus, FoldResult, RunSummary
 from serkit.results.render import plot_confusion, plot_occlusion, plot_reliability, plot_training
 from serkit.results.report import report_markdown
 from serkit.results.stats import headline_intervals
+from serkit.run.planning import report_groups
 from serkit.run.regression_outputs import (
     plot_regression,
     pooled_values,
@@ -86,7 +88,7 @@ def _classification_outputs(
 ) -> RunSummary:
     """A classification's predictions, summary and figures (confusion matrix, reliability, occlusion)."""
     recipe, run = ctx.recipe, ctx.run
-    run.write_predictions(predictions_csv(results, corpus, recipe.dataset.location(), recipe.report.groups))
+    run.write_predictions(predictions_csv(results, corpus, recipe.dataset.location(), report_groups(recipe)))
     summary = summarise(recipe, results, corpus, texts["protocol"], texts["started"], ctx.timer.seconds, audit)
     write_text(run.per_speaker_table, per_speaker_csv(summary.metrics["per_speaker"]))
     scope = results[0].name if len(results) == 1 else f"pooled over {len(results)} folds"
@@ -178,7 +180,7 @@ def summarise(
             [u.speaker for u in tested],
             [u.meta for u in tested],
             recipe.run.seed,
-            recipe.report.groups,
+            report_groups(recipe),
         ),
         "calibration": calibration_report(y_true, probabilities),
         **calibration_change(results, y_true, labels),
@@ -306,11 +308,5 @@ def environment(ctx: Context, device: str, precision: str, cache: dict[str, str]
         components=components,
         cache=dict(cache),
         execution=ctx.execution,
-        dataset_licence=dataset_licence(ctx.recipe.dataset),
+        dataset_licence=licence_of(ctx.recipe.dataset),
     )
-
-
-def dataset_licence(dataset: Any) -> str:
-    """The corpus's licence as its dataset records it (a corpus module's, or its download's), or ""."""
-    source = getattr(dataset, "source", None)
-    return str(getattr(dataset, "licence", "") or (source.licence if source else ""))

@@ -13,6 +13,7 @@ from serkit.core.components import Component, Scan, Utterance
 from serkit.core.errors import SerkitError
 from serkit.core.guard import guarded
 from serkit.core.recipe import Recipe, relabel_of
+from serkit.core.union import Corpora, dropped_per_corpus, require_shared_labels
 from serkit.data.split import FoldPlan, load_split, plan_folds
 
 
@@ -38,9 +39,19 @@ def prepared_scan(recipe: Recipe, guard: Callable[[Component, Callable[[], Scan]
         )
         raise SerkitError(f"{get_registry().culprit(dataset)} read a corpus serkit cannot use: {problems[0]}{more}")
     relabel = relabel_of(recipe)
+    require_shared_labels(dataset, found, relabel is not None)
     if relabel is not None:
-        found = relabel.apply(found, f"dataset '{dataset.name}'")
+        mapped = relabel.apply(found, f"dataset '{dataset.name}'")
+        if isinstance(dataset, Corpora):  # what the map left out, said per corpus
+            mapped = replace(mapped, warnings=[*found.warnings, *dropped_per_corpus(found, mapped)])
+        found = mapped
     return run(protocol, lambda: protocol.prepare(found, dataset))
+
+
+def report_groups(recipe: Recipe) -> list[str]:
+    """What results are broken down by: ``[report] groups``, and ``corpus`` for a union of corpora."""
+    groups = list(recipe.report.groups)
+    return [*groups, "corpus"] if isinstance(recipe.dataset, Corpora) and "corpus" not in groups else groups
 
 
 #: A regression's folds and validation parts are stratified by the quartiles of its first target.

@@ -399,7 +399,7 @@ def _train_fold(
     if note := getattr(learner, "note", ""):
         ctx.reporter.say(f"  warning: {ctx.registry.culprit(recipe.model)}: {note}", "bold yellow")
     _say_training(ctx, plan, x, shape)
-    outcome = _fit(ctx, plan, learner, x, y, transform)
+    outcome = _fit(ctx, plan, learner, x, y, transform, corpus_marks(corpus, parts["fit"]))
     method = outcome.method
     if recipe.train.refit and test:
         with ctx.timer("train"):
@@ -554,9 +554,11 @@ def _fit(
     x: dict[str, Features],
     y: dict[str, np.ndarray],
     transform: Transform | None,
+    strata: np.ndarray,
 ) -> FitOutcome:
     """The fold's training, with a progress bar, each epoch logged and handed to the context's
-    observer; resumed from the fold's checkpoint where an earlier attempt left one."""
+    observer; resumed from the fold's checkpoint where an earlier attempt left one (``strata``: each fit item's
+    corpus)."""
     recipe, folder = ctx.recipe, ctx.run.fold(plan.id)
     epochs = 1 if isinstance(learner, EstimatorLearner) else recipe.train.max_epochs  # fitted once
     with ctx.timer("train"), ctx.reporter.progress(f"train {plan.id}", epochs) as task:
@@ -582,6 +584,7 @@ def _fit(
             ray_address=recipe.ray.address,
             task=recipe.task.kind,
             loss=recipe.task.loss,
+            strata=strata,
         )
         watched = "test" if recipe.leaks.select_on_test else "validation"  # the leak audit's, never a result
         outcome = ctx.guarded(
@@ -593,6 +596,11 @@ def _fit(
     if outcome.resumed_from:
         ctx.reporter.say(f"  resumed training from the checkpoint after epoch {outcome.resumed_from}")
     return outcome
+
+
+def corpus_marks(corpus: Corpus, items: list[Item]) -> np.ndarray:
+    """Each item's corpus ("" where the run reads one corpus), for samplers that balance corpora."""
+    return np.array([str(corpus.utterances[i].meta.get("corpus", "")) for i, _ in items])
 
 
 def _refit(
@@ -626,6 +634,7 @@ def _refit(
         keep_last_epoch=True,
         task=recipe.task.kind,
         loss=recipe.task.loss,
+        strata=corpus_marks(corpus, whole["fit"]),
     )
     ctx.reporter.say(f"  fold {plan.id}: refitting on fit + validation ({len(x['fit'])} items) for {epochs} epoch(s)")
     try:
