@@ -163,6 +163,7 @@ class Synthetic(Dataset):
     """eSpeak NG acted-emotion corpus in RAVDESS's layout, synthesised on first use (no download)."""
 
     name = "synthetic"
+    target_scale = (-1.0, 1.0)  # each dimension a tanh (serkit.corpora.synth.dimensions)
     root: str = param("", "corpus folder; empty uses a folder in the serkit cache keyed by the settings")
     actors: int = param(4, "number of speakers (odd male, even female)", ge=1, le=24)
     emotions: list[str] = param([], "emotions to synthesise; empty means all eight RAVDESS emotions")
@@ -240,6 +241,16 @@ class Manifest(Dataset):
     name = "manifest"
     root: str = param(help="the CSV file; relative paths in it are relative to the file's folder")
     labels: list[str] = param([], "allowed labels in class order; empty takes the labels found, sorted")
+    scale: list[float] = param(
+        [], "the documented scale [lowest, highest] of its target columns (e.g. [1, 5]), for task.rescale"
+    )
+
+    def validate(self) -> None:
+        if self.scale and (len(self.scale) != 2 or self.scale[0] >= self.scale[1]):
+            raise ValueError("scale: give two numbers, the lowest and the highest value, e.g. [1, 5]")
+
+    def documented_scale(self) -> tuple[float, float] | None:
+        return (float(self.scale[0]), float(self.scale[1])) if self.scale else None
 
     def scan(self) -> Scan:
         manifest = Path(self.root).expanduser()

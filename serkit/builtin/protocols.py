@@ -177,13 +177,17 @@ class CrossCorpus(Protocol):
     train_map: dict[str, str] = param({}, "training label -> shared label; unlisted labels are dropped")
     test_map: dict[str, str] = param({}, "test label -> shared label; unlisted labels are dropped")
 
-    def prepare(self, scan: Scan, dataset: Dataset) -> Scan:
+    def test_corpus(self) -> Dataset:
+        """The corpus tested on."""
         from serkit.core.registry import get_registry
 
         entry = get_registry().get("datasets", self.test_dataset, "protocol.test_dataset")
         test_component = entry.cls.from_params({"root": self.test_root}, "protocol (test dataset)")
         assert isinstance(test_component, Dataset)
-        test_scan = test_component.scan()
+        return test_component
+
+    def prepare(self, scan: Scan, dataset: Dataset) -> Scan:
+        test_scan = self.test_corpus().scan()
         if scan.relabel is not None:  # the recipe's [labels], on the test corpus as on the training one
             test_scan = scan.relabel.apply(test_scan, f"test corpus '{self.test_dataset}'")
         train, train_dropped = _mapped(scan.utterances, self.train_map, "train")

@@ -393,6 +393,13 @@ class Dataset(Component):
     citation: ClassVar[str] = ""
     #: Where to get a corpus serkit cannot download, and what ``root`` should name (``serkit data download`` says it).
     obtain: ClassVar[str] = ""
+    #: The documented scale (lowest, highest) of its dimensional targets (arousal, valence, dominance), which
+    #: ``task.rescale = "declared"`` maps onto -1 to 1; None where it records none.
+    target_scale: ClassVar[tuple[float, float] | None] = None
+
+    def documented_scale(self) -> tuple[float, float] | None:
+        """The scale of this corpus's targets (a manifest's is a parameter)."""
+        return self.target_scale
 
     def check_paths(self, where: str) -> None:
         """A dataset's root is left to its scan (which names ``dataset.root``), so that a recipe can be

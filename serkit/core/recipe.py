@@ -390,6 +390,8 @@ def check_task(recipe: Recipe) -> None:
             raise SerkitError('task.targets: set task.kind = "regression" to predict them')
         if "classification" not in model.tasks:
             raise SerkitError(f"model: '{model.name}' is a regressor; it needs task.kind = \"regression\"")
+        if task.rescale != "none":
+            raise SerkitError('task.rescale: maps dimensional targets; set task.kind = "regression" to predict them')
         if getattr(recipe.dataset, "unagreed", False):
             raise SerkitError(
                 "dataset.unagreed: keeps the turns without an agreed category (labelled 'no agreement') for a "

@@ -152,6 +152,13 @@ class TaskSettings:
         "regression loss of torch models: ccc (1 - CCC, averaged over the targets) or mse (mean squared error)",
         choices=("ccc", "mse"),
     )
+    rescale: str = param(
+        "none",
+        "regression: declared maps each corpus's targets linearly from its documented scale (IEMOCAP 1-5, "
+        "MSP-Podcast 1-7, the synthetic corpus -1 to 1, a manifest's scale) onto -1 to 1, so corpora of different "
+        "scales train and score together (CCC is scale-sensitive); stated in the report",
+        choices=("none", "declared"),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

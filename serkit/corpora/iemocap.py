@@ -43,6 +43,7 @@ class Iemocap(Dataset):
     dialog/EmoEvaluation/*.txt); speaker = session and sex (01F)."""
 
     name = "iemocap"
+    target_scale = (1.0, 5.0)  # evaluators' self-assessment manikins
     root: str = param(help="the IEMOCAP_full_release folder (holding Session1 ... Session5)")
     classes: str = param(
         "four",

@@ -33,6 +33,7 @@ class MspPodcast(Dataset):
     Split_Set; audio in Audios/); its partitions are each utterance's 'split' (the partition protocol)."""
 
     name = "msp_podcast"
+    target_scale = (1.0, 7.0)  # the consensus of seven-point scales
     root: str = param(help="the corpus folder (holding Labels/labels_consensus.csv and Audios/)")
     emotions: list[str] = param([], "emotions to keep; empty keeps every agreed category (X, no agreement, is out)")
     unagreed: bool = param(

@@ -46,6 +46,7 @@ def report_markdown(summary: RunSummary) -> str:
         markdown_table(["target", "CCC", "CCC per speaker", "Pearson r", "MAE"], rows),
         "",
         *headline_lines(metrics, ("ccc",)),
+        *_group_lines(metrics),
         *_fold_lines(summary),
         *split_audit_section(summary),
         *features_section(metrics),
@@ -55,6 +56,18 @@ def report_markdown(summary: RunSummary) -> str:
     timings = [[stage, f"{seconds:.1f}"] for stage, seconds in summary.timings.items()]
     parts += ["## Time per stage", "", markdown_table(["stage", "seconds"], timings), ""]
     return "\n".join(parts)
+
+
+def _group_lines(metrics: dict) -> list[str]:
+    """Mean CCC per group of test utterances (per corpus, per gender) with its 95 % interval."""
+    lines = []
+    for key, found in (metrics.get("groups") or {}).items():
+        rows = [
+            [md_text(name), str(g["n"]), f"{g['ccc']:.3f}", f"[{g['ccc_ci'][0]:.3f}, {g['ccc_ci'][1]:.3f}]"]
+            for name, g in found["groups"].items()
+        ]
+        lines += [f"## Per {md_text(key)}", "", markdown_table([key, "n", "mean CCC", "95 % CI"], rows), ""]
+    return lines
 
 
 def _fold_lines(summary: RunSummary) -> list[str]:

@@ -105,7 +105,9 @@ def _regression_outputs(
     """A regression's predictions (true and predicted values), summary (CCC per target) and scatter plot."""
     recipe, run = ctx.recipe, ctx.run
     targets = recipe.task.targets
-    run.write_predictions(regression_predictions_csv(results, corpus, recipe.dataset.location(), targets))
+    run.write_predictions(
+        regression_predictions_csv(results, corpus, recipe.dataset.location(), targets, report_groups(recipe))
+    )
     texts |= {"pipeline": pipeline_text(recipe), "training": training_text(recipe, results)}
     pooled = pooled_values(recipe, results, corpus)
     summary = summarise_regression(recipe, results, corpus, texts, ctx.timer.seconds, audit, pooled)

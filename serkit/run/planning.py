@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from serkit.core.components import Component, Scan, Utterance
+from serkit.core.components import Component, Dataset, Scan, Utterance
 from serkit.core.errors import SerkitError
 from serkit.core.guard import guarded
 from serkit.core.recipe import Recipe, relabel_of
@@ -39,13 +39,61 @@ def prepared_scan(recipe: Recipe, guard: Callable[[Component, Callable[[], Scan]
         )
         raise SerkitError(f"{get_registry().culprit(dataset)} read a corpus serkit cannot use: {problems[0]}{more}")
     relabel = relabel_of(recipe)
-    require_shared_labels(dataset, found, relabel is not None)
+    if recipe.task.kind == "classification":
+        require_shared_labels(dataset, found, relabel is not None)
     if relabel is not None:
         mapped = relabel.apply(found, f"dataset '{dataset.name}'")
         if isinstance(dataset, Corpora):  # what the map left out, said per corpus
             mapped = replace(mapped, warnings=[*found.warnings, *dropped_per_corpus(found, mapped)])
         found = mapped
-    return run(protocol, lambda: protocol.prepare(found, dataset))
+    prepared = run(protocol, lambda: protocol.prepare(found, dataset))
+    return on_one_scale(recipe, prepared) if recipe.task.kind == "regression" else prepared
+
+
+def corpus_datasets(recipe: Recipe) -> dict[str, Dataset]:
+    """Each corpus of a run by the mark its utterances carry (``meta["corpus"]``; "" where they carry none)."""
+    dataset, protocol = recipe.dataset, recipe.protocol
+    if isinstance(dataset, Corpora):
+        return dict(zip(dataset.labels_of(), dataset.members, strict=True))
+    test_corpus = getattr(protocol, "test_corpus", None)
+    if callable(test_corpus):  # cross_corpus: the recipe's dataset is "train", the other corpus "test"
+        return {"train": dataset, "test": test_corpus()}
+    return {"": dataset}
+
+
+def on_one_scale(recipe: Recipe, scan: Scan) -> Scan:
+    """A regression's targets on one scale: ``task.rescale = "declared"`` maps each corpus's values linearly from
+    its documented scale onto -1 to 1 (said in the notes); without it, corpora whose documented scales differ
+    are refused (CCC is scale-sensitive: their values would not mean the same)."""
+    corpora = corpus_datasets(recipe)
+    scales = {mark: member.documented_scale() for mark, member in corpora.items()}
+    if recipe.task.rescale == "none":
+        named = {f"{corpora[mark].name} {low:g} to {high:g}" for mark, (low, high) in _known(scales).items()}
+        if len(corpora) > 1 and (len(named) > 1 or (named and len(_known(scales)) < len(scales))):
+            raise SerkitError(
+                f"task.rescale: the corpora's targets are on different scales ({', '.join(sorted(named))}, or "
+                'undocumented): set task.rescale = "declared" to map each onto -1 to 1'
+            )
+        return scan
+    lacking = [corpora[mark].name for mark, scale in scales.items() if scale is None]
+    if lacking:
+        raise SerkitError(
+            f"task.rescale: dataset {', '.join(lacking)} documents no scale for its targets (a manifest: "
+            "dataset.scale = [lowest, highest])"
+        )
+    targets, known = recipe.task.targets, _known(scales)
+    utterances = []
+    for u in scan.utterances:  # one corpus: its scale, whatever a "corpus" column of its own says
+        low, high = next(iter(known.values())) if len(known) == 1 else known[str(u.meta.get("corpus", ""))]
+        values = {t: 2 * (as_number(u.meta.get(t)) - low) / (high - low) - 1 for t in targets if t in u.meta}
+        utterances.append(replace(u, meta={**u.meta, **values}))
+    said = ", ".join(f"{corpora[mark].name} {low:g} to {high:g}" for mark, (low, high) in known.items())
+    note = f"task.rescale: {', '.join(targets)} mapped linearly onto -1 to 1 from each corpus's scale ({said})"
+    return replace(scan, utterances=utterances, notes=[*scan.notes, note])
+
+
+def _known(scales: dict[str, tuple[float, float] | None]) -> dict[str, tuple[float, float]]:
+    return {mark: scale for mark, scale in scales.items() if scale is not None}
 
 
 def report_groups(recipe: Recipe) -> list[str]:

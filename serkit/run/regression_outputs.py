@@ -5,31 +5,68 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from serkit.core.recipe import Recipe
+from serkit.core.scores import mean_ccc
 from serkit.data.leakage import SplitAudit
 from serkit.results.features import feature_report
 from serkit.results.records import Corpus, FoldResult, RunSummary
 from serkit.results.regression import constant_warning, regression_metrics, regression_spread
 from serkit.results.stats import ccc_interval
+from serkit.run.planning import report_groups
 from serkit.run.stages import fold_targets
 from serkit.run.summary import run_summary
 
 
-def regression_predictions_csv(results: list[FoldResult], corpus: Corpus, root: str, targets: list[str]) -> str:
-    """One row per test utterance: fold, file, speaker, its class, and each target's true and predicted value."""
+def regression_predictions_csv(
+    results: list[FoldResult], corpus: Corpus, root: str, targets: list[str], groups: Sequence[str] = ()
+) -> str:
+    """One row per test utterance: fold, file, speaker, its class, each target's true and predicted value, and the
+    ``groups`` metadata (``[report] groups``) it records."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["fold", "file", "speaker", "label", *[f"{k}_{t}" for t in targets for k in ("true", "predicted")]])
+    pairs_head = [f"{k}_{t}" for t in targets for k in ("true", "predicted")]
+    writer.writerow(["fold", "file", "speaker", "label", *pairs_head, *groups])
     for result in results:
         for index, values in zip(result.test, result.probabilities, strict=True):
             u = corpus.utterances[index]
             pairs = [x for t, v in zip(targets, values, strict=True) for x in (f"{float(u.meta[t]):.6f}", f"{v:.6f}")]
-            writer.writerow([result.id, os.path.relpath(u.path, root), u.speaker, u.label, *pairs])
+            recorded = [str(u.meta.get(key, "")) for key in groups]
+            writer.writerow([result.id, os.path.relpath(u.path, root), u.speaker, u.label, *pairs, *recorded])
     return buffer.getvalue()
+
+
+def ccc_by_group(
+    truth: np.ndarray,
+    predicted: np.ndarray,
+    metas: list[dict[str, Any]],
+    speakers: list[str],
+    keys: list[str],
+    seed: int,
+) -> dict[str, Any]:
+    """Per value of each metadata key (a corpus, a gender): the mean CCC over the targets with its 95 % bootstrap
+    interval and the number of test utterances; a key some test utterance lacks, or with one value, is left out."""
+    out: dict[str, Any] = {}
+    for key in keys:
+        values = [m.get(key) for m in metas]
+        if None in values or len(set(map(str, values))) < 2:
+            continue
+        found = {}
+        for value in sorted(set(map(str, values))):
+            mask = np.array([str(v) == value for v in values])
+            chosen = [s for s, m in zip(speakers, mask, strict=True) if m]
+            interval = ccc_interval(truth[mask], predicted[mask], chosen, seed)
+            found[value] = {
+                "ccc": mean_ccc(truth[mask], predicted[mask]),
+                "ccc_ci": interval["ccc"],
+                "n": int(mask.sum()),
+            }
+        out[key] = {"groups": found}
+    return out
 
 
 def summarise_regression(
@@ -50,6 +87,8 @@ def summarise_regression(
     pooled = regression_metrics(truth, predicted, speakers, targets)
     pooled["loss"] = recipe.task.loss
     pooled["intervals"] = ccc_interval(truth, predicted, speakers, recipe.run.seed)
+    metas = [corpus.utterances[i].meta for i in indices]
+    pooled["groups"] = ccc_by_group(truth, predicted, metas, speakers, report_groups(recipe), recipe.run.seed)
     pooled["features_say"] = feature_report(results, recipe.features.columns(), [], "ccc")
     warnings = [warning] if (warning := constant_warning(pooled)) else []
     collapsed = [r.id for r in results if len(results) > 1 and constant_warning(r.metrics)]
