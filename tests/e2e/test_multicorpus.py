@@ -86,6 +86,9 @@ def test_three_corpora_train_one_model_and_each_is_reported(small_emodb, small_r
     written = tomllib.loads((run / "recipe.toml").read_text())
     assert [entry["name"] for entry in written["dataset"]] == ["emodb", "ravdess", "synthetic"]
     assert load_recipe(run / "recipe.toml").dataset.name == "emodb+ravdess+synthetic"  # the run's recipe reloads
+    compared = CliRunner().invoke(cli, ["runs", "compare", str(run), str(run), "--json"])
+    assert compared.exit_code == 0, compared.output
+    assert set(json.loads(compared.stdout)["groups"]["corpus"]["groups"]) == {"emodb", "ravdess", "synthetic"}
 
 
 def test_corpora_whose_classes_differ_need_a_label_map(small_emodb, small_ravdess, tmp_path):
