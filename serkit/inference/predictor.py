@@ -258,6 +258,11 @@ class Predictor:
         )
         return [(s / rate, (s + size) / rate, wave[s : s + size]) for s in starts]
 
+    @property
+    def speaker_fitted(self) -> bool:
+        """Whether features can be normalised now: always, but for a per-speaker run not yet fitted to a speaker."""
+        return self.normaliser is not None
+
     def fit_speaker(self, paths: list[str]) -> str:
         """Per-speaker runs: fit the normalisation on recordings of one speaker (at least two); returns a note."""
         if not self.per_speaker:
@@ -265,19 +270,33 @@ class Predictor:
         if len(paths) < 2:
             raise SerkitError(
                 f"{self.run_dir}: this run normalises each speaker by its own statistics; give at least two "
-                "recordings of the speaker (all the recordings of one call are taken as one speaker's)"
+                "recordings of the speaker (all the recordings of one call are taken as one speaker's), or one long "
+                "recording with --segments vad (its speech segments are then taken as the speaker's recordings)"
             )
         rows = []
         for path in paths:
             wave, rate, _ = audio.read(str(path))
             rows.append(self._raw_features(audio.mono(wave), rate, str(path), self.recipe.preprocess, keep=True))
+        self._fit_speaker_rows(rows)
+        return f"normalised per speaker: the {len(paths)} recordings given are taken as one speaker's"
+
+    def fit_speaker_on(self, pieces: list[tuple[np.ndarray, int]], source: str) -> str:
+        """Per-speaker runs: fit the normalisation on the speech segments of one recording (at least two)."""
+        if len(pieces) < 2:
+            raise SerkitError(
+                f"{source}: this run normalises each speaker by its own statistics, and the recording holds "
+                f"{len(pieces)} speech segment(s): give a longer recording, or at least two recordings of the speaker"
+            )
+        self._fit_speaker_rows([self._raw_features(p, r, source, self.recipe.preprocess) for p, r in pieces])
+        return f"normalised per speaker: the recording's {len(pieces)} speech segments are taken as one speaker's"
+
+    def _fit_speaker_rows(self, rows: list[np.ndarray]) -> None:
         self.normaliser = ZScore.fit(
             np.stack(rows),
             "band",
             self.recipe.features.output_shape(),
             source=f"feature extractor '{self.recipe.features.name}'",
         )
-        return f"normalised per speaker: the {len(paths)} recordings given are taken as one speaker's"
 
     def _raw_features(self, piece: np.ndarray, rate: int, source: str, chain: list, keep: bool = False) -> np.ndarray:
         """A piece's features as stored in training; ``keep``: remember them for the next call on the same piece
@@ -381,7 +400,8 @@ def predict_files(
     files = audio_files(inputs)
     if not files:
         raise SerkitError(f"AUDIO: no audio files ({', '.join(AUDIO_SUFFIXES)}) in {', '.join(inputs)}")
-    batch = Batch([], [], predictor.fit_speaker(files))
+    one_recording = predict_one is not None and len(files) == 1  # its segments fit a per-speaker run's statistics
+    batch = Batch([], [], "" if one_recording else predictor.fit_speaker(files))
     for path in files:
         try:
             if predict_one is not None:

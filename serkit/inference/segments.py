@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -69,47 +69,68 @@ class _Kept:
 
 
 def predict_segments(predictor: Predictor, path: str, settings: VadSettings) -> Prediction:
-    """The emotion of each speech segment of ``path``, read in blocks; a recording without speech is an error."""
+    """The emotion of each speech segment of ``path``, read in blocks; a recording without speech is an error.
+    A run that normalises each speaker by their own statistics, not yet fitted to a speaker, takes the
+    recording's segments as one speaker's recordings (a first pass fits the statistics on them)."""
+    settings = replace(settings, max_speech=settings.max_speech or 30.0)
+    notes = []
+    if predictor.per_speaker and not predictor.speaker_fitted:
+        notes.append(predictor.fit_speaker_on([(piece, rate) for _, piece, rate in speech(path, settings)], path))
+    read = Reading()
+    windows = []
+    for start, piece, rate in speech(path, settings, read):
+        result = predictor.predict(piece, rate, source=path)
+        windows.append(Window(round(start, 3), round(start + piece.size / rate, 3), result.probabilities))
+        windows[-1].smoothed = result.probabilities
+    if not windows:
+        raise SerkitError(
+            f"{path}: no speech found by voice activity detection ({settings.engine}, {read.seconds:.1f} s)"
+        )
+    weights = np.array([w.end - w.start for w in windows])
+    rows = np.array([[w.probabilities[k] for k in predictor.labels] for w in windows])
+    overall = {k: round(float(p), 6) for k, p in zip(predictor.labels, weights @ rows / weights.sum(), strict=True)}
+    notes.insert(
+        0,
+        f"{len(windows)} speech segments found by voice activity detection ({settings.engine}), "
+        f"{float(weights.sum()):.1f} s of {read.seconds:.1f} s; the file's emotion is their duration-weighted mean; "
+        f"read in {BLOCK_SECONDS:g} s blocks (at most {read.held:.1f} s held)",
+    )
+    regression = predictor.card.regression
+    return Prediction(path, overall, read.seconds, windows, notes, timeline="speech segments", regression=regression)
+
+
+@dataclass
+class Reading:
+    """What reading a recording found: its length and the most seconds held at once."""
+
+    seconds: float = 0.0
+    held: float = 0.0
+
+
+def speech(path: str, settings: VadSettings, read: Reading | None = None) -> Iterator[tuple[float, np.ndarray, int]]:
+    """Each speech segment of ``path``: its start in seconds, its samples as recorded and their rate."""
     import soxr
 
-    settings = replace(settings, max_speech=settings.max_speech or 30.0)
     segmenter, kept = Segmenter(settings), _Kept()
-    windows: list[Window] = []
-    peak = 0
-    stream = None
-    rate = 0
+    peak, rate, stream = 0, 0, None
 
-    def close(found: list[tuple[float, float]]) -> None:
+    def cut(found: list[tuple[float, float]]) -> Iterator[tuple[float, np.ndarray, int]]:
         for start, end in found:
             piece = kept.cut(round(start * rate), round(end * rate))
             if piece.size:
-                result = predictor.predict(piece, rate, source=path)
-                windows.append(Window(round(start, 3), round(start + piece.size / rate, 3), result.probabilities))
-                windows[-1].smoothed = result.probabilities
+                yield start, piece, rate
 
     for block, rate in read_blocks(path):
         if stream is None and rate != RATE:
             stream = soxr.ResampleStream(rate, RATE, 1, dtype="float32")
         kept.add(block)
-        close(segmenter.feed(stream.resample_chunk(block) if stream is not None else block))
+        yield from cut(segmenter.feed(stream.resample_chunk(block) if stream is not None else block))
         kept.forget_before(round((segmenter.needed_from() - settings.pad - 0.1) * rate))
         peak = max(peak, kept.samples)
     if stream is not None:
-        close(segmenter.feed(stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)))
-    close(segmenter.finish())
+        yield from cut(segmenter.feed(stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)))
+    yield from cut(segmenter.finish())
     if not rate:
         raise SerkitError(f"{path}: audio file is empty (0 samples)")
-    duration = kept.end / rate
-    if not windows:
-        raise SerkitError(f"{path}: no speech found by voice activity detection ({settings.engine}, {duration:.1f} s)")
-    weights = np.array([w.end - w.start for w in windows])
-    rows = np.array([[w.probabilities[k] for k in predictor.labels] for w in windows])
-    overall = {k: round(float(p), 6) for k, p in zip(predictor.labels, weights @ rows / weights.sum(), strict=True)}
-    speech = float(weights.sum())
-    note = (
-        f"{len(windows)} speech segments found by voice activity detection ({settings.engine}), {speech:.1f} s of "
-        f"{duration:.1f} s; the file's emotion is their duration-weighted mean; read in {BLOCK_SECONDS:g} s blocks "
-        f"(at most {peak / rate:.1f} s held)"
-    )
-    regression = predictor.card.regression
-    return Prediction(path, overall, duration, windows, [note], timeline="speech segments", regression=regression)
+    if read is not None:
+        read.seconds, read.held = kept.end / rate, peak / rate

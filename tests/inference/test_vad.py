@@ -106,6 +106,26 @@ def test_a_recording_without_speech_is_named(trained, tmp_path):
     assert result.exit_code == 1 and "room.wav: no speech found by voice activity detection" in result.output
 
 
+def test_a_speaker_normalised_run_fits_the_speaker_on_one_recordings_segments(planted, tmp_path):
+    args = ["run", str(RECIPES / "tiny.toml"), "--set", f"dataset.root={need(RAVDESS)}", "--set", "augment=[]"]
+    for setting in ("train.max_epochs=1", "normalise.scope=speaker", f"run.output={tmp_path}", "report.explain=false"):
+        args += ["--set", setting]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    (run,) = tmp_path.glob("tiny-*")
+    path, spans = planted
+    document = CliRunner().invoke(cli, ["predict", str(run), str(path), "--segments", "vad", "--json"])
+    assert document.exit_code == 0, document.output
+    (found,) = json.loads(document.stdout)["predictions"]
+    said = [note for note in found["notes"] if note.startswith("normalised per speaker: the recording's")]
+    assert said and f"{len(found['windows'])} speech segments" in said[0]
+    assert len(found["windows"]) >= len(spans) // 2
+    clip = sorted(need(EMODB).glob("*.wav"))[0]
+    alone = CliRunner().invoke(cli, ["predict", str(run), str(clip)])  # one short clip: still refused
+    assert alone.exit_code == 1 and "give at least two recordings of the speaker" in " ".join(alone.output.split())
+    single = CliRunner().invoke(cli, ["predict", str(run), str(clip), "--segments", "vad"])
+    assert single.exit_code == 1 and "holds 1 speech segment(s)" in " ".join(single.output.split())
+
+
 @pytest.mark.parametrize("engine", ["silero", "webrtc"])
 def test_the_vad_preprocessor_cuts_the_silence_around_real_speech(engine):
     from serkit.builtin.preprocessors import TrimSilence, VoiceActivity
