@@ -42,6 +42,7 @@ def hook_reference() -> str:
     spec = getattr(hookspecs, LABEL_MAP_HOOK)
     lines += [f"### `{LABEL_MAP_HOOK}(register)`", "", _doc(spec), ""]
     lines += [f"- register `serkit.LabelMap`: {_doc(LabelMap).splitlines()[0]}", ""]
+    lines += ["### `register_commands(cli)`", "", _doc(hookspecs.register_commands), ""]
     lines.append(END)
     return "\n".join(lines)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import click
 
 from serkit.cli import augment, cache, data, experiments, inference, plugins, runs
-from serkit.cli.base import SerkitGroup
+from serkit.cli.extensions import ExtensibleGroup
 from serkit.core.version import __version__
 
 
-@click.group(cls=SerkitGroup)
+@click.group(cls=ExtensibleGroup)
 @click.version_option(__version__, prog_name="serkit")
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
 def cli(debug: bool) -> None:

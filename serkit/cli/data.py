@@ -52,7 +52,7 @@ def synth(
     check_target(out_dir)
     console = Console()
     with progress_bar(console) as bars:
-        task = bars.add_task("synthesise", total=actors * config.files_per_actor, info="")
+        task = bars.add_task("synthesise", total=actors * config.files_per_actor, info="", eta="ETA")
         out = synthesise_corpus(out_dir, config, lambda n: bars.advance(task, n))
     console.print(
         f"wrote {actors * config.files_per_actor} files from {actors} actors to {out}", highlight=False, soft_wrap=True
@@ -151,7 +151,7 @@ def check(dataset: str, root: str, as_json: bool, strict: bool) -> None:
     assert isinstance(component, Dataset)
     console = Console(stderr=as_json)
     with progress_bar(console) as bars:
-        task = bars.add_task("check", total=None, info="")
+        task = bars.add_task("check", total=None, info="", eta="ETA")
         report = survey_dataset(component, lambda n: bars.advance(task, n))
     found = problems(report)
     if as_json:

@@ -32,9 +32,15 @@ def render(root: click.Group) -> str:
 def _walk(command: click.Command, path: str) -> list[tuple[str, click.Command]]:
     found = [(path, command)]
     if isinstance(command, click.Group):
-        for name, sub in command.commands.items():
+        for name, sub in _own(command).items():
             found += _walk(sub, f"{path} {name}")
     return found
+
+
+def _own(group: click.Group) -> dict[str, click.Command]:
+    """A group's commands less those plugins added (``register_commands``): the reference is serkit's."""
+    added = {name for names in getattr(group, "added", {}).values() for name in names}
+    return {name: sub for name, sub in group.commands.items() if name not in added}
 
 
 def _section(path: str, command: click.Command) -> str:
@@ -54,8 +60,8 @@ def _section(path: str, command: click.Command) -> str:
             names, meaning = (text.replace("|", "\\|") for text in record)
             lines.append(f"| `{names}` | {meaning} |")
         lines.append("")
-    if isinstance(command, click.Group) and command.commands:
-        lines += ["Commands: " + ", ".join(f"`{name}`" for name in command.commands), ""]
+    if isinstance(command, click.Group) and _own(command):
+        lines += ["Commands: " + ", ".join(f"`{name}`" for name in _own(command)), ""]
     return "\n".join(lines)
 
 

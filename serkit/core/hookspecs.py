@@ -49,3 +49,10 @@ def register_protocols(register):
 def register_label_maps(register):
     """Register label maps (``serkit.LabelMap``, or ``LabelMap.from_toml(path)``) that put corpora's labels on one
     shared set; a recipe names one in ``[labels] map``."""
+
+
+@hookspec
+def register_commands(cli):
+    """Add commands to ``serkit``: ``cli`` is a click group; decorate functions with ``@cli.command()`` (or call
+    ``cli.add_command``). A command's ``SerkitError`` is shown as one line like serkit's own; a hook that fails,
+    or a command named like one of serkit's, is listed by ``serkit plugins`` and never stops serkit's commands."""

@@ -25,7 +25,7 @@ def progress_bar(console: Console) -> Progress:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        TextColumn("ETA"),
+        TextColumn("{task.fields[eta]}"),
         TimeRemainingColumn(),
         TextColumn("{task.fields[info]}"),
         console=console,
@@ -76,7 +76,9 @@ class Reporter:
         """A rich renderable (a table), or plain text."""
 
     @contextmanager
-    def progress(self, description: str, total: int | None, info: str = "") -> Iterator[Task]:
+    def progress(self, description: str, total: int | None, info: str = "", bound: bool = False) -> Iterator[Task]:
+        """A task of ``total`` steps; ``bound``: the total is a limit the work may stop short of (epochs under
+        early stopping), so the time left is shown as an upper bound."""
         yield Task()
 
 
@@ -96,8 +98,9 @@ class _LineTask(Task):
     """Progress outside a terminal (CI, nohup, a batch job): a line when the count moves, at most
     one per tenth of the total for item counts, one per step for short counts such as epochs."""
 
-    def __init__(self, console: Console, description: str, total: int | None, info: str) -> None:
+    def __init__(self, console: Console, description: str, total: int | None, info: str, bound: bool = False) -> None:
         self.console, self.description, self.total, self.info = console, description, total, info
+        self.bound = bound
         self.completed = 0
         self.start = time.perf_counter()
         self.shown = 0
@@ -123,7 +126,8 @@ class _LineTask(Task):
         count = f"{self.completed}/{self.total}" if self.total else str(self.completed)
         eta = ""
         if self.total and self.completed < self.total:
-            eta = f", ETA {_duration(elapsed / self.completed * (self.total - self.completed))}"
+            left = _duration(elapsed / self.completed * (self.total - self.completed))
+            eta = f", at most {left} to {self.total}: it may stop sooner" if self.bound else f", ETA {left}"
         info = f": {self.info}" if self.info else ""
         return f"{self.description} {count}{info} ({_duration(elapsed)}{eta})"
 
@@ -146,9 +150,10 @@ class ConsoleReporter(Reporter):
         self.console.print(renderable, highlight=False)
 
     @contextmanager
-    def progress(self, description: str, total: int | None, info: str = "") -> Iterator[Task]:
+    def progress(self, description: str, total: int | None, info: str = "", bound: bool = False) -> Iterator[Task]:
         if not self.console.is_terminal:  # no live bar to redraw: print lines as it moves
-            yield _LineTask(self.console, description, total, info)
+            yield _LineTask(self.console, description, total, info, bound)
             return
         with progress_bar(self.console) as bars:
-            yield _RichTask(bars, bars.add_task(description, total=total, info=info))
+            eta = "at most" if bound else "ETA"
+            yield _RichTask(bars, bars.add_task(description, total=total, info=info, eta=eta))

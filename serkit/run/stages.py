@@ -561,7 +561,8 @@ def _fit(
     corpus)."""
     recipe, folder = ctx.recipe, ctx.run.fold(plan.id)
     epochs = 1 if isinstance(learner, EstimatorLearner) else recipe.train.max_epochs  # fitted once
-    with ctx.timer("train"), ctx.reporter.progress(f"train {plan.id}", epochs) as task:
+    bound = not isinstance(learner, EstimatorLearner)  # early stopping may end before max_epochs
+    with ctx.timer("train"), ctx.reporter.progress(f"train {plan.id}", epochs, bound=bound) as task:
 
         def on_epoch(row: dict[str, float]) -> None:
             _log_epoch(row)
