@@ -205,7 +205,8 @@ def test_whisper_on_the_clips_own_length(tiny_models):
     """whisper_window = "clip": at the window's own length exactly the padded model's states (the tiny
     model's window is 2 s); shorter clips keep their shapes, finite, and different features in the cache."""
     wave = speech_like(16000, seconds=2.0)
-    padded = SSLEmbedding(model=str(tiny_models["whisper"]), pooling="none")
+    padded = SSLEmbedding(model=str(tiny_models["whisper"]), pooling="none", whisper_window="padded")
+    assert SSLEmbedding(model=str(tiny_models["whisper"])).whisper_window == "clip"  # the default since 0.3
     clip = SSLEmbedding(model=str(tiny_models["whisper"]), pooling="none", whisper_window="clip")
     assert np.array_equal(clip(wave, 16000), padded(wave, 16000))
     short = wave[:12345]
