@@ -22,7 +22,9 @@ from serkit.core.version import __version__
 from serkit.corpora.named import NamedCorpus
 
 __all__ = [
+    "AblationResult",
     "Augmenter",
+    "ConsoleReporter",
     "Dataset",
     "DownloadSource",
     "EstimatorModel",
@@ -34,14 +36,44 @@ __all__ = [
     "NamedCorpus",
     "Preprocessor",
     "Protocol",
+    "Reporter",
+    "RunResult",
     "Scan",
     "SerkitError",
     "Utterance",
     "__version__",
+    "ablate",
+    "compare_runs",
     "hookimpl",
+    "list_runs",
     "load",
+    "open_run",
     "param",
+    "resume",
+    "run_recipe",
 ]
+
+#: Names of the experiment API, read from their modules when first used (``import serkit`` stays light).
+_LAZY = {
+    "AblationResult": "serkit.experiments",
+    "RunResult": "serkit.experiments",
+    "ablate": "serkit.experiments",
+    "compare_runs": "serkit.experiments",
+    "list_runs": "serkit.experiments",
+    "open_run": "serkit.experiments",
+    "resume": "serkit.experiments",
+    "run_recipe": "serkit.experiments",
+    "ConsoleReporter": "serkit.run.reporter",
+    "Reporter": "serkit.run.reporter",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'serkit' has no attribute {name!r}")
 
 
 def load(run_dir):

@@ -30,12 +30,13 @@ def run(
     track: str | None,
 ) -> None:
     """Run the experiment described by RECIPE and write a run folder."""
+    from serkit.experiments import run_recipe
     from serkit.run.reporter import ConsoleReporter
-    from serkit.run.runner import run_recipe
 
     overrides = (*overrides, "run.skip_unreadable=true") if skip_unreadable else overrides
-    split = Path(split_file) if split_file else None
-    run_recipe(recipe, [*overrides, *execution_overrides(executor, address, track)], ConsoleReporter(), split)
+    run_recipe(
+        recipe, [*overrides, *execution_overrides(executor, address, track)], ConsoleReporter(), split_file or ""
+    )
 
 
 @click.command()
@@ -47,8 +48,8 @@ def ablate(
     sweep: str, overrides: tuple[str, ...], name: str, executor: str | None, address: str | None, track: str | None
 ) -> None:
     """Run the baseline and every variant of SWEEP and compare them (rerun to resume)."""
+    from serkit.experiments import ablate as run_sweep
     from serkit.run.reporter import ConsoleReporter
-    from serkit.studies.ablate import run_sweep
 
     run_sweep(sweep, [*overrides, *execution_overrides(executor, address, track)], ConsoleReporter(), name)
 
@@ -120,8 +121,8 @@ def tune(search: str, overrides: tuple[str, ...], address: str | None) -> None:
 @executor_options
 def resume(run_dir: str, executor: str | None, address: str | None, track: str | None) -> None:
     """Continue an interrupted run in RUN_DIR from its last checkpoint."""
+    from serkit.experiments import resume as resume_run
     from serkit.run.reporter import ConsoleReporter
-    from serkit.run.runner import resume_run
 
     resume_run(run_dir, ConsoleReporter(), execution_overrides(executor, address, track))
 

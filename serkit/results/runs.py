@@ -322,6 +322,19 @@ class RunComparison:
     def to_json(self) -> dict[str, Any]:
         return asdict(self) | {"comparison": self.comparison.to_json()}
 
+    def to_records(self) -> list[dict[str, Any]]:
+        """One row per fold: A's and B's score and their difference (``pandas.DataFrame(rows)``)."""
+        return [
+            {"fold": f.fold, "metric": self.metric, "a": f.a, "b": f.b, "difference": f.b - f.a} for f in self.folds
+        ]
+
+    def _repr_html_(self) -> str:
+        """The comparison's page (``serkit runs compare --html``), framed for a notebook."""
+        from serkit.experiments import framed
+        from serkit.results.html import comparison_page
+
+        return framed(comparison_page(self))
+
 
 def check_metric(a: Predictions, b: Predictions, metric: str) -> str:
     """The metric to compare two runs by (``""``: UAR, or CCC for regressions), or one line saying why

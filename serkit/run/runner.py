@@ -263,12 +263,17 @@ def new_run_dir(output: str, name: str) -> Path:
 
 
 def run_recipe(
-    recipe_path: str, overrides: list[str], reporter: Reporter | None = None, split_file: Path | None = None
+    recipe_path: str,
+    overrides: list[str],
+    reporter: Reporter | None = None,
+    split_file: Path | None = None,
+    file_base: Path | None = None,
 ) -> Path:
-    """Validate a recipe, create its run folder and execute it; returns the run folder."""
+    """Validate a recipe, create its run folder and execute it; returns the run folder (``file_base``: where the
+    recipe's relative paths are read from, if not its file's folder)."""
     registry = get_registry()
     registry.raise_problems()
-    recipe = load_recipe(recipe_path, overrides, registry)
+    recipe = load_recipe(recipe_path, overrides, registry, file_base=file_base)
     if recipe.run.executor == "ray":  # before the run folder exists: a wrong address leaves nothing behind
         from serkit.run.executors.ray import probe_address
 
