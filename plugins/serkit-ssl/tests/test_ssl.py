@@ -46,11 +46,12 @@ def test_layers_are_the_models_own_hidden_states(tiny_models, family):
     wave = speech_like(16000, seconds=1.0)
     hidden = _direct(tiny_models[family], wave)
     frames = 50 if family == "whisper" else hidden[0].shape[1]  # whisper: 1 s of its 2 s window
-    sequence = SSLEmbedding(model=str(tiny_models[family]), layers=[2], pooling="none", store_as="float32")
+    padded = {"whisper_window": "padded"}  # as the model ran directly: on its whole window
+    sequence = SSLEmbedding(model=str(tiny_models[family]), layers=[2], pooling="none", store_as="float32", **padded)
     assert np.allclose(sequence(wave, 16000), hidden[2][0, :frames].numpy(), atol=1e-5)
-    stacked = SSLEmbedding(model=str(tiny_models[family]), pooling="none")(wave, 16000)
+    stacked = SSLEmbedding(model=str(tiny_models[family]), pooling="none", **padded)(wave, 16000)
     assert stacked.shape == (3, frames, 16)  # hidden states 0..2
-    pooled = SSLEmbedding(model=str(tiny_models[family]), layers=[0, 2], pooling="mean_std")(wave, 16000)
+    pooled = SSLEmbedding(model=str(tiny_models[family]), layers=[0, 2], pooling="mean_std", **padded)(wave, 16000)
     layers = [h[0, :frames].numpy() for h in (hidden[0], hidden[2])]
     expected = [np.concatenate([h.mean(0), h.std(0)]) for h in layers]  # population sd over frames
     assert np.allclose(pooled, np.concatenate(expected), atol=1e-5)
