@@ -90,7 +90,7 @@ def test_registering_something_that_is_not_a_component_is_a_problem(register_plu
 
 def test_every_hookspec_is_documented():
     specs = [f for name, f in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("register_")]
-    assert len(specs) == 7  # one per component kind, and label maps
+    assert len(specs) == 8  # one per component kind, label maps and commands
     for spec in specs:
         assert (spec.__doc__ or "").strip(), f"{spec.__name__} has no docstring"
 
