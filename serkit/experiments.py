@@ -17,7 +17,6 @@ command line shows). Errors are :class:`~serkit.SerkitError` with the command li
 
 from __future__ import annotations
 
-import html
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -29,20 +28,13 @@ import tomli_w
 
 from serkit.core.errors import SerkitError
 from serkit.results.folder import AblationFolder, RunFolder
+from serkit.results.html import framed
 from serkit.results.records import RunSummary
 from serkit.results.runs import RunComparison, RunRow
 from serkit.run.reporter import Reporter
 
 #: A recipe: a file's path, a TOML text, or the recipe's tables as a dict.
 RecipeSource = str | Path | Mapping[str, Any]
-
-
-def framed(page: str, height: int = 640) -> str:
-    """A self-contained page as notebook output: in a sandboxed frame, so its style and policy stay its own."""
-    return (
-        f'<iframe srcdoc="{html.escape(page, quote=True)}" sandbox="allow-same-origin" '
-        f'style="width: 100%; height: {height}px; border: 1px solid #ddd"></iframe>'
-    )
 
 
 @dataclass(frozen=True)

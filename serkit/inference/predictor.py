@@ -128,13 +128,7 @@ class Predictor:
         #: Temperature scaling kept beside the model (scikit-learn's calibrators are inside it), or None.
         self.calibration = Calibration.from_json(card.calibration)
         #: What the probabilities are, in words (every output says it).
-        self.calibration_note = (
-            f"probabilities calibrated: {self.calibration.describe()}"
-            if self.calibration
-            else "probabilities not calibrated (the run had no [calibrate])"
-        )
-        if card.regression:
-            self.calibration_note = f"values of {', '.join(self.labels)} (a regression: no classes, no probabilities)"
+        self.calibration_note = calibration_words(self.calibration, card.regression, self.labels)
         #: Per-speaker runs: features are normalised by statistics of the speaker's own recordings,
         #: set by :meth:`fit_speaker` before predicting.
         self.per_speaker = card.per_speaker
@@ -258,11 +252,6 @@ class Predictor:
         )
         return [(s / rate, (s + size) / rate, wave[s : s + size]) for s in starts]
 
-    @property
-    def speaker_fitted(self) -> bool:
-        """Whether features can be normalised now: always, but for a per-speaker run not yet fitted to a speaker."""
-        return self.normaliser is not None
-
     def fit_speaker(self, paths: list[str]) -> str:
         """Per-speaker runs: fit the normalisation on recordings of one speaker (at least two); returns a note."""
         if not self.per_speaker:
@@ -277,7 +266,7 @@ class Predictor:
         for path in paths:
             wave, rate, _ = audio.read(str(path))
             rows.append(self._raw_features(audio.mono(wave), rate, str(path), self.recipe.preprocess, keep=True))
-        self._fit_speaker_rows(rows)
+        self.normaliser = speaker_normaliser(self.recipe, rows)
         return f"normalised per speaker: the {len(paths)} recordings given are taken as one speaker's"
 
     def fit_speaker_on(self, pieces: list[tuple[np.ndarray, int]], source: str) -> str:
@@ -287,16 +276,9 @@ class Predictor:
                 f"{source}: this run normalises each speaker by its own statistics, and the recording holds "
                 f"{len(pieces)} speech segment(s): give a longer recording, or at least two recordings of the speaker"
             )
-        self._fit_speaker_rows([self._raw_features(p, r, source, self.recipe.preprocess) for p, r in pieces])
+        rows = [self._raw_features(piece, rate, source, self.recipe.preprocess) for piece, rate in pieces]
+        self.normaliser = speaker_normaliser(self.recipe, rows)
         return f"normalised per speaker: the recording's {len(pieces)} speech segments are taken as one speaker's"
-
-    def _fit_speaker_rows(self, rows: list[np.ndarray]) -> None:
-        self.normaliser = ZScore.fit(
-            np.stack(rows),
-            "band",
-            self.recipe.features.output_shape(),
-            source=f"feature extractor '{self.recipe.features.name}'",
-        )
 
     def _raw_features(self, piece: np.ndarray, rate: int, source: str, chain: list, keep: bool = False) -> np.ndarray:
         """A piece's features as stored in training; ``keep``: remember them for the next call on the same piece
@@ -329,6 +311,21 @@ class Predictor:
 
     def _named(self, row: np.ndarray) -> dict[str, float]:
         return {label: round(float(p), 6) for label, p in zip(self.labels, row, strict=True)}
+
+
+def calibration_words(calibration: Calibration | None, regression: bool, labels: list[str]) -> str:
+    """What a model's outputs are, in words (every output of predict says it)."""
+    if regression:
+        return f"values of {', '.join(labels)} (a regression: no classes, no probabilities)"
+    if calibration:
+        return f"probabilities calibrated: {calibration.describe()}"
+    return "probabilities not calibrated (the run had no [calibrate])"
+
+
+def speaker_normaliser(recipe: InferenceRecipe, rows: list[np.ndarray]) -> ZScore:
+    """A speaker's own statistics, per band, from the raw features of their recordings."""
+    source = f"feature extractor '{recipe.features.name}'"
+    return ZScore.fit(np.stack(rows), "band", recipe.features.output_shape(), source=source)
 
 
 def _changed_components(run: RunFolder, recipe: InferenceRecipe) -> list[str]:

@@ -74,7 +74,7 @@ def predict_segments(predictor: Predictor, path: str, settings: VadSettings) -> 
     recording's segments as one speaker's recordings (a first pass fits the statistics on them)."""
     settings = replace(settings, max_speech=settings.max_speech or 30.0)
     notes = []
-    if predictor.per_speaker and not predictor.speaker_fitted:
+    if predictor.per_speaker and predictor.normaliser is None:  # not yet fitted to a speaker
         notes.append(predictor.fit_speaker_on([(piece, rate) for _, piece, rate in speech(path, settings)], path))
     read = Reading()
     windows = []

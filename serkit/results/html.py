@@ -9,7 +9,7 @@ import html
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from serkit.results.folder import AblationFolder, RunFolder, read_json
 from serkit.results.records import RunSummary
@@ -25,7 +25,9 @@ from serkit.results.render import (
     row_metric,
 )
 from serkit.results.report import report_markdown
-from serkit.results.runs import RunComparison
+
+if TYPE_CHECKING:
+    from serkit.results.runs import RunComparison
 
 #: What a page may load and run: its own inline styles and embedded images, nothing else (no script, no
 #: network), whatever a file, speaker or label name in its text holds.
@@ -272,3 +274,11 @@ def _group_row(name: str, r: dict[str, Any]) -> list[str]:
         f"[{100 * r['ci'][0]:+.2f}, {100 * r['ci'][1]:+.2f}]",
         r["resampled_by"],
     ]
+
+
+def framed(page: str, height: int = 640) -> str:
+    """A self-contained page as notebook output: in a sandboxed frame, so its style and policy stay its own."""
+    return (
+        f'<iframe srcdoc="{html.escape(page, quote=True)}" sandbox="allow-same-origin" '
+        f'style="width: 100%; height: {height}px; border: 1px solid #ddd"></iframe>'
+    )

@@ -330,8 +330,7 @@ class RunComparison:
 
     def _repr_html_(self) -> str:
         """The comparison's page (``serkit runs compare --html``), framed for a notebook."""
-        from serkit.experiments import framed
-        from serkit.results.html import comparison_page
+        from serkit.results.html import comparison_page, framed
 
         return framed(comparison_page(self))
 
