@@ -121,6 +121,9 @@ def test_ctrl_c_to_the_process_group_during_parallel_features_prints_no_worker_t
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,  # its own process group, as a terminal's job
+        # as a terminal's job gets it, whatever started the tests (a shell's background job ignores Ctrl-C,
+        # and a Python started with it ignored never installs its KeyboardInterrupt handler)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     waited = 0.0
     while len(list(cache.glob("features/*/*.npy"))) < 4:  # the workers are storing features
