@@ -27,7 +27,7 @@ from typing import Any
 import tomli_w
 
 from serkit.core.errors import SerkitError
-from serkit.results.folder import AblationFolder, RunFolder
+from serkit.results.folder import RECIPE, AblationFolder, RunFolder
 from serkit.results.html import framed
 from serkit.results.records import RunSummary
 from serkit.results.runs import RunComparison, RunRow
@@ -130,7 +130,7 @@ def run_recipe(
         return RunResult.open(execute_recipe(str(recipe), list(overrides), reporter or Reporter(), split_file))
     text, given = (recipe, "the recipe text") if isinstance(recipe, str) else (tomli_w.dumps(dict(recipe)), "the dict")
     with tempfile.TemporaryDirectory(prefix="serkit-recipe-") as folder:
-        path = Path(folder) / "recipe.toml"
+        path = Path(folder) / RECIPE
         path.write_text(text, encoding="utf-8")
         try:
             run = execute_recipe(str(path), list(overrides), reporter or Reporter(), split_file, file_base=Path.cwd())

@@ -30,12 +30,13 @@ class ExtensibleGroup(SerkitGroup):
 
     def follow_plugins(self) -> None:
         """Add the commands of plugins not yet seen; drop those of plugins no longer registered."""
-        from serkit.core.registry import Problem, get_plugin_manager, plugin_problems, provider_of
+        from serkit.core.registry import Problem, command_problems, get_plugin_manager, provider_of
 
         hooks = {hook.plugin_name: hook for hook in get_plugin_manager().hook.register_commands.get_hookimpls()}
         for gone in set(self.added) - set(hooks):
             for name in self.added.pop(gone):
                 self.commands.pop(name, None)
+            command_problems[:] = [p for p in command_problems if p.provider.plugin != gone]
         for plugin, hook in hooks.items():
             if plugin in self.added:
                 continue
@@ -45,12 +46,12 @@ class ExtensibleGroup(SerkitGroup):
                 hook.function(cli=staging)
             except Exception as exc:  # a broken plugin is reported, never fatal
                 message = f"register_commands failed: {type(exc).__name__}: {exc}"
-                plugin_problems.append(Problem(provider_of(plugin), message))
+                command_problems.append(Problem(provider_of(plugin), message))
                 continue
             for name, command in staging.commands.items():
                 if name in self.commands:
                     message = f"command '{name}' is serkit's own (or another plugin's): not added"
-                    plugin_problems.append(Problem(provider_of(plugin), message))
+                    command_problems.append(Problem(provider_of(plugin), message))
                 else:
                     self.add_command(command, name)
                     self.added[plugin].append(name)

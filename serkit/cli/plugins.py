@@ -32,9 +32,12 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps(document, indent=2, default=str))
         return
     console = Console()
-    for problem in registry.problems:  # first, where they are seen
+    from serkit.core.registry import command_problems
+
+    problems = [*registry.problems, *command_problems]
+    for problem in problems:  # first, where they are seen
         console.print(f"[red]broken:[/red] {escape(str(problem))}", highlight=False)
-    if registry.problems:
+    if problems:
         console.print("  (SERKIT_LOAD_PLUGINS=name,... loads only the named plugins, to rule one out)\n")
     for kind, entries in document["components"].items():
         table = Table(title=kind.replace("_", " "), title_justify="left", show_lines=False)

@@ -197,8 +197,9 @@ _manager: pluggy.PluginManager | None = None
 _filtered_out: list[str] = []
 _providers: dict[str, Provider] = {}
 _load_problems: list[Problem] = []
-#: Problems of plugins' commands (the register_commands hook), found when the command line loads them.
-plugin_problems: list[Problem] = []
+#: Problems of plugins' commands (the register_commands hook), found when the command line loads them: listed by
+#: ``serkit plugins``, never a reason to stop a run (serkit's own commands do not depend on them).
+command_problems: list[Problem] = []
 
 
 def get_plugin_manager() -> pluggy.PluginManager:
@@ -223,7 +224,7 @@ def reset_plugin_manager() -> None:
     _manager = None
     _providers.clear()
     _load_problems.clear()
-    plugin_problems.clear()
+    command_problems.clear()
     _filtered_out.clear()
 
 
@@ -277,7 +278,7 @@ def provider_of(plugin_name: str) -> Provider:
 def get_registry() -> Registry:
     """Collect every component from every loaded plugin."""
     manager = get_plugin_manager()
-    registry = Registry(problems=[*_load_problems, *plugin_problems])
+    registry = Registry(problems=list(_load_problems))
     for name, plugin in manager.list_name_plugin():
         if name not in DEFAULT_PLUGINS:
             registry.problems += _registration_mistakes(manager, plugin, provider_of(name))
