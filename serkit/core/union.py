@@ -29,13 +29,13 @@ class Corpora(Dataset):
     members: tuple[Dataset, ...] = field(default=(), metadata={"help": "the corpora"})
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "name", "+".join(self.labels_of()))
+        object.__setattr__(self, "name", "+".join(self.corpus_names()))
 
     @classmethod
     def params(cls) -> list[Any]:
         return []  # built from [[dataset]] entries, never from parameters of its own
 
-    def labels_of(self) -> list[str]:
+    def corpus_names(self) -> list[str]:
         """Each member's name in the union: the dataset's name, numbered where a dataset is listed twice."""
         counts = Counter(m.name for m in self.members)
         seen: Counter[str] = Counter()
@@ -48,7 +48,7 @@ class Corpora(Dataset):
     def scan(self) -> Scan:
         utterances, labels, notes, warnings, ignored, unmatched = [], [], [], [], [], []
         classes: dict[str, list[str]] = {}
-        for corpus, member in zip(self.labels_of(), self.members, strict=True):
+        for corpus, member in zip(self.corpus_names(), self.members, strict=True):
             found = member.scan()
             classes[corpus] = list(found.labels)
             utterances += [
@@ -68,7 +68,7 @@ class Corpora(Dataset):
 
     def classes_differ(self, scan: Scan) -> str:
         """Which corpora have classes the others lack, in words ("" when all share one class set)."""
-        per = {c: sorted({u.label for u in scan.utterances if u.meta["corpus"] == c}) for c in self.labels_of()}
+        per = {c: sorted({u.label for u in scan.utterances if u.meta["corpus"] == c}) for c in self.corpus_names()}
         if len({tuple(v) for v in per.values()}) <= 1:
             return ""
         return "; ".join(f"{c}: {', '.join(v)}" for c, v in per.items())
@@ -94,7 +94,7 @@ class Corpora(Dataset):
     def licence(self) -> str:
         """Every corpus's licence, named."""
         return "; ".join(
-            f"{c}: {lic}" for c, m in zip(self.labels_of(), self.members, strict=True) if (lic := licence_of(m))
+            f"{c}: {lic}" for c, m in zip(self.corpus_names(), self.members, strict=True) if (lic := licence_of(m))
         )
 
 

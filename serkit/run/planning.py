@@ -54,7 +54,7 @@ def corpus_datasets(recipe: Recipe) -> dict[str, Dataset]:
     """Each corpus of a run by the mark its utterances carry (``meta["corpus"]``; "" where they carry none)."""
     dataset, protocol = recipe.dataset, recipe.protocol
     if isinstance(dataset, Corpora):
-        return dict(zip(dataset.labels_of(), dataset.members, strict=True))
+        return dict(zip(dataset.corpus_names(), dataset.members, strict=True))
     test_corpus = getattr(protocol, "test_corpus", None)
     if callable(test_corpus):  # cross_corpus: the recipe's dataset is "train", the other corpus "test"
         return {"train": dataset, "test": test_corpus()}
