@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from serkit.core import hookspecs
@@ -47,25 +48,36 @@ def hook_reference() -> str:
     return "\n".join(lines)
 
 
-def update(path: Path, write: bool = True) -> bool:
-    """Rewrite the generated section of ``path`` (unless ``write`` is false); True when it differs."""
+def rewrite_section(path: Path, begin: str, end: str, generated: str, write: bool = True) -> bool:
+    """Replace the text from ``begin`` to ``end`` in ``path`` by ``generated`` (unless ``write`` is false);
+    True when it differs."""
     text = path.read_text(encoding="utf-8")
-    start, end = text.index(BEGIN), text.index(END) + len(END)
-    new = text[:start] + hook_reference() + text[end:]
+    start, stop = text.index(begin), text.index(end) + len(end)
+    new = text[:start] + generated + text[stop:]
     if new != text and write:
         path.write_text(new, encoding="utf-8")
     return new != text
 
 
-def main(argv: list[str]) -> int:
+def section_main(argv: list[str], rewrite: Callable[[Path, bool], bool], what: str, module: str) -> int:
+    """``python -m MODULE [--check] FILE``: rewrite a generated section, or with ``--check`` exit 1 if stale."""
     check = "--check" in argv
     (target,) = [a for a in argv if a != "--check"]
-    changed = update(Path(target), write=not check)
+    changed = rewrite(Path(target), not check)
     if check and changed:
-        print(f"{target}: the hook reference is out of date; run python -m serkit.authoring.hookdocs {target}")
+        print(f"{target}: the {what} is out of date; run python -m {module} {target}")
         return 1
     print("updated" if changed else "up to date")
     return 0
+
+
+def update(path: Path, write: bool = True) -> bool:
+    """Rewrite the generated section of ``path`` (unless ``write`` is false); True when it differs."""
+    return rewrite_section(path, BEGIN, END, hook_reference(), write)
+
+
+def main(argv: list[str]) -> int:
+    return section_main(argv, update, "hook reference", "serkit.authoring.hookdocs")
 
 
 if __name__ == "__main__":
