@@ -273,6 +273,12 @@ class LeaveOneCorpusOut(Protocol):
     def describe(self, utterances: list[Utterance]) -> str:
         sizes = Counter(str(u.meta.get("corpus")) for u in utterances)
         left = self.test or list(sizes)
+        if len(sizes) == 2 and len(left) == 1:  # cross_corpus on the union
+            (train,) = (name for name in sizes if name != left[0])
+            return (
+                f"cross-corpus, speaker-independent: train on {train} ({sizes[train]} utterances), test on "
+                f"{left[0]} ({sizes[left[0]]} utterances)"
+            )
         each = ", ".join(f"{name} ({sizes[name]})" for name in left)
         return f"speaker-independent, leave one corpus out: {len(left)} fold(s), each testing on one of {each}"
 

@@ -1,5 +1,6 @@
 """A regression across corpora whose targets are on different scales: the synthetic corpus (-1 to 1) and RAVDESS
-files listed in a manifest with arousal and valence on a 1-5 scale; task.rescale = "declared" puts them on one."""
+files listed in a manifest with arousal and valence on a 1-5 scale; task.rescale = "declared" puts them on one,
+in a multi-corpus recipe, a cross_corpus run and the `serkit crosscorpus` matrix."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from serkit.cli import cli
@@ -116,3 +118,57 @@ def test_a_cross_corpus_regression_states_its_rescaling(ravdess_root, tmp_path):
     run = _finished(tmp_path)
     notes = " ".join(json.loads((run / "metrics.json").read_text())["notes"])
     assert "mapped linearly onto -1 to 1 from each corpus's scale (manifest 1 to 5, synthetic -1 to 1)" in notes
+
+
+SPEC = """
+[crosscorpus]
+name = "cc-regression"
+base = "base.toml"
+set = ["run.output={tmp}/runs", "run.cache_dir={tmp}/cache"]
+
+[[corpus]]
+name = "manifest"
+label = "rated"
+root = "rated.csv"
+options = {{scale = [1, 5]}}
+
+[[corpus]]
+name = "synthetic"
+root = "synthetic"
+options = {{actors = 2, statements = 1, repetitions = 1, sample_rate = 16000, emotions = ["neutral", "angry"]}}
+"""
+
+
+def test_the_crosscorpus_matrix_of_a_regression_is_of_ccc_and_states_its_rescaling(ravdess_root, tmp_path):
+    from serkit.core.scores import mean_ccc
+
+    _rated(ravdess_root, tmp_path)
+    base = RECIPE.split("[[dataset]]")[0] + RECIPE[RECIPE.index("[task]") :].replace('"loco"', '"loso"')
+    (tmp_path / "base.toml").write_text(base.format(tmp=tmp_path) + '\n[dataset]\nname = "synthetic"\n')
+    spec = tmp_path / "cc.toml"
+    spec.write_text(SPEC.format(tmp=tmp_path))
+    refused = CliRunner().invoke(cli, ["crosscorpus", str(spec)])
+    message = " ".join(refused.output.split())
+    assert refused.exit_code == 1 and "rated → synthetic: task.rescale: the corpora's targets are on" in message
+    assert not (tmp_path / "runs").exists()  # refused before any run
+    result = CliRunner().invoke(cli, ["crosscorpus", str(spec), "--set", "task.rescale=declared"])
+    assert result.exit_code == 0, result.output
+    study = tmp_path / "runs" / "cc-regression"
+    cells = list(csv.DictReader((study / "matrix.csv").open()))
+    assert [(c["train"], c["test"]) for c in cells] == [
+        ("rated", "rated"), ("rated", "synthetic"), ("synthetic", "rated"), ("synthetic", "synthetic"),
+    ]  # fmt: skip
+    assert "uar" not in cells[0] and cells[1]["protocol"].startswith("cross-corpus")
+    for cell in cells:
+        rows = list(csv.DictReader((study / cell["folder"] / "predictions.csv").open()))
+        truth, predicted = (
+            np.array([[float(r[f"{k}_{t}"]) for t in ("arousal", "valence")] for r in rows])
+            for k in ("true", "predicted")
+        )
+        assert float(cell["ccc"]) == pytest.approx(mean_ccc(truth, predicted))
+        assert float(cell["ccc_ci_low"]) <= float(cell["ccc"]) <= float(cell["ccc_ci_high"])
+        assert cell["per_target"].startswith("arousal ")
+    report = " ".join((study / "crosscorpus.md").read_text().split())
+    assert "mapped linearly onto -1 to 1 from its documented scale (rated 1 to 5, synthetic -1 to 1)" in report
+    assert "mean CCC" in (study / "crosscorpus.html").read_text()
+    assert json.loads((study / "crosscorpus.json").read_text())["targets"] == ["arousal", "valence"]

@@ -131,18 +131,6 @@ def test_recipe_mistakes_are_named():
             load_recipe(RECIPE, overrides)
 
 
-def test_crosscorpus_refuses_a_regression_in_one_line(cli_runner, tmp_path):
-    spec = tmp_path / "cc.toml"
-    corpus = '[[corpus]]\nname = "synthetic"\nlabel = "{}"\nroot = "{}"\n'
-    spec.write_text(
-        f'[crosscorpus]\nbase = "{RECIPE}"\n\n' + corpus.format("a", tmp_path) + corpus.format("b", tmp_path)
-    )
-    result = cli_runner.invoke(cli, ["crosscorpus", str(spec), "--set", f"run.output={tmp_path / 'runs'}"])
-    assert result.exit_code == 1, result.output
-    assert 'task.kind = "regression"; crosscorpus compares classifications' in result.output
-    assert not (tmp_path / "runs").exists()
-
-
 def test_runs_compare_tests_two_regressions_by_ccc(runs, cli_runner):
     """Leave-one-speaker-out: each fold's score is the test speaker's mean CCC over the targets, computed
     from predictions.csv; Wilcoxon over the speakers; --metric uar is refused in one line."""
