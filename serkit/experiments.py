@@ -1,4 +1,5 @@
-"""serkit from Python: run, resume, ablate, compare and list experiments, the same code the command line runs.
+"""serkit from Python: run, resume, ablate, compare and list experiments, cross-corpus matrices and benchmarks,
+the same code the command line runs.
 
 Each call returns a typed result with its folder's path: it displays itself in a notebook (``_repr_html_``: the
 run's page, as ``report.html`` shows it, framed so its style stays its own) and gives rows for pandas
@@ -27,7 +28,7 @@ from typing import Any
 import tomli_w
 
 from serkit.core.errors import SerkitError
-from serkit.results.folder import RECIPE, AblationFolder, RunFolder
+from serkit.results.folder import RECIPE, AblationFolder, BenchmarkFolder, CrossCorpusFolder, RunFolder
 from serkit.results.html import framed
 from serkit.results.records import RunSummary
 from serkit.results.runs import RunComparison, RunRow
@@ -118,6 +119,42 @@ class AblationResult:
         return framed(ablation_page(folder, read_rows(folder)))
 
 
+@dataclass(frozen=True)
+class StudyResult:
+    """A finished cross-corpus matrix or benchmark: its folder and its rows (a matrix's cells, a benchmark's
+    corpora: what matrix.csv or benchmark.csv hold)."""
+
+    path: Path
+    #: "crosscorpus" or "benchmark".
+    kind: str
+    rows: list[dict[str, Any]]
+
+    @classmethod
+    def open(cls, path: str | Path) -> StudyResult:
+        """A study folder read back: a cross-corpus matrix's or a benchmark's."""
+        from serkit.results.folder import read_json
+
+        folder = Path(path).absolute()
+        for kind, record, key in (
+            ("crosscorpus", CrossCorpusFolder(folder).sweep, "cells"),
+            ("benchmark", BenchmarkFolder(folder).sweep, "rows"),
+        ):
+            if record.is_file():
+                rows = read_json(record, f"{kind} record").get(key)
+                if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+                    raise SerkitError(f"{record}: damaged (its '{key}' is not a list of rows)")
+                return cls(folder, kind, [dict(row) for row in rows if isinstance(row, dict)])
+        raise SerkitError(f"{path}: not a finished serkit crosscorpus or benchmark folder")
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One row per cell (train, test) of a matrix, or per corpus of a benchmark."""
+        return [dict(row) for row in self.rows]
+
+    def _repr_html_(self) -> str:
+        folder = CrossCorpusFolder(self.path) if self.kind == "crosscorpus" else BenchmarkFolder(self.path)
+        return framed(folder.html_report.read_text(encoding="utf-8"))
+
+
 def run_recipe(
     recipe: RecipeSource, overrides: Sequence[str] = (), reporter: Reporter | None = None, split: str | Path = ""
 ) -> RunResult:
@@ -154,6 +191,25 @@ def ablate(
     from serkit.studies.ablate import run_sweep
 
     return AblationResult.open(run_sweep(str(sweep), list(overrides), reporter or Reporter(), name))
+
+
+def crosscorpus(
+    spec: str | Path, overrides: Sequence[str] = (), reporter: Reporter | None = None, name: str = ""
+) -> StudyResult:
+    """Run (or resume) a cross-corpus spec: train on every corpus, test on every corpus; the matrix."""
+    from serkit.studies.crosscorpus import run_study
+
+    return StudyResult.open(run_study(str(spec), list(overrides), reporter or Reporter(), name))
+
+
+def benchmark(
+    spec: str | Path, overrides: Sequence[str] = (), reporter: Reporter | None = None, name: str = ""
+) -> StudyResult:
+    """Run (or resume) a benchmark spec: the base recipe on every corpus under its published protocol, beside
+    the reference figures the spec gives."""
+    from serkit.studies.benchmark import run_benchmark
+
+    return StudyResult.open(run_benchmark(str(spec), list(overrides), reporter or Reporter(), name))
 
 
 def compare_runs(a: str | Path | RunResult, b: str | Path | RunResult, metric: str = "") -> RunComparison:

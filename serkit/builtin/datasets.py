@@ -7,7 +7,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from serkit.core.components import Dataset, DownloadSource, Scan, Utterance
 from serkit.core.errors import SerkitError
@@ -83,6 +83,10 @@ class Ravdess(Dataset):
     """RAVDESS audio-only speech (03-01-EE-II-SS-RR-AA.wav); speaker = actor, odd actors male."""
 
     name = "ravdess"
+    benchmark_protocol: ClassVar[dict[str, Any]] = {
+        "name": "fixed",
+        "test_speakers": [[f"{a + k:02d}" for k in range(4)] for a in range(1, 25, 4)],
+    }  # six folds of four actors
     source = DownloadSource(
         url="https://zenodo.org/records/1188976/files/Audio_Speech_Actors_01-24.zip?download=1",
         filename="Audio_Speech_Actors_01-24.zip",
@@ -122,6 +126,7 @@ class EmoDB(Dataset):
     """Berlin EMO-DB (SSTTTEV.wav: speaker, text, emotion letter, version)."""
 
     name = "emodb"
+    benchmark_protocol: ClassVar[dict[str, Any]] = {"name": "loso"}
     source = DownloadSource(
         url="http://emodb.bilderbar.info/download/download.zip",
         filename="emodb.zip",
@@ -163,6 +168,7 @@ class Synthetic(Dataset):
     """eSpeak NG acted-emotion corpus in RAVDESS's layout, synthesised on first use (no download)."""
 
     name = "synthetic"
+    benchmark_protocol: ClassVar[dict[str, Any]] = {"name": "loso"}
     target_scale = (-1.0, 1.0)  # each dimension a tanh (serkit.corpora.synth.dimensions)
     root: str = param("", "corpus folder; empty uses a folder in the serkit cache keyed by the settings")
     actors: int = param(4, "number of speakers (odd male, even female)", ge=1, le=24)

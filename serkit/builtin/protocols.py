@@ -284,6 +284,60 @@ class LeaveOneCorpusOut(Protocol):
 
 
 @dataclass(frozen=True, kw_only=True)
+class LeaveOneGroupOut(Protocol):
+    """One fold per value of a metadata column that holds whole speakers (IEMOCAP's ``session``): train on the
+    other values, test on that one."""
+
+    name = "logo"
+    speaker_independent = True
+    column: str = param(help="the utterance metadata whose values are the folds, e.g. 'session' (IEMOCAP)")
+    missing_test_classes: str = param(
+        "warn", "a group lacking a class the others have: stop, or warn", choices=MISSING_TEST_CLASSES
+    )
+
+    def missing_test_class_policy(self) -> str:
+        return self.missing_test_classes
+
+    def _groups(self, utterances: list[Utterance]) -> list[str]:
+        values = [u.meta.get(self.column) for u in utterances]
+        lacking = [u.path for u, value in zip(utterances, values, strict=True) if value is None]
+        if lacking:
+            raise SerkitError(
+                f"protocol.column: {len(lacking)} utterance(s) have no '{self.column}', e.g. {lacking[0]}"
+            )
+        return [str(v) for v in values]
+
+    def split(self, utterances: list[Utterance], seed: int) -> list[Fold]:
+        groups = self._groups(utterances)
+        if len(set(groups)) < 2:
+            raise SerkitError(f"protocol.column: every utterance has the same '{self.column}' ({groups[0]}): one group")
+        where: dict[str, set[str]] = {}
+        for u, group in zip(utterances, groups, strict=True):
+            where.setdefault(u.speaker, set()).add(group)
+        split_speakers = sorted(s for s, found in where.items() if len(found) > 1)
+        if split_speakers:
+            first = split_speakers[0]
+            raise SerkitError(
+                f"protocol.column: speaker {first} is in {self.column} {', '.join(sorted(where[first]))} (and "
+                f"{len(split_speakers) - 1} more speakers in several): folds by '{self.column}' would not be "
+                "speaker-independent"
+            )
+        return [
+            Fold(
+                f"{self.column}-{value}",
+                [i for i, g in enumerate(groups) if g != value],
+                [i for i, g in enumerate(groups) if g == value],
+            )
+            for value in sorted(set(groups))
+        ]
+
+    def describe(self, utterances: list[Utterance]) -> str:
+        groups = Counter(self._groups(utterances))
+        each = ", ".join(f"{value} ({n})" for value, n in sorted(groups.items()))
+        return f"speaker-independent, leave one {self.column} out: {len(groups)} folds, testing on {each}"
+
+
+@dataclass(frozen=True, kw_only=True)
 class Partition(Protocol):
     """A corpus's own partitions (MSP-Podcast's Split_Set, a manifest's column): train on some, test on one."""
 
@@ -342,6 +396,7 @@ def register_protocols(register):
         FixedSpeakers,
         CrossCorpus,
         LeaveOneCorpusOut,
+        LeaveOneGroupOut,
         Partition,
         EmoBoxFolds,
     ):

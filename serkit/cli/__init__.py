@@ -21,6 +21,7 @@ for command in (
     experiments.ablate,
     experiments.leaks,
     experiments.crosscorpus,
+    experiments.benchmark,
     experiments.tune,
     augment.augment,
     inference.predict,

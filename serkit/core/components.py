@@ -396,6 +396,9 @@ class Dataset(Component):
     #: The documented scale (lowest, highest) of its dimensional targets (arousal, valence, dominance), which
     #: ``task.rescale = "declared"`` maps onto -1 to 1; None where it records none.
     target_scale: ClassVar[tuple[float, float] | None] = None
+    #: The speaker-independent protocol its published results use, as a ``[protocol]`` table (``serkit
+    #: benchmark``'s default for the corpus, e.g. ``{"name": "loso"}``); empty where it declares none.
+    benchmark_protocol: ClassVar[dict[str, Any]] = {}
 
     def documented_scale(self) -> tuple[float, float] | None:
         """The scale of this corpus's targets (a manifest's is a parameter)."""

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from serkit.core.components import Utterance
 from serkit.core.fileio import read_csv_rows
@@ -22,6 +22,7 @@ class CremaD(NamedCorpus):
     """CREMA-D (1001_DFA_ANG_XX.wav: actor, sentence, emotion, level); sex and age from VideoDemographics.csv."""
 
     name = "crema_d"
+    benchmark_protocol: ClassVar[dict[str, Any]] = {"name": "speaker_kfold", "folds": 5}
     root: str = param(help="the AudioWAV folder (VideoDemographics.csv beside or inside it gives sex and age)")
     title = "CREMA-D"
     example = "1001_DFA_ANG_XX.wav"

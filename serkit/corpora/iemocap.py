@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
 from serkit.core.components import Dataset, Scan, Utterance
 from serkit.core.errors import SerkitError
@@ -43,6 +44,7 @@ class Iemocap(Dataset):
     dialog/EmoEvaluation/*.txt); speaker = session and sex (01F)."""
 
     name = "iemocap"
+    benchmark_protocol: ClassVar[dict[str, Any]] = {"name": "logo", "column": "session"}  # leave one session out
     target_scale = (1.0, 5.0)  # evaluators' self-assessment manikins
     root: str = param(help="the IEMOCAP_full_release folder (holding Session1 ... Session5)")
     classes: str = param(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
 from serkit.core.components import Dataset, Scan, Utterance
 from serkit.core.errors import SerkitError
@@ -33,6 +34,12 @@ class MspPodcast(Dataset):
     Split_Set; audio in Audios/); its partitions are each utterance's 'split' (the partition protocol)."""
 
     name = "msp_podcast"
+    benchmark_protocol: ClassVar[dict[str, Any]] = {
+        "name": "partition",
+        "column": "split",
+        "train": ["Train"],
+        "test": "Test1",
+    }
     target_scale = (1.0, 7.0)  # the consensus of seven-point scales
     root: str = param(help="the corpus folder (holding Labels/labels_consensus.csv and Audios/)")
     emotions: list[str] = param([], "emotions to keep; empty keeps every agreed category (X, no agreement, is out)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from serkit.core.components import Utterance
 from serkit.core.params import param
@@ -28,6 +28,7 @@ class Savee(NamedCorpus):
     """Surrey Audio-Visual Expressed Emotion (DC_a01.wav, or the published AudioData/DC/a01.wav)."""
 
     name = "savee"
+    benchmark_protocol: ClassVar[dict[str, Any]] = {"name": "loso"}
     root: str = param(help="the AudioData folder (speaker folders DC, JE, JK, KL) or a folder of DC_a01.wav files")
     title = "SAVEE"
     example = "DC_a01.wav"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
 from serkit.core.components import DownloadSource, Utterance
 from serkit.core.params import param
@@ -26,6 +27,7 @@ class Tess(NamedCorpus):
     """Toronto emotional speech set (OAF_back_angry.wav: speaker, word, emotion; ps = pleasant surprise)."""
 
     name = "tess"
+    benchmark_protocol: ClassVar[dict[str, Any]] = {"name": "loso"}
     source = DownloadSource(
         url="https://borealis.ca/api/access/dataset/:persistentId/?persistentId=doi:10.5683/SP2/E8H2MF",
         filename="tess.zip",

@@ -72,6 +72,9 @@ ABLATION_HTML = "ablation.html"
 #: A cross-corpus study's folder.
 MATRIX_CSV, MATRIX_REPORT, MATRIX_PLOT, MATRIX_HTML = "matrix.csv", "crosscorpus.md", "matrix.png", "crosscorpus.html"
 MATRIX_RECORD = "crosscorpus.json"
+#: A benchmark's folder: a run folder per corpus and the table.
+BENCHMARK_CSV, BENCHMARK_REPORT, BENCHMARK_PLOT = "benchmark.csv", "benchmark.md", "benchmark.png"
+BENCHMARK_HTML, BENCHMARK_RECORD = "benchmark.html", "benchmark.json"
 #: A search's folder.
 TRIALS_FOLDER, TRIALS, TRIAL, BEST_RECIPE, SEARCH_REPORT = "trials", "trials.json", "trial.json", "best.toml", "tune.md"
 #: A search's folder for the base recipe's features, computed once before the trials.
@@ -566,6 +569,30 @@ class CrossCorpusFolder(AblationFolder):
     @property
     def sweep(self) -> Path:
         return self.path / MATRIX_RECORD
+
+
+class BenchmarkFolder(AblationFolder):
+    """A benchmark's folder: a run folder per corpus and the table."""
+
+    @property
+    def table(self) -> Path:
+        return self.path / BENCHMARK_CSV
+
+    @property
+    def report(self) -> Path:
+        return self.path / BENCHMARK_REPORT
+
+    @property
+    def plot(self) -> Path:
+        return self.path / BENCHMARK_PLOT
+
+    @property
+    def html_report(self) -> Path:
+        return self.path / BENCHMARK_HTML
+
+    @property
+    def sweep(self) -> Path:
+        return self.path / BENCHMARK_RECORD
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -52,7 +51,7 @@ from serkit.results.stats import bootstrap_ci, ccc_interval
 from serkit.run.planning import on_one_scale
 from serkit.run.reporter import Reporter, TableOrList
 from serkit.studies.ablate import Sweep, Variant, preflight, run_variants, slug
-from serkit.studies.tables import known_tables, layered_recipe, read_table
+from serkit.studies.tables import inline_toml, known_tables, layered_recipe, read_table
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -241,27 +240,20 @@ def shared_classes(corpora: list[Corpus], relabel: Relabel, registry: Registry, 
     return shared
 
 
-def _inline(value: Any) -> str:
-    """A value as TOML inline syntax (what --set reads)."""
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{key} = {_inline(v)}" for key, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(_inline(v) for v in value) + "]"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return json.dumps(value) if isinstance(value, str) else repr(value)
-
-
 def _run_overrides(train: Corpus, test: Corpus, label_map: str, scoring: Scoring) -> list[str]:
     """A pair's overrides: A alone with its own protocol on the diagonal; elsewhere the union of A and B with
     ``loco`` leaving B out (train on all of A, test on all of B)."""
-    own = [] if scoring.regression else [f"labels.map={_inline(label_map)}", f"labels.keep={_inline(scoring.classes)}"]
+    own = (
+        []
+        if scoring.regression
+        else [f"labels.map={inline_toml(label_map)}", f"labels.keep={inline_toml(scoring.classes)}"]
+    )
     if train is test:
-        within = [f"protocol={_inline(train.within)}"] if train.within else []
-        return ["dataset=" + _inline(train.entry()), *own, *within]
+        within = [f"protocol={inline_toml(train.within)}"] if train.within else []
+        return ["dataset=" + inline_toml(train.entry()), *own, *within]
     left_out = test.dataset + "2" if train.dataset == test.dataset else test.dataset  # its name in the union
     protocol = {"name": "loco", "test": [left_out]}
-    return ["dataset=" + _inline([train.entry(), test.entry()]), *own, "protocol=" + _inline(protocol)]
+    return ["dataset=" + inline_toml([train.entry(), test.entry()]), *own, "protocol=" + inline_toml(protocol)]
 
 
 def run_study(path: str, overrides: list[str], reporter: Reporter | None = None, name: str = "") -> Path:

@@ -5,6 +5,7 @@ variant's or a trial's own values."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,3 +96,14 @@ def known_tables(raw: Mapping[str, Any], known: tuple[str, ...], where: str) -> 
     for key in raw:
         if key not in known:
             raise SerkitError(f"{where}: {key}: unknown table{did_you_mean(key, known)} ({', '.join(known)})")
+
+
+def inline_toml(value: Any) -> str:
+    """A value as TOML inline syntax (what --set reads)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key} = {inline_toml(v)}" for key, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(inline_toml(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value) if isinstance(value, str) else repr(value)
