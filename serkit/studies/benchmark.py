@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -256,7 +257,7 @@ def write_table(sweep: Sweep, rows: list[Row], folder: BenchmarkFolder, reporter
         table.add_row(row.corpus, _uar(row), _wa(row), _reference(row), row.protocol)
     lines = [f"{row.corpus}: UAR {_uar(row)}, WA {_wa(row)}; reference {_reference(row)}" for row in rows]
     reporter.show(TableOrList(table, lines))
-    for line in notes:
+    for line in _notes(rows, str):
         reporter.say(f"  {line.replace('**', '')}", "dim")
     for warning in warnings:
         reporter.say(f"  warning: {warning}", "bold yellow")
@@ -295,15 +296,16 @@ def _side(value: float, low: float, high: float) -> str:
     return "above" if value > high else "below" if value < low else "inside"
 
 
-def _notes(rows: list[Row]) -> list[str]:
+def _notes(rows: list[Row], shown: Callable[[str], str] = md_text) -> list[str]:
+    """What the table means (``shown`` escapes the names for markdown; the terminal gets them as they are)."""
     by_utterance = [row.corpus for row in rows if row.resampled_by == "utterance"]
-    sources = [f"{md_text(row.corpus)}: {md_text(row.reference_source)}" for row in rows if row.reference_source]
+    sources = [f"{shown(row.corpus)}: {shown(row.reference_source)}" for row in rows if row.reference_source]
     return [
         "Each corpus on its own classes under its protocol (every test utterance scored once); UAR is the mean of "
         "the classes' recalls, WA the accuracy, both of the run's pooled test predictions, in %.",
         "95 % CI: percentile bootstrap (1000 rounds) resampling the test speakers"
         + (
-            f"; by utterance for {', '.join(map(md_text, by_utterance))} (fewer than five test speakers: the "
+            f"; by utterance for {', '.join(map(shown, by_utterance))} (fewer than five test speakers: the "
             "interval ignores between-speaker variation)"
             if by_utterance
             else ""

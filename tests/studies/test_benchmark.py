@@ -1,11 +1,13 @@
 """`serkit benchmark` end to end: one recipe (a pooled log-mel and a logistic regression) over EMO-DB (five
 speakers: its declared leave-one-speaker-out), the RAVDESS sample under fold files written in EmoBox's format,
 and a folder laid out as IEMOCAP (its declared leave-one-session-out); the table with intervals and the
-reference column, the page in Chromium, a rerun that reuses every run, and the spec's mistakes."""
+reference column, the page in Chromium, MLflow's parent run with a child per corpus, a rerun that reuses every run,
+and the spec's mistakes."""
 
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -107,7 +109,10 @@ def bench(tmp_path_factory) -> tuple[Path, Path]:
     spec.write_text(SPEC.format(base=RECIPES / "egemaps-svm.toml", tmp=tmp, ravdess=need(RAVDESS)))
     from click.testing import CliRunner
 
-    result = CliRunner().invoke(cli, ["benchmark", str(spec)])
+    tracked = ["--track", "mlflow"] if importlib.util.find_spec("mlflow") else []  # an extra
+    with pytest.MonkeyPatch.context() as patch:  # the default store, beside the runs
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        result = CliRunner().invoke(cli, ["benchmark", str(spec), *tracked])
     assert result.exit_code == 0, result.output
     return spec, tmp / "runs" / "bench"
 
@@ -132,8 +137,25 @@ def test_every_corpus_under_its_published_protocol_beside_its_reference(bench):
     assert rows[2]["reference_source"] == ""
     assert [r["resampled_by"] for r in rows] == ["speaker", "utterance", "utterance"]  # 5, 2 and 4 speakers
     report = (study / "benchmark.md").read_text()
-    assert "| EMO-DB |" in report and "91.59 / 91.59 (UAR above the interval; WA above the interval)" in report and "30.00 / -" in report
+    assert (
+        "| EMO-DB |" in report
+        and "91.59 / 91.59 (UAR above the interval; WA above the interval)" in report
+        and "30.00 / -" in report
+    )
     assert "References** are figures entered in the spec, not measured here" in report
+
+
+def test_mlflow_holds_a_parent_run_with_a_child_per_corpus(bench):
+    pytest.importorskip("mlflow", reason="MLflow is not installed: pip install 'serkit[mlflow]'")
+    from mlflow.tracking import MlflowClient
+
+    _, study = bench
+    client = MlflowClient(tracking_uri=f"sqlite:///{study.parent / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("bench").experiment_id])
+    (parent,) = [r for r in runs if "serkit.sweep" in r.data.tags]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert sorted(r.info.run_name for r in children) == ["corpus 'EMO-DB'", "corpus 'iemocap'", "corpus 'ravdess'"]
+    assert "benchmark.md" in {a.path for a in client.list_artifacts(parent.info.run_id)}
 
 
 def test_the_page_renders_and_a_rerun_reuses_every_run(bench, tmp_path):
