@@ -213,3 +213,14 @@ def test_nothing_shipped_imports_a_deprecated_module():
             if names & shims:
                 found.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
     assert not found, found
+
+
+def test_the_citation_and_the_changelog_name_the_version_pyproject_gives():
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    version = tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]
+    citation = (root / "CITATION.cff").read_text()
+    assert f"\nversion: {version}\n" in citation
+    changelog = (root / "CHANGELOG.md").read_text()
+    assert f"\n## {version} — " in changelog and "## Unreleased" not in changelog.split(f"## {version}")[0]
