@@ -289,12 +289,14 @@ class Model(Component):
     kind: ClassVar[str] = "model"
     #: The feature shapes it takes (see :data:`SHAPES`).
     accepts: ClassVar[tuple[str, ...]] = ("image",)
-    #: What it can be trained to do (``task.kind``): a torch model's last layer gives one output per class, or
-    #: one per regression target, so it does both.
-    tasks: ClassVar[tuple[str, ...]] = ("classification", "regression")
+    #: What it can be trained to do (``task.kind``): a torch model's last layer gives one output per class, one
+    #: per regression target, or both (a joint task: serkit reads the first outputs as the class head's logits
+    #: and the rest as the regression head's values), so it does all three.
+    tasks: ClassVar[tuple[str, ...]] = ("classification", "regression", "joint")
 
     def build(self, input_shape: tuple[int, ...], n_classes: int) -> torch.nn.Module:
-        """The module: features in, ``n_classes`` scores out (a regression's ``n_classes`` is its target count)."""
+        """The module: features in, ``n_classes`` scores out (a regression's ``n_classes`` is its target count; a
+        joint task's, its classes and then its targets)."""
         raise NotImplementedError
 
     def learner(self, input_shape: tuple[int, ...], n_classes: int, seed: int) -> Learner | None:

@@ -399,10 +399,15 @@ def check_task(recipe: Recipe) -> None:
                 '(task.kind = "regression")'
             )
         return
+    if task.weights != [1.0, 1.0] and task.kind != "joint":
+        raise SerkitError('task.weights: weigh the heads of task.kind = "joint"; this task has one')
     if not task.targets:
         raise SerkitError('task.targets: name the metadata columns to predict (e.g. ["arousal", "valence"])')
     if len(set(task.targets)) != len(task.targets):
         raise SerkitError("task.targets: a target is listed twice")
+    if task.kind == "joint":
+        check_joint(recipe)
+        return
     if "regression" not in model.tasks:
         raise SerkitError(
             f"model: '{model.name}' classifies; for task.kind = \"regression\" use a torch model, svr or ridge"
@@ -415,6 +420,29 @@ def check_task(recipe: Recipe) -> None:
             raise SerkitError(f"{key}: '{value}' applies to classes; a regression (task.kind) has none")
     if recipe.train.sampler == "balanced":
         raise SerkitError('train.sampler: "balanced" draws classes equally; a regression has none (use shuffle)')
+
+
+def check_joint(recipe: Recipe) -> None:
+    """Classes and dimensions from one torch model: its heads weighted, and what it cannot do yet refused."""
+    task, model = recipe.task, recipe.model
+    if "joint" not in model.tasks:
+        raise SerkitError(
+            f"model: '{model.name}' is a scikit-learn model; task.kind = \"joint\" trains a torch model's two heads"
+        )
+    if len(task.weights) != 2 or min(task.weights) < 0 or max(task.weights) <= 0:
+        raise SerkitError(
+            "task.weights: two weights, of the class head's cross-entropy and of the regression head's loss, "
+            f"not negative and not both 0 (got {task.weights})"
+        )
+    if recipe.calibrate.method != "none":
+        raise SerkitError('calibrate.method: not yet for task.kind = "joint" (its class head is uncalibrated)')
+    if recipe.ray.train_workers > 1:
+        raise SerkitError('ray.train_workers: one training over several workers is not yet for task.kind = "joint"')
+    if getattr(recipe.dataset, "unagreed", False):
+        raise SerkitError(
+            'dataset.unagreed: not yet for task.kind = "joint": every utterance of a joint task has a class (one '
+            "without a number for a target trains the class head alone)"
+        )
 
 
 def check_augmentation(recipe: Recipe) -> None:

@@ -141,16 +141,24 @@ class TaskSettings:
     kind: str = param(
         "classification",
         "classification: the emotion class; regression: the values of targets (e.g. arousal, valence, dominance), "
-        "scored by the concordance correlation coefficient (CCC)",
-        choices=("classification", "regression"),
+        "scored by the concordance correlation coefficient (CCC); joint: both from one torch model (a class head "
+        "and a regression head over the same encoder)",
+        choices=("classification", "regression", "joint"),
     )
     targets: list[str] = param(
-        [], "regression: the utterance metadata columns to predict (the dataset's, e.g. arousal, valence, dominance)"
+        [],
+        "regression and joint: the utterance metadata columns to predict (the dataset's, e.g. arousal, valence, "
+        "dominance)",
     )
     loss: str = param(
         "ccc",
         "regression loss of torch models: ccc (1 - CCC, averaged over the targets) or mse (mean squared error)",
         choices=("ccc", "mse"),
+    )
+    weights: list[float] = param(
+        [1.0, 1.0],
+        "joint: the weights of the class head's cross-entropy and of the regression head's loss (1 - CCC or MSE) "
+        "in the training loss and in the validation loss early stopping watches",
     )
     rescale: str = param(
         "none",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -44,7 +44,8 @@ def export_model(predictor: Predictor, fmt: str, out: str | Path | None = None) 
             raise SerkitError(f"--out: {path} would overwrite a file of the run folder; choose another name")
     require_writable(target.parent, "the folder to export into")
     temperature = predictor.calibration.temperature if predictor.calibration else 1.0
-    wrapper = Exported(module, predictor.normaliser, temperature, predictor.card.regression).eval()
+    classes = len(predictor.labels) if predictor.targets else 0  # a joint task's: softmax over these only
+    wrapper = Exported(module, predictor.normaliser, temperature, predictor.card.regression, classes).eval()
     waveform = predictor.recipe.features.output_shape() == "waveform"  # any length: the encoder's time axis
     _write_model(wrapper, torch.zeros(1, *predictor.input_shape), fmt, target, waveform)
     write_json(description, _description(predictor, fmt, target))
@@ -110,13 +111,7 @@ def _description(predictor: Predictor, fmt: str, target: Path) -> dict[str, obje
             "dtype": "float32",
             "normalised_inside": True,
         },
-        "output": {
-            "name": "probabilities",
-            "holds": "the value of each target (a regression)",
-            "targets": predictor.labels,
-        }
-        if predictor.card.regression
-        else {"name": "probabilities", "labels": predictor.labels, "calibration": predictor.card.calibration},
+        "output": _output_description(predictor),
         "preprocess": recipe["preprocess"],
         "features": recipe["features"],
         "window_seconds": predictor.window_seconds,
@@ -124,6 +119,24 @@ def _description(predictor: Predictor, fmt: str, target: Path) -> dict[str, obje
         "serkit_version": __version__,
         "run": str(predictor.run_dir),
     }
+
+
+def _output_description(predictor: Predictor) -> dict[str, Any]:
+    """What the exported model's one output holds, column by column."""
+    if predictor.card.regression:
+        return {
+            "name": "probabilities",
+            "holds": "the value of each target (a regression)",
+            "targets": predictor.labels,
+        }
+    if predictor.targets:
+        return {
+            "name": "probabilities",
+            "holds": "the classes' probabilities (softmax), then the value of each target (a joint task's two heads)",
+            "labels": predictor.labels,
+            "targets": predictor.targets,
+        }
+    return {"name": "probabilities", "labels": predictor.labels, "calibration": predictor.card.calibration}
 
 
 def _belongs_to_the_run(path: Path, run: RunFolder) -> bool:
@@ -144,21 +157,33 @@ def _belongs_to_the_run(path: Path, run: RunFolder) -> bool:
 
 class Exported(torch.nn.Module):
     """Raw features in, class probabilities out: z-score, the model, softmax of the logits over the
-    calibration's temperature (1 where the run was not calibrated); a regression's values out as they are."""
+    calibration's temperature (1 where the run was not calibrated); a regression's values out as they are; a
+    joint task's probabilities of its first ``classes`` outputs, then its values."""
 
     mean: torch.Tensor
     std: torch.Tensor
 
     def __init__(
-        self, model: torch.nn.Module, normaliser: ZScore, temperature: float = 1.0, regression: bool = False
+        self,
+        model: torch.nn.Module,
+        normaliser: ZScore,
+        temperature: float = 1.0,
+        regression: bool = False,
+        classes: int = 0,
     ) -> None:
         super().__init__()
         self.model = model
         self.temperature = float(temperature)
         self.regression = regression
+        self.classes = classes
         self.register_buffer("mean", torch.from_numpy(np.asarray(normaliser.mean, np.float32)))
         self.register_buffer("std", torch.from_numpy(np.asarray(normaliser.std, np.float32)))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         outputs = self.model((features - self.mean) / self.std)
-        return outputs if self.regression else torch.softmax(outputs / self.temperature, dim=1)
+        if self.regression:
+            return outputs
+        if self.classes:
+            logits, values = outputs[:, : self.classes], outputs[:, self.classes :]
+            return torch.cat([torch.softmax(logits / self.temperature, dim=1), values], dim=1)
+        return torch.softmax(outputs / self.temperature, dim=1)

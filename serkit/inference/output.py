@@ -27,6 +27,8 @@ def print_table(console: Console, results: list[Prediction], predictor: Any, fai
     for label in predictor.labels:
         table.add_column(label, justify="right")
     table.add_column("uncertainty", justify="right")
+    for target in predictor.targets:  # a joint task's regression head
+        table.add_column(target, justify="right", style="cyan")
     table.add_column("notes")
     for result in results:
         table.add_row(
@@ -34,6 +36,7 @@ def print_table(console: Console, results: list[Prediction], predictor: Any, fai
             result.label,
             *[f"{100 * result.probabilities[label]:.1f}" for label in predictor.labels],
             f"{result.uncertainty:.2f}",
+            *[f"{result.values[t]:.3f}" for t in predictor.targets],
             escape("; ".join(result.notes)),
         )
     console.print(table)
@@ -88,10 +91,12 @@ def print_csv(results: list[Prediction], labels: list[str]) -> None:
             for w in result.windows:
                 writer.writerow([result.source, w.start, w.end, *[f"{w.probabilities[k]:.6f}" for k in labels]])
         return
-    writer.writerow(["file", "start", "end", "emotion", *[f"p_{label}" for label in labels], "uncertainty"])
+    targets = list(results[0].values) if results else []  # a joint task's
+    writer.writerow(["file", "start", "end", "emotion", *[f"p_{label}" for label in labels], "uncertainty", *targets])
     for result in results:
         probabilities = [f"{result.probabilities[k]:.6f}" for k in labels]
-        writer.writerow([result.source, "", "", result.label, *probabilities, f"{result.uncertainty:.6f}"])
+        values = [f"{result.values[t]:.6f}" for t in targets]
+        writer.writerow([result.source, "", "", result.label, *probabilities, f"{result.uncertainty:.6f}", *values])
         for window in result.windows:
             writer.writerow(
                 [
@@ -101,6 +106,7 @@ def print_csv(results: list[Prediction], labels: list[str]) -> None:
                     window.label,
                     *[f"{window.probabilities[k]:.6f}" for k in labels],
                     f"{window.uncertainty:.6f}",
+                    *[f"{window.values[t]:.6f}" for t in targets],
                 ]
             )
 

@@ -46,6 +46,8 @@ class Window:
     end: float
     probabilities: dict[str, float]
     smoothed: dict[str, float] = field(default_factory=dict)
+    #: A joint task's values of its targets (empty otherwise).
+    values: dict[str, float] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -70,6 +72,8 @@ class Prediction:
     timeline: str = "windows"
     #: A regression's prediction: ``probabilities`` then holds the value of each target (no label, no uncertainty).
     regression: bool = False
+    #: A joint task's values of its targets, beside the class probabilities (empty otherwise).
+    values: dict[str, float] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -91,11 +95,13 @@ class Prediction:
                 "timeline": self.timeline,
                 "notes": self.notes,
             }
+        values = {"values": self.values} if self.values else {}
         return {
             "file": self.source,
             "label": self.label,
             "probabilities": self.probabilities,
             "uncertainty": round(self.uncertainty, 6),
+            **values,
             "duration": round(self.duration, 3),
             "windows": [
                 {
@@ -105,6 +111,7 @@ class Prediction:
                     "probabilities": w.probabilities,
                     "smoothed": w.smoothed,
                     "uncertainty": round(w.uncertainty, 6),
+                    **({"values": w.values} if w.values else {}),
                 }
                 for w in self.windows
             ],
@@ -123,12 +130,14 @@ class Predictor:
         #: model.json: labels, input shape, normaliser, which weights.
         self.card = card
         self.labels: list[str] = list(card.labels)
+        #: A joint task's targets, whose values every prediction gives beside the classes' probabilities.
+        self.targets: list[str] = card.joint_targets
         self.input_shape = tuple(card.input_shape)
         self.learner = learner
         #: Temperature scaling kept beside the model (scikit-learn's calibrators are inside it), or None.
         self.calibration = Calibration.from_json(card.calibration)
         #: What the probabilities are, in words (every output says it).
-        self.calibration_note = calibration_words(self.calibration, card.regression, self.labels)
+        self.calibration_note = calibration_words(self.calibration, card.regression, self.labels, self.targets)
         #: Per-speaker runs: features are normalised by statistics of the speaker's own recordings,
         #: set by :meth:`fit_speaker` before predicting.
         self.per_speaker = card.per_speaker
@@ -217,8 +226,9 @@ class Predictor:
             if length is not None and whole.size < round(length * rate):
                 notes.append(f"shorter than the training clips ({whole.size / rate:.2f} s < {length:g} s): padded")
             features = self._features(whole, rate, source, self.per_window)[np.newaxis]
-            named = self._named(self._probabilities(features)[0])
-            return Prediction(source, named, duration, notes=notes, regression=self.card.regression)
+            outputs = self._probabilities(features)[0]
+            named, values = self._named(outputs), self._valued(outputs)
+            return Prediction(source, named, duration, notes=notes, regression=self.card.regression, values=values)
         windows = self._windows(wave, sample_rate, length, hop, notes)
         features = np.stack(
             [self._features(piece, sample_rate, source, self.recipe.preprocess) for _, _, piece in windows]
@@ -226,11 +236,12 @@ class Predictor:
         probabilities = self._probabilities(features)
         smoothed = _moving_average(probabilities, smooth)
         timeline = [
-            Window(round(start, 3), round(end, 3), self._named(p), self._named(s))
+            Window(round(start, 3), round(end, 3), self._named(p), self._named(s), self._valued(p))
             for (start, end, _), p, s in zip(windows, probabilities, smoothed, strict=True)
         ]
-        overall = self._named(probabilities.mean(axis=0))
-        return Prediction(source, overall, duration, timeline, notes, regression=self.card.regression)
+        mean = probabilities.mean(axis=0)
+        overall, values = self._named(mean), self._valued(mean)
+        return Prediction(source, overall, duration, timeline, notes, regression=self.card.regression, values=values)
 
     def _probabilities(self, features: np.ndarray) -> np.ndarray:
         probabilities = self.learner.predict_proba(features)
@@ -310,13 +321,23 @@ class Predictor:
         return self.normaliser(features[np.newaxis])[0].astype(np.float32)  # stored dtype then float32, as in training
 
     def _named(self, row: np.ndarray) -> dict[str, float]:
-        return {label: round(float(p), 6) for label, p in zip(self.labels, row, strict=True)}
+        """The classes' probabilities (a regression's values) of one output row."""
+        return {label: round(float(p), 6) for label, p in zip(self.labels, row[: len(self.labels)], strict=True)}
+
+    def _valued(self, row: np.ndarray) -> dict[str, float]:
+        """A joint task's values of its targets, after the classes in an output row ({} for other tasks)."""
+        values = row[len(self.labels) :]
+        return {target: round(float(v), 6) for target, v in zip(self.targets, values, strict=True)}
 
 
-def calibration_words(calibration: Calibration | None, regression: bool, labels: list[str]) -> str:
+def calibration_words(
+    calibration: Calibration | None, regression: bool, labels: list[str], targets: list[str] | None = None
+) -> str:
     """What a model's outputs are, in words (every output of predict says it)."""
     if regression:
         return f"values of {', '.join(labels)} (a regression: no classes, no probabilities)"
+    if targets:
+        return f"probabilities not calibrated, and the values of {', '.join(targets)} (a joint task's two heads)"
     if calibration:
         return f"probabilities calibrated: {calibration.describe()}"
     return "probabilities not calibrated (the run had no [calibrate])"

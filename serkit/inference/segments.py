@@ -80,7 +80,8 @@ def predict_segments(predictor: Predictor, path: str, settings: VadSettings) -> 
     windows = []
     for start, piece, rate in speech(path, settings, read):
         result = predictor.predict(piece, rate, source=path)
-        windows.append(Window(round(start, 3), round(start + piece.size / rate, 3), result.probabilities))
+        end = round(start + piece.size / rate, 3)
+        windows.append(Window(round(start, 3), end, result.probabilities, values=result.values))
         windows[-1].smoothed = result.probabilities
     if not windows:
         raise SerkitError(
@@ -89,6 +90,8 @@ def predict_segments(predictor: Predictor, path: str, settings: VadSettings) -> 
     weights = np.array([w.end - w.start for w in windows])
     rows = np.array([[w.probabilities[k] for k in predictor.labels] for w in windows])
     overall = {k: round(float(p), 6) for k, p in zip(predictor.labels, weights @ rows / weights.sum(), strict=True)}
+    values = np.array([[w.values[t] for t in predictor.targets] for w in windows]).reshape(len(windows), -1)
+    means = {t: round(float(v), 6) for t, v in zip(predictor.targets, weights @ values / weights.sum(), strict=True)}
     notes.insert(
         0,
         f"{len(windows)} speech segments found by voice activity detection ({settings.engine}), "
@@ -96,7 +99,9 @@ def predict_segments(predictor: Predictor, path: str, settings: VadSettings) -> 
         f"read in {BLOCK_SECONDS:g} s blocks (at most {read.held:.1f} s held)",
     )
     regression = predictor.card.regression
-    return Prediction(path, overall, read.seconds, windows, notes, timeline="speech segments", regression=regression)
+    return Prediction(
+        path, overall, read.seconds, windows, notes, timeline="speech segments", regression=regression, values=means
+    )
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""What a torch model is trained to do: classify (cross-entropy, accuracy and UAR) or regress
-dimensional targets (1 - CCC or mean squared error, and the validation CCC).
+"""What a torch model is trained to do: classify (cross-entropy, accuracy and UAR), regress dimensional
+targets (1 - CCC or mean squared error, and the validation CCC), or both at once from one model (a joint task).
 
 The trainer asks its objective for the loss of a batch, the epoch's training figures and the
 validation part's scores and what early stopping watches (``val_loss``; a regression's ``val_ccc``);
@@ -142,8 +142,95 @@ class Regression:
         return outputs
 
 
-Objective = Classification | Regression
+class Joint:
+    """Classes and dimensions from one model: its first ``classes`` outputs are the class head's logits, the rest
+    the regression head's values, one per target. The loss is ``weights[0]`` x the cross-entropy of the utterances
+    with a class plus ``weights[1]`` x the regression loss of the values present (a target without a number, NaN,
+    trains nothing: its utterance moves the class head alone). Out: the class probabilities, then the values.
+
+    Targets are (items, 1 + targets): the class index first (-1: none), then the values."""
+
+    kind = "joint"
+    #: Early stopping watches the same weighted loss on the validation part.
+    monitor = "val_loss"
+    spans_batch = False
+
+    def __init__(self, classes: int, loss: str = "ccc", weights: tuple[float, float] = (1.0, 1.0)) -> None:
+        self.classes = classes
+        self.kind_of_loss = loss
+        self.weights = weights
+        self.class_loss: nn.Module = nn.CrossEntropyLoss()
+
+    def prepare(self, y_fit: np.ndarray, n_classes: int, settings: TrainSettings, device: torch.device) -> None:
+        if settings.class_weights == "balanced":
+            labels = class_labels(y_fit)
+            weights = torch.from_numpy(class_weights(labels[labels >= 0], self.classes)).float().to(device)
+            self.class_loss = nn.CrossEntropyLoss(weight=weights)
+
+    def targets(self, y: np.ndarray, device: torch.device) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(y, dtype=np.float32)).to(device)
+
+    def parts(self, outputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The class head's loss and the regression head's (0 where the batch has nothing for one)."""
+        outputs = outputs.float()
+        labels = targets[:, 0].long()
+        has_class = labels >= 0
+        zero = outputs.sum() * 0  # keeps the graph where a head has nothing in this batch
+        class_part = self.class_loss(outputs[has_class, : self.classes], labels[has_class]) if has_class.any() else zero
+        values, truth = outputs[:, self.classes :], targets[:, 1:]
+        terms = []
+        for k in range(truth.shape[1]):
+            present = torch.isfinite(truth[:, k])
+            if self.kind_of_loss == "mse" and present.any():
+                terms.append(nn.functional.mse_loss(values[present, k], truth[present, k]))
+            elif int(present.sum()) >= 2:
+                terms.append(1 - concordance(values[present, k : k + 1], truth[present, k : k + 1])[0])
+        return class_part, torch.stack(terms).mean() if terms else zero
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor, combine: Combine = None) -> torch.Tensor:
+        class_part, value_part = self.parts(outputs, targets)
+        return self.weights[0] * class_part + self.weights[1] * value_part
+
+    def hits(self, outputs: torch.Tensor, targets: torch.Tensor) -> int:
+        labels = targets[:, 0].long()
+        return int(((outputs[:, : self.classes].argmax(1) == labels) & (labels >= 0)).sum())
+
+    def train_row(self, loss: float, hits: int, n: int) -> dict[str, float]:
+        return {"train_loss": loss / n, "train_accuracy": hits / n}
+
+    def scores(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+        """The weighted loss (early stopping watches it), each head's loss, accuracy and UAR of the utterances
+        with a class, and the mean CCC over the targets of those with every value."""
+        class_part, value_part = self.parts(outputs, targets)
+        labels = targets[:, 0].long().cpu().numpy()
+        predicted = outputs[:, : self.classes].argmax(1).cpu().numpy()
+        has_class = labels >= 0
+        truth = targets[:, 1:].double().cpu().numpy()
+        complete = np.isfinite(truth).all(axis=1)
+        values = outputs[:, self.classes :].double().cpu().numpy()
+        return {
+            "val_loss": float(self.weights[0] * class_part + self.weights[1] * value_part),
+            "val_class_loss": float(class_part),
+            "val_value_loss": float(value_part),
+            "val_accuracy": accuracy(labels[has_class], predicted[has_class]) if has_class.any() else float("nan"),
+            "val_uar": uar(labels[has_class], predicted[has_class]) if has_class.any() else float("nan"),
+            "val_ccc": mean_ccc(truth[complete], values[complete]) if complete.sum() >= 2 else float("nan"),
+        }
+
+    def predictions(self, outputs: torch.Tensor) -> torch.Tensor:
+        return torch.cat([torch.softmax(outputs[:, : self.classes], dim=1), outputs[:, self.classes :]], dim=1)
 
 
-def objective(task: str, loss: str = "ccc") -> Objective:
+def class_labels(y: np.ndarray) -> np.ndarray:
+    """The class indices of a task's targets: a classification's as they are, a joint task's first column."""
+    return y.astype(np.int64) if y.ndim == 1 else y[:, 0].astype(np.int64)
+
+
+Objective = Classification | Regression | Joint
+
+
+def objective(task: str, loss: str = "ccc", classes: int = 0, weights: tuple[float, float] = (1.0, 1.0)) -> Objective:
+    """The objective of ``task.kind``; a joint task's ``classes`` are its class head's outputs."""
+    if task == "joint":
+        return Joint(classes, loss, weights)
     return Regression(loss) if task == "regression" else Classification()

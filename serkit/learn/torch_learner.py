@@ -23,16 +23,19 @@ def make_learner(
     seed: int,
     task: str = "classification",
     loss: str = "ccc",
+    classes: int = 0,
+    weights: tuple[float, float] = (1.0, 1.0),
 ) -> Learner:
     """The model's own learner, or serkit's trainer around the torch module its ``build`` returns; a regression's
-    ``n_classes`` is its number of targets."""
+    ``n_classes`` is its number of targets, a joint task's its ``classes`` and then its targets (``weights``: of
+    the two heads' losses)."""
     learner = model.learner(input_shape, n_classes, seed)
     if learner is not None:
         return learner
     module = model.build(input_shape, n_classes)
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"build returned {type(module).__name__}, not a torch module (or override learner())")
-    learner = TorchLearner(module, n_classes, objective(task, loss))
+    learner = TorchLearner(module, n_classes, objective(task, loss, classes, weights))
     learner.note = probe_outputs(module, input_shape, n_classes, task)
     return learner
 
@@ -51,7 +54,10 @@ def probe_outputs(module: torch.nn.Module, input_shape: tuple[int, ...], outputs
         module.train(training)
     shape = tuple(getattr(found, "shape", ()))
     if shape != (2, outputs):
-        what = f"{outputs} value(s) per target" if task == "regression" else f"{outputs} logit(s), one per class"
+        what = {
+            "regression": f"{outputs} value(s), one per target",
+            "joint": f"{outputs} output(s), the classes' logits then one value per target",
+        }.get(task, f"{outputs} logit(s), one per class")
         raise TypeError(
             f"returned outputs of shape {shape} for a batch of 2 inputs; it must return (batch, {outputs}): {what}"
         )

@@ -22,7 +22,7 @@ from serkit.core.learner import EpochFeatures, Features, Transform, class_weight
 from serkit.core.settings import TrainSettings
 from serkit.learn.callbacks import Callback, Checkpoint, EarlyStopping, FitState, KeepEpochWeights, Loop, ReportEpochs
 from serkit.learn.hardware import choose_precision, keep_freed_memory
-from serkit.learn.objectives import Classification, Objective, Regression
+from serkit.learn.objectives import Classification, Joint, Objective, Regression, class_labels
 
 
 @dataclass
@@ -141,7 +141,9 @@ class Trainer:
         model = self._prepare(model)
         lr = settings.learning_rate
         optimizer = torch.optim.Adam(_parameter_groups(model, lr), lr=lr, weight_decay=settings.weight_decay)
-        if self.objective.kind == "classification":
+        if isinstance(self.objective, Joint):
+            n_classes = self.objective.classes
+        elif self.objective.kind == "classification":
             n_classes = n_classes or int(max(y_fit.max(), y_val.max())) + 1
         self.objective.prepare(y_fit, n_classes, settings, self.device)
         step = _Step(
@@ -156,7 +158,8 @@ class Trainer:
         for callback in callbacks:
             callback.on_fit_start(loop)
         resumed_from = loop.state.epoch
-        draw = epoch_order(settings, y_fit, n_classes, x_fit, strata)
+        by = class_labels(y_fit) if isinstance(self.objective, Joint) else y_fit  # what balanced sampling draws by
+        draw = epoch_order(settings, by, n_classes, x_fit, strata)
         generator = torch.Generator().manual_seed(self.seed)
         for _ in range(loop.state.epoch):  # replay the shuffles of finished epochs
             draw(generator)

@@ -129,7 +129,8 @@ class ModelCard:
     fold_weights: dict[str, str] = field(default_factory=dict)
     #: The calibration of the model's fold, fitted on its validation part (empty: not calibrated).
     calibration: JSONObject = field(default_factory=dict)
-    #: A regression's task (kind, targets, loss); empty: a classification, whose labels are the classes.
+    #: A regression's or a joint task's (kind, targets, loss, weights); empty: a classification, whose labels are
+    #: the classes (a joint task's labels are its classes too; its targets follow them in the model's outputs).
     task: JSONObject = field(default_factory=dict)
     format_version: int = RUN_FORMAT
 
@@ -141,6 +142,12 @@ class ModelCard:
     def regression(self) -> bool:
         """Whether the model predicts values of ``labels`` (a regression's targets) rather than classes."""
         return self.task.get("kind") == "regression"
+
+    @property
+    def joint_targets(self) -> list[str]:
+        """A joint task's targets, whose values follow the classes' probabilities in the outputs ([]: none)."""
+        targets = self.task.get("targets") if self.task.get("kind") == "joint" else None
+        return [str(t) for t in targets] if isinstance(targets, list) else []
 
     @property
     def per_speaker(self) -> bool:

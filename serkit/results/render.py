@@ -129,7 +129,7 @@ def render_markdown(summary: RunSummary) -> str:
     metrics = summary.metrics
     labels = metrics["labels"]
     parts = [
-        *report_head(summary, f", {len(labels)} classes"),
+        *report_head(summary, f", {len(labels)} classes", _joint_task(metrics)),
         markdown_table(
             ["accuracy", "UAR", "macro F1", "weighted F1", "test utterances"],
             [
@@ -192,6 +192,14 @@ def made_text(summary: RunSummary) -> str:
     """Where online examples were made (absent before issue 45: loader processes then)."""
     made = summary.augmentation.get("made")
     return f"; examples made {made}" if made else ""
+
+
+def _joint_task(metrics: dict[str, Any]) -> str:
+    """A joint task in words ("" for a classification)."""
+    dimensions = metrics.get("dimensions")
+    if not dimensions:
+        return ""
+    return f"joint: the emotion class and {', '.join(dimensions['targets'])} from one model (two heads)"
 
 
 def report_head(summary: RunSummary, dataset_more: str = "", task: str = "") -> list[str]:

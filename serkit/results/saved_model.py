@@ -25,7 +25,8 @@ def run_learner(run: RunFolder, registry: Registry | None = None) -> tuple[Model
     except SerkitError as exc:
         raise needed_packages_error(run, registry, INFERENCE_SECTIONS) or exc from exc
     task, loss = str(card.task.get("kind", "classification")), str(card.task.get("loss", "ccc"))
-    learner = make_learner(recipe.model, tuple(card.input_shape), len(card.labels), recipe.run.seed, task, loss)
+    classes, outputs = len(card.labels), len(card.labels) + len(card.joint_targets)
+    learner = make_learner(recipe.model, tuple(card.input_shape), outputs, recipe.run.seed, task, loss, classes)
     return card, recipe, learner
 
 

@@ -27,17 +27,19 @@ from serkit.results.groups import group_report, group_value
 from serkit.results.html import run_page
 from serkit.results.metrics import collapse_warning, evaluate, spread
 from serkit.results.records import Corpus, FoldResult, RunSummary
+from serkit.results.regression import constant_warning, regression_metrics, regression_spread
 from serkit.results.render import plot_confusion, plot_occlusion, plot_reliability, plot_training
 from serkit.results.report import report_markdown
-from serkit.results.stats import headline_intervals
-from serkit.run.planning import report_groups
+from serkit.results.stats import ccc_interval, headline_intervals
+from serkit.run.planning import as_number, report_groups
 from serkit.run.regression_outputs import (
+    ccc_by_group,
     plot_regression,
     pooled_values,
     regression_predictions_csv,
     summarise_regression,
 )
-from serkit.run.stages import Context
+from serkit.run.stages import Context, fold_targets
 from serkit.run.summary import run_summary
 
 PACKAGES = ("torch", "numpy", "scipy", "librosa", "audiomentations", "soundfile", "soxr", "scikit-learn", "pluggy")
@@ -57,6 +59,8 @@ def write_outputs(
         texts = {"protocol": description, "started": started}
         if recipe.task.kind == "regression":
             summary = _regression_outputs(ctx, results, corpus, texts, audit)
+        elif recipe.task.kind == "joint":
+            summary = _joint_outputs(ctx, results, corpus, texts, audit)
         else:
             summary = _classification_outputs(ctx, results, corpus, texts, audit)
         run.write_history([r.history for r in results])
@@ -115,22 +119,73 @@ def _regression_outputs(
     return summary
 
 
-def predictions_csv(results: list[FoldResult], corpus: Corpus, root: str, groups: Sequence[str] = ()) -> str:
+def predictions_csv(
+    results: list[FoldResult], corpus: Corpus, root: str, groups: Sequence[str] = (), targets: Sequence[str] = ()
+) -> str:
     """One row per test prediction: fold, file (relative to the dataset), speaker, truth, prediction,
-    probabilities, and a column per ``[report] groups`` key (for per-group comparisons of runs)."""
+    probabilities, a joint task's true and predicted value of each of its ``targets`` (the true one empty where
+    the utterance has none), and a column per ``[report] groups`` key (for per-group comparisons of runs)."""
     labels = corpus.labels
-    fixed = ["fold", "file", "speaker", "true", "predicted", *[f"p_{label}" for label in labels]]
+    values = [f"{k}_{t}" for t in targets for k in ("true", "predicted")]
+    fixed = ["fold", "file", "speaker", "true", "predicted", *[f"p_{label}" for label in labels], *values]
     groups = [key for key in groups if key not in fixed]  # a column of its own already
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow([*fixed, *groups])
     for result in results:
-        for index, probs in zip(result.test, result.probabilities, strict=True):
+        for index, outputs in zip(result.test, result.probabilities, strict=True):
             u = corpus.utterances[index]
+            probs = outputs[: len(labels)]
             predicted = labels[int(np.argmax(probs))]
             row = [result.id, os.path.relpath(u.path, root), u.speaker, u.label, predicted]
-            writer.writerow(row + [f"{p:.6f}" for p in probs] + [group_value(u.meta, key) for key in groups])
+            row += [f"{p:.6f}" for p in probs]
+            for k, target in enumerate(targets):
+                true = as_number(u.meta.get(target))
+                row += ["" if not np.isfinite(true) else f"{true:.6f}", f"{outputs[len(labels) + k]:.6f}"]
+            writer.writerow(row + [group_value(u.meta, key) for key in groups])
     return buffer.getvalue()
+
+
+def _joint_outputs(
+    ctx: Context, results: list[FoldResult], corpus: Corpus, texts: dict[str, str], audit: SplitAudit | None
+) -> RunSummary:
+    """A joint task's: the class head's outputs as a classification's (predictions, summary, confusion and
+    reliability), and its regression head's figures under ``metrics["dimensions"]`` with their scatter plot."""
+    recipe, run = ctx.recipe, ctx.run
+    classes, targets = len(corpus.labels), recipe.task.targets
+    by_class = [
+        replace(r, probabilities=r.probabilities[:, :classes], metrics=_without(r.metrics, "dimensions"))
+        for r in results
+    ]
+    summary = _classification_outputs(ctx, by_class, corpus, texts, audit)
+    groups = report_groups(recipe)
+    run.write_predictions(predictions_csv(results, corpus, recipe.dataset.location(), groups, targets))
+    indices = [i for r in results for i in r.test]
+    truth = fold_targets(recipe, corpus, indices)[:, 1:].astype(np.float64)
+    predicted = np.concatenate([r.probabilities[:, classes:] for r in results]).astype(np.float64)
+    complete = np.asarray(np.isfinite(truth).all(axis=1))
+    if complete.sum() < 2:
+        warning = "dimensions: fewer than two test utterances have every target: no CCC is computed"
+        return replace(summary, warnings=[*summary.warnings, warning])
+    chosen = [i for i, ok in zip(indices, list(complete), strict=True) if ok]
+    speakers = [corpus.utterances[i].speaker for i in chosen]
+    dimensions = regression_metrics(truth[complete], predicted[complete], speakers, targets)
+    dimensions["loss"] = recipe.task.loss
+    dimensions["weights"] = list(recipe.task.weights)
+    dimensions["intervals"] = ccc_interval(truth[complete], predicted[complete], speakers, recipe.run.seed)
+    metas = [corpus.utterances[i].meta for i in chosen]
+    dimensions["groups"] = ccc_by_group(truth[complete], predicted[complete], metas, speakers, groups, recipe.run.seed)
+    dimensions["mean"] = regression_spread([r.metrics["dimensions"] for r in results if "dimensions" in r.metrics])
+    dimensions["without_values"] = int((~complete).sum())
+    plot_regression(truth[complete], predicted[complete], dimensions, run.regression_plot)
+    warnings = [f"dimensions: {warning}"] if (warning := constant_warning(dimensions)) else []
+    notes = ["report.explain: what the features say is not computed for a joint task yet"] * recipe.report.explain
+    metrics = {**summary.metrics, "dimensions": dimensions}
+    return replace(summary, metrics=metrics, warnings=[*summary.warnings, *warnings], notes=[*summary.notes, *notes])
+
+
+def _without(metrics: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in metrics.items() if k != key}
 
 
 def model_card(recipe: Recipe, results: list[FoldResult], labels: list[str], run: RunFolder) -> ModelCard:
@@ -148,7 +203,7 @@ def model_card(recipe: Recipe, results: list[FoldResult], labels: list[str], run
         weights_file=first.model_file,
         fold_weights={r.id: run.relative(run.fold(r.id).model(r)) for r in results},
         calibration=first.calibration,
-        task=asdict(recipe.task) if recipe.task.kind == "regression" else {},
+        task=asdict(recipe.task) if recipe.task.kind != "classification" else {},
     )
 
 

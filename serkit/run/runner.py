@@ -233,6 +233,8 @@ def _finish(run: PreparedRun, results: list[FoldResult]) -> RunSummary:
         headline = f"CCC {interval_text(metrics, 'ccc')} ({each}; per speaker {per_speaker})"
     else:
         headline = f"accuracy {interval_text(metrics, 'accuracy')}, UAR {interval_text(metrics, 'uar')}"
+        if "dimensions" in metrics:  # a joint task's regression head
+            headline += f", CCC {interval_text(metrics['dimensions'], 'ccc')}"
     reporter.say(f"{headline}; run folder {ctx.run_dir}", "bold green")
     reporter.say(f"  {interval_basis(metrics)}", "dim")
     return summary

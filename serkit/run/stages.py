@@ -127,7 +127,7 @@ def scan(ctx: Context) -> Corpus:
     labels = [label for label in found.labels if any(u.label == label for u in readable)]
     empty = [label for label in found.labels if label not in labels]
     none_for = f"; no readable file is labelled {', '.join(empty)}" if empty else ""
-    if len(labels) < 2 and recipe.task.kind == "classification":
+    if len(labels) < 2 and recipe.task.kind != "regression":
         raise SerkitError(
             f"dataset.root: the readable files under '{dataset.location()}' hold {len(labels)} class(es) "
             f"({', '.join(labels) or 'none'}){none_for}; a classifier needs at least two, and its accuracy "
@@ -141,29 +141,42 @@ def scan(ctx: Context) -> Corpus:
         if dropped:
             say(f"  left out: {dropped}", "yellow")
             notes.append(f"left out: {dropped}")
+    if recipe.task.kind == "joint":
+        with_targets(readable, recipe.task.targets, dataset.location(), any_target=True)  # some, at least
+        lacking = sum(not all(np.isfinite(as_number(u.meta.get(t))) for t in recipe.task.targets) for u in readable)
+        if lacking:
+            notes.append(
+                f"{lacking} utterance(s) lack a number for some target of {', '.join(recipe.task.targets)}: they "
+                "train the class head, and the regression head on the targets they have, and are scored by class only"
+            )
     return Corpus(readable, labels, notes)
 
 
-def with_targets(utterances: list[Utterance], targets: list[str], root: str) -> tuple[list[Utterance], str]:
-    """The utterances that have a finite number for every regression target, and what was left out."""
-    kept = [u for u in utterances if all(np.isfinite(as_number(u.meta.get(t))) for t in targets)]
+def with_targets(
+    utterances: list[Utterance], targets: list[str], root: str, any_target: bool = False
+) -> tuple[list[Utterance], str]:
+    """The utterances that have a finite number for every regression target (``any_target``: for one of them), and
+    what was left out; none is an error."""
+    found = any if any_target else all
+    kept = [u for u in utterances if found(np.isfinite(as_number(u.meta.get(t))) for t in targets)]
     if not kept:
         present = sorted({key for u in utterances for key in u.meta})
         raise SerkitError(
-            f"task.targets: no utterance under '{root}' has a number for each of {', '.join(targets)} "
-            f"(its metadata columns: {', '.join(present) or 'none'})"
+            f"task.targets: no utterance under '{root}' has a number for {'any' if any_target else 'each'} of "
+            f"{', '.join(targets)} (its metadata columns: {', '.join(present) or 'none'})"
         )
     missing = len(utterances) - len(kept)
     return kept, f"{missing} utterance(s) without a number for each of {', '.join(targets)}" if missing else ""
 
 
 def make_fold_learner(recipe: Recipe, shape: tuple[int, ...], labels: list[str], seed: int) -> Learner:
-    """The recipe's model for one fold: one output per class, or per regression target."""
+    """The recipe's model for one fold: one output per class, per regression target, or (joint) both."""
     from serkit.learn.torch_learner import make_learner
 
     task = recipe.task
-    outputs = len(task.targets) if task.kind == "regression" else len(labels)
-    return make_learner(recipe.model, shape, outputs, seed, task.kind, task.loss)
+    outputs = {"regression": len(task.targets), "joint": len(labels) + len(task.targets)}.get(task.kind, len(labels))
+    weights = (task.weights[0], task.weights[1])
+    return make_learner(recipe.model, shape, outputs, seed, task.kind, task.loss, len(labels), weights)
 
 
 def split(ctx: Context, corpus: Corpus, split_file: Path | None = None) -> tuple[list[FoldPlan], list[str]]:
@@ -405,9 +418,10 @@ def _train_fold(
         with ctx.timer("train"):
             close_loaders(x)  # the first training's: the refit draws its own
             learner, x, normaliser, transform, method = _refit(ctx, plan, store, corpus, parts, outcome, shape)
-    regression = recipe.task.kind == "regression"
-    untested = Tested(np.zeros((0, len(recipe.task.targets) if regression else len(labels)), np.float32))
-    evaluate_fold = _evaluate_values if regression else _evaluate
+    kind = recipe.task.kind
+    widths = {"regression": len(recipe.task.targets), "joint": len(labels) + len(recipe.task.targets)}
+    untested = Tested(np.zeros((0, widths.get(kind, len(labels))), np.float32))
+    evaluate_fold = {"regression": _evaluate_values, "joint": _evaluate_joint}.get(kind, _evaluate)
     tested = evaluate_fold(ctx, plan, learner, x, y, transform, corpus) if test else untested
     folder = ctx.run.fold(plan.id)
     fold = FoldResult(
@@ -514,6 +528,30 @@ def _evaluate_values(
     if ctx.recipe.report.explain and not ctx.recipe.train.refit:  # a refit model has trained on validation
         tested.explanation = _explain(ctx, plan, learner, x["validation"], y["validation"], transform, 0, "ccc")
     return tested
+
+
+def _evaluate_joint(
+    ctx: Context,
+    plan: FoldPlan,
+    learner: Learner,
+    x: dict[str, Features],
+    y: dict[str, np.ndarray],
+    transform: Transform | None,
+    corpus: Corpus,
+) -> Tested:
+    """A joint model tested: accuracy and UAR of its class head, and CCC per target of its regression head over the
+    test utterances with every value (``metrics["dimensions"]``)."""
+    classes = len(corpus.labels)
+    with ctx.timer("evaluate"):
+        outputs = learner.predict_proba(x["test"], transform)
+        truth = y["test"]
+        metrics = evaluate(truth[:, 0].astype(np.int64), outputs[:, :classes].argmax(1), corpus.labels)
+        complete = np.isfinite(truth[:, 1:]).all(axis=1)
+        if complete.sum() >= 2:
+            speakers = [corpus.utterances[i].speaker for i, ok in zip(plan.test, complete, strict=True) if ok]
+            values = outputs[complete, classes:]
+            metrics["dimensions"] = regression_metrics(truth[complete, 1:], values, speakers, ctx.recipe.task.targets)
+    return Tested(outputs, metrics)
 
 
 def _explain(
@@ -759,12 +797,19 @@ def close_loaders(x: dict[str, Features]) -> None:
 
 
 def fold_targets(recipe: Recipe, corpus: Corpus, indices: list[int]) -> np.ndarray:
-    """What the model learns for these utterances: class indices, or a regression's (items, targets) values."""
+    """What the model learns for these utterances: class indices, a regression's (items, targets) values, or a joint
+    task's (items, 1 + targets): the class index, then the values (NaN where an utterance has none)."""
     utterances = corpus.utterances
+    targets = recipe.task.targets
     if recipe.task.kind == "regression":
-        rows = [[float(utterances[i].meta[t]) for t in recipe.task.targets] for i in indices]
-        return np.array(rows, np.float32).reshape(len(indices), len(recipe.task.targets))
+        rows = [[float(utterances[i].meta[t]) for t in targets] for i in indices]
+        return np.array(rows, np.float32).reshape(len(indices), len(targets))
     classes = {label: k for k, label in enumerate(corpus.labels)}
+    if recipe.task.kind == "joint":
+        joint = [
+            [classes[utterances[i].label], *(as_number(utterances[i].meta.get(t)) for t in targets)] for i in indices
+        ]
+        return np.array(joint, np.float32).reshape(len(indices), 1 + len(targets))
     return np.array([classes[utterances[i].label] for i in indices], np.int64)
 
 

@@ -30,7 +30,7 @@ def run_summary(
         "speakers": corpus.speakers,
         "labels": corpus.labels,
     }
-    if recipe.task.kind == "regression":
+    if recipe.task.kind != "classification":
         dataset["targets"] = list(recipe.task.targets)
     leaks = recipe.leaks.words(recipe.train.refit)
     return RunSummary(

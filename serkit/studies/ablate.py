@@ -263,6 +263,8 @@ def content_key(recipe: Recipe, *, legacy: bool = False) -> str:
         data["augmentation"].pop("where")  # added later; auto resolves alike for the same components
     if recipe.task.kind == "classification" and not recipe.task.targets:
         data.pop("task")  # likewise
+    elif recipe.task.kind != "joint":
+        data["task"].pop("weights")  # added later, for joint tasks only: a regression keeps its key
     for key, default in TRAIN_KEYS_ADDED.items():
         if data["train"].get(key) == default:
             data["train"].pop(key)  # likewise: a run that does not use them keeps its key
