@@ -146,6 +146,7 @@ def read_run(run: RunFolder, base: Path) -> RunInfo:
                 ccc = summary.mean["ccc"]
             else:
                 accuracy, uar = summary.mean["accuracy"], summary.mean["uar"]
+                ccc = (summary.metrics.get("dimensions") or {}).get("mean", {}).get("ccc")  # a joint task's
             pooled = pooled_figure(summary.metrics)
             epochs = float(np.mean([f["epochs"] for f in summary.folds]))
             wall = run.read_wall_time()
@@ -242,10 +243,13 @@ class Predictions:
     sizes: dict[str, dict[str, int]]
     protocol: str
     warnings: list[str]
-    #: A regression's targets (predictions.csv's true_<t> and predicted_<t>); a classification has none.
+    #: A regression's or a joint task's targets (predictions.csv's true_<t> and predicted_<t>); a classification
+    #: has none.
     targets: tuple[str, ...] = ()
     #: Whether the tested models were refit on fit + validation (``train.refit``).
     refit: bool = False
+    #: A joint task's: classes and targets, compared by uar or accuracy (the default) or by ccc.
+    joint: bool = False
 
     @classmethod
     def read(cls, path: Path) -> Predictions:
@@ -253,13 +257,23 @@ class Predictions:
         if not run.is_complete():
             raise SerkitError(f"{run}: not a finished run (no {run.metrics.name})")
         summary = run.read_summary()
-        targets = tuple(summary.metrics.get("targets", ())) if summary.metrics.get("task") == "regression" else ()
+        dimensions = summary.metrics.get("dimensions") or {}
+        joint = bool(dimensions)
+        if summary.metrics.get("task") == "regression" or joint:
+            targets = tuple((dimensions or summary.metrics).get("targets", ()))
+        else:
+            targets = ()
         sizes = {f["id"]: f.get("sizes", {}) for f in summary.folds}
         try:
             refit = bool(tomllib.loads(run.recipe.read_text(encoding="utf-8")).get("train", {}).get("refit", False))
         except (OSError, tomllib.TOMLDecodeError, AttributeError):
             refit = False  # no readable recipe: the fit part, as most runs
-        return cls(path, run.read_predictions(), sizes, summary.protocol, summary.warnings, targets, refit)
+        rows = run.read_predictions()
+        return cls(path, rows, sizes, summary.protocol, summary.warnings, targets, refit, joint)
+
+    def valued(self, rows: list[dict[str, str]]) -> list[dict[str, str]]:
+        """The rows with a true value for every target (a joint task's utterance may lack some)."""
+        return [r for r in rows if all(r.get(f"true_{t}", "") != "" for t in self.targets)]
 
     def values(self, rows: list[dict[str, str]], kind: str) -> np.ndarray:
         """A regression's ``true`` or ``predicted`` values of ``rows``, (utterances, targets)."""
@@ -288,6 +302,7 @@ def design_of(folds: dict[str, list[dict[str, str]]]) -> str:
 def fold_scores(run: Predictions, rows: list[dict[str, str]], metric: str) -> float:
     """A fold's UAR, accuracy or (a regression's) mean CCC over the targets."""
     if metric == "ccc":
+        rows = run.valued(rows)
         return mean_ccc(run.values(rows, "true"), run.values(rows, "predicted"))
     truth = np.array([r["true"] for r in rows])
     predicted = np.array([r["predicted"] for r in rows])
@@ -338,15 +353,24 @@ class RunComparison:
 def check_metric(a: Predictions, b: Predictions, metric: str) -> str:
     """The metric to compare two runs by (``""``: UAR, or CCC for regressions), or one line saying why
     they cannot be compared by it."""
-    if a.targets != b.targets:
-        what = [f"a regression of {', '.join(r.targets)}" if r.targets else "a classification" for r in (a, b)]
+    if (a.targets, a.joint) != (b.targets, b.joint):
+        what = [task_words(r) for r in (a, b)]
         raise SerkitError(f"{a.run} is {what[0]} and {b.run} {what[1]}: comparing them would mean nothing")
-    metric = metric or ("ccc" if a.targets else "uar")
+    metric = metric or ("ccc" if a.targets and not a.joint else "uar")
+    if a.joint:
+        return metric
     if a.targets and metric != "ccc":
         raise SerkitError(f"--metric {metric}: {a.run} and {b.run} are regressions; they compare by ccc")
     if not a.targets and metric == "ccc":
         raise SerkitError(f"--metric ccc: {a.run} and {b.run} are classifications; they compare by uar or accuracy")
     return metric
+
+
+def task_words(run: Predictions) -> str:
+    """What a run predicts, in words."""
+    if run.joint:
+        return f"a joint task of classes and {', '.join(run.targets)}"
+    return f"a regression of {', '.join(run.targets)}" if run.targets else "a classification"
 
 
 def compare_runs(run_a: Path, run_b: Path, metric: str = "") -> RunComparison:
@@ -389,7 +413,7 @@ def compare_runs(run_a: Path, run_b: Path, metric: str = "") -> RunComparison:
             for name, run in (("A", a), ("B", b))
             for warning in run.warnings
         ],
-        groups={} if a.targets else group_differences(a.rows, b.rows),
+        groups={} if a.targets and not a.joint else group_differences(a.rows, b.rows),
     )
 
 
@@ -400,7 +424,11 @@ PREDICTION_COLUMNS = ("fold", "file", "speaker", "true", "predicted")
 def group_differences(rows_a: list[dict[str, str]], rows_b: list[dict[str, str]]) -> dict[str, Any]:
     """Per group column both runs' predictions carry (and every utterance has): the groups' paired
     differences (the same utterances, matched by fold and file)."""
-    keys = [k for k in (rows_a[0] if rows_a else {}) if k not in PREDICTION_COLUMNS and not k.startswith("p_")]
+    keys = [
+        k
+        for k in (rows_a[0] if rows_a else {})
+        if k not in PREDICTION_COLUMNS and not k.startswith(("p_", "true_", "predicted_"))  # a joint task's values
+    ]
     keys = [k for k in keys if rows_b and k in rows_b[0] and all(r[k] for r in rows_a)]
     if not keys:
         return {}
@@ -431,6 +459,8 @@ def _test(
         rows_a, rows_b = folds_a[fold], [by_file[r["file"]] for r in folds_a[fold]]
         speakers = [r["speaker"] for r in rows_a]
         if metric == "ccc":
+            kept = [k for k, r in enumerate(rows_a) if a.valued([r])]  # a joint task's utterances with every value
+            rows_a, rows_b, speakers = [rows_a[k] for k in kept], [rows_b[k] for k in kept], [speakers[k] for k in kept]
             truth, predicted_a = a.values(rows_a, "true"), a.values(rows_a, "predicted")
             return stats.paired_ccc_comparison(truth, predicted_a, b.values(rows_b, "predicted"), speakers)
         if metric == "accuracy":

@@ -149,7 +149,10 @@ def _same_task(variants: list[Variant], where: str) -> None:
         own = variant.recipe.task
         if (own.kind, own.targets) != (task.kind, task.targets):
             what = [
-                f"a regression of {', '.join(t.targets)}" if t.kind == "regression" else "a classification"
+                {
+                    "regression": f"a regression of {', '.join(t.targets)}",
+                    "joint": f"a joint task of classes and {', '.join(t.targets)}",
+                }.get(t.kind, "a classification")
                 for t in (task, own)
             ]
             raise SerkitError(
@@ -432,6 +435,8 @@ def compare(
     if section is not None:
         markdown += "\n".join(section(rows)) + "\n"
     markdown += _group_markdown(comparisons)
+    dimensions = _dimension_lines(results, folder)
+    markdown += "\n".join(dimensions)
     write_text(folder.report, markdown)
     _plot(rows, folder.plot, sweep.name)
     sweep_record = {"name": sweep.name, "sweep_file": str(sweep.path), "rows": [asdict(r) for r in results]}
@@ -442,6 +447,9 @@ def compare(
         reporter.say(f"  warning: {line}", "bold yellow")
     for line in _test_notes(tests, sorted(bootstrap_notes), baseline.metric) + _untestable_notes(rows):
         reporter.say(f"  {line}", "dim")
+    for line in dimensions:
+        if line.startswith("| ") and not line.startswith("| variant") and not line.startswith("| ---"):
+            reporter.say(f"  dimensions: {line.strip('| ').replace(' | ', ', ')}", "dim")
     reporter.say("comparison written to " + ", ".join(str(path) for path in folder.comparison_files()))
     return rows
 
@@ -642,6 +650,47 @@ def _markdown_cells(row: AblationRow, first: bool, mixed: bool) -> list[str]:
     """A row of ablation.md: the variant's name as text (never markup), the rest as the terminal shows it."""
     _, *rest = _cells(row, first, mixed)
     return [md_text(row.variant) + row.label[len(row.variant) :], *rest]
+
+
+def _dimension_lines(results: list[VariantResult], folder: AblationFolder) -> list[str]:
+    """A joint task's regression head, compared like its classes: each variant's mean CCC over folds and pooled
+    with its interval, and its difference from the baseline with the test its design calls for (``serkit runs
+    compare --metric ccc``); nothing for other tasks."""
+    base = folder.variant(results[0].folder)
+    if not base.read_summary().metrics.get("dimensions"):
+        return []
+    rows = []
+    for k, result in enumerate(results):
+        run = folder.variant(result.folder)
+        dimensions = run.read_summary().metrics.get("dimensions") or {}
+        spread = dimensions.get("mean", {}).get("ccc")
+        low, high = dimensions.get("intervals", {}).get("ccc", (None, None))
+        cells = [
+            md_text(result.variant),
+            f"{spread['mean']:.3f} ± {spread['sd']:.3f}" if spread else "-",
+            f"{dimensions['ccc']:.3f} [{low:.3f}, {high:.3f}]" if low is not None else "-",
+        ]
+        if k == 0:
+            rows.append([*cells, "baseline", "", ""])
+            continue
+        try:
+            tested = compare_runs(base.path, run.path, "ccc").comparison
+        except SerkitError:
+            rows.append([*cells, "not comparable (different test utterances)", "", ""])
+            continue
+        interval = f" [{tested.ci_low:+.3f}, {tested.ci_high:+.3f}]" if tested.ci_low is not None else ""
+        rows.append([*cells, f"{tested.difference:+.3f}{interval}", format_p(tested.p), md_text(tested.test)])
+    header = ["variant", "CCC (fold mean ± sd)", "pooled CCC [95 % CI]", "Δ CCC [95 % CI]", "p", "test"]
+    return [
+        "",
+        "## Dimensions (the regression head): mean CCC",
+        "",
+        "Each variant's regression head by its mean CCC over the targets, compared with the baseline's on the same "
+        "test utterances by the test the design calls for (as `serkit runs compare --metric ccc`).",
+        "",
+        markdown_table(header, rows),
+        "",
+    ]
 
 
 def _group_markdown(comparisons: dict[str, RunComparison | None]) -> str:

@@ -154,3 +154,36 @@ def test_the_recipes_mistakes_are_named():
     ):
         with pytest.raises(SerkitError, match=message.replace("(", r"\(")):
             load_recipe(RECIPE, overrides)
+
+
+def test_runs_compare_and_ablate_give_a_joint_tasks_classes_and_dimensions(run, tmp_path):
+    """An ablation of the class head's weight: the UAR table as for any classification, and the regression
+    head's mean CCC with its own test against the baseline; runs compare by uar (default) and by ccc."""
+    from click.testing import CliRunner
+
+    sweep = tmp_path / "sweep.toml"
+    common = ", ".join(f'"{o}"' for o in [*QUICK, "train.max_epochs=3", f"run.output={tmp_path / 'runs'}"])
+    sweep.write_text(
+        f'[sweep]\nname = "heads"\nbase = "{RECIPE}"\nset = [{common}]\n'
+        '[[variant]]\nname = "dimensions weighed double"\nset = ["task.weights=[1.0, 2.0]"]\n'
+    )
+    result = CliRunner().invoke(cli, ["ablate", str(sweep)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    report = (tmp_path / "runs" / "heads" / "ablation.md").read_text()
+    assert "## Dimensions (the regression head): mean CCC" in report
+    dimensions = report.split("## Dimensions (the regression head)")[1]
+    (line,) = [row for row in dimensions.splitlines() if row.startswith("| dimensions weighed double |")]
+    assert line.endswith("| Wilcoxon signed-rank over speakers |")  # one fold per speaker
+    runs = sorted(p for p in (tmp_path / "runs" / "heads").iterdir() if (p / "metrics.json").is_file())
+    by_ccc = CliRunner().invoke(cli, ["runs", "compare", str(runs[0]), str(runs[1]), "--metric", "ccc", "--json"])
+    by_uar = CliRunner().invoke(cli, ["runs", "compare", str(runs[0]), str(runs[1]), "--json"])
+    assert by_ccc.exit_code == 0 and by_uar.exit_code == 0, by_ccc.output + by_uar.output
+    assert json.loads(by_ccc.stdout)["metric"] == "ccc" and json.loads(by_uar.stdout)["metric"] == "uar"
+    summary = json.loads((runs[1] / "metrics.json").read_text())
+    rows = list(csv.DictReader((runs[1] / "predictions.csv").open()))
+    fold = [r for r in rows if r["fold"] == rows[0]["fold"]]
+    own = np.mean(
+        [ccc(*(np.array([float(r[f"{k}_{t}"]) for r in fold]) for k in ("true", "predicted"))) for t in TARGETS]
+    )
+    assert json.loads(by_ccc.stdout)["folds"][0]["b"] == pytest.approx(own)
+    assert summary["metrics"]["dimensions"]["weights"] == [1.0, 2.0]
