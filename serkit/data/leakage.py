@@ -57,6 +57,10 @@ class SplitAudit:
 BANDS = 32
 #: Principal axes the rows are projected on to find candidate pairs (fewer: more candidates to check).
 AXES = 12
+#: Candidate pairs per row beyond which the rows are bunched and compared block by block instead.
+CANDIDATES_PER_ROW = 50
+#: The most scores one block of the blockwise comparison holds (32 M float32: 128 MiB).
+BLOCK_VALUES = 1 << 25
 
 
 def fingerprints(rows: np.ndarray | Sequence[np.ndarray], shape: str, sample_rate: int = 16000) -> np.ndarray:
@@ -115,17 +119,19 @@ def near_pairs(prints: np.ndarray, threshold: float = NEAR, block: int = 1024) -
     lie within ``sqrt(2 (1 - threshold))`` of each other. Their projections on the 12 leading principal axes
     are no farther apart than they are, so the pairs a k-d tree finds within that radius in the projection hold
     every such pair (none is missed); each is then checked on the whole rows. Where the projection finds too
-    many candidates (rows bunched together), the rows are compared block by block instead."""
+    many candidates (rows bunched together: counted without listing them), the rows are compared block by block
+instead, each block's scores held within :data:`BLOCK_VALUES`."""
     from scipy.spatial import cKDTree
 
     x = _unit_rows(np.asarray(prints, dtype=np.float32))
     if len(x) < 2:
         return []
     radius = float(np.sqrt(2.0 * (1.0 - threshold)))
-    axes = _leading_axes(x, AXES)
-    candidates = cKDTree(x @ axes).query_pairs(radius, output_type="ndarray")
-    if len(candidates) > 50 * len(x):  # bunched: the blockwise comparison is cheaper than checking these
-        return _blockwise(x, threshold, block)
+    projected = x @ _leading_axes(x, AXES)
+    tree = cKDTree(projected)
+    if _more_candidates_than(tree, projected, radius, CANDIDATES_PER_ROW * len(x)):
+        return _blockwise(x, threshold, min(block, max(64, BLOCK_VALUES // len(x))))  # bunched: cheaper
+    candidates = tree.query_pairs(radius, output_type="ndarray")
     found = []
     for start in range(0, len(candidates), 65536):
         pairs = candidates[start : start + 65536]
@@ -133,6 +139,18 @@ def near_pairs(prints: np.ndarray, threshold: float = NEAR, block: int = 1024) -
         for (i, j), score in zip(pairs[scores >= threshold], scores[scores >= threshold], strict=True):
             found.append((int(min(i, j)), int(max(i, j)), float(score)))
     return sorted(found)
+
+
+def _more_candidates_than(tree: Any, points: np.ndarray, radius: float, most: int, chunk: int = 4096) -> bool:
+    """Whether more than ``most`` pairs of ``points`` lie within ``radius``: counted a chunk of points at a time,
+    stopping as soon as they exceed it, so bunched rows are found without listing their (n^2) pairs."""
+    pairs = 0
+    for start in range(0, len(points), chunk):
+        within = tree.query_ball_point(points[start : start + chunk], radius, return_length=True)
+        pairs += (int(np.sum(within)) - len(within)) // 2  # less each point itself; each pair seen from both ends
+        if pairs > most:
+            return True
+    return False
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:

@@ -74,3 +74,27 @@ def test_planted_leaks_are_warned_about():
     assert "pretrained on emodb (features.trained_on: IEMOCAP, EMO-DB)" in text
     dependent = audit_split(corpus, [plan], _name, speaker_independent=False, digests=[str(i) for i in range(16)])
     assert dependent.warnings == [] and dependent.notes[0].startswith("speaker-dependent by design: 1 speaker(s)")
+
+
+def test_bunched_rows_are_compared_block_by_block_without_listing_their_candidates(monkeypatch):
+    """Rows around a few voices put thousands of candidate pairs near each row: they are counted (never listed)
+    and the rows compared block by block, finding exactly the pairs an all-pairs comparison finds."""
+    from serkit.data import leakage
+
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((8, 64)).astype(np.float32)
+    x = base[rng.integers(0, 8, 3000)] + 0.1 * rng.standard_normal((3000, 64)).astype(np.float32)
+    listed = []
+    from scipy.spatial import cKDTree
+
+    class Watched(cKDTree):  # query_pairs would list every candidate pair
+        def query_pairs(self, *args, **kwargs):
+            listed.append(True)
+            return super().query_pairs(*args, **kwargs)
+
+    monkeypatch.setattr("scipy.spatial.cKDTree", Watched)
+    found = {(i, j) for i, j, _ in near_pairs(x)}
+    unit = leakage._unit_rows(x)
+    scores = unit @ unit.T
+    expected = {(int(i), int(j)) for i, j in zip(*np.nonzero(scores >= leakage.NEAR), strict=True) if i < j}
+    assert found == expected and len(found) > 1000 and not listed
