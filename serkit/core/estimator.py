@@ -151,14 +151,11 @@ class EstimatorLearner(Learner):
         )
 
     def dumps(self) -> bytes:
-        import skops.io
-
-        return skops.io.dumps(self.fitted)
+        return skops_io().dumps(self.fitted)
 
     def loads(self, data: bytes) -> None:
-        import skops.io
-
-        untrusted = set(skops.io.get_untrusted_types(data=data))
+        sio = skops_io()
+        untrusted = set(sio.get_untrusted_types(data=data))
         refused = sorted(untrusted - ALLOWED_TYPES - set(self.model.trusted_types))
         if refused:
             raise ValueError(
@@ -166,7 +163,7 @@ class EstimatorLearner(Learner):
                 "(a model file must never run code; see SECURITY.md; a plugin's model that does hold it lists "
                 "the exact name in its trusted_types)"
             )
-        self.fitted = skops.io.loads(data, trusted=sorted(untrusted))
+        self.fitted = sio.loads(data, trusted=sorted(untrusted))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -223,3 +220,33 @@ def _matrix(x: Features, transform: Transform | None) -> np.ndarray:
     rows = x[np.arange(len(x))]
     rows = transform(rows) if transform else rows
     return np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)
+
+
+#: What skops's import need not load: at import it lists scikit-learn's estimators by walking every package of
+#: scikit-learn, and the walk imports array-api-compat's torch backend (so torch, 1.3 s and 180 MB here) where
+#: torch is installed; that backend holds no estimator.
+NOT_FOR_SKOPS = ("sklearn.externals.array_api_compat.torch",)
+
+
+class _Refused:
+    """An import finder refusing :data:`NOT_FOR_SKOPS` (the walk skips a package that cannot be imported)."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name in NOT_FOR_SKOPS:
+            raise ImportError(f"{name}: not needed to save or load scikit-learn models")
+
+
+def skops_io() -> Any:
+    """``skops.io``, imported without pulling torch into a run whose model does not use it."""
+    import sys
+
+    if "skops.io" not in sys.modules and "torch" not in sys.modules:
+        refused = _Refused()
+        sys.meta_path.insert(0, refused)
+        try:
+            import skops.io
+        finally:
+            sys.meta_path.remove(refused)
+    import skops.io
+
+    return skops.io

@@ -113,14 +113,14 @@ def _coarse_log_mel(waves: np.ndarray, sample_rate: int) -> np.ndarray:
 
 def near_pairs(prints: np.ndarray, threshold: float = NEAR, block: int = 1024) -> list[tuple[int, int, float]]:
     """Pairs (i < j) of rows whose correlation, after standardising every column over the rows, reaches
-    ``threshold``, in float32, in time near-linear in the rows where they are spread.
+        ``threshold``, in float32, in time near-linear in the rows where they are spread.
 
-    Rows standardised, centred and scaled to unit length correlate at ``threshold`` or more exactly when they
-    lie within ``sqrt(2 (1 - threshold))`` of each other. Their projections on the 12 leading principal axes
-    are no farther apart than they are, so the pairs a k-d tree finds within that radius in the projection hold
-    every such pair (none is missed); each is then checked on the whole rows. Where the projection finds too
-    many candidates (rows bunched together: counted without listing them), the rows are compared block by block
-instead, each block's scores held within :data:`BLOCK_VALUES`."""
+        Rows standardised, centred and scaled to unit length correlate at ``threshold`` or more exactly when they
+        lie within ``sqrt(2 (1 - threshold))`` of each other. Their projections on the 12 leading principal axes
+        are no farther apart than they are, so the pairs a k-d tree finds within that radius in the projection hold
+        every such pair (none is missed); each is then checked on the whole rows. Where the projection finds too
+        many candidates (rows bunched together: counted without listing them), the rows are compared block by block
+    instead, each block's scores held within :data:`BLOCK_VALUES`."""
     from scipy.spatial import cKDTree
 
     x = _unit_rows(np.asarray(prints, dtype=np.float32))

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from serkit.core.errors import SerkitError
+from serkit.core.seeding import seed_globals
 
 
 def choose_device(setting: str) -> torch.device:
@@ -104,9 +105,8 @@ def keep_freed_memory() -> bool:
 
 
 def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+    """Python's, NumPy's and torch's global generators seeded alike (:func:`serkit.core.seeding.seed_globals`)."""
+    seed_globals(seed, torch_too=True)
 
 
 def random_states() -> dict[str, Any]:

@@ -9,6 +9,7 @@ report the failures by name afterwards (:class:`JobFailures`).
 from __future__ import annotations
 
 import logging
+import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -83,18 +84,27 @@ OnResult = Callable[[Job, FoldResult], None]
 
 
 def threads_per_job(settings_threads: int, num_cpus: float | None) -> int:
-    """Torch threads of one training: run.threads, else the CPUs a Ray task reserves, else torch's default."""
-    import torch
-
+    """Torch threads of one training: run.threads, else the CPUs a Ray task reserves, else 0: torch's default
+    (:func:`default_threads`), left to torch so that a run without a torch model never imports it."""
     if settings_threads:
         return settings_threads
     if num_cpus is not None:
         return max(1, int(num_cpus))
-    return torch.get_num_threads()
+    return 0
+
+
+def default_threads() -> int | None:
+    """Torch's default thread count where torch is in use (a torch model trained); None where it never was."""
+    torch = sys.modules.get("torch")
+    return int(torch.get_num_threads()) if torch is not None else None
 
 
 @contextmanager
 def torch_threads(n: int) -> Iterator[None]:
+    """Torch's threads set to ``n`` for a block (0: left as they are, torch not imported for it)."""
+    if not n:
+        yield
+        return
     import torch
 
     before = torch.get_num_threads()

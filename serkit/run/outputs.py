@@ -6,6 +6,7 @@ import csv
 import io
 import os
 import platform
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from importlib.metadata import PackageNotFoundError, version
@@ -336,12 +337,20 @@ def pipeline_text(recipe: Recipe) -> str:
     )
 
 
-def environment(ctx: Context, device: str, precision: str, cache: dict[str, str]) -> Environment:
-    """environment.json: versions of serkit, Python, the libraries and the distribution of every component."""
+def _device(device: str) -> dict[str, Any]:
+    """The training device in environment.json's words; torch is not imported for a run that never used it."""
+    if "torch" not in sys.modules and device == "cpu":
+        return {"type": "cpu", "threads": None, "torch": "not used by this run's model"}
     import torch
 
     from serkit.learn.hardware import describe_device
 
+    return describe_device(torch.device(device))
+
+
+def environment(ctx: Context, device: str, precision: str, cache: dict[str, str]) -> Environment:
+    """environment.json: versions of serkit, Python, the libraries and the distribution of every component; the
+    training device as torch saw it (a run whose model did not use torch: the CPU, torch's threads unrecorded)."""
     packages: dict[str, str | None] = {}
     for name in PACKAGES:
         try:
@@ -360,7 +369,7 @@ def environment(ctx: Context, device: str, precision: str, cache: dict[str, str]
         platform=platform.platform(),
         processor=platform.processor() or platform.machine(),
         cpu_count=os.cpu_count(),
-        device=describe_device(torch.device(device)) | {"precision": precision},
+        device=_device(device) | {"precision": precision},
         packages=packages,
         components=components,
         cache=dict(cache),

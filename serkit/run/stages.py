@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from serkit.core.components import Component, Utterance
+from serkit.core.components import Component, Model, Utterance
 from serkit.core.errors import SerkitError
 from serkit.core.estimator import EstimatorLearner
 from serkit.core.faults import crash_point, failing_fold
@@ -28,6 +28,7 @@ from serkit.core.guard import guarded
 from serkit.core.learner import Features, FitContext, FitOutcome, Learner, Transform
 from serkit.core.recipe import Recipe
 from serkit.core.registry import Registry
+from serkit.core.seeding import seed_globals
 from serkit.data import audio
 from serkit.data.cache import ArrayCache, cache_folder, file_digest
 from serkit.data.cache_index import cache_lock, record_use
@@ -169,12 +170,22 @@ def with_targets(
     return kept, f"{missing} utterance(s) without a number for each of {', '.join(targets)}" if missing else ""
 
 
+def builds_torch(model: Model) -> bool:
+    """Whether a model's training needs torch (a torch model; not a scikit-learn estimator)."""
+    from serkit.core.estimator import EstimatorModel
+
+    return not isinstance(model, EstimatorModel)
+
+
 def make_fold_learner(recipe: Recipe, shape: tuple[int, ...], labels: list[str], seed: int) -> Learner:
     """The recipe's model for one fold: one output per class, per regression target, or (joint) both."""
-    from serkit.learn.torch_learner import make_learner
-
     task = recipe.task
     outputs = {"regression": len(task.targets), "joint": len(labels) + len(task.targets)}.get(task.kind, len(labels))
+    own = recipe.model.learner(shape, outputs, seed)
+    if own is not None:  # a scikit-learn model (or another of its own): torch is not imported for it
+        return own
+    from serkit.learn.torch_learner import make_learner
+
     weights = (task.weights[0], task.weights[1])
     return make_learner(recipe.model, shape, outputs, seed, task.kind, task.loss, len(labels), weights)
 
@@ -401,10 +412,8 @@ def _train_fold(
     transform: Transform | None,
     test: bool,
 ) -> FoldResult:
-    from serkit.learn.hardware import seed_everything
-
     recipe, labels = ctx.recipe, corpus.labels
-    seed_everything(plan.seed)  # initial weights (and any dropout) follow the fold's seed alone
+    seed_globals(plan.seed, builds_torch(recipe.model))  # initial weights (and any dropout) follow the fold's seed
     shape = tuple(x["fit"].shape[1:])
     learner = ctx.guarded(
         recipe.model, lambda: make_fold_learner(recipe, shape, labels, plan.seed), f" to build for input {shape}"
@@ -653,13 +662,11 @@ def _refit(
 ) -> tuple[Learner, dict[str, Features], JSONObject, Transform | None, str]:
     """train.refit: a new model trained on the fit and validation parts together for the epoch count
     validation chose (no early stopping, the last epoch kept), normalised by that whole part."""
-    from serkit.learn.hardware import seed_everything
-
     recipe = ctx.recipe
     epochs = max(1, outcome.best_epoch)
     whole = {**parts, "fit": parts["fit"] + parts["validation"]}
     x, y, normaliser, transform = normalised_parts(ctx, store, corpus, whole)
-    seed_everything(plan.seed)
+    seed_globals(plan.seed, builds_torch(recipe.model))
     learner = ctx.guarded(recipe.model, lambda: make_fold_learner(recipe, shape, corpus.labels, plan.seed))
     settings = replace(recipe.train, max_epochs=epochs, patience=epochs + 1, keep_epoch_weights=False)
     checkpoint = ctx.run.fold(plan.id).refit_checkpoint

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from serkit.results.folder import RunFolder
-from serkit.run.jobs import Job, OnResult, Results, failed, threads_per_job, torch_threads
+from serkit.run.jobs import Job, OnResult, Results, default_threads, failed, threads_per_job, torch_threads
 from serkit.run.reporter import Reporter
 from serkit.run.stages import Precompute, train_fold
 
@@ -29,7 +29,7 @@ class Executor:
 
     def record(self) -> dict[str, Any]:
         """What environment.json says about the execution."""
-        return {"executor": self.name, "threads_per_training": self.threads}
+        return {"executor": self.name, "threads_per_training": self.threads or default_threads()}
 
     def precompute(self, run: RunFolder) -> Precompute | None:
         """How missing features are computed before the feature stage reads them (None: by that stage)."""
