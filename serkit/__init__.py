@@ -39,11 +39,13 @@ __all__ = [
     "Reporter",
     "RunResult",
     "Scan",
+    "SearchResult",
     "SerkitError",
     "StudyResult",
     "Utterance",
     "__version__",
     "ablate",
+    "audit",
     "benchmark",
     "compare_runs",
     "crosscorpus",
@@ -54,14 +56,17 @@ __all__ = [
     "param",
     "resume",
     "run_recipe",
+    "tune",
 ]
 
 #: Names of the experiment API, read from their modules when first used (``import serkit`` stays light).
 _LAZY = {
     "AblationResult": "serkit.experiments",
     "RunResult": "serkit.experiments",
+    "SearchResult": "serkit.experiments",
     "StudyResult": "serkit.experiments",
     "ablate": "serkit.experiments",
+    "audit": "serkit.experiments",
     "benchmark": "serkit.experiments",
     "compare_runs": "serkit.experiments",
     "crosscorpus": "serkit.experiments",
@@ -69,6 +74,7 @@ _LAZY = {
     "open_run": "serkit.experiments",
     "resume": "serkit.experiments",
     "run_recipe": "serkit.experiments",
+    "tune": "serkit.experiments",
     "ConsoleReporter": "serkit.run.reporter",
     "Reporter": "serkit.run.reporter",
 }

@@ -1,5 +1,5 @@
-"""serkit from Python: run, resume, ablate, compare and list experiments, cross-corpus matrices and benchmarks,
-the same code the command line runs.
+"""serkit from Python: run, resume, ablate, tune, compare, list and audit experiments, cross-corpus matrices and
+benchmarks, the same code the command line runs.
 
 Each call returns a typed result with its folder's path: it displays itself in a notebook (``_repr_html_``: the
 run's page, as ``report.html`` shows it, framed so its style stays its own) and gives rows for pandas
@@ -28,7 +28,8 @@ from typing import Any
 import tomli_w
 
 from serkit.core.errors import SerkitError
-from serkit.results.folder import RECIPE, AblationFolder, BenchmarkFolder, CrossCorpusFolder, RunFolder
+from serkit.data.leakage import SplitAudit
+from serkit.results.folder import RECIPE, AblationFolder, BenchmarkFolder, CrossCorpusFolder, RunFolder, SearchFolder
 from serkit.results.html import framed
 from serkit.results.records import RunSummary
 from serkit.results.runs import RunComparison, RunRow
@@ -155,6 +156,49 @@ class StudyResult:
         return framed(folder.html_report.read_text(encoding="utf-8"))
 
 
+@dataclass(frozen=True)
+class SearchResult:
+    """A finished hyperparameter search: its folder, what it selected on, every trial (trials.json) and the best
+    recipe's run, which alone scored the test parts."""
+
+    path: Path
+    #: The validation metric trials were selected on (val_uar, val_ccc, ...).
+    metric: str
+    trials: list[dict[str, Any]]
+    #: The run of the best trial's recipe (None where the search stopped before it).
+    best: RunResult | None
+
+    @classmethod
+    def open(cls, path: str | Path) -> SearchResult:
+        from serkit.results.folder import read_json
+
+        folder = SearchFolder(Path(path).absolute())
+        if not folder.trials.is_file():
+            raise SerkitError(f"{path}: not a finished serkit search (no {folder.trials.name})")
+        record = read_json(folder.trials, "search record")
+        trials = record.get("trials")
+        if not isinstance(trials, list):
+            raise SerkitError(f"{folder.trials}: damaged (its 'trials' is not a list)")
+        finished = sorted(p.parent for p in folder.path.glob("*-best-*/metrics.json"))
+        best = RunResult.open(finished[-1]) if finished else None
+        return cls(folder.path, str(record.get("metric", "")), [dict(t) for t in trials if isinstance(t, dict)], best)
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One row per trial: its id, status, score and each searched value (``config.<key>``)."""
+        rows = []
+        for trial in self.trials:
+            config = trial.get("config", {}) if isinstance(trial.get("config"), dict) else {}
+            row = {k: v for k, v in trial.items() if k != "config"}
+            rows.append(row | {f"config.{k}": v for k, v in config.items()})
+        return rows
+
+    def _repr_html_(self) -> str:
+        from serkit.results.html import page, private_paths
+
+        text = SearchFolder(self.path).report.read_text(encoding="utf-8")
+        return framed(page(text, [], [], private_paths(self.path), "No warnings."))
+
+
 def run_recipe(
     recipe: RecipeSource, overrides: Sequence[str] = (), reporter: Reporter | None = None, split: str | Path = ""
 ) -> RunResult:
@@ -210,6 +254,23 @@ def benchmark(
     from serkit.studies.benchmark import run_benchmark
 
     return StudyResult.open(run_benchmark(str(spec), list(overrides), reporter or Reporter(), name))
+
+
+def tune(search: str | Path, overrides: Sequence[str] = (), reporter: Reporter | None = None) -> SearchResult:
+    """Run a search file on Ray Tune (trials scored on validation parts only), then its best recipe once."""
+    from serkit.studies.tune import run_search
+
+    return SearchResult.open(run_search(str(search), list(overrides), reporter or Reporter()))
+
+
+def audit(
+    path: str | Path, recipe: str | Path = "", overrides: Sequence[str] = (), reporter: Reporter | None = None
+) -> SplitAudit:
+    """The split audit of a run folder, or of a split file (with ``recipe``, or the recipe.toml beside it): speakers
+    in more than one part, byte- and near-identical audio across parts, shared sentences, pretraining corpora."""
+    from serkit.studies.split_audit import audit_split_file
+
+    return audit_split_file(path, str(recipe) if recipe else None, list(overrides), reporter or Reporter())
 
 
 def compare_runs(a: str | Path | RunResult, b: str | Path | RunResult, metric: str = "") -> RunComparison:

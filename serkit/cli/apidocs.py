@@ -17,9 +17,10 @@ END = "<!-- end of API reference -->"
 
 #: What the reference lists, in order: the functions, then the results they return.
 FUNCTIONS = (
-    "run_recipe", "resume", "ablate", "crosscorpus", "benchmark", "compare_runs", "list_runs", "open_run", "load"
+    "run_recipe", "resume", "ablate", "tune", "crosscorpus", "benchmark", "compare_runs", "list_runs", "open_run",
+    "audit", "load",
 )  # fmt: skip
-RESULTS = ("RunResult", "AblationResult", "StudyResult")
+RESULTS = ("RunResult", "AblationResult", "StudyResult", "SearchResult")
 
 
 def api_reference() -> str:

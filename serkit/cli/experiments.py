@@ -126,8 +126,8 @@ def benchmark(
 @click.option("--address", default=None, help="Ray cluster to join: auto, or ray://host:port (default: a local one).")
 def tune(search: str, overrides: tuple[str, ...], address: str | None) -> None:
     """Search hyperparameters on Ray Tune (validation parts only), then run the best recipe once."""
+    from serkit.experiments import tune as run_search
     from serkit.run.reporter import ConsoleReporter
-    from serkit.studies.tune import run_search
 
     run_search(search, [*overrides, *execution_overrides(None, address)], ConsoleReporter())
 
@@ -160,11 +160,11 @@ def audit(path: str, recipe_file: str | None, overrides: tuple[str, ...], as_jso
     show how much choosing epochs on the test part would add."""
     import json
 
+    from serkit.experiments import audit as split_audit
     from serkit.run.reporter import ConsoleReporter, Reporter
     from serkit.studies.audit import audit_run, epoch_audit_blocker
-    from serkit.studies.split_audit import audit_split_file
 
-    found = audit_split_file(path, recipe_file, list(overrides), Reporter() if as_json else ConsoleReporter())
+    found = split_audit(path, recipe_file or "", overrides, Reporter() if as_json else ConsoleReporter())
     if as_json:
         click.echo(json.dumps(found.to_json(), indent=2))
         return

@@ -46,6 +46,9 @@ def test_the_docs_page_runs_a_recipe_an_ablation_and_a_comparison(namespace):
     assert isinstance(study.rows[1]["delta_uar"], float)  # numbers as numbers
     assert comparison.metric == "uar" and len(comparison.to_records()) == 1
     assert serkit.open_run(tiny.path).summary == tiny.summary
+    audited = serkit.audit(tiny.path)  # the split audit, as `serkit audit RUN` gives it
+    assert "speakers in more than one part" in audited.checked and not audited.warnings
+    assert any("speaker-dependent by design" in note for note in audited.notes)  # tiny's random split
 
 
 def test_a_recipe_from_a_dict_and_errors_as_one_line(tmp_path, monkeypatch):

@@ -143,6 +143,10 @@ def test_every_corpus_under_its_published_protocol_beside_its_reference(bench):
         and "30.00 / -" in report
     )
     assert "References** are figures entered in the spec, not measured here" in report
+    from serkit.experiments import StudyResult
+
+    opened = StudyResult.open(study)  # what serkit.benchmark(spec) returns
+    assert opened.kind == "benchmark" and [r["corpus"] for r in opened.to_records()] == ["EMO-DB", "ravdess", "iemocap"]
 
 
 def test_mlflow_holds_a_parent_run_with_a_child_per_corpus(bench):
