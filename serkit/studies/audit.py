@@ -98,6 +98,8 @@ def audit_run(run_dir: str, reporter: Reporter | None = None) -> Path:
     registry = get_registry()
     registry.raise_problems()
     recipe = load_recipe(run.recipe, [], registry, file_base=Path.cwd())
+    if recipe.task.kind == "joint":
+        raise SerkitError(f"{run}: the selection audit is {epoch_audit_blocker(run.path)}")
     require_writable(run.path, "the run folder")
     ctx = stages.Context(recipe, run, registry, reporter)
     corpus = stages.scan(ctx)
@@ -149,7 +151,10 @@ def epoch_audit_blocker(run_dir: str | Path) -> str:
     run = RunFolder(Path(run_dir))
     if not run.is_complete():
         return ""  # the audit names the problem
-    for fold in run.read_summary().folds:
+    summary = run.read_summary()
+    if summary.metrics.get("dimensions"):
+        return "not yet for a joint task (task.kind = \"joint\"): its two heads would each need their own audit"
+    for fold in summary.folds:
         if not run.fold(fold["id"]).epoch_weights():
             return (
                 f"fold {fold['id']} kept no per-epoch weights; run the recipe again with "

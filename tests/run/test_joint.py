@@ -187,3 +187,12 @@ def test_runs_compare_and_ablate_give_a_joint_tasks_classes_and_dimensions(run, 
     )
     assert json.loads(by_ccc.stdout)["folds"][0]["b"] == pytest.approx(own)
     assert summary["metrics"]["dimensions"]["weights"] == [1.0, 2.0]
+
+
+def test_the_selection_audit_says_it_does_not_yet_audit_a_joint_task(run):
+    from click.testing import CliRunner
+
+    folder, _ = run
+    result = CliRunner().invoke(cli, ["audit", str(folder)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "selection audit skipped: not yet for a joint task" in " ".join(result.output.split())
