@@ -98,3 +98,18 @@ def test_bunched_rows_are_compared_block_by_block_without_listing_their_candidat
     scores = unit @ unit.T
     expected = {(int(i), int(j)) for i, j in zip(*np.nonzero(scores >= leakage.NEAR), strict=True) if i < j}
     assert found == expected and len(found) > 1000 and not listed
+
+
+def test_the_audits_coarse_log_mel_is_librosas_without_importing_it():
+    import librosa
+
+    from serkit.data.leakage import BANDS, _coarse_log_mel
+
+    rng = np.random.default_rng(0)
+    for rate, size in ((16000, 24000), (22050, 44100), (44100, 100)):  # a clip shorter than a frame too
+        waves = (0.1 * rng.standard_normal((3, size))).astype(np.float32)
+        n_fft = 1 << int(np.ceil(np.log2(0.032 * rate)))
+        padded = np.pad(waves, ((0, 0), (0, max(0, n_fft - size))))
+        mel = librosa.feature.melspectrogram(y=padded, sr=rate, n_fft=n_fft, hop_length=n_fft // 2, n_mels=BANDS)
+        expected = 10 * np.log10(np.maximum(mel, np.maximum(mel.max(axis=(-2, -1), keepdims=True), 1e-10) * 1e-8))
+        assert np.allclose(_coarse_log_mel(waves, rate), expected, atol=1e-4)
