@@ -9,7 +9,9 @@ counted: serkit's feature workers too) and the peak resident memory of its whole
 20 ms: an upper bound of what the tree held, as shared pages count once per process). serkit runs its shipped
 recipe (recipes/egemaps-svm.toml: also temperature calibration, the split audit, bootstrap intervals, the report
 and page, and permutation importance) and with ``report.explain = false`` (the peer computes no importance);
-its figures are the serkit rows over nkululeko's, measured in the same invocation.
+with ``run.workers = 1`` too (features computed in the driver alone, as the peer does: serkit's default computes
+them in worker processes, whose memory the tree's peak adds up); its figures are the serkit rows over
+nkululeko's, measured in the same invocation.
 """
 
 from __future__ import annotations
@@ -96,12 +98,15 @@ def main() -> None:
     rows = []
     serkit = [sys.executable, "-m", "serkit.cli", "run", str(ROOT / "recipes" / "egemaps-svm.toml")]
     serkit += ["--set", f"dataset.root={args.emodb.resolve()}", "--set", f"run.output={work / 'runs'}"]
-    for name, extra in (
-        ("serkit, shipped recipe", []),
-        ("serkit, report.explain = false", ["--set", "report.explain=false"]),
+    quiet = ["--set", "report.explain=false"]
+    for k, (name, extra) in enumerate(
+        (
+            ("serkit, shipped recipe", []),
+            ("serkit, report.explain = false", quiet),
+            ("serkit, explain false, run.workers = 1", [*quiet, "--set", "run.workers=1"]),  # one process
+        )
     ):
-        if extra:  # the shipped recipe's cold run filled the cache: cold again from an empty one
-            env["SERKIT_CACHE"] = str(work / "serkit-cache-2")
+        env["SERKIT_CACHE"] = str(work / f"serkit-cache-{k}")  # each cold from an empty cache
         for state in ("cold", "warm"):
             rows.append((f"{name} ({state})", *run([*serkit, *extra], env)))
     if args.nkululeko_python:

@@ -326,10 +326,10 @@ def audit_descriptions(ctx: Context, corpus: Corpus, made: FeatureSet) -> np.nda
         return np.concatenate([fingerprints(view[np.arange(a, min(a + 256, len(view)))], "image") for a in chunks])
     pipeline, cache = run_pipeline(recipe, ctx.registry), ArrayCache(Path(made.cache["dir"]))
     rows = []
-    for first in range(0, len(utterances), 256):  # a chunk at a time: memory bounded by 256 clips
+    for first in range(0, len(utterances), 64):  # a chunk at a time: memory bounded by 64 clips
         waves = [
             preprocessed(pipeline, utterances[i].path, made.hashes[i], cache)
-            for i in range(first, min(first + 256, len(utterances)))
+            for i in range(first, min(first + 64, len(utterances)))
         ]
         for rate in {r for _, r in waves}:  # the preprocessed clips' rate (one, unless nothing resamples)
             same = [k for k, (_, r) in enumerate(waves) if r == rate]
