@@ -153,7 +153,7 @@ def epoch_audit_blocker(run_dir: str | Path) -> str:
         return ""  # the audit names the problem
     summary = run.read_summary()
     if summary.metrics.get("dimensions"):
-        return "not yet for a joint task (task.kind = \"joint\"): its two heads would each need their own audit"
+        return 'not yet for a joint task (task.kind = "joint"): its two heads would each need their own audit'
     for fold in summary.folds:
         if not run.fold(fold["id"]).epoch_weights():
             return (
