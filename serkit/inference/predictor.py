@@ -227,7 +227,7 @@ class Predictor:
                 notes.append(f"shorter than the training clips ({whole.size / rate:.2f} s < {length:g} s): padded")
             features = self._features(whole, rate, source, self.per_window)[np.newaxis]
             outputs = self._probabilities(features)[0]
-            named, values = self._named(outputs), self._valued(outputs)
+            named, values = named_outputs(outputs, self.labels, self.targets)
             return Prediction(source, named, duration, notes=notes, regression=self.card.regression, values=values)
         windows = self._windows(wave, sample_rate, length, hop, notes)
         features = np.stack(
@@ -235,12 +235,9 @@ class Predictor:
         )
         probabilities = self._probabilities(features)
         smoothed = _moving_average(probabilities, smooth)
-        timeline = [
-            Window(round(start, 3), round(end, 3), self._named(p), self._named(s), self._valued(p))
-            for (start, end, _), p, s in zip(windows, probabilities, smoothed, strict=True)
-        ]
+        timeline = _timeline(windows, probabilities, smoothed, self.labels, self.targets)
         mean = probabilities.mean(axis=0)
-        overall, values = self._named(mean), self._valued(mean)
+        overall, values = named_outputs(mean, self.labels, self.targets)
         return Prediction(source, overall, duration, timeline, notes, regression=self.card.regression, values=values)
 
     def _probabilities(self, features: np.ndarray) -> np.ndarray:
@@ -321,13 +318,29 @@ class Predictor:
         return self.normaliser(features[np.newaxis])[0].astype(np.float32)  # stored dtype then float32, as in training
 
     def _named(self, row: np.ndarray) -> dict[str, float]:
-        """The classes' probabilities (a regression's values) of one output row."""
-        return {label: round(float(p), 6) for label, p in zip(self.labels, row[: len(self.labels)], strict=True)}
+        return named_outputs(row, self.labels, self.targets)[0]
 
-    def _valued(self, row: np.ndarray) -> dict[str, float]:
-        """A joint task's values of its targets, after the classes in an output row ({} for other tasks)."""
-        values = row[len(self.labels) :]
-        return {target: round(float(v), 6) for target, v in zip(self.targets, values, strict=True)}
+
+def _timeline(
+    windows: list[tuple[float, float, np.ndarray]],
+    outputs: np.ndarray,
+    smoothed: np.ndarray,
+    labels: list[str],
+    targets: list[str],
+) -> list[Window]:
+    """A recording's windows with their outputs by name (smoothed probabilities beside them)."""
+    found = []
+    for (start, end, _), row, smooth in zip(windows, outputs, smoothed, strict=True):
+        named, values = named_outputs(row, labels, targets)
+        found.append(Window(round(start, 3), round(end, 3), named, named_outputs(smooth, labels, targets)[0], values))
+    return found
+
+
+def named_outputs(row: np.ndarray, labels: list[str], targets: list[str]) -> tuple[dict[str, float], dict[str, float]]:
+    """One output row by name: the classes' probabilities (a regression's values), then a joint task's values of
+    its targets ({} for other tasks)."""
+    named = {label: round(float(p), 6) for label, p in zip(labels, row[: len(labels)], strict=True)}
+    return named, {t: round(float(v), 6) for t, v in zip(targets, row[len(labels) :], strict=True)}
 
 
 def calibration_words(

@@ -141,10 +141,7 @@ class Trainer:
         model = self._prepare(model)
         lr = settings.learning_rate
         optimizer = torch.optim.Adam(_parameter_groups(model, lr), lr=lr, weight_decay=settings.weight_decay)
-        if isinstance(self.objective, Joint):
-            n_classes = self.objective.classes
-        elif self.objective.kind == "classification":
-            n_classes = n_classes or int(max(y_fit.max(), y_val.max())) + 1
+        n_classes = class_count(self.objective, n_classes, y_fit, y_val)
         self.objective.prepare(y_fit, n_classes, settings, self.device)
         step = _Step(
             optimizer,
@@ -261,6 +258,15 @@ class Trainer:
     def predict_proba(self, model: nn.Module, x: Features, transform: Transform | None = None) -> np.ndarray:
         """Class probabilities, or a regression's values (the objective's predictions)."""
         return self.objective.predictions(self.logits(model, x, transform)).cpu().numpy()
+
+
+def class_count(objective: Objective, given: int, y_fit: np.ndarray, y_val: np.ndarray) -> int:
+    """The class count: a joint task's class head's, else ``given``, else the labels seen (a classification)."""
+    if isinstance(objective, Joint):
+        return objective.classes
+    if objective.kind == "classification":
+        return given or int(max(y_fit.max(), y_val.max())) + 1
+    return given
 
 
 def epoch_source(
