@@ -317,9 +317,6 @@ class Predictor:
         features = self._raw_features(piece, rate, source, chain)
         return self.normaliser(features[np.newaxis])[0].astype(np.float32)  # stored dtype then float32, as in training
 
-    def _named(self, row: np.ndarray) -> dict[str, float]:
-        return named_outputs(row, self.labels, self.targets)[0]
-
 
 def _timeline(
     windows: list[tuple[float, float, np.ndarray]],
