@@ -179,8 +179,8 @@ class SearchResult:
         trials = record.get("trials")
         if not isinstance(trials, list):
             raise SerkitError(f"{folder.trials}: damaged (its 'trials' is not a list)")
-        finished = sorted(p.parent for p in folder.path.glob("*-best-*/metrics.json"))
-        best = RunResult.open(finished[-1]) if finished else None
+        run = folder.best_run()
+        best = RunResult.open(run.path) if run is not None else None
         return cls(folder.path, str(record.get("metric", "")), [dict(t) for t in trials if isinstance(t, dict)], best)
 
     def to_records(self) -> list[dict[str, Any]]:

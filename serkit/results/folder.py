@@ -632,6 +632,11 @@ class SearchFolder:
     def best_recipe(self) -> Path:
         return self.path / BEST_RECIPE
 
+    def best_run(self) -> RunFolder | None:
+        """The latest finished run of the best trial's recipe (``<name>-best-<time>``), if any."""
+        finished = sorted(p for p in self.path.glob("*-best-*") if RunFolder(p).is_complete())
+        return RunFolder(finished[-1]) if finished else None
+
     @property
     def report(self) -> Path:
         return self.path / SEARCH_REPORT
