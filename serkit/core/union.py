@@ -36,14 +36,8 @@ class Corpora(Dataset):
         return []  # built from [[dataset]] entries, never from parameters of its own
 
     def corpus_names(self) -> list[str]:
-        """Each member's name in the union: the dataset's name, numbered where a dataset is listed twice."""
-        counts = Counter(m.name for m in self.members)
-        seen: Counter[str] = Counter()
-        out = []
-        for member in self.members:
-            seen[member.name] += 1
-            out.append(member.name if counts[member.name] == 1 else f"{member.name}{seen[member.name]}")
-        return out
+        """Each member's name in the union (:func:`union_names`)."""
+        return union_names([m.name for m in self.members])
 
     def scan(self) -> Scan:
         utterances, labels, notes, warnings, ignored, unmatched = [], [], [], [], [], []
@@ -96,6 +90,17 @@ class Corpora(Dataset):
         return "; ".join(
             f"{c}: {lic}" for c, m in zip(self.corpus_names(), self.members, strict=True) if (lic := licence_of(m))
         )
+
+
+def union_names(datasets: list[str]) -> list[str]:
+    """The names corpora take in a union, in order: each dataset's name, numbered where a dataset is listed twice."""
+    counts = Counter(datasets)
+    seen: Counter[str] = Counter()
+    out = []
+    for name in datasets:
+        seen[name] += 1
+        out.append(name if counts[name] == 1 else f"{name}{seen[name]}")
+    return out
 
 
 def licence_of(dataset: Dataset) -> str:

@@ -1,4 +1,4 @@
-"""The learner of a torch model (serkit's trainer around its module), and the learner of any model."""
+"""The learner of a torch model: serkit's trainer around its module."""
 
 from __future__ import annotations
 
@@ -16,22 +16,17 @@ from serkit.learn.objectives import Objective, objective
 from serkit.learn.trainer import Trainer
 
 
-def make_learner(
+def torch_learner(
     model: Model,
     input_shape: tuple[int, ...],
     n_classes: int,
-    seed: int,
     task: str = "classification",
     loss: str = "ccc",
     classes: int = 0,
     weights: tuple[float, float] = (1.0, 1.0),
-) -> Learner:
-    """The model's own learner, or serkit's trainer around the torch module its ``build`` returns; a regression's
-    ``n_classes`` is its number of targets, a joint task's its ``classes`` and then its targets (``weights``: of
-    the two heads' losses)."""
-    learner = model.learner(input_shape, n_classes, seed)
-    if learner is not None:
-        return learner
+) -> TorchLearner:
+    """serkit's trainer around the torch module ``model.build`` returns, probed once
+    (:func:`serkit.learn.build.make_learner` gives a model's own learner first)."""
     module = model.build(input_shape, n_classes)
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"build returned {type(module).__name__}, not a torch module (or override learner())")

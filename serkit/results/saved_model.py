@@ -9,6 +9,7 @@ from serkit.core.errors import SerkitError
 from serkit.core.learner import Learner
 from serkit.core.recipe import InferenceRecipe, component_sections, load_inference_recipe
 from serkit.core.registry import Registry, get_registry
+from serkit.learn.build import make_learner
 from serkit.results.folder import ModelCard, RunFolder
 
 #: The sections predict, export and serkit.load need (training-only plugins may be gone).
@@ -25,11 +26,6 @@ def run_learner(run: RunFolder, registry: Registry | None = None) -> tuple[Model
         raise needed_packages_error(run, registry, INFERENCE_SECTIONS) or exc from exc
     task, loss = str(card.task.get("kind", "classification")), str(card.task.get("loss", "ccc"))
     classes, outputs = len(card.labels), len(card.labels) + len(card.joint_targets)
-    own = recipe.model.learner(tuple(card.input_shape), outputs, recipe.run.seed)
-    if own is not None:  # a scikit-learn model: torch is not imported for it
-        return card, recipe, own
-    from serkit.learn.torch_learner import make_learner
-
     learner = make_learner(recipe.model, tuple(card.input_shape), outputs, recipe.run.seed, task, loss, classes)
     return card, recipe, learner
 

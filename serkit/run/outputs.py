@@ -89,11 +89,18 @@ def per_speaker_csv(speakers: dict[str, dict[str, Any]]) -> str:
 
 
 def _classification_outputs(
-    ctx: Context, results: list[FoldResult], corpus: Corpus, texts: dict[str, str], audit: SplitAudit | None
+    ctx: Context,
+    results: list[FoldResult],
+    corpus: Corpus,
+    texts: dict[str, str],
+    audit: SplitAudit | None,
+    predictions: str = "",
 ) -> RunSummary:
-    """A classification's predictions, summary and figures (confusion matrix, reliability, occlusion)."""
+    """A classification's predictions (``predictions``: predictions.csv's text where the caller made it), summary
+    and figures (confusion matrix, reliability, occlusion)."""
     recipe, run = ctx.recipe, ctx.run
-    run.write_predictions(predictions_csv(results, corpus, recipe.dataset.location(), report_groups(recipe)))
+    groups = report_groups(recipe)
+    run.write_predictions(predictions or predictions_csv(results, corpus, recipe.dataset.location(), groups))
     summary = summarise(recipe, results, corpus, texts["protocol"], texts["started"], ctx.timer.seconds, audit)
     write_text(run.per_speaker_table, per_speaker_csv(summary.metrics["per_speaker"]))
     scope = results[0].name if len(results) == 1 else f"pooled over {len(results)} folds"
@@ -158,9 +165,9 @@ def _joint_outputs(
         replace(r, probabilities=r.probabilities[:, :classes], metrics=_without(r.metrics, "dimensions"))
         for r in results
     ]
-    summary = _classification_outputs(ctx, by_class, corpus, texts, audit)
     groups = report_groups(recipe)
-    run.write_predictions(predictions_csv(results, corpus, recipe.dataset.location(), groups, targets))
+    both = predictions_csv(results, corpus, recipe.dataset.location(), groups, targets)  # classes and values
+    summary = _classification_outputs(ctx, by_class, corpus, texts, audit, both)
     indices = [i for r in results for i in r.test]
     truth = fold_targets(recipe, corpus, indices)[:, 1:].astype(np.float64)
     predicted = np.concatenate([r.probabilities[:, classes:] for r in results]).astype(np.float64)

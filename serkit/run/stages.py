@@ -40,6 +40,7 @@ from serkit.data.online import OnlineFeatures
 from serkit.data.pipeline import Item, Pipeline, preprocessed
 from serkit.data.split import FoldPlan, SplitFile
 from serkit.data.store import FeatureStore
+from serkit.learn.build import make_learner
 from serkit.learn.calibration import Calibration, calibrate
 from serkit.learn.explain import occlusion_map, permutation_importance_of
 from serkit.results.folder import RunFolder
@@ -181,11 +182,6 @@ def make_fold_learner(recipe: Recipe, shape: tuple[int, ...], labels: list[str],
     """The recipe's model for one fold: one output per class, per regression target, or (joint) both."""
     task = recipe.task
     outputs = {"regression": len(task.targets), "joint": len(labels) + len(task.targets)}.get(task.kind, len(labels))
-    own = recipe.model.learner(shape, outputs, seed)
-    if own is not None:  # a scikit-learn model (or another of its own): torch is not imported for it
-        return own
-    from serkit.learn.torch_learner import make_learner
-
     weights = (task.weights[0], task.weights[1])
     return make_learner(recipe.model, shape, outputs, seed, task.kind, task.loss, len(labels), weights)
 

@@ -44,6 +44,7 @@ from serkit.core.labels import Relabel
 from serkit.core.params import param
 from serkit.core.recipe import check_run_name, read_toml
 from serkit.core.registry import Registry, get_registry
+from serkit.core.union import union_names
 from serkit.results.folder import CrossCorpusFolder
 from serkit.results.html import Figure, page, private_paths
 from serkit.results.render import markdown_table, md_code, md_text
@@ -251,8 +252,7 @@ def _run_overrides(train: Corpus, test: Corpus, label_map: str, scoring: Scoring
     if train is test:
         within = [f"protocol={inline_toml(train.within)}"] if train.within else []
         return ["dataset=" + inline_toml(train.entry()), *own, *within]
-    left_out = test.dataset + "2" if train.dataset == test.dataset else test.dataset  # its name in the union
-    protocol = {"name": "loco", "test": [left_out]}
+    protocol = {"name": "loco", "test": union_names([train.dataset, test.dataset])[1:]}  # B's name in the union
     return ["dataset=" + inline_toml([train.entry(), test.entry()]), *own, "protocol=" + inline_toml(protocol)]
 
 
