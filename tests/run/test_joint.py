@@ -196,3 +196,22 @@ def test_the_selection_audit_says_it_does_not_yet_audit_a_joint_task(run):
     result = CliRunner().invoke(cli, ["audit", str(folder)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "selection audit skipped: not yet for a joint task" in " ".join(result.output.split())
+
+
+def test_a_joint_model_trains_in_bf16_autocast_as_on_a_bf16_cpu():
+    """bf16 autocast, the default where the CPU has AVX-512 BF16 or AMX, forced here on any CPU: both heads'
+    losses are computed in float32 from bf16 outputs and stay finite; the class head learns."""
+    from serkit.builtin.models import MLP
+    from serkit.core.settings import TrainSettings
+    from serkit.learn.trainer import Trainer
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((48, 12)).astype(np.float32)
+    y = np.c_[np.arange(48) % 3, x[:, :2]].astype(np.float32)  # classes, and two values the inputs hold
+    x[:, 2] += 2 * (np.arange(48) % 3)  # the class is audible
+    settings = TrainSettings(max_epochs=4, batch_size=8, patience=5, learning_rate=1e-2, precision="bf16")
+    trainer = Trainer(settings, torch.device("cpu"), 0, objective=Joint(3, "ccc", (1.0, 1.0)))
+    result = trainer.fit(MLP(hidden=[16], dropout=0.0).build((12,), 5), x, y, x[:12], y[:12])
+    assert trainer.precision == "bf16" and all(np.isfinite(row["val_loss"]) for row in result.history)
+    assert result.history[-1]["val_class_loss"] < result.history[0]["val_class_loss"]
