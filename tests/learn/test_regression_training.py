@@ -37,7 +37,8 @@ WORKER = textwrap.dedent(
     if rank == 0:
         torch.save({"weights": [p.detach() for p in result.model.parameters()],
                     "losses": [row["train_loss"] for row in result.history]}, out)
-    if world > 1:
+    if world > 1:  # both ranks reach the end before either tears gloo down (else the peer may abort)
+        torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     """
 )
