@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -451,11 +452,20 @@ class RunFolder(RunLayout):
     def write_predictions(self, text: str) -> None:
         write_text(self.predictions, text)
 
-    def read_predictions(self) -> list[dict[str, str]]:
-        """predictions.csv's rows: fold, file, speaker, true, predicted and p_<label> per class."""
+    def read_predictions(self, probabilities: bool = True) -> list[dict[str, str]]:
+        """predictions.csv's rows: fold, file, speaker, true, predicted and p_<label> per class (left out with
+        ``probabilities=False``, as comparisons need the labels alone). Folds, speakers, classes and groups are held
+        once however many rows repeat them."""
         try:
             with self.predictions.open(newline="", encoding="utf-8") as handle:
-                return list(csv.DictReader(handle))
+                reader = csv.reader(handle)
+                header = next(reader, [])
+                kept = [
+                    (k, name, name != "file" and not name.startswith(("p_", "true_", "predicted_")))  # repeated values
+                    for k, name in enumerate(header)
+                    if probabilities or not name.startswith("p_")
+                ]
+                return [_row(row, kept) for row in reader if row]  # as csv.DictReader, a blank line is no row
         except OSError as exc:
             raise SerkitError(f"{self.predictions}: cannot read ({exc.strerror or exc})") from exc
 
@@ -648,3 +658,11 @@ class SearchFolder:
     @property
     def log(self) -> Path:
         return self.path / LOG
+
+
+def _row(values: list[str], columns: list[tuple[int, str, bool]]) -> dict[str, str]:
+    """One predictions.csv row by column name ("" where the line is short), the values of the columns marked
+    shared (folds, speakers, classes, groups: repeated) held once however many rows repeat them."""
+    return {
+        name: "" if k >= len(values) else sys.intern(values[k]) if shared else values[k] for k, name, shared in columns
+    }

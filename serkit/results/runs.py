@@ -268,7 +268,7 @@ class Predictions:
             refit = bool(tomllib.loads(run.recipe.read_text(encoding="utf-8")).get("train", {}).get("refit", False))
         except (OSError, tomllib.TOMLDecodeError, AttributeError):
             refit = False  # no readable recipe: the fit part, as most runs
-        rows = run.read_predictions()
+        rows = run.read_predictions(probabilities=False)  # a comparison reads the labels (and values) alone
         return cls(path, rows, sizes, summary.protocol, summary.warnings, targets, refit, joint)
 
     def valued(self, rows: list[dict[str, str]]) -> list[dict[str, str]]:

@@ -141,6 +141,26 @@ def test_old_run_folders_read_as_typed_documents(tmp_path, fixture):
     assert len(run.read_predictions()) == len(result.test)
 
 
+def test_predictions_read_as_csv_dictreader_reads_them_and_without_probabilities_for_comparisons(tmp_path):
+    import csv
+
+    run = RunFolder(tmp_path)
+    text = (
+        "fold,file,speaker,true,predicted,p_a,p_b,gender\n"
+        "f1,x/1.wav,s1,a,b,0.4,0.6,f\n"
+        "\n"  # a blank line is no row, as csv.DictReader has it
+        'f1,"x/2,3.wav",s2,b,b,0.1,0.9,m\n'
+        "f2,x/4.wav,s1,a,a\n"  # a short line: its missing values are empty
+    )
+    run.write_predictions(text)
+    rows = run.read_predictions()
+    reference = [{k: v or "" for k, v in r.items()} for r in csv.DictReader(text.splitlines())]
+    assert rows == reference and rows[1]["file"] == "x/2,3.wav" and rows[2]["gender"] == ""
+    labels_only = run.read_predictions(probabilities=False)
+    assert labels_only == [{k: v for k, v in r.items() if not k.startswith("p_")} for r in reference]
+    assert rows[0]["speaker"] is rows[2]["speaker"]  # a repeated value is held once
+
+
 def test_documents_round_trip_through_the_folder(tmp_path):
     run = RunFolder(tmp_path)
     card = ModelCard(labels=["a", "b"], input_shape=[1, 4, 5], normaliser={"method": "zscore", "scope": "band"})
