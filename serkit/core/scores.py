@@ -19,9 +19,14 @@ def uar(truth: np.ndarray, predicted: np.ndarray) -> float:
     """Unweighted average recall: the mean over the classes present in ``truth`` of the fraction of each
     class's items predicted as it (labels of any type: class indices or names)."""
     truth, predicted = np.asarray(truth), np.asarray(predicted)
-    classes, index = np.unique(truth, return_inverse=True)
-    hits = np.bincount(index, weights=truth == predicted, minlength=len(classes))
-    return float(np.mean(hits / np.bincount(index, minlength=len(classes))))
+    if truth.dtype.kind in "iu" and truth.size and truth.min() >= 0:  # class indices: counted as they are
+        index = truth.reshape(-1)
+    else:
+        index = np.unique(truth, return_inverse=True)[1].reshape(-1)
+    counts = np.bincount(index)
+    hits = np.bincount(index, weights=(truth == predicted).reshape(-1), minlength=len(counts))
+    present = counts > 0
+    return float(np.mean(hits[present] / counts[present]))
 
 
 def ccc(y: np.ndarray, p: np.ndarray) -> float:

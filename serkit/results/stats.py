@@ -291,9 +291,17 @@ def bootstrap_interval(
 ) -> Interval:
     """95 % percentile bootstrap CI of ``score`` (of the indices of the utterances drawn), resampling
     speakers with their utterances, or utterances where there are fewer than five speakers."""
+    return bootstrap_intervals({"score": score}, speakers, rounds, seed)["score"]
+
+
+def bootstrap_intervals(
+    scores: dict[str, Callable[[np.ndarray], float]], speakers: Sequence[str], rounds: int = ROUNDS, seed: int = 0
+) -> dict[str, Interval]:
+    """:func:`bootstrap_interval` of several scores from the same draws, made once."""
     draws, unit, note = _resamples(np.asarray(speakers), rounds, seed)
-    low, high = np.percentile([score(chosen) for chosen in draws], [2.5, 97.5])
-    return Interval(float(low), float(high), unit, note)
+    found = np.array([[score(chosen) for score in scores.values()] for chosen in draws]).reshape(-1, len(scores))
+    low, high = np.percentile(found, [2.5, 97.5], axis=0)
+    return {name: Interval(float(low[k]), float(high[k]), unit, note) for k, name in enumerate(scores)}
 
 
 def bootstrap_ci(
@@ -324,8 +332,9 @@ def headline_intervals(
 ) -> dict[str, Any]:
     """A run's pooled accuracy and UAR with their 95 % bootstrap intervals, as metrics.json keeps them
     (``intervals``): resampled by speaker, or by utterance below five speakers (``note`` says so)."""
-    found = {metric: bootstrap_ci(truth, predicted, speakers, metric, seed=seed) for metric in ("uar", "accuracy")}
-    return _intervals(found, speakers)
+    t, p = _codes(truth, predicted)
+    scores = {"uar": lambda c: uar(t[c], p[c]), "accuracy": lambda c: accuracy(t[c], p[c])}
+    return _intervals(bootstrap_intervals(scores, speakers, seed=seed), speakers)
 
 
 def ccc_interval(truth: np.ndarray, predicted: np.ndarray, speakers: Sequence[str], seed: int = 0) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from serkit.cli import cli
+from serkit.core.scores import uar
 from serkit.results import stats
 from serkit.results.records import RunSummary
 from serkit.results.runs import compare_runs
@@ -47,6 +48,20 @@ def test_bootstrap_resamples_speakers_and_falls_back_to_utterances_saying_so():
     assert interval.low <= 50 / 60 <= interval.high
     few = stats.bootstrap_ci(truth, predicted, ["s1", "s2"] * 30, "uar")
     assert few.unit == "utterance" and "fewer than 5" in few.note
+
+
+def test_the_headline_intervals_draw_once_for_both_metrics_and_equal_one_metric_at_a_time():
+    rng = np.random.default_rng(3)
+    names = np.array(["anger", "joy", "neutral", "sad"])
+    truth, predicted = names[rng.integers(0, 4, 400)], names[rng.integers(0, 4, 400)]
+    speakers = [f"s{k % 23}" for k in range(400)]
+    both = stats.headline_intervals(truth.tolist(), predicted.tolist(), speakers, seed=5)
+    for metric in ("uar", "accuracy"):
+        alone = stats.bootstrap_ci(truth.tolist(), predicted.tolist(), speakers, metric, seed=5)
+        assert both[metric] == [alone.low, alone.high] and alone.unit == both["resampled_by"] == "speaker"
+    assert both["uar"] != both["accuracy"]  # the classes are unbalanced: two different intervals
+    codes = np.unique(truth, return_inverse=True)[1], np.unique(predicted, return_inverse=True)[1]
+    assert uar(*codes) == uar(truth, predicted) and uar(codes[0], codes[0] + 1) == 0.0
 
 
 def fake_run(
