@@ -292,7 +292,8 @@ def audit_split(ctx: Context, corpus: Corpus, plans: list[FoldPlan], made: Featu
     pretraining data), said; needs the files' digests and their features."""
     recipe, utterances = ctx.recipe, corpus.utterances
     with ctx.timer("split audit"):
-        near = near_pairs(audit_descriptions(ctx, corpus, made)) if recipe.report.split_audit else None
+        corpora = [u.meta.get("corpus", "") for u in utterances]  # a union's corpora: each its own population
+        near = near_pairs(audit_descriptions(ctx, corpus, made), corpora=corpora) if recipe.report.split_audit else None
         root = recipe.dataset.location()
         audit = split_leakage(
             utterances,

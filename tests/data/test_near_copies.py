@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import EMODB, ROOT, emodb_subset, need
+from helpers import EMODB, RAVDESS, ROOT, emodb_subset, need
 
 from serkit.builtin.features import LogMel
 from serkit.data import audio
@@ -42,6 +42,25 @@ def test_a_shifted_and_a_regained_copy_are_found_and_distinct_takes_are_not(clip
     assert found == {(0, 200), (1, 201)}  # the copies, and no two of the 200 distinct takes
     every_pair = _blockwise(_unit_rows(prints), 0.98, 64)  # the quadratic comparison finds the same pairs
     assert [p[:2] for p in sorted(near_pairs(prints))] == [p[:2] for p in sorted(every_pair)]
+
+
+def test_in_a_union_each_corpus_is_its_own_population_and_copies_across_corpora_are_still_found(clips):
+    """EMO-DB beside the RAVDESS sample: standardised over both, two distinct takes of one RAVDESS actor reached
+    0.98 (each column mostly told the corpora apart); each corpus standardised alone, they do not, while a
+    RAVDESS clip copied into EMO-DB shifted by 10 ms and one re-gained within RAVDESS are found."""
+    ravdess = []
+    for path in sorted(need(RAVDESS).rglob("*.wav")):
+        wave, rate = audio.load(str(path))
+        ravdess.append((audio.resample(wave, rate, RATE) if rate != RATE else wave).astype(np.float32))
+    shifted = np.concatenate([np.zeros(RATE // 100, np.float32), ravdess[0][: -RATE // 100]])
+    union = [*clips[:200], *ravdess, shifted, 0.5 * ravdess[5]]
+    corpora = ["emodb"] * 200 + ["ravdess"] * len(ravdess) + ["emodb", "ravdess"]
+    prints = fingerprints(union, "waveform", RATE)
+    planted = {(200, 200 + len(ravdess)), (205, 201 + len(ravdess))}
+    assert {(i, j) for i, j, _ in near_pairs(prints, corpora=corpora)} == planted
+    pooled = {(i, j) for i, j, _ in near_pairs(prints)}
+    assert pooled > planted  # what the union's standardisation took for copies: distinct takes of one corpus
+    assert all(corpora[i] == corpora[j] == "ravdess" for i, j in pooled - planted)
 
 
 def test_every_kind_of_features_is_audited_from_what_catches_copies(tmp_path, cli_runner):
